@@ -1,0 +1,79 @@
+"""Writes the Great Expectations suites (expectations/<dataset>.json) from the metadata tables.
+
+The suites are generated, never edited by hand, so the limits cannot drift from
+pipelines/data/plausible_ranges.csv and the registry:  python -m expectations.build
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines import registry
+from pipelines.observations import QC_FLAGS
+from pipelines.sources.simulator import AIR_PARAMETERS, COASTAL_PARAMETERS
+
+SUITE_DIR = Path(__file__).parent
+RANGES = Path(registry.DATA_DIR) / "plausible_ranges.csv"
+
+# Parameters each dataset may carry: what the simulator and the CNEMC feeds publish.
+DATASET_PARAMETERS = {
+    "water": ("water_temp", "ph", "do", "conductivity", "turbidity", "codmn", "nh3n", "tp", "tn",
+              "chla", "algae_density"),
+    "air": AIR_PARAMETERS + ("aqi",),
+    "coastal": COASTAL_PARAMETERS,
+}
+
+
+def _stations(dataset: str) -> list[str]:
+    if dataset == "water":
+        return sorted(registry.water_sections().index)
+    if dataset == "coastal":
+        return sorted(registry.sea_points().index)
+    return sorted(registry.air_stations().index)
+
+
+def _expectation(kind: str, **kwargs) -> dict:
+    return {"type": kind, "kwargs": kwargs, "meta": {}}
+
+
+def suite_for(dataset: str) -> dict:
+    parameters = DATASET_PARAMETERS[dataset]
+    ranges = pd.read_csv(RANGES).set_index("code")
+    expectations = [
+        _expectation("expect_column_values_to_not_be_null", column=column)
+        for column in ("station_id", "parameter", "observed_at", "source", "batch_id")
+    ]
+    expectations += [
+        _expectation("expect_column_values_to_be_in_set", column="station_id", value_set=_stations(dataset)),
+        _expectation("expect_column_values_to_be_in_set", column="parameter", value_set=list(parameters)),
+        _expectation("expect_column_values_to_be_in_set", column="qc_flag", value_set=list(QC_FLAGS)),
+        _expectation("expect_column_values_to_not_be_null", column="value",
+                     row_condition='qc_flag!="missing"', condition_parser="pandas"),
+    ]
+    for code in parameters:
+        low, high = ranges.loc[code, "min"], ranges.loc[code, "max"]
+        expectation = _expectation("expect_column_values_to_be_between", column="value",
+                                   min_value=float(low), max_value=float(high),
+                                   row_condition=f'parameter=="{code}"', condition_parser="pandas")
+        expectation["meta"] = {"basis": ranges.loc[code, "basis"], "parameter": code}
+        expectations.append(expectation)
+    return {"name": f"envmon_{dataset}_observations", "expectations": expectations,
+            "meta": {"generated_by": "python -m expectations.build",
+                     "from": ["pipelines/data/plausible_ranges.csv", "pipelines/data/sections.csv",
+                              "pipelines/data/air_stations.csv"]}}
+
+
+def write_all() -> list[Path]:
+    paths = []
+    for dataset in DATASET_PARAMETERS:
+        path = SUITE_DIR / f"{dataset}.json"
+        path.write_text(json.dumps(suite_for(dataset), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+if __name__ == "__main__":
+    for written in write_all():
+        print(written)

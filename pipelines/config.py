@@ -1,0 +1,99 @@
+"""Settings read from the environment, with defaults that need no server.
+
+ENVMON_HOME           where the embedded database, staged batches, dashboards, outbox and logs go
+                      (default: ./.envmon under the current directory)
+ENVMON_WAREHOUSE_URL  SQLAlchemy URL of the warehouse (default: SQLite file in ENVMON_HOME)
+ENVMON_SOURCE_MODE    "simulated" (default) or "files": where the nightly run takes its data
+ENVMON_INBOX          with mode "files": folder of payloads named <source>/<YYYY-MM-DD>/*
+ENVMON_SIMULATOR_SEED seed of the simulator (default 20260301)
+ENVMON_SMTP_HOST, ENVMON_SMTP_PORT, ENVMON_SMTP_USER, ENVMON_SMTP_PASSWORD, ENVMON_SMTP_STARTTLS,
+ENVMON_ALERT_FROM     the SMTP server alerts are sent through; without a host, alerts are written
+                      to ENVMON_HOME/outbox as .eml files and marked unsent
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_VARS = (
+    "ENVMON_HOME",
+    "ENVMON_WAREHOUSE_URL",
+    "ENVMON_SOURCE_MODE",
+    "ENVMON_INBOX",
+    "ENVMON_SIMULATOR_SEED",
+    "ENVMON_SMTP_HOST",
+    "ENVMON_SMTP_PORT",
+    "ENVMON_SMTP_USER",
+    "ENVMON_SMTP_PASSWORD",
+    "ENVMON_SMTP_STARTTLS",
+    "ENVMON_ALERT_FROM",
+)
+
+DEFAULT_SEED = 20260301
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    user: str | None
+    password: str | None
+    starttls: bool
+    sender: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    warehouse_url: str
+    source_mode: str
+    inbox: Path | None
+    simulator_seed: int
+    smtp: SmtpSettings | None
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.home / "staging"
+
+    @property
+    def dashboard_dir(self) -> Path:
+        return self.home / "dashboards"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.home / "outbox"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    home = Path(env.get("ENVMON_HOME") or Path.cwd() / ".envmon").resolve()
+    warehouse_url = env.get("ENVMON_WAREHOUSE_URL") or f"sqlite:///{home / 'warehouse.db'}"
+    mode = env.get("ENVMON_SOURCE_MODE", "simulated")
+    if mode not in ("simulated", "files"):
+        raise ValueError(f"ENVMON_SOURCE_MODE must be 'simulated' or 'files', not {mode!r}")
+    inbox = Path(env["ENVMON_INBOX"]) if env.get("ENVMON_INBOX") else None
+    if mode == "files" and inbox is None:
+        raise ValueError("ENVMON_SOURCE_MODE=files needs ENVMON_INBOX, the folder of payloads")
+    smtp = None
+    if env.get("ENVMON_SMTP_HOST"):
+        smtp = SmtpSettings(
+            host=env["ENVMON_SMTP_HOST"],
+            port=int(env.get("ENVMON_SMTP_PORT", "25")),
+            user=env.get("ENVMON_SMTP_USER") or None,
+            password=env.get("ENVMON_SMTP_PASSWORD") or None,
+            starttls=env.get("ENVMON_SMTP_STARTTLS", "false").lower() in ("1", "true", "yes"),
+            sender=env.get("ENVMON_ALERT_FROM", "envmon@localhost"),
+        )
+    return Settings(
+        home=home,
+        warehouse_url=warehouse_url,
+        source_mode=mode,
+        inbox=inbox,
+        simulator_seed=int(env.get("ENVMON_SIMULATOR_SEED", DEFAULT_SEED)),
+        smtp=smtp,
+    )

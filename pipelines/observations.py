@@ -1,0 +1,107 @@
+"""The canonical observation: the one long form every source produces.
+
+One row per station (or section), parameter, time and averaging period:
+  station_id, parameter (a code of data/parameters.csv), observed_at (UTC; for averaged values
+  the end of the averaging period), utc_offset_minutes (the source's own clock offset, kept),
+  averaging_period (ISO 8601 duration; PT0S for an instantaneous reading), value, unit,
+  qc_flag (QC_FLAGS), qc_note, source, batch_id, original_value (the string as the source printed it).
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+BUREAU_TZ = ZoneInfo("Asia/Shanghai")
+BEIJING_OFFSET_MINUTES = 480
+
+CANONICAL_COLUMNS = (
+    "station_id",
+    "parameter",
+    "observed_at",
+    "utc_offset_minutes",
+    "averaging_period",
+    "value",
+    "unit",
+    "qc_flag",
+    "qc_note",
+    "source",
+    "batch_id",
+    "original_value",
+)
+
+# A small QC vocabulary after IOOS QARTOD: a record's flag is the worst of its tests.
+QC_FLAGS = ("good", "not_evaluated", "suspect", "fail", "missing")
+# Flags whose values the assessments use by default.
+ASSESSABLE_FLAGS = ("good", "not_evaluated")
+
+SOURCE_DOMAINS = {
+    "simulated-water": "water",
+    "simulated-air": "air",
+    "simulated-coastal": "coastal",
+    "cnemc-water": "water",
+    "cnemc-air": "air",
+}
+
+
+def empty_frame() -> pd.DataFrame:
+    return pd.DataFrame({column: pd.Series(dtype=_dtype(column)) for column in CANONICAL_COLUMNS})
+
+
+def _dtype(column: str) -> str:
+    if column == "observed_at":
+        return "datetime64[us, UTC]"
+    if column == "value":
+        return "float64"
+    if column == "utc_offset_minutes":
+        return "int64"
+    return "str"
+
+
+def conform(frame: pd.DataFrame) -> pd.DataFrame:
+    """The canonical columns, in order, with their types."""
+    missing = [c for c in CANONICAL_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"observations lack canonical columns {missing}")
+    out = frame.loc[:, list(CANONICAL_COLUMNS)].copy()
+    out["observed_at"] = pd.to_datetime(out["observed_at"], utc=True).astype("datetime64[us, UTC]")
+    out["value"] = pd.to_numeric(out["value"], errors="coerce").astype("float64")
+    out["utc_offset_minutes"] = out["utc_offset_minutes"].astype("int64")
+    for column in ("station_id", "parameter", "averaging_period", "unit", "qc_flag", "qc_note",
+                   "source", "batch_id", "original_value"):
+        out[column] = out[column].fillna("").astype("str")
+    return out.reset_index(drop=True)
+
+
+def bureau_day_bounds(day: date) -> tuple[datetime, datetime]:
+    """The UTC instants that bound a calendar day on the bureau's clock (Asia/Shanghai)."""
+    start = datetime.combine(day, datetime.min.time(), BUREAU_TZ)
+    return start.astimezone(timezone.utc), (start + timedelta(days=1)).astimezone(timezone.utc)
+
+
+def period_length(averaging_period: str) -> timedelta:
+    """The length of an ISO 8601 period of the forms the sources use: PT0S, PT<n>H, P<n>D."""
+    text = averaging_period.upper()
+    if text.startswith("PT") and text.endswith("H"):
+        return timedelta(hours=int(text[2:-1]))
+    if text.startswith("PT") and text.endswith("S"):
+        return timedelta(seconds=int(text[2:-1]))
+    if text.startswith("P") and text.endswith("D"):
+        return timedelta(days=int(text[1:-1]))
+    raise ValueError(f"unsupported averaging period {averaging_period!r}")
+
+
+def bureau_day(observed_at: pd.Series, averaging_period: pd.Series) -> pd.Series:
+    """The bureau's calendar day of each observation: the day its averaging period starts, so
+    the 00:00 hourly mean (23:00–24:00) belongs to the day before."""
+    lengths = averaging_period.map(period_length)
+    start = observed_at - pd.to_timedelta(lengths)
+    return start.dt.tz_convert(BUREAU_TZ).dt.date
+
+
+def batch_id(source: str, day: date, frame: pd.DataFrame) -> str:
+    """Deterministic: the same content for the same partition gives the same id on a re-run."""
+    content = frame.drop(columns=["batch_id"], errors="ignore").to_csv(index=False).encode()
+    return f"{source}/{day.isoformat()}/{hashlib.sha256(content).hexdigest()[:12]}"

@@ -1,0 +1,101 @@
+"""Runs the Great Expectations suite of a dataset on a batch and splits it: rows that pass go on
+to the warehouse, rows that fail go to quarantine with every expectation they failed."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+SUITE_DIR = Path(__file__).resolve().parent.parent / "expectations"
+DATASET_OF_DOMAIN = {"water": "water", "air": "air", "coastal": "coastal"}
+
+
+@dataclass
+class ValidationOutcome:
+    good: pd.DataFrame
+    quarantined: pd.DataFrame  # canonical columns plus `expectation` and `reason`
+    suite_name: str
+    success: bool
+
+
+def load_suite_definition(dataset: str) -> dict:
+    return json.loads((SUITE_DIR / f"{dataset}.json").read_text(encoding="utf-8"))
+
+
+@cache
+def _context():
+    # GX logs hundreds of INFO lines and draws progress bars; neither belongs in a nightly log.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+@cache
+def _batch_definition_and_suite(dataset: str):
+    import great_expectations as gx
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    context = _context()
+    definition = load_suite_definition(dataset)
+    suite = gx.ExpectationSuite(name=definition["name"])
+    for item in definition["expectations"]:
+        configuration = ExpectationConfiguration(type=item["type"], kwargs=item["kwargs"], meta=item["meta"])
+        suite.add_expectation(configuration.to_domain_obj())
+    suite = context.suites.add(suite)
+    asset = context.data_sources.add_pandas(f"envmon_{dataset}").add_dataframe_asset(dataset)
+    return asset.add_batch_definition_whole_dataframe("whole_batch"), suite
+
+
+def _describe(config) -> str:
+    kwargs = {k: v for k, v in config.kwargs.items() if k not in ("column", "condition_parser", "value_set", "batch_id")}
+    condition = kwargs.pop("row_condition", None)
+    if isinstance(condition, dict):
+        condition = condition.get("pass_through_filter", condition)
+    elif condition is not None and not isinstance(condition, str):
+        condition = getattr(condition, "pass_through_filter", None) or str(condition)
+    parts = [f"{config.type}({config.kwargs.get('column')})"]
+    if "min_value" in kwargs or "max_value" in kwargs:
+        parts.append(f"[{kwargs.get('min_value')}, {kwargs.get('max_value')}]")
+    if condition:
+        parts.append(f"where {condition}")
+    return " ".join(parts)
+
+
+def validate(frame: pd.DataFrame, dataset: str) -> ValidationOutcome:
+    """Validate one batch. Every row ends in exactly one of good or quarantined."""
+    batch_definition, suite = _batch_definition_and_suite(dataset)
+    frame = frame.reset_index(drop=True)
+    result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
+        suite, result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False}
+    )
+    failures: dict[int, list[str]] = {}
+    for expectation_result in result.results:
+        if expectation_result.success:
+            continue
+        indices = expectation_result.result.get("unexpected_index_list") or []
+        if not indices and expectation_result.exception_info.get("raised_exception"):
+            raise RuntimeError(
+                f"expectation {expectation_result.expectation_config.type} could not run: "
+                f"{expectation_result.exception_info.get('exception_message')}"
+            )
+        description = _describe(expectation_result.expectation_config)
+        for index in indices:
+            failures.setdefault(int(index), []).append(description)
+    bad_mask = frame.index.isin(list(failures))
+    quarantined = frame[bad_mask].copy()
+    quarantined["expectation"] = [failures[i][0].split("(")[0] for i in quarantined.index]
+    quarantined["reason"] = ["; ".join(failures[i]) for i in quarantined.index]
+    return ValidationOutcome(
+        good=frame[~bad_mask].reset_index(drop=True),
+        quarantined=quarantined.reset_index(drop=True),
+        suite_name=suite.name,
+        success=bool(result.success),
+    )

@@ -1,0 +1,168 @@
+"""Connecting, migrating, loading and querying the warehouse. Every SQL statement of envmon
+lives here or in warehouse/schema.py."""
+from __future__ import annotations
+
+import math
+from datetime import date
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, and_, create_engine, delete, event, insert, select, update
+from sqlalchemy.engine import Connection
+
+from warehouse import schema
+
+ALEMBIC_INI = Path(__file__).parent / "alembic.ini"
+
+
+@cache
+def engine_for(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (the dashboard) never block the nightly load
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(ALEMBIC_INI.parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _normalised(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def records(frame: pd.DataFrame, columns) -> list[dict]:
+    subset = frame.loc[:, list(columns)].astype(object).where(frame.loc[:, list(columns)].notna(), None)
+    return [{k: _normalised(v) for k, v in row.items()} for row in subset.to_dict(orient="records")]
+
+
+def _row_key(row: dict, columns) -> tuple:
+    return tuple(_normalised(row.get(column)) for column in columns)
+
+
+def replace_partition(connection: Connection, table, filters: dict, rows: list[dict]) -> bool:
+    """Make the rows of `table` matching `filters` exactly `rows`, writing nothing when they
+    already are (an unchanged re-run touches no row). Returns whether anything was written."""
+    columns = sorted(rows[0]) if rows else []
+    condition = and_(*(table.c[name] == value for name, value in filters.items()))
+    if columns:
+        existing = connection.execute(select(*(table.c[c] for c in columns)).where(condition)).mappings().all()
+        unchanged = sorted(map(repr, (_row_key(r, columns) for r in existing))) == sorted(
+            map(repr, (_row_key(r, columns) for r in rows))
+        )
+        if unchanged:
+            return False
+    else:
+        count = connection.execute(select(table.c[next(iter(filters))]).where(condition).limit(1)).first()
+        if count is None:
+            return False
+    connection.execute(delete(table).where(condition))
+    if rows:
+        connection.execute(insert(table), rows)
+    return True
+
+
+def sync_reference_tables(connection: Connection, stations: pd.DataFrame, parameters: pd.DataFrame) -> None:
+    """The registry and parameter table as the warehouse's own tables, for joins and exports."""
+    replace_partition(connection, schema.stations, {}, records(stations, [c.name for c in schema.stations.c]))
+    replace_partition(connection, schema.parameters, {}, records(parameters, [c.name for c in schema.parameters.c]))
+
+
+OBSERVATION_COLUMNS = [c.name for c in schema.observations.c]
+QUARANTINE_COLUMNS = [c.name for c in schema.quarantine.c if c.name != "quarantine_id"]
+
+
+def load_partition(engine: Engine, source: str, day: date, good: pd.DataFrame, quarantined: pd.DataFrame,
+                   log_row: dict) -> bool:
+    """Load one (source, day) partition idempotently, in one transaction. Returns whether
+    anything changed."""
+    with engine.begin() as connection:
+        changed = replace_partition(connection, schema.observations,
+                                    {"source": source, "partition_day": day},
+                                    records(good, OBSERVATION_COLUMNS))
+        changed |= replace_partition(connection, schema.quarantine,
+                                     {"source": source, "partition_day": day},
+                                     records(quarantined, QUARANTINE_COLUMNS))
+        log_filter = {"source": source, "partition_day": day}
+        existing = connection.execute(
+            select(schema.partition_log).where(and_(*(schema.partition_log.c[k] == v for k, v in log_filter.items())))
+        ).mappings().first()
+        comparable = {k: v for k, v in log_row.items() if k != "loaded_at"}
+        if existing is None:
+            connection.execute(insert(schema.partition_log), [{**log_row}])
+            changed = True
+        elif changed or any(existing[k] != v for k, v in comparable.items()):
+            connection.execute(update(schema.partition_log).where(
+                and_(*(schema.partition_log.c[k] == v for k, v in log_filter.items()))).values(**log_row))
+            changed = True
+    return changed
+
+
+def observations_for_day(engine: Engine, day: date, station_ids=None) -> pd.DataFrame:
+    query = select(schema.observations).where(schema.observations.c.partition_day == day)
+    if station_ids is not None:
+        query = query.where(schema.observations.c.station_id.in_(list(station_ids)))
+    with engine.connect() as connection:
+        return pd.DataFrame(connection.execute(query).mappings().all(), columns=OBSERVATION_COLUMNS)
+
+
+def replace_assessments(engine: Engine, domain: str, day: date, rows: list[dict]) -> bool:
+    with engine.begin() as connection:
+        return replace_partition(connection, schema.assessments,
+                                 {"domain": domain, "period": "day", "period_start": day}, rows)
+
+
+def read_table(engine: Engine, table_name: str, order_by=None) -> pd.DataFrame:
+    table = schema.metadata.tables[table_name]
+    query = select(table)
+    if order_by:
+        query = query.order_by(*(table.c[c] for c in order_by))
+    with engine.connect() as connection:
+        return pd.DataFrame(connection.execute(query).mappings().all(), columns=[c.name for c in table.c])
+
+
+def read_observations_with_names(engine: Engine) -> pd.DataFrame:
+    o, s = schema.observations, schema.stations
+    query = (
+        select(o.c.station_id, s.c.name_zh.label("station_name"), o.c.parameter, o.c.observed_at,
+               o.c.utc_offset_minutes, o.c.averaging_period, o.c.value, o.c.unit, o.c.qc_flag, o.c.qc_note,
+               o.c.source, o.c.batch_id, o.c.original_value, o.c.partition_day)
+        .join(s, s.c.station_id == o.c.station_id, isouter=True)
+        .order_by(o.c.source, o.c.station_id, o.c.parameter, o.c.observed_at)
+    )
+    with engine.connect() as connection:
+        return pd.DataFrame(connection.execute(query).mappings().all())
+
+
+def existing_alert_keys(connection: Connection, keys) -> dict[str, dict]:
+    rows = connection.execute(select(schema.alerts).where(schema.alerts.c.alert_key.in_(list(keys)))).mappings().all()
+    return {row["alert_key"]: dict(row) for row in rows}
+
+
+def insert_alert(connection: Connection, row: dict) -> None:
+    connection.execute(insert(schema.alerts), [row])
+
+
+def update_alert_delivery(connection: Connection, alert_key: str, **values) -> None:
+    connection.execute(update(schema.alerts).where(schema.alerts.c.alert_key == alert_key).values(**values))

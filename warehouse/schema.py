@@ -1,0 +1,157 @@
+"""The warehouse schema (SQLAlchemy Core). Alembic migrations in warehouse/migrations create it;
+a test checks the two agree."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    Boolean, Column, Date, DateTime, Float, Index, Integer, MetaData, String, Table, Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware UTC in, timezone-aware UTC out, on PostgreSQL (timestamptz) and on SQLite
+    (which keeps no offset: stored as naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the warehouse stores UTC instants only")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+stations = Table(
+    "stations", metadata,
+    Column("station_id", String(64), primary_key=True),
+    Column("name_zh", Text, nullable=False),
+    Column("station_type", String(32), nullable=False),
+    Column("water_body", Text),
+    Column("city", Text),
+    Column("county", Text),
+    Column("longitude", Float),
+    Column("latitude", Float),
+    Column("target_class", String(16)),
+    Column("is_cross_boundary", Boolean, nullable=False),
+    Column("boundary_kind", String(16)),
+    Column("upstream_jurisdiction", Text),
+    Column("downstream_jurisdiction", Text),
+    Column("responsible_bureaus", Text),
+    Column("assumptions", Text),
+)
+
+parameters = Table(
+    "parameters", metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name_zh", Text, nullable=False),
+    Column("name_en", Text, nullable=False),
+    Column("unit", String(32), nullable=False),
+    Column("standards", Text),
+)
+
+observations = Table(
+    "observations", metadata,
+    Column("source", String(32), primary_key=True),
+    Column("station_id", String(64), primary_key=True),
+    Column("parameter", String(32), primary_key=True),
+    Column("observed_at", UtcDateTime, primary_key=True),
+    Column("averaging_period", String(16), primary_key=True),
+    Column("partition_day", Date, nullable=False),
+    Column("utc_offset_minutes", Integer, nullable=False),
+    Column("value", Float),
+    Column("unit", String(32), nullable=False),
+    Column("qc_flag", String(16), nullable=False),
+    Column("qc_note", Text),
+    Column("batch_id", String(96), nullable=False),
+    Column("original_value", Text),
+    Index("ix_observations_partition", "source", "partition_day"),
+    Index("ix_observations_station_day", "station_id", "partition_day"),
+)
+
+quarantine = Table(
+    "quarantine", metadata,
+    Column("quarantine_id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(32), nullable=False),
+    Column("partition_day", Date, nullable=False),
+    Column("batch_id", String(96), nullable=False),
+    Column("station_id", Text),
+    Column("parameter", Text),
+    Column("observed_at", UtcDateTime),
+    Column("averaging_period", String(16)),
+    Column("value", Float),
+    Column("unit", Text),
+    Column("qc_flag", Text),
+    Column("original_value", Text),
+    Column("expectation", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("ix_quarantine_partition", "source", "partition_day"),
+)
+
+partition_log = Table(
+    "partition_log", metadata,
+    Column("source", String(32), primary_key=True),
+    Column("partition_day", Date, primary_key=True),
+    Column("domain", String(16), nullable=False),
+    Column("batch_id", String(96), nullable=False),
+    Column("rows_read", Integer, nullable=False),
+    Column("rows_loaded", Integer, nullable=False),
+    Column("rows_quarantined", Integer, nullable=False),
+    Column("suite_name", Text, nullable=False),
+    Column("loaded_at", UtcDateTime, nullable=False),
+)
+
+assessments = Table(
+    "assessments", metadata,
+    Column("station_id", String(64), primary_key=True),
+    Column("period", String(8), primary_key=True),
+    Column("period_start", Date, primary_key=True),
+    Column("domain", String(16), nullable=False),
+    Column("standard", Text, nullable=False),
+    Column("water_class", String(16)),
+    Column("target_class", String(16)),
+    Column("is_compliant", Boolean),
+    Column("grade", Text),
+    Column("indicators_assessed", Text, nullable=False),
+    Column("failing_parameters", Text, nullable=False),
+    Column("values_used", Integer, nullable=False),
+    Column("is_cross_boundary", Boolean, nullable=False),
+    Column("status", String(24), nullable=False),
+    Index("ix_assessments_period", "period", "period_start"),
+)
+
+alerts = Table(
+    "alerts", metadata,
+    Column("alert_id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_key", String(160), nullable=False),
+    Column("station_id", String(64), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("raised_at", UtcDateTime, nullable=False),
+    Column("recipients", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("delivery_status", String(24), nullable=False),
+    Column("delivery_detail", Text),
+    Column("sent_at", UtcDateTime),
+    Column("attempts", Integer, nullable=False),
+    UniqueConstraint("alert_key", name="uq_alerts_alert_key"),
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
