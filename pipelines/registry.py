@@ -51,6 +51,12 @@ def water_sections() -> pd.DataFrame:
     return frame[frame["station_type"].isin(WATER_STATION_TYPES)]
 
 
+def cnemc_water_sections() -> pd.DataFrame:
+    """Sections published by the CNEMC surface-water feed, matched there by province, basin and name."""
+    frame = water_sections()
+    return frame[frame["name_basis"].str.startswith("CNEMC feed name")]
+
+
 def sea_points() -> pd.DataFrame:
     frame = sections()
     return frame[frame["station_type"] == SEA_STATION_TYPE]

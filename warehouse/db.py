@@ -3,7 +3,8 @@ lives here or in warehouse/schema.py."""
 from __future__ import annotations
 
 import math
-from datetime import date
+from collections import Counter
+from datetime import date, datetime, timezone
 from functools import cache
 from pathlib import Path
 
@@ -45,10 +46,15 @@ def migrate(engine: Engine) -> None:
 
 
 def _normalised(value):
+    """One representation per value, so rows read back compare equal to rows about to be written."""
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
+        value = value.to_pydatetime()
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(timezone.utc)
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return value.item()  # numpy scalars
     return value
 
 
@@ -68,9 +74,7 @@ def replace_partition(connection: Connection, table, filters: dict, rows: list[d
     condition = and_(*(table.c[name] == value for name, value in filters.items()))
     if columns:
         existing = connection.execute(select(*(table.c[c] for c in columns)).where(condition)).mappings().all()
-        unchanged = sorted(map(repr, (_row_key(r, columns) for r in existing))) == sorted(
-            map(repr, (_row_key(r, columns) for r in rows))
-        )
+        unchanged = Counter(_row_key(r, columns) for r in existing) == Counter(_row_key(r, columns) for r in rows)
         if unchanged:
             return False
     else:
@@ -166,3 +170,59 @@ def insert_alert(connection: Connection, row: dict) -> None:
 
 def update_alert_delivery(connection: Connection, alert_key: str, **values) -> None:
     connection.execute(update(schema.alerts).where(schema.alerts.c.alert_key == alert_key).values(**values))
+
+
+def assessments_for_day(engine: Engine, day: date) -> list[dict]:
+    query = select(schema.assessments).where(schema.assessments.c.period == "day",
+                                             schema.assessments.c.period_start == day)
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(query).mappings().all()]
+
+
+def water_series(engine: Engine, parameters_wanted, station_types=("river", "lake-reservoir")) -> pd.DataFrame:
+    """Assessable-or-not observations of the given parameters at water sections, for the charts."""
+    o, s = schema.observations, schema.stations
+    query = (
+        select(o.c.station_id, o.c.parameter, o.c.observed_at, o.c.value, o.c.qc_flag)
+        .join(s, s.c.station_id == o.c.station_id)
+        .where(s.c.station_type.in_(list(station_types)), o.c.parameter.in_(list(parameters_wanted)))
+        .order_by(o.c.station_id, o.c.parameter, o.c.observed_at)
+    )
+    with engine.connect() as connection:
+        return pd.DataFrame(connection.execute(query).mappings().all(),
+                            columns=["station_id", "parameter", "observed_at", "value", "qc_flag"])
+
+
+def partition_log_for_days(engine: Engine, days) -> list[dict]:
+    query = select(schema.partition_log).where(schema.partition_log.c.partition_day.in_(list(days)))
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(query).mappings().all()]
+
+
+def assessments_for_days(engine: Engine, days) -> list[dict]:
+    query = select(schema.assessments).where(schema.assessments.c.period == "day",
+                                             schema.assessments.c.period_start.in_(list(days)))
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(query).mappings().all()]
+
+
+def alerts_for_days(engine: Engine, days) -> list[dict]:
+    query = select(schema.alerts).where(schema.alerts.c.period_start.in_(list(days)))
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(query).mappings().all()]
+
+
+def observations_for_partition(engine: Engine, source: str, day: date) -> pd.DataFrame:
+    query = select(schema.observations).where(schema.observations.c.source == source,
+                                              schema.observations.c.partition_day == day)
+    with engine.connect() as connection:
+        frame = pd.DataFrame(connection.execute(query).mappings().all(), columns=OBSERVATION_COLUMNS)
+    frame["observed_at"] = pd.to_datetime(frame["observed_at"], utc=True)
+    return frame
+
+
+def quarantine_for_partition(engine: Engine, source: str, day: date) -> pd.DataFrame:
+    query = select(*(schema.quarantine.c[c] for c in QUARANTINE_COLUMNS)).where(
+        schema.quarantine.c.source == source, schema.quarantine.c.partition_day == day)
+    with engine.connect() as connection:
+        return pd.DataFrame(connection.execute(query).mappings().all(), columns=QUARANTINE_COLUMNS)

@@ -1,0 +1,181 @@
+"""The bureau dashboard as one static HTML file that opens offline (plotly.js embedded, no CDN).
+
+It reads the warehouse and draws; it never recomputes an assessment."""
+from __future__ import annotations
+
+import html
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from pipelines import standards
+from pipelines.observations import BUREAU_TZ
+from warehouse import db
+
+SERIES_PARAMETERS = ("nh3n", "tp", "codmn", "do")
+CLASS_COLOURS = standards.water_class_grades()["colour_hex"].to_dict()
+NO_CLASS_COLOUR = "#9e9e9e"
+
+
+def _latest_assessments(assessments: pd.DataFrame) -> pd.DataFrame:
+    assessed = assessments[assessments["period"] == "day"].sort_values("period_start")
+    return assessed.groupby("station_id").tail(1).set_index("station_id")
+
+
+def _failing_text(failing_json: str) -> str:
+    items = json.loads(failing_json or "[]")
+    parts = []
+    for item in items:
+        multiple = item.get("multiple_vs_target")
+        parts.append(f"{item['parameter']}" + (f" ({multiple:.2f}×)" if multiple is not None else ""))
+    return ", ".join(parts) or "—"
+
+
+def cross_boundary_table(stations: pd.DataFrame, assessments: pd.DataFrame) -> go.Figure:
+    crossing = stations[stations["is_cross_boundary"]].set_index("station_id")
+    daily = assessments[(assessments["period"] == "day") & assessments["station_id"].isin(crossing.index)]
+    latest = _latest_assessments(daily)
+    failed_days = daily[daily["is_compliant"] == False].groupby("station_id").size()  # noqa: E712
+    assessed_days = daily[daily["status"] == "assessed"].groupby("station_id").size()
+    rows = []
+    for station_id, station in crossing.iterrows():
+        last = latest.loc[station_id] if station_id in latest.index else None
+        status = "no data" if last is None or last["status"] != "assessed" else (
+            "达标 compliant" if last["is_compliant"] else "未达标 FAILED")
+        rows.append({
+            "断面 section": f"{station['name_zh']} ({station['water_body']})",
+            "交界 boundary": f"{station['boundary_kind']}: {station['upstream_jurisdiction']} → {station['downstream_jurisdiction']}",
+            "最近日 latest day": "" if last is None else str(last["period_start"]),
+            "类别 class": "" if last is None or last["water_class"] is None else last["water_class"],
+            "目标 target": station["target_class"],
+            "状态 status": status,
+            "超标 failing (× target)": "" if last is None else _failing_text(last["failing_parameters"]),
+            "未达标天数 days failed": f"{int(failed_days.get(station_id, 0))} / {int(assessed_days.get(station_id, 0))}",
+        })
+    table = pd.DataFrame(rows)
+    fill = [["#fde0dd" if "FAILED" in s else "#e5f5e0" if "compliant" in s else "#f0f0f0" for s in table["状态 status"]]]
+    figure = go.Figure(go.Table(
+        header={"values": list(table.columns), "fill_color": "#35495e", "font": {"color": "white"}, "align": "left"},
+        cells={"values": [table[c] for c in table.columns], "fill_color": fill * len(table.columns), "align": "left"},
+    ))
+    figure.update_layout(title="跨界断面 Cross-boundary sections: latest daily assessment", height=120 + 32 * len(table),
+                         margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return figure
+
+
+def section_map(stations: pd.DataFrame, assessments: pd.DataFrame) -> go.Figure:
+    water = stations[stations["station_type"].isin(["river", "lake-reservoir"])].set_index("station_id")
+    latest = _latest_assessments(assessments[assessments["domain"] == "surface_water"])
+    figure = go.Figure()
+    for water_class in [*standards.SURFACE_WATER_CLASSES, standards.SURFACE_WATER_WORST, None]:
+        ids = [sid for sid in water.index
+               if (latest.loc[sid, "water_class"] if sid in latest.index else None) == water_class]
+        if not ids:
+            continue
+        subset = water.loc[ids]
+        symbols = ["diamond" if flag else "circle" for flag in subset["is_cross_boundary"]]
+        figure.add_trace(go.Scatter(
+            x=subset["longitude"], y=subset["latitude"], mode="markers+text", name=water_class or "no class",
+            text=subset["name_zh"], textposition="top center", textfont={"size": 9},
+            marker={"size": 12, "color": CLASS_COLOURS.get(water_class, NO_CLASS_COLOUR), "symbol": symbols,
+                    "line": {"width": 1, "color": "#333"}},
+            customdata=subset[["water_body", "target_class", "city"]].values,
+            hovertemplate="%{text}<br>%{customdata[0]}, %{customdata[2]}<br>target %{customdata[1]}<extra>"
+                          + (water_class or "no class") + "</extra>",
+        ))
+    figure.update_layout(
+        title="断面水质类别 Sections by latest daily class (◆ cross-boundary; positions approximate, see registry)",
+        xaxis={"title": "longitude (°E)"}, yaxis={"title": "latitude (°N)", "scaleanchor": "x"},
+        height=640, legend_title="water class",
+    )
+    return figure
+
+
+def _limit_shapes(station: pd.Series, row: int) -> list[dict]:
+    water_body_type = "lake" if station["station_type"] == "lake-reservoir" else "river"
+    shapes = []
+    for parameter_index, code in enumerate(SERIES_PARAMETERS, start=1):
+        for water_class, dash in ((station["target_class"], "dash"), (standards.EXCEEDANCE_BASIS_CLASS, "dot")):
+            limit = standards.surface_water_limit(code, water_class, water_body_type)
+            if limit is None:
+                continue
+            axis = "" if parameter_index == 1 else str(parameter_index)
+            shapes.append({"type": "line", "xref": f"x{axis} domain", "yref": f"y{axis}", "x0": 0, "x1": 1,
+                           "y0": limit, "y1": limit, "line": {"dash": dash, "width": 1,
+                                                              "color": "#d62728" if dash == "dash" else "#555"}})
+    return shapes
+
+
+def section_series(stations: pd.DataFrame, series: pd.DataFrame) -> go.Figure:
+    water = stations[stations["station_type"].isin(["river", "lake-reservoir"])].sort_values(
+        ["is_cross_boundary", "station_id"], ascending=[False, True]).set_index("station_id")
+    figure = make_subplots(rows=len(SERIES_PARAMETERS), cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                           subplot_titles=[f"{standards.parameters().loc[c, 'name_zh']} {c} "
+                                           f"({standards.unit_of(c)})" for c in SERIES_PARAMETERS])
+    series = series.assign(local_time=pd.to_datetime(series["observed_at"], utc=True).dt.tz_convert(BUREAU_TZ))
+    trace_owner = []
+    for station_id in water.index:
+        mine = series[series["station_id"] == station_id]
+        for row, code in enumerate(SERIES_PARAMETERS, start=1):
+            points = mine[mine["parameter"] == code]
+            figure.add_trace(go.Scatter(
+                x=points["local_time"].dt.tz_localize(None), y=points["value"], mode="lines+markers",
+                marker={"size": 4}, name=code, showlegend=False, visible=station_id == water.index[0],
+                text=points["qc_flag"], hovertemplate="%{x|%Y-%m-%d %H:%M} (UTC+8)<br>%{y} · %{text}",
+            ), row=row, col=1)
+            trace_owner.append(station_id)
+    buttons = []
+    for station_id, station in water.iterrows():
+        label = f"{'◆ ' if station['is_cross_boundary'] else ''}{station['name_zh']} · {station['water_body']} (target {station['target_class']})"
+        buttons.append({"label": label, "method": "update",
+                        "args": [{"visible": [owner == station_id for owner in trace_owner]},
+                                 {"shapes": _limit_shapes(station, 0), "title.text": _series_title(station)}]})
+    first = water.iloc[0]
+    figure.update_layout(
+        title=_series_title(first), shapes=_limit_shapes(first, 0), height=900,
+        updatemenus=[{"buttons": buttons, "direction": "down", "x": 0, "xanchor": "left", "y": 1.08, "yanchor": "bottom"}],
+        margin={"t": 120},
+    )
+    figure.update_xaxes(title_text="time (Asia/Shanghai, UTC+8)", row=len(SERIES_PARAMETERS), col=1)
+    return figure
+
+
+def _series_title(station: pd.Series) -> str:
+    return (f"{station['name_zh']} ({station['water_body']}): readings against the target-class limit "
+            f"(red dashes, class {station['target_class']}) and class Ⅲ (grey dots)")
+
+
+def write_report(engine, out_dir: Path, data_label: str) -> Path:
+    stations = db.read_table(engine, "stations")
+    assessments = db.read_table(engine, "assessments", order_by=["period_start", "station_id"])
+    series = db.water_series(engine, SERIES_PARAMETERS)
+    figures = [cross_boundary_table(stations, assessments), section_map(stations, assessments),
+               section_series(stations, series)]
+    parts = [figure.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
+             for i, figure in enumerate(figures)]
+    days = sorted(assessments["period_start"].unique()) if len(assessments) else []
+    period = f"{days[0]} – {days[-1]}" if days else "no assessments yet"
+    generated = datetime.now(timezone.utc).astimezone(BUREAU_TZ).strftime("%Y-%m-%d %H:%M UTC+8")
+    banner = ""
+    if "simulated" in data_label:
+        banner = ('<div class="banner">SIMULATED DATA 模拟数据 — produced by the envmon simulator, '
+                  'not measured. Do not report.</div>')
+    page = f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>envmon · 北部湾 water quality</title>
+<style>body{{font-family:"Noto Sans CJK SC","WenQuanYi Micro Hei","Microsoft YaHei",sans-serif;margin:16px;}}
+.banner{{background:#b71c1c;color:#fff;padding:8px 12px;font-weight:bold;margin-bottom:8px}}
+.meta{{color:#555}}</style></head><body>
+{banner}
+<h1>envmon · 北部湾城市群 水环境质量</h1>
+<p class="meta">Period {html.escape(period)} · data: {html.escape(data_label)} · generated {generated}.
+Classes: GB 3838-2002, single-factor method on daily means of the assessment indicators measured.</p>
+{''.join(parts)}
+</body></html>"""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,141 @@
+"""envmon command line: run the nightly job, export the warehouse, ingest a payload file."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from pipelines.config import load_settings
+from pipelines.observations import BUREAU_TZ
+
+EXPORTS = ("observations", "assessments", "quarantine", "alerts")
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date in YYYY-MM-DD form: {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("--days must be at least 1")
+    return value
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=BUREAU_TZ)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="envmon", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the nightly DAG in-process for one or more days")
+    run.add_argument("--date", type=_day, help="the last day to run (default: yesterday, Asia/Shanghai)")
+    run.add_argument("--days", type=_positive, default=1, help="how many days, ending on --date (default 1)")
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    export = commands.add_parser("export", help="write a warehouse table to stdout")
+    export.add_argument("table", choices=EXPORTS)
+    export.add_argument("--format", choices=("csv",), default="csv")
+    ingest = commands.add_parser("ingest", help="ingest one payload file of a real feed")
+    ingest.add_argument("--source", required=True, choices=("cnemc-water", "cnemc-air"))
+    ingest.add_argument("--file", required=True, type=Path)
+    ingest.add_argument("--fetched-at", type=_timestamp, help="when it was fetched (default: file modification time)")
+    ingest.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ValueError as error:
+        print(f"envmon: {error}", file=sys.stderr)
+        return 2
+    if args.command == "run":
+        return _run(settings, args)
+    if args.command == "export":
+        return _export(settings, args.table)
+    return _ingest(settings, args)
+
+
+def _run(settings, args) -> int:
+    from pipelines import nightly
+    from pipelines.runner import DagRunFailed, run_days
+    from pipelines.summary import run_summary
+    from warehouse import db
+
+    last = args.date or (datetime.now(BUREAU_TZ).date() - timedelta(days=1))
+    days = [last - timedelta(days=offset) for offset in range(args.days - 1, -1, -1)]
+    started = datetime.now(timezone.utc)
+    log_path = settings.home / "logs" / f"run-{started:%Y%m%dT%H%M%S}.log"
+    try:
+        run_days(settings, days, log_path)
+    except DagRunFailed as error:
+        print(f"envmon: {error}", file=sys.stderr)
+        return 1
+    summary = run_summary(db.engine_for(settings.warehouse_url), days, started,
+                          str(settings.dashboard_dir / "index.html"), nightly.data_label(settings))
+    summary["log"] = str(log_path)
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        _print_summary(summary)
+    return 0
+
+
+def _print_summary(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"envmon run {summary['days'][0]} … {summary['days'][-1]} ({summary['data']})")
+    for column in ("source", "domain", "read", "loaded", "quarantined", "reconciled"):
+        table.add_column(column)
+    for name, entry in summary["sources"].items():
+        table.add_row(name, entry["domain"], str(entry["read"]), str(entry["loaded"]), str(entry["quarantined"]),
+                      "yes" if entry["reconciled"] else "NO")
+    console.print(table)
+    console.print(f"sections assessed: {summary['sections_assessed']} · coastal points assessed: "
+                  f"{summary['coastal_points_assessed']} · cross-boundary failures (section-days): "
+                  f"{summary['cross_boundary_failures']} · alerts raised: {summary['alerts_raised']}")
+    console.print(f"dashboard: {summary['dashboard']}\nlog: {summary['log']}")
+
+
+def _export(settings, table: str) -> int:
+    from pipelines import exports
+    from warehouse import db
+
+    frame = exports.export_frame(db.engine_for(settings.warehouse_url), table)
+    frame.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def _ingest(settings, args) -> int:
+    from pipelines import nightly
+    from pipelines.sources.files import PayloadError
+
+    if not args.file.is_file():
+        print(f"envmon: no such file {args.file}", file=sys.stderr)
+        return 2
+    fetched = args.fetched_at or datetime.fromtimestamp(args.file.stat().st_mtime, BUREAU_TZ)
+    try:
+        summary = nightly.ingest_file(args.source, args.file, fetched, settings)
+    except PayloadError as error:
+        print(f"envmon: {args.file}: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, ensure_ascii=False) if args.json else
+          "\n".join(f"{name}: {entry}" for name, entry in summary["sources"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""The warehouse's tables as analysts receive them (envmon export ... --format csv)."""
+from __future__ import annotations
+
+from datetime import timedelta, timezone
+
+import pandas as pd
+
+from warehouse import db
+
+
+def _with_offset(instant, offset_minutes) -> str:
+    if instant is None or pd.isna(instant):
+        return ""
+    return instant.astimezone(timezone(timedelta(minutes=int(offset_minutes)))).isoformat()
+
+
+def observations(engine) -> pd.DataFrame:
+    frame = db.read_observations_with_names(engine)
+    if frame.empty:
+        return pd.DataFrame(columns=["station_id", "station_name", "parameter", "observed_at", "value", "unit",
+                                     "qc_flag", "qc_note", "averaging_period", "observed_at_utc", "source",
+                                     "batch_id", "original_value"])
+    frame["observed_at_utc"] = [t.astimezone(timezone.utc).isoformat() for t in frame["observed_at"]]
+    # observed_at on the source's own clock, with its offset (ISO 8601)
+    frame["observed_at"] = [_with_offset(t, o) for t, o in zip(frame["observed_at"], frame["utc_offset_minutes"])]
+    return frame[["station_id", "station_name", "parameter", "observed_at", "value", "unit", "qc_flag", "qc_note",
+                  "averaging_period", "observed_at_utc", "source", "batch_id", "original_value"]]
+
+
+def _instants_iso(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    for column in columns:
+        frame[column] = [_with_offset(t, 0) for t in frame[column]]
+    return frame
+
+
+def export_frame(engine, table: str) -> pd.DataFrame:
+    if table == "observations":
+        return observations(engine)
+    if table == "assessments":
+        frame = db.read_table(engine, "assessments", order_by=["period_start", "station_id"])
+        names = db.read_table(engine, "stations")[["station_id", "name_zh"]].rename(columns={"name_zh": "station_name"})
+        frame = frame.merge(names, on="station_id", how="left")
+        return frame[["station_id", "station_name", *[c for c in frame.columns if c not in ("station_id", "station_name")]]]
+    if table == "quarantine":
+        return _instants_iso(db.read_table(engine, "quarantine", order_by=["quarantine_id"]), ["observed_at"])
+    if table == "alerts":
+        return _instants_iso(db.read_table(engine, "alerts", order_by=["alert_id"]), ["raised_at", "sent_at"])
+    raise ValueError(f"unknown export {table!r}")

@@ -1,0 +1,163 @@
+"""The nightly job's steps, one function per DAG task. Each takes the partition day and returns
+a small JSON-able summary; batches travel between steps as Parquet files in ENVMON_HOME/staging,
+so any step can be re-run alone."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines import assessment, registry, standards
+from pipelines.alerts import raise_alerts
+from pipelines.config import Settings, load_settings
+from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day, conform
+from pipelines.sources import files, simulator
+from pipelines.validation import validate as run_suite
+from warehouse import db
+
+SIMULATED_SOURCES = ("simulated-water", "simulated-air", "simulated-coastal")
+FILE_SOURCES = ("cnemc-water", "cnemc-air")
+SIMULATED_LABEL = "simulated (envmon simulator; not measured data)"
+
+
+def sources_for(settings: Settings) -> tuple[str, ...]:
+    return SIMULATED_SOURCES if settings.source_mode == "simulated" else FILE_SOURCES
+
+
+def partition_day(logical_date: datetime | None, requested: str | None = None) -> date:
+    """The day a run processes: the one asked for, else the bureau's day before the run."""
+    if requested:
+        return date.fromisoformat(requested)
+    if logical_date is None:
+        raise ValueError("a run needs either a requested day or a logical date")
+    return (logical_date.astimezone(BUREAU_TZ) - timedelta(days=1)).date()
+
+
+def data_label(settings: Settings) -> str:
+    return SIMULATED_LABEL if settings.source_mode == "simulated" else "CNEMC feeds (files)"
+
+
+def _stage_path(settings: Settings, source: str, day: date, name: str) -> Path:
+    return settings.staging_dir / source / day.isoformat() / f"{name}.parquet"
+
+
+def _write(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+
+
+def prepare_warehouse(settings: Settings | None = None) -> dict:
+    settings = settings or load_settings()
+    engine = db.engine_for(settings.warehouse_url)
+    db.migrate(engine)
+    with engine.begin() as connection:
+        db.sync_reference_tables(connection, registry.all_stations(), standards.parameters())
+    return {"warehouse": engine.url.render_as_string(hide_password=True)}
+
+
+def ingest(source: str, day: date, settings: Settings | None = None) -> dict:
+    settings = settings or load_settings()
+    if source in simulator.SIMULATORS:
+        frame = simulator.SIMULATORS[source](day, settings.simulator_seed)
+    else:
+        frame = files.read_inbox(source, day, settings.inbox)
+    frame = conform(frame)
+    _write(frame, _stage_path(settings, source, day, "ingested"))
+    return {"source": source, "day": day.isoformat(), "read": len(frame)}
+
+
+def validate(source: str, day: date, settings: Settings | None = None) -> dict:
+    settings = settings or load_settings()
+    frame = pd.read_parquet(_stage_path(settings, source, day, "ingested"))
+    outcome = run_suite(frame, SOURCE_DOMAINS[source])
+    _write(outcome.good, _stage_path(settings, source, day, "valid"))
+    _write(outcome.quarantined, _stage_path(settings, source, day, "quarantined"))
+    return {"source": source, "day": day.isoformat(), "read": len(frame), "valid": len(outcome.good),
+            "quarantined": len(outcome.quarantined), "suite": outcome.suite_name}
+
+
+def _with_partition(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["partition_day"] = bureau_day(frame["observed_at"], frame["averaging_period"]) if len(frame) else []
+    return frame
+
+
+def load(source: str, day: date, settings: Settings | None = None) -> dict:
+    """Load the validated batch into the (source, day) partition, idempotently."""
+    settings = settings or load_settings()
+    good = pd.read_parquet(_stage_path(settings, source, day, "valid"))
+    quarantined = pd.read_parquet(_stage_path(settings, source, day, "quarantined"))
+    outside = good[bureau_day(good["observed_at"], good["averaging_period"]) != day] if len(good) else good
+    if len(outside):
+        raise ValueError(f"{source} batch for {day} holds {len(outside)} observations of other days")
+    good = _with_partition(good)
+    quarantined = quarantined.assign(partition_day=day)
+    batch = good["batch_id"].iloc[0] if len(good) else (quarantined["batch_id"].iloc[0] if len(quarantined) else "")
+    log_row = {"source": source, "partition_day": day, "domain": SOURCE_DOMAINS[source], "batch_id": batch,
+               "rows_read": len(good) + len(quarantined), "rows_loaded": len(good),
+               "rows_quarantined": len(quarantined), "suite_name": f"envmon_{SOURCE_DOMAINS[source]}_observations",
+               "loaded_at": pd.Timestamp.now(tz="UTC").to_pydatetime()}
+    changed = db.load_partition(db.engine_for(settings.warehouse_url), source, day, good, quarantined, log_row)
+    return {"source": source, "day": day.isoformat(), "loaded": len(good), "quarantined": len(quarantined),
+            "changed": changed}
+
+
+def assess(day: date, settings: Settings | None = None) -> dict:
+    settings = settings or load_settings()
+    engine = db.engine_for(settings.warehouse_url)
+    observations = db.observations_for_day(engine, day)
+    surface = assessment.assess_surface_water_day(observations, day)
+    sea = assessment.assess_seawater_day(observations, day)
+    db.replace_assessments(engine, "surface_water", day, surface)
+    db.replace_assessments(engine, "seawater", day, sea)
+    failures = [a for a in surface + sea if a["is_cross_boundary"] and a["is_compliant"] is False]
+    return {"day": day.isoformat(), "sections_assessed": sum(a["status"] == "assessed" for a in surface),
+            "points_assessed": sum(a["status"] == "assessed" for a in sea),
+            "cross_boundary_failures": len(failures)}
+
+
+def alert(day: date, settings: Settings | None = None) -> dict:
+    settings = settings or load_settings()
+    engine = db.engine_for(settings.warehouse_url)
+    rows = db.assessments_for_day(engine, day)
+    summary = raise_alerts(engine, rows, settings, data_label(settings))
+    return {"day": day.isoformat(), **summary.__dict__}
+
+
+def refresh_dashboard(settings: Settings | None = None) -> dict:
+    from dashboards.report import write_report
+
+    settings = settings or load_settings()
+    path = write_report(db.engine_for(settings.warehouse_url), settings.dashboard_dir, data_label(settings))
+    return {"dashboard": str(path)}
+
+
+KEY_COLUMNS = ["station_id", "parameter", "observed_at", "averaging_period"]
+
+
+def ingest_file(source: str, path: Path, fetched_at: datetime, settings: Settings | None = None) -> dict:
+    """Ingest one payload file of a real feed: parse, validate, and merge it into the (source,
+    day) partitions it touches (a later payload wins on the same observation)."""
+    settings = settings or load_settings()
+    prepare_warehouse(settings)
+    engine = db.engine_for(settings.warehouse_url)
+    parsed = files.parse_file(source, path, fetched_at)
+    outcome = run_suite(parsed.observations, SOURCE_DOMAINS[source])
+    good = _with_partition(outcome.good)
+    bad = _with_partition(outcome.quarantined) if len(outcome.quarantined) else outcome.quarantined.assign(partition_day=[])
+    batch = parsed.observations["batch_id"].iloc[0] if len(parsed.observations) else ""
+    for day in sorted(set(good["partition_day"]) | set(bad["partition_day"])):
+        stored = db.observations_for_partition(engine, source, day)
+        merged = pd.concat([stored, good[good["partition_day"] == day]], ignore_index=True)
+        merged = merged.drop_duplicates(subset=KEY_COLUMNS, keep="last")
+        held = db.quarantine_for_partition(engine, source, day)
+        held = pd.concat([held[held["batch_id"] != batch], bad[bad["partition_day"] == day]], ignore_index=True)
+        log_row = {"source": source, "partition_day": day, "domain": SOURCE_DOMAINS[source], "batch_id": batch,
+                   "rows_read": len(merged) + len(held), "rows_loaded": len(merged), "rows_quarantined": len(held),
+                   "suite_name": outcome.suite_name, "loaded_at": pd.Timestamp.now(tz="UTC").to_pydatetime()}
+        db.load_partition(engine, source, day, merged, held, log_row)
+    return {"sources": {source: {"domain": SOURCE_DOMAINS[source], "read": len(parsed.observations),
+                                 "loaded": len(outcome.good), "quarantined": len(outcome.quarantined),
+                                 "out_of_scope": parsed.out_of_scope}},
+            "batch_id": batch, "days": sorted(d.isoformat() for d in set(good["partition_day"]))}

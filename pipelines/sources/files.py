@@ -1,0 +1,207 @@
+"""File ingestion of the two real CNEMC formats into canonical observations.
+
+cnemc-water: the surface-water real-time system's Ajax/Publish.ashx JSON ({"thead", "tbody"}).
+cnemc-air:   the hourly air CSV (timepoint, stationcode, ..., pm2_5, pm2_5_24h, ...).
+Rows of stations outside the registry are counted as out of scope, not errors.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines import registry, standards
+from pipelines.observations import BEIJING_OFFSET_MINUTES, BUREAU_TZ, batch_id, bureau_day, conform
+
+WATER_HEADER_CODES = {
+    "水温": "water_temp", "pH": "ph", "溶解氧": "do", "电导率": "conductivity", "浊度": "turbidity",
+    "高锰酸盐指数": "codmn", "氨氮": "nh3n", "总磷": "tp", "总氮": "tn", "叶绿素α": "chla", "藻密度": "algae_density",
+}
+NOT_MONITORED = "*"
+NO_VALUE = "--"
+SPAN = re.compile(r"<span[^>]*?title='(?P<title>[^']*)'[^>]*>(?P<text>.*?)</span>", re.S)
+RAW_VALUE = re.compile(r"原始值：(?P<raw>[-+0-9.eE]+)")
+TOOLTIP_CITY = re.compile(r"所在地市:(?P<city>[^\n&]+)")
+MAINTENANCE_STATUSES = {"维护", "停站", "不具备运行条件"}
+AIR_COLUMNS = {  # column → (parameter, averaging period)
+    "aqi": ("aqi", "PT1H"),
+    "pm10": ("pm10", "PT1H"), "pm10_24h": ("pm10", "PT24H"),
+    "pm2_5": ("pm2_5", "PT1H"), "pm2_5_24h": ("pm2_5", "PT24H"),
+    "o3": ("o3", "PT1H"), "o3_8h": ("o3", "PT8H"),
+    "no2": ("no2", "PT1H"), "no2_24h": ("no2", "PT24H"),
+    "so2": ("so2", "PT1H"), "so2_24h": ("so2", "PT24H"),
+    "co": ("co", "PT1H"), "co_24h": ("co", "PT24H"),
+}
+AIR_MISSING = {"", "NA", "—", "-"}
+
+
+class PayloadError(ValueError):
+    """The payload is not in the format its source publishes."""
+
+
+@dataclass
+class Parsed:
+    observations: pd.DataFrame
+    out_of_scope: int  # published rows of stations outside the registry
+    source: str
+
+
+def _cell(cell) -> tuple[str, str]:
+    """(displayed text, tooltip) of a table cell."""
+    if cell is None:
+        return "", ""
+    match = SPAN.fullmatch(str(cell).strip())
+    if match:
+        return html.unescape(match["text"]).strip(), html.unescape(match["title"])
+    return str(cell).strip(), ""
+
+
+def _infer_year(month_day: str, fetched_at: datetime) -> datetime:
+    """监测时间 is printed MM-DD HH:MM, Beijing time, no year: take the year that puts the reading
+    at or before the fetch (a December reading fetched in January is last year's)."""
+    local_fetch = fetched_at.astimezone(BUREAU_TZ)
+    when = datetime.strptime(f"{local_fetch.year}-{month_day}", "%Y-%m-%d %H:%M").replace(tzinfo=BUREAU_TZ)
+    if when > local_fetch + pd.Timedelta(days=1):
+        when = when.replace(year=when.year - 1)
+    return when
+
+
+def parse_cnemc_water(payload: bytes | str, fetched_at: datetime) -> Parsed:
+    try:
+        document = json.loads(payload)
+        header, body = document["thead"], document["tbody"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise PayloadError(f"not a Publish.ashx response ({type(error).__name__}: {error})") from error
+    names = [re.sub(r"<br/>.*", "", h) for h in header]
+    columns = {name: i for i, name in enumerate(names)}
+    for required in ("省份", "断面名称", "监测时间", "站点情况"):
+        if required not in columns:
+            raise PayloadError(f"Publish.ashx header lacks {required!r}: {names}")
+    feed_sections = registry.cnemc_water_sections()
+    by_name = {(row["province"], row["basin"], row["name_zh"]): sid for sid, row in feed_sections.iterrows()}
+    basin_column = columns.get("流域")
+    rows, out_of_scope = [], 0
+    for record in body:
+        name, tooltip = _cell(record[columns["断面名称"]])
+        basin = record[basin_column] if basin_column is not None else ""
+        section_id = by_name.get((record[columns["省份"]], basin, name))
+        city = TOOLTIP_CITY.search(tooltip)
+        if section_id is not None and city and city["city"] != feed_sections.loc[section_id, "city"]:
+            section_id = None  # same name, another place: names are not unique nationally
+        if section_id is None:
+            out_of_scope += 1
+            continue
+        time_text = record[columns["监测时间"]]
+        if not time_text:
+            continue  # the station published no reading (null time)
+        when = _infer_year(time_text, fetched_at)
+        status = str(record[columns["站点情况"]] or "")
+        for header_name, code in WATER_HEADER_CODES.items():
+            if header_name not in columns:
+                continue
+            text, tooltip = _cell(record[columns[header_name]])
+            if text == NOT_MONITORED:
+                continue  # the station does not measure this item
+            raw = RAW_VALUE.search(tooltip)
+            flag, notes = "not_evaluated", []
+            if status in MAINTENANCE_STATUSES:
+                flag = "suspect"
+                notes.append(f"station status {status}")
+            if tooltip and not raw:
+                notes.append(tooltip)
+            value = float(raw["raw"]) if raw else (float(text) if _is_number(text) else None)
+            if value is None:
+                flag = "missing"
+            rows.append({"station_id": section_id, "parameter": code, "observed_at": when,
+                         "utc_offset_minutes": BEIJING_OFFSET_MINUTES, "averaging_period": "PT0S",
+                         "value": value, "unit": standards.unit_of(code), "qc_flag": flag,
+                         "qc_note": "; ".join(notes), "source": "cnemc-water", "original_value": text})
+    return Parsed(_finish(rows, "cnemc-water", fetched_at), out_of_scope, "cnemc-water")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_cnemc_air(payload: bytes | str, fetched_at: datetime | None = None) -> Parsed:
+    from io import StringIO
+
+    text = payload.decode("utf-8-sig") if isinstance(payload, bytes) else payload
+    if text.lstrip().startswith("<"):
+        raise PayloadError("the air feed returned HTML, not CSV")
+    frame = pd.read_csv(StringIO(text), dtype=str, keep_default_na=False)
+    for required in ("timepoint", "stationcode"):
+        if required not in frame.columns:
+            raise PayloadError(f"air CSV lacks column {required!r}")
+    in_scope = frame["stationcode"].isin(registry.air_stations().index)
+    frame = frame[in_scope]
+    when = pd.to_datetime(frame["timepoint"], format="%Y-%m-%dT%H%M").dt.tz_localize(BUREAU_TZ)
+    rows = []
+    for column, (code, period) in AIR_COLUMNS.items():
+        if column not in frame.columns:
+            continue
+        texts = frame[column].str.strip()
+        missing = texts.isin(AIR_MISSING)
+        rows.append(pd.DataFrame({
+            "station_id": frame["stationcode"], "parameter": code, "observed_at": when,
+            "utc_offset_minutes": BEIJING_OFFSET_MINUTES, "averaging_period": period,
+            "value": pd.to_numeric(texts.where(~missing), errors="coerce"),
+            "unit": standards.unit_of(code), "qc_flag": missing.map({True: "missing", False: "not_evaluated"}),
+            "qc_note": "", "source": "cnemc-air", "original_value": texts,
+        }))
+    observations = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    fetched = fetched_at or datetime.now(BUREAU_TZ)
+    return Parsed(_finish(observations.to_dict(orient="records"), "cnemc-air", fetched),
+                  int((~in_scope).sum()), "cnemc-air")
+
+
+def _finish(rows: list[dict], source: str, fetched_at: datetime) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        from pipelines.observations import empty_frame
+        return empty_frame()
+    frame["batch_id"] = ""
+    frame = conform(frame)
+    # Exact duplicates (a feed republishing a reading) collapse to one observation.
+    frame = frame.drop_duplicates(subset=["station_id", "parameter", "observed_at", "averaging_period"], keep="last")
+    frame["batch_id"] = batch_id(source, fetched_at.astimezone(BUREAU_TZ).date(), frame)
+    return frame.reset_index(drop=True)
+
+
+PARSERS = {"cnemc-water": parse_cnemc_water, "cnemc-air": parse_cnemc_air}
+
+
+def parse_file(source: str, path: Path, fetched_at: datetime) -> Parsed:
+    if source not in PARSERS:
+        raise ValueError(f"unknown file source {source!r}; known: {sorted(PARSERS)}")
+    return PARSERS[source](Path(path).read_bytes(), fetched_at)
+
+
+def read_inbox(source: str, day: date, inbox: Path) -> pd.DataFrame:
+    """Every payload in inbox/<source>/ (fetched time = file modification time), keeping the
+    observations of `day`; a later file wins on the same observation."""
+    folder = Path(inbox) / source
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no inbox folder {folder} for source {source}")
+    frames = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        fetched = datetime.fromtimestamp(path.stat().st_mtime, BUREAU_TZ)
+        frames.append(parse_file(source, path, fetched).observations)
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if frame.empty:
+        from pipelines.observations import empty_frame
+        return empty_frame()
+    frame = frame[bureau_day(frame["observed_at"], frame["averaging_period"]) == day]
+    frame = frame.drop_duplicates(subset=["station_id", "parameter", "observed_at", "averaging_period"], keep="last")
+    frame = frame.assign(batch_id="")
+    frame["batch_id"] = batch_id(source, day, frame)
+    return frame.reset_index(drop=True)

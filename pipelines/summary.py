@@ -1,0 +1,45 @@
+"""The run summary, read back from the warehouse so that it reports what was stored."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Engine
+
+from warehouse import db
+
+
+def run_summary(engine: Engine, days: list[date], started_at: datetime, dashboard: str, data_label: str) -> dict:
+    log = db.partition_log_for_days(engine, days)
+    sources = {}
+    for row in log:
+        entry = sources.setdefault(row["source"], {"domain": row["domain"], "read": 0, "loaded": 0, "quarantined": 0})
+        entry["read"] += row["rows_read"]
+        entry["loaded"] += row["rows_loaded"]
+        entry["quarantined"] += row["rows_quarantined"]
+    for entry in sources.values():
+        entry["reconciled"] = entry["read"] == entry["loaded"] + entry["quarantined"]
+    assessments = db.assessments_for_days(engine, days)
+    surface = [a for a in assessments if a["domain"] == "surface_water"]
+    sea = [a for a in assessments if a["domain"] == "seawater"]
+    failures = [a for a in assessments if a["is_cross_boundary"] and a["is_compliant"] is False]
+    alerts = db.alerts_for_days(engine, days)
+    return {
+        "sources": sources,
+        "sections_assessed": len({a["station_id"] for a in surface if a["status"] == "assessed"}),
+        "cross_boundary_failures": len(failures),
+        "alerts_raised": sum(a["raised_at"] >= started_at for a in alerts),
+        "dashboard": dashboard,
+        "days": [d.isoformat() for d in days],
+        "data": data_label,
+        "section_days_assessed": sum(a["status"] == "assessed" for a in surface),
+        "section_days_insufficient_data": sum(a["status"] != "assessed" for a in surface),
+        "coastal_points_assessed": len({a["station_id"] for a in sea if a["status"] == "assessed"}),
+        "cross_boundary_sections_failed": sorted({a["station_id"] for a in failures}),
+        "alerts": {
+            "total_for_days": len(alerts),
+            "sent": sum(a["delivery_status"] == "sent" for a in alerts),
+            "in_outbox": sum(a["delivery_status"] == "outbox" for a in alerts),
+            "failed": sum(a["delivery_status"] == "failed" for a in alerts),
+        },
+        "reconciled": all(entry["reconciled"] for entry in sources.values()),
+    }
