@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -115,7 +116,11 @@ def _export(settings, table: str) -> int:
     from warehouse import db
 
     frame = exports.export_frame(db.engine_for(settings.warehouse_url), table)
-    frame.to_csv(sys.stdout, index=False)
+    try:
+        frame.to_csv(sys.stdout, index=False)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader (head, a pager) closed early: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

@@ -1,0 +1,27 @@
+# Two commands do all the set-up on a fresh machine (Python 3.11 and make are all it needs):
+#   make run    installs into .venv if needed, then runs seven simulated nights on the embedded database
+#   make test   installs into .venv if needed, then runs the test suite
+PYTHON ?= python3.11
+VENV := .venv
+INSTALLED := $(VENV)/.installed
+DAYS ?= 7
+
+.PHONY: run test suites clean
+
+$(INSTALLED): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade "pip==26.3"
+	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test]'
+	touch $(INSTALLED)
+
+run: $(INSTALLED)
+	$(VENV)/bin/envmon run --days $(DAYS)
+
+test: $(INSTALLED)
+	$(VENV)/bin/pytest -q
+
+suites: $(INSTALLED)
+	$(VENV)/bin/python -m expectations.build
+
+clean:
+	rm -rf $(VENV) .envmon
