@@ -1,0 +1,59 @@
+import json
+from datetime import date
+
+import pytest
+
+from expectations import build
+from pipelines.sources import simulator
+from pipelines.validation import SUITE_DIR, validate
+
+DAY = date(2026, 11, 20)
+
+
+@pytest.mark.parametrize("dataset", sorted(build.DATASET_PARAMETERS))
+def test_committed_suites_are_the_ones_the_metadata_generates(dataset):
+    committed = json.loads((SUITE_DIR / f"{dataset}.json").read_text(encoding="utf-8"))
+    assert committed == build.suite_for(dataset), "run `make suites` after changing the metadata"
+
+
+def _water_batch():
+    return simulator.simulate_water(DAY, 1)
+
+
+def test_a_clean_batch_passes_whole():
+    frame = _water_batch()
+    frame = frame[frame["value"] != simulator.SENSOR_ERROR_CODE]
+    outcome = validate(frame, "water")
+    assert len(outcome.good) == len(frame) and outcome.quarantined.empty
+
+
+def test_bad_rows_are_quarantined_with_the_expectation_they_failed():
+    frame = _water_batch()
+    frame.loc[0, ["parameter", "value"]] = ["ph", 15.2]
+    frame.loc[1, ["parameter", "value"]] = ["nh3n", simulator.SENSOR_ERROR_CODE]
+    frame.loc[2, "station_id"] = "no-such-section"
+    frame.loc[3, ["value", "qc_flag"]] = [float("nan"), "not_evaluated"]
+    outcome = validate(frame, "water")
+    held = outcome.quarantined.set_index(outcome.quarantined.index)
+    reasons = dict(zip(zip(held["station_id"], held["parameter"], held["value"].astype(str)), held["reason"]))
+    assert len(outcome.good) + len(outcome.quarantined) == len(frame)
+    assert any("parameter==\"ph\"" in r and "[0.0, 14.0]" in r for r in reasons.values())
+    assert any("parameter==\"nh3n\"" in r for r in reasons.values())
+    assert any("expect_column_values_to_be_in_set(station_id)" in r for r in reasons.values())
+    assert any("expect_column_values_to_not_be_null(value)" in r for r in reasons.values())
+    assert set(outcome.quarantined["expectation"]) <= {
+        "expect_column_values_to_be_between", "expect_column_values_to_be_in_set", "expect_column_values_to_not_be_null"}
+
+
+def test_a_missing_value_marked_missing_is_kept():
+    frame = _water_batch().head(5).copy()
+    frame.loc[0, ["value", "qc_flag"]] = [float("nan"), "missing"]
+    outcome = validate(frame, "water")
+    assert len(outcome.good) == 5
+
+
+def test_negative_air_concentration_is_quarantined():
+    frame = simulator.simulate_air(DAY, 1)
+    frame.loc[0, ["parameter", "value"]] = ["pm2_5", -3.0]
+    outcome = validate(frame, "air")
+    assert (outcome.quarantined["value"] == -3.0).any()

@@ -1,0 +1,79 @@
+from datetime import date, datetime, timezone
+
+import pandas as pd
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, func, select
+
+from pipelines import nightly
+from pipelines.sources import simulator
+from pipelines.validation import validate
+from warehouse import db, schema
+
+DAY = date(2026, 11, 20)
+
+
+def _engine(url):
+    engine = create_engine(url)
+    db.migrate(engine)
+    return engine
+
+
+def _batch():
+    outcome = validate(simulator.simulate_coastal(DAY, 1), "coastal")
+    good = nightly._with_partition(outcome.good)
+    log = {"source": "simulated-coastal", "partition_day": DAY, "domain": "coastal", "batch_id": good["batch_id"][0],
+           "rows_read": len(good), "rows_loaded": len(good), "rows_quarantined": 0, "suite_name": outcome.suite_name,
+           "loaded_at": datetime.now(timezone.utc)}
+    return good, outcome.quarantined.assign(partition_day=DAY), log
+
+
+def _snapshot(engine, table):
+    with engine.connect() as connection:
+        return sorted(map(tuple, connection.execute(select(table)).all()), key=repr)
+
+
+def test_migrations_create_exactly_the_declared_schema(warehouse_url):
+    engine = _engine(warehouse_url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), schema.metadata)
+    assert differences == []
+
+
+def test_loading_a_partition_twice_changes_nothing(warehouse_url):
+    engine = _engine(warehouse_url)
+    good, held, log = _batch()
+    assert db.load_partition(engine, "simulated-coastal", DAY, good, held, log) is True
+    before = _snapshot(engine, schema.observations), _snapshot(engine, schema.partition_log)
+    assert db.load_partition(engine, "simulated-coastal", DAY, good, held, {**log, "loaded_at": datetime.now(timezone.utc)}) is False
+    assert (_snapshot(engine, schema.observations), _snapshot(engine, schema.partition_log)) == before
+
+
+def test_a_changed_partition_replaces_the_old_rows(warehouse_url):
+    engine = _engine(warehouse_url)
+    good, held, log = _batch()
+    db.load_partition(engine, "simulated-coastal", DAY, good, held, log)
+    smaller = good.iloc[:-8]
+    assert db.load_partition(engine, "simulated-coastal", DAY, smaller, held, {**log, "rows_loaded": len(smaller)})
+    with engine.connect() as connection:
+        count = connection.execute(select(func.count()).select_from(schema.observations)).scalar()
+    assert count == len(smaller)
+
+
+def test_times_come_back_as_the_same_utc_instants(warehouse_url):
+    engine = _engine(warehouse_url)
+    good, held, log = _batch()
+    db.load_partition(engine, "simulated-coastal", DAY, good, held, log)
+    stored = db.observations_for_day(engine, DAY)
+    assert set(pd.to_datetime(stored["observed_at"], utc=True)) == set(good["observed_at"])
+    assert all(t.tzinfo is not None for t in stored["observed_at"])
+
+
+def test_reference_tables_are_synchronised_from_the_registry(warehouse_url):
+    engine = _engine(warehouse_url)
+    from pipelines import registry, standards
+    with engine.begin() as connection:
+        db.sync_reference_tables(connection, registry.all_stations(), standards.parameters())
+    stations = db.read_table(engine, "stations")
+    assert len(stations) == len(registry.sections()) + len(registry.air_stations())
+    assert stations.set_index("station_id").loc["jiuzhou-wenchequiao", "name_zh"] == "鼠岭(文车桥)"
