@@ -59,7 +59,7 @@ def load_dag():
     import logging
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    from airflow.models.dagbag import DagBag
+    from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(DAGS_FOLDER / f"{DAG_ID}.py"))
     if bag.import_errors:

@@ -1,0 +1,122 @@
+"""The README's main job, through the real Airflow DAG (dag.test) in a subprocess, as a user runs it."""
+import json
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from pipelines.sources.simulator import in_episode
+
+ENVMON = str(Path(sys.executable).parent / "envmon")
+# The last day of a window whose middle day is a 九洲江 episode day, so a cross-boundary section fails.
+LAST_DAY = next(date(2026, 11, 10) + timedelta(days=i + 1) for i in range(7)
+                if in_episode(date(2026, 11, 10) + timedelta(days=i)))
+
+
+def envmon(home: Path, *args, extra_env=None, check=True):
+    env = {**os.environ, "ENVMON_HOME": str(home), **(extra_env or {})}
+    env.pop("ENVMON_WAREHOUSE_URL", None) if "ENVMON_WAREHOUSE_URL" not in (extra_env or {}) else None
+    result = subprocess.run([ENVMON, *args], capture_output=True, text=True, env=env, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _smtp_env(controller):
+    return {"ENVMON_SMTP_HOST": controller.hostname, "ENVMON_SMTP_PORT": str(controller.port)}
+
+
+@pytest.fixture(scope="module")
+def three_nights(tmp_path_factory):
+    """Three simulated nights, then the same three again, with a real SMTP server."""
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import RecordingHandler, free_port
+
+    home = tmp_path_factory.mktemp("envmon-home")
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        args = ("run", "--date", LAST_DAY.isoformat(), "--days", "3", "--json")
+        first = json.loads(envmon(home, *args, extra_env=_smtp_env(controller)).stdout)
+        mails_after_first = len(handler.messages)
+        exports = {t: envmon(home, "export", t, "--format", "csv").stdout
+                   for t in ("observations", "assessments", "quarantine", "alerts")}
+        second = json.loads(envmon(home, *args, extra_env=_smtp_env(controller)).stdout)
+        exports_again = {t: envmon(home, "export", t, "--format", "csv").stdout for t in exports}
+    finally:
+        controller.stop()
+    return {"home": home, "first": first, "second": second, "mails_after_first": mails_after_first,
+            "mails": handler.messages, "exports": exports, "exports_again": exports_again}
+
+
+def test_summary_has_the_contracted_keys_and_all_three_domains(three_nights):
+    summary = three_nights["first"]
+    assert {"sources", "sections_assessed", "cross_boundary_failures", "alerts_raised", "dashboard"} <= set(summary)
+    domains = {entry["domain"] for entry in summary["sources"].values()}
+    assert domains == {"water", "air", "coastal"}
+    for entry in summary["sources"].values():
+        assert entry["read"] > 0 and entry["read"] == entry["loaded"] + entry["quarantined"]
+
+
+def test_every_registry_section_is_assessed(three_nights):
+    from pipelines import registry
+
+    assert three_nights["first"]["sections_assessed"] == len(registry.water_sections())
+
+
+def test_a_cross_boundary_failure_raises_an_alert_sent_by_smtp(three_nights):
+    summary = three_nights["first"]
+    assert summary["cross_boundary_failures"] >= 1
+    assert summary["alerts_raised"] == summary["cross_boundary_failures"]
+    assert three_nights["mails_after_first"] == summary["alerts_raised"]
+    subjects = [message["Subject"] for _, message in three_nights["mails"]]
+    assert any("鼠岭(文车桥)" in subject for subject in subjects)
+
+
+def test_running_the_same_days_again_changes_no_row_and_sends_nothing(three_nights):
+    assert three_nights["second"]["alerts_raised"] == 0
+    assert len(three_nights["mails"]) == three_nights["mails_after_first"]
+    assert three_nights["exports_again"] == three_nights["exports"]
+
+
+def test_observation_export_carries_the_contracted_columns(three_nights):
+    header = three_nights["exports"]["observations"].splitlines()[0].split(",")
+    assert header[:7] == ["station_id", "station_name", "parameter", "observed_at", "value", "unit", "qc_flag"]
+    first_row = three_nights["exports"]["observations"].splitlines()[1]
+    assert "+08:00" in first_row and "simulated" in first_row
+
+
+def test_quarantine_export_names_the_failed_expectation(three_nights):
+    lines = three_nights["exports"]["quarantine"].splitlines()
+    assert len(lines) > 1 and "expect_column_values_to_be_between" in lines[1]
+
+
+def test_dashboard_is_self_contained_and_labelled_simulated(three_nights):
+    page = Path(three_nights["first"]["dashboard"]).read_text(encoding="utf-8")
+    name = "鼠岭(文车桥)"
+    assert "SIMULATED DATA" in page and (name in page or json.dumps(name)[1:-1] in page)
+    assert "cdn.plot.ly" not in page and '<script src="http' not in page
+    assert "Plotly.newPlot" in page and len(page) > 3_000_000  # plotly.js is embedded
+
+
+def test_bad_arguments_get_a_clear_error(tmp_path):
+    result = envmon(tmp_path, "run", "--date", "2026-13-01", check=False)
+    assert result.returncode == 2 and "not a date in YYYY-MM-DD form" in result.stderr
+
+
+@pytest.mark.postgres
+def test_the_nightly_run_on_postgresql(tmp_path, postgres_url):
+    args = ("run", "--date", LAST_DAY.isoformat(), "--days", "2", "--json")
+    env = {"ENVMON_WAREHOUSE_URL": postgres_url}
+    first = json.loads(envmon(tmp_path, *args, extra_env=env).stdout)
+    assert first["sections_assessed"] > 0 and all(e["read"] == e["loaded"] + e["quarantined"]
+                                                   for e in first["sources"].values())
+    before = envmon(tmp_path, "export", "observations", extra_env=env).stdout
+    second = json.loads(envmon(tmp_path, *args, extra_env=env).stdout)
+    assert second["alerts_raised"] == 0
+    assert envmon(tmp_path, "export", "observations", extra_env=env).stdout == before
