@@ -62,7 +62,7 @@ def cross_boundary_table(stations: pd.DataFrame, assessments: pd.DataFrame) -> g
         header={"values": list(table.columns), "fill_color": "#35495e", "font": {"color": "white"}, "align": "left"},
         cells={"values": [table[c] for c in table.columns], "fill_color": fill * len(table.columns), "align": "left"},
     ))
-    figure.update_layout(title="跨界断面 Cross-boundary sections: latest daily assessment", height=120 + 32 * len(table),
+    figure.update_layout(title="跨界断面 Cross-boundary sections: latest daily assessment", height=140 + 50 * len(table),
                          margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return figure
 
@@ -137,8 +137,9 @@ def section_series(stations: pd.DataFrame, series: pd.DataFrame) -> go.Figure:
     first = water.iloc[0]
     figure.update_layout(
         title=_series_title(first), shapes=_limit_shapes(first, 0), height=900,
-        updatemenus=[{"buttons": buttons, "direction": "down", "x": 0, "xanchor": "left", "y": 1.08, "yanchor": "bottom"}],
-        margin={"t": 120},
+        updatemenus=[{"buttons": buttons, "direction": "down", "x": 0, "xanchor": "left", "y": 1.03,
+                      "yanchor": "bottom"}],
+        title_y=0.99, title_yanchor="top", margin={"t": 150},
     )
     figure.update_xaxes(title_text="time (Asia/Shanghai, UTC+8)", row=len(SERIES_PARAMETERS), col=1)
     return figure
