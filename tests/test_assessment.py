@@ -4,13 +4,13 @@ from datetime import date, datetime, timezone
 import pandas as pd
 import pytest
 
-from pipelines import assessment
+from pipelines import assessment, seawater, surface_water
 
 DAY = date(2026, 11, 20)
 
 
 def test_single_factor_class_is_the_worst_indicator():
-    verdict = assessment.classify_surface_water({"ph": 7.5, "do": 6.5, "codmn": 3.0, "nh3n": 1.2, "tp": 0.08},
+    verdict = surface_water.classify({"ph": 7.5, "do": 6.5, "codmn": 3.0, "nh3n": 1.2, "tp": 0.08},
                                                 "river", "Ⅲ")
     assert verdict.water_class == "Ⅳ"  # NH3-N 1.2 is class IV; the rest are class II or better
     assert verdict.parameter_classes["do"] == "Ⅱ"
@@ -20,25 +20,25 @@ def test_single_factor_class_is_the_worst_indicator():
 
 
 def test_multiples_are_computed_against_the_target_and_class_iii():
-    verdict = assessment.classify_surface_water({"nh3n": 0.9}, "river", "Ⅱ")
+    verdict = surface_water.classify({"nh3n": 0.9}, "river", "Ⅱ")
     failing = verdict.failing[0]
     assert failing.multiple_vs_target == pytest.approx(0.8)   # (0.9 − 0.5) / 0.5: Shaoguan's 超Ⅱ类 style
     assert failing.multiple_vs_class_iii is None              # within class III
 
 
 def test_reported_only_items_do_not_class_a_section():
-    verdict = assessment.classify_surface_water({"water_temp": 30, "tn": 5.0, "fecal_coliform": 90000, "ph": 7})
+    verdict = surface_water.classify({"water_temp": 30, "tn": 5.0, "fecal_coliform": 90000, "ph": 7})
     assert verdict.water_class == "Ⅰ" and set(verdict.parameter_classes) == {"ph"}
 
 
 def test_nothing_measured_is_not_a_class():
-    assert not assessment.classify_surface_water({"water_temp": 20}).is_assessed
+    assert not surface_water.classify({"water_temp": 20}).is_assessed
 
 
 def test_seawater_point_class():
-    verdict = assessment.classify_seawater({"din": 0.35, "phosphate": 0.02, "ph": 8.1, "do": 6.5}, "二类")
+    verdict = seawater.classify({"din": 0.35, "phosphate": 0.02, "ph": 8.1, "do": 6.5}, "二类")
     assert verdict.water_class == "三类"
-    assert [f.parameter for f in verdict.failing] == ["din"]
+    assert verdict.failing == ["din"]
 
 
 def _observation(station_id, parameter, value, flag="not_evaluated", hour=0):
@@ -48,16 +48,16 @@ def _observation(station_id, parameter, value, flag="not_evaluated", hour=0):
 
 def test_daily_assessment_uses_means_of_unflagged_values_only():
     observations = pd.DataFrame([
-        _observation("nanliu-hengtang", "nh3n", 0.8, hour=0),
-        _observation("nanliu-hengtang", "nh3n", 1.6, hour=4),
-        _observation("nanliu-hengtang", "nh3n", 9.0, "suspect", hour=8),   # maintenance: left out
-        _observation("nanliu-hengtang", "do", 6.2),
+        *[_observation("nanliu-hengtang", "nh3n", v, hour=h) for v, h in ((0.8, 0), (1.6, 4), (0.8, 8), (1.6, 12))],
+        _observation("nanliu-hengtang", "nh3n", 9.0, "suspect", hour=16),   # maintenance: left out
+        *[_observation("nanliu-hengtang", "do", 6.2, hour=h) for h in (0, 4, 8, 12)],
+        *[_observation("nanliu-hengtang", "tp", 0.9, hour=h) for h in (0, 4, 8)],  # 3 readings: below the day rule
     ])
     rows = {r["station_id"]: r for r in assessment.assess_surface_water_day(observations, DAY)}
     hengtang = rows["nanliu-hengtang"]
-    assert hengtang["water_class"] == "Ⅳ"          # mean NH3-N 1.2
+    assert hengtang["water_class"] == "Ⅳ"          # mean NH3-N 1.2; TP left out
     assert hengtang["is_compliant"] is False and hengtang["is_cross_boundary"] is True
-    assert hengtang["values_used"] == 3
+    assert hengtang["values_used"] == 8
     assert json.loads(hengtang["failing_parameters"])[0]["multiple_vs_target"] == pytest.approx(0.2)
     assert hengtang["grade"] == "轻度污染"
 
