@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--file", required=True, type=Path)
     ingest.add_argument("--fetched-at", type=_timestamp, help="when it was fetched (default: file modification time)")
     ingest.add_argument("--json", action="store_true")
+    classify = commands.add_parser("classify", help="classify the rows of a CSV by the standards (calculator)")
+    classify.add_argument("domain", choices=("surface-water", "seawater", "air"))
+    classify.add_argument("--input", required=True, type=Path, help="CSV with parameter-code columns")
     return parser
 
 
@@ -65,7 +68,24 @@ def main(argv: list[str] | None = None) -> int:
         return _run(settings, args)
     if args.command == "export":
         return _export(settings, args.table)
+    if args.command == "classify":
+        return _classify(args)
     return _ingest(settings, args)
+
+
+def _classify(args) -> int:
+    from pipelines.classify import InputError, classify_file
+
+    if not args.input.is_file():
+        print(f"envmon: no such file {args.input}", file=sys.stderr)
+        return 2
+    try:
+        result = classify_file(args.domain, args.input)
+    except InputError as error:
+        print(f"envmon: {args.input}: {error}", file=sys.stderr)
+        return 2
+    result.to_csv(sys.stdout, index=False)
+    return 0
 
 
 def _run(settings, args) -> int:

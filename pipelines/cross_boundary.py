@@ -1,0 +1,82 @@
+"""Cross-boundary assessment: monthly and yearly verdicts of a section against the scheme of
+its agreement (pipelines/data/cross_boundary_schemes.csv): indicators, statistic, target class
+and, by year, the share of compliant months the agreement demands."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import pandas as pd
+
+from pipelines import registry, standards, surface_water
+
+
+@dataclass
+class Scheme:
+    scheme_id: str
+    indicators: tuple[str, ...] | None   # None: every assessment indicator
+    target_class: str
+    required_monthly_compliance: float
+    source: str
+
+
+@cache
+def schemes() -> pd.DataFrame:
+    return pd.read_csv(standards.DATA_DIR / "cross_boundary_schemes.csv", dtype=str)
+
+
+def scheme_for(section_id: str, year: int) -> Scheme:
+    table = schemes()
+    for _, row in table[table["applies_to"] != "*"].iterrows():
+        if section_id in row["applies_to"].split(";") and row["year"] == str(year):
+            return Scheme(row["scheme_id"], tuple(row["indicators"].split(";")), row["target_class"],
+                          float(row["required_monthly_compliance"]), row["source"])
+    default = table[table["applies_to"] == "*"].iloc[0]
+    return Scheme(default["scheme_id"], None, registry.sections().loc[section_id, "target_class"],
+                  float(default["required_monthly_compliance"]), default["source"])
+
+
+@dataclass
+class MonthlyVerdict:
+    section_id: str
+    month: str
+    verdict: surface_water.Verdict
+    scheme: Scheme
+    answerable_jurisdiction: str   # the upstream jurisdiction answers for the section
+
+
+def assess_month(section_id: str, month: str, frame: pd.DataFrame) -> MonthlyVerdict:
+    """`frame`: the month's valid values (parameter, value) of the section."""
+    scheme = scheme_for(section_id, int(month[:4]))
+    verdict = surface_water.classify_period(frame, "month", registry.water_body_type(section_id),
+                                            scheme.target_class, scheme.indicators)
+    upstream = registry.sections().loc[section_id, "upstream_jurisdiction"]
+    return MonthlyVerdict(section_id, month, verdict, scheme, upstream)
+
+
+@dataclass
+class YearlyVerdict:
+    section_id: str
+    year: int
+    annual: surface_water.Verdict
+    months_assessed: int
+    months_compliant: int
+    compliance_rate: float | None
+    required_rate: float
+    meets_agreement: bool | None
+
+
+def assess_year(section_id: str, year: int, frame: pd.DataFrame) -> YearlyVerdict:
+    """`frame`: the year's valid values (parameter, value, month 'YYYY-MM')."""
+    scheme = scheme_for(section_id, year)
+    water_body_type = registry.water_body_type(section_id)
+    months = [assess_month(section_id, month, rows) for month, rows in frame.groupby("month")]
+    assessed = [m for m in months if m.verdict.is_assessed]
+    compliant = sum(bool(m.verdict.is_compliant) for m in assessed)
+    annual = surface_water.classify_period(surface_water.monthly_means(frame), "year", water_body_type,
+                                           scheme.target_class, scheme.indicators)
+    rate = compliant / len(assessed) if assessed else None
+    meets = None if rate is None or not annual.is_assessed else (rate >= scheme.required_monthly_compliance
+                                                                 and bool(annual.is_compliant))
+    return YearlyVerdict(section_id, year, annual, len(assessed), compliant, rate,
+                         scheme.required_monthly_compliance, meets)
