@@ -71,10 +71,19 @@ def assessment_indicators() -> tuple[str, ...]:
     return tuple(dict.fromkeys(table.loc[table["is_assessment_indicator"] == "true", "code"]))
 
 
-def _surface_row(code: str, water_body_type: str) -> pd.Series | None:
-    table = surface_water_limits()
-    rows = table[(table["code"] == code) & table["applies_to"].isin(("all", water_body_type))]
-    return None if rows.empty else rows.iloc[0]
+@cache
+def _surface_rows() -> dict[tuple[str, str], dict]:
+    """(code, water-body type) → the limit row that applies ('all' rows serve both types)."""
+    rows = {}
+    for row in surface_water_limits().to_dict(orient="records"):
+        types = ("river", "lake") if row["applies_to"] == "all" else (row["applies_to"],)
+        for water_body_type in types:
+            rows[(row["code"], water_body_type)] = row
+    return rows
+
+
+def _surface_row(code: str, water_body_type: str) -> dict | None:
+    return _surface_rows().get((code, water_body_type))
 
 
 def _meets(direction: str, cell: str, value: float) -> bool:
@@ -132,14 +141,18 @@ def exceedance_multiple(code: str, value: float, basis_class: str, water_body_ty
 
 def seawater_class(code: str, value: float) -> str | None:
     """GB 3097-1997 class of one value (一类…四类, worse is 劣四类); None without a limit."""
-    table = seawater_limits()
-    if code not in table.index or value is None or math.isnan(value):
+    row = _seawater_rows().get(code)
+    if row is None or value is None or math.isnan(value):
         return None
-    row = table.loc[code]
     for number, name in zip(("1", "2", "3", "4"), SEAWATER_CLASSES):
         if _meets(row["direction"], row[number], value):
             return name
     return SEAWATER_WORST
+
+
+@cache
+def _seawater_rows() -> dict[str, dict]:
+    return {row["code"]: row for row in seawater_limits().to_dict(orient="records")}
 
 
 def seawater_class_rank(water_class: str) -> int:
@@ -155,13 +168,9 @@ def iaqi(code: str, period: str, concentration: float) -> int | None:
     for practice, official basis NF). Returns None where the standard does not compute the
     index (SO2 1-h above 800, O3 8-h above 800): the caller falls back as the notes say.
     """
-    table = aqi_breakpoints()
-    rows = table[(table["code"] == code) & (table["period"] == period)]
-    if rows.empty:
+    points = _breakpoint_points().get((code, period))
+    if points is None:
         raise KeyError(f"no HJ 633 breakpoints for {code} {period}")
-    levels = (0, 50, 100, 150, 200, 300, 400, 500)
-    points = [(rows.iloc[0][f"iaqi_{level}"], level) for level in levels]
-    points = [(float(bp), level) for bp, level in points if not pd.isna(bp)]
     if concentration > points[-1][0]:
         return 500 if points[-1][1] == 500 else None
     for (bp_low, iaqi_low), (bp_high, iaqi_high) in zip(points, points[1:]):
@@ -171,9 +180,25 @@ def iaqi(code: str, period: str, concentration: float) -> int | None:
     return None
 
 
-def aqi_level(aqi: int) -> pd.Series:
-    table = aqi_levels()
-    for _, row in table.iterrows():
+@cache
+def _breakpoint_points() -> dict[tuple[str, str], list[tuple[float, int]]]:
+    """(code, period) → [(concentration breakpoint, IAQI)], the defined ones only."""
+    levels = (0, 50, 100, 150, 200, 300, 400, 500)
+    return {
+        (row["code"], row["period"]): [(float(row[f"iaqi_{level}"]), level) for level in levels
+                                       if not pd.isna(row[f"iaqi_{level}"])]
+        for _, row in aqi_breakpoints().iterrows()
+    }
+
+
+@cache
+def _level_rows() -> tuple[dict, ...]:
+    return tuple(aqi_levels().to_dict(orient="records"))
+
+
+def aqi_level(aqi: int) -> dict:
+    """Level, category and colour of an AQI value (HJ 633-2012 Table 2)."""
+    for row in _level_rows():
         if aqi >= row["aqi_low"] and (pd.isna(row["aqi_high"]) or aqi <= row["aqi_high"]):
             return row
     raise ValueError(f"AQI {aqi} outside every level")

@@ -50,7 +50,7 @@ class Verdict:
 
     @property
     def grade(self) -> str | None:
-        return None if self.water_class is None else standards.water_class_grades().loc[self.water_class, "grade"]
+        return None if self.water_class is None else _grades()[self.water_class]
 
     @property
     def is_compliant(self) -> bool | None:
@@ -60,8 +60,14 @@ class Verdict:
 
 
 @cache
-def _precision() -> pd.DataFrame:
-    return pd.read_csv(DATA / "reporting_precision.csv", dtype=str).set_index(["context", "code"])
+def _grades() -> dict[str, str]:
+    return standards.water_class_grades()["grade"].to_dict()
+
+
+@cache
+def _precision() -> dict[tuple[str, str], str]:
+    table = pd.read_csv(DATA / "reporting_precision.csv", dtype=str)
+    return {(row["context"], row["code"]): row["decimals"] for row in table.to_dict(orient="records")}
 
 
 def reported(code: str, value: float, context: str) -> float:
@@ -70,11 +76,8 @@ def reported(code: str, value: float, context: str) -> float:
     realtime_feed: the raw value (the CNEMC feed classes its raw values, measured on the samples);
     period_mean: the reported decimals, rounded half to even (GB/T 8170), UNVERIFIED against 82号.
     """
-    key = (context, code)
-    if key not in _precision().index:
-        return value
-    decimals = _precision().loc[key, "decimals"]
-    if decimals == "raw":
+    decimals = _precision().get((context, code))
+    if decimals is None or decimals == "raw":
         return value
     quantum = Decimal(1).scaleb(-int(decimals))
     return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_EVEN))

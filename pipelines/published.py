@@ -1,0 +1,124 @@
+"""Compares the classes and AQI the feeds publish with envmon's own, on real payloads.
+
+Used by the tests on the real samples and by `bench/published_agreement.py`; the publisher's
+value is kept beside envmon's, never replaced (standards.md §8)."""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from io import StringIO
+
+import pandas as pd
+
+from pipelines import air_quality, registry, surface_water
+from pipelines.sources.files import RAW_VALUE, _cell
+
+CLASSING_ITEMS = {"pH": "ph", "溶解氧": "do", "高锰酸盐指数": "codmn", "氨氮": "nh3n", "总磷": "tp"}
+PRIMARY_POLLUTANT_CODES = {"颗粒物(PM10)": "pm10", "细颗粒物(PM2.5)": "pm2_5", "臭氧1小时(O3_1h)": "o3",
+                           "臭氧8小时(O3_8h)": "o3", "二氧化氮(NO2)": "no2", "二氧化硫(SO2)": "so2",
+                           "一氧化碳(CO)": "co"}
+
+
+@dataclass
+class PublishedWaterRow:
+    province: str
+    name: str
+    published_class: str
+    raw: dict[str, float]
+    displayed: dict[str, float]
+    section_id: str | None
+
+
+def published_water_rows(payload: str) -> list[PublishedWaterRow]:
+    document = json.loads(payload)
+    names = [re.sub(r"<br/>.*", "", h) for h in document["thead"]]
+    feed_sections = registry.cnemc_water_sections()
+    by_key = {(r["province"], r["name_zh"]): sid for sid, r in feed_sections.iterrows()}
+    rows = []
+    for values in document["tbody"]:
+        record = dict(zip(names, values))
+        if not record.get("水质类别"):
+            continue  # published without a class: not classified
+        name, _ = _cell(record["断面名称"])
+        raw, displayed = {}, {}
+        for header, code in CLASSING_ITEMS.items():
+            text, tooltip = _cell(record.get(header))
+            match = RAW_VALUE.search(tooltip)
+            if match:
+                raw[code] = float(match["raw"])
+            if re.fullmatch(r"-?[0-9.]+", text or ""):
+                displayed[code] = float(text)
+        rows.append(PublishedWaterRow(record["省份"], name, record["水质类别"], raw, displayed,
+                                      by_key.get((record["省份"], name))))
+    return rows
+
+
+@dataclass
+class WaterAgreement:
+    rows: int
+    registry_rows: int
+    registry_agree: int            # the registry's water-body type, raw values
+    any_type_agree_raw: int        # rows outside the registry: type unknown, either type
+    any_type_agree_displayed: int
+    disagreements: list[PublishedWaterRow] = field(default_factory=list)
+
+
+def water_agreement(payload: str) -> WaterAgreement:
+    rows = published_water_rows(payload)
+    registry_rows = [r for r in rows if r.section_id]
+    registry_agree = sum(surface_water.classify(r.raw, registry.water_body_type(r.section_id)).water_class
+                         == r.published_class for r in registry_rows)
+
+    def any_type(values, published):
+        return published in {surface_water.classify(values, t).water_class for t in ("river", "lake")}
+
+    disagreements = [r for r in rows if not any_type(r.raw, r.published_class)]
+    return WaterAgreement(len(rows), len(registry_rows), registry_agree,
+                          sum(any_type(r.raw, r.published_class) for r in rows),
+                          sum(any_type(r.displayed, r.published_class) for r in rows), disagreements)
+
+
+@dataclass
+class AirAgreement:
+    hours: int
+    aqi_agree: int
+    primary_agree: int      # among the hours whose AQI agrees
+    aqi_above_50_agree: int
+    unreproduced: pd.DataFrame
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def published_primary(text: str) -> set[str]:
+    parts = [p.strip() for p in text.split(",") if p.strip() and p.strip() != "NA"]
+    return {PRIMARY_POLLUTANT_CODES.get(p, p) for p in parts}
+
+
+def air_agreement(payload: str) -> AirAgreement:
+    frame = pd.read_csv(StringIO(payload), dtype=str, keep_default_na=False)
+    hours = aqi_agree = primary_agree = above_50 = 0
+    missed = []
+    for record in frame.to_dict(orient="records"):
+        published = _number(record["aqi"])
+        if published is None:
+            continue
+        values = {c: _number(record[c]) for c in air_quality.POLLUTANTS}
+        result = air_quality.hourly_aqi({c: v for c, v in values.items() if v is not None})
+        if result.aqi is None:
+            continue
+        hours += 1
+        if result.aqi == published:
+            aqi_agree += 1
+            above_50 += published > 50
+            primary_agree += set(result.primary_pollutants) == published_primary(record["primarypollutant"])
+        else:
+            missed.append({"timepoint": record["timepoint"], "stationcode": record["stationcode"],
+                           "published_aqi": published, "envmon_aqi": result.aqi})
+    return AirAgreement(hours, aqi_agree, primary_agree, above_50, pd.DataFrame(missed))
