@@ -145,6 +145,30 @@ def section_series(stations: pd.DataFrame, series: pd.DataFrame) -> go.Figure:
     return figure
 
 
+def air_quality_calendar(stations: pd.DataFrame, assessments: pd.DataFrame) -> go.Figure:
+    """Daily AQI of every air station, coloured by the HJ 633 levels."""
+    air = assessments[(assessments["domain"] == "air") & assessments["aqi"].notna()]
+    names = stations.set_index("station_id")
+    table = air.pivot_table(index="station_id", columns="period_start", values="aqi", aggfunc="first")
+    labels = [f"{names.loc[s, 'city']} {names.loc[s, 'name_zh']} ({s})" for s in table.index]
+    levels = standards.aqi_levels()
+    top = 500.0
+    colourscale = []
+    for _, level in levels.iterrows():
+        low = level["aqi_low"] / top
+        high = (level["aqi_high"] if not pd.isna(level["aqi_high"]) else top) / top
+        colourscale += [[low, level["hex"]], [min(high, 1.0), level["hex"]]]
+    figure = go.Figure(go.Heatmap(
+        z=table.values, x=[str(d) for d in table.columns], y=labels, zmin=0, zmax=top, colorscale=colourscale,
+        text=table.values, texttemplate="%{text:.0f}", colorbar={"title": "AQI"},
+        hovertemplate="%{y}<br>%{x}: AQI %{z}<extra></extra>",
+    ))
+    figure.update_layout(title="空气质量日报 Daily AQI by station (HJ 633-2012; colours by level)",
+                         height=160 + 22 * max(len(labels), 1),
+                         xaxis={"title": "day (Asia/Shanghai)", "type": "category"})
+    return figure
+
+
 def _series_title(station: pd.Series) -> str:
     return (f"{station['name_zh']} ({station['water_body']}): readings against the target-class limit "
             f"(red dashes, class {station['target_class']}) and class Ⅲ (grey dots)")
@@ -155,7 +179,7 @@ def write_report(engine, out_dir: Path, data_label: str) -> Path:
     assessments = db.read_table(engine, "assessments", order_by=["period_start", "station_id"])
     series = db.water_series(engine, SERIES_PARAMETERS)
     figures = [cross_boundary_table(stations, assessments), section_map(stations, assessments),
-               section_series(stations, series)]
+               section_series(stations, series), air_quality_calendar(stations, assessments)]
     parts = [figure.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
              for i, figure in enumerate(figures)]
     days = sorted(assessments["period_start"].unique()) if len(assessments) else []
@@ -173,7 +197,8 @@ def write_report(engine, out_dir: Path, data_label: str) -> Path:
 {banner}
 <h1>envmon · 北部湾城市群 水环境质量</h1>
 <p class="meta">Period {html.escape(period)} · data: {html.escape(data_label)} · generated {generated}.
-Classes: GB 3838-2002, single-factor method on daily means of the assessment indicators measured.</p>
+Classes: GB 3838-2002, single-factor method on daily means of the assessment indicators measured;
+air: HJ 633-2012 daily AQI.</p>
 {''.join(parts)}
 </body></html>"""
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -14,11 +14,14 @@ from datetime import date
 
 import pandas as pd
 
-from pipelines import registry, seawater, surface_water
-from pipelines.observations import ASSESSABLE_FLAGS
+from pipelines import air_quality, registry, seawater, surface_water
+from pipelines.observations import ASSESSABLE_FLAGS, BUREAU_TZ
 
 SURFACE_WATER_STANDARD = "GB 3838-2002; 地表水环境质量评价办法(试行) 2011"
 SEAWATER_STANDARD = "GB 3097-1997"
+AIR_STANDARD = "HJ 633-2012; GB 3095-2012; HJ 663-2013"
+# A day with AQI ≤ 100 (优/良) meets GB 3095 class II (达标天).
+AIR_COMPLIANT_AQI = 100
 
 
 def daily_means(observations: pd.DataFrame) -> pd.DataFrame:
@@ -45,6 +48,8 @@ def _assessment_row(station_id, day, domain, standard, verdict, target, is_compl
         "values_used": int(values_used),
         "is_cross_boundary": bool(is_cross_boundary),
         "status": "assessed" if verdict.is_assessed else "insufficient data",
+        "aqi": None,
+        "primary_pollutants": None,
     }
 
 
@@ -77,4 +82,43 @@ def assess_seawater_day(observations: pd.DataFrame, day: date) -> list[dict]:
         used = int(mine[mine["parameter"].isin(verdict.parameter_classes)]["count"].sum())
         rows.append(_assessment_row(point_id, day, "seawater", SEAWATER_STANDARD, verdict, target,
                                     is_compliant, None, used, point["is_cross_boundary"]))
+    return rows
+
+
+def _hourly_by_pollutant(observations: pd.DataFrame, station_id: str, day: date) -> dict[str, pd.Series]:
+    """The day's 24 hour-end slots (01:00 … 24:00 Beijing) of each pollutant, NaN where missing."""
+    hours = pd.date_range(pd.Timestamp(day, tz=BUREAU_TZ) + pd.Timedelta(hours=1), periods=24, freq="h")
+    mine = observations[(observations["station_id"] == station_id) & (observations["averaging_period"] == "PT1H")
+                        & observations["qc_flag"].isin(ASSESSABLE_FLAGS)]
+    series = {}
+    for code in air_quality.POLLUTANTS:
+        rows = mine[mine["parameter"] == code]
+        index = pd.to_datetime(rows["observed_at"], utc=True).dt.tz_convert(BUREAU_TZ)
+        series[code] = pd.Series(rows["value"].to_numpy(dtype=float), index=index).groupby(level=0).last().reindex(hours)
+    return series
+
+
+def assess_air_day(observations: pd.DataFrame, day: date) -> list[dict]:
+    """Daily AQI per air station from its hourly values: 24-h means (≥ 20 hours), the O3 daily
+    maximum 1-h and 8-h values; 'insufficient data' when no pollutant is valid."""
+    rows = []
+    for station_id in registry.air_stations().index:
+        hourly = _hourly_by_pollutant(observations, station_id, day)
+        values = {code: air_quality.daily_mean(series) for code, series in hourly.items() if code != "o3"}
+        o3 = hourly["o3"].dropna()
+        values["o3"] = float(o3.max()) if len(o3) >= air_quality.validity()["daily_mean"] else None
+        values["o3_8h"] = air_quality.o3_8h_daily_max(hourly["o3"])
+        result = air_quality.daily_aqi({k: v for k, v in values.items() if v is not None})
+        assessed = result.aqi is not None
+        rows.append({
+            "station_id": station_id, "period": "day", "period_start": day, "domain": "air",
+            "standard": AIR_STANDARD, "water_class": None, "target_class": None,
+            "is_compliant": (result.aqi <= AIR_COMPLIANT_AQI) if assessed else None,
+            "grade": result.category, "indicators_assessed": ";".join(sorted(result.sub_indices)),
+            "failing_parameters": json.dumps([{"parameter": p, "iaqi": result.sub_indices[p]}
+                                              for p in result.exceeding_pollutants]),
+            "values_used": int(sum(series.notna().sum() for series in hourly.values())),
+            "is_cross_boundary": False, "status": "assessed" if assessed else "insufficient data",
+            "aqi": result.aqi, "primary_pollutants": ";".join(result.primary_pollutants),
+        })
     return rows

@@ -109,11 +109,14 @@ def assess(day: date, settings: Settings | None = None) -> dict:
     observations = db.observations_for_day(engine, day)
     surface = assessment.assess_surface_water_day(observations, day)
     sea = assessment.assess_seawater_day(observations, day)
+    air = assessment.assess_air_day(observations, day)
     db.replace_assessments(engine, "surface_water", day, surface)
     db.replace_assessments(engine, "seawater", day, sea)
+    db.replace_assessments(engine, "air", day, air)
     failures = [a for a in surface + sea if a["is_cross_boundary"] and a["is_compliant"] is False]
     return {"day": day.isoformat(), "sections_assessed": sum(a["status"] == "assessed" for a in surface),
             "points_assessed": sum(a["status"] == "assessed" for a in sea),
+            "air_stations_assessed": sum(a["status"] == "assessed" for a in air),
             "cross_boundary_failures": len(failures)}
 
 

@@ -21,6 +21,7 @@ def run_summary(engine: Engine, days: list[date], started_at: datetime, dashboar
     assessments = db.assessments_for_days(engine, days)
     surface = [a for a in assessments if a["domain"] == "surface_water"]
     sea = [a for a in assessments if a["domain"] == "seawater"]
+    air = [a for a in assessments if a["domain"] == "air"]
     failures = [a for a in assessments if a["is_cross_boundary"] and a["is_compliant"] is False]
     alerts = db.alerts_for_days(engine, days)
     return {
@@ -34,6 +35,8 @@ def run_summary(engine: Engine, days: list[date], started_at: datetime, dashboar
         "section_days_assessed": sum(a["status"] == "assessed" for a in surface),
         "section_days_insufficient_data": sum(a["status"] != "assessed" for a in surface),
         "coastal_points_assessed": len({a["station_id"] for a in sea if a["status"] == "assessed"}),
+        "air_stations_assessed": len({a["station_id"] for a in air if a["status"] == "assessed"}),
+        "air_station_days_over_aqi_100": sum(a["is_compliant"] is False for a in air),
         "cross_boundary_sections_failed": sorted({a["station_id"] for a in failures}),
         "alerts": {
             "total_for_days": len(alerts),

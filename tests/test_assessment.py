@@ -65,3 +65,19 @@ def test_daily_assessment_uses_means_of_unflagged_values_only():
 def test_every_registry_section_gets_a_row_even_without_data():
     rows = assessment.assess_surface_water_day(pd.DataFrame(columns=["station_id", "parameter", "value", "qc_flag"]), DAY)
     assert rows and all(r["status"] == "insufficient data" and r["water_class"] is None for r in rows)
+
+
+def _air_hours(station_id, parameter, values):
+    start = pd.Timestamp("2026-11-20 01:00", tz="Asia/Shanghai")
+    return [{"station_id": station_id, "parameter": parameter, "value": v, "qc_flag": "not_evaluated",
+             "averaging_period": "PT1H", "observed_at": (start + pd.Timedelta(hours=i)).tz_convert("UTC")}
+            for i, v in enumerate(values)]
+
+
+def test_daily_air_assessment_from_hourly_values():
+    observations = pd.DataFrame(_air_hours("1401A", "pm2_5", [80.0] * 24) + _air_hours("1401A", "o3", [100.0] * 24)
+                                + _air_hours("1402A", "pm2_5", [80.0] * 19))   # 19 hours: not a valid day
+    rows = {r["station_id"]: r for r in assessment.assess_air_day(observations, DAY)}
+    assert rows["1401A"]["aqi"] == 107 and rows["1401A"]["primary_pollutants"] == "pm2_5"   # 24-h mean 80
+    assert rows["1401A"]["is_compliant"] is False and rows["1401A"]["grade"] == "轻度污染"
+    assert rows["1402A"]["status"] == "insufficient data" and rows["1402A"]["aqi"] is None

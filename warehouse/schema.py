@@ -131,6 +131,8 @@ assessments = Table(
     Column("values_used", Integer, nullable=False),
     Column("is_cross_boundary", Boolean, nullable=False),
     Column("status", String(24), nullable=False),
+    Column("aqi", Integer),                 # air only (migration 0002)
+    Column("primary_pollutants", Text),     # air only: parameter codes, ';'-separated
     Index("ix_assessments_period", "period", "period_start"),
 )
 
