@@ -12,6 +12,7 @@ from pipelines import assessment, registry, standards
 from pipelines.alerts import raise_alerts
 from pipelines.config import Settings, load_settings
 from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day, conform
+from pipelines.observations import KEY_COLUMNS as observation_keys
 from pipelines.sources import files, simulator
 from pipelines.validation import validate as run_suite
 from warehouse import db
@@ -136,7 +137,7 @@ def refresh_dashboard(settings: Settings | None = None) -> dict:
     return {"dashboard": str(path)}
 
 
-KEY_COLUMNS = ["station_id", "parameter", "observed_at", "averaging_period"]
+KEY_COLUMNS = list(observation_keys)
 
 
 def ingest_file(source: str, path: Path, fetched_at: datetime, settings: Settings | None = None) -> dict:

@@ -5,6 +5,10 @@ One row per station (or section), parameter, time and averaging period:
   the end of the averaging period), utc_offset_minutes (the source's own clock offset, kept),
   averaging_period (ISO 8601 duration; PT0S for an instantaneous reading), value, unit,
   qc_flag (QC_FLAGS), qc_note, source, batch_id, original_value (the string as the source printed it).
+Optional columns (defaults when a source has nothing to say): layer (surface/bottom for coastal
+samples; part of the key), sample_id, detection_limit and censoring ("<" when the value is below the
+detection limit and `value` holds that limit), original_unit (the unit as received, before an
+explicit conversion), detail (JSON: lab, method, survey, ...).
 """
 from __future__ import annotations
 
@@ -32,6 +36,17 @@ CANONICAL_COLUMNS = (
     "original_value",
 )
 
+OPTIONAL_COLUMNS = {
+    "layer": "",
+    "sample_id": "",
+    "detection_limit": float("nan"),
+    "censoring": "",
+    "original_unit": "",
+    "detail": "",
+}
+KEY_COLUMNS = ("station_id", "parameter", "observed_at", "averaging_period", "layer")
+ALL_COLUMNS = CANONICAL_COLUMNS + tuple(OPTIONAL_COLUMNS)
+
 # A small QC vocabulary after IOOS QARTOD: a record's flag is the worst of its tests.
 QC_FLAGS = ("good", "not_evaluated", "suspect", "fail", "missing")
 # Flags whose values the assessments use by default.
@@ -43,17 +58,19 @@ SOURCE_DOMAINS = {
     "simulated-coastal": "coastal",
     "cnemc-water": "water",
     "cnemc-air": "air",
+    "lab": "water",
+    "coastal": "coastal",
 }
 
 
 def empty_frame() -> pd.DataFrame:
-    return pd.DataFrame({column: pd.Series(dtype=_dtype(column)) for column in CANONICAL_COLUMNS})
+    return pd.DataFrame({column: pd.Series(dtype=_dtype(column)) for column in ALL_COLUMNS})
 
 
 def _dtype(column: str) -> str:
     if column == "observed_at":
         return "datetime64[us, UTC]"
-    if column == "value":
+    if column in ("value", "detection_limit"):
         return "float64"
     if column == "utc_offset_minutes":
         return "int64"
@@ -65,13 +82,19 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in CANONICAL_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"observations lack canonical columns {missing}")
-    out = frame.loc[:, list(CANONICAL_COLUMNS)].copy()
+    out = frame.copy()
+    for column, default in OPTIONAL_COLUMNS.items():
+        if column not in out.columns:
+            out[column] = default
+    out = out.loc[:, list(ALL_COLUMNS)]
     out["observed_at"] = pd.to_datetime(out["observed_at"], utc=True).astype("datetime64[us, UTC]")
-    out["value"] = pd.to_numeric(out["value"], errors="coerce").astype("float64")
+    for column in ("value", "detection_limit"):
+        out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
     out["utc_offset_minutes"] = out["utc_offset_minutes"].astype("int64")
     for column in ("station_id", "parameter", "averaging_period", "unit", "qc_flag", "qc_note",
-                   "source", "batch_id", "original_value"):
+                   "source", "batch_id", "original_value", "layer", "sample_id", "censoring", "detail"):
         out[column] = out[column].fillna("").astype("str")
+    out["original_unit"] = out["original_unit"].fillna("").astype("str").where(out["original_unit"] != "", out["unit"])
     return out.reset_index(drop=True)
 
 

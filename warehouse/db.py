@@ -59,7 +59,9 @@ def _normalised(value):
 
 
 def records(frame: pd.DataFrame, columns) -> list[dict]:
-    subset = frame.loc[:, list(columns)].astype(object).where(frame.loc[:, list(columns)].notna(), None)
+    """Rows as dicts of exactly `columns`; a column the frame lacks is NULL."""
+    frame = frame.reindex(columns=list(columns))
+    subset = frame.astype(object).where(frame.notna(), None)
     return [{k: _normalised(v) for k, v in row.items()} for row in subset.to_dict(orient="records")]
 
 

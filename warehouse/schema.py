@@ -71,6 +71,7 @@ observations = Table(
     Column("parameter", String(32), primary_key=True),
     Column("observed_at", UtcDateTime, primary_key=True),
     Column("averaging_period", String(16), primary_key=True),
+    Column("layer", String(16), primary_key=True, server_default=""),   # migration 0003
     Column("partition_day", Date, nullable=False),
     Column("utc_offset_minutes", Integer, nullable=False),
     Column("value", Float),
@@ -79,6 +80,12 @@ observations = Table(
     Column("qc_note", Text),
     Column("batch_id", String(96), nullable=False),
     Column("original_value", Text),
+    Column("sample_id", Text),
+    Column("detection_limit", Float),
+    Column("censoring", String(2)),
+    Column("original_unit", String(32)),
+    Column("detail", Text),
+    Column("payload_id", Integer),
     Index("ix_observations_partition", "source", "partition_day"),
     Index("ix_observations_station_day", "station_id", "partition_day"),
 )
@@ -152,6 +159,65 @@ alerts = Table(
     Column("sent_at", UtcDateTime),
     Column("attempts", Integer, nullable=False),
     UniqueConstraint("alert_key", name="uq_alerts_alert_key"),
+)
+
+
+payloads = Table(  # every payload of a real source, archived as received (migration 0003)
+    "payloads", metadata,
+    Column("payload_id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(32), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("fetched_at", UtcDateTime, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("archive_path", Text, nullable=False),
+    Column("origin", Text),
+    Column("status", String(16), nullable=False),
+    Column("error", Text),
+    Column("rows_read", Integer),
+    Column("rows_loaded", Integer),
+    Column("rows_quarantined", Integer),
+    Column("rows_out_of_scope", Integer),
+    Index("ix_payloads_source_sha", "source", "sha256"),
+)
+
+published_results = Table(  # what the publisher reported beside the values (class, AQI, names)
+    "published_results", metadata,
+    Column("source", String(32), primary_key=True),
+    Column("station_id", String(64), primary_key=True),
+    Column("observed_at", UtcDateTime, primary_key=True),
+    Column("published_class", String(16)),
+    Column("published_aqi", Integer),
+    Column("published_primary_pollutants", Text),
+    Column("published_name", Text),
+    Column("station_status", Text),
+    Column("payload_id", Integer),
+)
+
+observation_history = Table(  # values replaced by a later payload: nothing is overwritten unseen
+    "observation_history", metadata,
+    Column("history_id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(32), nullable=False),
+    Column("station_id", String(64), nullable=False),
+    Column("parameter", String(32), nullable=False),
+    Column("observed_at", UtcDateTime, nullable=False),
+    Column("averaging_period", String(16), nullable=False),
+    Column("layer", String(16), nullable=False),
+    Column("value", Float),
+    Column("original_value", Text),
+    Column("qc_flag", String(16)),
+    Column("batch_id", String(96)),
+    Column("payload_id", Integer),
+    Column("superseded_at", UtcDateTime, nullable=False),
+    Column("superseded_by_payload_id", Integer),
+    Index("ix_observation_history_key", "source", "station_id", "parameter", "observed_at"),
+)
+
+watermarks = Table(  # the newest observation each real source has delivered
+    "watermarks", metadata,
+    Column("source", String(32), primary_key=True),
+    Column("last_observed_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
 
 
