@@ -12,17 +12,17 @@ import pandas as pd
 
 from pipelines import registry
 from pipelines.observations import QC_FLAGS
-from pipelines.sources.simulator import AIR_PARAMETERS, COASTAL_PARAMETERS
+from pipelines.sources.samples import coastal_parameters, lab_parameters
+from pipelines.sources.simulator import AIR_PARAMETERS, WATER_PARAMETERS
 
 SUITE_DIR = Path(__file__).parent
 RANGES = Path(registry.DATA_DIR) / "plausible_ranges.csv"
 
-# Parameters each dataset may carry: what the simulator and the CNEMC feeds publish.
+# Parameters each dataset may carry: what the simulator, the CNEMC feeds and the sampling files publish.
 DATASET_PARAMETERS = {
-    "water": ("water_temp", "ph", "do", "conductivity", "turbidity", "codmn", "nh3n", "tp", "tn",
-              "chla", "algae_density"),
+    "water": tuple(sorted(set(WATER_PARAMETERS) | {"chla", "algae_density"} | lab_parameters())),
     "air": AIR_PARAMETERS + ("aqi",),
-    "coastal": COASTAL_PARAMETERS,
+    "coastal": tuple(sorted(coastal_parameters())),
 }
 
 

@@ -47,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("table", choices=EXPORTS)
     export.add_argument("--format", choices=("csv",), default="csv")
     ingest = commands.add_parser("ingest", help="ingest one payload file of a real feed")
-    ingest.add_argument("--source", required=True, choices=("cnemc-water", "cnemc-air"))
-    ingest.add_argument("--file", required=True, type=Path)
+    ingest.add_argument("--source", choices=("cnemc-water", "cnemc-air", "lab", "coastal"))
+    ingest.add_argument("--file", type=Path)
+    ingest.add_argument("--payload-id", type=int, help="re-ingest a logged payload from the archive")
     ingest.add_argument("--fetched-at", type=_timestamp, help="when it was fetched (default: file modification time)")
     ingest.add_argument("--json", action="store_true")
     classify = commands.add_parser("classify", help="classify the rows of a CSV by the standards (calculator)")
@@ -145,18 +146,28 @@ def _export(settings, table: str) -> int:
 
 
 def _ingest(settings, args) -> int:
-    from pipelines import nightly
+    from pipelines import ingest
     from pipelines.sources.files import PayloadError
 
-    if not args.file.is_file():
-        print(f"envmon: no such file {args.file}", file=sys.stderr)
-        return 2
-    fetched = args.fetched_at or datetime.fromtimestamp(args.file.stat().st_mtime, BUREAU_TZ)
-    try:
-        summary = nightly.ingest_file(args.source, args.file, fetched, settings)
-    except PayloadError as error:
-        print(f"envmon: {args.file}: {error}", file=sys.stderr)
-        return 1
+    if args.payload_id is not None:
+        try:
+            summary = ingest.reingest(args.payload_id, settings)
+        except (KeyError, FileNotFoundError, PayloadError) as error:
+            print(f"envmon: payload {args.payload_id}: {error}", file=sys.stderr)
+            return 1
+    else:
+        if not args.source or not args.file:
+            print("envmon: ingest needs --source and --file, or --payload-id", file=sys.stderr)
+            return 2
+        if not args.file.is_file():
+            print(f"envmon: no such file {args.file}", file=sys.stderr)
+            return 2
+        fetched = args.fetched_at or datetime.fromtimestamp(args.file.stat().st_mtime, BUREAU_TZ)
+        try:
+            summary = ingest.ingest_file(args.source, args.file, fetched, settings)
+        except PayloadError as error:
+            print(f"envmon: {args.file}: {error}", file=sys.stderr)
+            return 1
     print(json.dumps(summary, ensure_ascii=False) if args.json else
           "\n".join(f"{name}: {entry}" for name, entry in summary["sources"].items()))
     return 0

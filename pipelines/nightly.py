@@ -136,32 +136,3 @@ def refresh_dashboard(settings: Settings | None = None) -> dict:
     path = write_report(db.engine_for(settings.warehouse_url), settings.dashboard_dir, data_label(settings))
     return {"dashboard": str(path)}
 
-
-KEY_COLUMNS = list(observation_keys)
-
-
-def ingest_file(source: str, path: Path, fetched_at: datetime, settings: Settings | None = None) -> dict:
-    """Ingest one payload file of a real feed: parse, validate, and merge it into the (source,
-    day) partitions it touches (a later payload wins on the same observation)."""
-    settings = settings or load_settings()
-    prepare_warehouse(settings)
-    engine = db.engine_for(settings.warehouse_url)
-    parsed = files.parse_file(source, path, fetched_at)
-    outcome = run_suite(parsed.observations, SOURCE_DOMAINS[source])
-    good = _with_partition(outcome.good)
-    bad = _with_partition(outcome.quarantined) if len(outcome.quarantined) else outcome.quarantined.assign(partition_day=[])
-    batch = parsed.observations["batch_id"].iloc[0] if len(parsed.observations) else ""
-    for day in sorted(set(good["partition_day"]) | set(bad["partition_day"])):
-        stored = db.observations_for_partition(engine, source, day)
-        merged = pd.concat([stored, good[good["partition_day"] == day]], ignore_index=True)
-        merged = merged.drop_duplicates(subset=KEY_COLUMNS, keep="last")
-        held = db.quarantine_for_partition(engine, source, day)
-        held = pd.concat([held[held["batch_id"] != batch], bad[bad["partition_day"] == day]], ignore_index=True)
-        log_row = {"source": source, "partition_day": day, "domain": SOURCE_DOMAINS[source], "batch_id": batch,
-                   "rows_read": len(merged) + len(held), "rows_loaded": len(merged), "rows_quarantined": len(held),
-                   "suite_name": outcome.suite_name, "loaded_at": pd.Timestamp.now(tz="UTC").to_pydatetime()}
-        db.load_partition(engine, source, day, merged, held, log_row)
-    return {"sources": {source: {"domain": SOURCE_DOMAINS[source], "read": len(parsed.observations),
-                                 "loaded": len(outcome.good), "quarantined": len(outcome.quarantined),
-                                 "out_of_scope": parsed.out_of_scope}},
-            "batch_id": batch, "days": sorted(d.isoformat() for d in set(good["partition_day"]))}

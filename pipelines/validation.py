@@ -92,7 +92,8 @@ def validate(frame: pd.DataFrame, dataset: str) -> ValidationOutcome:
     bad_mask = frame.index.isin(list(failures))
     quarantined = frame[bad_mask].copy()
     quarantined["expectation"] = [failures[i][0].split("(")[0] for i in quarantined.index]
-    quarantined["reason"] = ["; ".join(failures[i]) for i in quarantined.index]
+    notes = quarantined["qc_note"] if "qc_note" in quarantined else pd.Series("", index=quarantined.index)
+    quarantined["reason"] = ["; ".join(failures[i] + ([notes[i]] if notes[i] else [])) for i in quarantined.index]
     return ValidationOutcome(
         good=frame[~bad_mask].reset_index(drop=True),
         quarantined=quarantined.reset_index(drop=True),

@@ -26,8 +26,8 @@ def test_ingest_command_loads_a_water_payload_and_export_shows_it(tmp_path):
                      "--fetched-at", "2027-01-01T02:00:00+08:00", "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)["sources"]["cnemc-water"]
-    assert summary["domain"] == "water" and summary["out_of_scope"] == 2
-    assert summary["read"] == summary["loaded"] + summary["quarantined"] > 0
+    assert summary["domain"] == "water" and summary["out_of_scope"] == 22
+    assert summary["read"] == summary["loaded"] + summary["quarantined"] + summary["out_of_scope"]
     exported = _envmon(tmp_path, "export", "observations", "--format", "csv").stdout
     assert "nanliu-hengtang,横塘,nh3n,2026-12-31T20:00:00+08:00,0.41234" in exported
     again = _envmon(tmp_path, "ingest", "--source", "cnemc-water", "--file", str(FIXTURES / "cnemc-water-publish.json"),

@@ -228,3 +228,103 @@ def quarantine_for_partition(engine: Engine, source: str, day: date) -> pd.DataF
         schema.quarantine.c.source == source, schema.quarantine.c.partition_day == day)
     with engine.connect() as connection:
         return pd.DataFrame(connection.execute(query).mappings().all(), columns=QUARANTINE_COLUMNS)
+
+
+# --- real sources: payload log, merge with history, published results, watermarks ------------
+
+KEY = ["station_id", "parameter", "observed_at", "averaging_period", "layer"]
+REVISION_COLUMNS = ["value", "original_value", "qc_flag", "censoring"]
+
+
+def insert_payload(engine: Engine, row: dict) -> int:
+    with engine.begin() as connection:
+        result = connection.execute(insert(schema.payloads).returning(schema.payloads.c.payload_id), [row])
+        return int(result.scalar_one())
+
+
+def update_payload(engine: Engine, payload_id: int, **values) -> None:
+    with engine.begin() as connection:
+        connection.execute(update(schema.payloads).where(schema.payloads.c.payload_id == payload_id).values(**values))
+
+
+def get_payload(engine: Engine, payload_id: int) -> dict | None:
+    with engine.connect() as connection:
+        row = connection.execute(select(schema.payloads).where(schema.payloads.c.payload_id == payload_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def _frame(connection: Connection, query, columns) -> pd.DataFrame:
+    return pd.DataFrame(connection.execute(query).mappings().all(), columns=columns)
+
+
+def merge_partition(engine: Engine, source: str, day: date, good: pd.DataFrame, quarantined: pd.DataFrame,
+                    batch: str, payload_id: int, suite_name: str, domain: str) -> dict:
+    """Merge a payload's observations into the (source, day) partition in one transaction: a later
+    value wins, the value it replaces goes to observation_history; the payload's quarantined rows
+    replace its earlier ones. Returns the counts of new, revised and unchanged observations."""
+    o = schema.observations
+    with engine.begin() as connection:
+        stored = _frame(connection, select(o).where(o.c.source == source, o.c.partition_day == day), OBSERVATION_COLUMNS)
+        stored["observed_at"] = pd.to_datetime(stored["observed_at"], utc=True)
+        incoming = good.assign(payload_id=payload_id)
+        joined = stored.merge(incoming[KEY + REVISION_COLUMNS], on=KEY, how="inner", suffixes=("", "_new"))
+        changed = pd.Series(False, index=joined.index)
+        for column in REVISION_COLUMNS:
+            old, new = joined[column], joined[f"{column}_new"]
+            changed |= ~((old == new) | (old.isna() & new.isna()))
+        revised = joined[changed]
+        if len(revised):
+            history = revised[KEY + ["value", "original_value", "qc_flag", "batch_id", "payload_id"]].assign(
+                source=source, superseded_at=datetime.now(timezone.utc), superseded_by_payload_id=payload_id)
+            connection.execute(insert(schema.observation_history),
+                               records(history, [c.name for c in schema.observation_history.c if c.name != "history_id"]))
+        unchanged_keys = joined.loc[~changed, KEY]
+        fresh = incoming.merge(unchanged_keys, on=KEY, how="left", indicator=True)
+        fresh = fresh[fresh["_merge"] == "left_only"].drop(columns="_merge")
+        kept = stored.merge(fresh[KEY], on=KEY, how="left", indicator=True)
+        kept = kept[kept["_merge"] == "left_only"].drop(columns="_merge")
+        merged = pd.concat([kept, fresh], ignore_index=True)
+        replace_partition(connection, o, {"source": source, "partition_day": day}, records(merged, OBSERVATION_COLUMNS))
+        q = schema.quarantine
+        held = _frame(connection, select(*(q.c[c] for c in QUARANTINE_COLUMNS)).where(
+            q.c.source == source, q.c.partition_day == day), QUARANTINE_COLUMNS)
+        held = pd.concat([held[held["batch_id"] != batch], quarantined], ignore_index=True)
+        replace_partition(connection, q, {"source": source, "partition_day": day}, records(held, QUARANTINE_COLUMNS))
+        log = schema.partition_log
+        connection.execute(delete(log).where(log.c.source == source, log.c.partition_day == day))
+        connection.execute(insert(log), [{"source": source, "partition_day": day, "domain": domain, "batch_id": batch,
+                                          "rows_read": len(merged) + len(held), "rows_loaded": len(merged),
+                                          "rows_quarantined": len(held), "suite_name": suite_name,
+                                          "loaded_at": datetime.now(timezone.utc)}])
+    return {"new": len(fresh) - len(revised), "revised": len(revised), "unchanged": len(unchanged_keys)}
+
+
+def upsert_published_results(engine: Engine, published: pd.DataFrame, payload_id: int) -> None:
+    if published is None or published.empty:
+        return
+    table = schema.published_results
+    rows = records(published.assign(payload_id=payload_id), [c.name for c in table.c])
+    with engine.begin() as connection:
+        for row in rows:
+            connection.execute(delete(table).where(table.c.source == row["source"],
+                                                   table.c.station_id == row["station_id"],
+                                                   table.c.observed_at == row["observed_at"]))
+        connection.execute(insert(table), rows)
+
+
+def advance_watermark(engine: Engine, source: str, newest: datetime) -> None:
+    table = schema.watermarks
+    with engine.begin() as connection:
+        current = connection.execute(select(table.c.last_observed_at).where(table.c.source == source)).scalar()
+        if current is None:
+            connection.execute(insert(table), [{"source": source, "last_observed_at": newest,
+                                                "updated_at": datetime.now(timezone.utc)}])
+        elif newest > current:
+            connection.execute(update(table).where(table.c.source == source).values(
+                last_observed_at=newest, updated_at=datetime.now(timezone.utc)))
+
+
+def watermark(engine: Engine, source: str) -> datetime | None:
+    with engine.connect() as connection:
+        return connection.execute(select(schema.watermarks.c.last_observed_at)
+                                  .where(schema.watermarks.c.source == source)).scalar()

@@ -28,8 +28,7 @@ SPAN = re.compile(r"<span[^>]*?title='(?P<title>[^']*)'[^>]*>(?P<text>.*?)</span
 RAW_VALUE = re.compile(r"原始值：(?P<raw>[-+0-9.eE]+)")
 TOOLTIP_CITY = re.compile(r"所在地市:(?P<city>[^\n&]+)")
 MAINTENANCE_STATUSES = {"维护", "停站", "不具备运行条件"}
-AIR_COLUMNS = {  # column → (parameter, averaging period)
-    "aqi": ("aqi", "PT1H"),
+AIR_COLUMNS = {  # column → (parameter, averaging period); the feed's AQI goes to published results
     "pm10": ("pm10", "PT1H"), "pm10_24h": ("pm10", "PT24H"),
     "pm2_5": ("pm2_5", "PT1H"), "pm2_5_24h": ("pm2_5", "PT24H"),
     "o3": ("o3", "PT1H"), "o3_8h": ("o3", "PT8H"),
@@ -47,8 +46,9 @@ class PayloadError(ValueError):
 @dataclass
 class Parsed:
     observations: pd.DataFrame
-    out_of_scope: int  # published rows of stations outside the registry
+    out_of_scope: int  # observations of stations outside the registry (not errors)
     source: str
+    published: pd.DataFrame | None = None  # what the publisher reported beside the values
 
 
 def _cell(cell) -> tuple[str, str]:
@@ -75,8 +75,8 @@ def parse_cnemc_water(payload: bytes | str, fetched_at: datetime) -> Parsed:
     try:
         document = json.loads(payload)
         header, body = document["thead"], document["tbody"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise PayloadError(f"not a Publish.ashx response ({type(error).__name__}: {error})") from error
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as error:
+        raise PayloadError(f"not a Publish.ashx response, or a truncated one ({type(error).__name__}: {error})") from error
     names = [re.sub(r"<br/>.*", "", h) for h in header]
     columns = {name: i for i, name in enumerate(names)}
     for required in ("省份", "断面名称", "监测时间", "站点情况"):
@@ -85,7 +85,7 @@ def parse_cnemc_water(payload: bytes | str, fetched_at: datetime) -> Parsed:
     feed_sections = registry.cnemc_water_sections()
     by_name = {(row["province"], row["basin"], row["name_zh"]): sid for sid, row in feed_sections.iterrows()}
     basin_column = columns.get("流域")
-    rows, out_of_scope = [], 0
+    rows, published, out_of_scope = [], [], 0
     for record in body:
         name, tooltip = _cell(record[columns["断面名称"]])
         basin = record[basin_column] if basin_column is not None else ""
@@ -93,35 +93,55 @@ def parse_cnemc_water(payload: bytes | str, fetched_at: datetime) -> Parsed:
         city = TOOLTIP_CITY.search(tooltip)
         if section_id is not None and city and city["city"] != feed_sections.loc[section_id, "city"]:
             section_id = None  # same name, another place: names are not unique nationally
-        if section_id is None:
-            out_of_scope += 1
-            continue
         time_text = record[columns["监测时间"]]
         if not time_text:
-            continue  # the station published no reading (null time)
+            continue  # the station published no reading (null time): nothing to store
         when = _infer_year(time_text, fetched_at)
         status = str(record[columns["站点情况"]] or "")
-        for header_name, code in WATER_HEADER_CODES.items():
-            if header_name not in columns:
-                continue
-            text, tooltip = _cell(record[columns[header_name]])
-            if text == NOT_MONITORED:
-                continue  # the station does not measure this item
-            raw = RAW_VALUE.search(tooltip)
-            flag, notes = "not_evaluated", []
-            if status in MAINTENANCE_STATUSES:
-                flag = "suspect"
-                notes.append(f"station status {status}")
-            if tooltip and not raw:
-                notes.append(tooltip)
-            value = float(raw["raw"]) if raw else (float(text) if _is_number(text) else None)
-            if value is None:
-                flag = "missing"
-            rows.append({"station_id": section_id, "parameter": code, "observed_at": when,
-                         "utc_offset_minutes": BEIJING_OFFSET_MINUTES, "averaging_period": "PT0S",
-                         "value": value, "unit": standards.unit_of(code), "qc_flag": flag,
-                         "qc_note": "; ".join(notes), "source": "cnemc-water", "original_value": text})
-    return Parsed(_finish(rows, "cnemc-water", fetched_at), out_of_scope, "cnemc-water")
+        cells = _water_cells(record, columns, section_id, when, status)
+        if section_id is None:
+            out_of_scope += len(cells)
+            continue
+        rows += cells
+        reported_class = str(record[columns["水质类别"]] or "") if "水质类别" in columns else ""
+        published.append({"source": "cnemc-water", "station_id": section_id, "observed_at": when,
+                          "published_class": reported_class or None, "published_aqi": None,
+                          "published_primary_pollutants": None, "published_name": name, "station_status": status})
+    return Parsed(_finish(rows, "cnemc-water", fetched_at), out_of_scope, "cnemc-water", _published(published))
+
+
+def _water_cells(record, columns, section_id, when, status) -> list[dict]:
+    cells = []
+    for header_name, code in WATER_HEADER_CODES.items():
+        if header_name not in columns:
+            continue
+        text, tooltip = _cell(record[columns[header_name]])
+        raw = RAW_VALUE.search(tooltip)
+        flag, notes = "not_evaluated", []
+        if status in MAINTENANCE_STATUSES:
+            flag = "suspect"
+            notes.append(f"station status {status}")
+        if text == NOT_MONITORED:
+            notes.append("not monitored (*)")
+        elif tooltip and not raw:
+            notes.append(tooltip)  # 极值过滤, 当天质控不合格, ...
+        value = float(raw["raw"]) if raw else (float(text) if _is_number(text) else None)
+        if value is None:
+            flag = "missing"
+        cells.append({"station_id": section_id, "parameter": code, "observed_at": when,
+                      "utc_offset_minutes": BEIJING_OFFSET_MINUTES, "averaging_period": "PT0S",
+                      "value": value, "unit": standards.unit_of(code), "qc_flag": flag,
+                      "qc_note": "; ".join(notes), "source": "cnemc-water", "original_value": text})
+    return cells
+
+
+def _published(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["source", "station_id", "observed_at", "published_class", "published_aqi",
+                                        "published_primary_pollutants", "published_name", "station_status"])
+    if len(frame):
+        frame["observed_at"] = pd.to_datetime(frame["observed_at"], utc=True)
+        frame = frame.drop_duplicates(subset=["station_id", "observed_at"], keep="last")
+    return frame.reset_index(drop=True)
 
 
 def _is_number(text: str) -> bool:
@@ -143,8 +163,12 @@ def parse_cnemc_air(payload: bytes | str, fetched_at: datetime | None = None) ->
         if required not in frame.columns:
             raise PayloadError(f"air CSV lacks column {required!r}")
     in_scope = frame["stationcode"].isin(registry.air_stations().index)
+    out_of_scope = int((~in_scope).sum()) * sum(c in frame.columns for c in AIR_COLUMNS)
     frame = frame[in_scope]
-    when = pd.to_datetime(frame["timepoint"], format="%Y-%m-%dT%H%M").dt.tz_localize(BUREAU_TZ)
+    try:
+        when = pd.to_datetime(frame["timepoint"], format="%Y-%m-%dT%H%M").dt.tz_localize(BUREAU_TZ)
+    except ValueError as error:
+        raise PayloadError(f"air CSV timepoint is not YYYY-MM-DDTHHMM: {error}") from error
     rows = []
     for column, (code, period) in AIR_COLUMNS.items():
         if column not in frame.columns:
@@ -160,8 +184,14 @@ def parse_cnemc_air(payload: bytes | str, fetched_at: datetime | None = None) ->
         }))
     observations = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     fetched = fetched_at or datetime.now(BUREAU_TZ)
-    return Parsed(_finish(observations.to_dict(orient="records"), "cnemc-air", fetched),
-                  int((~in_scope).sum()), "cnemc-air")
+    published = pd.DataFrame({
+        "source": "cnemc-air", "station_id": frame["stationcode"], "observed_at": when,
+        "published_class": None,
+        "published_aqi": pd.to_numeric(frame.get("aqi", pd.Series(dtype=str)).replace("NA", ""), errors="coerce"),
+        "published_primary_pollutants": frame.get("primarypollutant", ""), "published_name": frame.get("positionname", ""),
+        "station_status": None})
+    return Parsed(_finish(observations.to_dict(orient="records"), "cnemc-air", fetched), out_of_scope, "cnemc-air",
+                  _published(published.to_dict(orient="records")))
 
 
 def _finish(rows: list[dict], source: str, fetched_at: datetime) -> pd.DataFrame:
@@ -180,10 +210,25 @@ def _finish(rows: list[dict], source: str, fetched_at: datetime) -> pd.DataFrame
 PARSERS = {"cnemc-water": parse_cnemc_water, "cnemc-air": parse_cnemc_air}
 
 
+FILE_SOURCES = ("cnemc-water", "cnemc-air", "lab", "coastal")
+
+
+def parse_payload(source: str, payload: bytes, name: str, fetched_at: datetime) -> Parsed:
+    """Parse one payload of a source as received (`name` tells CSV from XLSX for the sampling files)."""
+    if source in PARSERS:
+        return PARSERS[source](payload, fetched_at)
+    from pipelines.sources import samples
+
+    if source == "lab":
+        return samples.parse_lab(payload, name)
+    if source == "coastal":
+        return samples.parse_coastal(payload, name)
+    raise ValueError(f"unknown file source {source!r}; known: {list(FILE_SOURCES)}")
+
+
 def parse_file(source: str, path: Path, fetched_at: datetime) -> Parsed:
-    if source not in PARSERS:
-        raise ValueError(f"unknown file source {source!r}; known: {sorted(PARSERS)}")
-    return PARSERS[source](Path(path).read_bytes(), fetched_at)
+    path = Path(path)
+    return parse_payload(source, path.read_bytes(), path.name, fetched_at)
 
 
 def read_inbox(source: str, day: date, inbox: Path) -> pd.DataFrame:

@@ -5,6 +5,8 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-26
 """
+import warnings
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -20,6 +22,9 @@ KEY = ["source", "station_id", "parameter", "observed_at", "averaging_period"]
 
 def upgrade() -> None:
     bind = op.get_bind()
+    # SQLite rebuilds the table to change its key; SQLAlchemy warns that the copy's key differs,
+    # which is the point of this step.
+    warnings.filterwarnings("ignore", message="Table '_alembic_tmp_observations' specifies columns")
     with op.batch_alter_table("observations", recreate="always" if bind.dialect.name == "sqlite" else "auto") as batch:
         batch.add_column(sa.Column("layer", sa.String(16), nullable=False, server_default=""))
         for column in (sa.Column("sample_id", sa.Text), sa.Column("detection_limit", sa.Float),
