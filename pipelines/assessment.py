@@ -24,10 +24,30 @@ AIR_STANDARD = "HJ 633-2012; GB 3095-2012; HJ 663-2013"
 AIR_COMPLIANT_AQI = 100
 
 
+MANUAL_SOURCES = ("lab", "coastal")  # manual sampling: a single sample is classed
+
+
 def daily_means(observations: pd.DataFrame) -> pd.DataFrame:
     """Mean of the assessable values of each station and parameter, with their count."""
     usable = observations[observations["qc_flag"].isin(ASSESSABLE_FLAGS) & observations["value"].notna()]
     return usable.groupby(["station_id", "parameter"])["value"].agg(["mean", "count"]).reset_index()
+
+
+def surface_water_daily_means(observations: pd.DataFrame) -> pd.DataFrame:
+    """Day means that meet the day rule of their kind of data: automatic readings need 4 a day,
+    a manual sample counts alone. Where both exist, automatic data are used in preference
+    (环办监测函〔2020〕82号; standards.md §2.1)."""
+    if "source" not in observations.columns:
+        observations = observations.assign(source="")
+    manual = observations["source"].isin(MANUAL_SOURCES)
+    rules = surface_water.completeness()["min_values"]
+    automatic = daily_means(observations[~manual])
+    automatic = automatic[automatic["count"] >= int(rules["day"])]
+    sampled = daily_means(observations[manual])
+    sampled = sampled[sampled["count"] >= int(rules["day_manual"])]
+    sampled = sampled.merge(automatic[["station_id", "parameter"]], how="left", indicator=True)
+    sampled = sampled[sampled["_merge"] == "left_only"].drop(columns="_merge")
+    return pd.concat([automatic, sampled], ignore_index=True)
 
 
 def _assessment_row(station_id, day, domain, standard, verdict, target, is_compliant, grade,
@@ -55,9 +75,8 @@ def _assessment_row(station_id, day, domain, standard, verdict, target, is_compl
 
 def assess_surface_water_day(observations: pd.DataFrame, day: date) -> list[dict]:
     """One row per registry surface-water section for the day, assessed or 'insufficient data'."""
-    means = daily_means(observations)
     # an indicator with fewer readings than the day rule does not enter the day's class
-    means = means[means["count"] >= int(surface_water.completeness().loc["day", "min_values"])]
+    means = surface_water_daily_means(observations)
     rows = []
     for section_id, section in registry.water_sections().iterrows():
         mine = means[means["station_id"] == section_id]

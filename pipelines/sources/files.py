@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from io import StringIO
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -71,17 +72,35 @@ def _infer_year(month_day: str, fetched_at: datetime) -> datetime:
     return when
 
 
+def _water_table(payload: bytes | str) -> tuple[list[str], list[list]]:
+    """(column names, rows) of either form the water feed takes: the Publish.ashx JSON, or the
+    per-section CSV export of its displayed values (header 省份,流域,断面名称,监测时间,...)."""
+    text = payload.decode("utf-8-sig") if isinstance(payload, bytes) else payload.lstrip("\ufeff")
+    if text.lstrip().startswith("省份,"):
+        import csv
+
+        reader = csv.reader(StringIO(text))
+        header = next(reader)
+        names = [re.sub(r"\(.*\)$", "", h) for h in header]
+        return names, [[None if c == "*" and names[i] == "监测时间" else c for i, c in enumerate(row)]
+                       for row in reader if row]
+    try:
+        document = json.loads(text)
+        header, body = document["thead"], document["tbody"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise PayloadError(f"not a Publish.ashx response, or a truncated one ({type(error).__name__}: {error})") from error
+    return [re.sub(r"<br/>.*", "", h) for h in header], body
+
+
 def parse_cnemc_water(payload: bytes | str, fetched_at: datetime) -> Parsed:
     try:
-        document = json.loads(payload)
-        header, body = document["thead"], document["tbody"]
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as error:
-        raise PayloadError(f"not a Publish.ashx response, or a truncated one ({type(error).__name__}: {error})") from error
-    names = [re.sub(r"<br/>.*", "", h) for h in header]
+        names, body = _water_table(payload)
+    except UnicodeDecodeError as error:
+        raise PayloadError(f"not UTF-8 text: {error}") from error
     columns = {name: i for i, name in enumerate(names)}
     for required in ("省份", "断面名称", "监测时间", "站点情况"):
         if required not in columns:
-            raise PayloadError(f"Publish.ashx header lacks {required!r}: {names}")
+            raise PayloadError(f"the water payload's header lacks {required!r}: {names}")
     feed_sections = registry.cnemc_water_sections()
     by_name = {(row["province"], row["basin"], row["name_zh"]): sid for sid, row in feed_sections.iterrows()}
     basin_column = columns.get("流域")
@@ -104,6 +123,7 @@ def parse_cnemc_water(payload: bytes | str, fetched_at: datetime) -> Parsed:
             continue
         rows += cells
         reported_class = str(record[columns["水质类别"]] or "") if "水质类别" in columns else ""
+        reported_class = "" if reported_class == NOT_MONITORED else reported_class
         published.append({"source": "cnemc-water", "station_id": section_id, "observed_at": when,
                           "published_class": reported_class or None, "published_aqi": None,
                           "published_primary_pollutants": None, "published_name": name, "station_status": status})
@@ -153,7 +173,6 @@ def _is_number(text: str) -> bool:
 
 
 def parse_cnemc_air(payload: bytes | str, fetched_at: datetime | None = None) -> Parsed:
-    from io import StringIO
 
     text = payload.decode("utf-8-sig") if isinstance(payload, bytes) else payload
     if text.lstrip().startswith("<"):
