@@ -50,7 +50,15 @@ def envmon_nightly():
 
     prepared = prepare_warehouse()
     assessed = assess()
-    for source in nightly.sources_for(load_settings()):
+    settings = load_settings()
+    if settings.source_mode == "live":  # production: the live CNEMC clients, from each watermark on
+        for source in nightly.FILE_SOURCES:
+            @task(task_id=f"fetch_{source.replace('-', '_')}", outlets=[WAREHOUSE_ASSET])
+            def fetch(source: str = source) -> dict:
+                return nightly.fetch_live(source)
+
+            prepared >> fetch() >> assessed
+    for source in nightly.sources_for(settings) if settings.source_mode != "live" else ():
         slug = source.replace("-", "_")
 
         @task(task_id=f"ingest_{slug}")

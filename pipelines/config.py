@@ -3,8 +3,10 @@
 ENVMON_HOME           where the embedded database, staged batches, dashboards, outbox and logs go
                       (default: ./.envmon under the current directory)
 ENVMON_WAREHOUSE_URL  SQLAlchemy URL of the warehouse (default: SQLite file in ENVMON_HOME)
-ENVMON_SOURCE_MODE    "simulated" (default) or "files": where the nightly run takes its data
-ENVMON_INBOX          with mode "files": folder of payloads named <source>/<YYYY-MM-DD>/*
+ENVMON_SOURCE_MODE    "simulated" (default), "files" or "live": where the nightly run takes its data
+ENVMON_INBOX          with mode "files": folder of payloads, <source>/<any name>
+ENVMON_CNEMC_WATER_URL, ENVMON_CNEMC_AIR_URL
+                      with mode "live": the feeds' URLs (see pipelines/sources/live.py)
 ENVMON_SIMULATOR_SEED seed of the simulator (default 20260301)
 ENVMON_SMTP_HOST, ENVMON_SMTP_PORT, ENVMON_SMTP_USER, ENVMON_SMTP_PASSWORD, ENVMON_SMTP_STARTTLS,
 ENVMON_ALERT_FROM     the SMTP server alerts are sent through; without a host, alerts are written
@@ -21,6 +23,8 @@ ENV_VARS = (
     "ENVMON_WAREHOUSE_URL",
     "ENVMON_SOURCE_MODE",
     "ENVMON_INBOX",
+    "ENVMON_CNEMC_WATER_URL",
+    "ENVMON_CNEMC_AIR_URL",
     "ENVMON_SIMULATOR_SEED",
     "ENVMON_SMTP_HOST",
     "ENVMON_SMTP_PORT",
@@ -50,7 +54,9 @@ class Settings:
     source_mode: str
     inbox: Path | None
     simulator_seed: int
+    cnemc_water_url: str | None
     smtp: SmtpSettings | None
+    cnemc_air_url: str | None = None
 
     @property
     def staging_dir(self) -> Path:
@@ -74,11 +80,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     home = Path(env.get("ENVMON_HOME") or Path.cwd() / ".envmon").resolve()
     warehouse_url = env.get("ENVMON_WAREHOUSE_URL") or f"sqlite:///{home / 'warehouse.db'}"
     mode = env.get("ENVMON_SOURCE_MODE", "simulated")
-    if mode not in ("simulated", "files"):
-        raise ValueError(f"ENVMON_SOURCE_MODE must be 'simulated' or 'files', not {mode!r}")
+    if mode not in ("simulated", "files", "live"):
+        raise ValueError(f"ENVMON_SOURCE_MODE must be 'simulated', 'files' or 'live', not {mode!r}")
     inbox = Path(env["ENVMON_INBOX"]) if env.get("ENVMON_INBOX") else None
     if mode == "files" and inbox is None:
         raise ValueError("ENVMON_SOURCE_MODE=files needs ENVMON_INBOX, the folder of payloads")
+    if mode == "live" and not (env.get("ENVMON_CNEMC_WATER_URL") and env.get("ENVMON_CNEMC_AIR_URL")):
+        raise ValueError("ENVMON_SOURCE_MODE=live needs ENVMON_CNEMC_WATER_URL and ENVMON_CNEMC_AIR_URL")
     smtp = None
     if env.get("ENVMON_SMTP_HOST"):
         smtp = SmtpSettings(
@@ -95,5 +103,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         source_mode=mode,
         inbox=inbox,
         simulator_seed=int(env.get("ENVMON_SIMULATOR_SEED", DEFAULT_SEED)),
+        cnemc_water_url=env.get("ENVMON_CNEMC_WATER_URL") or None,
         smtp=smtp,
+        cnemc_air_url=env.get("ENVMON_CNEMC_AIR_URL") or None,
     )

@@ -28,7 +28,7 @@ def archive(settings: Settings, source: str, payload: bytes, name: str, received
 
 
 def ingest_payload(source: str, payload: bytes, name: str, fetched_at: datetime, settings: Settings,
-                   origin: str | None = None, payload_id: int | None = None) -> dict:
+                   origin: str | None = None, payload_id: int | None = None, recompute: bool = True) -> dict:
     """Everything that happens to one payload; the summary has the shape of `envmon run --json`
     plus out_of_scope, and read = loaded + quarantined + out_of_scope."""
     nightly.prepare_warehouse(settings)
@@ -66,7 +66,7 @@ def ingest_payload(source: str, payload: bytes, name: str, fetched_at: datetime,
     db.upsert_published_results(engine, parsed.published, payload_id)
     if len(good):
         db.advance_watermark(engine, source, good["observed_at"].max().to_pydatetime())
-    for day in days:
+    for day in days if recompute else ():
         nightly.assess(day, settings)  # late or revised data: the day's assessments are recomputed
     read = len(parsed.observations) + parsed.out_of_scope
     db.update_payload(engine, payload_id, status="loaded", error=None, rows_read=read, rows_loaded=len(outcome.good),
@@ -93,3 +93,33 @@ def reingest(payload_id: int, settings: Settings) -> dict:
     name = archived.name.split("-", 1)[1] if "-" in archived.name else archived.name
     return ingest_payload(row["source"], archived.read_bytes(), name, row["fetched_at"], settings,
                           origin=row["origin"], payload_id=payload_id)
+
+
+def fetch_and_ingest(source: str, settings: Settings, now: datetime | None = None) -> dict:
+    """Live mode: fetch what is new from a CNEMC feed (the water snapshot; every air hour since the
+    watermark, so a missed night is caught up), ingest each payload, then recompute the days touched."""
+    from pipelines.sources.live import CnemcAirClient, CnemcWaterClient
+
+    now = now or datetime.now(timezone.utc)
+    nightly.prepare_warehouse(settings)
+    summaries = []
+    if source == "cnemc-water":
+        body = CnemcWaterClient(settings.cnemc_water_url).fetch()
+        summaries.append(ingest_payload(source, body, f"publish-{now:%Y%m%dT%H%M}.json", now, settings,
+                                        origin=settings.cnemc_water_url, recompute=False))
+    elif source == "cnemc-air":
+        client = CnemcAirClient(settings.cnemc_air_url)
+        for hour in client.hours_since(db.watermark(db.engine_for(settings.warehouse_url), source), now):
+            body = client.fetch_hour(hour)
+            summaries.append(ingest_payload(source, body, f"{hour:%Y-%m-%dT%H00}.csv", now, settings,
+                                            origin=client.url.format(timepoint=f"{hour:%Y-%m-%dT%H00}"), recompute=False))
+    else:
+        raise ValueError(f"{source} has no live client")
+    days = sorted({day for summary in summaries for day in summary["days"]})
+    for day in days:
+        nightly.assess(datetime.fromisoformat(day).date(), settings)
+    total = {"domain": SOURCE_DOMAINS[source], "read": 0, "loaded": 0, "quarantined": 0, "out_of_scope": 0}
+    for summary in summaries:
+        for key in ("read", "loaded", "quarantined", "out_of_scope"):
+            total[key] += summary["sources"][source][key]
+    return {"sources": {source: total}, "payloads": [s["payload_id"] for s in summaries], "days": days}

@@ -26,6 +26,12 @@ def sources_for(settings: Settings) -> tuple[str, ...]:
     return SIMULATED_SOURCES if settings.source_mode == "simulated" else FILE_SOURCES
 
 
+def fetch_live(source: str, settings: Settings | None = None) -> dict:
+    from pipelines.ingest import fetch_and_ingest
+
+    return fetch_and_ingest(source, settings or load_settings())
+
+
 def partition_day(logical_date: datetime | None, requested: str | None = None) -> date:
     """The day a run processes: the one asked for, else the bureau's day before the run."""
     if requested:
@@ -36,7 +42,8 @@ def partition_day(logical_date: datetime | None, requested: str | None = None) -
 
 
 def data_label(settings: Settings) -> str:
-    return SIMULATED_LABEL if settings.source_mode == "simulated" else "CNEMC feeds (files)"
+    labels = {"simulated": SIMULATED_LABEL, "files": "CNEMC feeds (files)", "live": "CNEMC feeds (live)"}
+    return labels[settings.source_mode]
 
 
 def _stage_path(settings: Settings, source: str, day: date, name: str) -> Path:

@@ -43,3 +43,15 @@ def test_tasks_run_ingest_validate_load_then_assess_alert_dashboard(dagbag):
         assert dag.get_task(f"load_{source}").downstream_task_ids == {"assess"}
     assert dag.get_task("assess").downstream_task_ids == {"alert"}
     assert dag.get_task("alert").downstream_task_ids == {"refresh_dashboard"}
+
+
+def test_live_mode_wires_the_live_clients(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENVMON_SOURCE_MODE", "live")
+    monkeypatch.setenv("ENVMON_CNEMC_WATER_URL", "http://127.0.0.1:9/GJZ/Ajax/Publish.ashx")
+    monkeypatch.setenv("ENVMON_CNEMC_AIR_URL", "http://127.0.0.1:9/air/{timepoint}.csv")
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS_FOLDER)).dags["envmon_nightly"]
+    assert {"fetch_cnemc_water", "fetch_cnemc_air"} <= set(dag.task_ids)
+    assert not any(task_id.startswith("ingest_simulated") for task_id in dag.task_ids)
+    assert dag.get_task("fetch_cnemc_air").downstream_task_ids == {"assess"}
