@@ -45,4 +45,12 @@ def export_frame(engine, table: str) -> pd.DataFrame:
         return _instants_iso(db.read_table(engine, "quarantine", order_by=["quarantine_id"]), ["observed_at"])
     if table == "alerts":
         return _instants_iso(db.read_table(engine, "alerts", order_by=["alert_id"]), ["raised_at", "sent_at"])
+    if table == "published":  # what the publisher reported: class, AQI, primary pollutants, names
+        return _instants_iso(db.read_table(engine, "published_results", order_by=["source", "station_id", "observed_at"]),
+                             ["observed_at"])
+    if table == "payloads":  # the ingest log
+        return _instants_iso(db.read_table(engine, "payloads", order_by=["payload_id"]), ["received_at", "fetched_at"])
+    if table == "history":  # values a later payload replaced
+        return _instants_iso(db.read_table(engine, "observation_history", order_by=["history_id"]),
+                             ["observed_at", "superseded_at"])
     raise ValueError(f"unknown export {table!r}")

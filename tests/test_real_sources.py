@@ -160,7 +160,8 @@ def test_every_real_sample_ingests_with_each_row_accounted_for(settings):
     payloads += [("cnemc-water", path, datetime(2021, 4, 6, tzinfo=BUREAU_TZ))
                  for path in sorted((FORMATS / "cnemc-water" / "by-name-csv-2021-04").glob("*.csv"))]
     payloads += [("cnemc-air", FORMATS / "cnemc-air" / name, datetime(2026, 3, 29, tzinfo=BUREAU_TZ))
-                 for name in ("national-hourly-2026-03-15T12.csv", "beibu6-hourly-2026-03-01-to-03-28.csv")]
+                 for name in ("national-hourly-2026-03-15T12.csv", "beibu6-hourly-2026-03-01-to-03-28.csv",
+                              "beibu6-snapshot-2017-07-07T16.geojson")]
     for source, path, fetched in payloads:
         summary = ingest.ingest_file(source, path, fetched, settings)
         assert _reconciles(summary), path.name
@@ -175,3 +176,14 @@ def test_every_real_sample_ingests_with_each_row_accounted_for(settings):
     hengtang_tp = stored[(stored["station_id"] == "nanliu-hengtang") & (stored["parameter"] == "tp")]
     assert raw_tp in set(hengtang_tp["value"])
     assert len(db.read_table(engine, "payloads")) == len(payloads)
+
+
+@pytest.mark.real_data
+def test_station_names_are_history_and_the_code_is_the_key(settings):
+    path = real_data("cnemc-air/beibu6-snapshot-2017-07-07T16.geojson")
+    ingest.ingest_file("cnemc-air", path, datetime(2017, 7, 7, 17, tzinfo=BUREAU_TZ), settings)
+    engine = db.engine_for(settings.warehouse_url)
+    published = db.read_table(engine, "published_results").set_index("station_id")
+    assert published.loc["1401A", "published_name"] == "振宁花园"          # the 2017 name
+    stations = db.read_table(engine, "stations").set_index("station_id")
+    assert stations.loc["1401A", "name_zh"] == "二十一中"                   # today's name, same code

@@ -177,7 +177,8 @@ def parse_cnemc_air(payload: bytes | str, fetched_at: datetime | None = None) ->
     text = payload.decode("utf-8-sig") if isinstance(payload, bytes) else payload
     if text.lstrip().startswith("<"):
         raise PayloadError("the air feed returned HTML, not CSV")
-    frame = pd.read_csv(StringIO(text), dtype=str, keep_default_na=False)
+    frame = _air_geojson(text) if text.lstrip().startswith("{") else pd.read_csv(StringIO(text), dtype=str,
+                                                                                 keep_default_na=False)
     for required in ("timepoint", "stationcode"):
         if required not in frame.columns:
             raise PayloadError(f"air CSV lacks column {required!r}")
@@ -211,6 +212,19 @@ def parse_cnemc_air(payload: bytes | str, fetched_at: datetime | None = None) ->
         "station_status": None})
     return Parsed(_finish(observations.to_dict(orient="records"), "cnemc-air", fetched), out_of_scope, "cnemc-air",
                   _published(published.to_dict(orient="records")))
+
+
+def _air_geojson(text: str) -> pd.DataFrame:
+    """The older GeoJSON form of the hourly air feed (2017 archives): the same fields per feature,
+    `timepoint` as YYYY-MM-DDTHH:MM:SS and `-` for no value."""
+    try:
+        features = json.loads(text)["features"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise PayloadError(f"not an air GeoJSON FeatureCollection ({type(error).__name__}: {error})") from error
+    frame = pd.DataFrame([f["properties"] for f in features]).astype(str)
+    frame["timepoint"] = pd.to_datetime(frame["timepoint"]).dt.strftime("%Y-%m-%dT%H%M")
+    frame["primarypollutant"] = frame.get("primarypollutant", "").str.strip("-;")
+    return frame.replace({"-": "", "—": ""})
 
 
 def _finish(rows: list[dict], source: str, fetched_at: datetime) -> pd.DataFrame:
