@@ -84,9 +84,26 @@ def assess_surface_water_day(observations: pd.DataFrame, day: date) -> list[dict
         target = section["target_class"]
         verdict = surface_water.classify(values, registry.water_body_type(section_id), target)
         used = int(mine[mine["parameter"].isin(verdict.parameter_classes)]["count"].sum())
-        rows.append(_assessment_row(section_id, day, "surface_water", SURFACE_WATER_STANDARD, verdict, target,
-                                    verdict.is_compliant, verdict.grade, used, section["is_cross_boundary"]))
+        row = _assessment_row(section_id, day, "surface_water", SURFACE_WATER_STANDARD, verdict, target,
+                              verdict.is_compliant, verdict.grade, used, section["is_cross_boundary"])
+        if section["is_drinking_water_source"]:
+            _add_drinking_water_items(row, values)
+        rows.append(row)
     return rows
+
+
+def _add_drinking_water_items(row: dict, values: dict) -> None:
+    """Drinking-water sources answer for the GB 3838 Table 2 items as well: an item over its
+    limit fails the day, whatever the class."""
+    over = surface_water.drinking_water_exceedances(values)
+    if not over:
+        return
+    failing = json.loads(row["failing_parameters"]) + [
+        {"parameter": item["parameter"], "value": round(item["value"], 6), "class": "GB 3838 Table 2",
+         "multiple_vs_target": round(item["multiple"], 3), "multiple_vs_class_iii": None} for item in over]
+    row["failing_parameters"] = json.dumps(failing, ensure_ascii=False)
+    row["is_compliant"] = False if row["is_compliant"] is not None else None
+    row["standard"] += "; GB 3838-2002 Table 2"
 
 
 def assess_seawater_day(observations: pd.DataFrame, day: date) -> list[dict]:

@@ -81,3 +81,13 @@ def test_daily_air_assessment_from_hourly_values():
     assert rows["1401A"]["aqi"] == 107 and rows["1401A"]["primary_pollutants"] == "pm2_5"   # 24-h mean 80
     assert rows["1401A"]["is_compliant"] is False and rows["1401A"]["grade"] == "轻度污染"
     assert rows["1402A"]["status"] == "insufficient data" and rows["1402A"]["aqi"] is None
+
+
+def test_a_drinking_water_source_fails_on_a_table_2_item():
+    observations = pd.DataFrame([
+        {**_observation("hepu-reservoir", "nh3n", 0.2), "source": "lab"},
+        {**_observation("hepu-reservoir", "mn", 0.15), "source": "lab"},     # Table 2 limit 0.1
+    ])
+    row = {r["station_id"]: r for r in assessment.assess_surface_water_day(observations, DAY)}["hepu-reservoir"]
+    assert row["water_class"] == "Ⅱ" and row["is_compliant"] is False
+    assert json.loads(row["failing_parameters"])[0]["parameter"] == "mn"
