@@ -52,12 +52,14 @@ def suite_for(dataset: str) -> dict:
         _expectation("expect_column_values_to_not_be_null", column="value",
                      row_condition='qc_flag!="missing"', condition_parser="pandas"),
     ]
-    for code in parameters:
-        low, high = ranges.loc[code, "min"], ranges.loc[code, "max"]
-        expectation = _expectation("expect_column_values_to_be_between", column="value",
-                                   min_value=float(low), max_value=float(high),
-                                   row_condition=f'parameter=="{code}"', condition_parser="pandas")
-        expectation["meta"] = {"basis": ranges.loc[code, "basis"], "parameter": code}
+    # Plausible ranges: validation joins each row's range from plausible_ranges.csv (columns
+    # plausible_min / plausible_max), so two expectations cover every parameter in one pass each.
+    for column_a, column_b, meaning in (("value", "plausible_min", "at or above"), ("plausible_max", "value", "at or below")):
+        expectation = _expectation("expect_column_pair_values_a_to_be_greater_than_b", column_A=column_a,
+                                   column_B=column_b, or_equal=True, ignore_row_if="either_value_is_missing")
+        expectation["meta"] = {"rule": f"value {meaning} its parameter's plausible range",
+                               "ranges": {code: [float(ranges.loc[code, "min"]), float(ranges.loc[code, "max"])]
+                                          for code in parameters}}
         expectations.append(expectation)
     return {"name": f"envmon_{dataset}_observations", "expectations": expectations,
             "meta": {"generated_by": "python -m expectations.build",

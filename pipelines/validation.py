@@ -54,6 +54,20 @@ def _batch_definition_and_suite(dataset: str):
     return asset.add_batch_definition_whole_dataframe("whole_batch"), suite
 
 
+@cache
+def _plausible_ranges() -> pd.DataFrame:
+    from pipelines import standards
+
+    return pd.read_csv(standards.DATA_DIR / "plausible_ranges.csv").set_index("code")[["min", "max"]]
+
+
+def with_plausible_range(frame: pd.DataFrame) -> pd.DataFrame:
+    """The batch with each row's plausible range (plausible_min, plausible_max) for its parameter."""
+    ranges = _plausible_ranges()
+    return frame.assign(plausible_min=frame["parameter"].map(ranges["min"]).astype("float64"),
+                        plausible_max=frame["parameter"].map(ranges["max"]).astype("float64"))
+
+
 def _describe(config) -> str:
     kwargs = {k: v for k, v in config.kwargs.items() if k not in ("column", "condition_parser", "value_set", "batch_id")}
     condition = kwargs.pop("row_condition", None)
@@ -61,6 +75,8 @@ def _describe(config) -> str:
         condition = condition.get("pass_through_filter", condition)
     elif condition is not None and not isinstance(condition, str):
         condition = getattr(condition, "pass_through_filter", None) or str(condition)
+    if "column_A" in config.kwargs:
+        return f"{config.type}({config.kwargs['column_A']}, {config.kwargs['column_B']}): {config.meta.get('rule', '')}"
     parts = [f"{config.type}({config.kwargs.get('column')})"]
     if "min_value" in kwargs or "max_value" in kwargs:
         parts.append(f"[{kwargs.get('min_value')}, {kwargs.get('max_value')}]")
@@ -69,11 +85,18 @@ def _describe(config) -> str:
     return " ".join(parts)
 
 
+def _with_range(failure: str, row: pd.Series) -> str:
+    if "plausible range" in failure:
+        return f"{failure} [{row['plausible_min']:g}, {row['plausible_max']:g}]"
+    return failure
+
+
 def validate(frame: pd.DataFrame, dataset: str) -> ValidationOutcome:
     """Validate one batch. Every row ends in exactly one of good or quarantined."""
     batch_definition, suite = _batch_definition_and_suite(dataset)
     frame = frame.reset_index(drop=True)
-    result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
+    checked = with_plausible_range(frame)
+    result = batch_definition.get_batch(batch_parameters={"dataframe": checked}).validate(
         suite, result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False}
     )
     failures: dict[int, list[str]] = {}
@@ -93,7 +116,10 @@ def validate(frame: pd.DataFrame, dataset: str) -> ValidationOutcome:
     quarantined = frame[bad_mask].copy()
     quarantined["expectation"] = [failures[i][0].split("(")[0] for i in quarantined.index]
     notes = quarantined["qc_note"] if "qc_note" in quarantined else pd.Series("", index=quarantined.index)
-    quarantined["reason"] = ["; ".join(failures[i] + ([notes[i]] if notes[i] else [])) for i in quarantined.index]
+    ranges = checked.loc[quarantined.index, ["plausible_min", "plausible_max"]]
+    quarantined["reason"] = [
+        "; ".join([_with_range(f, ranges.loc[i]) for f in failures[i]] + ([notes[i]] if notes[i] else []))
+        for i in quarantined.index]
     return ValidationOutcome(
         good=frame[~bad_mask].reset_index(drop=True),
         quarantined=quarantined.reset_index(drop=True),
