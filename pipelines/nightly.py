@@ -78,11 +78,23 @@ def ingest(source: str, day: date, settings: Settings | None = None) -> dict:
 def validate(source: str, day: date, settings: Settings | None = None) -> dict:
     settings = settings or load_settings()
     frame = pd.read_parquet(_stage_path(settings, source, day, "ingested"))
+    if _already_loaded(settings, source, day, frame):
+        return {"source": source, "day": day.isoformat(), "read": len(frame), "skipped": "batch already loaded"}
     outcome = run_suite(frame, SOURCE_DOMAINS[source])
     _write(outcome.good, _stage_path(settings, source, day, "valid"))
     _write(outcome.quarantined, _stage_path(settings, source, day, "quarantined"))
     return {"source": source, "day": day.isoformat(), "read": len(frame), "valid": len(outcome.good),
             "quarantined": len(outcome.quarantined), "suite": outcome.suite_name}
+
+
+def _already_loaded(settings: Settings, source: str, day: date, frame: pd.DataFrame) -> bool:
+    """An unchanged re-run touches nothing: the partition was loaded from this very batch (the
+    batch id is a hash of its content) and its validated files are still staged."""
+    if not len(frame):
+        return False
+    staged = all(_stage_path(settings, source, day, name).exists() for name in ("valid", "quarantined"))
+    stored = db.partition_batch(db.engine_for(settings.warehouse_url), source, day)
+    return staged and stored == frame["batch_id"].iloc[0]
 
 
 def _with_partition(frame: pd.DataFrame) -> pd.DataFrame:
@@ -96,6 +108,10 @@ def load(source: str, day: date, settings: Settings | None = None) -> dict:
     settings = settings or load_settings()
     good = pd.read_parquet(_stage_path(settings, source, day, "valid"))
     quarantined = pd.read_parquet(_stage_path(settings, source, day, "quarantined"))
+    ingested = pd.read_parquet(_stage_path(settings, source, day, "ingested"), columns=["batch_id"])
+    if _already_loaded(settings, source, day, ingested):
+        return {"source": source, "day": day.isoformat(), "loaded": len(good), "quarantined": len(quarantined),
+                "changed": False, "skipped": "batch already loaded"}
     outside = good[bureau_day(good["observed_at"], good["averaging_period"]) != day] if len(good) else good
     if len(outside):
         raise ValueError(f"{source} batch for {day} holds {len(outside)} observations of other days")

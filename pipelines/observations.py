@@ -126,5 +126,5 @@ def bureau_day(observed_at: pd.Series, averaging_period: pd.Series) -> pd.Series
 
 def batch_id(source: str, day: date, frame: pd.DataFrame) -> str:
     """Deterministic: the same content for the same partition gives the same id on a re-run."""
-    content = frame.drop(columns=["batch_id"], errors="ignore").to_csv(index=False).encode()
-    return f"{source}/{day.isoformat()}/{hashlib.sha256(content).hexdigest()[:12]}"
+    content = pd.util.hash_pandas_object(frame.drop(columns=["batch_id"], errors="ignore"), index=False)
+    return f"{source}/{day.isoformat()}/{hashlib.sha256(content.to_numpy().tobytes()).hexdigest()[:12]}"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, and_, create_engine, delete, event, insert, select, update
+from sqlalchemy import Engine, MetaData, and_, create_engine, delete, event, insert, or_, select, true, update
 from sqlalchemy.engine import Connection
 
 from warehouse import schema
@@ -101,12 +101,11 @@ QUARANTINE_COLUMNS = [c.name for c in schema.quarantine.c if c.name != "quaranti
 
 def load_partition(engine: Engine, source: str, day: date, good: pd.DataFrame, quarantined: pd.DataFrame,
                    log_row: dict) -> bool:
-    """Load one (source, day) partition idempotently, in one transaction. Returns whether
-    anything changed."""
+    """Load one (source, day) partition idempotently, in one transaction: the batch goes to a
+    staging table (COPY on PostgreSQL), rows the batch no longer holds are deleted, and one
+    set-based upsert writes only the rows whose values differ. Returns whether anything changed."""
     with engine.begin() as connection:
-        changed = replace_partition(connection, schema.observations,
-                                    {"source": source, "partition_day": day},
-                                    records(good, OBSERVATION_COLUMNS))
+        changed = replace_observations(connection, source, day, good)
         changed |= replace_partition(connection, schema.quarantine,
                                      {"source": source, "partition_day": day},
                                      records(quarantined, QUARANTINE_COLUMNS))
@@ -123,6 +122,63 @@ def load_partition(engine: Engine, source: str, day: date, good: pd.DataFrame, q
                 and_(*(schema.partition_log.c[k] == v for k, v in log_filter.items()))).values(**log_row))
             changed = True
     return changed
+
+
+KEY_COLUMNS = ["source", "station_id", "parameter", "observed_at", "averaging_period", "layer"]
+STAGING = "staging_observations"
+
+
+def _staging_table():
+    from sqlalchemy import Table
+
+    return Table(STAGING, MetaData(), *(c._copy() for c in schema.observations.c), prefixes=["TEMPORARY"])
+
+
+def _fill_staging(connection: Connection, staging, frame: pd.DataFrame) -> None:
+    columns = [c.name for c in staging.c]
+    frame = frame.reindex(columns=columns)
+    if connection.dialect.name == "postgresql":
+        rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+        cursor = connection.connection.driver_connection.cursor()
+        with cursor.copy(f"COPY {STAGING} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    connection.execute(insert(staging), records(frame, columns))
+
+
+def replace_observations(connection: Connection, source: str, day: date, good: pd.DataFrame) -> bool:
+    o = schema.observations
+    staging = _staging_table()
+    staging.drop(connection, checkfirst=True)
+    staging.create(connection)
+    try:
+        _fill_staging(connection, staging, good.assign(source=source, partition_day=day))
+        same_key = and_(*(staging.c[k] == o.c[k] for k in KEY_COLUMNS))
+        gone = connection.execute(delete(o).where(o.c.source == source, o.c.partition_day == day,
+                                                  ~select(staging.c.source).where(same_key).exists()))
+        values = [c.name for c in o.c if c.name not in KEY_COLUMNS]
+        if connection.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        # `WHERE true`: SQLite cannot otherwise tell ON CONFLICT from a join constraint after SELECT
+        statement = upsert(o).from_select([c.name for c in o.c], select(*staging.c).where(true()))
+        differs = or_(*(o.c[v].is_distinct_from(statement.excluded[v]) for v in values))
+        statement = statement.on_conflict_do_update(index_elements=KEY_COLUMNS,
+                                                    set_={v: statement.excluded[v] for v in values}, where=differs)
+        # rowcount of INSERT … SELECT … ON CONFLICT is not reported by every driver: count what it returns
+        written = len(connection.execute(statement.returning(o.c.source)).all())
+        return bool(gone.rowcount or written)
+    finally:
+        staging.drop(connection, checkfirst=True)
+
+
+def partition_batch(engine: Engine, source: str, day: date) -> str | None:
+    """The batch id the (source, day) partition was last loaded from: a content hash."""
+    log = schema.partition_log
+    with engine.connect() as connection:
+        return connection.execute(select(log.c.batch_id).where(log.c.source == source, log.c.partition_day == day)).scalar()
 
 
 def observations_for_day(engine: Engine, day: date, station_ids=None) -> pd.DataFrame:
