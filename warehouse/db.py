@@ -11,7 +11,9 @@ from pathlib import Path
 import pandas as pd
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, MetaData, and_, create_engine, delete, event, insert, or_, select, true, update
+from sqlalchemy import (
+    Engine, MetaData, and_, create_engine, delete, event, func, insert, or_, select, true, update,
+)
 from sqlalchemy.engine import Connection
 
 from warehouse import schema
@@ -134,13 +136,27 @@ def _staging_table():
     return Table(STAGING, MetaData(), *(c._copy() for c in schema.observations.c), prefixes=["TEMPORARY"])
 
 
+# binary COPY needs each column's PostgreSQL type
+_POSTGRES_COPY_TYPES = {"String": "text", "Text": "text", "UtcDateTime": "timestamptz", "Date": "date",
+                        "Integer": "int4", "Float": "float8"}
+
+
+def _copy_values(column: pd.Series) -> list:
+    """A column as Python values for COPY, missing as None (column-wise: far faster than per cell)."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return [None if pd.isna(v) else v for v in column.dt.to_pydatetime()]
+    values = column.tolist()
+    return [None if (v is None or v != v or v is pd.NaT) else v for v in values]
+
+
 def _fill_staging(connection: Connection, staging, frame: pd.DataFrame) -> None:
     columns = [c.name for c in staging.c]
     frame = frame.reindex(columns=columns)
     if connection.dialect.name == "postgresql":
-        rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+        rows = zip(*(_copy_values(frame[column]) for column in columns))
         cursor = connection.connection.driver_connection.cursor()
-        with cursor.copy(f"COPY {STAGING} ({', '.join(columns)}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY {STAGING} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types([_POSTGRES_COPY_TYPES[type(c.type).__name__] for c in staging.c])
             for row in rows:
                 copy.write_row(row)
         return
@@ -154,6 +170,11 @@ def replace_observations(connection: Connection, source: str, day: date, good: p
     staging.create(connection)
     try:
         _fill_staging(connection, staging, good.assign(source=source, partition_day=day))
+        partition = and_(o.c.source == source, o.c.partition_day == day)
+        if connection.execute(select(o.c.source).where(partition).limit(1)).first() is None:
+            # a new partition: a plain set-based insert, no conflicts to resolve
+            connection.execute(insert(o).from_select([c.name for c in staging.c], select(*staging.c)))
+            return bool(len(good))
         same_key = and_(*(staging.c[k] == o.c[k] for k in KEY_COLUMNS))
         gone = connection.execute(delete(o).where(o.c.source == source, o.c.partition_day == day,
                                                   ~select(staging.c.source).where(same_key).exists()))
@@ -168,7 +189,11 @@ def replace_observations(connection: Connection, source: str, day: date, good: p
         statement = statement.on_conflict_do_update(index_elements=KEY_COLUMNS,
                                                     set_={v: statement.excluded[v] for v in values}, where=differs)
         # rowcount of INSERT … SELECT … ON CONFLICT is not reported by every driver: count what it returns
-        written = len(connection.execute(statement.returning(o.c.source)).all())
+        if connection.dialect.name == "postgresql":
+            upserted = statement.returning(o.c.source).cte("upserted")
+            written = connection.execute(select(func.count()).select_from(upserted)).scalar()
+        else:
+            written = len(connection.execute(statement.returning(o.c.source)).all())
         return bool(gone.rowcount or written)
     finally:
         staging.drop(connection, checkfirst=True)
