@@ -112,7 +112,8 @@ def naive_suite(dataset: str, stations: tuple):
     import great_expectations as gx
 
     from expectations.build import DATASET_PARAMETERS
-    ranges = pd.read_csv("pipelines/data/plausible_ranges.csv").set_index("code")
+    ranges = pd.read_csv("pipelines/data/qc_parameters.csv").set_index("code").rename(
+        columns={"instrument_min": "min", "instrument_max": "max"})
     suite = gx.ExpectationSuite(name=f"naive_{dataset}")
     suite.add_expectation(gx.expectations.ExpectColumnValuesToBeInSet(column="station_id", value_set=list(stations)))
     for code in DATASET_PARAMETERS[dataset]:

@@ -1,7 +1,8 @@
 """Writes the Great Expectations suites (expectations/<dataset>.json) from the metadata tables.
 
-The suites are generated, never edited by hand, so the limits cannot drift from
-pipelines/data/plausible_ranges.csv and the registry:  python -m expectations.build
+The suites are generated, never edited by hand, so the limits cannot drift from the QC metadata
+(pipelines/data/qc_parameters.csv, whose instrument ranges they enforce) and the registry:
+python -m expectations.build
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pipelines.sources.samples import coastal_parameters, lab_parameters
 from pipelines.sources.simulator import AIR_PARAMETERS, WATER_PARAMETERS
 
 SUITE_DIR = Path(__file__).parent
-RANGES = Path(registry.DATA_DIR) / "plausible_ranges.csv"
+QC_METADATA = Path(registry.DATA_DIR) / "qc_parameters.csv"
 
 # Parameters each dataset may carry: what the simulator, the CNEMC feeds and the sampling files publish.
 DATASET_PARAMETERS = {
@@ -40,7 +41,7 @@ def _expectation(kind: str, **kwargs) -> dict:
 
 def suite_for(dataset: str) -> dict:
     parameters = DATASET_PARAMETERS[dataset]
-    ranges = pd.read_csv(RANGES).set_index("code")
+    ranges = pd.read_csv(QC_METADATA).set_index("code").rename(columns={"instrument_min": "min", "instrument_max": "max"})
     expectations = [
         _expectation("expect_column_values_to_not_be_null", column=column)
         for column in ("station_id", "parameter", "observed_at", "source", "batch_id")
@@ -52,18 +53,18 @@ def suite_for(dataset: str) -> dict:
         _expectation("expect_column_values_to_not_be_null", column="value",
                      row_condition='qc_flag!="missing"', condition_parser="pandas"),
     ]
-    # Plausible ranges: validation joins each row's range from plausible_ranges.csv (columns
-    # plausible_min / plausible_max), so two expectations cover every parameter in one pass each.
-    for column_a, column_b, meaning in (("value", "plausible_min", "at or above"), ("plausible_max", "value", "at or below")):
+    # Instrument ranges: validation joins each row's range from qc_parameters.csv (columns
+    # instrument_min / instrument_max), so two expectations cover every parameter in one pass each.
+    for column_a, column_b, meaning in (("value", "instrument_min", "at or above"), ("instrument_max", "value", "at or below")):
         expectation = _expectation("expect_column_pair_values_a_to_be_greater_than_b", column_A=column_a,
                                    column_B=column_b, or_equal=True, ignore_row_if="either_value_is_missing")
-        expectation["meta"] = {"rule": f"value {meaning} its parameter's plausible range",
+        expectation["meta"] = {"rule": f"value {meaning} its parameter's instrument range",
                                "ranges": {code: [float(ranges.loc[code, "min"]), float(ranges.loc[code, "max"])]
                                           for code in parameters}}
         expectations.append(expectation)
     return {"name": f"envmon_{dataset}_observations", "expectations": expectations,
             "meta": {"generated_by": "python -m expectations.build",
-                     "from": ["pipelines/data/plausible_ranges.csv", "pipelines/data/sections.csv",
+                     "from": ["pipelines/data/qc_parameters.csv", "pipelines/data/sections.csv",
                               "pipelines/data/air_stations.csv"]}}
 
 

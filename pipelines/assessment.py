@@ -3,7 +3,7 @@
 Surface water: GB 3838-2002 with the 2011 assessment method (地表水环境质量评价办法(试行)):
 the class of a section is the worst class among the assessment indicators measured; it
 complies when that class is no worse than its target. Seawater: GB 3097-1997, the same way.
-Values flagged suspect, fail or missing are left out (observations.ASSESSABLE_FLAGS).
+The nightly run passes only the values whose QC flag the bureau assesses (ENVMON_ASSESSABLE_FLAGS).
 The rules themselves are in pipelines.surface_water and pipelines.seawater: one implementation,
 shared with `envmon classify`.
 """
@@ -15,7 +15,7 @@ from datetime import date
 import pandas as pd
 
 from pipelines import air_quality, registry, seawater, surface_water
-from pipelines.observations import ASSESSABLE_FLAGS, BUREAU_TZ
+from pipelines.observations import BUREAU_TZ
 
 SURFACE_WATER_STANDARD = "GB 3838-2002; 地表水环境质量评价办法(试行) 2011"
 SEAWATER_STANDARD = "GB 3097-1997"
@@ -24,12 +24,19 @@ AIR_STANDARD = "HJ 633-2012; GB 3095-2012; HJ 663-2013"
 AIR_COMPLIANT_AQI = 100
 
 
-MANUAL_SOURCES = ("lab", "coastal")  # manual sampling: a single sample is classed
+MANUAL_SOURCES = ("lab", "coastal")
+# The functions here leave out missing values only; which QC flags are assessed is chosen by the
+# caller (the nightly run filters to ENVMON_ASSESSABLE_FLAGS, default good and not_evaluated).
+EXCLUDED_FLAGS = ("missing",)  # manual sampling: a single sample is classed
 
 
 def daily_means(observations: pd.DataFrame) -> pd.DataFrame:
-    """Mean of the assessable values of each station and parameter, with their count."""
-    usable = observations[observations["qc_flag"].isin(ASSESSABLE_FLAGS) & observations["value"].notna()]
+    """Mean of the assessable values of each station and parameter, with their count. A value
+    below its detection limit counts as half the limit (the method is recorded in the docs)."""
+    usable = observations[observations["value"].notna() & ~observations["qc_flag"].isin(EXCLUDED_FLAGS)]
+    if "censoring" in usable.columns:
+        censored = usable["censoring"] == "<"
+        usable = usable.assign(value=usable["value"].where(~censored, usable["detection_limit"] / 2))
     return usable.groupby(["station_id", "parameter"])["value"].agg(["mean", "count"]).reset_index()
 
 
@@ -125,7 +132,7 @@ def _hourly_by_pollutant(observations: pd.DataFrame, station_id: str, day: date)
     """The day's 24 hour-end slots (01:00 … 24:00 Beijing) of each pollutant, NaN where missing."""
     hours = pd.date_range(pd.Timestamp(day, tz=BUREAU_TZ) + pd.Timedelta(hours=1), periods=24, freq="h")
     mine = observations[(observations["station_id"] == station_id) & (observations["averaging_period"] == "PT1H")
-                        & observations["qc_flag"].isin(ASSESSABLE_FLAGS)]
+                        & ~observations["qc_flag"].isin(EXCLUDED_FLAGS)]
     series = {}
     for code in air_quality.POLLUTANTS:
         rows = mine[mine["parameter"] == code]

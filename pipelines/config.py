@@ -8,6 +8,7 @@ ENVMON_INBOX          with mode "files": folder of payloads, <source>/<any name>
 ENVMON_CNEMC_WATER_URL, ENVMON_CNEMC_AIR_URL
                       with mode "live": the feeds' URLs (see pipelines/sources/live.py)
 ENVMON_SIMULATOR_SEED seed of the simulator (default 20260301)
+ENVMON_ASSESSABLE_FLAGS  QC flags whose values the assessments use (default: good,not_evaluated)
 ENVMON_SMTP_HOST, ENVMON_SMTP_PORT, ENVMON_SMTP_USER, ENVMON_SMTP_PASSWORD, ENVMON_SMTP_STARTTLS,
 ENVMON_ALERT_FROM     the SMTP server alerts are sent through; without a host, alerts are written
                       to ENVMON_HOME/outbox as .eml files and marked unsent
@@ -26,6 +27,7 @@ ENV_VARS = (
     "ENVMON_CNEMC_WATER_URL",
     "ENVMON_CNEMC_AIR_URL",
     "ENVMON_SIMULATOR_SEED",
+    "ENVMON_ASSESSABLE_FLAGS",
     "ENVMON_SMTP_HOST",
     "ENVMON_SMTP_PORT",
     "ENVMON_SMTP_USER",
@@ -57,6 +59,7 @@ class Settings:
     cnemc_water_url: str | None
     smtp: SmtpSettings | None
     cnemc_air_url: str | None = None
+    assessable_flags: tuple[str, ...] = ("good", "not_evaluated")
 
     @property
     def staging_dir(self) -> Path:
@@ -106,4 +109,15 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         cnemc_water_url=env.get("ENVMON_CNEMC_WATER_URL") or None,
         smtp=smtp,
         cnemc_air_url=env.get("ENVMON_CNEMC_AIR_URL") or None,
+        assessable_flags=_flags(env.get("ENVMON_ASSESSABLE_FLAGS", "good,not_evaluated")),
     )
+
+
+def _flags(text: str) -> tuple[str, ...]:
+    from pipelines.observations import QC_FLAGS
+
+    flags = tuple(f.strip() for f in text.split(",") if f.strip())
+    unknown = [f for f in flags if f not in QC_FLAGS]
+    if unknown:
+        raise ValueError(f"ENVMON_ASSESSABLE_FLAGS names unknown flags {unknown}; known: {', '.join(QC_FLAGS)}")
+    return flags

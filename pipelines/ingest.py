@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines import nightly
+from pipelines import nightly, qc
 from pipelines.config import Settings
 from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day
 from pipelines.sources import files
@@ -46,7 +46,7 @@ def ingest_payload(source: str, payload: bytes, name: str, fetched_at: datetime,
         raise
     outcome = validate(parsed.observations, SOURCE_DOMAINS[source])
     batch = parsed.observations["batch_id"].iloc[0] if len(parsed.observations) else f"{source}/empty"
-    good = nightly._with_partition(outcome.good)
+    good = nightly._with_partition(qc.apply(outcome.good))
     bad = outcome.quarantined.copy()
     fallback_day = fetched_at.astimezone(BUREAU_TZ).date()
     if len(bad):

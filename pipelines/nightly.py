@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines import assessment, registry, standards
+from pipelines import assessment, qc, registry, standards
 from pipelines.alerts import raise_alerts
 from pipelines.config import Settings, load_settings
 from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day, conform
@@ -81,7 +81,7 @@ def validate(source: str, day: date, settings: Settings | None = None) -> dict:
     if _already_loaded(settings, source, day, frame):
         return {"source": source, "day": day.isoformat(), "read": len(frame), "skipped": "batch already loaded"}
     outcome = run_suite(frame, SOURCE_DOMAINS[source])
-    _write(outcome.good, _stage_path(settings, source, day, "valid"))
+    _write(qc.apply(outcome.good), _stage_path(settings, source, day, "valid"))
     _write(outcome.quarantined, _stage_path(settings, source, day, "quarantined"))
     return {"source": source, "day": day.isoformat(), "read": len(frame), "valid": len(outcome.good),
             "quarantined": len(outcome.quarantined), "suite": outcome.suite_name}
@@ -131,6 +131,8 @@ def assess(day: date, settings: Settings | None = None) -> dict:
     settings = settings or load_settings()
     engine = db.engine_for(settings.warehouse_url)
     observations = db.observations_for_day(engine, day)
+    # the flags the bureau chose to assess (default good, not_evaluated); the rest is kept, not used
+    observations = observations[observations["qc_flag"].isin(settings.assessable_flags)]
     surface = assessment.assess_surface_water_day(observations, day)
     sea = assessment.assess_seawater_day(observations, day)
     air = assessment.assess_air_day(observations, day)

@@ -49,7 +49,7 @@ ALL_COLUMNS = CANONICAL_COLUMNS + tuple(OPTIONAL_COLUMNS)
 
 # A small QC vocabulary after IOOS QARTOD: a record's flag is the worst of its tests.
 QC_FLAGS = ("good", "not_evaluated", "suspect", "fail", "missing")
-# Flags whose values the assessments use by default.
+# Flags whose values the assessments use by default (ENVMON_ASSESSABLE_FLAGS changes it).
 ASSESSABLE_FLAGS = ("good", "not_evaluated")
 
 SOURCE_DOMAINS = {

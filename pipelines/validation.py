@@ -58,17 +58,17 @@ def _batch_definition_and_suite(dataset: str, station_ids: tuple[str, ...] | Non
 
 
 @cache
-def _plausible_ranges() -> pd.DataFrame:
+def _instrument_ranges() -> pd.DataFrame:
     from pipelines import standards
 
-    return pd.read_csv(standards.DATA_DIR / "plausible_ranges.csv").set_index("code")[["min", "max"]]
+    return pd.read_csv(standards.DATA_DIR / "qc_parameters.csv").set_index("code")[["instrument_min", "instrument_max"]]
 
 
-def with_plausible_range(frame: pd.DataFrame) -> pd.DataFrame:
-    """The batch with each row's plausible range (plausible_min, plausible_max) for its parameter."""
-    ranges = _plausible_ranges()
-    return frame.assign(plausible_min=frame["parameter"].map(ranges["min"]).astype("float64"),
-                        plausible_max=frame["parameter"].map(ranges["max"]).astype("float64"))
+def with_instrument_range(frame: pd.DataFrame) -> pd.DataFrame:
+    """The batch with each row's instrument range (instrument_min, instrument_max) for its parameter."""
+    ranges = _instrument_ranges()
+    return frame.assign(instrument_min=frame["parameter"].map(ranges["instrument_min"]).astype("float64"),
+                        instrument_max=frame["parameter"].map(ranges["instrument_max"]).astype("float64"))
 
 
 def _describe(config) -> str:
@@ -89,8 +89,8 @@ def _describe(config) -> str:
 
 
 def _with_range(failure: str, row: pd.Series) -> str:
-    if "plausible range" in failure:
-        return f"{failure} [{row['plausible_min']:g}, {row['plausible_max']:g}]"
+    if "instrument range" in failure:
+        return f"{failure} [{row['instrument_min']:g}, {row['instrument_max']:g}]"
     return failure
 
 
@@ -99,7 +99,7 @@ def validate(frame: pd.DataFrame, dataset: str, station_ids: tuple[str, ...] | N
     replaces the registry's stations (the national-scale benchmark uses its own network)."""
     batch_definition, suite = _batch_definition_and_suite(dataset, station_ids)
     frame = frame.reset_index(drop=True)
-    checked = with_plausible_range(frame)
+    checked = with_instrument_range(frame)
     result = batch_definition.get_batch(batch_parameters={"dataframe": checked}).validate(
         suite, result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False}
     )
@@ -120,7 +120,7 @@ def validate(frame: pd.DataFrame, dataset: str, station_ids: tuple[str, ...] | N
     quarantined = frame[bad_mask].copy()
     quarantined["expectation"] = [failures[i][0].split("(")[0] for i in quarantined.index]
     notes = quarantined["qc_note"] if "qc_note" in quarantined else pd.Series("", index=quarantined.index)
-    ranges = checked.loc[quarantined.index, ["plausible_min", "plausible_max"]]
+    ranges = checked.loc[quarantined.index, ["instrument_min", "instrument_max"]]
     quarantined["reason"] = [
         "; ".join([_with_range(f, ranges.loc[i]) for f in failures[i]] + ([notes[i]] if notes[i] else []))
         for i in quarantined.index]

@@ -37,8 +37,8 @@ def test_bad_rows_are_quarantined_with_the_expectation_they_failed():
     held = outcome.quarantined.set_index(outcome.quarantined.index)
     reasons = dict(zip(zip(held["station_id"], held["parameter"], held["value"].astype(str)), held["reason"]))
     assert len(outcome.good) + len(outcome.quarantined) == len(frame)
-    assert any("plausible range [0, 14]" in r for r in reasons.values())     # pH 15.2
-    assert any("plausible range [0, 50]" in r for r in reasons.values())   # NH3-N −9999
+    assert any("instrument range [0, 14]" in r for r in reasons.values())     # pH 15.2
+    assert any("instrument range [0, 50]" in r for r in reasons.values())   # NH3-N −9999
     assert any("expect_column_values_to_be_in_set(station_id)" in r for r in reasons.values())
     assert any("expect_column_values_to_not_be_null(value)" in r for r in reasons.values())
     assert set(outcome.quarantined["expectation"]) <= {

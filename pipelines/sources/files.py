@@ -28,7 +28,6 @@ NO_VALUE = "--"
 SPAN = re.compile(r"<span[^>]*?title='(?P<title>[^']*)'[^>]*>(?P<text>.*?)</span>", re.S)
 RAW_VALUE = re.compile(r"原始值：(?P<raw>[-+0-9.eE]+)")
 TOOLTIP_CITY = re.compile(r"所在地市:(?P<city>[^\n&]+)")
-MAINTENANCE_STATUSES = {"维护", "停站", "不具备运行条件"}
 AIR_COLUMNS = {  # column → (parameter, averaging period); the feed's AQI goes to published results
     "pm10": ("pm10", "PT1H"), "pm10_24h": ("pm10", "PT24H"),
     "pm2_5": ("pm2_5", "PT1H"), "pm2_5_24h": ("pm2_5", "PT24H"),
@@ -130,24 +129,36 @@ def parse_cnemc_water(payload: bytes | str, fetched_at: datetime) -> Parsed:
     return Parsed(_finish(rows, "cnemc-water", fetched_at), out_of_scope, "cnemc-water", _published(published))
 
 
+def _marker_flags() -> dict[str, str]:
+    """The feed's own markers mapped onto envmon's QC vocabulary (pipelines/data/qc_source_markers.csv)."""
+    from pipelines import qc
+
+    table = qc.source_markers()
+    table = table[table["source"] == "cnemc-water"]
+    return dict(zip(table["marker"], table["qc_flag"]))
+
+
 def _water_cells(record, columns, section_id, when, status) -> list[dict]:
+    from pipelines.qc import worst
+
+    markers = _marker_flags()
     cells = []
     for header_name, code in WATER_HEADER_CODES.items():
         if header_name not in columns:
             continue
         text, tooltip = _cell(record[columns[header_name]])
         raw = RAW_VALUE.search(tooltip)
-        flag, notes = "not_evaluated", []
-        if status in MAINTENANCE_STATUSES:
-            flag = "suspect"
+        flags, notes = ["not_evaluated"], []
+        if status in markers:
+            flags.append(markers[status])
             notes.append(f"station status {status}")
         if text == NOT_MONITORED:
             notes.append("not monitored (*)")
         elif tooltip and not raw:
             notes.append(tooltip)  # 极值过滤, 当天质控不合格, ...
+            flags += [flag for marker, flag in markers.items() if marker and marker in tooltip]
         value = float(raw["raw"]) if raw else (float(text) if _is_number(text) else None)
-        if value is None:
-            flag = "missing"
+        flag = "missing" if value is None else worst(flags)
         cells.append({"station_id": section_id, "parameter": code, "observed_at": when,
                       "utc_offset_minutes": BEIJING_OFFSET_MINUTES, "averaging_period": "PT0S",
                       "value": value, "unit": standards.unit_of(code), "qc_flag": flag,

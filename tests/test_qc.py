@@ -1,0 +1,82 @@
+"""QC tests after IOOS QARTOD, configured per parameter in pipelines/data/qc_parameters.csv."""
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+
+from expectations import build
+from pipelines import qc
+from pipelines.observations import conform
+
+
+def _series(parameter, values, hours=4, flag="not_evaluated", start="2026-11-20 00:00"):
+    times = pd.date_range(start, periods=len(values), freq=f"{hours}h", tz="Asia/Shanghai")
+    return conform(pd.DataFrame({
+        "station_id": "nanliu-hengtang", "parameter": parameter, "observed_at": times, "utc_offset_minutes": 480,
+        "averaging_period": "PT0S", "value": values, "unit": "mg/L", "qc_flag": flag, "qc_note": "",
+        "source": "cnemc-water", "batch_id": "b", "original_value": [str(v) for v in values]}))
+
+
+NOW = datetime(2026, 11, 21, tzinfo=timezone.utc)
+
+
+def test_clean_series_is_good():
+    checked = qc.apply(_series("nh3n", [0.40, 0.42, 0.45, 0.43, 0.41, 0.44]), NOW)
+    assert (checked["qc_flag"] == "good").all()
+
+
+def test_spike_is_suspect_and_kept():
+    # NH3-N spike threshold 2 mg/L: 6.0 against neighbours 0.4 and 0.45
+    checked = qc.apply(_series("nh3n", [0.40, 0.42, 6.0, 0.45, 0.41]), NOW)
+    assert checked["qc_flag"].tolist()[2] == "suspect" and "spike" in checked["qc_note"][2]
+    assert checked["value"][2] == 6.0   # original values unchanged
+
+
+def test_flat_line_of_four_readings_is_suspect():
+    checked = qc.apply(_series("tp", [0.11, 0.12, 0.12, 0.12, 0.12, 0.13]), NOW)
+    assert checked["qc_flag"].tolist() == ["good", "suspect", "suspect", "suspect", "suspect", "good"]
+
+
+def test_rate_of_change():
+    # pH limit 0.5 per hour: 7.2 → 9.8 in 4 hours is 0.65/h (no spike: it stays there)
+    checked = qc.apply(_series("ph", [7.2, 7.2, 9.8, 9.8]), NOW)
+    assert "rate of change" in checked["qc_note"][2]
+
+
+def test_outside_plausible_but_inside_instrument_range_is_suspect():
+    checked = qc.apply(_series("ph", [7.0, 10.5, 7.1]), NOW)   # plausible 5–10, instrument 0–14
+    assert checked["qc_flag"][1] == "suspect" and "plausible range" in checked["qc_note"][1]
+
+
+def test_a_future_time_fails():
+    checked = qc.apply(_series("do", [6.0, 6.1], start="2026-11-22 00:00"), NOW)
+    assert (checked["qc_flag"] == "fail").all() and "future" in checked["qc_note"][0]
+
+
+def test_the_worst_flag_wins_and_source_markers_stay():
+    checked = qc.apply(_series("nh3n", [0.4, 0.42, 0.41], flag="suspect"), NOW)
+    assert (checked["qc_flag"] == "suspect").all()
+    assert qc.worst(["good", "suspect", "fail"]) == "fail" and qc.worst(["missing", "fail"]) == "missing"
+
+
+def test_source_markers_map_onto_the_vocabulary():
+    markers = qc.source_markers().set_index(["source", "marker"])["qc_flag"]
+    assert markers[("cnemc-water", "维护")] == "suspect" and markers[("cnemc-water", "当天质控不合格")] == "fail"
+    assert markers[("cnemc-water", "*")] == "missing"
+
+
+@pytest.mark.parametrize("dataset", sorted(build.DATASET_PARAMETERS))
+def test_suites_enforce_the_instrument_ranges_of_the_same_table(dataset):
+    suite = build.suite_for(dataset)
+    ranges = next(e["meta"]["ranges"] for e in suite["expectations"] if "ranges" in e["meta"])
+    table = qc.metadata()
+    for code, (low, high) in ranges.items():
+        assert (low, high) == (table.loc[code, "instrument_min"], table.loc[code, "instrument_max"])
+
+
+def test_censored_values_count_as_half_the_limit_in_means():
+    from pipelines import assessment
+    frame = _series("cd", [0.002, 0.002])
+    frame.loc[1, ["censoring", "detection_limit", "value"]] = ["<", 0.001, 0.001]
+    means = assessment.daily_means(frame)
+    assert means["mean"][0] == pytest.approx((0.002 + 0.0005) / 2)
