@@ -11,6 +11,7 @@ import pandas as pd
 
 from pipelines import nightly, qc
 from pipelines.config import Settings
+from pipelines.published import compare_published
 from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day
 from pipelines.sources import files
 from pipelines.validation import validate
@@ -63,7 +64,9 @@ def ingest_payload(source: str, payload: bytes, name: str, fetched_at: datetime,
                                     bad[bad["partition_day"] == day], batch, payload_id, outcome.suite_name,
                                     SOURCE_DOMAINS[source])
         counts = {k: counts[k] + merged[k] for k in counts}
-    db.upsert_published_results(engine, parsed.published, payload_id)
+    checked = compare_published(parsed.published, parsed.observations)
+    db.upsert_published_results(engine, checked, payload_id)
+    disagreements = 0 if checked is None or checked.empty else int((checked["agrees"] == False).sum())  # noqa: E712
     if len(good):
         db.advance_watermark(engine, source, good["observed_at"].max().to_pydatetime())
     for day in days if recompute else ():
@@ -73,7 +76,7 @@ def ingest_payload(source: str, payload: bytes, name: str, fetched_at: datetime,
                       rows_quarantined=len(outcome.quarantined), rows_out_of_scope=parsed.out_of_scope)
     return {"sources": {source: {"domain": SOURCE_DOMAINS[source], "read": read, "loaded": len(outcome.good),
                                  "quarantined": len(outcome.quarantined), "out_of_scope": parsed.out_of_scope,
-                                 "revised": counts["revised"]}},
+                                 "revised": counts["revised"], "published_disagreements": disagreements}},
             "payload_id": payload_id, "sha256": digest, "archive": str(path), "days": [d.isoformat() for d in days]}
 
 
@@ -118,8 +121,9 @@ def fetch_and_ingest(source: str, settings: Settings, now: datetime | None = Non
     days = sorted({day for summary in summaries for day in summary["days"]})
     for day in days:
         nightly.assess(datetime.fromisoformat(day).date(), settings)
-    total = {"domain": SOURCE_DOMAINS[source], "read": 0, "loaded": 0, "quarantined": 0, "out_of_scope": 0}
+    total = {"domain": SOURCE_DOMAINS[source], "read": 0, "loaded": 0, "quarantined": 0, "out_of_scope": 0,
+             "published_disagreements": 0}
     for summary in summaries:
-        for key in ("read", "loaded", "quarantined", "out_of_scope"):
+        for key in total.keys() - {"domain"}:
             total[key] += summary["sources"][source][key]
     return {"sources": {source: total}, "payloads": [s["payload_id"] for s in summaries], "days": days}

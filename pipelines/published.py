@@ -122,3 +122,29 @@ def air_agreement(payload: str) -> AirAgreement:
             missed.append({"timepoint": record["timepoint"], "stationcode": record["stationcode"],
                            "published_aqi": published, "envmon_aqi": result.aqi})
     return AirAgreement(hours, aqi_agree, primary_agree, above_50, pd.DataFrame(missed))
+
+
+def compare_published(published: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame:
+    """The publisher's class or AQI beside envmon's own from the same reading, and whether they
+    agree (None where the publisher gave none). Disagreements are counted, never hidden."""
+    if published is None or published.empty:
+        return published
+    usable = observations[observations["value"].notna()]
+    readings = {key: dict(zip(group["parameter"], group["value"]))
+                for key, group in usable.groupby(["station_id", "observed_at", "averaging_period"])}
+    envmon_class, envmon_aqi, agrees = [], [], []
+    for row in published.itertuples(index=False):
+        if row.source == "cnemc-water":
+            values = readings.get((row.station_id, row.observed_at, "PT0S"), {})
+            computed = surface_water.classify(values, registry.water_body_type(row.station_id)).water_class
+            envmon_class.append(computed)
+            envmon_aqi.append(None)
+            unclassed = row.published_class is None or pd.isna(row.published_class) or row.published_class == ""
+            agrees.append(None if unclassed else computed == row.published_class)
+        else:
+            values = readings.get((row.station_id, row.observed_at, "PT1H"), {})
+            computed = air_quality.hourly_aqi(values).aqi
+            envmon_class.append(None)
+            envmon_aqi.append(computed)
+            agrees.append(None if pd.isna(row.published_aqi) else computed == int(row.published_aqi))
+    return published.assign(envmon_class=envmon_class, envmon_aqi=envmon_aqi, agrees=agrees)

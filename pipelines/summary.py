@@ -45,4 +45,5 @@ def run_summary(engine: Engine, days: list[date], started_at: datetime, dashboar
             "failed": sum(a["delivery_status"] == "failed" for a in alerts),
         },
         "reconciled": all(entry["reconciled"] for entry in sources.values()),
+        "published_disagreements": db.published_disagreements_for_days(engine, days),
     }

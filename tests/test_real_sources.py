@@ -187,3 +187,17 @@ def test_station_names_are_history_and_the_code_is_the_key(settings):
     assert published.loc["1401A", "published_name"] == "振宁花园"          # the 2017 name
     stations = db.read_table(engine, "stations").set_index("station_id")
     assert stations.loc["1401A", "name_zh"] == "二十一中"                   # today's name, same code
+
+
+def test_published_results_are_checked_against_envmons_own(settings, tmp_path):
+    # 横塘 is published Ⅲ, but its values (TP withheld as 极值过滤) give Ⅱ: flagged and counted
+    summary = ingest.ingest_file("cnemc-water", FIXTURES / "cnemc-water-publish.json", FETCHED, settings)
+    assert summary["sources"]["cnemc-water"]["published_disagreements"] == 1
+    published = db.read_table(db.engine_for(settings.warehouse_url), "published_results").set_index("station_id")
+    assert published.loc["nanliu-hengtang", ["published_class", "envmon_class", "agrees"]].tolist() == ["Ⅲ", "Ⅱ", False]
+    assert pd.isna(published.loc["jiuzhou-wenchequiao", "agrees"]) or published.loc["jiuzhou-wenchequiao", "agrees"]
+    air = tmp_path / "air.csv"
+    air.write_text((FIXTURES / "cnemc-air-hourly.csv").read_text(encoding="utf-8").replace(",,20,20,22,", ",,99,20,22,"),
+                   encoding="utf-8")
+    air_summary = ingest.ingest_file("cnemc-air", air, FETCHED, settings)
+    assert air_summary["sources"]["cnemc-air"]["published_disagreements"] == 1   # 2521A published 99, computed 20

@@ -409,3 +409,20 @@ def watermark(engine: Engine, source: str) -> datetime | None:
     with engine.connect() as connection:
         return connection.execute(select(schema.watermarks.c.last_observed_at)
                                   .where(schema.watermarks.c.source == source)).scalar()
+
+
+def published_disagreements_for_days(engine: Engine, days) -> int:
+    """Readings of the days whose published class or AQI differs from envmon's own."""
+    from datetime import timedelta as _timedelta
+
+    from pipelines.observations import bureau_day_bounds
+
+    if not days:
+        return 0
+    start, _ = bureau_day_bounds(min(days))
+    _, end = bureau_day_bounds(max(days))
+    table = schema.published_results
+    query = select(func.count()).select_from(table).where(table.c.agrees.is_(False), table.c.observed_at >= start,
+                                                         table.c.observed_at < end + _timedelta(hours=1))
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar())

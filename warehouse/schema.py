@@ -192,6 +192,9 @@ published_results = Table(  # what the publisher reported beside the values (cla
     Column("published_name", Text),
     Column("station_status", Text),
     Column("payload_id", Integer),
+    Column("envmon_class", String(16)),     # migration 0004: envmon's own, from the same values
+    Column("envmon_aqi", Integer),
+    Column("agrees", Boolean),
 )
 
 observation_history = Table(  # values replaced by a later payload: nothing is overwritten unseen
