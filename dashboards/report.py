@@ -116,16 +116,19 @@ def section_series(stations: pd.DataFrame, series: pd.DataFrame) -> go.Figure:
     figure = make_subplots(rows=len(SERIES_PARAMETERS), cols=1, shared_xaxes=True, vertical_spacing=0.04,
                            subplot_titles=[f"{standards.parameters().loc[c, 'name_zh']} {c} "
                                            f"({standards.unit_of(c)})" for c in SERIES_PARAMETERS])
-    series = series.assign(local_time=pd.to_datetime(series["observed_at"], utc=True).dt.tz_convert(BUREAU_TZ))
     trace_owner = []
     for station_id in water.index:
         mine = series[series["station_id"] == station_id]
         for row, code in enumerate(SERIES_PARAMETERS, start=1):
-            points = mine[mine["parameter"] == code]
+            points = mine[mine["parameter"] == code].sort_values("period_start")
             figure.add_trace(go.Scatter(
-                x=points["local_time"].dt.tz_localize(None), y=points["value"], mode="lines+markers",
-                marker={"size": 4}, name=code, showlegend=False, visible=station_id == water.index[0],
-                text=points["qc_flag"], hovertemplate="%{x|%Y-%m-%d %H:%M} (UTC+8)<br>%{y} · %{text}",
+                x=[str(d) for d in points["period_start"]], y=points["mean"], mode="lines+markers",
+                marker={"size": 5}, name=code, showlegend=False, visible=station_id == water.index[0],
+                error_y={"type": "data", "symmetric": False, "array": points["maximum"] - points["mean"],
+                         "arrayminus": points["mean"] - points["minimum"], "thickness": 1, "width": 2},
+                customdata=points[["values_assessable", "values_flagged"]].values,
+                hovertemplate="%{x} (Asia/Shanghai)<br>daily mean %{y:.3f}<br>%{customdata[0]} values used, "
+                              "%{customdata[1]} flagged<extra></extra>",
             ), row=row, col=1)
             trace_owner.append(station_id)
     buttons = []
@@ -141,7 +144,8 @@ def section_series(stations: pd.DataFrame, series: pd.DataFrame) -> go.Figure:
                       "yanchor": "bottom"}],
         title_y=0.99, title_yanchor="top", margin={"t": 150},
     )
-    figure.update_xaxes(title_text="time (Asia/Shanghai, UTC+8)", row=len(SERIES_PARAMETERS), col=1)
+    figure.update_xaxes(tickformat="%Y-%m-%d", dtick=86_400_000)  # one tick a day
+    figure.update_xaxes(title_text="day (Asia/Shanghai, UTC+8)", row=len(SERIES_PARAMETERS), col=1)
     return figure
 
 
@@ -170,14 +174,14 @@ def air_quality_calendar(stations: pd.DataFrame, assessments: pd.DataFrame) -> g
 
 
 def _series_title(station: pd.Series) -> str:
-    return (f"{station['name_zh']} ({station['water_body']}): readings against the target-class limit "
-            f"(red dashes, class {station['target_class']}) and class Ⅲ (grey dots)")
+    return (f"{station['name_zh']} ({station['water_body']}): daily means (bars: min–max) against the target-class "
+            f"limit (red dashes, class {station['target_class']}) and class Ⅲ (grey dots)")
 
 
 def write_report(engine, out_dir: Path, data_label: str) -> Path:
     stations = db.read_table(engine, "stations")
     assessments = db.read_table(engine, "assessments", order_by=["period_start", "station_id"])
-    series = db.water_series(engine, SERIES_PARAMETERS)
+    series = db.rollups(engine, "day", SERIES_PARAMETERS)  # the dashboard never scans raw observations
     figures = [cross_boundary_table(stations, assessments), section_map(stations, assessments),
                section_series(stations, series), air_quality_calendar(stations, assessments)]
     parts = [figure.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines import assessment, qc, registry, standards
+from pipelines import assessment, qc, registry, rollups, standards
 from pipelines.alerts import raise_alerts
 from pipelines.config import Settings, load_settings
 from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day, conform
@@ -131,6 +131,7 @@ def assess(day: date, settings: Settings | None = None) -> dict:
     settings = settings or load_settings()
     engine = db.engine_for(settings.warehouse_url)
     observations = db.observations_for_day(engine, day)
+    _refresh_rollups(engine, observations, day, settings)
     # the flags the bureau chose to assess (default good, not_evaluated); the rest is kept, not used
     observations = observations[observations["qc_flag"].isin(settings.assessable_flags)]
     surface = assessment.assess_surface_water_day(observations, day)
@@ -144,6 +145,15 @@ def assess(day: date, settings: Settings | None = None) -> dict:
             "points_assessed": sum(a["status"] == "assessed" for a in sea),
             "air_stations_assessed": sum(a["status"] == "assessed" for a in air),
             "cross_boundary_failures": len(failures)}
+
+
+def _refresh_rollups(engine, observations: pd.DataFrame, day: date, settings: Settings) -> None:
+    """The day's rollups, then its month's, from the daily ones (only what this day changed)."""
+    db.replace_rollups(engine, "day", day, rollups.daily(observations, day, settings.assessable_flags))
+    month_start = day.replace(day=1)
+    month_end = (month_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    days = db.daily_rollups_between(engine, month_start, month_end)
+    db.replace_rollups(engine, "month", month_start, rollups.monthly(days, month_start))
 
 
 def alert(day: date, settings: Settings | None = None) -> dict:

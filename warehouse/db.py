@@ -262,20 +262,6 @@ def assessments_for_day(engine: Engine, day: date) -> list[dict]:
         return [dict(row) for row in connection.execute(query).mappings().all()]
 
 
-def water_series(engine: Engine, parameters_wanted, station_types=("river", "lake-reservoir")) -> pd.DataFrame:
-    """Assessable-or-not observations of the given parameters at water sections, for the charts."""
-    o, s = schema.observations, schema.stations
-    query = (
-        select(o.c.station_id, o.c.parameter, o.c.observed_at, o.c.value, o.c.qc_flag)
-        .join(s, s.c.station_id == o.c.station_id)
-        .where(s.c.station_type.in_(list(station_types)), o.c.parameter.in_(list(parameters_wanted)))
-        .order_by(o.c.station_id, o.c.parameter, o.c.observed_at)
-    )
-    with engine.connect() as connection:
-        return pd.DataFrame(connection.execute(query).mappings().all(),
-                            columns=["station_id", "parameter", "observed_at", "value", "qc_flag"])
-
-
 def partition_log_for_days(engine: Engine, days) -> list[dict]:
     query = select(schema.partition_log).where(schema.partition_log.c.partition_day.in_(list(days)))
     with engine.connect() as connection:
@@ -426,3 +412,28 @@ def published_disagreements_for_days(engine: Engine, days) -> int:
                                                          table.c.observed_at < end + _timedelta(hours=1))
     with engine.connect() as connection:
         return int(connection.execute(query).scalar())
+
+
+ROLLUP_COLUMNS = [c.name for c in schema.rollups.c]
+
+
+def replace_rollups(engine: Engine, period: str, period_start: date, frame: pd.DataFrame) -> bool:
+    with engine.begin() as connection:
+        return replace_partition(connection, schema.rollups, {"period": period, "period_start": period_start},
+                                 records(frame, ROLLUP_COLUMNS) if len(frame) else [])
+
+
+def daily_rollups_between(engine: Engine, first: date, last: date) -> pd.DataFrame:
+    r = schema.rollups
+    query = select(r).where(r.c.period == "day", r.c.period_start >= first, r.c.period_start <= last)
+    with engine.connect() as connection:
+        return pd.DataFrame(connection.execute(query).mappings().all(), columns=ROLLUP_COLUMNS)
+
+
+def rollups(engine: Engine, period: str, parameters=None) -> pd.DataFrame:
+    r = schema.rollups
+    query = select(r).where(r.c.period == period).order_by(r.c.station_id, r.c.parameter, r.c.period_start)
+    if parameters is not None:
+        query = query.where(r.c.parameter.in_(list(parameters)))
+    with engine.connect() as connection:
+        return pd.DataFrame(connection.execute(query).mappings().all(), columns=ROLLUP_COLUMNS)

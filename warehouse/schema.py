@@ -224,5 +224,23 @@ watermarks = Table(  # the newest observation each real source has delivered
 )
 
 
+rollups = Table(  # daily and monthly means kept current by the nightly run (migration 0005)
+    "rollups", metadata,
+    Column("station_id", String(64), primary_key=True),
+    Column("parameter", String(32), primary_key=True),
+    Column("averaging_period", String(16), primary_key=True),
+    Column("period", String(8), primary_key=True),        # "day" or "month"
+    Column("period_start", Date, primary_key=True),
+    Column("mean", Float),                                 # of the assessable values; censored at half the limit
+    Column("minimum", Float),
+    Column("maximum", Float),
+    Column("values_assessable", Integer, nullable=False),
+    Column("values_flagged", Integer, nullable=False),     # suspect or fail: kept, not averaged
+    Column("values_censored", Integer, nullable=False),
+    Column("days_with_data", Integer, nullable=False),
+    Index("ix_rollups_period", "period", "period_start"),
+)
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)

@@ -1,0 +1,49 @@
+"""Daily and monthly rollups, recomputed for exactly the days (and their months) a run touched,
+so the dashboards read means, counts and completeness without scanning raw observations."""
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from pipelines.observations import ASSESSABLE_FLAGS
+
+FLAGGED = ("suspect", "fail")
+
+
+def daily(observations: pd.DataFrame, day: date, assessable=ASSESSABLE_FLAGS) -> pd.DataFrame:
+    frame = observations[observations["value"].notna()].copy()
+    if frame.empty:
+        return pd.DataFrame()
+    censored = frame["censoring"].eq("<") if "censoring" in frame else pd.Series(False, index=frame.index)
+    frame["counted"] = frame["value"].where(~censored, frame.get("detection_limit", frame["value"]) / 2)
+    frame["is_assessable"] = frame["qc_flag"].isin(assessable)
+    frame["is_flagged"] = frame["qc_flag"].isin(FLAGGED)
+    frame["is_censored"] = censored
+    usable = frame[frame["is_assessable"]]
+    keys = ["station_id", "parameter", "averaging_period"]
+    stats = usable.groupby(keys)["counted"].agg(["mean", "min", "max"])
+    counts = frame.groupby(keys)[["is_assessable", "is_flagged", "is_censored"]].sum()
+    out = counts.join(stats, how="left").reset_index()
+    return pd.DataFrame({
+        "station_id": out["station_id"], "parameter": out["parameter"], "averaging_period": out["averaging_period"],
+        "period": "day", "period_start": day, "mean": out["mean"], "minimum": out["min"], "maximum": out["max"],
+        "values_assessable": out["is_assessable"].astype(int), "values_flagged": out["is_flagged"].astype(int),
+        "values_censored": out["is_censored"].astype(int), "days_with_data": (out["is_assessable"] > 0).astype(int)})
+
+
+def monthly(days: pd.DataFrame, month_start: date) -> pd.DataFrame:
+    """A month from its daily rollups: the mean weighted by each day's assessable values."""
+    if days.empty:
+        return pd.DataFrame()
+    days = days.assign(weighted=days["mean"] * days["values_assessable"])
+    keys = ["station_id", "parameter", "averaging_period"]
+    grouped = days.groupby(keys)
+    out = grouped[["weighted", "values_assessable", "values_flagged", "values_censored", "days_with_data"]].sum()
+    out["mean"] = out["weighted"] / out["values_assessable"].where(out["values_assessable"] > 0)
+    out["minimum"] = grouped["minimum"].min()
+    out["maximum"] = grouped["maximum"].max()
+    out = out.reset_index()
+    return out.assign(period="month", period_start=month_start)[
+        ["station_id", "parameter", "averaging_period", "period", "period_start", "mean", "minimum", "maximum",
+         "values_assessable", "values_flagged", "values_censored", "days_with_data"]]
