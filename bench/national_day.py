@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import create_engine, text
 
-from pipelines import air_quality, surface_water
+from pipelines import air_quality, qc, surface_water
 from pipelines.observations import BEIJING_OFFSET_MINUTES, BUREAU_TZ, batch_id, bureau_day, conform
 from pipelines.validation import validate
 from warehouse import db
@@ -85,7 +85,8 @@ DATASET = {"simulated-water": "water", "simulated-air": "air"}
 
 
 def pipeline(engine, blobs: dict[str, bytes], stations: dict[str, tuple]) -> dict[str, float]:
-    """parse → validate → load, as the nightly steps do, skipping a batch already loaded."""
+    """parse → validate (Great Expectations, then QC) → load, as the nightly steps do, skipping a
+    batch already loaded."""
     seconds = {"parse": 0.0, "validate": 0.0, "load": 0.0}
     for source, blob in blobs.items():
         started = time.perf_counter()
@@ -96,9 +97,10 @@ def pipeline(engine, blobs: dict[str, bytes], stations: dict[str, tuple]) -> dic
             continue  # an unchanged re-run touches nothing
         started = time.perf_counter()
         outcome = validate(frame, DATASET[source], stations[source])
+        checked = qc.apply(outcome.good)  # as the nightly validate step does
         seconds["validate"] += time.perf_counter() - started
         started = time.perf_counter()
-        good = outcome.good.assign(partition_day=bureau_day(outcome.good["observed_at"], outcome.good["averaging_period"]))
+        good = checked.assign(partition_day=bureau_day(checked["observed_at"], checked["averaging_period"]))
         log = {"source": source, "partition_day": DAY, "domain": DATASET[source], "batch_id": frame["batch_id"].iloc[0],
                "rows_read": len(frame), "rows_loaded": len(good), "rows_quarantined": len(outcome.quarantined),
                "suite_name": outcome.suite_name, "loaded_at": datetime.now().astimezone()}

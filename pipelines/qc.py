@@ -35,31 +35,29 @@ def worst(flags: list[str]) -> str:
     return max(flags, key=SEVERITY.__getitem__)
 
 
-def _series_tests(group: pd.DataFrame, limits: pd.Series) -> pd.DataFrame:
-    """Spike, rate of change and flat line over one station's series of one parameter."""
-    values = group["value"].to_numpy(dtype=float)
-    hours = (group["observed_at"] - group["observed_at"].iloc[0]).dt.total_seconds().to_numpy() / 3600
-    notes = [[] for _ in values]
-    spike = limits.get("spike_threshold")
-    if pd.notna(spike) and len(values) >= 3:
-        reference = (values[:-2] + values[2:]) / 2
-        for i in np.flatnonzero(np.abs(values[1:-1] - reference) > spike):
-            notes[i + 1].append(f"spike over {spike:g}")
-    roc = limits.get("rate_of_change_per_hour")
-    if pd.notna(roc) and len(values) >= 2:
-        rate = np.abs(np.diff(values)) / np.maximum(np.diff(hours), 1e-9)
-        for i in np.flatnonzero(rate > roc):
-            notes[i + 1].append(f"rate of change over {roc:g}/h")
-    flat = limits.get("flat_line_count")
-    if pd.notna(flat) and len(values) >= int(flat):
-        run = 1
-        for i in range(1, len(values)):
-            run = run + 1 if values[i] == values[i - 1] else 1
-            if run >= int(flat):
-                for j in range(i - run + 1, i + 1):
-                    if "flat line" not in notes[j]:
-                        notes[j].append("flat line")
-    return pd.DataFrame({"notes": notes}, index=group.index)
+def _series_notes(frame: pd.DataFrame) -> pd.Series:
+    """Spike, rate of change and flat line over each station's series of each parameter, vectorised
+    over the whole batch (neighbours within the batch)."""
+    table = metadata()
+    ordered = frame.sort_values(["station_id", "parameter", "averaging_period", "observed_at"])
+    groups = ordered.groupby(["station_id", "parameter", "averaging_period"], sort=False)["value"]
+    previous, following = groups.shift(1), groups.shift(-1)
+    hours = ordered.groupby(["station_id", "parameter", "averaging_period"], sort=False)["observed_at"] \
+        .diff().dt.total_seconds() / 3600
+    spike_limit = ordered["parameter"].map(table["spike_threshold"])
+    roc_limit = ordered["parameter"].map(table["rate_of_change_per_hour"])
+    flat_count = ordered["parameter"].map(table["flat_line_count"])
+    spike = (ordered["value"] - (previous + following) / 2).abs() > spike_limit
+    rate = (ordered["value"] - previous).abs() / hours.where(hours > 0) > roc_limit
+    # flat line: runs of identical consecutive values at least flat_count long
+    changed = (ordered["value"] != previous) | previous.isna()
+    run_id = changed.cumsum()
+    run_length = ordered.groupby(run_id)["value"].transform("size")
+    flat = run_length >= flat_count
+    notes = pd.Series("", index=ordered.index)
+    for mask, text in ((spike, "spike"), (rate, "rate of change over limit"), (flat, "flat line")):
+        notes = notes.where(~mask.fillna(False), notes + "; " + text)
+    return notes.str.lstrip("; ").reindex(frame.index)
 
 
 def apply(frame: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
@@ -67,29 +65,27 @@ def apply(frame: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
     if frame.empty:
         return frame
     now = now or datetime.now(timezone.utc)
-    frame = frame.copy()
-    notes = pd.Series([[] for _ in range(len(frame))], index=frame.index)
     table = metadata()
-    has_value = frame["value"].notna() & (frame["censoring"] != "<" if "censoring" in frame else True)
+    censored = frame["censoring"].eq("<") if "censoring" in frame else pd.Series(False, index=frame.index)
+    has_value = frame["value"].notna() & ~censored
     low = frame["parameter"].map(table["plausible_min"])
     high = frame["parameter"].map(table["plausible_max"])
     outside = has_value & ((frame["value"] < low) | (frame["value"] > high))
-    for i in frame.index[outside]:
-        notes[i].append(f"outside plausible range [{low[i]:g}, {high[i]:g}]")
+    notes = pd.Series("", index=frame.index)
+    notes = notes.where(~outside, "outside plausible range [" + low.map("{:g}".format) + ", "
+                        + high.map("{:g}".format) + "]")
+    # moving 24-h statistics are smooth by construction: the series tests skip them
+    series = _series_notes(frame[has_value & (frame["averaging_period"] != "PT24H")]).reindex(frame.index).fillna("")
+    notes = (notes + "; " + series).str.strip("; ")
     future = frame["observed_at"] > pd.Timestamp(now + FUTURE_TOLERANCE)
-    ordered = frame[has_value].sort_values("observed_at")
-    for (station, parameter, period), group in ordered.groupby(["station_id", "parameter", "averaging_period"]):
-        if parameter not in table.index or period == "PT24H":
-            continue  # moving 24-h statistics are smooth by construction
-        for i, extra in _series_tests(group, table.loc[parameter])["notes"].items():
-            notes[i].extend(extra)
-    flags = []
-    for i in frame.index:
-        tests = ["suspect" for _ in notes[i]] + (["fail"] if future[i] else [])
-        if future[i]:
-            notes[i].append("time in the future")
-        base = frame.at[i, "qc_flag"]
-        flags.append(worst([base, *tests]) if tests else ("good" if base == "not_evaluated" else base))
-    frame["qc_flag"] = flags
-    frame["qc_note"] = ["; ".join(filter(None, [frame.at[i, "qc_note"], *notes[i]])) for i in frame.index]
-    return frame
+    notes = notes.where(~future, (notes + "; time in the future").str.strip("; "))
+    base = frame["qc_flag"].map(SEVERITY)
+    tested = pd.Series(SEVERITY["good"], index=frame.index)
+    tested = tested.where(notes == "", SEVERITY["suspect"]).where(~future, SEVERITY["fail"])
+    # a reading no test faults is good; a source's own marker (suspect, fail, missing) stands
+    severity = np.maximum(base.where(base != SEVERITY["not_evaluated"], SEVERITY["good"]), tested)
+    by_severity = {v: k for k, v in SEVERITY.items()}
+    out = frame.copy()
+    out["qc_flag"] = severity.map(by_severity)
+    out["qc_note"] = (frame["qc_note"] + "; " + notes).str.strip("; ")
+    return out
