@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -178,7 +179,7 @@ def _series_title(station: pd.Series) -> str:
             f"limit (red dashes, class {station['target_class']}) and class Ⅲ (grey dots)")
 
 
-def write_report(engine, out_dir: Path, data_label: str) -> Path:
+def write_report(engine, out_dir: Path, data_label: str, data_docs: Path | None = None) -> Path:
     stations = db.read_table(engine, "stations")
     assessments = db.read_table(engine, "assessments", order_by=["period_start", "station_id"])
     series = db.rollups(engine, "day", SERIES_PARAMETERS)  # the dashboard never scans raw observations
@@ -189,6 +190,10 @@ def write_report(engine, out_dir: Path, data_label: str) -> Path:
     days = sorted(assessments["period_start"].unique()) if len(assessments) else []
     period = f"{days[0]} – {days[-1]}" if days else "no assessments yet"
     generated = datetime.now(timezone.utc).astimezone(BUREAU_TZ).strftime("%Y-%m-%d %H:%M UTC+8")
+    docs_link = ""
+    if data_docs is not None:
+        relative = os.path.relpath(data_docs, out_dir)
+        docs_link = f' Validation reports: <a href="{html.escape(relative)}">Great Expectations Data Docs</a>.'
     banner = ""
     if "simulated" in data_label:
         banner = ('<div class="banner">SIMULATED DATA 模拟数据 — produced by the envmon simulator, '
@@ -202,7 +207,7 @@ def write_report(engine, out_dir: Path, data_label: str) -> Path:
 <h1>envmon · 北部湾城市群 水环境质量</h1>
 <p class="meta">Period {html.escape(period)} · data: {html.escape(data_label)} · generated {generated}.
 Classes: GB 3838-2002, single-factor method on daily means of the assessment indicators measured;
-air: HJ 633-2012 daily AQI.</p>
+air: HJ 633-2012 daily AQI.{docs_link}</p>
 {''.join(parts)}
 </body></html>"""
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ a small JSON-able summary; batches travel between steps as Parquet files in ENVM
 so any step can be re-run alone."""
 from __future__ import annotations
 
+import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -80,11 +81,58 @@ def validate(source: str, day: date, settings: Settings | None = None) -> dict:
     frame = pd.read_parquet(_stage_path(settings, source, day, "ingested"))
     if _already_loaded(settings, source, day, frame):
         return {"source": source, "day": day.isoformat(), "read": len(frame), "skipped": "batch already loaded"}
-    outcome = run_suite(frame, SOURCE_DOMAINS[source])
+    docs = data_docs_dir(settings, day, source)
+    outcome = run_suite(frame, SOURCE_DOMAINS[source], docs_dir=docs)
+    _share_static_assets(docs, settings.home / "data_docs" / "static")
     _write(qc.apply(outcome.good), _stage_path(settings, source, day, "valid"))
     _write(outcome.quarantined, _stage_path(settings, source, day, "quarantined"))
     return {"source": source, "day": day.isoformat(), "read": len(frame), "valid": len(outcome.good),
             "quarantined": len(outcome.quarantined), "suite": outcome.suite_name}
+
+
+DATA_DOCS_RETENTION_DAYS = 400  # a year of nightly Data Docs and some, then the oldest are pruned
+
+
+def data_docs_dir(settings: Settings, day: date, source: str) -> Path:
+    return settings.home / "data_docs" / day.isoformat() / source
+
+
+def _share_static_assets(site: Path, shared: Path) -> None:
+    """Each Data Docs site ships 4 MB of fonts and styles: keep one copy, link it from every site."""
+    import shutil
+
+    own = site / "static"
+    if own.is_symlink() or not own.exists():
+        return
+    if not shared.exists():
+        shutil.move(str(own), str(shared))
+    else:
+        shutil.rmtree(own)
+    own.symlink_to(os.path.relpath(shared, site), target_is_directory=True)
+
+
+def write_data_docs_index(settings: Settings, today: date | None = None) -> Path:
+    """One page linking each day's Data Docs, newest first, after pruning the oldest: it stays
+    usable after years of nightly runs."""
+    import html
+    import shutil
+
+    root = settings.home / "data_docs"
+    root.mkdir(parents=True, exist_ok=True)
+    days = sorted((p for p in root.iterdir() if p.is_dir() and p.name != "static"), reverse=True)
+    newest = date.fromisoformat(days[0].name) if days else (today or date.today())
+    for folder in days:
+        if (newest - date.fromisoformat(folder.name)).days > DATA_DOCS_RETENTION_DAYS:
+            shutil.rmtree(folder)
+    items = []
+    for folder in sorted((p for p in root.iterdir() if p.is_dir() and p.name != "static"), reverse=True):
+        links = " · ".join(f'<a href="{folder.name}/{s.name}/index.html">{html.escape(s.name)}</a>'
+                           for s in sorted(folder.iterdir()) if (s / "index.html").exists())
+        items.append(f"<li>{folder.name}: {links}</li>")
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>envmon Data Docs</title></head><body>"
+            "<h1>envmon validation (Great Expectations Data Docs)</h1><ul>" + "".join(items) + "</ul></body></html>")
+    (root / "index.html").write_text(page, encoding="utf-8")
+    return root / "index.html"
 
 
 def _already_loaded(settings: Settings, source: str, day: date, frame: pd.DataFrame) -> bool:
@@ -168,6 +216,8 @@ def refresh_dashboard(settings: Settings | None = None) -> dict:
     from dashboards.report import write_report
 
     settings = settings or load_settings()
-    path = write_report(db.engine_for(settings.warehouse_url), settings.dashboard_dir, data_label(settings))
-    return {"dashboard": str(path)}
+    docs = write_data_docs_index(settings)
+    path = write_report(db.engine_for(settings.warehouse_url), settings.dashboard_dir, data_label(settings),
+                        data_docs=docs)
+    return {"dashboard": str(path), "data_docs": str(docs)}
 

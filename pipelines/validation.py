@@ -54,7 +54,11 @@ def _batch_definition_and_suite(dataset: str, station_ids: tuple[str, ...] | Non
         suite.add_expectation(configuration.to_domain_obj())
     suite = context.suites.add(suite)
     asset = context.data_sources.add_pandas(f"envmon_{name}").add_dataframe_asset(dataset)
-    return asset.add_batch_definition_whole_dataframe("whole_batch"), suite
+    batch_definition = asset.add_batch_definition_whole_dataframe("whole_batch")
+    # A validation definition keeps each result in the context's store, from which Data Docs are built.
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{name}_validation", data=batch_definition, suite=suite))
+    return definition, suite
 
 
 @cache
@@ -88,21 +92,37 @@ def _describe(config) -> str:
     return " ".join(parts)
 
 
+def build_data_docs(docs_dir: Path) -> Path:
+    """Great Expectations Data Docs (suites and this process's validation results) in docs_dir."""
+    context = _context()
+    site = f"envmon_{abs(hash(str(docs_dir)))}"
+    if site not in (context.get_site_names() or []):
+        context.add_data_docs_site(site, {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+    context.build_data_docs(site_names=[site])
+    return Path(docs_dir) / "index.html"
+
+
 def _with_range(failure: str, row: pd.Series) -> str:
     if "instrument range" in failure:
         return f"{failure} [{row['instrument_min']:g}, {row['instrument_max']:g}]"
     return failure
 
 
-def validate(frame: pd.DataFrame, dataset: str, station_ids: tuple[str, ...] | None = None) -> ValidationOutcome:
+def validate(frame: pd.DataFrame, dataset: str, station_ids: tuple[str, ...] | None = None,
+             docs_dir: Path | None = None) -> ValidationOutcome:
     """Validate one batch. Every row ends in exactly one of good or quarantined. `station_ids`
-    replaces the registry's stations (the national-scale benchmark uses its own network)."""
-    batch_definition, suite = _batch_definition_and_suite(dataset, station_ids)
+    replaces the registry's stations (the national-scale benchmark uses its own network); with
+    `docs_dir`, the Great Expectations Data Docs of the run are built there."""
+    definition, suite = _batch_definition_and_suite(dataset, station_ids)
     frame = frame.reset_index(drop=True)
     checked = with_instrument_range(frame)
-    result = batch_definition.get_batch(batch_parameters={"dataframe": checked}).validate(
-        suite, result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False}
-    )
+    result = definition.run(batch_parameters={"dataframe": checked},
+                            result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False})
+    if docs_dir is not None:
+        build_data_docs(docs_dir)
     failures: dict[int, list[str]] = {}
     for expectation_result in result.results:
         if expectation_result.success:

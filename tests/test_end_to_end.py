@@ -123,3 +123,25 @@ def test_the_nightly_run_on_postgresql(tmp_path, postgres_url):
     second = json.loads(envmon(tmp_path, *args, extra_env=env).stdout)
     assert second["alerts_raised"] == 0
     assert envmon(tmp_path, "export", "observations", extra_env=env).stdout == before
+
+
+def test_data_docs_are_built_for_each_run_and_linked_from_the_dashboard(three_nights):
+    home = three_nights["home"]
+    index = (home / "data_docs" / "index.html").read_text(encoding="utf-8")
+    assert LAST_DAY.isoformat() in index and "simulated-water/index.html" in index
+    site = home / "data_docs" / LAST_DAY.isoformat() / "simulated-water"
+    assert (site / "index.html").exists() and (site / "static").is_symlink()   # one shared copy of the assets
+    assert "data_docs/index.html" in Path(three_nights["first"]["dashboard"]).read_text(encoding="utf-8")
+
+
+def test_data_docs_older_than_the_retention_are_pruned(tmp_path):
+    from pipelines import nightly
+    from pipelines.config import load_settings
+
+    settings = load_settings({"ENVMON_HOME": str(tmp_path)})
+    for day in ("2025-01-01", "2026-11-20"):
+        (tmp_path / "data_docs" / day / "simulated-water").mkdir(parents=True)
+        (tmp_path / "data_docs" / day / "simulated-water" / "index.html").write_text("x")
+    nightly.write_data_docs_index(settings)
+    assert not (tmp_path / "data_docs" / "2025-01-01").exists()
+    assert "2026-11-20" in (tmp_path / "data_docs" / "index.html").read_text(encoding="utf-8")
