@@ -71,21 +71,27 @@ def apply(frame: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
     low = frame["parameter"].map(table["plausible_min"])
     high = frame["parameter"].map(table["plausible_max"])
     outside = has_value & ((frame["value"] < low) | (frame["value"] > high))
-    notes = pd.Series("", index=frame.index)
-    notes = notes.where(~outside, "outside plausible range [" + low.map("{:g}".format) + ", "
-                        + high.map("{:g}".format) + "]")
-    # moving 24-h statistics are smooth by construction: the series tests skip them
-    series = _series_notes(frame[has_value & (frame["averaging_period"] != "PT24H")]).reindex(frame.index).fillna("")
-    notes = (notes + "; " + series).str.strip("; ")
     future = frame["observed_at"] > pd.Timestamp(now + FUTURE_TOLERANCE)
-    notes = notes.where(~future, (notes + "; time in the future").str.strip("; "))
-    base = frame["qc_flag"].map(SEVERITY)
+    # moving 24-h statistics are smooth by construction: the series tests skip them
+    series = _series_notes(frame[has_value & (frame["averaging_period"] != "PT24H")])
+    series = series[series != ""]
+    noted = frame.index[outside | future].union(series.index)
+    notes = pd.Series("", index=noted, dtype=object)  # texts only where a test spoke (few rows)
+    for i in frame.index[outside]:
+        notes[i] = f"outside plausible range [{low[i]:g}, {high[i]:g}]"
+    for i, text in series.items():
+        notes[i] = f"{notes[i]}; {text}" if notes[i] else text
+    for i in frame.index[future]:
+        notes[i] = f"{notes[i]}; time in the future" if notes[i] else "time in the future"
     tested = pd.Series(SEVERITY["good"], index=frame.index)
-    tested = tested.where(notes == "", SEVERITY["suspect"]).where(~future, SEVERITY["fail"])
+    tested[noted] = SEVERITY["suspect"]
+    tested[future] = SEVERITY["fail"]
+    base = frame["qc_flag"].map(SEVERITY)
     # a reading no test faults is good; a source's own marker (suspect, fail, missing) stands
     severity = np.maximum(base.where(base != SEVERITY["not_evaluated"], SEVERITY["good"]), tested)
-    by_severity = {v: k for k, v in SEVERITY.items()}
     out = frame.copy()
-    out["qc_flag"] = severity.map(by_severity)
-    out["qc_note"] = (frame["qc_note"] + "; " + notes).str.strip("; ")
+    out["qc_flag"] = severity.map({v: k for k, v in SEVERITY.items()})
+    if len(noted):
+        previous = frame.loc[noted, "qc_note"]
+        out.loc[noted, "qc_note"] = [f"{p}; {n}" if p else n for p, n in zip(previous, notes[noted])]
     return out
