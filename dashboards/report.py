@@ -36,11 +36,21 @@ def _failing_text(failing_json: str) -> str:
     return ", ".join(parts) or "—"
 
 
+def _month_text(month_to_date: pd.DataFrame, station_id: str) -> str:
+    if station_id not in month_to_date.index or month_to_date.loc[station_id, "water_class"] is None:
+        return "—"
+    row = month_to_date.loc[station_id]
+    verdict = "达标" if row["is_compliant"] else "未达标"
+    return f"{row['water_class']} ({verdict}; scheme: {row['standard'].split('scheme ')[-1].split(';')[0]})"
+
+
 def cross_boundary_table(stations: pd.DataFrame, assessments: pd.DataFrame) -> go.Figure:
     crossing = stations[stations["is_cross_boundary"]].set_index("station_id")
     daily = assessments[(assessments["period"] == "day") & assessments["station_id"].isin(crossing.index)]
     latest = _latest_assessments(daily)
     failed_days = daily[daily["is_compliant"] == False].groupby("station_id").size()  # noqa: E712
+    monthly = assessments[(assessments["period"] == "month") & assessments["station_id"].isin(crossing.index)]
+    month_to_date = monthly.sort_values("period_start").groupby("station_id").tail(1).set_index("station_id")
     assessed_days = daily[daily["status"] == "assessed"].groupby("station_id").size()
     rows = []
     for station_id, station in crossing.iterrows():
@@ -56,6 +66,7 @@ def cross_boundary_table(stations: pd.DataFrame, assessments: pd.DataFrame) -> g
             "状态 status": status,
             "超标 failing (× target)": "" if last is None else _failing_text(last["failing_parameters"]),
             "未达标天数 days failed": f"{int(failed_days.get(station_id, 0))} / {int(assessed_days.get(station_id, 0))}",
+            "本月至今 month to date": _month_text(month_to_date, station_id),
         })
     table = pd.DataFrame(rows)
     fill = [["#fde0dd" if "FAILED" in s else "#e5f5e0" if "compliant" in s else "#f0f0f0" for s in table["状态 status"]]]
@@ -187,7 +198,8 @@ def write_report(engine, out_dir: Path, data_label: str, data_docs: Path | None 
                section_series(stations, series), air_quality_calendar(stations, assessments)]
     parts = [figure.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
              for i, figure in enumerate(figures)]
-    days = sorted(assessments["period_start"].unique()) if len(assessments) else []
+    daily = assessments[assessments["period"] == "day"]
+    days = sorted(daily["period_start"].unique()) if len(daily) else []
     period = f"{days[0]} – {days[-1]}" if days else "no assessments yet"
     generated = datetime.now(timezone.utc).astimezone(BUREAU_TZ).strftime("%Y-%m-%d %H:%M UTC+8")
     docs_link = ""

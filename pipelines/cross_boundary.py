@@ -80,3 +80,31 @@ def assess_year(section_id: str, year: int, frame: pd.DataFrame) -> YearlyVerdic
                                                                  and bool(annual.is_compliant))
     return YearlyVerdict(section_id, year, annual, len(assessed), compliant, rate,
                          scheme.required_monthly_compliance, meets)
+
+
+def month_to_date_rows(monthly_rollups: pd.DataFrame, month_start) -> list[dict]:
+    """One 'month' assessment row per cross-boundary water section from the month's rollup means
+    (month to date), against its agreement's scheme. The upstream jurisdiction answers for it."""
+    import json
+
+    sections = registry.water_sections()
+    rows = []
+    for section_id, section in sections[sections["is_cross_boundary"]].iterrows():
+        mine = monthly_rollups[(monthly_rollups["station_id"] == section_id)
+                               & (monthly_rollups["averaging_period"] == "PT0S") & monthly_rollups["mean"].notna()]
+        scheme = scheme_for(section_id, month_start.year)
+        verdict = surface_water.classify(dict(zip(mine["parameter"], mine["mean"])),
+                                         registry.water_body_type(section_id), scheme.target_class,
+                                         context="period_mean", indicators=scheme.indicators)
+        rows.append({
+            "station_id": section_id, "period": "month", "period_start": month_start, "domain": "surface_water",
+            "standard": f"GB 3838-2002; cross-boundary scheme {scheme.scheme_id}; month to date",
+            "water_class": verdict.water_class, "target_class": scheme.target_class,
+            "is_compliant": verdict.is_compliant, "grade": verdict.grade,
+            "indicators_assessed": ";".join(sorted(verdict.parameter_classes)),
+            "failing_parameters": json.dumps([f.as_dict() for f in verdict.failing], ensure_ascii=False),
+            "values_used": int(mine[mine["parameter"].isin(verdict.parameter_classes)]["values_assessable"].sum()),
+            "is_cross_boundary": True, "status": "assessed" if verdict.is_assessed else "insufficient data",
+            "aqi": None, "primary_pollutants": ";".join(verdict.main_pollutants),
+        })
+    return rows

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines import assessment, qc, registry, rollups, standards
+from pipelines import assessment, cross_boundary, qc, registry, rollups, standards
 from pipelines.alerts import raise_alerts
 from pipelines.config import Settings, load_settings
 from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day, conform
@@ -188,6 +188,9 @@ def assess(day: date, settings: Settings | None = None) -> dict:
     db.replace_assessments(engine, "surface_water", day, surface)
     db.replace_assessments(engine, "seawater", day, sea)
     db.replace_assessments(engine, "air", day, air)
+    month_start = day.replace(day=1)
+    monthly = cross_boundary.month_to_date_rows(db.rollups_for(engine, "month", month_start), month_start)
+    db.replace_assessments(engine, "surface_water", month_start, monthly, period="month")
     failures = [a for a in surface + sea if a["is_cross_boundary"] and a["is_compliant"] is False]
     return {"day": day.isoformat(), "sections_assessed": sum(a["status"] == "assessed" for a in surface),
             "points_assessed": sum(a["status"] == "assessed" for a in sea),

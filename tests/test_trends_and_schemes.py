@@ -65,3 +65,18 @@ def test_yearly_compliance_rate_against_the_2019_rate(compliant_months, meets):
     assert result.months_assessed == 12 and result.months_compliant == compliant_months
     assert result.annual.water_class == "Ⅲ"
     assert result.meets_agreement is meets
+
+
+def test_month_to_date_rows_follow_each_sections_scheme():
+    from datetime import date
+
+    rollups = pd.DataFrame([
+        {"station_id": "jiuzhou-wenchequiao", "parameter": p, "averaging_period": "PT0S", "mean": v, "values_assessable": 30}
+        for p, v in (("nh3n", 0.9), ("tp", 0.15), ("do", 2.5))] + [
+        {"station_id": "nanliu-hengtang", "parameter": p, "averaging_period": "PT0S", "mean": v, "values_assessable": 30}
+        for p, v in (("nh3n", 0.9), ("do", 2.5))])
+    rows = {r["station_id"]: r for r in cross_boundary.month_to_date_rows(rollups, date(2019, 6, 1))}
+    assert rows["jiuzhou-wenchequiao"]["water_class"] == "Ⅲ"          # DO is not a 九洲江 scheme indicator
+    assert "jiuzhou-gd-gx" in rows["jiuzhou-wenchequiao"]["standard"]
+    assert rows["nanliu-hengtang"]["water_class"] == "Ⅴ" and not rows["nanliu-hengtang"]["is_compliant"]
+    assert rows["huanghua-boundary"]["status"] == "insufficient data"

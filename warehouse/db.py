@@ -220,10 +220,10 @@ def observations_for_day(engine: Engine, day: date, station_ids=None) -> pd.Data
         return pd.DataFrame(connection.execute(query).mappings().all(), columns=OBSERVATION_COLUMNS)
 
 
-def replace_assessments(engine: Engine, domain: str, day: date, rows: list[dict]) -> bool:
+def replace_assessments(engine: Engine, domain: str, day: date, rows: list[dict], period: str = "day") -> bool:
     with engine.begin() as connection:
         return replace_partition(connection, schema.assessments,
-                                 {"domain": domain, "period": "day", "period_start": day}, rows)
+                                 {"domain": domain, "period": period, "period_start": day}, rows)
 
 
 def read_table(engine: Engine, table_name: str, order_by=None) -> pd.DataFrame:
@@ -441,5 +441,12 @@ def rollups(engine: Engine, period: str, parameters=None) -> pd.DataFrame:
     query = select(r).where(r.c.period == period).order_by(r.c.station_id, r.c.parameter, r.c.period_start)
     if parameters is not None:
         query = query.where(r.c.parameter.in_(list(parameters)))
+    with engine.connect() as connection:
+        return pd.DataFrame(connection.execute(query).mappings().all(), columns=ROLLUP_COLUMNS)
+
+
+def rollups_for(engine: Engine, period: str, period_start: date) -> pd.DataFrame:
+    r = schema.rollups
+    query = select(r).where(r.c.period == period, r.c.period_start == period_start)
     with engine.connect() as connection:
         return pd.DataFrame(connection.execute(query).mappings().all(), columns=ROLLUP_COLUMNS)
