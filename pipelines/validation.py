@@ -102,6 +102,11 @@ def build_data_docs(docs_dir: Path) -> Path:
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
     context.build_data_docs(site_names=[site])
+    # The results are on disk now; forget them, so the next site holds only its own validation and
+    # a long catch-up run does not rebuild every earlier day again.
+    store = context.validation_results_store
+    for key in store.list_keys():
+        store.remove_key(key)
     return Path(docs_dir) / "index.html"
 
 
