@@ -19,6 +19,7 @@ from pipelines import standards
 # QARTOD order: a worse flag wins.
 SEVERITY = {"good": 0, "not_evaluated": 1, "suspect": 3, "fail": 4, "missing": 9}
 FUTURE_TOLERANCE = timedelta(hours=1)
+GAP_FACTOR = 1.5  # a step 1.5 times the series' usual interval means at least one reading is missing
 
 
 @cache
@@ -60,6 +61,19 @@ def _series_notes(frame: pd.DataFrame) -> pd.Series:
     return notes.str.lstrip("; ").reindex(frame.index)
 
 
+def time_gaps(frame: pd.DataFrame) -> pd.Series:
+    """QARTOD time-gap test, informational here: a reading after a gap longer than GAP_FACTOR times
+    its series' usual interval gets a note; the gap does not make its value worse."""
+    ordered = frame.sort_values(["station_id", "parameter", "averaging_period", "observed_at"])
+    keys = ["station_id", "parameter", "averaging_period"]
+    step = ordered.groupby(keys, sort=False)["observed_at"].diff().dt.total_seconds() / 3600
+    usual = step.groupby([ordered[k] for k in keys], sort=False).transform("median")
+    gap = step > GAP_FACTOR * usual
+    notes = pd.Series("", index=ordered.index)
+    notes[gap] = "gap of " + step[gap].round(1).astype(str) + " h before this reading"
+    return notes.reindex(frame.index)
+
+
 def apply(frame: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
     """The batch with qc_flag and qc_note set from every test; the original values are unchanged."""
     if frame.empty:
@@ -91,6 +105,11 @@ def apply(frame: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
     severity = np.maximum(base.where(base != SEVERITY["not_evaluated"], SEVERITY["good"]), tested)
     out = frame.copy()
     out["qc_flag"] = severity.map({v: k for k, v in SEVERITY.items()})
+    gaps = time_gaps(frame)
+    gaps = gaps[gaps != ""]
+    for i, text in gaps.items():  # informational: noted, flag unchanged
+        notes[i] = f"{notes.get(i, '')}; {text}" if notes.get(i, "") else text
+    noted = noted.union(gaps.index)
     if len(noted):
         previous = frame.loc[noted, "qc_note"]
         out.loc[noted, "qc_note"] = [f"{p}; {n}" if p else n for p, n in zip(previous, notes[noted])]

@@ -80,3 +80,11 @@ def test_censored_values_count_as_half_the_limit_in_means():
     frame.loc[1, ["censoring", "detection_limit", "value"]] = ["<", 0.001, 0.001]
     means = assessment.daily_means(frame)
     assert means["mean"][0] == pytest.approx((0.002 + 0.0005) / 2)
+
+
+def test_a_time_gap_is_noted_without_changing_the_flag():
+    frame = _series("nh3n", [0.40, 0.42, 0.41, 0.43, 0.42])
+    frame = frame.drop(index=2).reset_index(drop=True)   # the 08:00 reading is missing: 8 h instead of 4
+    checked = qc.apply(frame, NOW)
+    assert "gap of 8.0 h" in checked["qc_note"][2] and checked["qc_flag"][2] == "good"
+    assert checked["qc_note"][1] == ""
