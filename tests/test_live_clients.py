@@ -27,7 +27,7 @@ class ReplayServer:
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
-                pass
+                """Quiet: the tests read `requests`, not the server's log."""
 
             def _serve(self):
                 length = int(self.headers.get("Content-Length") or 0)
