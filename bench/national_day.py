@@ -19,7 +19,7 @@ import os
 import resource
 import time
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd

@@ -7,7 +7,6 @@ import hashlib
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pandas as pd
 
 from pipelines import nightly, qc
 from pipelines.config import Settings

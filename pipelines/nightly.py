@@ -13,7 +13,6 @@ from pipelines import assessment, cross_boundary, qc, registry, rollups, standar
 from pipelines.alerts import raise_alerts
 from pipelines.config import Settings, load_settings
 from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day, conform
-from pipelines.observations import KEY_COLUMNS as observation_keys
 from pipelines.sources import files, simulator
 from pipelines.validation import validate as run_suite
 from warehouse import db

@@ -1,5 +1,4 @@
 """Real-source ingestion: sampling templates, bad rows, revisions, the archive and the ingest log."""
-import io
 import json
 from datetime import datetime
 from pathlib import Path

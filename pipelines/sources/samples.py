@@ -14,7 +14,6 @@ import re
 from datetime import datetime
 from functools import cache
 from io import BytesIO, StringIO
-from pathlib import Path
 
 import pandas as pd
 
