@@ -16,6 +16,7 @@ import hashlib
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 BUREAU_TZ = ZoneInfo("Asia/Shanghai")
@@ -116,12 +117,23 @@ def period_length(averaging_period: str) -> timedelta:
     raise ValueError(f"unsupported averaging period {averaging_period!r}")
 
 
+def lookup(keys: pd.Series, mapping, default=np.nan) -> pd.Series:
+    """`keys.map(mapping)` computed once per distinct key: a batch holds a few parameters or
+    periods over hundreds of thousands of rows, and Series.map on string columns is per row."""
+    codes, distinct = pd.factorize(keys)
+    mapped = pd.Series(distinct).map(mapping)
+    values = np.append(mapped.to_numpy(), default)  # code -1 (a missing key) takes the default
+    return pd.Series(values[codes], index=keys.index)
+
+
 def bureau_day(observed_at: pd.Series, averaging_period: pd.Series) -> pd.Series:
     """The bureau's calendar day of each observation: the day its averaging period starts, so
     the 00:00 hourly mean (23:00–24:00) belongs to the day before."""
-    lengths = averaging_period.map(period_length)
+    lengths = lookup(averaging_period, period_length, default=pd.NaT)
     start = observed_at - pd.to_timedelta(lengths)
-    return start.dt.tz_convert(BUREAU_TZ).dt.date
+    local = start.dt.tz_convert(BUREAU_TZ).dt.tz_localize(None).dt.normalize()
+    codes, days = pd.factorize(local)
+    return pd.Series(np.append(days.date, None)[codes], index=observed_at.index)
 
 
 def batch_id(source: str, day: date, frame: pd.DataFrame) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines import standards
+from pipelines.observations import lookup
 
 # QARTOD order: a worse flag wins.
 SEVERITY = {"good": 0, "not_evaluated": 1, "suspect": 3, "fail": 4, "missing": 9}
@@ -36,42 +37,65 @@ def worst(flags: list[str]) -> str:
     return max(flags, key=SEVERITY.__getitem__)
 
 
+SERIES_KEYS = ["station_id", "parameter", "averaging_period"]
+
+
+class _Series:
+    """A batch ordered by series (station, parameter, averaging period) and time, with each row's
+    neighbours in its own series: numpy over integer series codes, one sort for every test."""
+
+    def __init__(self, frame: pd.DataFrame):
+        codes = frame.groupby(SERIES_KEYS, sort=False, dropna=False).ngroup().to_numpy()
+        times = frame["observed_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        self.order = np.lexsort((times, codes))
+        self.index = frame.index[self.order]
+        self.codes = codes[self.order]
+        self.values = frame["value"].to_numpy(dtype="float64")[self.order]
+        self.parameters = frame["parameter"].iloc[self.order].reset_index(drop=True)
+        same_as_previous = np.r_[False, self.codes[1:] == self.codes[:-1]][:len(self.codes)]
+        same_as_next = np.r_[same_as_previous[1:], False]
+        self.previous = np.where(same_as_previous, np.r_[np.nan, self.values[:-1]], np.nan)
+        self.following = np.where(same_as_next, np.r_[self.values[1:], np.nan], np.nan)
+        steps = np.diff(times[self.order]) / np.timedelta64(1, "h")
+        self.hours = np.where(same_as_previous, np.r_[np.nan, steps], np.nan)
+
+    def setting(self, column: str) -> np.ndarray:
+        return lookup(self.parameters, metadata()[column]).to_numpy(dtype="float64")
+
+    def notes(self, masks: dict[str, np.ndarray]) -> pd.Series:
+        """The texts of the tests that spoke, per row of the original frame (only rows with one)."""
+        spoke = np.zeros(len(self.codes), dtype=bool)
+        for mask in masks.values():
+            spoke |= mask
+        texts = ["; ".join(text for text, mask in masks.items() if mask[i]) for i in np.flatnonzero(spoke)]
+        return pd.Series(texts, index=self.index[spoke], dtype=object)
+
+
 def _series_notes(frame: pd.DataFrame) -> pd.Series:
     """Spike, rate of change and flat line over each station's series of each parameter, vectorised
-    over the whole batch (neighbours within the batch)."""
-    table = metadata()
-    ordered = frame.sort_values(["station_id", "parameter", "averaging_period", "observed_at"])
-    groups = ordered.groupby(["station_id", "parameter", "averaging_period"], sort=False)["value"]
-    previous, following = groups.shift(1), groups.shift(-1)
-    hours = ordered.groupby(["station_id", "parameter", "averaging_period"], sort=False)["observed_at"] \
-        .diff().dt.total_seconds() / 3600
-    spike_limit = ordered["parameter"].map(table["spike_threshold"])
-    roc_limit = ordered["parameter"].map(table["rate_of_change_per_hour"])
-    flat_count = ordered["parameter"].map(table["flat_line_count"])
-    spike = (ordered["value"] - (previous + following) / 2).abs() > spike_limit
-    rate = (ordered["value"] - previous).abs() / hours.where(hours > 0) > roc_limit
+    over the whole batch (neighbours within the batch). Only rows a test faults appear."""
+    series = _Series(frame)
+    with np.errstate(invalid="ignore"):
+        spike = np.abs(series.values - (series.previous + series.following) / 2) > series.setting("spike_threshold")
+        rate = np.abs(series.values - series.previous) / np.where(series.hours > 0, series.hours, np.nan) \
+            > series.setting("rate_of_change_per_hour")
     # flat line: runs of identical consecutive values at least flat_count long
-    changed = (ordered["value"] != previous) | previous.isna()
-    run_id = changed.cumsum()
-    run_length = ordered.groupby(run_id)["value"].transform("size")
-    flat = run_length >= flat_count
-    notes = pd.Series("", index=ordered.index)
-    for mask, text in ((spike, "spike"), (rate, "rate of change over limit"), (flat, "flat line")):
-        notes = notes.where(~mask.fillna(False), notes + "; " + text)
-    return notes.str.lstrip("; ").reindex(frame.index)
+    changed = (series.values != series.previous) | np.isnan(series.previous)
+    run_id = np.cumsum(changed)
+    flat = np.bincount(run_id)[run_id] >= series.setting("flat_line_count")
+    return series.notes({"spike": spike, "rate of change over limit": rate, "flat line": flat})
 
 
 def time_gaps(frame: pd.DataFrame) -> pd.Series:
     """QARTOD time-gap test, informational here: a reading after a gap longer than GAP_FACTOR times
-    its series' usual interval gets a note; the gap does not make its value worse."""
-    ordered = frame.sort_values(["station_id", "parameter", "averaging_period", "observed_at"])
-    keys = ["station_id", "parameter", "averaging_period"]
-    step = ordered.groupby(keys, sort=False)["observed_at"].diff().dt.total_seconds() / 3600
-    usual = step.groupby([ordered[k] for k in keys], sort=False).transform("median")
-    gap = step > GAP_FACTOR * usual
-    notes = pd.Series("", index=ordered.index)
-    notes[gap] = "gap of " + step[gap].round(1).astype(str) + " h before this reading"
-    return notes.reindex(frame.index)
+    its series' usual interval gets a note; the gap does not make its value worse. Only rows with
+    a gap appear."""
+    series = _Series(frame)
+    usual = pd.Series(series.hours).groupby(series.codes).transform("median").to_numpy()
+    with np.errstate(invalid="ignore"):
+        gap = series.hours > GAP_FACTOR * usual
+    texts = ["gap of " + str(round(hours, 1)) + " h before this reading" for hours in series.hours[gap]]
+    return pd.Series(texts, index=series.index[gap], dtype=object)
 
 
 def apply(frame: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
@@ -82,13 +106,12 @@ def apply(frame: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
     table = metadata()
     censored = frame["censoring"].eq("<") if "censoring" in frame else pd.Series(False, index=frame.index)
     has_value = frame["value"].notna() & ~censored
-    low = frame["parameter"].map(table["plausible_min"])
-    high = frame["parameter"].map(table["plausible_max"])
+    low = lookup(frame["parameter"], table["plausible_min"])
+    high = lookup(frame["parameter"], table["plausible_max"])
     outside = has_value & ((frame["value"] < low) | (frame["value"] > high))
     future = frame["observed_at"] > pd.Timestamp(now + FUTURE_TOLERANCE)
     # moving 24-h statistics are smooth by construction: the series tests skip them
     series = _series_notes(frame[has_value & (frame["averaging_period"] != "PT24H")])
-    series = series[series != ""]
     noted = frame.index[outside | future].union(series.index)
     notes = pd.Series("", index=noted, dtype=object)  # texts only where a test spoke (few rows)
     for i in frame.index[outside]:
@@ -100,13 +123,12 @@ def apply(frame: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
     tested = pd.Series(SEVERITY["good"], index=frame.index)
     tested[noted] = SEVERITY["suspect"]
     tested[future] = SEVERITY["fail"]
-    base = frame["qc_flag"].map(SEVERITY)
+    base = lookup(frame["qc_flag"], SEVERITY)
     # a reading no test faults is good; a source's own marker (suspect, fail, missing) stands
     severity = np.maximum(base.where(base != SEVERITY["not_evaluated"], SEVERITY["good"]), tested)
     out = frame.copy()
-    out["qc_flag"] = severity.map({v: k for k, v in SEVERITY.items()})
+    out["qc_flag"] = lookup(severity, {v: k for k, v in SEVERITY.items()}).astype(frame["qc_flag"].dtype)
     gaps = time_gaps(frame)
-    gaps = gaps[gaps != ""]
     for i, text in gaps.items():  # informational: noted, flag unchanged
         notes[i] = f"{notes.get(i, '')}; {text}" if notes.get(i, "") else text
     noted = noted.union(gaps.index)

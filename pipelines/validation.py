@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipelines.observations import lookup
+
 SUITE_DIR = Path(__file__).resolve().parent.parent / "expectations"
 DATASET_OF_DOMAIN = {"water": "water", "air": "air", "coastal": "coastal"}
 
@@ -71,8 +73,8 @@ def _instrument_ranges() -> pd.DataFrame:
 def with_instrument_range(frame: pd.DataFrame) -> pd.DataFrame:
     """The batch with each row's instrument range (instrument_min, instrument_max) for its parameter."""
     ranges = _instrument_ranges()
-    return frame.assign(instrument_min=frame["parameter"].map(ranges["instrument_min"]).astype("float64"),
-                        instrument_max=frame["parameter"].map(ranges["instrument_max"]).astype("float64"))
+    return frame.assign(instrument_min=lookup(frame["parameter"], ranges["instrument_min"]).astype("float64"),
+                        instrument_max=lookup(frame["parameter"], ranges["instrument_max"]).astype("float64"))
 
 
 def _describe(config) -> str:
