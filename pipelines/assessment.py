@@ -14,7 +14,7 @@ from datetime import date
 
 import pandas as pd
 
-from pipelines import air_quality, registry, seawater, surface_water
+from pipelines import air_quality, censoring, registry, seawater, surface_water
 from pipelines.observations import BUREAU_TZ
 
 SURFACE_WATER_STANDARD = "GB 3838-2002; 地表水环境质量评价办法(试行) 2011"
@@ -32,11 +32,9 @@ EXCLUDED_FLAGS = ("missing",)  # manual sampling: a single sample is classed
 
 def daily_means(observations: pd.DataFrame) -> pd.DataFrame:
     """Mean of the assessable values of each station and parameter, with their count. A value
-    below its detection limit counts as half the limit (the method is recorded in the docs)."""
+    below its detection limit counts as half the limit (pipelines/data/censoring.csv)."""
     usable = observations[observations["value"].notna() & ~observations["qc_flag"].isin(EXCLUDED_FLAGS)]
-    if "censoring" in usable.columns:
-        censored = usable["censoring"] == "<"
-        usable = usable.assign(value=usable["value"].where(~censored, usable["detection_limit"] / 2))
+    usable = usable.assign(value=censoring.counted_values(usable))
     return usable.groupby(["station_id", "parameter"])["value"].agg(["mean", "count"]).reset_index()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from pipelines.config import load_settings
 from pipelines.observations import BUREAU_TZ
 
-EXPORTS = ("observations", "assessments", "quarantine", "alerts", "published", "payloads", "history")
+EXPORTS = ("observations", "assessments", "quarantine", "alerts", "published", "payloads", "history", "rollups")
 
 
 def _day(text: str) -> date:

@@ -3,6 +3,9 @@
 ENVMON_HOME           where the embedded database, staged batches, dashboards, outbox and logs go
                       (default: ./.envmon under the current directory)
 ENVMON_WAREHOUSE_URL  SQLAlchemy URL of the warehouse (default: SQLite file in ENVMON_HOME)
+ENVMON_DASHBOARD_WAREHOUSE_URL
+                      the URL the dashboard reads the warehouse through: in production the read-only
+                      role envmon_dashboard (deploy/postgres-init); default: ENVMON_WAREHOUSE_URL
 ENVMON_SOURCE_MODE    "simulated" (default), "files" or "live": where the nightly run takes its data
 ENVMON_INBOX          with mode "files": folder of payloads, <source>/<any name>
 ENVMON_CNEMC_WATER_URL, ENVMON_CNEMC_AIR_URL
@@ -22,6 +25,7 @@ from pathlib import Path
 ENV_VARS = (
     "ENVMON_HOME",
     "ENVMON_WAREHOUSE_URL",
+    "ENVMON_DASHBOARD_WAREHOUSE_URL",
     "ENVMON_SOURCE_MODE",
     "ENVMON_INBOX",
     "ENVMON_CNEMC_WATER_URL",
@@ -60,6 +64,12 @@ class Settings:
     smtp: SmtpSettings | None
     cnemc_air_url: str | None = None
     assessable_flags: tuple[str, ...] = ("good", "not_evaluated")
+    dashboard_warehouse_url: str | None = None
+
+    @property
+    def dashboard_url(self) -> str:
+        """Where the dashboard reads: the read-only role's URL where one is set."""
+        return self.dashboard_warehouse_url or self.warehouse_url
 
     @property
     def staging_dir(self) -> Path:
@@ -110,6 +120,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         smtp=smtp,
         cnemc_air_url=env.get("ENVMON_CNEMC_AIR_URL") or None,
         assessable_flags=_flags(env.get("ENVMON_ASSESSABLE_FLAGS", "good,not_evaluated")),
+        dashboard_warehouse_url=env.get("ENVMON_DASHBOARD_WAREHOUSE_URL") or None,
     )
 
 

@@ -53,4 +53,6 @@ def export_frame(engine, table: str) -> pd.DataFrame:
     if table == "history":  # values a later payload replaced
         return _instants_iso(db.read_table(engine, "observation_history", order_by=["history_id"]),
                              ["observed_at", "superseded_at"])
+    if table == "rollups":  # daily and monthly means; reported_mean says '< limit' below a detection limit
+        return db.read_table(engine, "rollups", order_by=["period", "period_start", "station_id", "parameter"])
     raise ValueError(f"unknown export {table!r}")

@@ -219,7 +219,7 @@ def refresh_dashboard(settings: Settings | None = None) -> dict:
 
     settings = settings or load_settings()
     docs = write_data_docs_index(settings)
-    path = write_report(db.engine_for(settings.warehouse_url), settings.dashboard_dir, data_label(settings),
+    path = write_report(db.engine_for(settings.dashboard_url), settings.dashboard_dir, data_label(settings),
                         data_docs=docs)
     return {"dashboard": str(path), "data_docs": str(docs)}
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines import standards
-from pipelines.observations import lookup
+from pipelines.observations import KEY_COLUMNS, lookup
 
 # QARTOD order: a worse flag wins.
 SEVERITY = {"good": 0, "not_evaluated": 1, "suspect": 3, "fail": 4, "missing": 9}
@@ -136,3 +136,42 @@ def apply(frame: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
         previous = frame.loc[noted, "qc_note"]
         out.loc[noted, "qc_note"] = [f"{p}; {n}" if p else n for p, n in zip(previous, notes[noted])]
     return out
+
+
+DUPLICATE_EXPECTATION = "qc_duplicate"
+
+
+def _shown(value) -> str:
+    return "empty" if pd.isna(value) else f"{value:g}"
+
+
+def split_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """QARTOD-style duplicate test over rows that share a key (station, parameter, time, averaging
+    period, layer). The batch's last row of a key is kept; an exact copy of it goes to quarantine as
+    a duplicate; where the rows disagree, the others go to quarantine as conflicting and the kept
+    row is flagged suspect with the other values in its note. Returns (kept, quarantined)."""
+    key = [column for column in KEY_COLUMNS if column in frame]
+    repeated = frame.duplicated(subset=key, keep=False)
+    if not repeated.any():
+        return frame, frame.iloc[:0].assign(expectation=pd.Series(dtype=object), reason=pd.Series(dtype=object))
+    rows = frame[repeated]
+    signature = rows["value"].map(_shown) + "|" + (rows["censoring"] if "censoring" in rows else "")
+    group = rows.groupby(key, sort=False, dropna=False).ngroup()
+    conflicting = signature.groupby(group).transform("nunique") > 1
+    kept_mask = ~frame.duplicated(subset=key, keep="last")
+    dropped = rows[~kept_mask[repeated]]
+    kept_value = rows[kept_mask[repeated]].set_index(group[kept_mask[repeated]])["value"]
+    quarantined = dropped.assign(
+        expectation=DUPLICATE_EXPECTATION,
+        reason=[f"conflicting duplicate: value {_shown(v)} for the same station, parameter and time; the batch's "
+                f"later value {_shown(kept_value[g])} is loaded, flagged suspect" if c else
+                "duplicate: an exact copy of a later row of the batch, which is loaded"
+                for v, g, c in zip(dropped["value"], group[dropped.index], conflicting[dropped.index])])
+    kept = frame[kept_mask].copy()
+    disputed = rows.index[kept_mask[repeated] & conflicting]
+    for index in disputed:
+        others = dropped[group[dropped.index] == group[index]]["value"].map(_shown)
+        note = f"conflicting duplicate: the batch also gave {', '.join(others)}"
+        kept.loc[index, "qc_flag"] = worst([kept.loc[index, "qc_flag"], "suspect"])
+        kept.loc[index, "qc_note"] = f"{kept.loc[index, 'qc_note']}; {note}" if kept.loc[index, "qc_note"] else note
+    return kept, quarantined

@@ -6,30 +6,46 @@ from datetime import date
 
 import pandas as pd
 
+from pipelines import censoring
 from pipelines.observations import ASSESSABLE_FLAGS
 
 FLAGGED = ("suspect", "fail")
+COLUMNS = ["station_id", "parameter", "averaging_period", "period", "period_start", "mean", "minimum", "maximum",
+           "values_assessable", "values_flagged", "values_censored", "days_with_data", "detection_limit",
+           "reported_mean", "censoring_method"]
+
+
+def _with_reporting(out: pd.DataFrame) -> pd.DataFrame:
+    """The mean as reported ('< limit' below the detection limit) and the censoring method, where
+    the mean holds censored values (detection_limit: the highest of their limits)."""
+    censored = out["detection_limit"].notna()  # censored values are in the mean
+    out["reported_mean"] = [censoring.reported_mean(m, limit) for m, limit in zip(out["mean"], out["detection_limit"])]
+    out["censoring_method"] = pd.Series(censoring.method_description(), index=out.index).where(censored)
+    return out[COLUMNS]
 
 
 def daily(observations: pd.DataFrame, day: date, assessable=ASSESSABLE_FLAGS) -> pd.DataFrame:
     frame = observations[observations["value"].notna()].copy()
     if frame.empty:
         return pd.DataFrame()
-    censored = frame["censoring"].eq("<") if "censoring" in frame else pd.Series(False, index=frame.index)
-    frame["counted"] = frame["value"].where(~censored, frame.get("detection_limit", frame["value"]) / 2)
+    censored = censoring.is_censored(frame)
+    frame["counted"] = censoring.counted_values(frame)
+    frame["censoring_limit"] = censoring.censoring_limits(frame)
     frame["is_assessable"] = frame["qc_flag"].isin(assessable)
     frame["is_flagged"] = frame["qc_flag"].isin(FLAGGED)
     frame["is_censored"] = censored
     usable = frame[frame["is_assessable"]]
     keys = ["station_id", "parameter", "averaging_period"]
-    stats = usable.groupby(keys)["counted"].agg(["mean", "min", "max"])
+    stats = usable.groupby(keys).agg(mean=("counted", "mean"), min=("counted", "min"), max=("counted", "max"),
+                                     detection_limit=("censoring_limit", "max"))
     counts = frame.groupby(keys)[["is_assessable", "is_flagged", "is_censored"]].sum()
     out = counts.join(stats, how="left").reset_index()
-    return pd.DataFrame({
+    return _with_reporting(pd.DataFrame({
         "station_id": out["station_id"], "parameter": out["parameter"], "averaging_period": out["averaging_period"],
         "period": "day", "period_start": day, "mean": out["mean"], "minimum": out["min"], "maximum": out["max"],
         "values_assessable": out["is_assessable"].astype(int), "values_flagged": out["is_flagged"].astype(int),
-        "values_censored": out["is_censored"].astype(int), "days_with_data": (out["is_assessable"] > 0).astype(int)})
+        "values_censored": out["is_censored"].astype(int),
+        "days_with_data": (out["is_assessable"] > 0).astype(int), "detection_limit": out["detection_limit"]}))
 
 
 def monthly(days: pd.DataFrame, month_start: date) -> pd.DataFrame:
@@ -43,7 +59,5 @@ def monthly(days: pd.DataFrame, month_start: date) -> pd.DataFrame:
     out["mean"] = out["weighted"] / out["values_assessable"].where(out["values_assessable"] > 0)
     out["minimum"] = grouped["minimum"].min()
     out["maximum"] = grouped["maximum"].max()
-    out = out.reset_index()
-    return out.assign(period="month", period_start=month_start)[
-        ["station_id", "parameter", "averaging_period", "period", "period_start", "mean", "minimum", "maximum",
-         "values_assessable", "values_flagged", "values_censored", "days_with_data"]]
+    out["detection_limit"] = grouped["detection_limit"].max() if "detection_limit" in days else float("nan")
+    return _with_reporting(out.reset_index().assign(period="month", period_start=month_start))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipelines import qc
 from pipelines.observations import lookup
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "expectations"
@@ -120,7 +121,8 @@ def _with_range(failure: str, row: pd.Series) -> str:
 
 def validate(frame: pd.DataFrame, dataset: str, station_ids: tuple[str, ...] | None = None,
              docs_dir: Path | None = None) -> ValidationOutcome:
-    """Validate one batch. Every row ends in exactly one of good or quarantined. `station_ids`
+    """Validate one batch. Every row ends in exactly one of good or quarantined; rows that repeat
+    a key of the batch are settled by the QC duplicate test (qc.split_duplicates). `station_ids`
     replaces the registry's stations (the national-scale benchmark uses its own network); with
     `docs_dir`, the Great Expectations Data Docs of the run are built there."""
     definition, suite = _batch_definition_and_suite(dataset, station_ids)
@@ -151,9 +153,11 @@ def validate(frame: pd.DataFrame, dataset: str, station_ids: tuple[str, ...] | N
     quarantined["reason"] = [
         "; ".join([_with_range(f, ranges.loc[i]) for f in failures[i]] + ([notes[i]] if notes[i] else []))
         for i in quarantined.index]
+    good, duplicates = qc.split_duplicates(frame[~bad_mask])
     return ValidationOutcome(
-        good=frame[~bad_mask].reset_index(drop=True),
-        quarantined=quarantined.reset_index(drop=True),
+        good=good.reset_index(drop=True),
+        quarantined=pd.concat([quarantined, duplicates], ignore_index=True) if len(duplicates) else
+        quarantined.reset_index(drop=True),
         suite_name=suite.name,
         success=bool(result.success),
     )

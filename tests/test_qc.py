@@ -88,3 +88,36 @@ def test_a_time_gap_is_noted_without_changing_the_flag():
     checked = qc.apply(frame, NOW)
     assert "gap of 8.0 h" in checked["qc_note"][2] and checked["qc_flag"][2] == "good"
     assert checked["qc_note"][1] == ""
+
+
+def _with_repeats(values_by_hour):
+    frames = [_series("nh3n", [value], start=f"2026-11-20 {hour:02d}:00") for hour, value in values_by_hour]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_an_exact_duplicate_is_quarantined_and_one_copy_kept():
+    frame = _with_repeats([(0, 0.40), (4, 0.42), (4, 0.42), (8, 0.45)])
+    kept, held = qc.split_duplicates(frame)
+    assert kept["value"].tolist() == [0.40, 0.42, 0.45] and (kept["qc_flag"] == "not_evaluated").all()
+    assert len(held) == 1 and held["expectation"].tolist() == ["qc_duplicate"]
+    assert held["reason"].iloc[0].startswith("duplicate: an exact copy")
+
+
+def test_conflicting_duplicates_keep_the_last_value_flagged_suspect_and_quarantine_the_others():
+    frame = _with_repeats([(0, 0.40), (4, 0.42), (4, 0.9), (4, 0.5), (8, 0.45)])
+    kept, held = qc.split_duplicates(frame)
+    assert kept["value"].tolist() == [0.40, 0.5, 0.45]
+    disputed = kept[kept["value"] == 0.5].iloc[0]
+    assert disputed["qc_flag"] == "suspect" and disputed["qc_note"] == "conflicting duplicate: the batch also gave 0.42, 0.9"
+    assert sorted(held["value"]) == [0.42, 0.9]
+    assert all(r.startswith("conflicting duplicate") and "later value 0.5 is loaded" in r for r in held["reason"])
+    assert len(kept) + len(held) == len(frame)
+
+
+def test_validation_settles_duplicates_so_every_row_is_loaded_or_quarantined():
+    from pipelines.validation import validate
+    frame = _with_repeats([(0, 0.40), (4, 0.42), (4, 0.9), (8, 0.45), (8, 0.45)])
+    outcome = validate(frame, "water")
+    assert len(outcome.good) == 3 and len(outcome.quarantined) == 2
+    assert not outcome.good.duplicated(subset=["station_id", "parameter", "observed_at"]).any()
+    assert set(outcome.quarantined["expectation"]) == {"qc_duplicate"}

@@ -201,3 +201,14 @@ def test_published_results_are_checked_against_envmons_own(settings, tmp_path):
                    encoding="utf-8")
     air_summary = ingest.ingest_file("cnemc-air", air, FETCHED, settings)
     assert air_summary["sources"]["cnemc-air"]["published_disagreements"] == 1   # 2521A published 99, computed 20
+
+
+def test_a_non_detect_in_the_lab_template_is_reported_below_its_limit_in_the_rollups(settings):
+    ingest.ingest_file("lab", TEMPLATES / "lab-results-example.csv", FETCHED, settings)
+    rolled = exports.export_frame(db.engine_for(settings.warehouse_url), "rollups")
+    day = rolled[(rolled["period"] == "day") & (rolled["station_id"] == "nanliu-hengtang")].set_index("parameter")
+    # Cd "ND" with a detection limit of 0.00005 mg/L: counted as 0.000025, reported "< 0.00005"
+    assert day.loc["cd", "mean"] == pytest.approx(0.000025)
+    assert day.loc["cd", "reported_mean"] == "< 0.00005"
+    assert day.loc["cd", "censoring_method"].startswith("half_detection_limit")
+    assert day.loc["nh3n", "reported_mean"] == "0.87" and pd.isna(day.loc["nh3n", "censoring_method"])

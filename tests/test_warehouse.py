@@ -3,7 +3,7 @@ from datetime import date, datetime, timezone
 import pandas as pd
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, insert, select, text
 
 from pipelines import nightly
 from pipelines.sources import simulator
@@ -36,7 +36,8 @@ def _snapshot(engine, table):
 def test_migrations_create_exactly_the_declared_schema(warehouse_url):
     engine = _engine(warehouse_url)
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), schema.metadata)
+        differences = compare_metadata(MigrationContext.configure(connection, opts={"include_name": schema.include_name}),
+                                       schema.metadata)
     assert differences == []
 
 
@@ -77,3 +78,64 @@ def test_reference_tables_are_synchronised_from_the_registry(warehouse_url):
     stations = db.read_table(engine, "stations")
     assert len(stations) == len(registry.sections()) + len(registry.air_stations())
     assert stations.set_index("station_id").loc["jiuzhou-wenchequiao", "name_zh"] == "鼠岭(文车桥)"
+
+
+def _load_day(engine, day):
+    outcome = validate(simulator.simulate_coastal(day, 1), "coastal")
+    good = nightly._with_partition(outcome.good)
+    log = {"source": "simulated-coastal", "partition_day": day, "domain": "coastal", "batch_id": good["batch_id"][0],
+           "rows_read": len(good), "rows_loaded": len(good), "rows_quarantined": 0, "suite_name": outcome.suite_name,
+           "loaded_at": datetime.now(timezone.utc)}
+    db.load_partition(engine, "simulated-coastal", day, good, outcome.quarantined.assign(partition_day=day), log)
+    return len(good)
+
+
+def test_postgres_observations_are_partitioned_by_month(postgres_url):
+    engine = _engine(postgres_url)
+    november = _load_day(engine, DAY)
+    december = _load_day(engine, date(2026, 12, 1))
+    with engine.connect() as connection:
+        kind = connection.execute(text("SELECT relkind FROM pg_class WHERE oid = 'observations'::regclass")).scalar()
+        partitions = dict(connection.execute(text(
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'observations'::regclass")).all())
+        counts = {name: connection.execute(text(f"SELECT count(*) FROM ONLY {name}")).scalar() for name in partitions}
+    assert kind == "p"
+    assert partitions == {"observations_y2026m11": "FOR VALUES FROM ('2026-11-01') TO ('2026-12-01')",
+                          "observations_y2026m12": "FOR VALUES FROM ('2026-12-01') TO ('2027-01-01')"}
+    assert counts == {"observations_y2026m11": november, "observations_y2026m12": december}
+
+
+def test_a_reload_of_a_partitioned_day_upserts_in_place(postgres_url):
+    engine = _engine(postgres_url)
+    good, held, log = _batch()
+    db.load_partition(engine, "simulated-coastal", DAY, good, held, log)
+    revised = good.copy()
+    revised.loc[0, "value"] = revised.loc[0, "value"] + 1
+    assert db.load_partition(engine, "simulated-coastal", DAY, revised, held, log) is True
+    stored = db.observations_for_partition(engine, "simulated-coastal", DAY)
+    key = {k: revised.loc[0, k] for k in ("station_id", "parameter", "layer")}
+    row = stored[(stored[list(key)] == pd.Series(key)).all(axis=1)
+                 & (pd.to_datetime(stored["observed_at"], utc=True) == revised.loc[0, "observed_at"])]
+    assert row["value"].tolist() == [revised.loc[0, "value"]]
+    assert len(stored) == len(good)
+
+
+def test_migration_to_the_partitioned_table_keeps_every_observation(warehouse_url):
+    engine = create_engine(warehouse_url)
+    db.migrate(engine, "0005")
+    rows = []
+    for day in (DAY, date(2026, 12, 1)):  # written as release 0005 did: one plain table
+        good = nightly._with_partition(validate(simulator.simulate_coastal(day, 1), "coastal").good)
+        rows += db.records(good.assign(source="simulated-coastal"), db.OBSERVATION_COLUMNS)
+    with engine.begin() as connection:
+        connection.execute(insert(schema.observations), rows)
+    loaded = len(rows)
+    before = _snapshot(engine, schema.observations)
+    db.migrate(engine)
+    assert len(before) == loaded
+    assert _snapshot(engine, schema.observations) == before
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection, opts={"include_name": schema.include_name}),
+                                       schema.metadata)
+    assert differences == []

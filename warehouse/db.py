@@ -13,7 +13,7 @@ import pandas as pd
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
-    Engine, MetaData, and_, create_engine, delete, event, func, insert, or_, select, true, update,
+    Engine, MetaData, and_, create_engine, delete, event, func, insert, or_, select, text, true, update,
 )
 from sqlalchemy.engine import Connection
 
@@ -39,13 +39,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to an Alembic revision, the newest by default."""
     config = Config(str(ALEMBIC_INI))
     config.set_main_option("script_location", str(ALEMBIC_INI.parent / "migrations"))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 def _normalised(value):
@@ -127,7 +127,7 @@ def load_partition(engine: Engine, source: str, day: date, good: pd.DataFrame, q
     return changed
 
 
-KEY_COLUMNS = ["source", "station_id", "parameter", "observed_at", "averaging_period", "layer"]
+KEY_COLUMNS = [c.name for c in schema.observations.primary_key.columns]
 STAGING = "staging_observations"
 
 
@@ -169,9 +169,26 @@ def _fill(connection: Connection, staging, frame: pd.DataFrame) -> None:
     connection.execute(insert(staging), records(frame, columns))
 
 
+def ensure_observation_partitions(connection: Connection, days) -> None:
+    """On PostgreSQL, the monthly partitions of observations that rows of `days` go to. The advisory
+    lock keeps two sources loading in parallel from creating the same partition at once."""
+    if connection.dialect.name != "postgresql":
+        return
+    months = sorted({date(day.year, day.month, 1) for day in days})
+    if not months:
+        return
+    connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('envmon observation partitions'))"))
+    for month in months:
+        following = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+        connection.execute(text(
+            f"CREATE TABLE IF NOT EXISTS {schema.observation_partition_name(month)} PARTITION OF observations "
+            f"FOR VALUES FROM ('{month.isoformat()}') TO ('{following.isoformat()}')"))
+
+
 def replace_observations(connection: Connection, source: str, day: date, good: pd.DataFrame) -> bool:
     o = schema.observations
     batch = good.assign(source=source, partition_day=day)
+    ensure_observation_partitions(connection, [day])
     partition = and_(o.c.source == source, o.c.partition_day == day)
     if connection.execute(select(o.c.source).where(partition).limit(1)).first() is None:
         _fill(connection, o, batch)  # a new partition: straight in, no conflicts to resolve
@@ -337,6 +354,7 @@ def merge_partition(engine: Engine, source: str, day: date, good: pd.DataFrame, 
     replace its earlier ones. Returns the counts of new, revised and unchanged observations."""
     o = schema.observations
     with engine.begin() as connection:
+        ensure_observation_partitions(connection, [day])
         stored = _frame(connection, select(o).where(o.c.source == source, o.c.partition_day == day), OBSERVATION_COLUMNS)
         stored["observed_at"] = pd.to_datetime(stored["observed_at"], utc=True)
         incoming = good.assign(payload_id=payload_id)

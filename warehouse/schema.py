@@ -2,11 +2,12 @@
 a test checks the two agree."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import re
+from datetime import date, datetime, timezone
 
 from sqlalchemy import (
-    Boolean, Column, Date, DateTime, Float, Index, Integer, MetaData, String, Table, Text,
-    UniqueConstraint,
+    Boolean, Column, Date, DateTime, Float, Index, Integer, MetaData, PrimaryKeyConstraint, String, Table,
+    Text, UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -64,14 +65,14 @@ parameters = Table(
     Column("standards", Text),
 )
 
-observations = Table(
+observations = Table(  # on PostgreSQL partitioned by month of partition_day (migration 0006)
     "observations", metadata,
-    Column("source", String(32), primary_key=True),
-    Column("station_id", String(64), primary_key=True),
-    Column("parameter", String(32), primary_key=True),
-    Column("observed_at", UtcDateTime, primary_key=True),
-    Column("averaging_period", String(16), primary_key=True),
-    Column("layer", String(16), primary_key=True, server_default=""),   # migration 0003
+    Column("source", String(32), nullable=False),
+    Column("station_id", String(64), nullable=False),
+    Column("parameter", String(32), nullable=False),
+    Column("observed_at", UtcDateTime, nullable=False),
+    Column("averaging_period", String(16), nullable=False),
+    Column("layer", String(16), nullable=False, server_default=""),   # migration 0003
     Column("partition_day", Date, nullable=False),
     Column("utc_offset_minutes", Integer, nullable=False),
     Column("value", Float),
@@ -86,9 +87,32 @@ observations = Table(
     Column("original_unit", String(32)),
     Column("detail", Text),
     Column("payload_id", Integer),
+    # partition_day follows from observed_at and the averaging period, so it adds nothing to the
+    # key's meaning; PostgreSQL needs it there to partition on it. Station first: the key doubles
+    # as the station-and-day index.
+    PrimaryKeyConstraint("station_id", "partition_day", "parameter", "observed_at", "averaging_period", "layer",
+                         "source", name="observations_pkey"),
     Index("ix_observations_partition", "source", "partition_day"),
-    Index("ix_observations_station_day", "station_id", "partition_day"),
+    postgresql_partition_by="RANGE (partition_day)",
 )
+
+
+def is_observation_partition(table_name: str) -> bool:
+    """The monthly partitions of observations (PostgreSQL), which the loader creates as data arrives."""
+    return OBSERVATION_PARTITION_NAME.fullmatch(table_name) is not None
+
+
+def include_name(name, type_, _parent_names) -> bool:
+    """Alembic's filter: the partitions belong to observations, not to the declared schema."""
+    return not (type_ == "table" and is_observation_partition(name))
+
+
+OBSERVATION_PARTITION_NAME = re.compile(r"observations_y\d{4}m\d{2}")
+
+
+def observation_partition_name(month_start: date) -> str:
+    return f"observations_y{month_start.year:04d}m{month_start.month:02d}"
+
 
 quarantine = Table(
     "quarantine", metadata,
@@ -238,6 +262,9 @@ rollups = Table(  # daily and monthly means kept current by the nightly run (mig
     Column("values_flagged", Integer, nullable=False),     # suspect or fail: kept, not averaged
     Column("values_censored", Integer, nullable=False),
     Column("days_with_data", Integer, nullable=False),
+    Column("detection_limit", Float),    # migration 0007: the highest limit of the censored values in the mean
+    Column("reported_mean", Text),       # '< limit' when the mean lies below it, else the mean
+    Column("censoring_method", Text),    # how censored values entered the mean, where they did
     Index("ix_rollups_period", "period", "period_start"),
 )
 

@@ -245,8 +245,7 @@ def _finish(rows: list[dict], source: str, fetched_at: datetime) -> pd.DataFrame
         return empty_frame()
     frame["batch_id"] = ""
     frame = conform(frame)
-    # Exact duplicates (a feed republishing a reading) collapse to one observation.
-    frame = frame.drop_duplicates(subset=["station_id", "parameter", "observed_at", "averaging_period"], keep="last")
+    # Rows repeating a key stay: validation's QC duplicate test settles them, each with its reason.
     frame["batch_id"] = batch_id(source, fetched_at.astimezone(BUREAU_TZ).date(), frame)
     return frame.reset_index(drop=True)
 
@@ -282,15 +281,17 @@ def read_inbox(source: str, day: date, inbox: Path) -> pd.DataFrame:
     if not folder.is_dir():
         raise FileNotFoundError(f"no inbox folder {folder} for source {source}")
     frames = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+    for order, path in enumerate(sorted(p for p in folder.iterdir() if p.is_file())):
         fetched = datetime.fromtimestamp(path.stat().st_mtime, BUREAU_TZ)
-        frames.append(parse_file(source, path, fetched).observations)
+        frames.append(parse_file(source, path, fetched).observations.assign(file_order=order))
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if frame.empty:
         from pipelines.observations import empty_frame
         return empty_frame()
     frame = frame[bureau_day(frame["observed_at"], frame["averaging_period"]) == day]
-    frame = frame.drop_duplicates(subset=["station_id", "parameter", "observed_at", "averaging_period"], keep="last")
-    frame = frame.assign(batch_id="")
+    # a later file revises an earlier one; repeats inside one file are left to the duplicate test
+    key = ["station_id", "parameter", "observed_at", "averaging_period", "layer"]
+    latest = frame.groupby(key, dropna=False)["file_order"].transform("max")
+    frame = frame[frame["file_order"] == latest].drop(columns="file_order").assign(batch_id="")
     frame["batch_id"] = batch_id(source, day, frame)
     return frame.reset_index(drop=True)
