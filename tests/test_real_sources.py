@@ -212,3 +212,28 @@ def test_a_non_detect_in_the_lab_template_is_reported_below_its_limit_in_the_rol
     assert day.loc["cd", "reported_mean"] == "< 0.00005"
     assert day.loc["cd", "censoring_method"].startswith("half_detection_limit")
     assert day.loc["nh3n", "reported_mean"] == "0.87" and pd.isna(day.loc["nh3n", "censoring_method"])
+
+
+@pytest.mark.real_data
+def test_repeated_rows_of_a_real_air_payload_are_settled_by_the_duplicate_test(settings, tmp_path):
+    lines = real_data("cnemc-air/beibu6-hourly-2026-03-01-to-03-28.csv").read_text(encoding="utf-8").splitlines()
+    header, first, second = lines[0], lines[1], lines[2]
+    columns = header.split(",")
+    changed = second.split(",")
+    original_pm10 = changed[columns.index("pm10")]
+    changed[columns.index("pm10")] = str(int(original_pm10) + 40)
+    payload = tmp_path / "repeated.csv"
+    payload.write_text("\n".join([header, first, second, first, ",".join(changed)]) + "\n", encoding="utf-8")
+    summary = ingest.ingest_file("cnemc-air", payload, datetime(2026, 3, 2, tzinfo=BUREAU_TZ), settings)
+    assert _reconciles(summary)
+    engine = db.engine_for(settings.warehouse_url)
+    held = db.read_table(engine, "quarantine")
+    assert set(held["expectation"]) == {"qc_duplicate"} and len(held) == summary["sources"]["cnemc-air"]["quarantined"]
+    conflicting = held[held["reason"].str.startswith("conflicting duplicate")]
+    assert len(conflicting) == 1 and conflicting["value"].iloc[0] == float(original_pm10)
+    stored = db.read_table(engine, "observations")
+    station = stored[stored["station_id"] == changed[columns.index("stationcode")]]  # the CNEMC code is the key
+    pm10 = station[(station["parameter"] == "pm10") & (station["averaging_period"] == "PT1H")].iloc[0]
+    assert pm10["value"] == float(original_pm10) + 40 and pm10["qc_flag"] == "suspect"
+    assert f"the batch also gave {original_pm10}" in pm10["qc_note"]
+
