@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--payload-id", type=int, help="re-ingest a logged payload from the archive")
     ingest.add_argument("--fetched-at", type=_timestamp, help="when it was fetched (default: file modification time)")
     ingest.add_argument("--json", action="store_true")
+    history = commands.add_parser("history", help="list every version of a value, each with its payload")
+    history.add_argument("--station", required=True, help="station or section id")
+    history.add_argument("--parameter", required=True, help="parameter code")
+    history.add_argument("--at", type=_timestamp, help="one observation time (default: all times)")
     classify = commands.add_parser("classify", help="classify the rows of a CSV by the standards (calculator)")
     classify.add_argument("domain", choices=("surface-water", "seawater", "air"))
     classify.add_argument("--input", required=True, type=Path, help="CSV with parameter-code columns")
@@ -69,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(settings, args)
     if args.command == "export":
         return _export(settings, args.table)
+    if args.command == "history":
+        return _history(settings, args)
     if args.command == "classify":
         return _classify(args)
     return _ingest(settings, args)
@@ -142,6 +148,26 @@ def _export(settings, table: str) -> int:
         sys.stdout.flush()
     except BrokenPipeError:  # the reader (head, a pager) closed early: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+HISTORY_COLUMNS = ["station_id", "parameter", "observed_at", "averaging_period", "layer", "version", "value",
+                   "original_value", "qc_flag", "source", "batch_id", "payload_id", "payload_origin",
+                   "payload_received_at", "superseded_at", "superseded_by_payload_id"]
+
+
+def _history(settings, args) -> int:
+    """The versions of a value as CSV, oldest first: what each payload said, and what replaced it."""
+    from warehouse import db
+
+    versions = db.value_versions(db.engine_for(settings.warehouse_url), args.station, args.parameter, args.at)
+    if versions.empty:
+        print(f"envmon: no {args.parameter} values of {args.station}" + (f" at {args.at.isoformat()}" if args.at else ""),
+              file=sys.stderr)
+        return 1
+    for column in ("observed_at", "payload_received_at", "superseded_at"):
+        versions[column] = [t.isoformat() if isinstance(t, datetime) else "" for t in versions[column]]
+    versions.reindex(columns=HISTORY_COLUMNS).to_csv(sys.stdout, index=False)
     return 0
 
 

@@ -1,4 +1,5 @@
 """Real-source ingestion: sampling templates, bad rows, revisions, the archive and the ingest log."""
+import io
 import json
 from datetime import datetime
 from pathlib import Path
@@ -237,3 +238,25 @@ def test_repeated_rows_of_a_real_air_payload_are_settled_by_the_duplicate_test(s
     assert pm10["value"] == float(original_pm10) + 40 and pm10["qc_flag"] == "suspect"
     assert f"the batch also gave {original_pm10}" in pm10["qc_note"]
 
+
+
+def test_the_history_of_a_value_lists_each_version_with_its_payload(settings, tmp_path, monkeypatch, capsys):
+    first = ingest.ingest_file("cnemc-water", FIXTURES / "cnemc-water-publish.json", FETCHED, settings)
+    revised = tmp_path / "later.json"
+    revised.write_text((FIXTURES / "cnemc-water-publish.json").read_text(encoding="utf-8")
+                       .replace("原始值：0.41234'>0.412", "原始值：1.61234'>1.612"), encoding="utf-8")
+    second = ingest.ingest_file("cnemc-water", revised, FETCHED.replace(hour=6), settings)
+    monkeypatch.setenv("ENVMON_HOME", str(settings.home))
+    from pipelines import cli
+    assert cli.main(["history", "--station", "nanliu-hengtang", "--parameter", "nh3n"]) == 0
+    listed = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert listed["version"].tolist() == ["superseded", "current"]
+    assert listed["value"].tolist() == [0.41234, 1.61234]
+    assert listed["payload_id"].tolist() == [first["payload_id"], second["payload_id"]]
+    assert listed["superseded_by_payload_id"].iloc[0] == second["payload_id"]
+    assert [Path(o).name for o in listed["payload_origin"]] == ["cnemc-water-publish.json", "later.json"]
+    at = listed["observed_at"].iloc[0]
+    assert cli.main(["history", "--station", "nanliu-hengtang", "--parameter", "nh3n", "--at", at]) == 0
+    assert len(pd.read_csv(io.StringIO(capsys.readouterr().out))) == 2
+    assert cli.main(["history", "--station", "nowhere", "--parameter", "nh3n"]) == 1
+    assert "no nh3n values of nowhere" in capsys.readouterr().err

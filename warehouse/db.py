@@ -468,3 +468,32 @@ def rollups_for(engine: Engine, period: str, period_start: date) -> pd.DataFrame
     query = select(r).where(r.c.period == period, r.c.period_start == period_start)
     with engine.connect() as connection:
         return pd.DataFrame(connection.execute(query).mappings().all(), columns=ROLLUP_COLUMNS)
+
+
+VERSION_COLUMNS = ["source", "station_id", "parameter", "observed_at", "averaging_period", "layer", "value",
+                   "original_value", "qc_flag", "batch_id", "payload_id"]
+
+
+def value_versions(engine: Engine, station_id: str, parameter: str, observed_at: datetime | None = None) -> pd.DataFrame:
+    """Every version of a station's values of one parameter (at one time, if given): the superseded
+    ones from observation_history, oldest first, then the current one, each with its payload."""
+    o, h, p = schema.observations, schema.observation_history, schema.payloads
+    current = select(*(o.c[c] for c in VERSION_COLUMNS)).where(o.c.station_id == station_id, o.c.parameter == parameter)
+    superseded = select(*(h.c[c] for c in VERSION_COLUMNS), h.c.superseded_at, h.c.superseded_by_payload_id) \
+        .where(h.c.station_id == station_id, h.c.parameter == parameter)
+    if observed_at is not None:
+        current, superseded = current.where(o.c.observed_at == observed_at), superseded.where(h.c.observed_at == observed_at)
+    with engine.connect() as connection:
+        now = _frame(connection, current, VERSION_COLUMNS).assign(version="current")
+        before = _frame(connection, superseded.order_by(h.c.history_id),
+                        VERSION_COLUMNS + ["superseded_at", "superseded_by_payload_id"]).assign(version="superseded")
+        payloads = _frame(connection, select(p.c.payload_id, p.c.origin, p.c.received_at),
+                          ["payload_id", "origin", "received_at"])
+    versions = pd.concat([frame for frame in (before, now) if len(frame)], ignore_index=True) \
+        if len(before) or len(now) else now.assign(superseded_at=None, superseded_by_payload_id=None)
+    versions = versions.merge(payloads.rename(columns={"origin": "payload_origin", "received_at": "payload_received_at"}),
+                              on="payload_id", how="left")
+    versions["observed_at"] = pd.to_datetime(versions["observed_at"], utc=True)
+    order = versions["version"].eq("current").astype(int)  # superseded first, in the order they were replaced
+    return versions.assign(_order=order).sort_values(["observed_at", "averaging_period", "layer", "_order"],
+                                                     kind="stable").drop(columns="_order").reset_index(drop=True)
