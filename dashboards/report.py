@@ -138,9 +138,11 @@ def section_series(stations: pd.DataFrame, series: pd.DataFrame) -> go.Figure:
                 marker={"size": 5}, name=code, showlegend=False, visible=station_id == water.index[0],
                 error_y={"type": "data", "symmetric": False, "array": points["maximum"] - points["mean"],
                          "arrayminus": points["mean"] - points["minimum"], "thickness": 1, "width": 2},
-                customdata=points[["values_assessable", "values_flagged"]].values,
-                hovertemplate="%{x} (Asia/Shanghai)<br>daily mean %{y:.3f}<br>%{customdata[0]} values used, "
-                              "%{customdata[1]} flagged<extra></extra>",
+                customdata=points[["values_assessable", "values_flagged", "reported_mean", "values_censored"]]
+                .fillna({"reported_mean": ""}).values,
+                # a mean below the detection limit reads "< limit", as a report would print it
+                hovertemplate="%{x} (Asia/Shanghai)<br>daily mean %{customdata[2]}<br>%{customdata[0]} values used, "
+                              "%{customdata[1]} flagged, %{customdata[3]} below detection limit<extra></extra>",
             ), row=row, col=1)
             trace_owner.append(station_id)
     buttons = []
