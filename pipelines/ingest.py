@@ -4,9 +4,10 @@ publisher reported, advance the source's watermark and recompute the days it tou
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pandas as pd
 
 from pipelines import nightly, qc
 from pipelines.config import Settings
@@ -25,6 +26,18 @@ def archive(settings: Settings, source: str, payload: bytes, name: str, received
     if not path.exists():
         path.write_bytes(payload)
     return digest, path
+
+
+def _qc_context(engine, source: str, good: pd.DataFrame) -> pd.DataFrame | None:
+    """Stored readings of the source from the day before the payload's first day to its last, less
+    those the payload itself replaces: neighbours for the QC series tests."""
+    if not len(good):
+        return None
+    days = bureau_day(good["observed_at"], good["averaging_period"])
+    stored = db.series_context(engine, source, min(days) - timedelta(days=1), max(days))
+    key = ["station_id", "parameter", "averaging_period", "layer", "observed_at"]
+    replaced = stored[key].merge(good[key].drop_duplicates(), on=key, how="left", indicator=True)["_merge"] == "both"
+    return stored[~replaced.to_numpy()]
 
 
 def ingest_payload(source: str, payload: bytes, name: str, fetched_at: datetime, settings: Settings,
@@ -46,7 +59,7 @@ def ingest_payload(source: str, payload: bytes, name: str, fetched_at: datetime,
         raise
     outcome = validate(parsed.observations, SOURCE_DOMAINS[source])
     batch = parsed.observations["batch_id"].iloc[0] if len(parsed.observations) else f"{source}/empty"
-    good = nightly._with_partition(qc.apply(outcome.good))
+    good = nightly._with_partition(qc.apply(outcome.good, context=_qc_context(engine, source, outcome.good)))
     bad = outcome.quarantined.copy()
     fallback_day = fetched_at.astimezone(BUREAU_TZ).date()
     if len(bad):

@@ -83,7 +83,10 @@ def validate(source: str, day: date, settings: Settings | None = None) -> dict:
     docs = data_docs_dir(settings, day, source)
     outcome = run_suite(frame, SOURCE_DOMAINS[source], docs_dir=docs)
     _share_static_assets(docs, settings.home / "data_docs" / "static")
-    _write(qc.apply(outcome.good), _stage_path(settings, source, day, "valid"))
+    # the day before is context for the series tests at the batch's start (read, never changed)
+    context = db.series_context(db.engine_for(settings.warehouse_url), source, day - timedelta(days=1),
+                                day - timedelta(days=1))
+    _write(qc.apply(outcome.good, context=context), _stage_path(settings, source, day, "valid"))
     _write(outcome.quarantined, _stage_path(settings, source, day, "quarantined"))
     return {"source": source, "day": day.isoformat(), "read": len(frame), "valid": len(outcome.good),
             "quarantined": len(outcome.quarantined), "suite": outcome.suite_name}

@@ -40,18 +40,27 @@ def worst(flags: list[str]) -> str:
 SERIES_KEYS = ["station_id", "parameter", "averaging_period"]
 
 
+SERIES_COLUMNS = [*SERIES_KEYS, "observed_at", "value"]
+
+
 class _Series:
     """A batch ordered by series (station, parameter, averaging period) and time, with each row's
-    neighbours in its own series: numpy over integer series codes, one sort for every test."""
+    neighbours in its own series: numpy over integer series codes, one sort for every test. Context
+    rows (stored readings just before the batch) are neighbours too, but never get a note."""
 
-    def __init__(self, frame: pd.DataFrame):
-        codes = frame.groupby(SERIES_KEYS, sort=False, dropna=False).ngroup().to_numpy()
-        times = frame["observed_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    def __init__(self, frame: pd.DataFrame, context: pd.DataFrame | None = None):
+        own = frame[SERIES_COLUMNS]
+        held = 0 if context is None else len(context)
+        rows = pd.concat([context[SERIES_COLUMNS], own], ignore_index=True) if held else own.reset_index(drop=True)
+        codes = rows.groupby(SERIES_KEYS, sort=False, dropna=False).ngroup().to_numpy()
+        times = pd.to_datetime(rows["observed_at"], utc=True).dt.tz_localize(None).to_numpy()
         self.order = np.lexsort((times, codes))
-        self.index = frame.index[self.order]
+        position = np.r_[np.full(held, -1), np.arange(len(own))][self.order]  # -1: a context row
+        self.own = position >= 0
+        self.index = frame.index[position[self.own]]
         self.codes = codes[self.order]
-        self.values = frame["value"].to_numpy(dtype="float64")[self.order]
-        self.parameters = frame["parameter"].iloc[self.order].reset_index(drop=True)
+        self.values = rows["value"].to_numpy(dtype="float64")[self.order]
+        self.parameters = rows["parameter"].iloc[self.order].reset_index(drop=True)
         same_as_previous = np.r_[False, self.codes[1:] == self.codes[:-1]][:len(self.codes)]
         same_as_next = np.r_[same_as_previous[1:], False]
         self.previous = np.where(same_as_previous, np.r_[np.nan, self.values[:-1]], np.nan)
@@ -67,14 +76,15 @@ class _Series:
         spoke = np.zeros(len(self.codes), dtype=bool)
         for mask in masks.values():
             spoke |= mask
+        spoke &= self.own
         texts = ["; ".join(text for text, mask in masks.items() if mask[i]) for i in np.flatnonzero(spoke)]
-        return pd.Series(texts, index=self.index[spoke], dtype=object)
+        return pd.Series(texts, index=self.index[spoke[self.own]], dtype=object)
 
 
-def _series_notes(frame: pd.DataFrame) -> pd.Series:
+def _series_notes(frame: pd.DataFrame, context: pd.DataFrame | None = None) -> pd.Series:
     """Spike, rate of change and flat line over each station's series of each parameter, vectorised
-    over the whole batch (neighbours within the batch). Only rows a test faults appear."""
-    series = _Series(frame)
+    over the whole batch (neighbours within the batch and its context). Only rows a test faults appear."""
+    series = _Series(frame, context)
     with np.errstate(invalid="ignore"):
         spike = np.abs(series.values - (series.previous + series.following) / 2) > series.setting("spike_threshold")
         rate = np.abs(series.values - series.previous) / np.where(series.hours > 0, series.hours, np.nan) \
@@ -86,20 +96,29 @@ def _series_notes(frame: pd.DataFrame) -> pd.Series:
     return series.notes({"spike": spike, "rate of change over limit": rate, "flat line": flat})
 
 
-def time_gaps(frame: pd.DataFrame) -> pd.Series:
+def time_gaps(frame: pd.DataFrame, context: pd.DataFrame | None = None) -> pd.Series:
     """QARTOD time-gap test, informational here: a reading after a gap longer than GAP_FACTOR times
     its series' usual interval gets a note; the gap does not make its value worse. Only rows with
     a gap appear."""
-    series = _Series(frame)
+    series = _Series(frame, context)
     usual = pd.Series(series.hours).groupby(series.codes).transform("median").to_numpy()
     with np.errstate(invalid="ignore"):
-        gap = series.hours > GAP_FACTOR * usual
+        gap = (series.hours > GAP_FACTOR * usual) & series.own
     texts = ["gap of " + str(round(hours, 1)) + " h before this reading" for hours in series.hours[gap]]
-    return pd.Series(texts, index=series.index[gap], dtype=object)
+    return pd.Series(texts, index=series.index[gap[series.own]], dtype=object)
 
 
-def apply(frame: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
-    """The batch with qc_flag and qc_note set from every test; the original values are unchanged."""
+def _series_testable(frame: pd.DataFrame) -> pd.Series:
+    """Values the series tests look at: present, not censored, not a moving 24-h statistic (smooth
+    by construction)."""
+    censored = frame["censoring"].eq("<") if "censoring" in frame else pd.Series(False, index=frame.index)
+    return frame["value"].notna() & ~censored & (frame["averaging_period"] != "PT24H")
+
+
+def apply(frame: pd.DataFrame, now: datetime | None = None, context: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The batch with qc_flag and qc_note set from every test; the original values are unchanged.
+    `context`: stored readings of the same source just before the batch (the day before), so the
+    series tests see across the batch's start; they are neighbours only and are not changed."""
     if frame.empty:
         return frame
     now = now or datetime.now(timezone.utc)
@@ -110,8 +129,9 @@ def apply(frame: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
     high = lookup(frame["parameter"], table["plausible_max"])
     outside = has_value & ((frame["value"] < low) | (frame["value"] > high))
     future = frame["observed_at"] > pd.Timestamp(now + FUTURE_TOLERANCE)
-    # moving 24-h statistics are smooth by construction: the series tests skip them
-    series = _series_notes(frame[has_value & (frame["averaging_period"] != "PT24H")])
+    if context is not None and len(context):
+        context = context[_series_testable(context)]
+    series = _series_notes(frame[_series_testable(frame)], context)
     noted = frame.index[outside | future].union(series.index)
     notes = pd.Series("", index=noted, dtype=object)  # texts only where a test spoke (few rows)
     for i in frame.index[outside]:
@@ -128,7 +148,7 @@ def apply(frame: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
     severity = np.maximum(base.where(base != SEVERITY["not_evaluated"], SEVERITY["good"]), tested)
     out = frame.copy()
     out["qc_flag"] = lookup(severity, {v: k for k, v in SEVERITY.items()}).astype(frame["qc_flag"].dtype)
-    gaps = time_gaps(frame)
+    gaps = time_gaps(frame, context)
     for i, text in gaps.items():  # informational: noted, flag unchanged
         notes[i] = f"{notes.get(i, '')}; {text}" if notes.get(i, "") else text
     noted = noted.union(gaps.index)

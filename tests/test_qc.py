@@ -121,3 +121,24 @@ def test_validation_settles_duplicates_so_every_row_is_loaded_or_quarantined():
     assert len(outcome.good) == 3 and len(outcome.quarantined) == 2
     assert not outcome.good.duplicated(subset=["station_id", "parameter", "observed_at"]).any()
     assert set(outcome.quarantined["expectation"]) == {"qc_duplicate"}
+
+
+def test_the_day_before_is_context_for_the_first_readings_of_a_batch():
+    yesterday = _series("nh3n", [0.40, 0.42, 0.41], start="2026-11-19 12:00")
+    # today's first reading jumps 6 mg/L from yesterday's 20:00 and back: a spike only with the context
+    today = _series("nh3n", [6.0, 0.43, 0.45], start="2026-11-20 00:00")
+    alone = qc.apply(today, NOW)
+    with_context = qc.apply(today, NOW, context=yesterday)
+    assert alone["qc_flag"][0] == "good"
+    assert with_context["qc_flag"][0] == "suspect" and "spike" in with_context["qc_note"][0]
+    assert len(with_context) == len(today) and with_context["value"].tolist() == today["value"].tolist()
+
+
+def test_a_flat_line_across_midnight_is_found_with_the_context():
+    # NH3-N flat-line count is 4 (qc_parameters.csv): two equal readings either side of midnight
+    yesterday = _series("nh3n", [0.40, 0.5, 0.5], start="2026-11-19 12:00")
+    today = _series("nh3n", [0.5, 0.5, 0.44], start="2026-11-20 00:00")
+    assert (qc.apply(today, NOW)["qc_flag"] == "good").all()
+    flagged = qc.apply(today, NOW, context=yesterday)
+    assert flagged["qc_flag"].tolist() == ["suspect", "suspect", "good"]
+    assert all("flat line" in note for note in flagged["qc_note"][:2])

@@ -222,6 +222,20 @@ def replace_observations(connection: Connection, source: str, day: date, good: p
         staging.drop(connection, checkfirst=True)
 
 
+def series_context(engine: Engine, source: str, first: date, last: date) -> pd.DataFrame:
+    """The stored readings of a source from day `first` to `last`, as neighbours for the QC series
+    tests (only the columns they read)."""
+    o = schema.observations
+    columns = ["station_id", "parameter", "averaging_period", "layer", "observed_at", "value", "censoring"]
+    query = select(*(o.c[c] for c in columns)).where(o.c.source == source, o.c.partition_day >= first,
+                                                     o.c.partition_day <= last)
+    with engine.connect() as connection:
+        frame = _frame(connection, query, columns)
+    frame["observed_at"] = pd.to_datetime(frame["observed_at"], utc=True)
+    frame["value"] = frame["value"].astype("float64")
+    return frame
+
+
 def partition_batch(engine: Engine, source: str, day: date) -> str | None:
     """The batch id the (source, day) partition was last loaded from: a content hash."""
     log = schema.partition_log
