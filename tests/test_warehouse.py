@@ -139,3 +139,16 @@ def test_migration_to_the_partitioned_table_keeps_every_observation(warehouse_ur
         differences = compare_metadata(MigrationContext.configure(connection, opts={"include_name": schema.include_name}),
                                        schema.metadata)
     assert differences == []
+
+
+def test_two_sources_loading_a_new_month_at_once_both_land(postgres_url):
+    from concurrent.futures import ThreadPoolExecutor
+    engine = _engine(postgres_url)
+    good, held, log = _batch()
+    sources = ["simulated-coastal", "coastal"]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda source: db.load_partition(engine, source, DAY, good, held, {**log, "source": source}),
+                                sources))
+    assert results == [True, True]
+    for source in sources:
+        assert len(db.observations_for_partition(engine, source, DAY)) == len(good)

@@ -107,6 +107,7 @@ def load_partition(engine: Engine, source: str, day: date, good: pd.DataFrame, q
     """Load one (source, day) partition idempotently, in one transaction: the batch goes to a
     staging table (COPY on PostgreSQL), rows the batch no longer holds are deleted, and one
     set-based upsert writes only the rows whose values differ. Returns whether anything changed."""
+    ensure_observation_partitions(engine, [day])
     with engine.begin() as connection:
         changed = replace_observations(connection, source, day, good)
         changed |= replace_partition(connection, schema.quarantine,
@@ -169,26 +170,28 @@ def _fill(connection: Connection, staging, frame: pd.DataFrame) -> None:
     connection.execute(insert(staging), records(frame, columns))
 
 
-def ensure_observation_partitions(connection: Connection, days) -> None:
-    """On PostgreSQL, the monthly partitions of observations that rows of `days` go to. The advisory
-    lock keeps two sources loading in parallel from creating the same partition at once."""
-    if connection.dialect.name != "postgresql":
+def ensure_observation_partitions(engine: Engine, days) -> None:
+    """On PostgreSQL, the monthly partitions of observations that rows of `days` go to, each made in
+    a short transaction of its own: creating a partition locks the parent table, which a load must
+    not hold for its whole length. The advisory lock keeps two sources loading in parallel from
+    creating the same partition at once; a month that has its partition costs one catalog lookup."""
+    if engine.dialect.name != "postgresql":
         return
-    months = sorted({date(day.year, day.month, 1) for day in days})
-    if not months:
-        return
-    connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('envmon observation partitions'))"))
-    for month in months:
-        following = date(month.year + month.month // 12, month.month % 12 + 1, 1)
-        connection.execute(text(
-            f"CREATE TABLE IF NOT EXISTS {schema.observation_partition_name(month)} PARTITION OF observations "
-            f"FOR VALUES FROM ('{month.isoformat()}') TO ('{following.isoformat()}')"))
+    for month in sorted({date(day.year, day.month, 1) for day in days}):
+        name = schema.observation_partition_name(month)
+        with engine.begin() as connection:
+            if connection.execute(text("SELECT to_regclass(:name)"), {"name": name}).scalar() is not None:
+                continue
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('envmon observation partitions'))"))
+            following = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+            connection.execute(text(
+                f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF observations "
+                f"FOR VALUES FROM ('{month.isoformat()}') TO ('{following.isoformat()}')"))
 
 
 def replace_observations(connection: Connection, source: str, day: date, good: pd.DataFrame) -> bool:
     o = schema.observations
     batch = good.assign(source=source, partition_day=day)
-    ensure_observation_partitions(connection, [day])
     partition = and_(o.c.source == source, o.c.partition_day == day)
     if connection.execute(select(o.c.source).where(partition).limit(1)).first() is None:
         _fill(connection, o, batch)  # a new partition: straight in, no conflicts to resolve
@@ -367,8 +370,8 @@ def merge_partition(engine: Engine, source: str, day: date, good: pd.DataFrame, 
     value wins, the value it replaces goes to observation_history; the payload's quarantined rows
     replace its earlier ones. Returns the counts of new, revised and unchanged observations."""
     o = schema.observations
+    ensure_observation_partitions(engine, [day])
     with engine.begin() as connection:
-        ensure_observation_partitions(connection, [day])
         stored = _frame(connection, select(o).where(o.c.source == source, o.c.partition_day == day), OBSERVATION_COLUMNS)
         stored["observed_at"] = pd.to_datetime(stored["observed_at"], utc=True)
         incoming = good.assign(payload_id=payload_id)
