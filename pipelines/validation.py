@@ -100,10 +100,9 @@ def build_data_docs(docs_dir: Path) -> Path:
     context = _context()
     site = f"envmon_{abs(hash(str(docs_dir)))}"
     if site not in (context.get_site_names() or []):
-        context.add_data_docs_site(site, {
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+        from pipelines.data_docs_views import site_config
+
+        context.add_data_docs_site(site, site_config(str(docs_dir)))
     context.build_data_docs(site_names=[site])
     # The results are on disk now; forget them, so the next site holds only its own validation and
     # a long catch-up run does not rebuild every earlier day again.

@@ -58,3 +58,21 @@ def test_negative_air_concentration_is_quarantined():
     frame.loc[0, ["parameter", "value"]] = ["pm2_5", -3.0]
     outcome = validate(frame, "air")
     assert (outcome.quarantined["value"] == -3.0).any()
+
+
+def test_data_docs_sites_share_compiled_templates_and_hold_the_run(tmp_path, monkeypatch):
+    import jinja2
+
+    frame = _water_batch()
+    validate(frame, "water", docs_dir=tmp_path / "first")
+    compiled = []
+    original = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile",
+                        lambda self, *args, **kwargs: compiled.append(args[1:2]) or original(self, *args, **kwargs))
+    validate(frame, "water", docs_dir=tmp_path / "second")
+    assert compiled == []   # every template came from the shared cache
+    pages = list((tmp_path / "second" / "validations").rglob("*.html"))
+    page = pages[0].read_text(encoding="utf-8")
+    assert len(pages) == 1 and "envmon_water_observations" in page and "Evaluated Expectations" in page
+    assert "nanliu-hengtang" in page   # the registry's sections, as the suite's value set
+    assert (tmp_path / "second" / "index.html").exists() and not (tmp_path / "second" / "profiling").exists()
