@@ -37,9 +37,8 @@ def worst(flags: list[str]) -> str:
     return max(flags, key=SEVERITY.__getitem__)
 
 
-SERIES_KEYS = ["station_id", "parameter", "averaging_period"]
-
-
+# a series: one station's readings of one parameter, averaging period and layer (surface/bottom)
+SERIES_KEYS = ["station_id", "parameter", "averaging_period", "layer"]
 SERIES_COLUMNS = [*SERIES_KEYS, "observed_at", "value"]
 
 
@@ -49,9 +48,10 @@ class _Series:
     rows (stored readings just before the batch) are neighbours too, but never get a note."""
 
     def __init__(self, frame: pd.DataFrame, context: pd.DataFrame | None = None):
-        own = frame[SERIES_COLUMNS]
+        own = frame.reindex(columns=SERIES_COLUMNS, fill_value="")  # a frame without layers has one
         held = 0 if context is None else len(context)
-        rows = pd.concat([context[SERIES_COLUMNS], own], ignore_index=True) if held else own.reset_index(drop=True)
+        rows = pd.concat([context.reindex(columns=SERIES_COLUMNS, fill_value=""), own], ignore_index=True) \
+            if held else own.reset_index(drop=True)
         codes = rows.groupby(SERIES_KEYS, sort=False, dropna=False).ngroup().to_numpy()
         times = pd.to_datetime(rows["observed_at"], utc=True).dt.tz_localize(None).to_numpy()
         self.order = np.lexsort((times, codes))

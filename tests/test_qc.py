@@ -142,3 +142,15 @@ def test_a_flat_line_across_midnight_is_found_with_the_context():
     flagged = qc.apply(today, NOW, context=yesterday)
     assert flagged["qc_flag"].tolist() == ["suspect", "suspect", "good"]
     assert all("flat line" in note for note in flagged["qc_note"][:2])
+
+
+def test_surface_and_bottom_samples_are_separate_series():
+    # surface about 0.4, bottom about 4 at the same times. As one series the layers would alternate
+    # and look like spikes (NH3-N spike threshold 2 mg/L); as two they are steady.
+    times = pd.date_range("2026-11-20 08:00", periods=3, freq="4h", tz="Asia/Shanghai")
+    frame = conform(pd.DataFrame({
+        "station_id": "maowei-01", "parameter": "nh3n", "observed_at": list(times) * 2, "utc_offset_minutes": 480,
+        "averaging_period": "PT0S", "value": [0.4, 0.41, 0.42, 4.0, 4.1, 4.2], "unit": "mg/L",
+        "qc_flag": "not_evaluated", "qc_note": "", "source": "coastal", "batch_id": "b",
+        "original_value": "x", "layer": ["surface"] * 3 + ["bottom"] * 3}))
+    assert (qc.apply(frame, NOW)["qc_flag"] == "good").all()
