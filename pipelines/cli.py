@@ -120,6 +120,10 @@ def _run(settings, args) -> int:
     return 0
 
 
+def _counts(counts: dict) -> str:
+    return ", ".join(f"{key} {n}" for key, n in sorted(counts.items())) or "none"
+
+
 def _print_summary(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -132,6 +136,10 @@ def _print_summary(summary: dict) -> None:
         table.add_row(name, entry["domain"], str(entry["read"]), str(entry["loaded"]), str(entry["quarantined"]),
                       "yes" if entry["reconciled"] else "NO")
     console.print(table)
+    for name, entry in summary["sources"].items():
+        flagged = {flag: n for flag, n in entry["qc_flags"].items() if flag not in ("good", "not_evaluated")}
+        if flagged or entry["quarantined_by_rule"]:
+            console.print(f"{name}: flagged {_counts(flagged)} · quarantined by rule {_counts(entry['quarantined_by_rule'])}")
     console.print(f"sections assessed: {summary['sections_assessed']} · coastal points assessed: "
                   f"{summary['coastal_points_assessed']} · cross-boundary failures (section-days): "
                   f"{summary['cross_boundary_failures']} · alerts raised: {summary['alerts_raised']}")

@@ -16,8 +16,12 @@ def run_summary(engine: Engine, days: list[date], started_at: datetime, dashboar
         entry["read"] += row["rows_read"]
         entry["loaded"] += row["rows_loaded"]
         entry["quarantined"] += row["rows_quarantined"]
-    for entry in sources.values():
+    flags = db.counts_for_days(engine, "observations", "qc_flag", days)
+    rules = db.counts_for_days(engine, "quarantine", "expectation", days)
+    for name, entry in sources.items():
         entry["reconciled"] = entry["read"] == entry["loaded"] + entry["quarantined"]
+        entry["qc_flags"] = flags.get(name, {})               # of the loaded observations
+        entry["quarantined_by_rule"] = rules.get(name, {})    # GX expectation or qc_duplicate
     assessments = db.assessments_for_days(engine, days)
     surface = [a for a in assessments if a["domain"] == "surface_water"]
     sea = [a for a in assessments if a["domain"] == "seawater"]

@@ -61,6 +61,10 @@ def test_summary_has_the_contracted_keys_and_all_three_domains(three_nights):
     assert domains == {"water", "air", "coastal"}
     for entry in summary["sources"].values():
         assert entry["read"] > 0 and entry["read"] == entry["loaded"] + entry["quarantined"]
+        # the flags count the loaded observations and the rules the quarantined rows, each reconciling
+        assert sum(entry["qc_flags"].values()) == entry["loaded"]
+        assert sum(entry["quarantined_by_rule"].values()) == entry["quarantined"]
+    assert summary["sources"]["simulated-air"]["quarantined_by_rule"]   # the simulator's sensor errors
 
 
 def test_every_registry_section_is_assessed(three_nights):

@@ -308,6 +308,19 @@ def partition_log_for_days(engine: Engine, days) -> list[dict]:
         return [dict(row) for row in connection.execute(query).mappings().all()]
 
 
+def counts_for_days(engine: Engine, table_name: str, column: str, days) -> dict[str, dict[str, int]]:
+    """Rows of observations or quarantine on `days`, counted per source and per value of `column`
+    (qc_flag, expectation)."""
+    table = {"observations": schema.observations, "quarantine": schema.quarantine}[table_name]
+    query = (select(table.c.source, table.c[column], func.count()).where(table.c.partition_day.in_(list(days)))
+             .group_by(table.c.source, table.c[column]))
+    counts: dict[str, dict[str, int]] = {}
+    with engine.connect() as connection:
+        for source, value, count in connection.execute(query).all():
+            counts.setdefault(source, {})[value] = count
+    return counts
+
+
 def assessments_for_days(engine: Engine, days) -> list[dict]:
     query = select(schema.assessments).where(schema.assessments.c.period == "day",
                                              schema.assessments.c.period_start.in_(list(days)))
