@@ -19,13 +19,19 @@ def _engine(url):
     return engine
 
 
-def _batch():
-    outcome = validate(simulator.simulate_coastal(DAY, 1), "coastal")
+def _batch(day=DAY):
+    outcome = validate(simulator.simulate_coastal(day, 1), "coastal")
     good = nightly._with_partition(outcome.good)
-    log = {"source": "simulated-coastal", "partition_day": DAY, "domain": "coastal", "batch_id": good["batch_id"][0],
+    log = {"source": "simulated-coastal", "partition_day": day, "domain": "coastal", "batch_id": good["batch_id"][0],
            "rows_read": len(good), "rows_loaded": len(good), "rows_quarantined": 0, "suite_name": outcome.suite_name,
            "loaded_at": datetime.now(timezone.utc)}
-    return good, outcome.quarantined.assign(partition_day=DAY), log
+    return good, outcome.quarantined.assign(partition_day=day), log
+
+
+def _schema_differences(engine):
+    with engine.connect() as connection:
+        return compare_metadata(MigrationContext.configure(connection, opts={"include_name": schema.include_name}),
+                                schema.metadata)
 
 
 def _snapshot(engine, table):
@@ -34,11 +40,7 @@ def _snapshot(engine, table):
 
 
 def test_migrations_create_exactly_the_declared_schema(warehouse_url):
-    engine = _engine(warehouse_url)
-    with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection, opts={"include_name": schema.include_name}),
-                                       schema.metadata)
-    assert differences == []
+    assert _schema_differences(_engine(warehouse_url)) == []
 
 
 def test_loading_a_partition_twice_changes_nothing(warehouse_url):
@@ -81,12 +83,8 @@ def test_reference_tables_are_synchronised_from_the_registry(warehouse_url):
 
 
 def _load_day(engine, day):
-    outcome = validate(simulator.simulate_coastal(day, 1), "coastal")
-    good = nightly._with_partition(outcome.good)
-    log = {"source": "simulated-coastal", "partition_day": day, "domain": "coastal", "batch_id": good["batch_id"][0],
-           "rows_read": len(good), "rows_loaded": len(good), "rows_quarantined": 0, "suite_name": outcome.suite_name,
-           "loaded_at": datetime.now(timezone.utc)}
-    db.load_partition(engine, "simulated-coastal", day, good, outcome.quarantined.assign(partition_day=day), log)
+    good, held, log = _batch(day)
+    db.load_partition(engine, "simulated-coastal", day, good, held, log)
     return len(good)
 
 
@@ -126,7 +124,7 @@ def test_migration_to_the_partitioned_table_keeps_every_observation(warehouse_ur
     db.migrate(engine, "0005")
     rows = []
     for day in (DAY, date(2026, 12, 1)):  # written as release 0005 did: one plain table
-        good = nightly._with_partition(validate(simulator.simulate_coastal(day, 1), "coastal").good)
+        good = _batch(day)[0]
         rows += db.records(good.assign(source="simulated-coastal"), db.OBSERVATION_COLUMNS)
     with engine.begin() as connection:
         connection.execute(insert(schema.observations), rows)
@@ -135,10 +133,7 @@ def test_migration_to_the_partitioned_table_keeps_every_observation(warehouse_ur
     db.migrate(engine)
     assert len(before) == loaded
     assert _snapshot(engine, schema.observations) == before
-    with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection, opts={"include_name": schema.include_name}),
-                                       schema.metadata)
-    assert differences == []
+    assert _schema_differences(engine) == []
 
 
 def test_two_sources_loading_a_new_month_at_once_both_land(postgres_url):
