@@ -14,7 +14,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from pipelines import standards
+from pipelines import censoring, standards
 from pipelines.observations import KEY_COLUMNS, lookup
 
 # QARTOD order: a worse flag wins.
@@ -111,8 +111,7 @@ def time_gaps(frame: pd.DataFrame, context: pd.DataFrame | None = None) -> pd.Se
 def _series_testable(frame: pd.DataFrame) -> pd.Series:
     """Values the series tests look at: present, not censored, not a moving 24-h statistic (smooth
     by construction)."""
-    censored = frame["censoring"].eq("<") if "censoring" in frame else pd.Series(False, index=frame.index)
-    return frame["value"].notna() & ~censored & (frame["averaging_period"] != "PT24H")
+    return frame["value"].notna() & ~censoring.is_censored(frame) & (frame["averaging_period"] != "PT24H")
 
 
 def apply(frame: pd.DataFrame, now: datetime | None = None, context: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -123,7 +122,7 @@ def apply(frame: pd.DataFrame, now: datetime | None = None, context: pd.DataFram
         return frame
     now = now or datetime.now(timezone.utc)
     table = metadata()
-    censored = frame["censoring"].eq("<") if "censoring" in frame else pd.Series(False, index=frame.index)
+    censored = censoring.is_censored(frame)
     has_value = frame["value"].notna() & ~censored
     low = lookup(frame["parameter"], table["plausible_min"])
     high = lookup(frame["parameter"], table["plausible_max"])
