@@ -1,0 +1,129 @@
+"""The nightly DAG under a real Airflow 3 deployment, as docker-compose.yml runs it: api-server,
+scheduler, dag-processor and Celery workers on Redis (then the LocalExecutor), Airflow's metadata
+on the local PostgreSQL, envmon's warehouse in a PostgreSQL database of its own, simulated data.
+
+What the scheduler decides is checked against what the warehouse holds afterwards: each run must
+have processed the bureau (Asia/Shanghai) day before its logical date, or before its trigger time
+when it has none:
+- the scheduled run the scheduler creates by itself when the DAG appears unpaused
+  (CronTriggerTimetable "0 2 * * *" in Asia/Shanghai, catchup=False: the latest 02:00 that has
+  passed, logical date 18:00 UTC of the day before it);
+- a manual run triggered with `airflow dags trigger` (no logical date: run_after decides);
+- a two-day `airflow backfill create ... --max-active-runs 1` (its runs must not overlap);
+and the tasks of a run are spread over two Celery workers that share no ENVMON_HOME.
+
+Harness: tests/airflow_cluster.py. Each test takes about a minute and a half (LocalExecutor) to
+four minutes (Celery) on 2 cores; a failing task fails the test at once, with the logs."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.airflow_cluster import AirflowCluster, DeploymentError, bureau_day_before, latest_nightly_tick
+
+pytestmark = [pytest.mark.airflow_deployment, pytest.mark.postgres]
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SOURCES = {"simulated-water", "simulated-air", "simulated-coastal"}
+RUN_TIMEOUT = 240  # one simulated day takes 40-60 s here
+
+
+def expect(cluster: AirflowCluster, condition, message: str, run_id: str | None = None) -> None:
+    """An assertion whose message carries the components' and the run's logs."""
+    if not condition:
+        raise DeploymentError(f"{message}\n\n{cluster.diagnostics(run_id)}")
+
+
+def assert_processed(cluster: AirflowCluster, runs: list[dict], days: list[date]) -> None:
+    """The warehouse holds exactly `days` (each source's partition, observations, the day's
+    assessments), and each run's `assess` returned its own day."""
+    run_id = runs[-1]["run_id"]
+    logged = {(r["source"], r["partition_day"]) for r in cluster.query(
+        "warehouse", "SELECT source, partition_day FROM partition_log")}
+    expect(cluster, logged == {(s, d) for s in SOURCES for d in days},
+           f"partition_log holds {sorted(logged)}, expected {sorted(SOURCES)} x {days}", run_id)
+    observed = {r["partition_day"]: r["n"] for r in cluster.query(
+        "warehouse", "SELECT partition_day, count(*) AS n FROM observations GROUP BY partition_day")}
+    expect(cluster, set(observed) == set(days) and all(observed.values()),
+           f"observations by day: {observed}, expected rows for {days}", run_id)
+    assessed = {r["period_start"] for r in cluster.query(
+        "warehouse", "SELECT DISTINCT period_start FROM assessments WHERE period = 'day'")}
+    expect(cluster, assessed == set(days), f"daily assessments for {sorted(assessed)}, expected {days}", run_id)
+    for run, day in zip(runs, days):
+        returned = cluster.xcom(run["run_id"], "assess")
+        expect(cluster, returned and returned.get("day") == day.isoformat(),
+               f"assess of {run['run_id']} returned {returned}, expected day {day}", run["run_id"])
+
+
+def assert_on_both_workers(cluster: AirflowCluster, run: dict) -> None:
+    tasks = cluster.task_instances(run["run_id"])
+    hosts = {t["hostname"] for t in tasks}
+    expect(cluster, all(t["state"] == "success" for t in tasks),
+           f"tasks of {run['run_id']}: {[(t['task_id'], t['state']) for t in tasks]}", run["run_id"])
+    expect(cluster, hosts == {"worker1", "worker2"},
+           f"the tasks of {run['run_id']} ran on {hosts}, expected both workers: "
+           f"{[(t['task_id'], t['hostname']) for t in tasks]}", run["run_id"])
+    # the workers share no disk: each wrote its own Data Docs, the batches went through the warehouse
+    homes = {w.name: {p.name for p in (w.envmon_home / "data_docs").glob("*/*")} for w in cluster.worker_specs}
+    validated_on = {t["hostname"] for t in tasks if t["task_id"].startswith("validate_")}
+    expect(cluster, all(homes[h] for h in validated_on), f"Data Docs per worker home: {homes}", run["run_id"])
+
+
+def test_celery_deployment_runs_scheduled_manual_and_backfill_days_on_two_workers(tmp_path):
+    with AirflowCluster(tmp_path, executor="CeleryExecutor", workers=("worker1", "worker2")) as cluster:
+        # 1. the scheduler creates the run of the latest 02:00 (Asia/Shanghai) by itself
+        scheduled = cluster.wait_for_new_run(90, set(), run_type="scheduled")
+        now = datetime.now(timezone.utc)
+        expect(cluster, scheduled["logical_date"] in {latest_nightly_tick(now), latest_nightly_tick(now - timedelta(minutes=5))},
+               f"scheduled run {scheduled}, expected the 02:00 Asia/Shanghai tick before {now}")
+        expect(cluster, scheduled["logical_date"].astimezone(SHANGHAI).hour == 2 and
+               scheduled["logical_date"].astimezone(timezone.utc).hour == 18, f"logical date of {scheduled}")
+        scheduled = cluster.wait_for_run(scheduled["run_id"], RUN_TIMEOUT)
+        assert_processed(cluster, [scheduled], [bureau_day_before(scheduled["logical_date"])])
+        assert_on_both_workers(cluster, scheduled)
+        cluster.reset_warehouse()
+
+        # 2. a manual run without a logical date: the day before its trigger time
+        known = {r["run_id"] for r in cluster.runs()}
+        created = cluster.trigger()
+        manual = next(r for r in cluster.runs() if r["run_id"] == created["run_id"])
+        expect(cluster, manual["run_id"] not in known and manual["run_type"] == "manual"
+               and manual["logical_date"] is None, f"manual run {manual}")
+        manual = cluster.wait_for_run(manual["run_id"], RUN_TIMEOUT)
+        assert_processed(cluster, [manual], [bureau_day_before(manual["run_after"])])
+        cluster.reset_warehouse()
+
+        # 3. a two-day backfill, one run at a time: from/to bound the runs' logical dates (the 02:00
+        # ticks), and the 02:00 run of day D+1 processes day D
+        first_day = bureau_day_before(scheduled["logical_date"]) - timedelta(days=3)
+        days = [first_day, first_day + timedelta(days=1)]
+        tick = {d: datetime.combine(d + timedelta(days=1), datetime.min.time().replace(hour=2), SHANGHAI) for d in days}
+        cluster.run(["backfill", "create", "--dag-id", "envmon_nightly", "--from-date", tick[days[0]].isoformat(),
+                     "--to-date", tick[days[1]].isoformat(), "--max-active-runs", "1"], timeout=90)
+        backfill = cluster.wait_until(lambda: [r for r in cluster.runs() if r["run_type"] == "backfill"] or None, 30,
+                                      "the backfill's runs")
+        expect(cluster, sorted(r["logical_date"] for r in backfill) == [tick[d] for d in days],
+               f"backfill runs {backfill}, expected logical dates {[tick[d].isoformat() for d in days]}")
+        backfill = [cluster.wait_for_run(r["run_id"], RUN_TIMEOUT)
+                    for r in sorted(backfill, key=lambda r: r["logical_date"])]
+        assert_processed(cluster, backfill, days)
+        spans = sorted((r["start_date"], r["end_date"]) for r in backfill)
+        expect(cluster, spans[0][1] <= spans[1][0], f"the backfill's runs overlapped: {spans}")
+        for run in (scheduled, manual, *backfill):
+            print(f"{run['run_id']}: {(run['end_date'] - run['start_date']).total_seconds():.1f} s, "
+                  f"hosts {sorted({t['hostname'] for t in cluster.task_instances(run['run_id'])})}")
+        print(f"cluster: {cluster.timings}")
+
+
+def test_local_executor_deployment_runs_a_manual_day(tmp_path):
+    with AirflowCluster(tmp_path, executor="LocalExecutor", use_job_schedule=False) as cluster:
+        created = cluster.trigger()
+        manual = cluster.wait_for_run(created["run_id"], RUN_TIMEOUT)
+        expect(cluster, manual["logical_date"] is None and manual["run_type"] == "manual", f"manual run {manual}")
+        expect(cluster, [r["run_id"] for r in cluster.runs()] == [manual["run_id"]],
+               f"runs besides the manual one: {cluster.runs()}")
+        assert_processed(cluster, [manual], [bureau_day_before(manual["run_after"])])
+        print(f"{manual['run_id']}: {(manual['end_date'] - manual['start_date']).total_seconds():.1f} s; "
+              f"cluster: {cluster.timings}")
