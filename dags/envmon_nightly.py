@@ -1,14 +1,17 @@
-"""The nightly envmon run: ingest → validate → load for each source, then assess → alert →
-refresh the dashboard. Wiring only: the work lives in pipelines.nightly."""
+"""The nightly envmon assessment: at 02:00 (Asia/Shanghai) for the bureau day before. In the
+simulated and files modes it first ingests → validates → loads each source's day; in live mode
+the collection DAGs (envmon_collect.py) have already gathered the day. Then assess → alert →
+refresh the dashboard. Wiring only: the work lives in pipelines.nightly, imported inside the
+tasks so that parsing this file costs no more than Airflow itself."""
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 
-from pipelines import nightly
-from pipelines.config import load_settings
+from pipelines.clock import NIGHTLY_CRON, processed_day
+from pipelines.config import NIGHTLY_SOURCES, source_mode
 
 WAREHOUSE_ASSET = Asset("envmon://warehouse/observations")
 ASSESSMENTS_ASSET = Asset("envmon://warehouse/assessments")
@@ -16,17 +19,24 @@ DASHBOARD_ASSET = Asset("envmon://dashboards/index.html")
 
 
 def _day():
+    """The run's day: `day` from its params, else the bureau day before its logical date or, for a
+    manual run triggered without one, before the time it was triggered."""
     context = get_current_context()
-    return nightly.partition_day(context.get("logical_date"), context["params"].get("day"))
+    dag_run = context.get("dag_run")
+    return processed_day(context["params"].get("day"), context.get("logical_date"),
+                         getattr(dag_run, "run_after", None))
 
 
 @dag(
     dag_id="envmon_nightly",
-    schedule="0 2 * * *",  # 02:00 on the bureaus' clock, for the day before
+    # a trigger timetable: the run at 02:00 has that instant as its logical date (Airflow 3's own
+    # default for a cron string, written out so that the day rule in pipelines.clock holds)
+    schedule=CronTriggerTimetable(NIGHTLY_CRON, timezone="Asia/Shanghai"),
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
-    max_active_runs=1,
-    default_args={"owner": "envmon", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    max_active_runs=1,  # one day at a time: a day's assessment reads the day before's rollups
+    default_args={"owner": "envmon", "retries": 2, "retry_delay": timedelta(minutes=5),
+                  "retry_exponential_backoff": True, "execution_timeout": timedelta(minutes=30)},
     params={"day": Param(None, type=["null", "string"], description="YYYY-MM-DD; default: the day before the run")},
     tags=["envmon", "water", "air", "coastal"],
     doc_md=__doc__,
@@ -34,43 +44,51 @@ def _day():
 def envmon_nightly():
     @task
     def prepare_warehouse() -> dict:
+        from pipelines import nightly
+
         return nightly.prepare_warehouse()
 
     @task(outlets=[ASSESSMENTS_ASSET])
     def assess() -> dict:
+        from pipelines import nightly
+
         return nightly.assess(_day())
 
     @task
     def alert() -> dict:
+        from pipelines import nightly
+
         return nightly.alert(_day())
 
     @task(outlets=[DASHBOARD_ASSET])
     def refresh_dashboard() -> dict:
+        from pipelines import nightly
+
         return nightly.refresh_dashboard()
 
     prepared = prepare_warehouse()
     assessed = assess()
-    settings = load_settings()
-    if settings.source_mode == "live":  # production: the live CNEMC clients, from each watermark on
-        for source in nightly.FILE_SOURCES:
-            @task(task_id=f"fetch_{source.replace('-', '_')}", outlets=[WAREHOUSE_ASSET])
-            def fetch(source: str = source) -> dict:
-                return nightly.fetch_live(source)
-
-            prepared >> fetch() >> assessed
-    for source in nightly.sources_for(settings) if settings.source_mode != "live" else ():
+    if not NIGHTLY_SOURCES[source_mode()]:
+        prepared >> assessed
+    for source in NIGHTLY_SOURCES[source_mode()]:
         slug = source.replace("-", "_")
 
         @task(task_id=f"ingest_{slug}")
         def ingest(source: str = source) -> dict:
+            from pipelines import nightly
+
             return nightly.ingest(source, _day())
 
         @task(task_id=f"validate_{slug}")
         def validate(source: str = source) -> dict:
+            from pipelines import nightly
+
             return nightly.validate(source, _day())
 
         @task(task_id=f"load_{slug}", outlets=[WAREHOUSE_ASSET])
         def load(source: str = source) -> dict:
+            from pipelines import nightly
+
             return nightly.load(source, _day())
 
         prepared >> ingest() >> validate() >> load() >> assessed

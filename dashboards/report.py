@@ -129,17 +129,21 @@ def section_series(stations: pd.DataFrame, series: pd.DataFrame) -> go.Figure:
                            subplot_titles=[f"{standards.parameters().loc[c, 'name_zh']} {c} "
                                            f"({standards.unit_of(c)})" for c in SERIES_PARAMETERS])
     trace_owner = []
+    # one pass over the rollups, and plain lists for plotly (a pandas column costs it a conversion)
+    series = series.sort_values("period_start")
+    groups = {key: points for key, points in series.groupby(["station_id", "parameter"], sort=False)}
+    empty = series.iloc[0:0]
     for station_id in water.index:
-        mine = series[series["station_id"] == station_id]
         for row, code in enumerate(SERIES_PARAMETERS, start=1):
-            points = mine[mine["parameter"] == code].sort_values("period_start")
+            points = groups.get((station_id, code), empty)
+            mean, low, high = (points[c].to_numpy(dtype=float) for c in ("mean", "minimum", "maximum"))
             figure.add_trace(go.Scatter(
-                x=[str(d) for d in points["period_start"]], y=points["mean"], mode="lines+markers",
+                x=[str(d) for d in points["period_start"]], y=mean.tolist(), mode="lines+markers",
                 marker={"size": 5}, name=code, showlegend=False, visible=station_id == water.index[0],
-                error_y={"type": "data", "symmetric": False, "array": points["maximum"] - points["mean"],
-                         "arrayminus": points["mean"] - points["minimum"], "thickness": 1, "width": 2},
+                error_y={"type": "data", "symmetric": False, "array": (high - mean).tolist(),
+                         "arrayminus": (mean - low).tolist(), "thickness": 1, "width": 2},
                 customdata=points[["values_assessable", "values_flagged", "reported_mean", "values_censored"]]
-                .fillna({"reported_mean": ""}).values,
+                .fillna({"reported_mean": ""}).values.tolist(),
                 # a mean below the detection limit reads "< limit", as a report would print it
                 hovertemplate="%{x} (Asia/Shanghai)<br>daily mean %{customdata[2]}<br>%{customdata[0]} values used, "
                               "%{customdata[1]} flagged, %{customdata[3]} below detection limit<extra></extra>",

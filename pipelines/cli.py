@@ -8,8 +8,9 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from pipelines.clock import yesterday
 from pipelines.config import load_settings
-from pipelines.observations import BUREAU_TZ
+from pipelines.clock import BUREAU_TZ
 
 EXPORTS = ("observations", "assessments", "quarantine", "alerts", "published", "payloads", "history", "rollups")
 
@@ -43,6 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--date", type=_day, help="the last day to run (default: yesterday, Asia/Shanghai)")
     run.add_argument("--days", type=_positive, default=1, help="how many days, ending on --date (default 1)")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    backfill = commands.add_parser(
+        "backfill", help="run the nightly DAG for every day of a range, one day at a time",
+        description="Without --deployment the DAG runs in-process (dag.test, no scheduler) on the configured "
+                    "warehouse, the embedded default unless ENVMON_WAREHOUSE_URL says otherwise. With --deployment "
+                    "the range goes to the Airflow deployment this environment is configured for "
+                    "(`airflow backfill create`, one run at a time); the runs are then the scheduler's.")
+    backfill.add_argument("--from", dest="first", type=_day, required=True, help="the first day, YYYY-MM-DD")
+    backfill.add_argument("--to", dest="last", type=_day, required=True, help="the last day, YYYY-MM-DD")
+    backfill.add_argument("--deployment", action="store_true",
+                          help="submit to the Airflow deployment (AIRFLOW_HOME / AIRFLOW__* settings) instead")
+    backfill.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     export = commands.add_parser("export", help="write a warehouse table to stdout")
     export.add_argument("table", choices=EXPORTS)
     export.add_argument("--format", choices=("csv",), default="csv")
@@ -70,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"envmon: {error}", file=sys.stderr)
         return 2
     if args.command == "run":
-        return _run(settings, args)
+        last = args.date or yesterday()
+        return _run_days(settings, [last - timedelta(days=offset) for offset in range(args.days - 1, -1, -1)], args.json)
+    if args.command == "backfill":
+        return _backfill(settings, args)
     if args.command == "export":
         return _export(settings, args.table)
     if args.command == "history":
@@ -95,14 +110,32 @@ def _classify(args) -> int:
     return 0
 
 
-def _run(settings, args) -> int:
+def _backfill(settings, args) -> int:
+    if args.last < args.first:
+        print(f"envmon: --to {args.last} is before --from {args.first}", file=sys.stderr)
+        return 2
+    if args.deployment:
+        from pipelines.runner import DagRunFailed, submit_backfill
+
+        try:
+            submitted = submit_backfill(args.first, args.last)
+        except DagRunFailed as error:
+            print(f"envmon: {error}", file=sys.stderr)
+            return 1
+        print(json.dumps(submitted) if args.json else
+              f"backfill of {submitted['dag_id']} submitted: {args.first} … {args.last}, "
+              f"one run at a time (runs at {submitted['from_date']} … {submitted['to_date']})")
+        return 0
+    days = [args.first + timedelta(days=n) for n in range((args.last - args.first).days + 1)]
+    return _run_days(settings, days, args.json)
+
+
+def _run_days(settings, days: list[date], as_json: bool) -> int:
     from pipelines import nightly
     from pipelines.runner import DagRunFailed, run_days
     from pipelines.summary import run_summary
     from warehouse import db
 
-    last = args.date or (datetime.now(BUREAU_TZ).date() - timedelta(days=1))
-    days = [last - timedelta(days=offset) for offset in range(args.days - 1, -1, -1)]
     started = datetime.now(timezone.utc)
     log_path = settings.home / "logs" / f"run-{started:%Y%m%dT%H%M%S}.log"
     try:
@@ -113,7 +146,7 @@ def _run(settings, args) -> int:
     summary = run_summary(db.engine_for(settings.warehouse_url), days, started,
                           str(settings.dashboard_dir / "index.html"), nightly.data_label(settings))
     summary["log"] = str(log_path)
-    if args.json:
+    if as_json:
         print(json.dumps(summary, ensure_ascii=False))
     else:
         _print_summary(summary)

@@ -72,10 +72,6 @@ class Settings:
         return self.dashboard_warehouse_url or self.warehouse_url
 
     @property
-    def staging_dir(self) -> Path:
-        return self.home / "staging"
-
-    @property
     def dashboard_dir(self) -> Path:
         return self.home / "dashboards"
 
@@ -88,13 +84,31 @@ class Settings:
         return self.home / "airflow"
 
 
+SOURCE_MODES = ("simulated", "files", "live")
+# The sources the nightly run ingests for its day, by mode. In live mode the collection DAGs fetch
+# each feed on its own cadence, and the nightly run assesses what they collected.
+NIGHTLY_SOURCES = {
+    "simulated": ("simulated-water", "simulated-air", "simulated-coastal"),
+    "files": ("cnemc-water", "cnemc-air"),
+    "live": (),
+}
+LIVE_SOURCES = ("cnemc-water", "cnemc-air")
+INBOX_SOURCES = ("lab", "coastal")  # spreadsheets dropped into ENVMON_INBOX/<source>/, any day
+
+
+def source_mode(environ: dict[str, str] | None = None) -> str:
+    """ENVMON_SOURCE_MODE alone: what a DAG file needs to know when Airflow parses it."""
+    mode = (os.environ if environ is None else environ).get("ENVMON_SOURCE_MODE", "simulated")
+    if mode not in SOURCE_MODES:
+        raise ValueError(f"ENVMON_SOURCE_MODE must be 'simulated', 'files' or 'live', not {mode!r}")
+    return mode
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     home = Path(env.get("ENVMON_HOME") or Path.cwd() / ".envmon").resolve()
     warehouse_url = env.get("ENVMON_WAREHOUSE_URL") or f"sqlite:///{home / 'warehouse.db'}"
-    mode = env.get("ENVMON_SOURCE_MODE", "simulated")
-    if mode not in ("simulated", "files", "live"):
-        raise ValueError(f"ENVMON_SOURCE_MODE must be 'simulated', 'files' or 'live', not {mode!r}")
+    mode = source_mode(env)
     inbox = Path(env["ENVMON_INBOX"]) if env.get("ENVMON_INBOX") else None
     if mode == "files" and inbox is None:
         raise ValueError("ENVMON_SOURCE_MODE=files needs ENVMON_INBOX, the folder of payloads")

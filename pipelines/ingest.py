@@ -12,7 +12,7 @@ import pandas as pd
 from pipelines import nightly, qc
 from pipelines.config import Settings
 from pipelines.published import compare_published
-from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day
+from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day, with_partition_day
 from pipelines.sources import files
 from pipelines.validation import validate
 from warehouse import db
@@ -57,9 +57,13 @@ def ingest_payload(source: str, payload: bytes, name: str, fetched_at: datetime,
     except files.PayloadError as error:
         db.update_payload(engine, payload_id, status="failed", error=str(error))
         raise
+    except Exception as error:  # a parser fault on input it did not foresee: refused, logged, not a crash
+        reason = f"unreadable {source} payload {name!r}: {type(error).__name__}: {error}"
+        db.update_payload(engine, payload_id, status="failed", error=reason)
+        raise files.PayloadError(reason) from error
     outcome = validate(parsed.observations, SOURCE_DOMAINS[source])
     batch = parsed.observations["batch_id"].iloc[0] if len(parsed.observations) else f"{source}/empty"
-    good = nightly._with_partition(qc.apply(outcome.good, context=_qc_context(engine, source, outcome.good)))
+    good = with_partition_day(qc.apply(outcome.good, context=_qc_context(engine, source, outcome.good)))
     bad = outcome.quarantined.copy()
     fallback_day = fetched_at.astimezone(BUREAU_TZ).date()
     if len(bad):
@@ -108,34 +112,3 @@ def reingest(payload_id: int, settings: Settings) -> dict:
     name = archived.name.split("-", 1)[1] if "-" in archived.name else archived.name
     return ingest_payload(row["source"], archived.read_bytes(), name, row["fetched_at"], settings,
                           origin=row["origin"], payload_id=payload_id)
-
-
-def fetch_and_ingest(source: str, settings: Settings, now: datetime | None = None) -> dict:
-    """Live mode: fetch what is new from a CNEMC feed (the water snapshot; every air hour since the
-    watermark, so a missed night is caught up), ingest each payload, then recompute the days touched."""
-    from pipelines.sources.live import CnemcAirClient, CnemcWaterClient
-
-    now = now or datetime.now(timezone.utc)
-    nightly.prepare_warehouse(settings)
-    summaries = []
-    if source == "cnemc-water":
-        body = CnemcWaterClient(settings.cnemc_water_url).fetch()
-        summaries.append(ingest_payload(source, body, f"publish-{now:%Y%m%dT%H%M}.json", now, settings,
-                                        origin=settings.cnemc_water_url, recompute=False))
-    elif source == "cnemc-air":
-        client = CnemcAirClient(settings.cnemc_air_url)
-        for hour in client.hours_since(db.watermark(db.engine_for(settings.warehouse_url), source), now):
-            body = client.fetch_hour(hour)
-            summaries.append(ingest_payload(source, body, f"{hour:%Y-%m-%dT%H00}.csv", now, settings,
-                                            origin=client.url.format(timepoint=f"{hour:%Y-%m-%dT%H00}"), recompute=False))
-    else:
-        raise ValueError(f"{source} has no live client")
-    days = sorted({day for summary in summaries for day in summary["days"]})
-    for day in days:
-        nightly.assess(datetime.fromisoformat(day).date(), settings)
-    total = {"domain": SOURCE_DOMAINS[source], "read": 0, "loaded": 0, "quarantined": 0, "out_of_scope": 0,
-             "published_disagreements": 0}
-    for summary in summaries:
-        for key in total.keys() - {"domain"}:
-            total[key] += summary["sources"][source][key]
-    return {"sources": {source: total}, "payloads": [s["payload_id"] for s in summaries], "days": days}

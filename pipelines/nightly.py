@@ -1,44 +1,27 @@
 """The nightly job's steps, one function per DAG task. Each takes the partition day and returns
-a small JSON-able summary; batches travel between steps as Parquet files in ENVMON_HOME/staging,
-so any step can be re-run alone."""
+a small JSON-able summary; batches travel between steps through the warehouse's staged_batches
+table (warehouse/staging.py), so any step can be re-run alone and on any worker."""
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
 
 from pipelines import assessment, cross_boundary, qc, registry, rollups, standards
 from pipelines.alerts import raise_alerts
-from pipelines.config import Settings, load_settings
-from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day, conform
+from pipelines.config import NIGHTLY_SOURCES, Settings, load_settings
+from pipelines.observations import SOURCE_DOMAINS, bureau_day, conform, with_partition_day
 from pipelines.sources import files, simulator
 from pipelines.validation import validate as run_suite
-from warehouse import db
+from warehouse import db, staging
 
-SIMULATED_SOURCES = ("simulated-water", "simulated-air", "simulated-coastal")
-FILE_SOURCES = ("cnemc-water", "cnemc-air")
 SIMULATED_LABEL = "simulated (envmon simulator; not measured data)"
 
 
 def sources_for(settings: Settings) -> tuple[str, ...]:
-    return SIMULATED_SOURCES if settings.source_mode == "simulated" else FILE_SOURCES
-
-
-def fetch_live(source: str, settings: Settings | None = None) -> dict:
-    from pipelines.ingest import fetch_and_ingest
-
-    return fetch_and_ingest(source, settings or load_settings())
-
-
-def partition_day(logical_date: datetime | None, requested: str | None = None) -> date:
-    """The day a run processes: the one asked for, else the bureau's day before the run."""
-    if requested:
-        return date.fromisoformat(requested)
-    if logical_date is None:
-        raise ValueError("a run needs either a requested day or a logical date")
-    return (logical_date.astimezone(BUREAU_TZ) - timedelta(days=1)).date()
+    return NIGHTLY_SOURCES[settings.source_mode]
 
 
 def data_label(settings: Settings) -> str:
@@ -46,13 +29,16 @@ def data_label(settings: Settings) -> str:
     return labels[settings.source_mode]
 
 
-def _stage_path(settings: Settings, source: str, day: date, name: str) -> Path:
-    return settings.staging_dir / source / day.isoformat() / f"{name}.parquet"
+def _stage(settings: Settings, source: str, day: date, stage: str, frame: pd.DataFrame, batch: str) -> None:
+    staging.put(db.engine_for(settings.warehouse_url), source, day, stage, frame, batch)
 
 
-def _write(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path, index=False)
+def _staged(settings: Settings, source: str, day: date, stage: str, columns=None) -> pd.DataFrame:
+    return staging.get(db.engine_for(settings.warehouse_url), source, day, stage, columns)
+
+
+def _batch_of(frame: pd.DataFrame, source: str, day: date) -> str:
+    return frame["batch_id"].iloc[0] if len(frame) else f"{source}/{day.isoformat()}/empty"
 
 
 def prepare_warehouse(settings: Settings | None = None) -> dict:
@@ -71,13 +57,13 @@ def ingest(source: str, day: date, settings: Settings | None = None) -> dict:
     else:
         frame = files.read_inbox(source, day, settings.inbox)
     frame = conform(frame)
-    _write(frame, _stage_path(settings, source, day, "ingested"))
+    _stage(settings, source, day, "ingested", frame, _batch_of(frame, source, day))
     return {"source": source, "day": day.isoformat(), "read": len(frame)}
 
 
 def validate(source: str, day: date, settings: Settings | None = None) -> dict:
     settings = settings or load_settings()
-    frame = pd.read_parquet(_stage_path(settings, source, day, "ingested"))
+    frame = _staged(settings, source, day, "ingested")
     if _already_loaded(settings, source, day, frame):
         return {"source": source, "day": day.isoformat(), "read": len(frame), "skipped": "batch already loaded"}
     docs = data_docs_dir(settings, day, source)
@@ -86,8 +72,9 @@ def validate(source: str, day: date, settings: Settings | None = None) -> dict:
     # the day before is context for the series tests at the batch's start (read, never changed)
     context = db.series_context(db.engine_for(settings.warehouse_url), source, day - timedelta(days=1),
                                 day - timedelta(days=1))
-    _write(qc.apply(outcome.good, context=context), _stage_path(settings, source, day, "valid"))
-    _write(outcome.quarantined, _stage_path(settings, source, day, "quarantined"))
+    batch = _batch_of(frame, source, day)
+    _stage(settings, source, day, "valid", qc.apply(outcome.good, context=context), batch)
+    _stage(settings, source, day, "quarantined", outcome.quarantined, batch)
     return {"source": source, "day": day.isoformat(), "read": len(frame), "valid": len(outcome.good),
             "quarantined": len(outcome.quarantined), "suite": outcome.suite_name}
 
@@ -139,33 +126,29 @@ def write_data_docs_index(settings: Settings, today: date | None = None) -> Path
 
 def _already_loaded(settings: Settings, source: str, day: date, frame: pd.DataFrame) -> bool:
     """An unchanged re-run touches nothing: the partition was loaded from this very batch (the
-    batch id is a hash of its content) and its validated files are still staged."""
+    batch id is a hash of its content) and its validated stages are still staged."""
     if not len(frame):
         return False
-    staged = all(_stage_path(settings, source, day, name).exists() for name in ("valid", "quarantined"))
-    stored = db.partition_batch(db.engine_for(settings.warehouse_url), source, day)
-    return staged and stored == frame["batch_id"].iloc[0]
-
-
-def _with_partition(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    frame["partition_day"] = bureau_day(frame["observed_at"], frame["averaging_period"]) if len(frame) else []
-    return frame
+    engine = db.engine_for(settings.warehouse_url)
+    batch = frame["batch_id"].iloc[0]
+    staged = staging.staged_batch_ids(engine, source, day)
+    return staged.get("valid") == batch and staged.get("quarantined") == batch and \
+        db.partition_batch(engine, source, day) == batch
 
 
 def load(source: str, day: date, settings: Settings | None = None) -> dict:
     """Load the validated batch into the (source, day) partition, idempotently."""
     settings = settings or load_settings()
-    good = pd.read_parquet(_stage_path(settings, source, day, "valid"))
-    quarantined = pd.read_parquet(_stage_path(settings, source, day, "quarantined"))
-    ingested = pd.read_parquet(_stage_path(settings, source, day, "ingested"), columns=["batch_id"])
+    good = _staged(settings, source, day, "valid")
+    quarantined = _staged(settings, source, day, "quarantined")
+    ingested = _staged(settings, source, day, "ingested", columns=["batch_id"])
     if _already_loaded(settings, source, day, ingested):
         return {"source": source, "day": day.isoformat(), "loaded": len(good), "quarantined": len(quarantined),
                 "changed": False, "skipped": "batch already loaded"}
     outside = good[bureau_day(good["observed_at"], good["averaging_period"]) != day] if len(good) else good
     if len(outside):
         raise ValueError(f"{source} batch for {day} holds {len(outside)} observations of other days")
-    good = _with_partition(good)
+    good = with_partition_day(good)
     quarantined = quarantined.assign(partition_day=day)
     batch = good["batch_id"].iloc[0] if len(good) else (quarantined["batch_id"].iloc[0] if len(quarantined) else "")
     log_row = {"source": source, "partition_day": day, "domain": SOURCE_DOMAINS[source], "batch_id": batch,

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
-BUREAU_TZ = ZoneInfo("Asia/Shanghai")
+from pipelines.clock import BUREAU_TZ  # the bureaus' clock; re-exported for the modules that use it
+
 BEIJING_OFFSET_MINUTES = 480
 
 CANONICAL_COLUMNS = (
@@ -134,6 +134,13 @@ def bureau_day(observed_at: pd.Series, averaging_period: pd.Series) -> pd.Series
     local = start.dt.tz_convert(BUREAU_TZ).dt.tz_localize(None).dt.normalize()
     codes, days = pd.factorize(local)
     return pd.Series(np.append(days.date, None)[codes], index=observed_at.index)
+
+
+def with_partition_day(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with the warehouse partition of each observation: its bureau day."""
+    frame = frame.copy()
+    frame["partition_day"] = bureau_day(frame["observed_at"], frame["averaging_period"]) if len(frame) else []
+    return frame
 
 
 def batch_id(source: str, day: date, frame: pd.DataFrame) -> str:

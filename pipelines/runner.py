@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from pathlib import Path
 
 from pipelines.config import Settings
-from pipelines.observations import BUREAU_TZ
+from pipelines.clock import nightly_run_time
 
 DAG_ID = "envmon_nightly"
 DAGS_FOLDER = Path(__file__).resolve().parent.parent / "dags"
@@ -77,9 +77,9 @@ def run_days(settings: Settings, days: list[date], log_path: Path) -> list[str]:
         airflow_db.upgradedb()
         dag = load_dag()
         for day in days:
-            # The nightly schedule runs at 02:00 the next morning for the day before.
-            logical = datetime.combine(day + timedelta(days=1), time(2, 0), BUREAU_TZ)
-            run = dag.test(logical_date=logical, run_conf={"day": day.isoformat()})
+            # as the scheduler would: the 02:00 run of the next morning, whose logical date alone
+            # decides the day (no `day` param handed over)
+            run = dag.test(logical_date=nightly_run_time(day))
             state = str(getattr(run.state, "value", run.state))
             states.append(state)
             if state != "success":
@@ -87,3 +87,21 @@ def run_days(settings: Settings, days: list[date], log_path: Path) -> list[str]:
     if states and states[-1] != "success":
         raise DagRunFailed(f"the nightly run for {days[len(states) - 1]} ended {states[-1]}; see {log_path}")
     return states
+
+
+def submit_backfill(first: date, last: date) -> dict:
+    """Hand a range of days to the Airflow deployment this environment is configured for, as one
+    backfill whose runs go one at a time (Airflow's own default is 10 at once, whatever the DAG says).
+    The runs are the scheduled runs of the days: the 02:00 run of the next morning for each day, so
+    the window is exactly [run of `first`, run of `last`], both inclusive."""
+    import shutil
+    import subprocess
+
+    airflow = shutil.which("airflow") or str(Path(sys.executable).parent / "airflow")
+    window = {"from_date": nightly_run_time(first).isoformat(), "to_date": nightly_run_time(last).isoformat()}
+    command = [airflow, "backfill", "create", "--dag-id", DAG_ID, "--from-date", window["from_date"],
+               "--to-date", window["to_date"], "--max-active-runs", "1", "--reprocess-behavior", "completed"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise DagRunFailed(f"airflow backfill create failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+    return {"dag_id": DAG_ID, **window, "days": [first.isoformat(), last.isoformat()]}

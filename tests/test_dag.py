@@ -1,19 +1,32 @@
-"""DAG integrity: the DagBag imports the nightly DAG without errors (no database needed)."""
-import os
+"""DAG integrity: the DagBag imports the DAGs without errors (no database needed), their wiring,
+and that parsing them imports nothing heavy."""
+import subprocess
+import sys
 
 import pytest
 
 from pipelines.runner import DAGS_FOLDER
 
 
-@pytest.fixture(scope="module")
-def dagbag(tmp_path_factory):
-    home = tmp_path_factory.mktemp("airflow")
-    os.environ.setdefault("AIRFLOW_HOME", str(home))
-    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+def _dagbag(monkeypatch, tmp_path, **environment):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    for name in ("ENVMON_SOURCE_MODE", "ENVMON_INBOX", "ENVMON_CNEMC_WATER_URL", "ENVMON_CNEMC_AIR_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(DAGS_FOLDER))
+
+
+@pytest.fixture
+def dagbag(monkeypatch, tmp_path):
+    return _dagbag(monkeypatch, tmp_path)
+
+
+LIVE = {"ENVMON_SOURCE_MODE": "live", "ENVMON_CNEMC_WATER_URL": "http://127.0.0.1:9/GJZ/Ajax/Publish.ashx",
+        "ENVMON_CNEMC_AIR_URL": "http://127.0.0.1:9/air/{timepoint}.csv"}
 
 
 def test_no_import_errors(dagbag):
@@ -23,9 +36,11 @@ def test_no_import_errors(dagbag):
 
 def test_schedule_is_nightly_on_the_bureaus_clock_without_catchup(dagbag):
     dag = dagbag.dags["envmon_nightly"]
-    assert dag.catchup is False
+    assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.timetable.expression == "0 2 * * *"
     assert str(getattr(dag.timetable.timezone, "name", dag.timetable.timezone)) == "Asia/Shanghai"
+    # a trigger timetable: the 02:00 run's logical date is that instant, which the day rule expects
+    assert type(dag.timetable).__name__ == "CronTriggerTimetable"
 
 
 def test_every_task_retries_and_has_an_owner(dagbag):
@@ -45,13 +60,35 @@ def test_tasks_run_ingest_validate_load_then_assess_alert_dashboard(dagbag):
     assert dag.get_task("alert").downstream_task_ids == {"refresh_dashboard"}
 
 
-def test_live_mode_wires_the_live_clients(tmp_path, monkeypatch):
-    monkeypatch.setenv("ENVMON_SOURCE_MODE", "live")
-    monkeypatch.setenv("ENVMON_CNEMC_WATER_URL", "http://127.0.0.1:9/GJZ/Ajax/Publish.ashx")
-    monkeypatch.setenv("ENVMON_CNEMC_AIR_URL", "http://127.0.0.1:9/air/{timepoint}.csv")
-    from airflow.dag_processing.dagbag import DagBag
+def test_live_mode_collects_each_feed_on_its_own_cadence_and_the_nightly_run_only_assesses(monkeypatch, tmp_path):
+    bag = _dagbag(monkeypatch, tmp_path, **LIVE, ENVMON_INBOX=str(tmp_path / "inbox"))
+    assert bag.import_errors == {}
+    nightly = bag.dags["envmon_nightly"]
+    assert not any(t.startswith(("ingest_", "fetch_")) for t in nightly.task_ids)
+    assert nightly.get_task("prepare_warehouse").downstream_task_ids == {"assess"}
+    water, air = bag.dags["envmon_collect_cnemc_water"], bag.dags["envmon_collect_cnemc_air"]
+    assert water.timetable.expression == "10 */2 * * *"  # at least every 4 hours, the feed's cadence
+    assert air.timetable.expression == "20 * * * *"
+    for collection in (water, air):
+        (task,) = collection.tasks
+        assert task.pool == "cnemc" and task.retries >= 1 and task.retry_exponential_backoff
+        assert task.execution_timeout is not None
+        assert [o.uri for o in task.outlets] == [f"envmon://sources/{collection.dag_id.split('_collect_')[1].replace('_', '-')}"]
+        assert collection.max_active_runs == 1 and collection.catchup is False
+    assert {"envmon_collect_lab", "envmon_collect_coastal"} <= set(bag.dags)
 
-    dag = DagBag(dag_folder=str(DAGS_FOLDER)).dags["envmon_nightly"]
-    assert {"fetch_cnemc_water", "fetch_cnemc_air"} <= set(dag.task_ids)
-    assert not any(task_id.startswith("ingest_simulated") for task_id in dag.task_ids)
-    assert dag.get_task("fetch_cnemc_air").downstream_task_ids == {"assess"}
+
+def test_without_live_mode_or_an_inbox_there_is_only_the_nightly_dag(dagbag):
+    assert set(dagbag.dags) == {"envmon_nightly"}
+
+
+def test_parsing_the_dag_files_imports_nothing_heavy():
+    """The dag-processor parses the files again and again: pandas, Great Expectations, pyarrow and
+    SQLAlchemy belong inside the tasks."""
+    probe = ("import sys, runpy\n"
+             f"for name in ('envmon_nightly', 'envmon_collect'):\n    runpy.run_path(r'{DAGS_FOLDER}/' + name + '.py')\n"
+             "print(','.join(m for m in ('pandas', 'great_expectations', 'pyarrow', 'numpy', 'scipy', 'plotly') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            env={"ENVMON_SOURCE_MODE": "live", "ENVMON_INBOX": "/tmp", **LIVE, "PATH": "/usr/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1:] in ([""], []), result.stdout

@@ -114,17 +114,47 @@ def test_dashboard_is_self_contained_and_labelled_simulated(three_nights):
 def test_bad_arguments_get_a_clear_error(tmp_path):
     result = envmon(tmp_path, "run", "--date", "2026-13-01", check=False)
     assert result.returncode == 2 and "not a date in YYYY-MM-DD form" in result.stderr
+    result = envmon(tmp_path, "backfill", "--from", "2026-11-05", "--to", "2026-11-01", check=False)
+    assert result.returncode == 2 and "before --from" in result.stderr
+
+
+def _assessed_days(assessments_csv: str) -> set[str]:
+    import io
+
+    import pandas as pd
+
+    frame = pd.read_csv(io.StringIO(assessments_csv), dtype=str)
+    return set(frame.loc[frame["period"] == "day", "period_start"])
+
+
+def test_each_run_processes_the_day_its_logical_date_implies(three_nights):
+    """`envmon run` hands the DAG only the logical dates of the 02:00 runs, as the scheduler would:
+    the observations and day assessments must be of exactly the three days asked for."""
+    expected = {(LAST_DAY - timedelta(days=n)).isoformat() for n in range(3)}
+    assert _assessed_days(three_nights["exports"]["assessments"]) == expected
+    import io
+
+    import pandas as pd
+
+    local_days = {t[:10] for t in pd.read_csv(io.StringIO(three_nights["exports"]["observations"]),
+                                              dtype=str)["observed_at"]}
+    assert local_days <= expected | {(LAST_DAY + timedelta(days=1)).isoformat()}  # 24:00 ends a day
 
 
 @pytest.mark.postgres
-def test_the_nightly_run_on_postgresql(tmp_path, postgres_url):
-    args = ("run", "--date", LAST_DAY.isoformat(), "--days", "2", "--json")
+def test_a_backfill_on_postgresql_processes_each_day_of_its_range_once(tmp_path, postgres_url):
+    first_day, last_day = LAST_DAY - timedelta(days=1), LAST_DAY
+    args = ("backfill", "--from", first_day.isoformat(), "--to", last_day.isoformat(), "--json")
     env = {"ENVMON_WAREHOUSE_URL": postgres_url}
     first = json.loads(envmon(tmp_path, *args, extra_env=env).stdout)
+    assert first["days"] == [first_day.isoformat(), last_day.isoformat()]
     assert first["sections_assessed"] > 0 and all(e["read"] == e["loaded"] + e["quarantined"]
                                                    for e in first["sources"].values())
+    assessments = envmon(tmp_path, "export", "assessments", extra_env=env).stdout
+    assert _assessed_days(assessments) == {first_day.isoformat(), last_day.isoformat()}
     before = envmon(tmp_path, "export", "observations", extra_env=env).stdout
-    second = json.loads(envmon(tmp_path, *args, extra_env=env).stdout)
+    second = json.loads(envmon(tmp_path, "run", "--date", last_day.isoformat(), "--days", "2", "--json",
+                               extra_env=env).stdout)
     assert second["alerts_raised"] == 0
     assert envmon(tmp_path, "export", "observations", extra_env=env).stdout == before
 

@@ -168,7 +168,7 @@ class HourlyAirServer(ReplayServer):
 
 
 def test_live_mode_ingests_every_hour_since_the_watermark_and_then_only_new_ones(tmp_path, water_server):
-    from pipelines import ingest
+    from pipelines import collect
     from pipelines.config import load_settings
     from warehouse import db
 
@@ -178,14 +178,18 @@ def test_live_mode_ingests_every_hour_since_the_watermark_and_then_only_new_ones
                                   "ENVMON_CNEMC_WATER_URL": f"{water_server.url}/GJZ/Ajax/Publish.ashx",
                                   "ENVMON_CNEMC_AIR_URL": f"{air.url}/air/{{timepoint}}.csv"})
         now = datetime(2026, 3, 16, 2, 30, tzinfo=BUREAU_TZ)
-        first = ingest.fetch_and_ingest("cnemc-air", settings, now)
+        first = collect.collect_live("cnemc-air", settings, now)
         assert len(air.requests) == 24 and len(first["payloads"]) == 24
         engine = db.engine_for(settings.warehouse_url)
         assert db.watermark(engine, "cnemc-air") == datetime(2026, 3, 16, 2, tzinfo=BUREAU_TZ)
-        later = ingest.fetch_and_ingest("cnemc-air", settings, now + timedelta(hours=3))
+        later = collect.collect_live("cnemc-air", settings, now + timedelta(hours=3))
         assert len(later["payloads"]) == 3 and len(air.requests) == 27
-        water = ingest.fetch_and_ingest("cnemc-water", settings, now)
+        water = collect.collect_live("cnemc-water", settings, now)
         assert water["sources"]["cnemc-water"]["loaded"] > 0
+        assert len(db.read_table(engine, "payloads")) == 28
+        # the feed serves the same snapshot until it republishes: content already logged is skipped
+        again = collect.collect_live("cnemc-water", settings, now + timedelta(hours=2))
+        assert again["unchanged_payloads"] == 1 and again["payloads"] == []
         assert len(db.read_table(engine, "payloads")) == 28
     finally:
         air.close()

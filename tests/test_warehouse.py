@@ -5,7 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, func, insert, select, text
 
-from pipelines import nightly
+from pipelines.observations import with_partition_day
 from pipelines.sources import simulator
 from pipelines.validation import validate
 from warehouse import db, schema
@@ -21,7 +21,7 @@ def _engine(url):
 
 def _batch(day=DAY):
     outcome = validate(simulator.simulate_coastal(day, 1), "coastal")
-    good = nightly._with_partition(outcome.good)
+    good = with_partition_day(outcome.good)
     log = {"source": "simulated-coastal", "partition_day": day, "domain": "coastal", "batch_id": good["batch_id"][0],
            "rows_read": len(good), "rows_loaded": len(good), "rows_quarantined": 0, "suite_name": outcome.suite_name,
            "loaded_at": datetime.now(timezone.utc)}

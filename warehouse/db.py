@@ -527,3 +527,13 @@ def value_versions(engine: Engine, station_id: str, parameter: str, observed_at:
     order = versions["version"].eq("current").astype(int)  # superseded first, in the order they were replaced
     return versions.assign(_order=order).sort_values(["observed_at", "averaging_period", "layer", "_order"],
                                                      kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+def payload_status_by_sha(engine: Engine, source: str, sha256: str) -> str | None:
+    """The status of the newest logged payload of a source with this content, if any: collection
+    is idempotent by content (the water feed serves one snapshot for four hours)."""
+    table = schema.payloads
+    query = (select(table.c.status).where(table.c.source == source, table.c.sha256 == sha256)
+             .order_by(table.c.payload_id.desc()).limit(1))
+    with engine.connect() as connection:
+        return connection.execute(query).scalar()

@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime, timezone
 
 from sqlalchemy import (
-    Boolean, Column, Date, DateTime, Float, Index, Integer, MetaData, PrimaryKeyConstraint, String, Table,
+    Boolean, Column, Date, DateTime, Float, Index, Integer, LargeBinary, MetaData, PrimaryKeyConstraint, String, Table,
     Text, UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
@@ -266,6 +266,17 @@ rollups = Table(  # daily and monthly means kept current by the nightly run (mig
     Column("reported_mean", Text),       # '< limit' when the mean lies below it, else the mean
     Column("censoring_method", Text),    # how censored values entered the mean, where they did
     Index("ix_rollups_period", "period", "period_start"),
+)
+
+staged_batches = Table(  # batches between the tasks of one run, where every worker reaches them (migration 0008)
+    "staged_batches", metadata,
+    Column("source", String(32), primary_key=True),
+    Column("partition_day", Date, primary_key=True),
+    Column("stage", String(16), primary_key=True),        # ingested, valid, quarantined
+    Column("batch_id", String(128), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("parquet", LargeBinary, nullable=False),        # the frame as Parquet: types and time zones kept
+    Column("staged_at", UtcDateTime, nullable=False),
 )
 
 

@@ -1,0 +1,108 @@
+"""Collection on each feed's own cadence (the collection DAGs in dags/envmon_collect.py call these):
+
+- the CNEMC surface-water feed serves only its current snapshot, republished every 4 hours: it is
+  fetched every 2 hours, and a snapshot already logged (same sha256) is not ingested again;
+- the CNEMC hourly air files are fetched every hour from the source's watermark on, so missed
+  hours are caught up;
+- the laboratory and coastal inboxes (ENVMON_INBOX/lab, ENVMON_INBOX/coastal) are scanned for
+  files whose content the payload log has not seen.
+
+Every payload takes the one path of pipelines.ingest.ingest_payload. Days before today that a
+payload changed (late or revised data) are re-assessed and alerted on at once; today's day is
+assessed by the nightly run, when it is complete.
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from pipelines import ingest, nightly
+from pipelines.clock import bureau_date
+from pipelines.config import INBOX_SOURCES, LIVE_SOURCES, Settings, load_settings
+from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS
+from pipelines.sources.files import PayloadError
+from warehouse import db
+
+COUNTS = ("read", "loaded", "quarantined", "out_of_scope", "published_disagreements")
+
+
+def _already_logged(settings: Settings, source: str, payload: bytes) -> bool:
+    digest = hashlib.sha256(payload).hexdigest()
+    return db.payload_status_by_sha(db.engine_for(settings.warehouse_url), source, digest) is not None
+
+
+def _totals(source: str, summaries: list[dict]) -> dict:
+    total = {"domain": SOURCE_DOMAINS[source], **{key: 0 for key in COUNTS}}
+    for summary in summaries:
+        for key in COUNTS:
+            total[key] += summary["sources"][source].get(key, 0)
+    return total
+
+
+def reassess_late_days(days: list[str], settings: Settings, now: datetime) -> list[str]:
+    """Assess and alert again the past days a collection changed; today waits for the nightly run."""
+    today = bureau_date(now)
+    late = sorted({d for d in days if date.fromisoformat(d) < today})
+    for day in late:
+        nightly.assess(date.fromisoformat(day), settings)
+        nightly.alert(date.fromisoformat(day), settings)
+    return late
+
+
+def collect_live(source: str, settings: Settings | None = None, now: datetime | None = None) -> dict:
+    """Fetch what a CNEMC feed has that envmon has not, ingest it, re-assess the past days it changed."""
+    from pipelines.sources.live import CnemcAirClient, CnemcWaterClient
+
+    settings = settings or load_settings()
+    now = now or datetime.now(timezone.utc)
+    if source not in LIVE_SOURCES:
+        raise ValueError(f"{source} has no live client; live sources: {', '.join(LIVE_SOURCES)}")
+    nightly.prepare_warehouse(settings)
+    summaries, unchanged = [], 0
+    if source == "cnemc-water":
+        body = CnemcWaterClient(settings.cnemc_water_url).fetch()
+        if _already_logged(settings, source, body):
+            unchanged += 1  # the same snapshot as last time: nothing new
+        else:
+            summaries.append(ingest.ingest_payload(source, body, f"publish-{now:%Y%m%dT%H%M}.json", now, settings,
+                                                   origin=settings.cnemc_water_url, recompute=False))
+    else:
+        client = CnemcAirClient(settings.cnemc_air_url)
+        for hour in client.hours_since(db.watermark(db.engine_for(settings.warehouse_url), source), now):
+            body = client.fetch_hour(hour)
+            timepoint = f"{hour:%Y-%m-%dT%H00}"
+            summaries.append(ingest.ingest_payload(source, body, f"{timepoint}.csv", now, settings,
+                                                   origin=client.url.format(timepoint=timepoint), recompute=False))
+    days = sorted({day for summary in summaries for day in summary["days"]})
+    return {"sources": {source: _totals(source, summaries)}, "payloads": [s["payload_id"] for s in summaries],
+            "unchanged_payloads": unchanged, "days": days, "reassessed": reassess_late_days(days, settings, now)}
+
+
+def collect_inbox(source: str, settings: Settings | None = None, now: datetime | None = None) -> dict:
+    """Ingest every file of ENVMON_INBOX/<source>/ whose content is not in the payload log yet. A
+    file that cannot be read is logged as failed with its reason and does not stop the others."""
+    settings = settings or load_settings()
+    now = now or datetime.now(timezone.utc)
+    if source not in INBOX_SOURCES:
+        raise ValueError(f"{source} has no inbox; inbox sources: {', '.join(INBOX_SOURCES)}")
+    folder = Path(settings.inbox) / source if settings.inbox else None
+    if folder is None or not folder.is_dir():
+        return {"sources": {source: _totals(source, [])}, "payloads": [], "failed": [], "days": [],
+                "reassessed": [], "inbox": str(folder) if folder else None}
+    nightly.prepare_warehouse(settings)
+    summaries, failed = [], []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        payload = path.read_bytes()
+        if _already_logged(settings, source, payload):
+            continue
+        fetched = datetime.fromtimestamp(path.stat().st_mtime, BUREAU_TZ)
+        try:
+            summaries.append(ingest.ingest_payload(source, payload, path.name, fetched, settings,
+                                                   origin=str(path), recompute=False))
+        except PayloadError as error:
+            failed.append({"file": str(path), "error": str(error)})
+    days = sorted({day for summary in summaries for day in summary["days"]})
+    return {"sources": {source: _totals(source, summaries)}, "payloads": [s["payload_id"] for s in summaries],
+            "failed": failed, "days": days, "reassessed": reassess_late_days(days, settings, now),
+            "inbox": str(folder)}
