@@ -2,7 +2,8 @@
 the CNEMC surface-water snapshot every 2 hours (it is republished every 4; an unchanged snapshot is
 skipped by content), the CNEMC hourly air files every hour from the watermark on (missed hours are
 caught up), and the laboratory and coastal inboxes every 15 minutes. The CNEMC DAGs exist in live
-mode only; the inbox DAGs wherever ENVMON_INBOX is set. Calls to the CNEMC endpoints share the
+mode only; the inbox DAGs wherever ENVMON_INBOX is set, except in files mode, where the nightly run
+collects every inbox itself. Calls to the CNEMC endpoints share the
 pool `cnemc` (deploy/airflow-pools.json), so catch-up and retries never hammer the feed.
 Wiring only: the work lives in pipelines.collect."""
 from __future__ import annotations
@@ -69,6 +70,6 @@ def _inbox_task(source: str):
 if source_mode() == "live":
     for _source in LIVE_SOURCES:
         _collection_dag(_source, _live_task(_source))
-if os.environ.get("ENVMON_INBOX"):
+if os.environ.get("ENVMON_INBOX") and source_mode() != "files":  # in files mode the nightly run collects
     for _source in INBOX_SOURCES:
         _collection_dag(_source, _inbox_task(_source))

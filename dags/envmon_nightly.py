@@ -1,6 +1,7 @@
-"""The nightly envmon assessment: at 02:00 (Asia/Shanghai) for the bureau day before. In the
-simulated and files modes it first ingests → validates → loads each source's day; in live mode
-the collection DAGs (envmon_collect.py) have already gathered the day. Then assess → alert →
+"""The nightly envmon assessment: at 02:00 (Asia/Shanghai) for the bureau day before. In
+simulated mode it first ingests → validates → loads each simulated source's day; in files mode it
+first collects every new payload of the inbox (ENVMON_INBOX/<source>/); in live mode the
+collection DAGs (envmon_collect.py) have already gathered the day. Then assess → alert →
 refresh the dashboard. Wiring only: the work lives in pipelines.nightly, imported inside the
 tasks so that parsing this file costs no more than Airflow itself."""
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 
 from pipelines.clock import NIGHTLY_CRON, processed_day
-from pipelines.config import NIGHTLY_SOURCES, source_mode
+from pipelines.config import NIGHTLY_INBOX_SOURCES, NIGHTLY_SOURCES, source_mode
 
 WAREHOUSE_ASSET = Asset("envmon://warehouse/observations")
 ASSESSMENTS_ASSET = Asset("envmon://warehouse/assessments")
@@ -68,9 +69,19 @@ def envmon_nightly():
 
     prepared = prepare_warehouse()
     assessed = assess()
-    if not NIGHTLY_SOURCES[source_mode()]:
+    mode = source_mode()
+    if not NIGHTLY_SOURCES[mode] and not NIGHTLY_INBOX_SOURCES[mode]:
         prepared >> assessed
-    for source in NIGHTLY_SOURCES[source_mode()]:
+    for source in NIGHTLY_INBOX_SOURCES[mode]:  # files mode: every new payload, the one payload path
+
+        @task(task_id=f"collect_{source.replace('-', '_')}", outlets=[WAREHOUSE_ASSET])
+        def collect(source: str = source) -> dict:
+            from pipelines import collect as collection
+
+            return collection.collect_inbox(source, run_day=_day())
+
+        prepared >> collect() >> assessed
+    for source in NIGHTLY_SOURCES[mode]:  # simulated mode: the simulator's day of each source
         slug = source.replace("-", "_")
 
         @task(task_id=f"ingest_{slug}")

@@ -4,8 +4,8 @@
   fetched every 2 hours, and a snapshot already logged (same sha256) is not ingested again;
 - the CNEMC hourly air files are fetched every hour from the source's watermark on, so missed
   hours are caught up;
-- the laboratory and coastal inboxes (ENVMON_INBOX/lab, ENVMON_INBOX/coastal) are scanned for
-  files whose content the payload log has not seen.
+- the laboratory and coastal inboxes (ENVMON_INBOX/lab, ENVMON_INBOX/coastal), and in files mode
+  every file source's inbox, are scanned for files whose content the payload log has not seen.
 
 Every payload takes the one path of pipelines.ingest.ingest_payload. Days before today that a
 payload changed (late or revised data) are re-assessed and alerted on at once; today's day is
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipelines import ingest, nightly
 from pipelines.clock import bureau_date
-from pipelines.config import INBOX_SOURCES, LIVE_SOURCES, Settings, load_settings
+from pipelines.config import FILE_SOURCES, LIVE_SOURCES, Settings, load_settings
 from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS
 from pipelines.sources.files import PayloadError
 from warehouse import db
@@ -40,10 +40,11 @@ def _totals(source: str, summaries: list[dict]) -> dict:
     return total
 
 
-def reassess_late_days(days: list[str], settings: Settings, now: datetime) -> list[str]:
-    """Assess and alert again the past days a collection changed; today waits for the nightly run."""
+def reassess_late_days(days: list[str], settings: Settings, now: datetime, skip: date | None = None) -> list[str]:
+    """Assess and alert again the past days a collection changed; today waits for the nightly run,
+    and so does `skip`, the day of the nightly run that is collecting."""
     today = bureau_date(now)
-    late = sorted({d for d in days if date.fromisoformat(d) < today})
+    late = sorted({d for d in days if date.fromisoformat(d) < today and date.fromisoformat(d) != skip})
     for day in late:
         nightly.assess(date.fromisoformat(day), settings)
         nightly.alert(date.fromisoformat(day), settings)
@@ -79,13 +80,15 @@ def collect_live(source: str, settings: Settings | None = None, now: datetime | 
             "unchanged_payloads": unchanged, "days": days, "reassessed": reassess_late_days(days, settings, now)}
 
 
-def collect_inbox(source: str, settings: Settings | None = None, now: datetime | None = None) -> dict:
+def collect_inbox(source: str, settings: Settings | None = None, now: datetime | None = None,
+                  run_day: date | None = None) -> dict:
     """Ingest every file of ENVMON_INBOX/<source>/ whose content is not in the payload log yet. A
-    file that cannot be read is logged as failed with its reason and does not stop the others."""
+    file that cannot be read is logged as failed with its reason and does not stop the others.
+    `run_day`: the day of the nightly run collecting, which assesses that day itself."""
     settings = settings or load_settings()
     now = now or datetime.now(timezone.utc)
-    if source not in INBOX_SOURCES:
-        raise ValueError(f"{source} has no inbox; inbox sources: {', '.join(INBOX_SOURCES)}")
+    if source not in FILE_SOURCES:
+        raise ValueError(f"{source} has no inbox; file sources: {', '.join(FILE_SOURCES)}")
     folder = Path(settings.inbox) / source if settings.inbox else None
     if folder is None or not folder.is_dir():
         return {"sources": {source: _totals(source, [])}, "payloads": [], "failed": [], "days": [],
@@ -104,5 +107,5 @@ def collect_inbox(source: str, settings: Settings | None = None, now: datetime |
             failed.append({"file": str(path), "error": str(error)})
     days = sorted({day for summary in summaries for day in summary["days"]})
     return {"sources": {source: _totals(source, summaries)}, "payloads": [s["payload_id"] for s in summaries],
-            "failed": failed, "days": days, "reassessed": reassess_late_days(days, settings, now),
+            "failed": failed, "days": days, "reassessed": reassess_late_days(days, settings, now, run_day),
             "inbox": str(folder)}

@@ -7,7 +7,8 @@ ENVMON_DASHBOARD_WAREHOUSE_URL
                       the URL the dashboard reads the warehouse through: in production the read-only
                       role envmon_dashboard (deploy/postgres-init); default: ENVMON_WAREHOUSE_URL
 ENVMON_SOURCE_MODE    "simulated" (default), "files" or "live": where the nightly run takes its data
-ENVMON_INBOX          with mode "files": folder of payloads, <source>/<any name>
+ENVMON_INBOX          folder of payloads, <source>/<any name>: every file source in mode "files";
+                      otherwise the laboratory and coastal files the collection DAGs watch for
 ENVMON_CNEMC_WATER_URL, ENVMON_CNEMC_AIR_URL
                       with mode "live": the feeds' URLs (see pipelines/sources/live.py)
 ENVMON_SIMULATOR_SEED seed of the simulator (default 20260301)
@@ -85,15 +86,19 @@ class Settings:
 
 
 SOURCE_MODES = ("simulated", "files", "live")
-# The sources the nightly run ingests for its day, by mode. In live mode the collection DAGs fetch
-# each feed on its own cadence, and the nightly run assesses what they collected.
+# What the nightly run gathers before it assesses its day, by mode: the simulator's day of each
+# simulated source (ingest → validate → load), or, in files mode, every new payload in the inbox
+# of each file source (the one payload path, as `envmon ingest`). In live mode the collection DAGs
+# fetch each feed on its own cadence, and the nightly run assesses what they collected.
 NIGHTLY_SOURCES = {
     "simulated": ("simulated-water", "simulated-air", "simulated-coastal"),
-    "files": ("cnemc-water", "cnemc-air"),
+    "files": (),
     "live": (),
 }
+FILE_SOURCES = ("cnemc-water", "cnemc-air", "lab", "coastal")  # payloads in ENVMON_INBOX/<source>/
+NIGHTLY_INBOX_SOURCES = {"simulated": (), "files": FILE_SOURCES, "live": ()}
 LIVE_SOURCES = ("cnemc-water", "cnemc-air")
-INBOX_SOURCES = ("lab", "coastal")  # spreadsheets dropped into ENVMON_INBOX/<source>/, any day
+INBOX_SOURCES = ("lab", "coastal")  # spreadsheets a collection DAG watches for, outside files mode
 
 
 def source_mode(environ: dict[str, str] | None = None) -> str:

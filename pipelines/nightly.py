@@ -13,7 +13,7 @@ from pipelines import assessment, cross_boundary, qc, registry, rollups, standar
 from pipelines.alerts import raise_alerts
 from pipelines.config import NIGHTLY_SOURCES, Settings, load_settings
 from pipelines.observations import SOURCE_DOMAINS, bureau_day, conform, with_partition_day
-from pipelines.sources import files, simulator
+from pipelines.sources import simulator
 from pipelines.validation import validate as run_suite
 from warehouse import db, staging
 
@@ -51,12 +51,12 @@ def prepare_warehouse(settings: Settings | None = None) -> dict:
 
 
 def ingest(source: str, day: date, settings: Settings | None = None) -> dict:
+    """The simulator's day of a simulated source, staged for validation. (Real payloads take the
+    payload path instead: pipelines.ingest, from `envmon ingest` or the collection tasks.)"""
     settings = settings or load_settings()
-    if source in simulator.SIMULATORS:
-        frame = simulator.SIMULATORS[source](day, settings.simulator_seed)
-    else:
-        frame = files.read_inbox(source, day, settings.inbox)
-    frame = conform(frame)
+    if source not in simulator.SIMULATORS:
+        raise ValueError(f"{source} is not a simulated source; real payloads go through pipelines.ingest")
+    frame = conform(simulator.SIMULATORS[source](day, settings.simulator_seed))
     _stage(settings, source, day, "ingested", frame, _batch_of(frame, source, day))
     return {"source": source, "day": day.isoformat(), "read": len(frame)}
 

@@ -53,6 +53,6 @@ def test_an_inbox_that_does_not_exist_collects_nothing(settings):
 
 def test_only_sources_with_an_inbox_or_a_live_client_can_be_collected(settings):
     with pytest.raises(ValueError, match="no inbox"):
-        collect.collect_inbox("cnemc-air", settings, NOW)
+        collect.collect_inbox("simulated-air", settings, NOW)
     with pytest.raises(ValueError, match="no live client"):
         collect.collect_live("lab", settings, NOW)

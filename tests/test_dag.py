@@ -82,6 +82,16 @@ def test_without_live_mode_or_an_inbox_there_is_only_the_nightly_dag(dagbag):
     assert set(dagbag.dags) == {"envmon_nightly"}
 
 
+def test_files_mode_collects_every_inbox_in_the_nightly_run(monkeypatch, tmp_path):
+    bag = _dagbag(monkeypatch, tmp_path, ENVMON_SOURCE_MODE="files", ENVMON_INBOX=str(tmp_path / "inbox"))
+    assert set(bag.dags) == {"envmon_nightly"}  # no second collector of the same inbox
+    nightly = bag.dags["envmon_nightly"]
+    collectors = {f"collect_{s}" for s in ("cnemc_water", "cnemc_air", "lab", "coastal")}
+    assert nightly.get_task("prepare_warehouse").downstream_task_ids == collectors
+    for task_id in collectors:
+        assert nightly.get_task(task_id).downstream_task_ids == {"assess"}
+
+
 def test_parsing_the_dag_files_imports_nothing_heavy():
     """The dag-processor parses the files again and again: pandas, Great Expectations, pyarrow and
     SQLAlchemy belong inside the tasks."""

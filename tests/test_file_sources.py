@@ -1,5 +1,5 @@
 """The real-format path end to end: a payload file through `envmon ingest` and through the
-nightly steps in files mode, into the warehouse and out of `envmon export`."""
+nightly run's collection in files mode, into the warehouse and out of `envmon export`."""
 import json
 import os
 import shutil
@@ -43,17 +43,24 @@ def test_ingest_command_rejects_html_with_a_clear_error(tmp_path):
     assert result.returncode == 1 and "not a Publish.ashx response" in result.stderr
 
 
-def test_nightly_steps_in_files_mode_read_the_inbox(tmp_path):
+def test_files_mode_runs_every_inbox_payload_through_the_one_payload_path(tmp_path):
+    """In files mode the nightly run collects the inbox as `envmon ingest` would: each new payload
+    archived, logged and merged once; its day is left to the run's own assess task."""
+    from pipelines import collect
+    from warehouse import db
+
     inbox = tmp_path / "inbox" / "cnemc-air"
     inbox.mkdir(parents=True)
     shutil.copy(FIXTURES / "cnemc-air-hourly.csv", inbox / "2026-03-15T0100.csv")
     settings = load_settings({"ENVMON_HOME": str(tmp_path), "ENVMON_SOURCE_MODE": "files",
                               "ENVMON_INBOX": str(tmp_path / "inbox")})
-    assert nightly.sources_for(settings) == ("cnemc-water", "cnemc-air")
-    nightly.prepare_warehouse(settings)
+    assert nightly.sources_for(settings) == ()
     day = date(2026, 3, 15)
-    read = nightly.ingest("cnemc-air", day, settings)["read"]
-    validated = nightly.validate("cnemc-air", day, settings)
-    loaded = nightly.load("cnemc-air", day, settings)
-    assert read > 0 and read == validated["valid"] + validated["quarantined"]
-    assert loaded["loaded"] == validated["valid"]
+    collected = collect.collect_inbox("cnemc-air", settings, run_day=day)
+    entry = collected["sources"]["cnemc-air"]
+    assert entry["read"] > 0 and entry["read"] == entry["loaded"] + entry["quarantined"] + entry["out_of_scope"]
+    assert day.isoformat() in collected["days"] and day.isoformat() not in collected["reassessed"]
+    engine = db.engine_for(settings.warehouse_url)
+    (payload,) = db.read_table(engine, "payloads").to_dict("records")
+    assert payload["status"] == "loaded" and payload["rows_loaded"] == entry["loaded"]
+    assert collect.collect_inbox("cnemc-air", settings, run_day=day)["payloads"] == []  # nothing new

@@ -11,13 +11,13 @@ import json
 import re
 from io import StringIO
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
 from pipelines import registry, standards
-from pipelines.observations import BEIJING_OFFSET_MINUTES, BUREAU_TZ, batch_id, bureau_day, conform
+from pipelines.observations import BEIJING_OFFSET_MINUTES, BUREAU_TZ, batch_id, conform
 
 WATER_HEADER_CODES = {
     "水温": "water_temp", "pH": "ph", "溶解氧": "do", "电导率": "conductivity", "浊度": "turbidity",
@@ -272,26 +272,3 @@ def parse_payload(source: str, payload: bytes, name: str, fetched_at: datetime) 
 def parse_file(source: str, path: Path, fetched_at: datetime) -> Parsed:
     path = Path(path)
     return parse_payload(source, path.read_bytes(), path.name, fetched_at)
-
-
-def read_inbox(source: str, day: date, inbox: Path) -> pd.DataFrame:
-    """Every payload in inbox/<source>/ (fetched time = file modification time), keeping the
-    observations of `day`; a later file wins on the same observation."""
-    folder = Path(inbox) / source
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no inbox folder {folder} for source {source}")
-    frames = []
-    for order, path in enumerate(sorted(p for p in folder.iterdir() if p.is_file())):
-        fetched = datetime.fromtimestamp(path.stat().st_mtime, BUREAU_TZ)
-        frames.append(parse_file(source, path, fetched).observations.assign(file_order=order))
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    if frame.empty:
-        from pipelines.observations import empty_frame
-        return empty_frame()
-    frame = frame[bureau_day(frame["observed_at"], frame["averaging_period"]) == day]
-    # a later file revises an earlier one; repeats inside one file are left to the duplicate test
-    key = ["station_id", "parameter", "observed_at", "averaging_period", "layer"]
-    latest = frame.groupby(key, dropna=False)["file_order"].transform("max")
-    frame = frame[frame["file_order"] == latest].drop(columns="file_order").assign(batch_id="")
-    frame["batch_id"] = batch_id(source, day, frame)
-    return frame.reset_index(drop=True)
