@@ -2,6 +2,7 @@
 lives here or in warehouse/schema.py."""
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter
 from datetime import date, datetime, timezone
@@ -37,6 +38,26 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")  # readers (the dashboard) never block the nightly load
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def partition_lock(connection: Connection, *key) -> None:
+    """Serialise the read-modify-writes of one partition (`key`, e.g. ("observations", source,
+    day)): call it as the first statement of the transaction that reads the partition and then
+    rewrites it. Without it, two loads at once each delete what the other just committed, or both
+    insert the same keys. PostgreSQL: a transaction-scoped advisory lock on a stable 64-bit hash of
+    the key (the read after it, under READ COMMITTED, sees what the previous holder committed).
+    SQLite has no such locks: BEGIN IMMEDIATE takes the database's write lock before the read, and
+    a concurrent writer waits for it (busy_timeout) instead of failing."""
+    if connection.dialect.name == "postgresql":
+        digest = hashlib.blake2b("\x1f".join(map(str, key)).encode(), digest_size=8).digest()
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                           {"key": int.from_bytes(digest, "big", signed=True)})
+    elif connection.dialect.name == "sqlite":
+        # pysqlite issues its own (deferred) BEGIN only before the first INSERT/UPDATE/DELETE, so a
+        # read before it is outside the transaction: begin it here. Already in one = a write has
+        # happened, so this connection holds the write lock already.
+        if not connection.connection.driver_connection.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
@@ -109,6 +130,7 @@ def load_partition(engine: Engine, source: str, day: date, good: pd.DataFrame, q
     set-based upsert writes only the rows whose values differ. Returns whether anything changed."""
     ensure_observation_partitions(engine, [day])
     with engine.begin() as connection:
+        partition_lock(connection, "observations", source, day)  # the same key as merge_partition
         changed = replace_observations(connection, source, day, good)
         changed |= replace_partition(connection, schema.quarantine,
                                      {"source": source, "partition_day": day},
@@ -256,6 +278,7 @@ def observations_for_day(engine: Engine, day: date, station_ids=None) -> pd.Data
 
 def replace_assessments(engine: Engine, domain: str, day: date, rows: list[dict], period: str = "day") -> bool:
     with engine.begin() as connection:
+        partition_lock(connection, "assessments", domain, period, day)
         return replace_partition(connection, schema.assessments,
                                  {"domain": domain, "period": period, "period_start": day}, rows)
 
@@ -385,6 +408,7 @@ def merge_partition(engine: Engine, source: str, day: date, good: pd.DataFrame, 
     o = schema.observations
     ensure_observation_partitions(engine, [day])
     with engine.begin() as connection:
+        partition_lock(connection, "observations", source, day)  # before the read the merge is made from
         stored = _frame(connection, select(o).where(o.c.source == source, o.c.partition_day == day), OBSERVATION_COLUMNS)
         stored["observed_at"] = pd.to_datetime(stored["observed_at"], utc=True)
         incoming = good.assign(payload_id=payload_id)
@@ -436,6 +460,7 @@ def upsert_published_results(engine: Engine, published: pd.DataFrame, payload_id
 def advance_watermark(engine: Engine, source: str, newest: datetime) -> None:
     table = schema.watermarks
     with engine.begin() as connection:
+        partition_lock(connection, "watermarks", source)  # two first payloads of a source would both insert
         current = connection.execute(select(table.c.last_observed_at).where(table.c.source == source)).scalar()
         if current is None:
             connection.execute(insert(table), [{"source": source, "last_observed_at": newest,
@@ -473,6 +498,7 @@ ROLLUP_COLUMNS = [c.name for c in schema.rollups.c]
 
 def replace_rollups(engine: Engine, period: str, period_start: date, frame: pd.DataFrame) -> bool:
     with engine.begin() as connection:
+        partition_lock(connection, "rollups", period, period_start)
         return replace_partition(connection, schema.rollups, {"period": period, "period_start": period_start},
                                  records(frame, ROLLUP_COLUMNS) if len(frame) else [])
 
