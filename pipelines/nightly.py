@@ -161,8 +161,16 @@ def load(source: str, day: date, settings: Settings | None = None) -> dict:
 
 
 def assess(day: date, settings: Settings | None = None) -> dict:
+    """The day's rollups and assessments, and its month's, recomputed from what is stored. One
+    computation per month at a time: two ingests of a day may finish together, and the month's
+    rollups are made from all its days' rollups."""
     settings = settings or load_settings()
     engine = db.engine_for(settings.warehouse_url)
+    with db.day_lock(engine, "assess", day.replace(day=1)):
+        return _assess(engine, day, settings)
+
+
+def _assess(engine, day: date, settings: Settings) -> dict:
     observations = db.observations_for_day(engine, day)
     _refresh_rollups(engine, observations, day, settings)
     # the flags the bureau chose to assess (default good, not_evaluated); the rest is kept, not used

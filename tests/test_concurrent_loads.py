@@ -8,6 +8,7 @@ import traceback
 from datetime import date, datetime, timedelta
 
 import pandas as pd
+import pytest
 
 from pipelines import nightly, registry
 from pipelines.config import load_settings
@@ -131,6 +132,11 @@ def _ingest_in_parallel(url: str, home) -> None:
         rolled = db.rollups_for(engine, "day", day)
         assert not rolled.duplicated(subset=["station_id", "parameter", "averaging_period"]).any()
         assert set(zip(rolled["station_id"], rolled["parameter"])) == pairs
+        # the day's rollups count every stored observation of both payloads
+        usable = stored[stored["qc_flag"].isin(["good", "not_evaluated"]) & stored["value"].notna()]
+        per_pair = usable.groupby(["station_id", "parameter"]).size()
+        counted = rolled.set_index(["station_id", "parameter"])["values_assessable"]
+        assert counted.reindex(per_pair.index).fillna(0).astype(int).to_dict() == per_pair.to_dict()
         air = [a for a in db.assessments_for_day(engine, day) if a["domain"] == "air"]
         assessed = [a["station_id"] for a in air]
         assert len(assessed) == len(set(assessed)) and {station for station, _ in pairs} <= set(assessed)
@@ -144,3 +150,38 @@ def test_parallel_ingests_of_one_partition_on_postgresql(postgres_url, tmp_path)
 
 def test_parallel_ingests_of_one_partition_on_sqlite(tmp_path):
     _ingest_in_parallel(f"sqlite:///{tmp_path / 'warehouse.db'}", tmp_path)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_months_assessment_waits_for_the_one_under_way(backend, tmp_path, request):
+    """nightly.assess reads a day and writes its month afterwards: a second computation in the same
+    month must wait for the first (db.day_lock), or it may write from a read that missed a payload."""
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    engine = db.engine_for(url)
+    db.migrate(engine)
+    order, first_holds, release = [], threading.Event(), threading.Event()
+
+    def first():
+        with db.day_lock(engine, "assess", date(2026, 4, 1)):
+            order.append("first acquired")
+            first_holds.set()
+            release.wait(30)
+            order.append("first released")
+
+    def second():
+        first_holds.wait(30)
+        with db.day_lock(engine, "assess", date(2026, 4, 1)):
+            order.append("second acquired")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_holds.wait(30)
+    threads[1].join(1.0)  # the second is blocked while the first holds the month
+    assert threads[1].is_alive() and order == ["first acquired"]
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert order == ["first acquired", "first released", "second acquired"]

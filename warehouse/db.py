@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from functools import cache
 from pathlib import Path
@@ -58,6 +59,37 @@ def partition_lock(connection: Connection, *key) -> None:
         # happened, so this connection holds the write lock already.
         if not connection.connection.driver_connection.in_transaction:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def day_lock(engine: Engine, name: str, day: date):
+    """Hold a lock on (name, day) across several transactions: a day's assessments are computed
+    from a read of its observations and written afterwards, and a second computation at the same
+    time must not write from a read that missed the first one's payload. PostgreSQL: a session
+    advisory lock on a connection of its own; SQLite: an exclusive file lock beside the database."""
+    if engine.dialect.name == "postgresql":
+        digest = hashlib.blake2b(f"{name}\x1f{day}".encode(), digest_size=8).digest()
+        key = int.from_bytes(digest, "big", signed=True)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                connection.commit()
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield  # one process holds the whole database
+        return
+    import fcntl
+
+    with open(f"{database}.{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
@@ -450,6 +482,7 @@ def upsert_published_results(engine: Engine, published: pd.DataFrame, payload_id
     table = schema.published_results
     rows = records(published.assign(payload_id=payload_id), [c.name for c in table.c])
     with engine.begin() as connection:
+        partition_lock(connection, "published_results", rows[0]["source"])  # two payloads may share an hour
         for row in rows:
             connection.execute(delete(table).where(table.c.source == row["source"],
                                                    table.c.station_id == row["station_id"],
