@@ -34,6 +34,9 @@ POSTGRES_URL = os.environ.get("ENVMON_TEST_POSTGRES_URL", "postgresql+psycopg://
 REDIS_URL = os.environ.get("ENVMON_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DAG_ID = "envmon_nightly"
 BAD_TASK_STATES = {"failed", "up_for_retry", "upstream_failed", "removed"}
+# what docker-compose.yml sets on its Celery workers (tests/test_compose.py holds the two together):
+# Great Expectations and envmon's steps imported once in the worker, whose task processes fork from it
+CELERY_WORKER_PRELOAD = '{"imports": ["great_expectations", "pipelines.nightly"]}'
 
 
 def worker_hostname() -> str:
@@ -113,7 +116,7 @@ class AirflowCluster:
     worker_concurrency: int = 2
     use_job_schedule: bool = True      # False: the scheduler creates no scheduled runs, only manual ones run
     paused_at_creation: bool = False
-    startup_timeout: float = 180
+    extra_env: dict = field(default_factory=dict)
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     timings: dict = field(default_factory=dict)
 
@@ -154,6 +157,8 @@ class AirflowCluster:
         for folder in (self.airflow_home, self.log_folder, self.component_logs, self.scheduler_home):
             folder.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
+        if self.worker_specs:
+            self._check_redis()
         self._create_databases()
         self.run(["bash", str(ROOT / "deploy" / "airflow-init.sh")], timeout=240, name="init")
         self.timings["init_seconds"] = round(time.monotonic() - started, 1)
@@ -166,6 +171,7 @@ class AirflowCluster:
                         ["celery", "worker", "--celery-hostname", f"{worker.name}@{self.tag}", "--queues", self.queue,
                          "--concurrency", str(worker.concurrency), "--skip-serve-logs"],
                         env={"ENVMON_HOME": str(worker.envmon_home), "ENVMON_TEST_WORKER_HOSTNAME": worker.name,
+                             "AIRFLOW__CELERY__EXTRA_CELERY_CONFIG": CELERY_WORKER_PRELOAD,
                              "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.airflow_cluster.worker_hostname"})
         self.wait_until(self._api_healthy, 120, "the api-server to answer /api/v2/monitor/health")
         self.wait_until(self._dag_parsed, 120, f"the dag-processor to serialize {DAG_ID}")
@@ -185,6 +191,28 @@ class AirflowCluster:
             engine.dispose()
         self._engines.clear()
         self._drop_databases()
+        if self.worker_specs:
+            self._clean_redis()
+
+    def _check_redis(self) -> None:
+        import redis
+
+        try:
+            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5).ping()
+        except redis.RedisError as error:
+            raise DeploymentError(f"the Celery broker {REDIS_URL} does not answer ({error}); start Redis "
+                                  "(.ci/run does) or point ENVMON_TEST_REDIS_URL at one") from None
+
+    def _clean_redis(self) -> None:
+        """The test's queue and kombu's binding of it (other keys are Celery's own, shared)."""
+        import redis
+
+        try:
+            client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5)
+            client.delete(self.queue, f"_kombu.binding.{self.queue}")
+            client.close()
+        except redis.RedisError:
+            pass
 
     # ---- databases --------------------------------------------------------------------------
 
@@ -277,6 +305,7 @@ class AirflowCluster:
             "ENVMON_WAREHOUSE_URL": self.warehouse_url,
             "ENVMON_SOURCE_MODE": "simulated",
         })
+        env.update(self.extra_env)
         env.update(extra)
         return env
 

@@ -1,5 +1,7 @@
 """docker-compose.yml cannot be started here (no Docker engine): validate it against the Compose
 specification and keep it in step with the code."""
+import importlib.util
+import json
 import re
 import shutil
 import subprocess
@@ -10,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from pipelines.config import ENV_VARS
+from tests.airflow_cluster import CELERY_WORKER_PRELOAD
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,10 +21,24 @@ def _compose():
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 
 
-def _airflow_pin():
+def _pins() -> dict[str, str]:
+    """pyproject.toml's dependencies as {name (extras dropped): version}."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    pin = next(d for d in project["project"]["dependencies"] if d.startswith("apache-airflow=="))
-    return pin.split("==")[1]
+    return {re.sub(r"\[.*\]", "", d.split("==")[0]).lower(): d.split("==")[1]
+            for d in project["project"]["dependencies"]}
+
+
+def _airflow_pin():
+    return _pins()["apache-airflow"]
+
+
+def _airflow_services(services):
+    return {name: s for name, s in services.items() if "AIRFLOW__CORE__EXECUTOR" in (s.get("environment") or {})}
+
+
+def _workers(services):
+    return {name: s for name, s in services.items()
+            if s.get("command") in (["celery", "worker"], "celery worker")}
 
 
 def test_compose_file_validates_against_the_compose_specification():
@@ -48,7 +65,7 @@ def test_airflow_3_components_and_the_dashboard_are_services():
 
 def test_the_environment_variables_match_what_the_code_reads():
     services = _compose()["services"]
-    for name in ("airflow-scheduler", "dashboard"):
+    for name in ("airflow-scheduler", "airflow-worker", "dashboard"):
         envmon_vars = {k for k in services[name]["environment"] if k.startswith("ENVMON_")}
         assert envmon_vars == set(ENV_VARS) - {"ENVMON_SIMULATOR_SEED"}, name
     assert services["airflow-scheduler"]["environment"]["ENVMON_WAREHOUSE_URL"].startswith("postgresql+psycopg://")
@@ -59,3 +76,75 @@ def test_no_secret_is_written_in_the_compose_file():
     for line in text.splitlines():
         if re.search(r"(PASSWORD|SECRET|FERNET_KEY)\w*:\s*\S", line) and "${" not in line:
             raise AssertionError(f"literal secret in docker-compose.yml: {line.strip()}")
+
+
+def test_airflow_runs_the_celery_executor_on_redis_with_at_least_two_workers():
+    services = _compose()["services"]
+    airflow = _airflow_services(services)
+    assert {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
+            "airflow-worker"} <= set(airflow)
+    for name, service in airflow.items():
+        env = service["environment"]
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0", name
+        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/", name
+        assert "${AIRFLOW_JWT_SECRET" in env["AIRFLOW__API_AUTH__JWT_SECRET"], name
+    assert "redis" in services and services["redis"]["image"].startswith("redis:")
+    assert "healthcheck" in services["redis"]
+    assert services["airflow-scheduler"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    workers = _workers(services)
+    assert sum(w.get("deploy", {}).get("replicas", 1) for w in workers.values()) >= 2
+    for name, worker in workers.items():
+        assert worker["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully", name
+        assert "ports" not in worker and "container_name" not in worker, name  # replicas need neither
+        # what tests/test_airflow_deployment.py runs its workers with
+        assert worker["environment"]["AIRFLOW__CELERY__EXTRA_CELERY_CONFIG"] == CELERY_WORKER_PRELOAD, name
+        for module in json.loads(CELERY_WORKER_PRELOAD)["imports"]:
+            assert importlib.util.find_spec(module) is not None, module
+
+
+def test_database_urls_use_the_driver_pyproject_pins():
+    pins = _pins()
+    assert "psycopg" in pins and "psycopg2" not in pins and "psycopg2-binary" not in pins and "asyncpg" not in pins
+    assert pins["celery"] == "5.6.3"  # 5.7.0 breaks the scheduler and the worker (stack-notes)
+    assert "apache-airflow-providers-celery" in pins
+    for name, service in _airflow_services(_compose()["services"]).items():
+        env = service["environment"]
+        metadata = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        assert metadata.startswith("postgresql+psycopg://") and metadata.endswith("@postgres:5432/airflow"), name
+        # without it Airflow derives a postgresql+asyncpg URL, and asyncpg is not installed
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == metadata, name
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+" + metadata, name
+        assert env["ENVMON_WAREHOUSE_URL"].startswith("postgresql+psycopg://"), name
+
+
+def test_the_init_job_migrates_both_databases_and_imports_the_pools():
+    services = _compose()["services"]
+    init = services["airflow-init"]
+    assert init["restart"] == "no" and init["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert init["command"] == ["bash", "/opt/envmon-src/deploy/airflow-init.sh"]  # the Dockerfile copies the tree there
+    assert re.search(r"^COPY .* \. /opt/envmon-src$", (ROOT / "Dockerfile").read_text(encoding="utf-8"), re.M)
+    script = (ROOT / "deploy" / "airflow-init.sh").read_text(encoding="utf-8")
+    steps = [line.strip() for line in script.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert "airflow db migrate" in steps
+    assert "python -c 'from pipelines.nightly import prepare_warehouse; print(prepare_warehouse())'" in steps
+    assert any(step.startswith("airflow pools import") and "airflow-pools.json" in step for step in steps)
+    # the read-only role comes from deploy/postgres-init on the postgres service's first start
+    assert "./deploy/postgres-init:/docker-entrypoint-initdb.d:ro" in services["postgres"]["volumes"]
+    assert "CREATE ROLE :\"reader\"" in (ROOT / "deploy" / "postgres-init" / "01-envmon.sh").read_text(encoding="utf-8")
+
+
+def test_the_pools_file_holds_the_pool_the_collection_dags_use():
+    pools = json.loads((ROOT / "deploy" / "airflow-pools.json").read_text(encoding="utf-8"))
+    used = set(re.findall(r'^CNEMC_POOL = "(\w+)"', (ROOT / "dags" / "envmon_collect.py").read_text(encoding="utf-8"), re.M))
+    assert used and used <= set(pools)
+    for name, pool in pools.items():
+        assert isinstance(pool["slots"], int) and pool["slots"] >= 1 and pool["description"], name
+
+
+def test_task_logs_and_envmon_home_are_shared_volumes():
+    services = _compose()["services"]
+    for name, service in _airflow_services(services).items():
+        assert "airflow-logs:/opt/airflow/logs" in service["volumes"], name
+        assert "envmon-home:/opt/envmon" in service["volumes"], name
+    assert "envmon-home:/opt/envmon:ro" in services["dashboard"]["volumes"]
