@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
-from collections import deque
+from collections import defaultdict, deque
 from concurrent.futures import ProcessPoolExecutor
-from itertools import islice
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,7 @@ import pandas as pd
 
 from pipelines import air_quality, assessment, cross_boundary, qc, registry, rollups, seawater, surface_water
 from pipelines.config import Settings, load_settings
-from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day, conform
+from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day, conform, lookup
 from pipelines.sources import simulator
 
 
@@ -52,6 +52,30 @@ SIMULATED_SOURCES = tuple(simulator.SIMULATORS)
 STAGES = ("simulate", "validate", "qc", "load", "assess_rollups")
 # Between a station id and its day in the keys handed to the one-day rule functions; never in an id.
 DAY_KEY_SEPARATOR = "\x1f"
+
+
+class Stopwatch:
+    """Wall-clock and CPU seconds per stage. Under contention (worker processes, other users of
+    the machine) the wall seconds of a stage grow while its CPU seconds stay what it costs."""
+
+    def __init__(self):
+        self.wall: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def stage(self, name: str):
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall[name] += time.perf_counter() - wall
+            self.cpu[name] += time.process_time() - cpu
+
+    def add(self, wall: dict[str, float], cpu: dict[str, float]) -> None:
+        for name, seconds in wall.items():
+            self.wall[name] += seconds
+        for name, seconds in cpu.items():
+            self.cpu[name] += seconds
 
 
 # --- chunks of days ---------------------------------------------------------------------------
@@ -77,32 +101,37 @@ class SourceBatch:
     batch_ids: dict[date, str]
     good: pd.DataFrame           # validated, before QC
     quarantined: pd.DataFrame    # canonical columns, expectation, reason
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)       # wall clock, per stage
+    cpu_seconds: dict[str, float] = field(default_factory=dict)   # this process's CPU time, per stage
+    peak_rss_mb: float = 0.0     # of the process that made it
 
 
 def simulate_and_validate(days: list[date], seed: int, sources=SIMULATED_SOURCES,
                           docs_root: Path | None = None) -> list[SourceBatch]:
     """Each source's simulated days (as nightly.ingest makes them) validated as one batch. Pure:
     runs in a worker process. With `docs_root`, one Data Docs site per source for the chunk."""
+    import resource
+
     from pipelines.validation import _context, build_data_docs, validate
 
     out = []
     for source in sources:
-        started = time.perf_counter()
-        frames = [conform(simulator.SIMULATORS[source](day, seed)) for day in days]
-        simulated = time.perf_counter()
+        clock = Stopwatch()
+        with clock.stage("simulate"):
+            frames = [conform(simulator.SIMULATORS[source](day, seed)) for day in days]
         batch_ids = {day: (frame["batch_id"].iloc[0] if len(frame) else f"{source}/{day.isoformat()}/empty")
                      for day, frame in zip(days, frames)}
-        outcome = validate(pd.concat(frames, ignore_index=True), SOURCE_DOMAINS[source])
-        if docs_root is not None:
-            build_data_docs(docs_root / days[0].isoformat() / source)
-        else:
-            # The context keeps every validation result for Data Docs; none are built, so let go.
-            store = _context().validation_results_store
-            for key in store.list_keys():
-                store.remove_key(key)
-        out.append(SourceBatch(source, days, batch_ids, outcome.good, outcome.quarantined,
-                               {"simulate": simulated - started, "validate": time.perf_counter() - simulated}))
+        with clock.stage("validate"):
+            outcome = validate(pd.concat(frames, ignore_index=True), SOURCE_DOMAINS[source])
+            if docs_root is not None:
+                build_data_docs(docs_root / days[0].isoformat() / source)
+            else:
+                # The context keeps every validation result for Data Docs; none are built, so let go.
+                store = _context().validation_results_store
+                for key in store.list_keys():
+                    store.remove_key(key)
+        out.append(SourceBatch(source, days, batch_ids, outcome.good, outcome.quarantined, dict(clock.wall),
+                               dict(clock.cpu), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
     return out
 
 
@@ -138,7 +167,7 @@ def quality_control(good: pd.DataFrame, days: list[date], day_of_row: pd.Series,
 def _day_keyed(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with station_id replaced by station and day: a rule that groups by station then
     groups by station and day."""
-    days = frame["partition_day"].map(date.isoformat)
+    days = lookup(frame["partition_day"], date.isoformat)
     return frame.assign(station_id=frame["station_id"].astype(str) + DAY_KEY_SEPARATOR + days)
 
 
@@ -178,8 +207,10 @@ def assess_surface_water_days(observations: pd.DataFrame, days: list[date]) -> l
     """assessment.assess_surface_water_day for each of `days`: the same day means (one call over
     station-day keys, so the day rule and the automatic-over-manual preference apply per day) and
     the same classification and row per section and day."""
-    means = _means_by_station_day(assessment.surface_water_daily_means(_day_keyed(observations)))
     sections = list(registry.water_sections().iterrows())
+    # a section's means are its own rows' (leaving the other stations out changes none of them)
+    mine = observations[observations["station_id"].isin([section_id for section_id, _ in sections])]
+    means = _means_by_station_day(assessment.surface_water_daily_means(_day_keyed(mine)))
     body_types = {section_id: registry.water_body_type(section_id) for section_id, _ in sections}
     rows = []
     for day in days:
@@ -199,8 +230,9 @@ def assess_surface_water_days(observations: pd.DataFrame, days: list[date]) -> l
 
 def assess_seawater_days(observations: pd.DataFrame, days: list[date]) -> list[dict]:
     """assessment.assess_seawater_day for each of `days`, from one day-keyed call of daily_means."""
-    means = _means_by_station_day(assessment.daily_means(_day_keyed(observations)))
     points = list(registry.sea_points().iterrows())
+    mine = observations[observations["station_id"].isin([point_id for point_id, _ in points])]
+    means = _means_by_station_day(assessment.daily_means(_day_keyed(mine)))
     rows = []
     for day in days:
         for point_id, point in points:
@@ -292,7 +324,8 @@ class Progress:
     quarantined: int = 0
     partitions_written: int = 0
     partitions_unchanged: int = 0
-    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    worker_peak_rss_mb: float = 0.0
+    clock: Stopwatch = field(default_factory=lambda: Stopwatch())
 
 
 def _stored_context(engine, source: str, day: date) -> pd.DataFrame:
@@ -374,34 +407,34 @@ def _process_chunk(engine, batches: list[SourceBatch], context: dict[str, pd.Dat
                    progress: Progress) -> dict[str, pd.DataFrame]:
     """QC, load, roll up and assess one validated chunk; returns each source's last day as the next
     chunk's QC context."""
-    from warehouse import bulk
+    from warehouse import bulk, db
 
     days = batches[0].days
-    started = time.perf_counter()
+    clock = progress.clock
     checked, following = {}, {}
+    with clock.stage("qc"):
+        for batch in batches:
+            day_of_row = batch.good["batch_id"].map({b: d for d, b in batch.batch_ids.items()})
+            checked[batch.source] = quality_control(batch.good, days, day_of_row, context.get(batch.source))
+            following[batch.source] = batch.good[day_of_row == days[-1]].reset_index(drop=True)
+    with clock.stage("load"):
+        _load(engine, batches, checked, progress)
+    # the month's computation lock nightly.assess holds: the stored rows read here (other sources'
+    # observations, the month's daily rollups) are not changed by another assessment meanwhile
+    with clock.stage("assess_rollups"), db.day_lock(engine, "assess", days[0].replace(day=1)):
+        loaded = [checked[b.source].assign(source=b.source) for b in batches]
+        others = bulk.observations_between(engine, days[0], days[-1], excluded_sources=[b.source for b in batches])
+        frames = [frame for frame in loaded if len(frame)] + ([others] if len(others) else [])
+        observations = pd.concat(frames, ignore_index=True) if frames else batches[0].good.iloc[:0]
+        observations["partition_day"] = bureau_day(observations["observed_at"], observations["averaging_period"]) \
+            if len(observations) else []
+        _assess(engine, days, observations, settings)
     for batch in batches:
-        day_of_row = batch.good["batch_id"].map({b: d for d, b in batch.batch_ids.items()})
-        checked[batch.source] = quality_control(batch.good, days, day_of_row, context.get(batch.source))
-        following[batch.source] = batch.good[day_of_row == days[-1]].reset_index(drop=True)
-    progress.seconds["qc"] += time.perf_counter() - started
-    started = time.perf_counter()
-    _load(engine, batches, checked, progress)
-    progress.seconds["load"] += time.perf_counter() - started
-    started = time.perf_counter()
-    loaded = [checked[b.source].assign(source=b.source) for b in batches]
-    others = bulk.observations_between(engine, days[0], days[-1], excluded_sources=[b.source for b in batches])
-    frames = [frame for frame in loaded if len(frame)] + ([others] if len(others) else [])
-    observations = pd.concat(frames, ignore_index=True) if frames else batches[0].good.iloc[:0]
-    observations["partition_day"] = bureau_day(observations["observed_at"], observations["averaging_period"]) \
-        if len(observations) else []
-    _assess(engine, days, observations, settings)
-    progress.seconds["assess_rollups"] += time.perf_counter() - started
-    for batch in batches:
-        for stage, seconds in batch.seconds.items():
-            progress.seconds[stage] += seconds
+        clock.add(batch.seconds, batch.cpu_seconds)
     progress.days += len(days)
     progress.observations += sum(len(frame) for frame in checked.values())
     progress.quarantined += sum(len(b.quarantined) for b in batches)
+    progress.worker_peak_rss_mb = max([progress.worker_peak_rss_mb] + [b.peak_rss_mb for b in batches])
     return following
 
 
@@ -453,6 +486,8 @@ def backfill(first: date, last: date, settings: Settings | None = None, workers:
     return {"from": first.isoformat(), "to": last.isoformat(), "days": progress.days,
             "observations": progress.observations, "quarantined": progress.quarantined,
             "partitions_written": progress.partitions_written, "partitions_unchanged": progress.partitions_unchanged,
-            "seconds": {stage: round(progress.seconds.get(stage, 0.0), 2) for stage in STAGES},
+            "seconds": {stage: round(progress.clock.wall.get(stage, 0.0), 2) for stage in STAGES},
+            "cpu_seconds": {stage: round(progress.clock.cpu.get(stage, 0.0), 2) for stage in STAGES},
             "waiting_for_workers_seconds": round(waited, 2), "workers": workers,
+            "worker_peak_rss_mb": round(progress.worker_peak_rss_mb, 1),
             "wall_seconds": round(time.perf_counter() - wall, 2)}
