@@ -59,6 +59,27 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def readable_task_log(path: Path, lines: int = 60) -> str:
+    """The last lines of an Airflow 3 task log (JSON lines) as text: time, level, event, and an
+    exception's type, message and innermost frames."""
+    out = []
+    for line in tail(path, lines).splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            out.append(line)
+            continue
+        if not isinstance(record, dict):
+            out.append(line)
+            continue
+        out.append(f"{record.get('timestamp', '')[11:23]} {record.get('level', ''):7} {record.get('event', '')}")
+        for error in record.get("error_detail") or []:
+            frames = error.get("frames") or []
+            out.extend(f"    {f.get('filename')}:{f.get('lineno')} in {f.get('name')}" for f in frames[-6:])
+            out.append(f"    {error.get('exc_type')}: {error.get('exc_value')}")
+    return "\n".join(out)
+
+
 def last_json_line(output: str):
     """`airflow ... -o json` prints warnings before its JSON: the JSON is the last line."""
     return json.loads(output.strip().splitlines()[-1])
@@ -356,6 +377,8 @@ class AirflowCluster:
                            f"({', '.join(str(c.popen.returncode) for c in dead)})")
             try:
                 value = predicate()
+            except DeploymentError:
+                raise
             except Exception as error:  # the database or the server is not up yet
                 value, last_error = None, error
             else:
@@ -447,7 +470,7 @@ class AirflowCluster:
             if ti["state"] not in states:
                 continue
             files = sorted((self.log_folder / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={ti['task_id']}").glob("*.log"))
-            body = "\n".join(f"[{f.name}]\n{tail(f, lines)}" for f in files) or "(no log file)"
+            body = "\n".join(f"[{f.name}]\n{readable_task_log(f, lines)}" for f in files) or "(no log file)"
             parts.append(f"--- task {ti['task_id']} ({ti['state']}, host {ti['hostname']}) ---\n{body}")
         return "\n".join(parts)
 
@@ -455,6 +478,9 @@ class AirflowCluster:
         parts = [f"--- {c.name} ({'running' if c.alive() else f'exited {c.popen.returncode}'}), last {lines} lines "
                  f"of {c.log} ---\n{tail(c.log, lines)}" for c in self.components]
         try:
+            parts.append("runs: " + "; ".join(
+                f"{r['run_id']} ({r['run_type']}, {r['state']}, logical date {r['logical_date']}, "
+                f"{r['start_date']} .. {r['end_date']})" for r in self.runs()))
             if run_id is not None:
                 parts.append(self.task_logs(run_id))
                 parts.append("task instances: " + "; ".join(
