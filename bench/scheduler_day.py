@@ -80,6 +80,7 @@ def main() -> None:
             "tasks_over_10_s": sorted(t for t, s in durations.items() if s > 10),
             "task_startup_seconds": {t["task_id"]: _startup_seconds(cluster, run["run_id"], t["task_id"]) for t in tasks},
         }
+    result["deployment_stop_seconds"] = cluster.timings.get("stop_seconds")
     if args.json:
         print(json.dumps(result))
     else:

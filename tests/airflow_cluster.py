@@ -98,15 +98,20 @@ class Component:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def stop(self, timeout: float = 30) -> None:
-        """SIGTERM to the process group (its id is the leader's pid), SIGKILL after `timeout`;
-        then SIGKILL to whatever is left in the group (task processes of a worker, say)."""
-        pid = self.popen.pid
+    def terminate(self) -> None:
+        """SIGTERM to the process group (its id is the leader's pid)."""
         if self.alive():
             try:
-                os.killpg(pid, signal.SIGTERM)
+                os.killpg(self.popen.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM to the process group, SIGKILL after `timeout`; then SIGKILL to whatever is
+        left in the group (task processes of a worker, say)."""
+        pid = self.popen.pid
+        if self.alive():
+            self.terminate()
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -204,10 +209,16 @@ class AirflowCluster:
         self.timings["startup_seconds"] = round(time.monotonic() - started, 1)
 
     def close(self) -> None:
-        # the scheduler first, so that nothing new is queued while the rest stops
-        order = sorted(self.components, key=lambda c: c.name != "scheduler")
-        for component in order:
+        stopping = time.monotonic()
+        # the scheduler first, so that nothing new is queued while the rest stops (all at once)
+        for component in self.components:
+            if component.name == "scheduler":
+                component.stop()
+        for component in self.components:
+            component.terminate()
+        for component in self.components:
             component.stop()
+        self.timings["stop_seconds"] = round(time.monotonic() - stopping, 1)
         for engine in self._engines.values():
             engine.dispose()
         self._engines.clear()

@@ -114,6 +114,13 @@ def test_celery_deployment_runs_scheduled_manual_and_backfill_days_on_two_worker
         assert_processed(cluster, backfill, days)
         spans = sorted((r["start_date"], r["end_date"]) for r in backfill)
         expect(cluster, spans[0][1] <= spans[1][0], f"the backfill's runs overlapped: {spans}")
+        # the Celery result backend (db+postgresql+psycopg://, the form docker-compose.yml uses) holds the outcomes
+        # (a task instance is marked success through the execution API a moment before its Celery task ends)
+        tasks_run = sum(len(cluster.task_instances(r["run_id"])) for r in (scheduled, manual, *backfill))
+        cluster.wait_until(lambda: cluster.query("metadata", """
+            SELECT count(*) FILTER (WHERE status = 'SUCCESS') >= :n AND bool_and(status = 'SUCCESS') AS done
+            FROM celery_taskmeta""", n=tasks_run)[0]["done"], 30,
+            f"the Celery result backend to hold {tasks_run} successful tasks")
         for run in (scheduled, manual, *backfill):
             print(f"{run['run_id']}: {(run['end_date'] - run['start_date']).total_seconds():.1f} s, "
                   f"hosts {sorted({t['hostname'] for t in cluster.task_instances(run['run_id'])})}")

@@ -108,6 +108,7 @@ def test_database_urls_use_the_driver_pyproject_pins():
     assert "psycopg" in pins and "psycopg2" not in pins and "psycopg2-binary" not in pins and "asyncpg" not in pins
     assert pins["celery"] == "5.6.3"  # 5.7.0 breaks the scheduler and the worker (stack-notes)
     assert "apache-airflow-providers-celery" in pins
+    assert importlib.util.find_spec("asyncpg") is None  # the async URL below must not need it
     for name, service in _airflow_services(_compose()["services"]).items():
         env = service["environment"]
         metadata = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
