@@ -72,6 +72,20 @@ def assert_on_both_workers(cluster: AirflowCluster, run: dict) -> None:
     expect(cluster, all(homes[h] for h in validated_on), f"Data Docs per worker home: {homes}", run["run_id"])
 
 
+def trigger_manual_run(cluster: AirflowCluster) -> dict:
+    """`airflow dags trigger envmon_nightly`: a manual run without a logical date, whose trigger
+    time (run_after) lies between the moments before and after the command."""
+    before = datetime.now(timezone.utc)
+    created = cluster.trigger()
+    after = datetime.now(timezone.utc)
+    run = next(r for r in cluster.runs() if r["run_id"] == created["run_id"])
+    expect(cluster, run["run_type"] == "manual" and run["logical_date"] is None and before <= run["run_after"] <= after,
+           f"manual run {run}, triggered between {before} and {after}")
+    expected = {bureau_day_before(before), bureau_day_before(after)}
+    expect(cluster, len(expected) == 1, f"the trigger straddled midnight in Asia/Shanghai: {before} .. {after}")
+    return {**run, "expected_day": expected.pop()}
+
+
 def test_celery_deployment_runs_scheduled_manual_and_backfill_days_on_two_workers(tmp_path):
     with AirflowCluster(tmp_path, executor="CeleryExecutor", workers=("worker1", "worker2")) as cluster:
         # 1. the scheduler creates the run of the latest 02:00 (Asia/Shanghai) by itself
@@ -90,12 +104,11 @@ def test_celery_deployment_runs_scheduled_manual_and_backfill_days_on_two_worker
 
         # 2. a manual run without a logical date: the day before its trigger time
         known = {r["run_id"] for r in cluster.runs()}
-        created = cluster.trigger()
-        manual = next(r for r in cluster.runs() if r["run_id"] == created["run_id"])
-        expect(cluster, manual["run_id"] not in known and manual["run_type"] == "manual"
-               and manual["logical_date"] is None, f"manual run {manual}")
+        manual = trigger_manual_run(cluster)
+        expect(cluster, manual["run_id"] not in known, f"manual run {manual}")
+        expected_day = manual["expected_day"]
         manual = cluster.wait_for_run(manual["run_id"], RUN_TIMEOUT)
-        assert_processed(cluster, [manual], [bureau_day_before(manual["run_after"])])
+        assert_processed(cluster, [manual], [expected_day])
         cluster.reset_warehouse()
 
         # 3. a two-day backfill, one run at a time: from/to bound the runs' logical dates (the 02:00
@@ -129,11 +142,11 @@ def test_celery_deployment_runs_scheduled_manual_and_backfill_days_on_two_worker
 
 def test_local_executor_deployment_runs_a_manual_day(tmp_path):
     with AirflowCluster(tmp_path, executor="LocalExecutor", use_job_schedule=False) as cluster:
-        created = cluster.trigger()
-        manual = cluster.wait_for_run(created["run_id"], RUN_TIMEOUT)
-        expect(cluster, manual["logical_date"] is None and manual["run_type"] == "manual", f"manual run {manual}")
+        manual = trigger_manual_run(cluster)
+        expected_day = manual["expected_day"]
+        manual = cluster.wait_for_run(manual["run_id"], RUN_TIMEOUT)
         expect(cluster, [r["run_id"] for r in cluster.runs()] == [manual["run_id"]],
                f"runs besides the manual one: {cluster.runs()}")
-        assert_processed(cluster, [manual], [bureau_day_before(manual["run_after"])])
+        assert_processed(cluster, [manual], [expected_day])
         print(f"{manual['run_id']}: {(manual['end_date'] - manual['start_date']).total_seconds():.1f} s; "
               f"cluster: {cluster.timings}")
