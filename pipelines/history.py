@@ -44,7 +44,7 @@ import pandas as pd
 
 from pipelines import air_quality, assessment, cross_boundary, qc, registry, rollups, seawater, surface_water
 from pipelines.config import Settings, load_settings
-from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day, conform, lookup
+from pipelines.observations import ALL_COLUMNS, BUREAU_TZ, SOURCE_DOMAINS, bureau_day, conform, lookup
 from pipelines.sources import simulator
 
 
@@ -104,6 +104,12 @@ class SourceBatch:
     seconds: dict[str, float] = field(default_factory=dict)       # wall clock, per stage
     cpu_seconds: dict[str, float] = field(default_factory=dict)   # this process's CPU time, per stage
     peak_rss_mb: float = 0.0     # of the process that made it
+    docs: Path | None = None     # its Data Docs site, where one was built
+
+
+def _conformed(frame: pd.DataFrame) -> pd.DataFrame:
+    canonical = tuple(frame.columns) == ALL_COLUMNS and frame.index.equals(pd.RangeIndex(len(frame)))
+    return frame if canonical and str(frame["observed_at"].dtype) == "datetime64[us, UTC]" else conform(frame)
 
 
 def simulate_and_validate(days: list[date], seed: int, sources=SIMULATED_SOURCES,
@@ -118,20 +124,23 @@ def simulate_and_validate(days: list[date], seed: int, sources=SIMULATED_SOURCES
     for source in sources:
         clock = Stopwatch()
         with clock.stage("simulate"):
-            frames = [conform(simulator.SIMULATORS[source](day, seed)) for day in days]
+            # nightly.ingest conforms the simulator's frame; the simulator has done so already
+            # (simulator._finish), and a second pass, a no-op, costs a twentieth of this stage
+            frames = [_conformed(simulator.SIMULATORS[source](day, seed)) for day in days]
         batch_ids = {day: (frame["batch_id"].iloc[0] if len(frame) else f"{source}/{day.isoformat()}/empty")
                      for day, frame in zip(days, frames)}
         with clock.stage("validate"):
             outcome = validate(pd.concat(frames, ignore_index=True), SOURCE_DOMAINS[source])
-            if docs_root is not None:
-                build_data_docs(docs_root / days[0].isoformat() / source)
+            docs = None if docs_root is None else docs_root / days[0].isoformat() / source
+            if docs is not None:  # one site per source and chunk, filed under the chunk's first day
+                build_data_docs(docs)
             else:
                 # The context keeps every validation result for Data Docs; none are built, so let go.
                 store = _context().validation_results_store
                 for key in store.list_keys():
                     store.remove_key(key)
         out.append(SourceBatch(source, days, batch_ids, outcome.good, outcome.quarantined, dict(clock.wall),
-                               dict(clock.cpu), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+                               dict(clock.cpu), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, docs))
     return out
 
 
@@ -334,8 +343,10 @@ def _stored_context(engine, source: str, day: date) -> pd.DataFrame:
     return db.series_context(engine, source, day, day)
 
 
-def _load(engine, batches: list[SourceBatch], checked: dict[str, pd.DataFrame], progress: Progress) -> None:
-    """Every (source, day) partition of the chunk, as nightly.load would leave it."""
+def _load(engine, batches: list[SourceBatch], checked: dict[str, pd.DataFrame],
+          progress: Progress) -> list[pd.DataFrame]:
+    """Every (source, day) partition of the chunk, as nightly.load would leave it. Returns each
+    source's loaded rows, with source and partition_day."""
     from warehouse import bulk, db
 
     loaded_at = datetime.now(timezone.utc)
@@ -377,6 +388,7 @@ def _load(engine, batches: list[SourceBatch], checked: dict[str, pd.DataFrame], 
             progress.partitions_written += 1
         else:
             progress.partitions_unchanged += 1
+    return goods
 
 
 def _assess(engine, days: list[date], observations: pd.DataFrame, settings: Settings) -> None:
@@ -418,19 +430,20 @@ def _process_chunk(engine, batches: list[SourceBatch], context: dict[str, pd.Dat
             checked[batch.source] = quality_control(batch.good, days, day_of_row, context.get(batch.source))
             following[batch.source] = batch.good[day_of_row == days[-1]].reset_index(drop=True)
     with clock.stage("load"):
-        _load(engine, batches, checked, progress)
+        loaded = _load(engine, batches, checked, progress)
     # the month's computation lock nightly.assess holds: the stored rows read here (other sources'
     # observations, the month's daily rollups) are not changed by another assessment meanwhile
     with clock.stage("assess_rollups"), db.day_lock(engine, "assess", days[0].replace(day=1)):
-        loaded = [checked[b.source].assign(source=b.source) for b in batches]
         others = bulk.observations_between(engine, days[0], days[-1], excluded_sources=[b.source for b in batches])
         frames = [frame for frame in loaded if len(frame)] + ([others] if len(others) else [])
-        observations = pd.concat(frames, ignore_index=True) if frames else batches[0].good.iloc[:0]
-        observations["partition_day"] = bureau_day(observations["observed_at"], observations["averaging_period"]) \
-            if len(observations) else []
+        observations = pd.concat(frames, ignore_index=True) if frames else loaded[0]
         _assess(engine, days, observations, settings)
     for batch in batches:
         clock.add(batch.seconds, batch.cpu_seconds)
+        if batch.docs is not None:  # here, not in the workers: one process at a time moves the shared copy
+            from pipelines.nightly import _share_static_assets
+
+            _share_static_assets(batch.docs, settings.home / "data_docs" / "static")
     progress.days += len(days)
     progress.observations += sum(len(frame) for frame in checked.values())
     progress.quarantined += sum(len(b.quarantined) for b in batches)

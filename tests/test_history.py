@@ -1,6 +1,6 @@
 """The batched history (pipelines/history.py) leaves the warehouse as the nightly steps do, day by day."""
 import uuid
-from datetime import date
+from datetime import date, datetime, time, timezone
 
 import pandas as pd
 import pytest
@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, text
 
 from pipelines import history, nightly
 from pipelines.config import load_settings
+from pipelines.observations import BUREAU_TZ, conform, with_partition_day
 from tests.conftest import POSTGRES_URL
 from warehouse import db
 
@@ -38,6 +39,21 @@ def _settings(url, home):
     return load_settings({"ENVMON_HOME": str(home), "ENVMON_WAREHOUSE_URL": url})
 
 
+def _store_a_lab_sample(settings, day):
+    """A manual sample of another source on one of the days: the day's assessment reads it too."""
+    nightly.prepare_warehouse(settings)
+    sample = conform(pd.DataFrame([{
+        "station_id": "yongjiang-laokou", "parameter": "bod5", "utc_offset_minutes": 480,
+        "observed_at": datetime.combine(day, time(10), BUREAU_TZ), "averaging_period": "PT0S", "value": 5.1,
+        "unit": "mg/L", "qc_flag": "not_evaluated", "qc_note": "", "source": "lab", "batch_id": "lab/sample",
+        "original_value": "5.1"}]))
+    log = {"source": "lab", "partition_day": day, "domain": "water", "batch_id": "lab/sample", "rows_read": 1,
+           "rows_loaded": 1, "rows_quarantined": 0, "suite_name": "envmon_water_observations",
+           "loaded_at": datetime(2026, 1, 1, tzinfo=timezone.utc)}
+    db.load_partition(db.engine_for(settings.warehouse_url), "lab", day, with_partition_day(sample),
+                      sample.iloc[:0].assign(expectation="", reason=""), log)
+
+
 def _run_nightly_steps(settings, days):
     nightly.prepare_warehouse(settings)
     for day in days:
@@ -53,7 +69,15 @@ def _table(url, name, drop=()):
     for column in frame.columns:
         if frame[column].dtype == object:  # one representation of a missing value
             frame[column] = frame[column].where(frame[column].notna(), None)
+    return _sorted(frame)
+
+
+def _sorted(frame):
     return frame.sort_values(list(frame.columns), key=lambda c: c.astype(str)).reset_index(drop=True)
+
+
+def _without_bookkeeping(tables):
+    return {name: _sorted(frame.drop(columns=BOOKKEEPING.get(name, []))) for name, frame in tables.items()}
 
 
 def _tables(url, drop_bookkeeping=True):
@@ -61,21 +85,38 @@ def _tables(url, drop_bookkeeping=True):
 
 
 def test_the_batched_history_leaves_what_the_nightly_steps_leave(warehouse_url, second_url, tmp_path):
-    _run_nightly_steps(_settings(warehouse_url, tmp_path / "nightly"), DAYS)
-    summary = history.backfill(DAYS[0], DAYS[-1], _settings(second_url, tmp_path / "history"), workers=0)
+    by_nightly, by_history = _settings(warehouse_url, tmp_path / "nightly"), _settings(second_url, tmp_path / "history")
+    for settings in (by_nightly, by_history):
+        _store_a_lab_sample(settings, DAYS[1])
+    _run_nightly_steps(by_nightly, DAYS)
+    summary = history.backfill(DAYS[0], DAYS[-1], by_history, workers=0)
     assert summary["days"] == 3 and summary["partitions_written"] == 9
     nightly_tables, history_tables = _tables(warehouse_url), _tables(second_url)
     for name in COMPARED:
         assert len(history_tables[name]) > 0, name
-        pd.testing.assert_frame_equal(history_tables[name], nightly_tables[name], check_dtype=False, check_exact=True, obj=name)
+        pd.testing.assert_frame_equal(history_tables[name], nightly_tables[name], check_dtype=False,
+                                      check_exact=True, obj=name)
+    assessed = history_tables["assessments"]
+    lab_day = assessed[(assessed["station_id"] == "yongjiang-laokou") & (assessed["period_start"] == DAYS[1])]
+    assert "bod5" in lab_day["indicators_assessed"].iloc[0].split(";")  # the sample was read
 
 
-def test_running_the_batched_history_again_changes_nothing(warehouse_url, tmp_path):
-    settings = _settings(warehouse_url, tmp_path)
-    history.backfill(DAYS[0], DAYS[-1], settings, workers=0)
+def test_running_the_batched_history_again_changes_nothing_but_what_differs(warehouse_url, tmp_path):
+    settings, first, last = _settings(warehouse_url, tmp_path), DAYS[1], DAYS[2]  # across the month's end
+    history.backfill(first, last, settings, workers=0)
     before = _tables(warehouse_url, drop_bookkeeping=False)
-    summary = history.backfill(DAYS[0], DAYS[-1], settings, workers=0)
-    assert summary["partitions_written"] == 0 and summary["partitions_unchanged"] == 9
+    summary = history.backfill(first, last, settings, workers=0)
+    assert summary["partitions_written"] == 0 and summary["partitions_unchanged"] == 6
     after = _tables(warehouse_url, drop_bookkeeping=False)
-    for name in COMPARED:
+    for name in COMPARED:  # not a row rewritten: ids and load times are the first run's
         pd.testing.assert_frame_equal(after[name], before[name], check_exact=True, obj=name)
+    with db.engine_for(warehouse_url).begin() as connection:  # one stored value no longer what the source said
+        connection.execute(text("UPDATE observations SET value = value + 1 WHERE source = 'simulated-air' AND "
+                                "partition_day = :day AND parameter = 'so2' AND station_id = "
+                                "(SELECT min(station_id) FROM observations WHERE source = 'simulated-air')"),
+                           {"day": last})
+    summary = history.backfill(last, last, settings, workers=0)
+    assert summary["partitions_written"] == 1 and summary["partitions_unchanged"] == 2
+    repaired = _tables(warehouse_url)
+    for name in COMPARED:
+        pd.testing.assert_frame_equal(repaired[name], _without_bookkeeping(before)[name], check_exact=True, obj=name)
