@@ -34,9 +34,14 @@ POSTGRES_URL = os.environ.get("ENVMON_TEST_POSTGRES_URL", "postgresql+psycopg://
 REDIS_URL = os.environ.get("ENVMON_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DAG_ID = "envmon_nightly"
 BAD_TASK_STATES = {"failed", "up_for_retry", "upstream_failed", "removed"}
-# what docker-compose.yml sets on its Celery workers (tests/test_compose.py holds the two together):
-# Great Expectations and envmon's steps imported once in the worker, whose task processes fork from it
-CELERY_WORKER_PRELOAD = '{"imports": ["great_expectations", "pipelines.nightly"]}'
+# The worker preload (pipelines/worker_preload.py: pandas, the pipeline, Great Expectations with its
+# suites), imported once by the process that task processes are forked from. Celery: the Celery
+# configuration docker-compose.yml sets (tests/test_compose.py holds the two together), whose
+# `imports` the worker loads before it forks its pool. LocalExecutor: the scheduler's executor
+# workers come from a forkserver that imports it first.
+CELERY_CONFIG_OPTIONS = "pipelines.celery_config.CELERY_CONFIG"
+LOCAL_EXECUTOR_PRELOAD = {"AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+                          "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": "pipelines.worker_preload"}
 
 
 def worker_hostname() -> str:
@@ -190,14 +195,13 @@ class AirflowCluster:
         self.timings["init_seconds"] = round(time.monotonic() - started, 1)
         self._start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port)])
         self._start("dag-processor", ["dag-processor"])
-        self._start("scheduler", ["scheduler"])
+        self._start("scheduler", ["scheduler"], env=LOCAL_EXECUTOR_PRELOAD if self.executor == "LocalExecutor" else None)
         for worker in self.worker_specs:
             worker.envmon_home.mkdir(parents=True, exist_ok=True)
             self._start(worker.name,
                         ["celery", "worker", "--celery-hostname", f"{worker.name}@{self.tag}", "--queues", self.queue,
                          "--concurrency", str(worker.concurrency), "--skip-serve-logs"],
                         env={"ENVMON_HOME": str(worker.envmon_home), "ENVMON_TEST_WORKER_HOSTNAME": worker.name,
-                             "AIRFLOW__CELERY__EXTRA_CELERY_CONFIG": CELERY_WORKER_PRELOAD,
                              "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.airflow_cluster.worker_hostname"})
         self.wait_until(self._api_healthy, 120, "the api-server to answer /api/v2/monitor/health")
         self.wait_until(self._dag_parsed, 120, f"the dag-processor to serialize {DAG_ID}")
@@ -332,6 +336,7 @@ class AirflowCluster:
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(self.use_job_schedule),
             "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.metadata_url,
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG_OPTIONS,
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": self.queue,
             "ENVMON_HOME": str(self.scheduler_home),
             "ENVMON_WAREHOUSE_URL": self.warehouse_url,

@@ -12,9 +12,10 @@ when it has none:
 - a two-day `airflow backfill create ... --max-active-runs 1` (its runs must not overlap);
 and the tasks of a run are spread over two Celery workers that share no ENVMON_HOME.
 
-Harness: tests/airflow_cluster.py. On 2 cores the Celery test takes about 2.5 minutes (40 s of it
-start-up, 15-40 s a run) and the LocalExecutor one about 1 minute; a failing task fails the test at
-once (its retries are 5 minutes apart), with the components' and the failed task's logs."""
+Harness: tests/airflow_cluster.py; the workers preload pipelines/worker_preload.py as production
+does. On 2 cores the Celery test takes 1.5-2.5 minutes (25-40 s of it start-up, 11-20 s a run) and
+the LocalExecutor one 1-1.5 minutes; a failing task fails the test at once (its retries are 5
+minutes apart), with the components' and the failed task's logs."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone

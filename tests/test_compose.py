@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from pipelines.config import ENV_VARS
-from tests.airflow_cluster import CELERY_WORKER_PRELOAD
+from tests.airflow_cluster import CELERY_CONFIG_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,10 +97,11 @@ def test_airflow_runs_the_celery_executor_on_redis_with_at_least_two_workers():
     for name, worker in workers.items():
         assert worker["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully", name
         assert "ports" not in worker and "container_name" not in worker, name  # replicas need neither
-        # what tests/test_airflow_deployment.py runs its workers with
-        assert worker["environment"]["AIRFLOW__CELERY__EXTRA_CELERY_CONFIG"] == CELERY_WORKER_PRELOAD, name
-        for module in json.loads(CELERY_WORKER_PRELOAD)["imports"]:
-            assert importlib.util.find_spec(module) is not None, module
+    # the Celery configuration with the worker preload, as tests/test_airflow_deployment.py runs it
+    assert {s["environment"]["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] for s in airflow.values()} == {CELERY_CONFIG_OPTIONS}
+    module, _, name = CELERY_CONFIG_OPTIONS.rpartition(".")
+    config = getattr(importlib.import_module(module), name)
+    assert config["imports"] and all(importlib.util.find_spec(m) for m in config["imports"])
 
 
 def test_database_urls_use_the_driver_pyproject_pins():
