@@ -1,7 +1,9 @@
 """One simulated Beibu day through the real scheduler: api-server, scheduler and dag-processor with
 the LocalExecutor (or `--executor CeleryExecutor`: two Celery workers on the local Redis), Airflow's
 metadata and the warehouse on the local PostgreSQL, in databases created for the run and dropped
-after it (the harness of tests/test_airflow_deployment.py, tests/airflow_cluster.py).
+after it (the harness of tests/test_airflow_deployment.py, tests/airflow_cluster.py). Task processes
+are forked from workers that preloaded pipelines/worker_preload.py (LocalExecutor: a forkserver;
+Celery: pipelines.celery_config), as in production; `--no-preload` measures without.
 
     .venv/bin/python bench/scheduler_day.py --json
 
@@ -50,6 +52,8 @@ def _startup_seconds(cluster: AirflowCluster, run_id: str, task_id: str) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--executor", default="LocalExecutor", choices=["LocalExecutor", "CeleryExecutor"])
+    parser.add_argument("--no-preload", action="store_true",
+                        help="without the worker preload (pipelines/worker_preload.py): each task imports what it uses")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for every component, e.g. AIRFLOW__CORE__PARALLELISM=4")
     parser.add_argument("--workdir", type=Path, help="keep AIRFLOW_HOME, the logs and ENVMON_HOMEs here (default: a temporary directory)")
@@ -58,7 +62,7 @@ def main() -> None:
 
     with (contextlib.nullcontext(str(args.workdir)) if args.workdir else
           tempfile.TemporaryDirectory(prefix="envmon-scheduler-day-")) as workdir, \
-            AirflowCluster(Path(workdir), executor=args.executor, use_job_schedule=False,
+            AirflowCluster(Path(workdir), executor=args.executor, use_job_schedule=False, preload=not args.no_preload,
                            extra_env=dict(item.split("=", 1) for item in args.env)) as cluster:
         triggered = time.monotonic()
         created = cluster.trigger()
@@ -68,6 +72,7 @@ def main() -> None:
         durations = cluster.task_durations(run["run_id"])
         result = {
             "executor": args.executor,
+            "worker_preload": not args.no_preload,
             "run_id": run["run_id"],
             "day": (cluster.xcom(run["run_id"], "assess") or {}).get("day"),
             "trigger_to_success_seconds": round(wall, 1),

@@ -38,10 +38,15 @@ BAD_TASK_STATES = {"failed", "up_for_retry", "upstream_failed", "removed"}
 # suites), imported once by the process that task processes are forked from. Celery: the Celery
 # configuration docker-compose.yml sets (tests/test_compose.py holds the two together), whose
 # `imports` the worker loads before it forks its pool. LocalExecutor: the scheduler's executor
-# workers come from a forkserver that imports it first.
+# workers come from a forkserver that imports it first, with the executor's and the task runner's
+# own modules (without those each new executor worker spent 1.5-2.5 s importing them, measured).
 CELERY_CONFIG_OPTIONS = "pipelines.celery_config.CELERY_CONFIG"
-LOCAL_EXECUTOR_PRELOAD = {"AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
-                          "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": "pipelines.worker_preload"}
+LOCAL_EXECUTOR_PRELOAD = {
+    "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+    "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": ",".join((
+        "airflow.executors.local_executor", "airflow.sdk.execution_time.supervisor",
+        "airflow.sdk.execution_time.task_runner", "pipelines.worker_preload")),
+}
 
 
 def worker_hostname() -> str:
@@ -148,6 +153,7 @@ class AirflowCluster:
     use_job_schedule: bool = True      # False: the scheduler creates no scheduled runs, only manual ones run
     paused_at_creation: bool = False
     extra_env: dict = field(default_factory=dict)
+    preload: bool = True               # False: no worker preload (each task imports what it uses)
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     timings: dict = field(default_factory=dict)
 
@@ -195,7 +201,7 @@ class AirflowCluster:
         self.timings["init_seconds"] = round(time.monotonic() - started, 1)
         self._start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port)])
         self._start("dag-processor", ["dag-processor"])
-        self._start("scheduler", ["scheduler"], env=LOCAL_EXECUTOR_PRELOAD if self.executor == "LocalExecutor" else None)
+        self._start("scheduler", ["scheduler"], env=LOCAL_EXECUTOR_PRELOAD if self.executor == "LocalExecutor" and self.preload else None)
         for worker in self.worker_specs:
             worker.envmon_home.mkdir(parents=True, exist_ok=True)
             self._start(worker.name,
@@ -336,12 +342,13 @@ class AirflowCluster:
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(self.use_job_schedule),
             "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.metadata_url,
-            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG_OPTIONS,
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": self.queue,
             "ENVMON_HOME": str(self.scheduler_home),
             "ENVMON_WAREHOUSE_URL": self.warehouse_url,
             "ENVMON_SOURCE_MODE": "simulated",
         })
+        if self.preload:
+            env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] = CELERY_CONFIG_OPTIONS
         env.update(self.extra_env)
         env.update(extra)
         return env
