@@ -13,6 +13,9 @@ import pandas as pd
 from pipelines import qc
 from pipelines.observations import lookup
 
+# GX logs hundreds of INFO lines when it is first imported (by whichever function here comes first)
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
 SUITE_DIR = Path(__file__).resolve().parent.parent / "expectations"
 DATASET_OF_DOMAIN = {"water": "water", "air": "air", "coastal": "coastal"}
 

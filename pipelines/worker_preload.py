@@ -2,9 +2,10 @@
 task pays for none of it: pandas, SQLAlchemy and the pipeline (~3 s), Great Expectations (~7 s of
 imports on these 2-core machines) and its context and suites (built once, then inherited).
 
-- LocalExecutor: AIRFLOW__CORE__MP_START_METHOD=forkserver and
-  AIRFLOW__CORE__MP_FORKSERVER_PRELOAD=pipelines.worker_preload (the executor's workers are forked
-  from the forkserver, and each task process from a worker).
+- LocalExecutor: AIRFLOW__SCHEDULER__MP_START_METHOD=forkserver and
+  AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD=airflow.executors.local_executor,
+  airflow.sdk.execution_time.supervisor,airflow.sdk.execution_time.task_runner,pipelines.worker_preload
+  (the executor's workers are forked from the forkserver, and each task process from a worker).
 - CeleryExecutor: AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS=pipelines.celery_config.CELERY_CONFIG,
   whose `imports` make the Celery worker import this module before it forks its pool.
 
