@@ -22,6 +22,10 @@ so here every step takes a chunk of days (at most a calendar month) at once:
   month's rollups and month-to-date cross-boundary rows come from the stored daily rollups as
   nightly.assess makes them.
 
+Chunks never cross a month, so a month's rollups are made once its days are in. Worker processes
+start by forkserver: a script that calls backfill() with workers needs the `if __name__ ==
+"__main__"` guard.
+
 Not done here: no Great Expectations Data Docs per day (optionally one site per chunk and source),
 no staged batches (a later nightly run of such a day validates it again and, the batch being the
 same, its load changes nothing), and no alerts (eight years of e-mails help nobody).
@@ -125,7 +129,7 @@ def simulate_and_validate(days: list[date], seed: int, sources=SIMULATED_SOURCES
         clock = Stopwatch()
         with clock.stage("simulate"):
             # nightly.ingest conforms the simulator's frame; the simulator has done so already
-            # (simulator._finish), and a second pass, a no-op, costs a twentieth of this stage
+            # (simulator._finish), and a second pass, a no-op, costs about a tenth of this stage
             frames = [_conformed(simulator.SIMULATORS[source](day, seed)) for day in days]
         batch_ids = {day: (frame["batch_id"].iloc[0] if len(frame) else f"{source}/{day.isoformat()}/empty")
                      for day, frame in zip(days, frames)}
