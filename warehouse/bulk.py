@@ -6,14 +6,16 @@ chunk of days goes in with one COPY (or one multi-row insert) per table, writing
 db.load_partition, db.replace_rollups and db.replace_assessments would write, under the same
 partition locks. Only partitions that hold nothing yet are written here; the ones that already
 hold rows are returned, and the caller hands each to the one-partition function of db, which
-compares and writes only what differs (so a re-run changes nothing).
+compares and writes only what differs (so a re-run changes nothing); for observations,
+unchanged_partitions first finds, with one read per table, the partitions that already hold
+exactly the rows a load would write, which need no load at all.
 """
 from __future__ import annotations
 
 from datetime import date
 
-import pandas as pd
 import numpy as np
+import pandas as pd
 from sqlalchemy import Engine, MetaData, Table, insert, select
 from sqlalchemy.engine import Connection
 
@@ -192,11 +194,3 @@ def observations_between(engine: Engine, first: date, last: date, excluded_sourc
     if len(frame):
         frame["observed_at"] = pd.to_datetime(frame["observed_at"], utc=True)
     return frame
-
-
-def partitions_between(engine: Engine, first: date, last: date) -> set[tuple[str, date]]:
-    """The (source, day) partitions of days `first` to `last` that the partition log lists."""
-    log = schema.partition_log
-    with engine.connect() as connection:
-        return _occupied(connection, log, ["source", "partition_day"],
-                         [log.c.partition_day >= first, log.c.partition_day <= last])
