@@ -145,21 +145,27 @@ def assess_air_day(observations: pd.DataFrame, day: date) -> list[dict]:
     rows = []
     for station_id in registry.air_stations().index:
         hourly = _hourly_by_pollutant(observations, station_id, day)
-        values = {code: air_quality.daily_mean(series) for code, series in hourly.items() if code != "o3"}
-        o3 = hourly["o3"].dropna()
-        values["o3"] = float(o3.max()) if len(o3) >= air_quality.validity()["daily_mean"] else None
-        values["o3_8h"] = air_quality.o3_8h_daily_max(hourly["o3"])
-        result = air_quality.daily_aqi({k: v for k, v in values.items() if v is not None})
-        assessed = result.aqi is not None
-        rows.append({
-            "station_id": station_id, "period": "day", "period_start": day, "domain": "air",
-            "standard": AIR_STANDARD, "water_class": None, "target_class": None,
-            "is_compliant": (result.aqi <= AIR_COMPLIANT_AQI) if assessed else None,
-            "grade": result.category, "indicators_assessed": ";".join(sorted(result.sub_indices)),
-            "failing_parameters": json.dumps([{"parameter": p, "iaqi": result.sub_indices[p]}
-                                              for p in result.exceeding_pollutants]),
-            "values_used": int(sum(series.notna().sum() for series in hourly.values())),
-            "is_cross_boundary": False, "status": "assessed" if assessed else "insufficient data",
-            "aqi": result.aqi, "primary_pollutants": ";".join(result.primary_pollutants),
-        })
+        values_used = int(sum(series.notna().sum() for series in hourly.values()))
+        rows.append(air_day_row(station_id, day, hourly, values_used))
     return rows
+
+
+def air_day_row(station_id: str, day: date, hourly: dict[str, pd.Series], values_used: int) -> dict:
+    """One station's daily assessment from its 24 hourly series (one per pollutant code)."""
+    values = {code: air_quality.daily_mean(series) for code, series in hourly.items() if code != "o3"}
+    o3 = hourly["o3"].dropna()
+    values["o3"] = float(o3.max()) if len(o3) >= air_quality.validity()["daily_mean"] else None
+    values["o3_8h"] = air_quality.o3_8h_daily_max(hourly["o3"])
+    result = air_quality.daily_aqi({k: v for k, v in values.items() if v is not None})
+    assessed = result.aqi is not None
+    return {
+        "station_id": station_id, "period": "day", "period_start": day, "domain": "air",
+        "standard": AIR_STANDARD, "water_class": None, "target_class": None,
+        "is_compliant": (result.aqi <= AIR_COMPLIANT_AQI) if assessed else None,
+        "grade": result.category, "indicators_assessed": ";".join(sorted(result.sub_indices)),
+        "failing_parameters": json.dumps([{"parameter": p, "iaqi": result.sub_indices[p]}
+                                          for p in result.exceeding_pollutants]),
+        "values_used": values_used,
+        "is_cross_boundary": False, "status": "assessed" if assessed else "insufficient data",
+        "aqi": result.aqi, "primary_pollutants": ";".join(result.primary_pollutants),
+    }

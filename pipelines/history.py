@@ -33,7 +33,6 @@ Memory is bounded by the chunk (a month: about 180,000 observations), not by the
 """
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict, deque
 from concurrent.futures import ProcessPoolExecutor
@@ -291,27 +290,6 @@ def _hourly_grid(observations: pd.DataFrame, stations, days: list[date]) -> np.n
     return grid.reshape(shape)
 
 
-def _air_row(station_id: str, day: date, hourly: dict[str, pd.Series], values_used: int) -> dict:
-    """The body of assessment.assess_air_day's loop, for one station's hourly series of one day."""
-    values = {code: air_quality.daily_mean(series) for code, series in hourly.items() if code != "o3"}
-    o3 = hourly["o3"].dropna()
-    values["o3"] = float(o3.max()) if len(o3) >= air_quality.validity()["daily_mean"] else None
-    values["o3_8h"] = air_quality.o3_8h_daily_max(hourly["o3"])
-    result = air_quality.daily_aqi({k: v for k, v in values.items() if v is not None})
-    assessed = result.aqi is not None
-    return {
-        "station_id": station_id, "period": "day", "period_start": day, "domain": "air",
-        "standard": assessment.AIR_STANDARD, "water_class": None, "target_class": None,
-        "is_compliant": (result.aqi <= assessment.AIR_COMPLIANT_AQI) if assessed else None,
-        "grade": result.category, "indicators_assessed": ";".join(sorted(result.sub_indices)),
-        "failing_parameters": json.dumps([{"parameter": p, "iaqi": result.sub_indices[p]}
-                                          for p in result.exceeding_pollutants]),
-        "values_used": values_used,
-        "is_cross_boundary": False, "status": "assessed" if assessed else "insufficient data",
-        "aqi": result.aqi, "primary_pollutants": ";".join(result.primary_pollutants),
-    }
-
-
 def assess_air_days(observations: pd.DataFrame, days: list[date]) -> list[dict]:
     """assessment.assess_air_day for each of `days`: the hourly series of every station and day are
     cut from one grid, then each goes through the same daily means, O3 statistics and AQI. The
@@ -324,7 +302,7 @@ def assess_air_days(observations: pd.DataFrame, days: list[date]) -> list[dict]:
     for d, day in enumerate(days):
         for s, station_id in enumerate(stations):
             hourly = {code: pd.Series(grid[s, d, p]) for p, code in enumerate(air_quality.POLLUTANTS)}
-            rows.append(_air_row(station_id, day, hourly, int(present[s, d])))
+            rows.append(assessment.air_day_row(station_id, day, hourly, int(present[s, d])))
     return rows
 
 

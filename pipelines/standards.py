@@ -33,6 +33,7 @@ def parameters() -> pd.DataFrame:
     )
 
 
+@cache  # asked once per row by the simulator: a pandas lookup each time was most of its cost
 def unit_of(code: str) -> str:
     return parameters().loc[code, "unit"]
 
