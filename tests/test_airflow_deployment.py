@@ -9,7 +9,8 @@ when it has none:
   (CronTriggerTimetable "0 2 * * *" in Asia/Shanghai, catchup=False: the latest 02:00 that has
   passed, logical date 18:00 UTC of the day before it);
 - a manual run triggered with `airflow dags trigger` (no logical date: run_after decides);
-- a two-day `airflow backfill create ... --max-active-runs 1` (its runs must not overlap);
+- a two-day backfill submitted by `envmon backfill --deployment` (`airflow backfill create ...
+  --max-active-runs 1`; its runs must not overlap);
 and the tasks of a run are spread over two Celery workers that share no ENVMON_HOME.
 
 Harness: tests/airflow_cluster.py; the workers preload pipelines/worker_preload.py as production
@@ -23,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.airflow_cluster import AirflowCluster, DeploymentError, bureau_day_before, latest_nightly_tick
+from tests.airflow_cluster import BIN, AirflowCluster, DeploymentError, bureau_day_before, latest_nightly_tick
 
 pytestmark = [pytest.mark.airflow_deployment, pytest.mark.postgres]
 
@@ -117,8 +118,10 @@ def test_celery_deployment_runs_scheduled_manual_and_backfill_days_on_two_worker
         first_day = bureau_day_before(scheduled["logical_date"]) - timedelta(days=3)
         days = [first_day, first_day + timedelta(days=1)]
         tick = {d: datetime.combine(d + timedelta(days=1), datetime.min.time().replace(hour=2), SHANGHAI) for d in days}
-        cluster.run(["backfill", "create", "--dag-id", "envmon_nightly", "--from-date", tick[days[0]].isoformat(),
-                     "--to-date", tick[days[1]].isoformat(), "--max-active-runs", "1"], timeout=90)
+        # as an operator asks for it: `envmon backfill --deployment` submits `airflow backfill create`
+        # over exactly the ticks of those days, with --max-active-runs 1
+        cluster.run([str(BIN / "envmon"), "backfill", "--from", days[0].isoformat(), "--to", days[1].isoformat(),
+                     "--deployment"], timeout=90, name="envmon-backfill")
         backfill = cluster.wait_until(lambda: [r for r in cluster.runs() if r["run_type"] == "backfill"] or None, 30,
                                       "the backfill's runs")
         expect(cluster, sorted(r["logical_date"] for r in backfill) == [tick[d] for d in days],
