@@ -15,6 +15,7 @@ Only the standard library at import time: the workers import `worker_hostname` f
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -111,10 +112,8 @@ class Component:
     def terminate(self) -> None:
         """SIGTERM to the process group (its id is the leader's pid)."""
         if self.alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
                 os.killpg(self.popen.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM to the process group, SIGKILL after `timeout`; then SIGKILL to whatever is
@@ -125,15 +124,11 @@ class Component:
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 self.popen.wait(10)
-        try:
+        with contextlib.suppress(ProcessLookupError):  # nothing left in the group: nothing to kill
             os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @dataclass
@@ -249,12 +244,10 @@ class AirflowCluster:
         """The test's queue and kombu's binding of it (other keys are Celery's own, shared)."""
         import redis
 
-        try:
+        with contextlib.suppress(redis.RedisError):  # cleanup only: a broker gone already holds nothing
             client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5)
             client.delete(self.queue, f"_kombu.binding.{self.queue}")
             client.close()
-        except redis.RedisError:
-            pass
 
     # ---- databases --------------------------------------------------------------------------
 

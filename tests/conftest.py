@@ -1,3 +1,4 @@
+import contextlib
 import os
 import socket
 import uuid
@@ -20,17 +21,25 @@ def real_data(relative: str) -> Path:
     return path
 
 
-@pytest.fixture
-def postgres_url():
+@contextlib.contextmanager
+def fresh_postgres_schema():
     """A URL whose connections work in a fresh schema of the test PostgreSQL, dropped afterwards."""
     schema = f"envmon_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url():
+    with fresh_postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -1,15 +1,14 @@
 """The batched history (pipelines/history.py) leaves the warehouse as the nightly steps do, day by day."""
-import uuid
 from datetime import date, datetime, time, timezone
 
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from pipelines import history, nightly
 from pipelines.config import load_settings
 from pipelines.observations import BUREAU_TZ, conform, with_partition_day
-from tests.conftest import POSTGRES_URL
+from tests.conftest import fresh_postgres_schema
 from warehouse import db
 
 # three days across a month's end: the QC context crosses a chunk, the month rows are made twice
@@ -25,14 +24,8 @@ def second_url(warehouse_url, tmp_path):
     if warehouse_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'second.db'}"
         return
-    schema = f"envmon_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with fresh_postgres_schema() as url:
+        yield url
 
 
 def _settings(url, home):
