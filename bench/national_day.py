@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import create_engine, text
 
-from pipelines import air_quality, qc, surface_water
+from pipelines.assessment import air_quality, surface_water
+from pipelines.quality import qc
 from pipelines.observations import BEIJING_OFFSET_MINUTES, BUREAU_TZ, batch_id, bureau_day, conform
-from pipelines.validation import _context as validation_context
-from pipelines.validation import validate
+from pipelines.quality.validation import _context as validation_context
+from pipelines.quality.validation import validate
 from warehouse import db
 
 DAY = date(2026, 11, 20)
@@ -116,7 +117,7 @@ def naive_suite(dataset: str, stations: tuple):
     import great_expectations as gx
 
     from expectations.build import DATASET_PARAMETERS
-    ranges = pd.read_csv("pipelines/data/qc_parameters.csv").set_index("code").rename(
+    ranges = pd.read_csv("pipelines/reference/data/qc_parameters.csv").set_index("code").rename(
         columns={"instrument_min": "min", "instrument_max": "max"})
     suite = gx.ExpectationSuite(name=f"naive_{dataset}")
     suite.add_expectation(gx.expectations.ExpectColumnValuesToBeInSet(column="station_id", value_set=list(stations)))

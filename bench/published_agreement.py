@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pipelines import published
+from pipelines.quality import published
 
 FORMATS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "formats"
 

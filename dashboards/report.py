@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from pipelines import standards
+from pipelines.reference import standards
 from pipelines.observations import BUREAU_TZ
 from warehouse import db
 

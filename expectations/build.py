@@ -1,7 +1,7 @@
 """Writes the Great Expectations suites (expectations/<dataset>.json) from the metadata tables.
 
 The suites are generated, never edited by hand, so the limits cannot drift from the QC metadata
-(pipelines/data/qc_parameters.csv, whose instrument ranges they enforce) and the registry:
+(pipelines/reference/data/qc_parameters.csv, whose instrument ranges they enforce) and the registry:
 python -m expectations.build
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines import registry
+from pipelines.reference import registry
 from pipelines.observations import QC_FLAGS
 from pipelines.sources.samples import coastal_parameters, lab_parameters
 from pipelines.sources.simulator import AIR_PARAMETERS, WATER_PARAMETERS
@@ -64,8 +64,8 @@ def suite_for(dataset: str) -> dict:
         expectations.append(expectation)
     return {"name": f"envmon_{dataset}_observations", "expectations": expectations,
             "meta": {"generated_by": "python -m expectations.build",
-                     "from": ["pipelines/data/qc_parameters.csv", "pipelines/data/sections.csv",
-                              "pipelines/data/air_stations.csv"]}}
+                     "from": ["pipelines/reference/data/qc_parameters.csv", "pipelines/reference/data/sections.csv",
+                              "pipelines/reference/data/air_stations.csv"]}}
 
 
 def write_all() -> list[Path]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from pipelines import registry, standards
+from pipelines.reference import registry, standards
 from pipelines.config import Settings, SmtpSettings
 from warehouse import db
 from warehouse.schema import utc_now

@@ -16,7 +16,7 @@ so here every step takes a chunk of days (at most a calendar month) at once:
   (warehouse/bulk.py); a partition already loaded goes through db.load_partition, which writes
   only what differs.
 - roll up and assess the chunk's days from the frames in memory, with the nightly rule functions
-  (rollups.daily, assessment.surface_water_daily_means / daily_means, surface_water.classify,
+  (rollups.daily, daily.surface_water_daily_means / daily_means, surface_water.classify,
   seawater.classify, air_quality.daily_mean / o3_8h_daily_max / daily_aqi): the day-keyed
   functions are handed a station-and-day key, so one call settles every day of the chunk; the
   month's rollups and month-to-date cross-boundary rows come from the stored daily rollups as
@@ -45,7 +45,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines import air_quality, assessment, cross_boundary, qc, registry, rollups, seawater, surface_water
+from pipelines.assessment import air_quality, cross_boundary, daily, rollups, seawater, surface_water
+from pipelines.quality import qc
+from pipelines.reference import registry
 from pipelines.config import Settings, load_settings
 from pipelines.observations import ALL_COLUMNS, BUREAU_TZ, SOURCE_DOMAINS, bureau_day, conform, lookup
 from pipelines.sources import simulator
@@ -121,7 +123,7 @@ def simulate_and_validate(days: list[date], seed: int, sources=SIMULATED_SOURCES
     runs in a worker process. With `docs_root`, one Data Docs site per source for the chunk."""
     import resource
 
-    from pipelines.validation import _context, build_data_docs, validate
+    from pipelines.quality.validation import _context, build_data_docs, validate
 
     out = []
     for source in sources:
@@ -216,13 +218,13 @@ def _means_by_station_day(means: pd.DataFrame) -> dict[tuple[str, date], tuple[d
 
 
 def assess_surface_water_days(observations: pd.DataFrame, days: list[date]) -> list[dict]:
-    """assessment.assess_surface_water_day for each of `days`: the same day means (one call over
+    """daily.assess_surface_water_day for each of `days`: the same day means (one call over
     station-day keys, so the day rule and the automatic-over-manual preference apply per day) and
     the same classification and row per section and day."""
     sections = list(registry.water_sections().iterrows())
     # a section's means are its own rows' (leaving the other stations out changes none of them)
     mine = observations[observations["station_id"].isin([section_id for section_id, _ in sections])]
-    means = _means_by_station_day(assessment.surface_water_daily_means(_day_keyed(mine)))
+    means = _means_by_station_day(daily.surface_water_daily_means(_day_keyed(mine)))
     body_types = {section_id: registry.water_body_type(section_id) for section_id, _ in sections}
     rows = []
     for day in days:
@@ -231,20 +233,20 @@ def assess_surface_water_days(observations: pd.DataFrame, days: list[date]) -> l
             target = section["target_class"]
             verdict = surface_water.classify(values, body_types[section_id], target)
             used = int(sum(counts[p] for p in counts if p in verdict.parameter_classes))
-            row = assessment._assessment_row(section_id, day, "surface_water", assessment.SURFACE_WATER_STANDARD,
+            row = daily._assessment_row(section_id, day, "surface_water", daily.SURFACE_WATER_STANDARD,
                                              verdict, target, verdict.is_compliant, verdict.grade, used,
                                              section["is_cross_boundary"])
             if section["is_drinking_water_source"]:
-                assessment._add_drinking_water_items(row, values)
+                daily._add_drinking_water_items(row, values)
             rows.append(row)
     return rows
 
 
 def assess_seawater_days(observations: pd.DataFrame, days: list[date]) -> list[dict]:
-    """assessment.assess_seawater_day for each of `days`, from one day-keyed call of daily_means."""
+    """daily.assess_seawater_day for each of `days`, from one day-keyed call of daily_means."""
     points = list(registry.sea_points().iterrows())
     mine = observations[observations["station_id"].isin([point_id for point_id, _ in points])]
-    means = _means_by_station_day(assessment.daily_means(_day_keyed(mine)))
+    means = _means_by_station_day(daily.daily_means(_day_keyed(mine)))
     rows = []
     for day in days:
         for point_id, point in points:
@@ -252,25 +254,25 @@ def assess_seawater_days(observations: pd.DataFrame, days: list[date]) -> list[d
             target = point["target_class"]
             verdict = seawater.classify(values, target)
             used = int(sum(counts[p] for p in counts if p in verdict.parameter_classes))
-            rows.append(assessment._assessment_row(point_id, day, "seawater", assessment.SEAWATER_STANDARD, verdict,
+            rows.append(daily._assessment_row(point_id, day, "seawater", daily.SEAWATER_STANDARD, verdict,
                                                    target, verdict.is_compliant, None, used,
                                                    point["is_cross_boundary"]))
     return rows
 
 
 def _hour_slots(day: date) -> pd.DatetimeIndex:
-    """The day's 24 hour-end slots (01:00 … 24:00 Beijing), as assessment._hourly_by_pollutant has them."""
+    """The day's 24 hour-end slots (01:00 … 24:00 Beijing), as daily._hourly_by_pollutant has them."""
     return pd.date_range(pd.Timestamp(day, tz=BUREAU_TZ) + pd.Timedelta(hours=1), periods=24, freq="h")
 
 
 def _hourly_grid(observations: pd.DataFrame, stations, days: list[date]) -> np.ndarray:
-    """values[station, day, pollutant, slot]: what assessment._hourly_by_pollutant gives for each
+    """values[station, day, pollutant, slot]: what daily._hourly_by_pollutant gives for each
     station and day (a slot's last value in frame order that is not NaN, as groupby(...).last()
     keeps; NaN where none), for all of them at once."""
     shape = (len(stations), len(days), len(air_quality.POLLUTANTS), 24)
     grid = np.full(int(np.prod(shape)), np.nan)
     rows = observations[(observations["averaging_period"] == "PT1H")
-                        & ~observations["qc_flag"].isin(assessment.EXCLUDED_FLAGS)
+                        & ~observations["qc_flag"].isin(daily.EXCLUDED_FLAGS)
                         & observations["value"].notna()]
     if rows.empty:
         return grid.reshape(shape)
@@ -291,7 +293,7 @@ def _hourly_grid(observations: pd.DataFrame, stations, days: list[date]) -> np.n
 
 
 def assess_air_days(observations: pd.DataFrame, days: list[date]) -> list[dict]:
-    """assessment.assess_air_day for each of `days`: the hourly series of every station and day are
+    """daily.assess_air_day for each of `days`: the hourly series of every station and day are
     cut from one grid, then each goes through the same daily means, O3 statistics and AQI. The
     series are the day's 24 hour-end slots in order, positionally indexed: the O3 8-h rule's
     asfreq("h") leaves a complete hourly index as it is, and without it the call is a third cheaper."""
@@ -302,7 +304,7 @@ def assess_air_days(observations: pd.DataFrame, days: list[date]) -> list[dict]:
     for d, day in enumerate(days):
         for s, station_id in enumerate(stations):
             hourly = {code: pd.Series(grid[s, d, p]) for p, code in enumerate(air_quality.POLLUTANTS)}
-            rows.append(assessment.air_day_row(station_id, day, hourly, int(present[s, d])))
+            rows.append(daily.air_day_row(station_id, day, hourly, int(present[s, d])))
     return rows
 
 

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines import nightly, qc
+from pipelines import nightly
+from pipelines.quality import qc
 from pipelines.config import Settings
-from pipelines.published import compare_published
+from pipelines.quality.published import compare_published
 from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day, with_partition_day
 from pipelines.sources import files
-from pipelines.validation import validate
+from pipelines.quality.validation import validate
 from warehouse import db
 
 

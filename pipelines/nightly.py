@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines import assessment, cross_boundary, qc, registry, rollups, standards
+from pipelines.assessment import cross_boundary, daily, rollups
+from pipelines.quality import qc
+from pipelines.reference import registry, standards
 from pipelines.alerts import raise_alerts
 from pipelines.config import NIGHTLY_SOURCES, Settings, load_settings
 from pipelines.observations import SOURCE_DOMAINS, bureau_day, conform, with_partition_day
 from pipelines.sources import simulator
-from pipelines.validation import validate as run_suite
+from pipelines.quality.validation import validate as run_suite
 from warehouse import db, staging
 
 SIMULATED_LABEL = "simulated (envmon simulator; not measured data)"
@@ -175,9 +177,9 @@ def _assess(engine, day: date, settings: Settings) -> dict:
     _refresh_rollups(engine, observations, day, settings)
     # the flags the bureau chose to assess (default good, not_evaluated); the rest is kept, not used
     observations = observations[observations["qc_flag"].isin(settings.assessable_flags)]
-    surface = assessment.assess_surface_water_day(observations, day)
-    sea = assessment.assess_seawater_day(observations, day)
-    air = assessment.assess_air_day(observations, day)
+    surface = daily.assess_surface_water_day(observations, day)
+    sea = daily.assess_seawater_day(observations, day)
+    air = daily.assess_air_day(observations, day)
     db.replace_assessments(engine, "surface_water", day, surface)
     db.replace_assessments(engine, "seawater", day, sea)
     db.replace_assessments(engine, "air", day, air)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 
-from pipelines import nightly, validation  # noqa: F401  (imported for the processes forked later)
+from pipelines import nightly  # noqa: F401  (imported for the processes forked later)
+from pipelines.quality import validation
 
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 for _dataset in ("water", "air", "coastal"):
@@ -24,7 +25,7 @@ for _dataset in ("water", "air", "coastal"):
 
 def _compile_data_docs_templates() -> None:
     """Render the suites' Data Docs once into a throw-away folder: the compiled page templates stay
-    in pipelines.data_docs_views' cache, which every forked task inherits."""
+    in pipelines.quality.data_docs_views' cache, which every forked task inherits."""
     import shutil
     import tempfile
 

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines import air_quality
+from pipelines.assessment import air_quality
 
 
 def test_hourly_aqi_uses_1h_breakpoints_for_gases_and_24h_for_particles():

@@ -3,7 +3,7 @@ from datetime import date
 
 from sqlalchemy import create_engine
 
-from pipelines import registry
+from pipelines.reference import registry
 from pipelines.alerts import raise_alerts
 from pipelines.config import load_settings
 from warehouse import db

@@ -4,7 +4,7 @@ from datetime import date, datetime, timezone
 import pandas as pd
 import pytest
 
-from pipelines import assessment, seawater, surface_water
+from pipelines.assessment import daily, seawater, surface_water
 
 DAY = date(2026, 11, 20)
 
@@ -54,7 +54,7 @@ def test_daily_assessment_uses_means_of_the_assessable_values():
         *[_observation("nanliu-hengtang", "tp", 0.9, hour=h) for h in (0, 4, 8)],  # 3 readings: below the day rule
     ])
     assessable = observations[observations["qc_flag"].isin(("good", "not_evaluated"))]   # as the nightly run does
-    rows = {r["station_id"]: r for r in assessment.assess_surface_water_day(assessable, DAY)}
+    rows = {r["station_id"]: r for r in daily.assess_surface_water_day(assessable, DAY)}
     hengtang = rows["nanliu-hengtang"]
     assert hengtang["water_class"] == "Ⅳ"          # mean NH3-N 1.2; TP left out
     assert hengtang["is_compliant"] is False and hengtang["is_cross_boundary"] is True
@@ -64,7 +64,7 @@ def test_daily_assessment_uses_means_of_the_assessable_values():
 
 
 def test_every_registry_section_gets_a_row_even_without_data():
-    rows = assessment.assess_surface_water_day(pd.DataFrame(columns=["station_id", "parameter", "value", "qc_flag"]), DAY)
+    rows = daily.assess_surface_water_day(pd.DataFrame(columns=["station_id", "parameter", "value", "qc_flag"]), DAY)
     assert rows and all(r["status"] == "insufficient data" and r["water_class"] is None for r in rows)
 
 
@@ -78,7 +78,7 @@ def _air_hours(station_id, parameter, values):
 def test_daily_air_assessment_from_hourly_values():
     observations = pd.DataFrame(_air_hours("1401A", "pm2_5", [80.0] * 24) + _air_hours("1401A", "o3", [100.0] * 24)
                                 + _air_hours("1402A", "pm2_5", [80.0] * 19))   # 19 hours: not a valid day
-    rows = {r["station_id"]: r for r in assessment.assess_air_day(observations, DAY)}
+    rows = {r["station_id"]: r for r in daily.assess_air_day(observations, DAY)}
     assert rows["1401A"]["aqi"] == 107 and rows["1401A"]["primary_pollutants"] == "pm2_5"   # 24-h mean 80
     assert rows["1401A"]["is_compliant"] is False and rows["1401A"]["grade"] == "轻度污染"
     assert rows["1402A"]["status"] == "insufficient data" and rows["1402A"]["aqi"] is None
@@ -89,6 +89,6 @@ def test_a_drinking_water_source_fails_on_a_table_2_item():
         {**_observation("hepu-reservoir", "nh3n", 0.2), "source": "lab"},
         {**_observation("hepu-reservoir", "mn", 0.15), "source": "lab"},     # Table 2 limit 0.1
     ])
-    row = {r["station_id"]: r for r in assessment.assess_surface_water_day(observations, DAY)}["hepu-reservoir"]
+    row = {r["station_id"]: r for r in daily.assess_surface_water_day(observations, DAY)}["hepu-reservoir"]
     assert row["water_class"] == "Ⅱ" and row["is_compliant"] is False
     assert json.loads(row["failing_parameters"])[0]["parameter"] == "mn"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines import air_quality, seawater, surface_water
+from pipelines.assessment import air_quality, seawater, surface_water
 
 ENVMON = str(Path(sys.executable).parent / "envmon")
 

@@ -10,7 +10,8 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from pipelines import nightly, registry
+from pipelines import nightly
+from pipelines.reference import registry
 from pipelines.config import load_settings
 from pipelines.observations import BUREAU_TZ
 from pipelines.sources import files

@@ -4,7 +4,8 @@ from datetime import date
 import pandas as pd
 
 from dashboards import report
-from pipelines import registry, rollups
+from pipelines.reference import registry
+from pipelines.assessment import rollups
 from pipelines.observations import conform
 
 

@@ -68,7 +68,7 @@ def test_summary_has_the_contracted_keys_and_all_three_domains(three_nights):
 
 
 def test_every_registry_section_is_assessed(three_nights):
-    from pipelines import registry
+    from pipelines.reference import registry
 
     assert three_nights["first"]["sections_assessed"] == len(registry.water_sections())
 

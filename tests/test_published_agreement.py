@@ -1,7 +1,7 @@
 """envmon's classes and AQI against what the CNEMC feeds published in the real samples."""
 import pytest
 
-from pipelines import published
+from pipelines.quality import published
 from tests.conftest import real_data
 
 pytestmark = pytest.mark.real_data

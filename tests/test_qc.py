@@ -1,11 +1,11 @@
-"""QC tests after IOOS QARTOD, configured per parameter in pipelines/data/qc_parameters.csv."""
+"""QC tests after IOOS QARTOD, configured per parameter in pipelines/reference/data/qc_parameters.csv."""
 from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
 
 from expectations import build
-from pipelines import qc
+from pipelines.quality import qc
 from pipelines.observations import conform
 
 
@@ -75,10 +75,10 @@ def test_suites_enforce_the_instrument_ranges_of_the_same_table(dataset):
 
 
 def test_censored_values_count_as_half_the_limit_in_means():
-    from pipelines import assessment
+    from pipelines.assessment import daily
     frame = _series("cd", [0.002, 0.002])
     frame.loc[1, ["censoring", "detection_limit", "value"]] = ["<", 0.001, 0.001]
-    means = assessment.daily_means(frame)
+    means = daily.daily_means(frame)
     assert means["mean"][0] == pytest.approx((0.002 + 0.0005) / 2)
 
 
@@ -115,7 +115,7 @@ def test_conflicting_duplicates_keep_the_last_value_flagged_suspect_and_quaranti
 
 
 def test_validation_settles_duplicates_so_every_row_is_loaded_or_quarantined():
-    from pipelines.validation import validate
+    from pipelines.quality.validation import validate
     frame = _with_repeats([(0, 0.40), (4, 0.42), (4, 0.9), (8, 0.45), (8, 0.45)])
     outcome = validate(frame, "water")
     assert len(outcome.good) == 3 and len(outcome.quarantined) == 2

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines import exports, ingest
+from pipelines.cli import exports
+from pipelines import ingest
 from pipelines.config import load_settings
 from pipelines.observations import BUREAU_TZ
 from tests.conftest import FIXTURES, FORMATS, real_data

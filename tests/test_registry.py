@@ -2,7 +2,7 @@ import csv
 
 import pytest
 
-from pipelines import registry
+from pipelines.reference import registry
 from tests.conftest import real_data
 
 REQUIRED_WATER_BODIES = {

@@ -3,7 +3,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from pipelines import rollups
+from pipelines.assessment import rollups
 from pipelines.observations import conform
 
 

@@ -3,7 +3,8 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from pipelines import assessment, registry
+from pipelines.assessment import daily
+from pipelines.reference import registry
 from pipelines.observations import CANONICAL_COLUMNS
 from pipelines.sources import simulator
 
@@ -41,7 +42,7 @@ def test_air_values_are_labelled_at_the_end_of_the_hour():
 
 def test_the_jiuzhou_episode_fails_its_class_iii_target_on_episode_days():
     episode_day = next(DAY + timedelta(days=i) for i in range(7) if simulator.in_episode(DAY + timedelta(days=i)))
-    rows = assessment.assess_surface_water_day(simulator.simulate_water(episode_day, 1), episode_day)
+    rows = daily.assess_surface_water_day(simulator.simulate_water(episode_day, 1), episode_day)
     wenchequiao = next(r for r in rows if r["station_id"] == simulator.EPISODE_SECTION)
     assert wenchequiao["is_compliant"] is False and "nh3n" in wenchequiao["failing_parameters"]
 

@@ -4,7 +4,7 @@ import math
 import pandas as pd
 import pytest
 
-from pipelines import standards
+from pipelines.reference import standards
 
 
 @pytest.mark.parametrize("code, value, water_body_type, expected", [

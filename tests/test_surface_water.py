@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from pipelines import surface_water
+from pipelines.assessment import surface_water
 
 
 def test_raw_values_are_compared_for_realtime_data_and_reported_decimals_for_period_means():

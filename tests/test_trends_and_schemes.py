@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from pipelines import cross_boundary, trends
+from pipelines.assessment import cross_boundary, trends
 
 
 def test_spearman_by_hand():

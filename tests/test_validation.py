@@ -5,7 +5,7 @@ import pytest
 
 from expectations import build
 from pipelines.sources import simulator
-from pipelines.validation import SUITE_DIR, validate
+from pipelines.quality.validation import SUITE_DIR, validate
 
 DAY = date(2026, 11, 20)
 

@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, func, insert, select, text
 
 from pipelines.observations import with_partition_day
 from pipelines.sources import simulator
-from pipelines.validation import validate
+from pipelines.quality.validation import validate
 from warehouse import db, schema
 
 DAY = date(2026, 11, 20)
@@ -74,7 +74,7 @@ def test_times_come_back_as_the_same_utc_instants(warehouse_url):
 
 def test_reference_tables_are_synchronised_from_the_registry(warehouse_url):
     engine = _engine(warehouse_url)
-    from pipelines import registry, standards
+    from pipelines.reference import registry, standards
     with engine.begin() as connection:
         db.sync_reference_tables(connection, registry.all_stations(), standards.parameters())
     stations = db.read_table(engine, "stations")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines import registry, standards
+from pipelines.reference import registry, standards
 from pipelines.observations import BEIJING_OFFSET_MINUTES, BUREAU_TZ, batch_id, conform
 
 WATER_HEADER_CODES = {
@@ -130,8 +130,8 @@ def parse_cnemc_water(payload: bytes | str, fetched_at: datetime) -> Parsed:
 
 
 def _marker_flags() -> dict[str, str]:
-    """The feed's own markers mapped onto envmon's QC vocabulary (pipelines/data/qc_source_markers.csv)."""
-    from pipelines import qc
+    """The feed's own markers mapped onto envmon's QC vocabulary (pipelines/reference/data/qc_source_markers.csv)."""
+    from pipelines.quality import qc
 
     table = qc.source_markers()
     table = table[table["source"] == "cnemc-water"]
@@ -139,7 +139,7 @@ def _marker_flags() -> dict[str, str]:
 
 
 def _water_cells(record, columns, section_id, when, status) -> list[dict]:
-    from pipelines.qc import worst
+    from pipelines.quality.qc import worst
 
     markers = _marker_flags()
     cells = []

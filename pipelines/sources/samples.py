@@ -4,7 +4,7 @@
 Results below the detection limit arrive as `ND`, `未检出`, `<0.01` or `0.01L` (the Chinese lab
 convention: below a limit of 0.01). They are kept as censored values: `censoring` "<", `value`
 and `detection_limit` the limit, the original text kept. Units are converted explicitly
-(pipelines/data/unit_conversions.csv) and the unit as received is kept. A row that cannot be
+(pipelines/reference/data/unit_conversions.csv) and the unit as received is kept. A row that cannot be
 stored faithfully keeps its text and a note, and validation quarantines it with that reason.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from io import BytesIO, StringIO
 
 import pandas as pd
 
-from pipelines import registry, standards
+from pipelines.reference import registry, standards
 from pipelines.observations import BEIJING_OFFSET_MINUTES, BUREAU_TZ, batch_id, conform
 from pipelines.sources.files import Parsed, PayloadError
 

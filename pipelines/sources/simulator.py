@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from pipelines import registry, standards
+from pipelines.reference import registry, standards
 from pipelines.observations import BEIJING_OFFSET_MINUTES, BUREAU_TZ, batch_id, conform
 
 WATER_HOURS = (0, 4, 8, 12, 16, 20)

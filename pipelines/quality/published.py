@@ -11,7 +11,8 @@ from io import StringIO
 
 import pandas as pd
 
-from pipelines import air_quality, registry, surface_water
+from pipelines.assessment import air_quality, surface_water
+from pipelines.reference import registry
 from pipelines.sources.files import RAW_VALUE, _cell
 
 CLASSING_ITEMS = {"pH": "ph", "溶解氧": "do", "高锰酸盐指数": "codmn", "氨氮": "nh3n", "总磷": "tp"}

@@ -12,7 +12,7 @@ from functools import cache
 
 import pandas as pd
 
-from pipelines import standards
+from pipelines.reference import standards
 
 DATA = standards.DATA_DIR
 INSUFFICIENT = "insufficient data"

@@ -1,6 +1,6 @@
 """The monitoring network: surface-water sections, coastal points, air stations and bureaus.
 
-The rows live in pipelines/data/*.csv so that a bureau corrects a name, a target or an
+The rows live in pipelines/reference/data/*.csv so that a bureau corrects a name, a target or an
 assumption in one place. Every row that is not official says so in `assumptions`.
 """
 from __future__ import annotations

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _classify(args) -> int:
-    from pipelines.classify import InputError, classify_file
+    from pipelines.assessment.calculator import InputError, classify_file
 
     if not args.input.is_file():
         print(f"envmon: no such file {args.input}", file=sys.stderr)
@@ -133,7 +133,7 @@ def _backfill(settings, args) -> int:
 def _run_days(settings, days: list[date], as_json: bool) -> int:
     from pipelines import nightly
     from pipelines.runner import DagRunFailed, run_days
-    from pipelines.summary import run_summary
+    from pipelines.cli.summary import run_summary
     from warehouse import db
 
     started = datetime.now(timezone.utc)
@@ -180,7 +180,7 @@ def _print_summary(summary: dict) -> None:
 
 
 def _export(settings, table: str) -> int:
-    from pipelines import exports
+    from pipelines.cli import exports
     from warehouse import db
 
     frame = exports.export_frame(db.engine_for(settings.warehouse_url), table)

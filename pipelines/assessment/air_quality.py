@@ -10,7 +10,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from pipelines import standards
+from pipelines.reference import standards
 
 POLLUTANTS = ("so2", "no2", "co", "o3", "pm10", "pm2_5")
 # The real-time report: SO2, NO2, CO and O3 against their 1-h breakpoints, PM10 and PM2.5

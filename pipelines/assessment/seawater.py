@@ -6,7 +6,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from pipelines import standards
+from pipelines.reference import standards
 
 # Items of GB 3097 Table 1 that class a point (temperature and suspended solids are rules on
 # man-made change, which needs a baseline; coliforms apply to classes 1–2 only: not classed).

@@ -4,7 +4,7 @@ Surface water: GB 3838-2002 with the 2011 assessment method (地表水环境质�
 the class of a section is the worst class among the assessment indicators measured; it
 complies when that class is no worse than its target. Seawater: GB 3097-1997, the same way.
 The nightly run passes only the values whose QC flag the bureau assesses (ENVMON_ASSESSABLE_FLAGS).
-The rules themselves are in pipelines.surface_water and pipelines.seawater: one implementation,
+The rules themselves are in pipelines.assessment.surface_water and pipelines.assessment.seawater: one implementation,
 shared with `envmon classify`.
 """
 from __future__ import annotations
@@ -14,7 +14,9 @@ from datetime import date
 
 import pandas as pd
 
-from pipelines import air_quality, censoring, registry, seawater, surface_water
+from pipelines.assessment import air_quality, seawater, surface_water
+from pipelines.quality import censoring
+from pipelines.reference import registry
 from pipelines.observations import BUREAU_TZ
 
 SURFACE_WATER_STANDARD = "GB 3838-2002; 地表水环境质量评价办法(试行) 2011"
@@ -32,7 +34,7 @@ EXCLUDED_FLAGS = ("missing",)  # manual sampling: a single sample is classed
 
 def daily_means(observations: pd.DataFrame) -> pd.DataFrame:
     """Mean of the assessable values of each station and parameter, with their count. A value
-    below its detection limit counts as half the limit (pipelines/data/censoring.csv)."""
+    below its detection limit counts as half the limit (pipelines/reference/data/censoring.csv)."""
     usable = observations[observations["value"].notna() & ~observations["qc_flag"].isin(EXCLUDED_FLAGS)]
     usable = usable.assign(value=censoring.counted_values(usable))
     return usable.groupby(["station_id", "parameter"])["value"].agg(["mean", "count"]).reset_index()

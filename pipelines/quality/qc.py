@@ -2,9 +2,9 @@
 fail; a record's flag is the worst of its tests (and of its source's own markers). Suspect and
 failed values are kept, and left out of assessments by default (ENVMON_ASSESSABLE_FLAGS).
 
-Every threshold is configured per parameter in pipelines/data/qc_parameters.csv, the same table
+Every threshold is configured per parameter in pipelines/reference/data/qc_parameters.csv, the same table
 the Great Expectations suites are generated from; the source markers' flags are in
-pipelines/data/qc_source_markers.csv.
+pipelines/reference/data/qc_source_markers.csv.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from pipelines import censoring, standards
+from pipelines.quality import censoring
+from pipelines.reference import standards
 from pipelines.observations import KEY_COLUMNS, lookup
 
 # QARTOD order: a worse flag wins.

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines import qc
+from pipelines.quality import qc
 from pipelines.observations import lookup
 
 # GX logs hundreds of INFO lines when it is first imported (by whichever function here comes first)
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
-SUITE_DIR = Path(__file__).resolve().parent.parent / "expectations"
+SUITE_DIR = Path(__file__).resolve().parents[2] / "expectations"
 DATASET_OF_DOMAIN = {"water": "water", "air": "air", "coastal": "coastal"}
 
 
@@ -69,7 +69,7 @@ def _batch_definition_and_suite(dataset: str, station_ids: tuple[str, ...] | Non
 
 @cache
 def _instrument_ranges() -> pd.DataFrame:
-    from pipelines import standards
+    from pipelines.reference import standards
 
     return pd.read_csv(standards.DATA_DIR / "qc_parameters.csv").set_index("code")[["instrument_min", "instrument_max"]]
 
@@ -103,7 +103,7 @@ def build_data_docs(docs_dir: Path) -> Path:
     context = _context()
     site = f"envmon_{abs(hash(str(docs_dir)))}"
     if site not in (context.get_site_names() or []):
-        from pipelines.data_docs_views import site_config
+        from pipelines.quality.data_docs_views import site_config
 
         context.add_data_docs_site(site, site_config(str(docs_dir)))
     context.build_data_docs(site_names=[site])

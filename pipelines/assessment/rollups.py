@@ -6,7 +6,7 @@ from datetime import date
 
 import pandas as pd
 
-from pipelines import censoring
+from pipelines.quality import censoring
 from pipelines.observations import ASSESSABLE_FLAGS
 
 FLAGGED = ("suspect", "fail")

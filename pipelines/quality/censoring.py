@@ -1,5 +1,5 @@
 """Values below a detection limit ("<" in `censoring`, the limit in `detection_limit`): how they
-enter means, and how a mean of them is reported. The rule is data (pipelines/data/censoring.csv,
+enter means, and how a mean of them is reported. The rule is data (pipelines/reference/data/censoring.csv,
 UNVERIFIED against the official text), so the method written beside each mean is the one used."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from pipelines import standards
+from pipelines.reference import standards
 
 
 @cache

@@ -6,7 +6,8 @@ import math
 
 import pandas as pd
 
-from pipelines import air_quality, seawater, standards, surface_water
+from pipelines.assessment import air_quality, seawater, surface_water
+from pipelines.reference import standards
 
 SURFACE_WATER_CODES = ("ph", "do", "codmn", "cod", "bod5", "nh3n", "tp", "tn", "cu", "zn", "fluoride", "se", "as",
                        "hg", "cd", "cr6", "pb", "cyanide", "phenol", "petroleum", "las", "sulfide", "fecal_coliform",

@@ -1,5 +1,5 @@
 """Cross-boundary assessment: monthly and yearly verdicts of a section against the scheme of
-its agreement (pipelines/data/cross_boundary_schemes.csv): indicators, statistic, target class
+its agreement (pipelines/reference/data/cross_boundary_schemes.csv): indicators, statistic, target class
 and, by year, the share of compliant months the agreement demands."""
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from functools import cache
 
 import pandas as pd
 
-from pipelines import registry, standards, surface_water
+from pipelines.reference import registry, standards
+from pipelines.assessment import surface_water
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pandas as pd
 import pymannkendall
 from scipy import stats
 
-from pipelines import standards
+from pipelines.reference import standards
 
 
 @dataclass
