@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.quality import qc
-from pipelines.observations import lookup
+from pipelines.observations import QC_FLAGS, lookup
 
 # GX logs hundreds of INFO lines when it is first imported (by whichever function here comes first)
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -23,7 +23,7 @@ DATASET_OF_DOMAIN = {"water": "water", "air": "air", "coastal": "coastal"}
 @dataclass
 class ValidationOutcome:
     good: pd.DataFrame
-    quarantined: pd.DataFrame  # canonical columns plus `expectation` and `reason`
+    quarantined: pd.DataFrame  # canonical columns plus `expectation` (rule id), `rule` (every rule id) and `reason` (words)
     suite_name: str
     success: bool
 
@@ -81,21 +81,58 @@ def with_instrument_range(frame: pd.DataFrame) -> pd.DataFrame:
                         instrument_max=lookup(frame["parameter"], ranges["instrument_max"]).astype("float64"))
 
 
-def _describe(config) -> str:
-    kwargs = {k: v for k, v in config.kwargs.items() if k not in ("column", "condition_parser", "value_set", "batch_id")}
-    condition = kwargs.pop("row_condition", None)
-    if isinstance(condition, dict):
-        condition = condition.get("pass_through_filter", condition)
-    elif condition is not None and not isinstance(condition, str):
-        condition = getattr(condition, "pass_through_filter", None) or str(condition)
+def _rule_id(config) -> str:
+    """The rule as the suite names it: the expectation and its column(s)."""
     if "column_A" in config.kwargs:
-        return f"{config.type}({config.kwargs['column_A']}, {config.kwargs['column_B']}): {config.meta.get('rule', '')}"
-    parts = [f"{config.type}({config.kwargs.get('column')})"]
-    if "min_value" in kwargs or "max_value" in kwargs:
-        parts.append(f"[{kwargs.get('min_value')}, {kwargs.get('max_value')}]")
-    if condition:
-        parts.append(f"where {condition}")
-    return " ".join(parts)
+        return f"{config.type}({config.kwargs['column_A']}, {config.kwargs['column_B']})"
+    return f"{config.type}({config.kwargs.get('column')})"
+
+
+NOT_NULL_WORDS = {"station_id": "no station id", "parameter": "no parameter", "observed_at": "no valid observation time",
+                  "source": "no source", "batch_id": "no batch id"}
+
+
+def _shown(value) -> str:
+    """A number as a person reads it, with a true minus sign."""
+    try:
+        return f"{float(value):g}".replace("-", "\u2212")
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _unit(parameter) -> str:
+    """The unit the instrument range is in: the parameter's canonical one (data/parameters.csv)."""
+    from pipelines.reference import standards
+
+    unit = standards.unit_of(parameter) if parameter in standards.parameters().index else ""
+    return "" if unit in ("", "dimensionless") else f" {unit}"
+
+
+def _in_words(config, row: pd.Series) -> str:
+    """Why the row fails the rule, in words, with its own values: "below the instrument's lower
+    limit for nh3n: −9999 < 0 mg/L"."""
+    kind, kwargs = config.type, config.kwargs
+    column = kwargs.get("column")
+    if kind == "expect_column_values_to_not_be_null":
+        if column == "value":
+            return f"no value, though its QC flag is {row.get('qc_flag')!r}, not 'missing'"
+        return NOT_NULL_WORDS.get(column, f"no {column}")
+    if kind == "expect_column_values_to_be_in_set":
+        if column == "station_id":
+            return f"station {row.get(column)!r} is not in the registry"
+        if column == "parameter":
+            return f"parameter {row.get(column)!r} is not one this dataset carries"
+        if column == "qc_flag":
+            return f"QC flag {row.get(column)!r} is not one of {', '.join(QC_FLAGS)}"
+        return f"{column} {row.get(column)!r} is not an allowed value"
+    unit = _unit(row.get("parameter"))
+    if kind == "expect_column_pair_values_a_to_be_greater_than_b" and kwargs.get("column_B") == "instrument_min":
+        return (f"below the instrument's lower limit for {row.get('parameter')}: "
+                f"{_shown(row.get('value'))} < {_shown(row.get('instrument_min'))}{unit}")
+    if kind == "expect_column_pair_values_a_to_be_greater_than_b" and kwargs.get("column_A") == "instrument_max":
+        return (f"above the instrument's upper limit for {row.get('parameter')}: "
+                f"{_shown(row.get('value'))} > {_shown(row.get('instrument_max'))}{unit}")
+    return f"fails {_rule_id(config)}: {config.meta.get('rule', '')}".rstrip(": ")
 
 
 def build_data_docs(docs_dir: Path) -> Path:
@@ -115,12 +152,6 @@ def build_data_docs(docs_dir: Path) -> Path:
     return Path(docs_dir) / "index.html"
 
 
-def _with_range(failure: str, row: pd.Series) -> str:
-    if "instrument range" in failure:
-        return f"{failure} [{row['instrument_min']:g}, {row['instrument_max']:g}]"
-    return failure
-
-
 def validate(frame: pd.DataFrame, dataset: str, station_ids: tuple[str, ...] | None = None,
              docs_dir: Path | None = None) -> ValidationOutcome:
     """Validate one batch. Every row ends in exactly one of good or quarantined; rows that repeat
@@ -134,7 +165,7 @@ def validate(frame: pd.DataFrame, dataset: str, station_ids: tuple[str, ...] | N
                             result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False})
     if docs_dir is not None:
         build_data_docs(docs_dir)
-    failures: dict[int, list[str]] = {}
+    failures: dict[int, list] = {}  # row → the configurations of the rules it fails
     for expectation_result in result.results:
         if expectation_result.success:
             continue
@@ -144,18 +175,19 @@ def validate(frame: pd.DataFrame, dataset: str, station_ids: tuple[str, ...] | N
                 f"expectation {expectation_result.expectation_config.type} could not run: "
                 f"{expectation_result.exception_info.get('exception_message')}"
             )
-        description = _describe(expectation_result.expectation_config)
         for index in indices:
-            failures.setdefault(int(index), []).append(description)
+            failures.setdefault(int(index), []).append(expectation_result.expectation_config)
     bad_mask = frame.index.isin(list(failures))
     quarantined = frame[bad_mask].copy()
-    quarantined["expectation"] = [failures[i][0].split("(")[0] for i in quarantined.index]
+    # `expectation` the first rule's id (GX names), `rule` every rule the row fails, `reason` the same in words
+    quarantined["expectation"] = [failures[i][0].type for i in quarantined.index]
+    quarantined["rule"] = ["; ".join(_rule_id(c) for c in failures[i]) for i in quarantined.index]
     notes = quarantined["qc_note"] if "qc_note" in quarantined else pd.Series("", index=quarantined.index)
-    ranges = checked.loc[quarantined.index, ["instrument_min", "instrument_max"]]
     quarantined["reason"] = [
-        "; ".join([_with_range(f, ranges.loc[i]) for f in failures[i]] + ([notes[i]] if notes[i] else []))
+        "; ".join([_in_words(c, checked.loc[i]) for c in failures[i]] + ([notes[i]] if notes[i] else []))
         for i in quarantined.index]
     good, duplicates = qc.split_duplicates(frame[~bad_mask])
+    duplicates = duplicates.assign(rule="qc_duplicate") if len(duplicates) else duplicates
     return ValidationOutcome(
         good=good.reset_index(drop=True),
         quarantined=pd.concat([quarantined, duplicates], ignore_index=True) if len(duplicates) else

@@ -1,33 +1,54 @@
 """File ingestion of the two real CNEMC formats into canonical observations.
 
-cnemc-water: the surface-water real-time system's Ajax/Publish.ashx JSON ({"thead", "tbody"}).
-cnemc-air:   the hourly air CSV (timepoint, stationcode, ..., pm2_5, pm2_5_24h, ...).
-Rows of stations outside the registry are counted as out of scope, not errors.
+cnemc-water: the surface-water real-time system's Ajax/Publish.ashx JSON ({"thead", "tbody"}), or
+             its per-section CSV export.
+cnemc-air:   the hourly air CSV (timepoint, stationcode, ..., pm2_5, pm2_5_24h, ...), or its older GeoJSON.
+Rows of stations outside the registry are counted as out of scope, not errors; those of them that
+lie in the registry's cities are reported as stations the registry does not know.
+
+Every parser fails softly (pipelines/sources/reading.py): a payload that cannot be read at all is
+refused with PayloadError; a payload that can be read keeps its good rows, and each value or row
+that cannot be stored faithfully is returned in `Parsed.rejected` with its rule and reason.
+`Parsed.read` counts what the payload holds before any of these decisions (records × value
+columns), so that read = observations + rejected + out_of_scope is a real reconciliation.
 """
 from __future__ import annotations
 
 import html
 import json
 import re
-from io import StringIO
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from pipelines.observations import BEIJING_OFFSET_MINUTES, BUREAU_TZ, batch_id, conform, empty_frame
 from pipelines.reference import registry, standards
-from pipelines.observations import BEIJING_OFFSET_MINUTES, BUREAU_TZ, batch_id, conform
+from pipelines.sources import reading
+from pipelines.sources.reading import PayloadError, refuse
+
+__all__ = ["PayloadError", "Parsed", "parse_payload", "parse_file", "parse_cnemc_water", "parse_cnemc_air"]
 
 WATER_HEADER_CODES = {
     "水温": "water_temp", "pH": "ph", "溶解氧": "do", "电导率": "conductivity", "浊度": "turbidity",
     "高锰酸盐指数": "codmn", "氨氮": "nh3n", "总磷": "tp", "总氮": "tn", "叶绿素α": "chla", "藻密度": "algae_density",
 }
+WATER_CLASSES = {"Ⅰ", "Ⅱ", "Ⅲ", "Ⅳ", "Ⅴ", "劣Ⅴ"}
 NOT_MONITORED = "*"
 NO_VALUE = "--"
 SPAN = re.compile(r"<span[^>]*?title='(?P<title>[^']*)'[^>]*>(?P<text>.*?)</span>", re.S)
-RAW_VALUE = re.compile(r"原始值：(?P<raw>[-+0-9.eE]+)")
+RAW_VALUE = re.compile(r"原始值：(?P<raw>[^\s'<]+)")
 TOOLTIP_CITY = re.compile(r"所在地市:(?P<city>[^\n&]+)")
+TOOLTIP_RIVER = re.compile(r"所属河流:(?P<river>[^\n&]+)")
+WATER_TIME = re.compile(r"(\d{1,2})-(\d{1,2}) (\d{1,2}):(\d{2})")
+# The feed is a snapshot of the latest readings, and its exports span days: a reading that would be
+# older than this once moved back a year tells of a wrong fetch time, not of New Year.
+NEWEST_READING_AGE = timedelta(days=62)
+# How far the readings may lie from a date in the file's own name before envmon warns.
+CLUE_DISTANCE = timedelta(days=31)
 AIR_COLUMNS = {  # column → (parameter, averaging period); the feed's AQI goes to published results
     "pm10": ("pm10", "PT1H"), "pm10_24h": ("pm10", "PT24H"),
     "pm2_5": ("pm2_5", "PT1H"), "pm2_5_24h": ("pm2_5", "PT24H"),
@@ -37,10 +58,8 @@ AIR_COLUMNS = {  # column → (parameter, averaging period); the feed's AQI goes
     "co": ("co", "PT1H"), "co_24h": ("co", "PT24H"),
 }
 AIR_MISSING = {"", "NA", "—", "-"}
-
-
-class PayloadError(ValueError):
-    """The payload is not in the format its source publishes."""
+REJECTED_COLUMNS = ["station_id", "parameter", "observed_at", "averaging_period", "value", "unit", "qc_flag",
+                    "original_value", "source", "batch_id", "expectation", "rule", "reason"]
 
 
 @dataclass
@@ -49,6 +68,65 @@ class Parsed:
     out_of_scope: int  # observations of stations outside the registry (not errors)
     source: str
     published: pd.DataFrame | None = None  # what the publisher reported beside the values
+    rejected: pd.DataFrame | None = None   # values and rows quarantined while reading, with their reason
+    read: int | None = None                # values the payload holds, counted before any decision
+    encoding: str = ""                     # utf-8, utf-8-sig, gb18030, xlsx
+    notes: list[str] = field(default_factory=list)     # said of the whole payload (a year inferred, ...)
+    warnings: list[str] = field(default_factory=list)  # the same, where a person should look
+    unknown_stations: list[dict] = field(default_factory=list)  # in the registry's cities, not in it
+
+    def __post_init__(self):
+        if self.rejected is None:
+            self.rejected = pd.DataFrame(columns=REJECTED_COLUMNS)
+        if self.read is None:
+            self.read = len(self.observations) + len(self.rejected) + self.out_of_scope
+
+    @property
+    def reconciled(self) -> bool:
+        return self.read == len(self.observations) + len(self.rejected) + self.out_of_scope
+
+
+class Rejections:
+    """Values and rows set aside while reading: one quarantine row per value, each with its rule."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.rows: list[dict] = []
+
+    def value(self, rule: str, reason: str, station_id="", parameter="", observed_at=None, averaging_period="",
+              original_value="", unit=""):
+        self.rows.append({"station_id": station_id or "", "parameter": parameter, "observed_at": observed_at,
+                          "averaging_period": averaging_period, "value": None,
+                          "unit": unit or (standards.unit_of(parameter) if parameter in _parameter_codes() else ""),
+                          "qc_flag": "", "original_value": "" if original_value is None else str(original_value),
+                          "source": self.source, "expectation": rule, "rule": rule, "reason": reason})
+
+    def row(self, rule: str, reason: str, parameters: list[tuple[str, str, str]], station_id="", observed_at=None):
+        """Every value of a row: `parameters` as (parameter, averaging period, original text)."""
+        for code, period, text in parameters:
+            self.value(rule, reason, station_id, code, observed_at, period, text)
+
+
+@cache
+def _parameter_codes() -> frozenset:
+    return frozenset(standards.parameters().index)
+
+
+@cache
+def registry_cities() -> frozenset:
+    """The cities the registry covers, where a station it lacks is drift and not another network:
+    the six of the Beibu Gulf cluster (those of its air stations). Zhanjiang and Maoming hold
+    registry sections only as the Guangdong side of rivers that cross the boundary; their other
+    sections are not the cluster's."""
+    return frozenset(registry.air_stations()["city"])
+
+
+@cache
+def feed_places() -> dict[tuple[str, str, str], tuple[str, str]]:
+    """(province, basin, name) → (city, river) of the water feed's sections, as its tooltips print
+    them (pipelines/reference/data/cnemc_water_feed_places.csv), for responses without tooltips."""
+    table = pd.read_csv(registry.DATA_DIR / "cnemc_water_feed_places.csv", dtype=str, keep_default_na=False)
+    return {(r["province"], r["basin"], r["name_zh"]): (r["city"], r["river"]) for r in table.to_dict("records")}
 
 
 def _cell(cell) -> tuple[str, str]:
@@ -61,72 +139,208 @@ def _cell(cell) -> tuple[str, str]:
     return str(cell).strip(), ""
 
 
+def _text(cell) -> str:
+    return "" if cell is None else str(cell).strip()
+
+
+@dataclass
+class YearInference:
+    """The year the water feed's MM-DD HH:MM times were given, and from what."""
+    fetched_at: datetime
+    basis: str
+    years: set = field(default_factory=set)
+    moved_back: int = 0
+    times: list = field(default_factory=list)
+
+    def time(self, text: str) -> tuple[datetime | None, str]:
+        """(the reading's time, "") or (None, why it has none)."""
+        match = WATER_TIME.fullmatch(text.strip())
+        if not match:
+            return None, f"time {reading._short(text)!r} is not MM-DD HH:MM"
+        month, day, hour, minute = map(int, match.groups())
+        if _at(2000, month, day, hour, minute) is None:  # 2000 is a leap year: 02-29 exists in it
+            return None, f"impossible time {text!r}: no such day or hour"
+        fetch = self.fetched_at.astimezone(BUREAU_TZ)
+        this_year = _at(fetch.year, month, day, hour, minute)
+        if this_year is not None and this_year <= fetch + reading.CLOCK_MARGIN:
+            return self._taken(this_year, False), ""
+        last_year = _at(fetch.year - 1, month, day, hour, minute)
+        if last_year is None:
+            return None, f"time {text!r} does not exist in {fetch.year - 1} or {fetch.year} (the years {self.basis} allows)"
+        if fetch - last_year > NEWEST_READING_AGE:
+            return None, (f"time {text!r} is after {self.basis} ({fetch:%Y-%m-%d %H:%M}), and a year earlier it "
+                          f"would be {(fetch - last_year).days} days old: the year cannot be inferred "
+                          f"(give the real fetch time with --fetched-at)")
+        return self._taken(last_year, True), ""
+
+    def _taken(self, when: datetime, moved_back: bool) -> datetime:
+        self.years.add(when.year)
+        self.moved_back += moved_back
+        self.times.append(when)
+        return when
+
+    def note(self) -> str:
+        if not self.times:
+            return ""
+        fetch = self.fetched_at.astimezone(BUREAU_TZ)
+        said = (f"year {', '.join(map(str, sorted(self.years)))} taken for 监测时间 (printed MM-DD HH:MM, without a "
+                f"year) from {self.basis} {fetch:%Y-%m-%d %H:%M %z}")
+        if self.moved_back:
+            said += f"; {self.moved_back} readings dated after the fetch were taken as {fetch.year - 1}'s"
+        return said
+
+    def warnings(self, name: str) -> list[str]:
+        if not self.times:
+            return []
+        first, last = min(self.times), max(self.times)
+        found = []
+        for clue in reading.date_clues(name):
+            clue = clue.replace(tzinfo=BUREAU_TZ)
+            if clue < first - CLUE_DISTANCE or clue > last + CLUE_DISTANCE:
+                found.append(f"the readings are dated {first:%Y-%m-%d}…{last:%Y-%m-%d} (year from {self.basis}), but "
+                             f"the file name says {clue:%Y-%m-%d}: check the year, or give --fetched-at")
+        return found
+
+
+def _at(year, month, day, hour, minute) -> datetime | None:
+    try:
+        return datetime(year, month, day, hour, minute, tzinfo=BUREAU_TZ)
+    except ValueError:
+        return None
+
+
 def _infer_year(month_day: str, fetched_at: datetime) -> datetime:
-    """监测时间 is printed MM-DD HH:MM, Beijing time, no year: take the year that puts the reading
-    at or before the fetch (a December reading fetched in January is last year's)."""
-    local_fetch = fetched_at.astimezone(BUREAU_TZ)
-    when = datetime.strptime(f"{local_fetch.year}-{month_day}", "%Y-%m-%d %H:%M").replace(tzinfo=BUREAU_TZ)
-    if when > local_fetch + pd.Timedelta(days=1):
-        when = when.replace(year=when.year - 1)
+    """监测时间 is printed MM-DD HH:MM, Beijing time, no year: the year that puts the reading at or
+    before the fetch (a December reading fetched in January is last year's)."""
+    when, problem = YearInference(fetched_at, "the fetch time").time(month_day)
+    if when is None:
+        raise ValueError(problem)
     return when
 
 
-def _water_table(payload: bytes | str) -> tuple[list[str], list[list]]:
-    """(column names, rows) of either form the water feed takes: the Publish.ashx JSON, or the
-    per-section CSV export of its displayed values (header 省份,流域,断面名称,监测时间,...)."""
-    text = payload.decode("utf-8-sig") if isinstance(payload, bytes) else payload.lstrip("\ufeff")
-    if text.lstrip().startswith("省份,"):
-        import csv
+def _water_table(text: reading.Text) -> tuple[list[str], list, list[reading.Row] | None]:
+    """(column names, records, CSV rows or None) of either form the water feed takes: the
+    Publish.ashx JSON, or the per-section CSV export of its displayed values (header 省份,流域,...)."""
+    body = text.text.lstrip()
+    if body.startswith("省份,"):
+        table = reading.csv_table(text, normalise=lambda h: re.sub(r"\(.*\)$", "", h.strip()))
+        return table.header, [row.fields for row in table.rows], table.rows
+    if body.startswith("<"):
+        raise refuse("format", "not a Publish.ashx response: an HTML page")
+    document = _json(text, "a Publish.ashx response")
+    if not isinstance(document, dict) or "thead" not in document or "tbody" not in document:
+        raise refuse("format", "not a Publish.ashx response: no thead and tbody")
+    header, body_rows = document["thead"], document["tbody"]
+    if not isinstance(header, list) or not all(isinstance(h, str) for h in header):
+        raise refuse("format", f"not a Publish.ashx response: thead is {type(header).__name__}, not a list of names")
+    if not isinstance(body_rows, list):
+        raise refuse("format", f"not a Publish.ashx response: tbody is {'null' if body_rows is None else type(body_rows).__name__}, "
+                               "not a list of records")
+    return [re.sub(r"<br/>.*", "", h) for h in header], body_rows, None
 
-        reader = csv.reader(StringIO(text))
-        header = next(reader)
-        names = [re.sub(r"\(.*\)$", "", h) for h in header]
-        return names, [[None if c == "*" and names[i] == "监测时间" else c for i, c in enumerate(row)]
-                       for row in reader if row]
+
+def _json(text: reading.Text, what: str):
     try:
-        document = json.loads(text)
-        header, body = document["thead"], document["tbody"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise PayloadError(f"not a Publish.ashx response, or a truncated one ({type(error).__name__}: {error})") from error
-    return [re.sub(r"<br/>.*", "", h) for h in header], body
+        return json.loads(text.text)
+    except json.JSONDecodeError as error:
+        closed = text.text.rstrip().endswith(("}", "]")) and not text.cut_character
+        if not closed:
+            raise refuse("truncated", f"{what} that does not close (JSON ends at line {error.lineno}: {error.msg})") from None
+        raise refuse("format", f"not {what}: not JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+    except RecursionError:
+        raise refuse("format", f"not {what}: JSON nested too deep") from None
 
 
-def parse_cnemc_water(payload: bytes | str, fetched_at: datetime) -> Parsed:
-    try:
-        names, body = _water_table(payload)
-    except UnicodeDecodeError as error:
-        raise PayloadError(f"not UTF-8 text: {error}") from error
-    columns = {name: i for i, name in enumerate(names)}
+def parse_cnemc_water(payload: bytes | str, fetched_at: datetime, name: str = "",
+                      fetched_basis: str = "the fetch time") -> Parsed:
+    text = reading.decode(payload)
+    names, body, csv_rows = _water_table(text)
+    columns = {column: i for i, column in enumerate(names)}
     for required in ("省份", "断面名称", "监测时间", "站点情况"):
         if required not in columns:
-            raise PayloadError(f"the water payload's header lacks {required!r}: {names}")
+            raise refuse("format", f"the water payload's header lacks {required!r}: {names[:20]}")
+    value_columns = [(header, code) for header, code in WATER_HEADER_CODES.items() if header in columns]
     feed_sections = registry.cnemc_water_sections()
     by_name = {(row["province"], row["basin"], row["name_zh"]): sid for sid, row in feed_sections.iterrows()}
-    basin_column = columns.get("流域")
-    rows, published, out_of_scope = [], [], 0
-    for record in body:
-        name, tooltip = _cell(record[columns["断面名称"]])
-        basin = record[basin_column] if basin_column is not None else ""
-        section_id = by_name.get((record[columns["省份"]], basin, name))
+    years = YearInference(fetched_at, fetched_basis)
+    rejected = Rejections("cnemc-water")
+    rows, published, unknown, out_of_scope = [], [], {}, 0
+    for index, record in enumerate(body):
+        where = f"line {csv_rows[index].line}" if csv_rows else f"record {index + 1}"
+        if not isinstance(record, list):
+            rejected.row("record_not_a_list", f"{where} is {type(record).__name__}, not a list of cells",
+                         [(code, "PT0S", "") for _, code in value_columns])
+            continue
+
+        def cell(column, record=record):
+            position = columns[column]
+            return record[position] if position < len(record) else None
+
+        name_text, tooltip = _cell(cell("断面名称"))
+        province, basin = _text(cell("省份")), _text(cell("流域")) if "流域" in columns else ""
+        section_id = by_name.get((province, basin, name_text))
         city = TOOLTIP_CITY.search(tooltip)
         if section_id is not None and city and city["city"] != feed_sections.loc[section_id, "city"]:
             section_id = None  # same name, another place: names are not unique nationally
-        time_text = record[columns["监测时间"]]
-        if not time_text:
-            continue  # the station published no reading (null time): nothing to store
-        when = _infer_year(time_text, fetched_at)
-        status = str(record[columns["站点情况"]] or "")
-        cells = _water_cells(record, columns, section_id, when, status)
         if section_id is None:
-            out_of_scope += len(cells)
+            out_of_scope += len(value_columns)
+            _note_unknown(unknown, province, basin, name_text, tooltip, len(value_columns))
             continue
-        rows += cells
-        reported_class = str(record[columns["水质类别"]] or "") if "水质类别" in columns else ""
-        reported_class = "" if reported_class == NOT_MONITORED else reported_class
+        texts = [(code, "PT0S", _text(cell(header))) for header, code in value_columns]
+        problem = csv_rows[index].problem if csv_rows else ""
+        rule = csv_rows[index].rule if csv_rows else ""
+        if not problem and len(record) != len(names):
+            problem = f"the record has {len(record)} cells where the header has {len(names)}"
+            rule = "row_short" if len(record) < len(names) else "row_ragged"
+        if problem:
+            rejected.row(rule, f"{where}: {problem}", texts, section_id)
+            continue
+        status = _text(cell("站点情况"))
+        time_text = _text(cell("监测时间"))
+        if not time_text or time_text == NOT_MONITORED:
+            rejected.row("no_reading", f"no reading published: 监测时间 {time_text or 'null'!r}"
+                         + (f" (station status {status})" if status else ""), texts, section_id)
+            continue
+        when, problem = years.time(time_text)
+        if when is None or reading.time_problem(when, fetched_at):
+            rejected.row("time", f"{where}: {problem or reading.time_problem(when, fetched_at)}", texts, section_id)
+            continue
+        values, bad = _water_cells(record, columns, section_id, when, status, cell)
+        rows += values
+        for entry in bad:
+            rejected.value("number", entry["reason"], section_id, entry["parameter"], when, "PT0S",
+                           entry["original_value"])
+        reported_class = _text(cell("水质类别")) if "水质类别" in columns else ""
         published.append({"source": "cnemc-water", "station_id": section_id, "observed_at": when,
-                          "published_class": reported_class or None, "published_aqi": None,
-                          "published_primary_pollutants": None, "published_name": name, "station_status": status})
-    return Parsed(_finish(rows, "cnemc-water", fetched_at), out_of_scope, "cnemc-water", _published(published))
+                          "published_class": reported_class if reported_class in WATER_CLASSES else None,
+                          "published_aqi": None, "published_primary_pollutants": None, "published_name": name_text,
+                          "station_status": status})
+    observations, rejected_frame = _finish(rows, rejected, "cnemc-water", fetched_at)
+    return Parsed(observations, out_of_scope, "cnemc-water", _published(published), rejected_frame,
+                  read=len(body) * len(value_columns), encoding=text.encoding,
+                  notes=[n for n in [years.note()] if n], warnings=years.warnings(name),
+                  unknown_stations=list(unknown.values()))
+
+
+def _note_unknown(unknown: dict, province: str, basin: str, name: str, tooltip: str, values: int) -> None:
+    """A section outside the registry that lies in one of its cities, by the feed's own tooltip,
+    else by what earlier tooltips said of it (cnemc_water_feed_places.csv)."""
+    if not name:
+        return
+    city, river = TOOLTIP_CITY.search(tooltip), TOOLTIP_RIVER.search(tooltip)
+    if city:
+        place, water_body, basis = city["city"].strip(), (river["river"].strip() if river else ""), "the payload's tooltip"
+    elif (province, basin, name) in feed_places():
+        (place, water_body), basis = feed_places()[(province, basin, name)], "the feed's earlier tooltips"
+    else:
+        return
+    if place not in registry_cities():
+        return
+    key = f"{province}/{basin}/{name}"
+    entry = unknown.setdefault(key, {"source": "cnemc-water", "station_key": key, "name_zh": name, "city": place,
+                                     "water_body": water_body, "province": province, "basin": basin,
+                                     "city_basis": basis, "values": 0})
+    entry["values"] += values
 
 
 def _marker_flags() -> dict[str, str]:
@@ -138,15 +352,18 @@ def _marker_flags() -> dict[str, str]:
     return dict(zip(table["marker"], table["qc_flag"]))
 
 
-def _water_cells(record, columns, section_id, when, status) -> list[dict]:
+def _water_cells(record, columns, section_id, when, status, cell=None) -> tuple[list[dict], list[dict]]:
+    """(observations, rejected values) of one record: the raw value of the tooltip where there is
+    one, else the displayed text; `--` and `*` are missing values, any other text is rejected."""
     from pipelines.quality.qc import worst
 
+    cell = cell or (lambda column: record[columns[column]])
     markers = _marker_flags()
-    cells = []
+    cells, bad = [], []
     for header_name, code in WATER_HEADER_CODES.items():
         if header_name not in columns:
             continue
-        text, tooltip = _cell(record[columns[header_name]])
+        text, tooltip = _cell(cell(header_name))
         raw = RAW_VALUE.search(tooltip)
         flags, notes = ["not_evaluated"], []
         if status in markers:
@@ -157,17 +374,30 @@ def _water_cells(record, columns, section_id, when, status) -> list[dict]:
         elif tooltip and not raw:
             notes.append(tooltip)  # 极值过滤, 当天质控不合格, ...
             flags += [flag for marker, flag in markers.items() if marker and marker in tooltip]
-        value = float(raw["raw"]) if raw else (float(text) if _is_number(text) else None)
+        value = None
+        if raw:
+            parsed = reading.number(raw["raw"])
+            if parsed.problem:
+                bad.append({"parameter": code, "original_value": text,
+                            "reason": f"{header_name}: the raw value of the tooltip {parsed.problem}"})
+                continue
+            value = parsed.value
+        elif text not in ("", NO_VALUE, NOT_MONITORED):
+            parsed = reading.number(text)
+            if parsed.problem:
+                bad.append({"parameter": code, "original_value": text, "reason": f"{header_name}: {parsed.problem}"})
+                continue
+            value = parsed.value
         flag = "missing" if value is None else worst(flags)
         cells.append({"station_id": section_id, "parameter": code, "observed_at": when,
                       "utc_offset_minutes": BEIJING_OFFSET_MINUTES, "averaging_period": "PT0S",
                       "value": value, "unit": standards.unit_of(code), "qc_flag": flag,
                       "qc_note": "; ".join(notes), "source": "cnemc-water", "original_value": text})
-    return cells
+    return cells, bad
 
 
-def _published(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["source", "station_id", "observed_at", "published_class", "published_aqi",
+def _published(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame(rows if isinstance(rows, list) else rows.to_dict("list"), columns=["source", "station_id", "observed_at", "published_class", "published_aqi",
                                         "published_primary_pollutants", "published_name", "station_status"])
     if len(frame):
         frame["observed_at"] = pd.to_datetime(frame["observed_at"], utc=True)
@@ -176,78 +406,161 @@ def _published(rows: list[dict]) -> pd.DataFrame:
 
 
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return not reading.number(text).problem
 
 
-def parse_cnemc_air(payload: bytes | str, fetched_at: datetime | None = None) -> Parsed:
-
-    text = payload.decode("utf-8-sig") if isinstance(payload, bytes) else payload
-    if text.lstrip().startswith("<"):
-        raise PayloadError("the air feed returned HTML, not CSV")
-    frame = _air_geojson(text) if text.lstrip().startswith("{") else pd.read_csv(StringIO(text), dtype=str,
-                                                                                 keep_default_na=False)
+def parse_cnemc_air(payload: bytes | str, fetched_at: datetime | None = None, name: str = "",
+                    fetched_basis: str = "the fetch time") -> Parsed:
+    fetched = fetched_at or datetime.now(BUREAU_TZ)
+    text = reading.decode(payload)
+    body = text.text.lstrip()
+    if body.startswith("<"):
+        raise refuse("format", "the air feed returned HTML, not CSV")
+    table = _air_geojson(text) if body.startswith(("{", "[")) else reading.csv_table(text)
     for required in ("timepoint", "stationcode"):
-        if required not in frame.columns:
-            raise PayloadError(f"air CSV lacks column {required!r}")
-    in_scope = frame["stationcode"].isin(registry.air_stations().index)
-    out_of_scope = int((~in_scope).sum()) * sum(c in frame.columns for c in AIR_COLUMNS)
-    frame = frame[in_scope]
-    try:
-        when = pd.to_datetime(frame["timepoint"], format="%Y-%m-%dT%H%M").dt.tz_localize(BUREAU_TZ)
-    except ValueError as error:
-        raise PayloadError(f"air CSV timepoint is not YYYY-MM-DDTHHMM: {error}") from error
-    rows = []
-    for column, (code, period) in AIR_COLUMNS.items():
-        if column not in frame.columns:
+        if required not in table.header:
+            raise refuse("format", f"not the air feed's CSV: no column {required!r} in {table.header[:25]}")
+    value_columns = [c for c in AIR_COLUMNS if c in table.header]
+    position = {column: i for i, column in enumerate(table.header)}
+    rejected = Rejections("cnemc-air")
+    stations = registry.air_stations().index
+    good, unknown, out_of_scope = [], {}, 0
+    for row in table.rows:
+        code = row.fields[position["stationcode"]].strip() if position["stationcode"] < len(row.fields) else ""
+        if code not in stations:
+            out_of_scope += len(value_columns)
+            _note_unknown_air(unknown, table, row, code, len(value_columns))
             continue
+        if row.problem:
+            rejected.row(row.rule, f"line {row.line}: {row.problem}",
+                         [(*AIR_COLUMNS[c], _field(row, position[c])) for c in value_columns], code)
+            continue
+        good.append(row)
+    frame = pd.DataFrame([row.fields for row in good], columns=table.header, dtype=str)
+    frame["line"] = [row.line for row in good]
+    frame["stationcode"] = frame["stationcode"].str.strip()
+    when = pd.to_datetime(frame["timepoint"].str.strip(), format="%Y-%m-%dT%H%M", errors="coerce").dt.tz_localize(BUREAU_TZ)
+    time_reasons = _air_time_problems(frame, when, fetched)
+    for index in time_reasons.index:
+        rejected.row("time", f"line {frame.at[index, 'line']}: {time_reasons[index]}",
+                     [(*AIR_COLUMNS[c], frame.at[index, c]) for c in value_columns], frame.at[index, "stationcode"])
+    frame, when = frame.drop(index=time_reasons.index), when.drop(index=time_reasons.index)
+    cut_line = table.rows[-1].line if table.rows and not text.ends_cleanly and not table.rows[-1].problem else None
+    rows = []
+    for column in value_columns:
+        code, period = AIR_COLUMNS[column]
         texts = frame[column].str.strip()
         missing = texts.isin(AIR_MISSING)
+        numeric = texts.str.fullmatch(reading.NUMBER.pattern).fillna(False).astype(bool)
+        values = pd.to_numeric(texts.where(numeric & ~missing), errors="coerce")
+        bad = ~missing & ~(numeric & values.abs().le(reading.LARGEST_MEASUREMENT))
+        if cut_line is not None and column == table.header[-1]:
+            bad |= frame["line"].eq(cut_line)  # the payload stops inside this value: it may be a prefix
+        for index in frame.index[bad.to_numpy()]:
+            reason = (f"line {cut_line}: the payload ends inside this value without a line break: it may be cut short "
+                      f"(truncated)" if frame.at[index, "line"] == cut_line and column == table.header[-1]
+                      else f"line {frame.at[index, 'line']}, {column}: {reading.number(texts[index]).problem}")
+            rejected.value("number" if "truncated" not in reason else "value_truncated", reason,
+                           frame.at[index, "stationcode"], code, when[index], period, texts[index])
+        keep = ~bad
         rows.append(pd.DataFrame({
-            "station_id": frame["stationcode"], "parameter": code, "observed_at": when,
+            "station_id": frame["stationcode"][keep], "parameter": code, "observed_at": when[keep],
             "utc_offset_minutes": BEIJING_OFFSET_MINUTES, "averaging_period": period,
-            "value": pd.to_numeric(texts.where(~missing), errors="coerce"),
-            "unit": standards.unit_of(code), "qc_flag": missing.map({True: "missing", False: "not_evaluated"}),
-            "qc_note": "", "source": "cnemc-air", "original_value": texts,
+            "value": values[keep], "unit": standards.unit_of(code),
+            "qc_flag": missing[keep].map({True: "missing", False: "not_evaluated"}),
+            "qc_note": "", "source": "cnemc-air", "original_value": texts[keep],
         }))
     observations = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    fetched = fetched_at or datetime.now(BUREAU_TZ)
+    aqi = pd.to_numeric(frame.get("aqi", pd.Series("", index=frame.index)).map(lambda t: reading.number(t).value),
+                        errors="coerce")
     published = pd.DataFrame({
         "source": "cnemc-air", "station_id": frame["stationcode"], "observed_at": when,
         "published_class": None,
-        "published_aqi": pd.to_numeric(frame.get("aqi", pd.Series(dtype=str)).replace("NA", ""), errors="coerce"),
+        "published_aqi": aqi.where(aqi.between(0, 1000)).astype("float64"),
         "published_primary_pollutants": frame.get("primarypollutant", ""), "published_name": frame.get("positionname", ""),
         "station_status": None})
-    return Parsed(_finish(observations.to_dict(orient="records"), "cnemc-air", fetched), out_of_scope, "cnemc-air",
-                  _published(published.to_dict(orient="records")))
+    observations, rejected_frame = _finish(observations, rejected, "cnemc-air", fetched)
+    return Parsed(observations, out_of_scope, "cnemc-air", _published(published),
+                  rejected_frame, read=len(table.rows) * len(value_columns), encoding=text.encoding,
+                  unknown_stations=list(unknown.values()))
 
 
-def _air_geojson(text: str) -> pd.DataFrame:
+def _field(row: reading.Row, position: int) -> str:
+    return row.fields[position] if position < len(row.fields) else ""
+
+
+def _air_time_problems(frame: pd.DataFrame, when: pd.Series, fetched: datetime) -> pd.Series:
+    """The reason of each row whose timepoint cannot be a reading's time, by row index."""
+    earliest = pd.Timestamp(reading.EARLIEST_OBSERVATION, tz=BUREAU_TZ)
+    latest = pd.Timestamp(fetched + reading.CLOCK_MARGIN)
+    suspect = when.isna() | (when < earliest) | (when > latest)
+    reasons = {}
+    for index in frame.index[suspect.to_numpy()]:
+        stamp = when[index]
+        reasons[index] = (f"timepoint {reading._short(frame.at[index, 'timepoint'])!r} is not a time YYYY-MM-DDTHHMM "
+                          f"that exists" if pd.isna(stamp) else reading.time_problem(stamp.to_pydatetime(), fetched))
+    return pd.Series(reasons, dtype=object)
+
+
+def _note_unknown_air(unknown: dict, table: reading.Table, row: reading.Row, code: str, values: int) -> None:
+    """An air station outside the registry whose `area` is one of the registry's cities."""
+    record = table.record(row)
+    area = (record.get("area") or "").strip()
+    if not code or area not in registry_cities():
+        return
+    entry = unknown.setdefault(code, {"source": "cnemc-air", "station_key": code,
+                                      "name_zh": (record.get("positionname") or "").strip(), "city": area,
+                                      "water_body": "", "province": "", "basin": "",
+                                      "city_basis": "the payload's area column", "values": 0})
+    entry["values"] += values
+
+
+def _air_geojson(text: reading.Text) -> reading.Table:
     """The older GeoJSON form of the hourly air feed (2017 archives): the same fields per feature,
-    `timepoint` as YYYY-MM-DDTHH:MM:SS and `-` for no value."""
-    try:
-        features = json.loads(text)["features"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise PayloadError(f"not an air GeoJSON FeatureCollection ({type(error).__name__}: {error})") from error
-    frame = pd.DataFrame([f["properties"] for f in features]).astype(str)
-    frame["timepoint"] = pd.to_datetime(frame["timepoint"]).dt.strftime("%Y-%m-%dT%H%M")
-    frame["primarypollutant"] = frame.get("primarypollutant", "").str.strip("-;")
-    return frame.replace({"-": "", "—": ""})
+    `timepoint` as YYYY-MM-DDTHH:MM:SS and `-` for no value, as a table of the CSV's shape."""
+    document = _json(text, "an air GeoJSON FeatureCollection")
+    features = document.get("features") if isinstance(document, dict) else None
+    if not isinstance(features, list):
+        raise refuse("format", "not an air GeoJSON FeatureCollection: no list of features")
+    properties = [f.get("properties") if isinstance(f, dict) else None for f in features]
+    header = list(dict.fromkeys(["timepoint", "stationcode"] + [k for p in properties if isinstance(p, dict)
+                                                                 for k in p]))
+    rows = []
+    for number, item in enumerate(properties, start=1):
+        if not isinstance(item, dict):
+            rows.append(reading.Row(number, [], f"feature {number} has no properties", "record_not_a_list"))
+            continue
+        fields = []
+        for column in header:
+            value = item.get(column)
+            shown = "" if value is None else str(value).strip()
+            if column == "timepoint":
+                stamp = pd.to_datetime(shown, format="%Y-%m-%dT%H:%M:%S", errors="coerce")
+                shown = shown if pd.isna(stamp) else stamp.strftime("%Y-%m-%dT%H%M")
+            elif column == "primarypollutant":
+                shown = shown.strip("-;")
+            fields.append("" if shown in ("-", "—", "-;") else shown)  # the 2017 feed's marks of no value
+        rows.append(reading.Row(number, fields))
+    return reading.Table(header, rows)
 
 
-def _finish(rows: list[dict], source: str, fetched_at: datetime) -> pd.DataFrame:
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        from pipelines.observations import empty_frame
-        return empty_frame()
-    frame["batch_id"] = ""
-    frame = conform(frame)
+def _finish(rows: list[dict] | pd.DataFrame, rejected: Rejections, source: str, fetched_at: datetime,
+            day=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The observations in canonical form and the rejected values, under one batch id made of
+    both (the same content gives the same id on a re-run)."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    frame = empty_frame() if frame.empty else conform(frame.assign(batch_id=""))
+    held = pd.DataFrame(rejected.rows, columns=[c for c in REJECTED_COLUMNS if c != "batch_id"])
+    held["observed_at"] = pd.to_datetime(held["observed_at"], utc=True)
+    content = frame.drop(columns=["batch_id"])
+    if len(held):  # the rejected values are part of what the payload said
+        content = pd.concat([content.astype(str), held.astype(str).rename(columns={"reason": "qc_note"})],
+                            ignore_index=True)
     # Rows repeating a key stay: validation's QC duplicate test settles them, each with its reason.
-    frame["batch_id"] = batch_id(source, fetched_at.astimezone(BUREAU_TZ).date(), frame)
-    return frame.reset_index(drop=True)
+    identity = batch_id(source, day or fetched_at.astimezone(BUREAU_TZ).date(), content)
+    frame["batch_id"] = identity
+    held["batch_id"] = identity
+    return frame.reset_index(drop=True), held[REJECTED_COLUMNS].reset_index(drop=True)
 
 
 PARSERS = {"cnemc-water": parse_cnemc_water, "cnemc-air": parse_cnemc_air}
@@ -256,19 +569,21 @@ PARSERS = {"cnemc-water": parse_cnemc_water, "cnemc-air": parse_cnemc_air}
 FILE_SOURCES = ("cnemc-water", "cnemc-air", "lab", "coastal")
 
 
-def parse_payload(source: str, payload: bytes, name: str, fetched_at: datetime) -> Parsed:
-    """Parse one payload of a source as received (`name` tells CSV from XLSX for the sampling files)."""
+def parse_payload(source: str, payload: bytes, name: str, fetched_at: datetime,
+                  fetched_basis: str = "the fetch time") -> Parsed:
+    """Parse one payload of a source as received (`name` tells CSV from XLSX for the sampling
+    files, and gives its date clues). Raises PayloadError only, naming the reason."""
     if source in PARSERS:
-        return PARSERS[source](payload, fetched_at)
+        return PARSERS[source](payload, fetched_at, name=name, fetched_basis=fetched_basis)
     from pipelines.sources import samples
 
     if source == "lab":
-        return samples.parse_lab(payload, name)
+        return samples.parse_lab(payload, name, fetched_at)
     if source == "coastal":
-        return samples.parse_coastal(payload, name)
+        return samples.parse_coastal(payload, name, fetched_at)
     raise ValueError(f"unknown file source {source!r}; known: {list(FILE_SOURCES)}")
 
 
-def parse_file(source: str, path: Path, fetched_at: datetime) -> Parsed:
+def parse_file(source: str, path: Path, fetched_at: datetime, fetched_basis: str = "the fetch time") -> Parsed:
     path = Path(path)
-    return parse_payload(source, path.read_bytes(), path.name, fetched_at)
+    return parse_payload(source, path.read_bytes(), path.name, fetched_at, fetched_basis)

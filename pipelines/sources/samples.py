@@ -5,7 +5,8 @@ Results below the detection limit arrive as `ND`, `未检出`, `<0.01` or `0.01L
 convention: below a limit of 0.01). They are kept as censored values: `censoring` "<", `value`
 and `detection_limit` the limit, the original text kept. Units are converted explicitly
 (pipelines/reference/data/unit_conversions.csv) and the unit as received is kept. A row that cannot be
-stored faithfully keeps its text and a note, and validation quarantines it with that reason.
+stored faithfully (a unit, a number, a time, a parameter it cannot be) is quarantined at once with
+its reason (`Parsed.rejected`); a file that cannot be read at all is refused (pipelines/sources/reading.py).
 """
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ import json
 import re
 from datetime import datetime
 from functools import cache
-from io import BytesIO, StringIO
+from io import BytesIO
 
 import pandas as pd
 
 from pipelines.reference import registry, standards
-from pipelines.observations import BEIJING_OFFSET_MINUTES, BUREAU_TZ, batch_id, conform
-from pipelines.sources.files import Parsed, PayloadError
+from pipelines.observations import BUREAU_TZ
+from pipelines.sources import reading
+from pipelines.sources.files import Parsed, PayloadError, Rejections, _finish  # noqa: F401 (PayloadError re-exported)
+from pipelines.sources.reading import refuse
 
 LAB_COLUMNS = ("sample_id", "section_id", "sampled_at", "lab", "parameter", "result", "unit", "detection_limit",
                "method")
@@ -48,115 +51,158 @@ def coastal_parameters() -> set[str]:
     return set(standards.seawater_limits()["code"]) | {"water_temp", "salinity"}
 
 
-def read_table(payload: bytes, name: str) -> pd.DataFrame:
-    """A CSV or XLSX payload as strings, its header normalised to lower case."""
+def read_table(payload: bytes, name: str) -> tuple[list[str], list[reading.Row], str, bool]:
+    """(header in lower case, rows, encoding, ends cleanly) of a CSV or XLSX payload, every cell a
+    string. Refused (PayloadError) when it cannot be read at all: empty, not text, not a workbook."""
     if name.lower().endswith((".xlsx", ".xlsm")):
-        frame = pd.read_excel(BytesIO(payload), dtype=str, keep_default_na=False, engine="openpyxl")
-    else:
-        text = payload.decode("utf-8-sig")
-        if text.lstrip().startswith("<"):
-            raise PayloadError("an HTML page, not a CSV file")
-        frame = pd.read_csv(StringIO(text), dtype=str, keep_default_na=False)
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
-    return frame.apply(lambda column: column.astype(str).str.strip())
+        return (*_workbook(payload), "xlsx", True)
+    text = reading.decode(payload)
+    if text.text.lstrip().startswith("<"):
+        raise refuse("format", "an HTML page, not a CSV file")
+    table = reading.csv_table(text, normalise=lambda column: column.strip().lower())
+    return table.header, table.rows, text.encoding, text.ends_cleanly
+
+
+def _workbook(payload: bytes) -> tuple[list[str], list[reading.Row]]:
+    if not payload:
+        raise refuse("empty", "the file has no content")
+    try:
+        frame = pd.read_excel(BytesIO(payload), dtype=str, keep_default_na=False, engine="openpyxl", header=None)
+    except Exception as error:  # openpyxl and zipfile raise many kinds for a file that is not a workbook
+        raise refuse("format", f"not an XLSX workbook ({type(error).__name__}: {error})") from None
+    if frame.empty:
+        raise refuse("empty", "the workbook's first sheet is empty")
+    cells = frame.fillna("").astype(str).to_numpy().tolist()
+    header = [str(c).strip().lower() for c in cells[0]]
+    while header and not header[-1]:
+        header.pop()
+    rows = [reading.Row(number, [str(c) for c in row[:len(header)]] + [""] * max(0, len(header) - len(row)))
+            for number, row in enumerate(cells[1:], start=2) if any(str(c).strip() for c in row)]
+    for row in rows:
+        if any(str(c).strip() for c in cells[row.line - 1][len(header):]):
+            row.problem, row.rule = "ragged row: cells beyond the header's last column", "row_ragged"
+    return header, rows
 
 
 def _interpret(result: str, unit: str, limit_text: str, canonical_unit: str):
-    """(value, detection_limit, censoring, note): the note says why a row cannot be stored."""
+    """(value, detection_limit, censoring, note, rule): the note says why a row cannot be stored."""
     conversion = unit_conversions().get(unit)
     if conversion is None:
-        return None, None, "", f"unknown unit {unit!r}"
+        return None, None, "", f"unknown unit {unit!r}", "unit"
     to_unit, factor = conversion
     if to_unit != canonical_unit:
-        return None, None, "", f"unit {unit!r} cannot be converted to {canonical_unit!r}"
-    limit = _number(limit_text)
+        return None, None, "", f"unit {unit!r} cannot be converted to {canonical_unit!r}", "unit"
+    limit = None
+    if limit_text.strip():
+        parsed = reading.number(limit_text)
+        if parsed.problem:
+            return None, None, "", f"detection limit {parsed.problem}", "number"
+        limit = parsed.value
     text = result.strip()
     if text.lower() in NOT_DETECTED:
         if limit is None:
-            return None, None, "<", f"{text!r} without a detection limit"
-        return limit * factor, limit * factor, "<", ""
+            return None, None, "<", f"{text!r} without a detection limit", "censoring"
+        return limit * factor, limit * factor, "<", "", ""
     for pattern in (BELOW_LIMIT, CHINESE_L_SUFFIX):
         match = pattern.match(text)
         if match:
-            value = float(match["limit"]) * factor
-            return value, value, "<", ""
-    number = _number(text)
-    if number is None:
-        return None, None, "", f"result {text!r} is not a number"
-    return number * factor, (limit * factor if limit is not None else None), "", ""
+            parsed = reading.number(match["limit"])
+            if parsed.problem:
+                return None, None, "", f"result {text!r}: the limit {parsed.problem}", "number"
+            return parsed.value * factor, parsed.value * factor, "<", "", ""
+    parsed = reading.number(text)
+    if parsed.problem:
+        shown = f"result {text!r} is not a number" if "is not a number" in parsed.problem else f"result {parsed.problem}"
+        return None, None, "", shown, "number"
+    return parsed.value * factor, (limit * factor if limit is not None else None), "", "", ""
 
 
 def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
+    return reading.number(text).value if str(text or "").strip() else None
 
 
 def _sampled_at(text: str) -> datetime | None:
     try:
-        when = datetime.fromisoformat(text.replace(" ", "T"))
+        when = datetime.fromisoformat(text.strip().replace(" ", "T"))
     except ValueError:
         return None
     return when if when.tzinfo else when.replace(tzinfo=BUREAU_TZ)  # the bureaus' clock by default
 
 
-def _parse(frame: pd.DataFrame, source: str, required, station_column: str, stations, parameters,
-           extra_detail) -> Parsed:
-    missing = [c for c in required if c not in frame.columns and c not in ("detection_limit", "method", "lab")]
+def _parse(header: list[str], table_rows: list[reading.Row], source: str, required, station_column: str, stations,
+           parameters, extra_detail, fetched_at: datetime, choices: dict[str, set[str]] | None = None,
+           encoding: str = "", ends_cleanly: bool = True) -> Parsed:
+    missing = [c for c in required if c not in header and c not in ("detection_limit", "method", "lab")]
     if missing:
-        raise PayloadError(f"{source} file lacks columns {missing}; see pipelines/templates/")
+        raise refuse("format", f"not a {source} file: it lacks columns {missing}; see pipelines/templates/")
+    rejected = Rejections(source)
     rows, out_of_scope = [], 0
-    for record in frame.to_dict(orient="records"):
-        station = record[station_column]
+    # A last row without a line break may be cut anywhere: where its last cell decides the value,
+    # the row cannot be trusted (a descriptive last cell, method or lab, is kept with a note).
+    last_cell = header[-1]
+    for row in table_rows:
+        record = {column: (row.fields[i].strip() if i < len(row.fields) else "") for i, column in enumerate(header)}
+        station = record.get(station_column, "")
+        code = record.get("parameter", "")
         if station not in stations:
             out_of_scope += 1
             continue
-        code = record["parameter"]
-        when = _sampled_at(record["sampled_at"])
-        notes = []
+        if row.problem:
+            rejected.value(row.rule, f"line {row.line}: {row.problem}", station, code, None, "PT0S", record.get("result", ""))
+            continue
+        cut = row is table_rows[-1] and not ends_cleanly
+        if cut and last_cell not in ("method", "lab", "survey"):
+            rejected.value("value_truncated", f"line {row.line}: the payload ends inside the last cell ({last_cell}) "
+                           "without a line break: it may be cut short (truncated)", station, code, None, "PT0S",
+                           record.get("result", ""))
+            continue
+        when = _sampled_at(record.get("sampled_at", ""))
+        problems = []  # (rule, reason), the first rule names the row
+        for column, allowed in (choices or {}).items():
+            if column in record and record[column] not in allowed:
+                problems.append(("choice", f"{column} {record[column]!r} is not one of {sorted(allowed)}"))
         if code not in parameters:
-            notes.append(f"parameter {code!r} is not a {source} item")
+            problems.append(("parameter", f"parameter {code!r} is not a {source} item"))
         if when is None:
-            notes.append(f"sampling time {record['sampled_at']!r} is not ISO 8601")
+            problems.append(("time", f"sampling time {reading._short(record.get('sampled_at', ''))!r} is not an "
+                                     "ISO 8601 time that exists"))
+        elif reading.time_problem(when, fetched_at):
+            problems.append(("time", reading.time_problem(when, fetched_at)))
+            when = None
         canonical_unit = standards.unit_of(code) if code in standards.parameters().index else ""
-        value, limit, censoring, note = _interpret(record["result"], record["unit"], record.get("detection_limit", ""),
-                                                   canonical_unit)
+        value, limit, censoring, note, rule = _interpret(record.get("result", ""), record.get("unit", ""),
+                                                         record.get("detection_limit", ""), canonical_unit)
         if note:
-            notes.append(note)
+            problems.append((rule, note))
+        if problems:
+            rejected.value(problems[0][0], f"line {row.line}: " + "; ".join(reason for _, reason in problems),
+                           station, code, when, "PT0S", record.get("result", ""), canonical_unit or record.get("unit", ""))
+            continue
         detail = {k: record[k] for k in ("lab", "method", *extra_detail) if record.get(k)}
         rows.append({
-            "station_id": station, "parameter": code, "observed_at": when or pd.NaT,
-            "utc_offset_minutes": int(when.utcoffset().total_seconds() // 60) if when else BEIJING_OFFSET_MINUTES,
-            "averaging_period": "PT0S", "value": value if not notes else None,
-            "unit": canonical_unit or record["unit"], "qc_flag": "not_evaluated", "qc_note": "; ".join(notes),
+            "station_id": station, "parameter": code, "observed_at": when,
+            "utc_offset_minutes": int(when.utcoffset().total_seconds() // 60),
+            "averaging_period": "PT0S", "value": value,
+            "unit": canonical_unit or record["unit"], "qc_flag": "not_evaluated",
+            "qc_note": f"the last cell ({last_cell}) may be cut short: the payload ends without a line break" if cut else "",
             "source": source, "original_value": record["result"], "layer": record.get("layer", ""),
-            "sample_id": record["sample_id"], "detection_limit": limit, "censoring": censoring,
+            "sample_id": record.get("sample_id", ""), "detection_limit": limit, "censoring": censoring,
             "original_unit": record["unit"], "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True),
         })
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        from pipelines.observations import empty_frame
-        return Parsed(empty_frame(), out_of_scope, source)
-    frame["batch_id"] = ""
-    frame = conform(frame)
-    sampled = frame["observed_at"].dropna()
-    first_day = sampled.min().tz_convert(BUREAU_TZ).date() if len(sampled) else datetime(1970, 1, 1).date()
-    frame["batch_id"] = batch_id(source, first_day, frame)
-    return Parsed(frame, out_of_scope, source)
+    sampled = [r["observed_at"] for r in rows]
+    first_day = min(sampled).astimezone(BUREAU_TZ).date() if sampled else fetched_at.astimezone(BUREAU_TZ).date()
+    observations, held = _finish(rows, rejected, source, fetched_at, day=first_day)
+    return Parsed(observations, out_of_scope, source, rejected=held, read=len(table_rows), encoding=encoding)
 
 
-def parse_lab(payload: bytes, name: str = "results.csv") -> Parsed:
-    frame = read_table(payload, name)
-    return _parse(frame, "lab", LAB_COLUMNS, "section_id", set(registry.water_sections().index), lab_parameters(), ())
+def parse_lab(payload: bytes, name: str = "results.csv", fetched_at: datetime | None = None) -> Parsed:
+    header, rows, encoding, clean = read_table(payload, name)
+    return _parse(header, rows, "lab", LAB_COLUMNS, "section_id", set(registry.water_sections().index),
+                  lab_parameters(), (), fetched_at or datetime.now(BUREAU_TZ), encoding=encoding, ends_cleanly=clean)
 
 
-def parse_coastal(payload: bytes, name: str = "survey.csv") -> Parsed:
-    frame = read_table(payload, name)
-    for column, allowed in (("survey", SURVEYS), ("layer", LAYERS)):
-        if column in frame.columns:
-            bad = sorted(set(frame[column]) - allowed)
-            if bad:
-                raise PayloadError(f"coastal file: {column} must be one of {sorted(allowed)}, not {bad}")
-    return _parse(frame, "coastal", COASTAL_COLUMNS, "point_id", set(registry.sea_points().index),
-                  coastal_parameters(), ("survey",))
+def parse_coastal(payload: bytes, name: str = "survey.csv", fetched_at: datetime | None = None) -> Parsed:
+    header, rows, encoding, clean = read_table(payload, name)
+    return _parse(header, rows, "coastal", COASTAL_COLUMNS, "point_id", set(registry.sea_points().index),
+                  coastal_parameters(), ("survey",), fetched_at or datetime.now(BUREAU_TZ),
+                  choices={"survey": SURVEYS, "layer": LAYERS}, encoding=encoding, ends_cleanly=clean)

@@ -1,0 +1,67 @@
+"""`envmon registry unknown` and `envmon registry check`: what the registry does not know, and
+whether its files are sound."""
+from __future__ import annotations
+
+import json
+import sys
+
+COMMAND = "registry"
+
+
+def add_parsers(commands) -> None:
+    registry = commands.add_parser("registry", help="the registry: stations it lacks, and a check of its files")
+    actions = registry.add_subparsers(dest="registry_action", required=True)
+    unknown = actions.add_parser(
+        "unknown", help="stations and sections the payloads name in the registry's cities that it lacks",
+        description="Every station or section that an ingested payload placed in one of the registry's cities (by "
+                    "the water feed's city tooltip, or the air feed's area) but that the registry does not hold: "
+                    "its readings are counted out of scope until the registry is brought up to date.")
+    unknown.add_argument("--json", action="store_true", help="one JSON object per line")
+    check = actions.add_parser(
+        "check", help="validate the registry files (ids, coordinates, target classes, cross-boundary sections)",
+        description="Unique ids; coordinates inside Guangxi or Guangdong; target classes of their standard; every "
+                    "cross-boundary section with its kind, jurisdictions and known responsible bureaus. Exit 1 "
+                    "when a problem is found.")
+    check.add_argument("--json", action="store_true", help="the problems as one JSON list")
+
+
+def run(settings, args) -> int:
+    if args.registry_action == "check":
+        return _check(args)
+    return _unknown(settings, args)
+
+
+def _check(args) -> int:
+    from pipelines.reference.registry_check import check_registry, summary_line
+
+    problems = check_registry()
+    if args.json:
+        print(json.dumps([{"file": p.file, "row": p.row, "problem": p.message} for p in problems], ensure_ascii=False))
+    else:
+        for problem in problems:
+            print(problem)
+        print(summary_line(problems))
+    return 1 if problems else 0
+
+
+def _unknown(settings, args) -> int:
+    from warehouse import db, registry_drift
+
+    engine = db.engine_for(settings.warehouse_url)
+    db.migrate(engine)
+    frame = registry_drift.unknown_stations(engine)
+    if args.json:
+        for row in frame.to_dict("records"):
+            print(json.dumps({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()},
+                             ensure_ascii=False))
+        return 0
+    if frame.empty:
+        print("registry unknown: no station outside the registry has been seen in its cities")
+        return 0
+    for row in frame.itertuples():
+        where = f"{row.city}" + (f", {row.water_body}" if row.water_body else "")
+        print(f"{row.source}\t{row.name_zh} ({where})\tkey {row.station_key}\tseen in {row.payloads_seen} payloads "
+              f"({row.values_seen} values out of scope), first {row.first_seen_at:%Y-%m-%d %H:%M}Z\tcity from "
+              f"{row.city_basis}")
+    print(f"registry unknown: {len(frame)} stations or sections the registry lacks", file=sys.stderr)
+    return 0
