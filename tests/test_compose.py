@@ -65,10 +65,69 @@ def test_airflow_3_components_and_the_dashboard_are_services():
 
 def test_the_environment_variables_match_what_the_code_reads():
     services = _compose()["services"]
-    for name in ("airflow-scheduler", "airflow-worker", "dashboard"):
-        envmon_vars = {k for k in services[name]["environment"] if k.startswith("ENVMON_")}
-        assert envmon_vars == set(ENV_VARS) - {"ENVMON_SIMULATOR_SEED"}, name
-    assert services["airflow-scheduler"]["environment"]["ENVMON_WAREHOUSE_URL"].startswith("postgresql+psycopg://")
+    # the workers run the tasks: every setting of the code (the seed is the simulator's, for tests)
+    envmon_vars = {k for k in services["airflow-worker"]["environment"] if k.startswith("ENVMON_")}
+    assert envmon_vars == set(ENV_VARS) - {"ENVMON_SIMULATOR_SEED"}
+    assert services["airflow-worker"]["environment"]["ENVMON_WAREHOUSE_URL"].startswith("postgresql+psycopg://")
+    for name, service in services.items():  # nobody is handed a setting the code does not read
+        unknown = {k for k in service.get("environment") or {} if k.startswith("ENVMON_")} - set(ENV_VARS)
+        assert unknown <= {"ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD"} if name == "postgres" else not unknown, \
+            (name, unknown)
+
+
+def _secrets_of(service: dict) -> set[str]:
+    """The .env variables a service's environment is made from: ${NAME...} in its values."""
+    names = set()
+    for value in (service.get("environment") or {}).values():
+        names |= set(re.findall(r"\$\{(\w+)", str(value)))
+    return names
+
+
+SECRETS = {"POSTGRES_PASSWORD", "ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD", "ENVMON_SMTP_PASSWORD",
+           "ENVMON_SMTP_USER", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
+AIRFLOW_SECRETS = {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
+# which service may hold which secret, and why
+ALLOWED_SECRETS = {
+    "postgres": {"POSTGRES_PASSWORD", "ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD"},  # creates the roles
+    "airflow-init": AIRFLOW_SECRETS | {"ENVMON_DB_PASSWORD"},               # migrates both databases
+    "airflow-worker": AIRFLOW_SECRETS | {"ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD",  # runs the tasks
+                                         "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER"},
+    "dashboard": {"ENVMON_DASHBOARD_DB_PASSWORD"},                           # reads, as the read-only role
+}
+
+
+def test_each_service_gets_only_its_own_secrets():
+    services = _compose()["services"]
+    for name, service in services.items():
+        allowed = ALLOWED_SECRETS.get(name, AIRFLOW_SECRETS if name.startswith("airflow-") else set())
+        extra = (_secrets_of(service) & SECRETS) - allowed
+        assert not extra, f"{name} is handed secrets it does not use: {sorted(extra)}"
+    # the owner's password and the SMTP password reach the task runners and no Airflow server
+    for name in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
+        assert not _secrets_of(services[name]) & {"ENVMON_DB_PASSWORD", "ENVMON_SMTP_PASSWORD"}, name
+
+
+def test_the_dashboard_connects_as_the_read_only_role():
+    dashboard = _compose()["services"]["dashboard"]["environment"]
+    urls = [v for k, v in dashboard.items() if k.endswith("WAREHOUSE_URL")]
+    assert len(urls) == 2  # ENVMON_WAREHOUSE_URL too: whatever the dashboard reads, it reads as the reader
+    for url in urls:
+        user = url.split("://", 1)[1].split(":", 1)[0]
+        assert user == "envmon_dashboard" and _secrets_of({"environment": {"url": url}}) == {"ENVMON_DASHBOARD_DB_PASSWORD"}
+    # the reader has its own password: no fallback to the owner's, in compose or in the init script
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    assert ":-${ENVMON_DB_PASSWORD}" not in text
+    script = (ROOT / "deploy" / "postgres-init" / "01-envmon.sh").read_text(encoding="utf-8")
+    assert "${ENVMON_DASHBOARD_DB_PASSWORD:?" in script and ":-$ENVMON_DB_PASSWORD" not in script
+
+
+def test_env_files_stay_out_of_git_and_out_of_the_image():
+    for ignore in (".gitignore", ".dockerignore"):
+        patterns = (ROOT / ignore).read_text(encoding="utf-8").split()
+        assert ".env" in patterns, ignore
+    # the Dockerfile copies the tree, so .dockerignore is what keeps .env out of the image
+    assert re.search(r"^COPY .* \. /opt/envmon-src$", (ROOT / "Dockerfile").read_text(encoding="utf-8"), re.M)
+    assert ".envmon" in (ROOT / ".dockerignore").read_text(encoding="utf-8").split()  # the local warehouse
 
 
 def test_no_secret_is_written_in_the_compose_file():
@@ -117,7 +176,7 @@ def test_database_urls_use_the_driver_pyproject_pins():
         # without it Airflow derives a postgresql+asyncpg URL, and asyncpg is not installed
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == metadata, name
         assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+" + metadata, name
-        assert env["ENVMON_WAREHOUSE_URL"].startswith("postgresql+psycopg://"), name
+        assert env.get("ENVMON_WAREHOUSE_URL", "postgresql+psycopg://").startswith("postgresql+psycopg://"), name
 
 
 def test_the_init_job_migrates_both_databases_and_imports_the_pools():

@@ -6,6 +6,8 @@ set -euo pipefail
 db_name="${ENVMON_DB_NAME:-envmon}"
 owner="${ENVMON_DB_USER:-envmon}"
 reader="${ENVMON_DASHBOARD_DB_USER:-envmon_dashboard}"
+# the reader has a password of its own: the dashboard service must never hold the owner's
+: "${ENVMON_DASHBOARD_DB_PASSWORD:?set ENVMON_DASHBOARD_DB_PASSWORD (the read-only role's own password)}"
 
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
   -v owner="$owner" -v db_name="$db_name" -v envmon_password="$ENVMON_DB_PASSWORD" <<'SQL'
@@ -17,7 +19,7 @@ SQL
 # privileges cover every table the owner creates later, the monthly observation partitions too.
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$db_name" \
   -v owner="$owner" -v reader="$reader" -v db_name="$db_name" \
-  -v dashboard_password="${ENVMON_DASHBOARD_DB_PASSWORD:-$ENVMON_DB_PASSWORD}" <<'SQL'
+  -v dashboard_password="$ENVMON_DASHBOARD_DB_PASSWORD" <<'SQL'
 CREATE ROLE :"reader" LOGIN PASSWORD :'dashboard_password';
 GRANT CONNECT ON DATABASE :"db_name" TO :"reader";
 GRANT USAGE ON SCHEMA public TO :"reader";
