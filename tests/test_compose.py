@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from dashboards.app import ENV_VARS as DASHBOARD_ENV_VARS
 from pipelines.config import ENV_VARS
 from tests.airflow_cluster import CELERY_CONFIG_OPTIONS
 
@@ -71,6 +72,8 @@ def test_the_environment_variables_match_what_the_code_reads():
     assert services["airflow-worker"]["environment"]["ENVMON_WAREHOUSE_URL"].startswith("postgresql+psycopg://")
     for name, service in services.items():  # nobody is handed a setting the code does not read
         unknown = {k for k in service.get("environment") or {} if k.startswith("ENVMON_")} - set(ENV_VARS)
+        if name == "dashboard":  # the app's own settings (dashboards/app)
+            unknown -= set(DASHBOARD_ENV_VARS)
         assert unknown <= {"ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD"} if name == "postgres" else not unknown, \
             (name, unknown)
 
@@ -84,7 +87,8 @@ def _secrets_of(service: dict) -> set[str]:
 
 
 SECRETS = {"POSTGRES_PASSWORD", "ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD", "ENVMON_SMTP_PASSWORD",
-           "ENVMON_SMTP_USER", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
+           "ENVMON_SMTP_USER", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY",
+           "ENVMON_DASHBOARD_SECRET_KEY"}
 AIRFLOW_SECRETS = {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
 # which service may hold which secret, and why
 ALLOWED_SECRETS = {
@@ -92,7 +96,8 @@ ALLOWED_SECRETS = {
     "airflow-init": AIRFLOW_SECRETS | {"ENVMON_DB_PASSWORD"},               # migrates both databases
     "airflow-worker": AIRFLOW_SECRETS | {"ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD",  # runs the tasks
                                          "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER"},
-    "dashboard": {"ENVMON_DASHBOARD_DB_PASSWORD"},                           # reads, as the read-only role
+    "dashboard": {"ENVMON_DASHBOARD_DB_PASSWORD",                            # reads, as the read-only role
+                  "ENVMON_DASHBOARD_SECRET_KEY"},                            # signs its session cookies
 }
 
 

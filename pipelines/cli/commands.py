@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipelines.clock import yesterday
 from pipelines.config import load_settings
+from dashboards.app import cli as dashboard_cli
 from pipelines.clock import BUREAU_TZ
 
 EXPORTS = ("observations", "assessments", "quarantine", "alerts", "published", "payloads", "history", "rollups")
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify = commands.add_parser("classify", help="classify the rows of a CSV by the standards (calculator)")
     classify.add_argument("domain", choices=("surface-water", "seawater", "air"))
     classify.add_argument("--input", required=True, type=Path, help="CSV with parameter-code columns")
+    dashboard_cli.add_commands(commands)  # dashboard, users
     return parser
 
 
@@ -81,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"envmon: {error}", file=sys.stderr)
         return 2
+    if args.command in dashboard_cli.COMMANDS:  # no warehouse pre-flight: the app reads its own URL
+        return dashboard_cli.run(args)
     if args.command == "run":
         last = args.date or yesterday()
         return _run_days(settings, [last - timedelta(days=offset) for offset in range(args.days - 1, -1, -1)], args.json)

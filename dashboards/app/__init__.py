@@ -1,0 +1,166 @@
+"""The bureaus' dashboard: a Dash app on Flask with a login page, roles and every asset served by
+itself (Dash's own JavaScript with serve_locally; no CDN, no map tiles).
+
+    envmon dashboard [--host 127.0.0.1] [--port 8050]
+
+It reads the warehouse at ENVMON_DASHBOARD_WAREHOUSE_URL (production: the read-only role
+envmon_dashboard) through warehouse/queries.py only, and never recomputes an assessment.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from dashboards.app import users as users_module
+
+log = logging.getLogger(__name__)
+SESSION_HOURS = 8
+# the app's own settings, beside pipelines/config.py's (the warehouse URLs, ENVMON_HOME)
+ENV_VARS = ("ENVMON_DASHBOARD_USERS", "ENVMON_DASHBOARD_SECRET_KEY", "ENVMON_DASHBOARD_SESSION_HOURS")
+
+
+def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str | None = None,
+               session_hours: float = SESSION_HOURS, cache_seconds: float | None = None):
+    import dash
+    import flask
+    import flask_login
+    from dash import Input, Output, State, dcc, html
+
+    from dashboards.app import components, data, pages
+    from warehouse import db
+
+    engine = db.engine_for(warehouse_url)
+    warehouse = data.Warehouse(engine) if cache_seconds is None else data.Warehouse(engine, cache_seconds)
+    server = flask.Flask(__name__)
+    if not secret_key:
+        log.warning("ENVMON_DASHBOARD_SECRET_KEY is not set: sessions end when the app restarts")
+        secret_key = secrets.token_urlsafe(32)
+    server.config.update(SECRET_KEY=secret_key, PERMANENT_SESSION_LIFETIME=timedelta(hours=session_hours),
+                         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                         SESSION_REFRESH_EACH_REQUEST=False)
+    login_manager = flask_login.LoginManager(server)
+
+    class SessionUser(flask_login.UserMixin):
+        def __init__(self, user):
+            self.user = user
+            self.id = user.name
+
+    @login_manager.user_loader
+    def load_user(name):
+        user = users_module.get_user(users_path, name)  # a disabled user's session ends here
+        return SessionUser(user) if user else None
+
+    open_paths = ("/login", "/logout", "/healthz", "/assets/envmon.css")
+
+    @server.before_request
+    def require_login():
+        path = flask.request.path
+        if path in open_paths or flask_login.current_user.is_authenticated:
+            return None
+        if path.startswith("/_dash-") or path.startswith("/download/"):
+            return flask.Response("login required", status=401)
+        return flask.redirect("/login?" + _next_query(flask.request.full_path))
+
+    @server.get("/healthz")
+    def health():
+        return "ok"
+
+    @server.route("/login", methods=["GET", "POST"])
+    def login():
+        lang = "en" if flask.request.args.get("lang") == "en" else "zh"
+        failed = False
+        if flask.request.method == "POST":
+            user = users_module.authenticate(users_path, flask.request.form.get("username", ""),
+                                             flask.request.form.get("password", ""))
+            if user is not None:
+                flask.session.clear()
+                flask.session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME
+                flask_login.login_user(SessionUser(user), remember=False)
+                return flask.redirect(_safe_next(flask.request.args.get("next")))
+            failed = True
+        return flask.Response(pages.login_page(lang, failed), status=401 if failed else 200,
+                              mimetype="text/html")
+
+    @server.get("/logout")
+    def logout():
+        flask_login.logout_user()
+        flask.session.clear()
+        return flask.redirect("/login")
+
+    @server.get("/data-docs/")
+    @server.get("/data-docs/<path:name>")
+    def data_docs(name: str = "index.html"):
+        return flask.send_from_directory(home / "data_docs", name)
+
+    @server.get("/download/<page>/<table>.<fmt>")
+    def download(page: str, table: str, fmt: str):
+        context = current_context(components.parse_search(flask.request.query_string.decode()))
+        frame = pages.table_for(context, page, table)
+        if frame is None or fmt not in ("csv", "xlsx"):
+            flask.abort(404)
+        name = f"envmon-{page}-{table}"
+        if fmt == "csv":
+            body = frame.to_csv(index=False).encode("utf-8-sig")  # Excel reads UTF-8 with a BOM as such
+            return flask.Response(body, mimetype="text/csv",
+                                  headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+        buffer = io.BytesIO()
+        frame.to_excel(buffer, index=False, sheet_name=table[:31], engine="openpyxl")
+        return flask.Response(buffer.getvalue(),
+                              mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                              headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+
+    def current_context(params: dict) -> components.PageContext:
+        user = flask_login.current_user.user
+        stations = warehouse.stations()
+        lang = "en" if params.get("lang") == "en" else "zh"
+        return components.PageContext(warehouse, stations, data.scope_for(user, stations), user, lang, params)
+
+    app = dash.Dash(__name__, server=server, title="envmon", update_title=None, serve_locally=True,
+                    suppress_callback_exceptions=True, assets_folder=str(Path(__file__).parent / "assets"),
+                    compress=False)
+    app.layout = html.Div([dcc.Location(id="url", refresh="callback-nav"), html.Div(id="page")])
+
+    @app.callback(Output("page", "children"), Input("url", "pathname"), State("url", "search"))
+    def route(pathname, search):
+        context = current_context(components.parse_search(search))
+        return pages.render(context, pathname or "/")
+
+    pages.register_callbacks(app, current_context)
+    server.config["ENVMON_WAREHOUSE"] = warehouse
+    return app
+
+
+def _next_query(full_path: str) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({"next": full_path.rstrip("?")})
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this app: never an absolute URL (an open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+def app_from_environment(environ=None):
+    from pipelines.config import load_settings
+
+    env = os.environ if environ is None else environ
+    settings = load_settings(env)
+    return create_app(settings.dashboard_url, users_module.users_file(env), settings.home,
+                      secret_key=env.get("ENVMON_DASHBOARD_SECRET_KEY"),
+                      session_hours=float(env.get("ENVMON_DASHBOARD_SESSION_HOURS", SESSION_HOURS)))
+
+
+def serve(host: str = "127.0.0.1", port: int = 8050, environ=None) -> None:
+    """Serve the app: uvicorn over the Flask app (a2wsgi), a thread pool for the WSGI calls."""
+    import uvicorn
+    from a2wsgi import WSGIMiddleware
+
+    app = app_from_environment(environ)
+    uvicorn.run(WSGIMiddleware(app.server, workers=8), host=host, port=port, log_level="warning", access_log=False)

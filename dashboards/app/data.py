@@ -1,0 +1,101 @@
+"""What the pages read: warehouse/queries.py through a short-lived cache, the registry as the
+warehouse holds it, and each user's scope (the stations they may see)."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from dashboards.app.users import User
+from warehouse import queries
+
+CACHE_SECONDS = 60.0  # the warehouse changes nightly and on ingests; a minute's delay is acceptable
+CITY_OF_BUREAU = {"nanning": "南宁市", "beihai": "北海市", "fangchenggang": "防城港市", "qinzhou": "钦州市",
+                  "yulin": "玉林市", "chongzuo": "崇左市"}
+CITY_EN = {"南宁市": "Nanning", "北海市": "Beihai", "防城港市": "Fangchenggang", "钦州市": "Qinzhou", "玉林市": "Yulin",
+           "崇左市": "Chongzuo", "湛江市": "Zhanjiang", "茂名市": "Maoming"}
+WATER_TYPES = ("river", "lake-reservoir")
+SIMULATED_PREFIX = "simulated-"
+
+
+class Warehouse:
+    """The queries of warehouse/queries.py, each answer kept CACHE_SECONDS (per arguments)."""
+
+    def __init__(self, engine: Engine, cache_seconds: float = CACHE_SECONDS):
+        self.engine = engine
+        self.cache_seconds = cache_seconds
+        self._cache: dict[tuple, tuple[float, object]] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str):
+        function = getattr(queries, name)
+
+        def cached(*args, **kwargs):
+            key = (name, args, tuple(sorted(kwargs.items())))
+            now = time.monotonic()
+            with self._lock:
+                hit = self._cache.get(key)
+            if hit is not None and now - hit[0] < self.cache_seconds:
+                return hit[1]
+            value = function(self.engine, *args, **kwargs)
+            with self._lock:
+                if len(self._cache) > 2000:
+                    self._cache.clear()
+                self._cache[key] = (now, value)
+            return value
+
+        return cached
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The stations a user may see: None for the regional role (all)."""
+    station_ids: frozenset[str] | None
+    city: str | None          # the city user's own city (南宁市 ...), None for regional users
+
+    def allows(self, station_id: str) -> bool:
+        return self.station_ids is None or station_id in self.station_ids
+
+    @property
+    def key(self) -> tuple | None:
+        """Hashable, for cached queries."""
+        return None if self.station_ids is None else tuple(sorted(self.station_ids))
+
+
+def scope_for(user: User, stations: pd.DataFrame) -> Scope:
+    """A city bureau sees its city's stations and the cross-boundary sections its bureau shares."""
+    if user.is_regional:
+        return Scope(None, None)
+    city = CITY_OF_BUREAU[user.bureau]
+    shared = stations["responsible_bureaus"].fillna("").map(lambda text: user.bureau in text.split(";"))
+    own = (stations["city"] == city) | (shared & stations["is_cross_boundary"].astype(bool))
+    return Scope(frozenset(stations.loc[own, "station_id"]), city)
+
+
+def data_label(sources: list[str]) -> str:
+    """'simulated', 'measured' or 'mixed', from the sources of the data shown."""
+    if not sources:
+        return "none"
+    simulated = [s for s in sources if s.startswith(SIMULATED_PREFIX)]
+    if len(simulated) == len(sources):
+        return "simulated"
+    return "mixed" if simulated else "measured"
+
+
+def city_name(city: str, lang: str) -> str:
+    return CITY_EN.get(city, city) if lang == "en" else city
+
+
+def parse_day(text, default: date | None) -> date | None:
+    try:
+        return date.fromisoformat(str(text)[:10]) if text else default
+    except ValueError:
+        return default

