@@ -73,3 +73,45 @@ def test_registry_has_26_air_stations_in_the_six_cities():
     stations = registry.air_stations()
     assert len(stations) == 26
     assert set(stations["city"]) == {"南宁市", "北海市", "防城港市", "钦州市", "玉林市", "崇左市"}
+
+
+def test_the_registry_files_pass_their_own_check():
+    from pipelines.reference.registry_check import check_registry
+
+    assert check_registry() == []
+
+
+def test_the_check_names_each_problem_of_a_broken_registry(tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    from pipelines.reference.registry_check import check_registry
+
+    for name in ("sections.csv", "air_stations.csv", "bureaus.csv"):
+        shutil.copy(registry.DATA_DIR / name, tmp_path / name)
+    sections = pd.read_csv(tmp_path / "sections.csv", dtype=str, keep_default_na=False)
+    sections.loc[1, "section_id"] = sections.loc[0, "section_id"]                     # a repeated id
+    laokou = sections.index[sections["section_id"] == "yongjiang-laokou"][0]
+    sections.loc[laokou, ["longitude", "latitude"]] = ["22.86", "108.18"]              # swapped coordinates
+    sections.loc[sections["section_id"] == "nanliu-yaqiao", "target_class"] = "Ⅵ"     # not a GB 3838 class
+    crossing = sections["section_id"] == "jiuzhou-shijiao"
+    sections.loc[crossing, "downstream_jurisdiction"] = ""
+    sections.loc[crossing, "responsible_bureaus"] = "yulin;no-such-bureau"
+    sections.loc[sections["section_id"] == "maowei-01", "target_class"] = "Ⅱ"         # a river class on a sea point
+    sections.to_csv(tmp_path / "sections.csv", index=False)
+    problems = [str(p) for p in check_registry(tmp_path)]
+    assert "sections.csv: yongjiang-laokou: section_id appears more than once" in problems
+    assert any(p.startswith("sections.csv: yongjiang-laokou: coordinates 22.86E 108.18N lie outside 广西壮族自治区")
+               for p in problems)
+    assert "sections.csv: nanliu-yaqiao: target class 'Ⅵ' is not a river class (Ⅰ/Ⅱ/Ⅲ/Ⅳ/Ⅴ)" in problems
+    assert "sections.csv: jiuzhou-shijiao: cross-boundary, but no downstream_jurisdiction" in problems
+    assert "sections.csv: jiuzhou-shijiao: cross-boundary, names unknown bureau 'no-such-bureau'" in problems
+    assert "sections.csv: maowei-01: target class 'Ⅱ' is not a sea class (一类/三类/二类/四类)" in problems
+
+
+def test_registry_check_command_exits_0_on_the_registry(capsys):
+    from pipelines import cli
+
+    assert cli.main(["registry", "check"]) == 0
+    assert capsys.readouterr().out.strip().startswith("registry check: ok: 49 sections and points")
