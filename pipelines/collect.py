@@ -10,14 +10,21 @@
 Every payload takes the one path of pipelines.ingest.ingest_payload. Days before today that a
 payload changed (late or revised data) are re-assessed and alerted on at once; today's day is
 assessed by the nightly run, when it is complete.
+
+Each collection first finishes the payloads of its source that a fault left unfinished
+(pipelines.ingest.resume_payloads), and marks its payloads `loaded` only once the days they changed
+are re-assessed. A feed that does not answer stops the collection at the first hour it misses,
+after the hours before it are finished: the watermark stays there, and the next collection catches
+up from it.
 """
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 
 from pipelines import ingest, nightly
+from pipelines import clock
 from pipelines.clock import bureau_date
 from pipelines.config import FILE_SOURCES, LIVE_SOURCES, Settings, load_settings
 from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS
@@ -51,33 +58,63 @@ def reassess_late_days(days: list[str], settings: Settings, now: datetime, skip:
     return late
 
 
-def collect_live(source: str, settings: Settings | None = None, now: datetime | None = None) -> dict:
-    """Fetch what a CNEMC feed has that envmon has not, ingest it, re-assess the past days it changed."""
-    from pipelines.sources.live import CnemcAirClient, CnemcWaterClient
+class SourceUnavailable(RuntimeError):
+    """A feed did not answer; what was collected before it is finished, the rest waits for the
+    next collection (the watermark has not moved past it)."""
+
+
+def _finish(source: str, settings: Settings, now: datetime, summaries: list[dict], resumed: dict,
+            run_day: date | None = None) -> dict:
+    """Re-assess the past days the collection changed (its payloads' and the resumed ones'), then
+    mark its payloads loaded: a crash before that leaves them `stored`, for the next collection."""
+    days = sorted({day for summary in summaries for day in summary["days"]} | set(resumed["days"]))
+    reassessed = reassess_late_days(days, settings, now, run_day)
+    ingest.mark_loaded(db.engine_for(settings.warehouse_url), [s["payload_id"] for s in summaries] + resumed["resumed"])
+    return {"sources": {source: _totals(source, summaries + resumed["summaries"])},
+            "payloads": [s["payload_id"] for s in summaries], "resumed": resumed["resumed"],
+            "days": days, "reassessed": reassessed}
+
+
+def collect_live(source: str, settings: Settings | None = None, now: datetime | None = None,
+                 retry=None) -> dict:
+    """Fetch what a CNEMC feed has that envmon has not, ingest it, re-assess the past days it
+    changed. `retry`: the clients' RetryPolicy (default: theirs)."""
+    from pipelines.sources.live import CnemcAirClient, CnemcWaterClient, RetryPolicy
 
     settings = settings or load_settings()
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     if source not in LIVE_SOURCES:
         raise ValueError(f"{source} has no live client; live sources: {', '.join(LIVE_SOURCES)}")
     nightly.prepare_warehouse(settings)
-    summaries, unchanged = [], 0
+    resumed = ingest.resume_payloads(settings, source, recompute=False)
+    summaries, unchanged, missed = [], 0, None
+    retry = retry or RetryPolicy()
     if source == "cnemc-water":
-        body = CnemcWaterClient(settings.cnemc_water_url).fetch()
-        if _already_logged(settings, source, body):
-            unchanged += 1  # the same snapshot as last time: nothing new
+        try:
+            body = CnemcWaterClient(settings.cnemc_water_url, retry=retry).fetch()
+        except PayloadError as error:
+            missed = f"the water feed did not answer: {error}"
         else:
-            summaries.append(ingest.ingest_payload(source, body, f"publish-{now:%Y%m%dT%H%M}.json", now, settings,
-                                                   origin=settings.cnemc_water_url, recompute=False))
+            if _already_logged(settings, source, body):
+                unchanged += 1  # the same snapshot as last time: nothing new
+            else:
+                summaries.append(ingest.ingest_payload(source, body, f"publish-{now:%Y%m%dT%H%M}.json", now, settings,
+                                                       origin=settings.cnemc_water_url, recompute=False))
     else:
-        client = CnemcAirClient(settings.cnemc_air_url)
+        client = CnemcAirClient(settings.cnemc_air_url, retry=retry)
         for hour in client.hours_since(db.watermark(db.engine_for(settings.warehouse_url), source), now):
-            body = client.fetch_hour(hour)
             timepoint = f"{hour:%Y-%m-%dT%H00}"
+            try:
+                body = client.fetch_hour(hour)
+            except PayloadError as error:
+                missed = f"the air feed did not answer for {timepoint}: {error}"
+                break  # the watermark stays before this hour: the next collection starts here
             summaries.append(ingest.ingest_payload(source, body, f"{timepoint}.csv", now, settings,
                                                    origin=client.url.format(timepoint=timepoint), recompute=False))
-    days = sorted({day for summary in summaries for day in summary["days"]})
-    return {"sources": {source: _totals(source, summaries)}, "payloads": [s["payload_id"] for s in summaries],
-            "unchanged_payloads": unchanged, "days": days, "reassessed": reassess_late_days(days, settings, now)}
+    result = {**_finish(source, settings, now, summaries, resumed), "unchanged_payloads": unchanged}
+    if missed:
+        raise SourceUnavailable(f"{source}: {missed}; {len(summaries)} payloads collected before it")
+    return result
 
 
 def collect_inbox(source: str, settings: Settings | None = None, now: datetime | None = None,
@@ -86,14 +123,15 @@ def collect_inbox(source: str, settings: Settings | None = None, now: datetime |
     file that cannot be read is logged as failed with its reason and does not stop the others.
     `run_day`: the day of the nightly run collecting, which assesses that day itself."""
     settings = settings or load_settings()
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     if source not in FILE_SOURCES:
         raise ValueError(f"{source} has no inbox; file sources: {', '.join(FILE_SOURCES)}")
     folder = Path(settings.inbox) / source if settings.inbox else None
     if folder is None or not folder.is_dir():
-        return {"sources": {source: _totals(source, [])}, "payloads": [], "failed": [], "days": [],
+        return {"sources": {source: _totals(source, [])}, "payloads": [], "resumed": [], "failed": [], "days": [],
                 "reassessed": [], "inbox": str(folder) if folder else None}
     nightly.prepare_warehouse(settings)
+    resumed = ingest.resume_payloads(settings, source, recompute=False)
     summaries, failed = [], []
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         payload = path.read_bytes()
@@ -102,10 +140,8 @@ def collect_inbox(source: str, settings: Settings | None = None, now: datetime |
         fetched = datetime.fromtimestamp(path.stat().st_mtime, BUREAU_TZ)
         try:
             summaries.append(ingest.ingest_payload(source, payload, path.name, fetched, settings,
-                                                   origin=str(path), recompute=False))
+                                                   origin=str(path), recompute=False,
+                                                   fetched_basis="the file's modification time"))
         except PayloadError as error:
             failed.append({"file": str(path), "error": str(error)})
-    days = sorted({day for summary in summaries for day in summary["days"]})
-    return {"sources": {source: _totals(source, summaries)}, "payloads": [s["payload_id"] for s in summaries],
-            "failed": failed, "days": days, "reassessed": reassess_late_days(days, settings, now, run_day),
-            "inbox": str(folder)}
+    return {**_finish(source, settings, now, summaries, resumed, run_day), "failed": failed, "inbox": str(folder)}

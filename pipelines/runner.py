@@ -68,7 +68,12 @@ def load_dag():
 
 
 def run_days(settings: Settings, days: list[date], log_path: Path) -> list[str]:
-    """Run the DAG once per day, in order; raise on the first failed run."""
+    """Run the DAG once per day, in order; raise on the first failed run. The warehouse is checked
+    first (db.check_reachable raises WarehouseUnreachable within the connect timeout): a run that
+    cannot reach it fails at once with one line, not after the tasks' retries."""
+    from warehouse import db
+
+    db.check_reachable(settings.warehouse_url)
     configure_airflow(settings)
     states = []
     with output_to(log_path):

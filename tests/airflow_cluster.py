@@ -161,7 +161,8 @@ class AirflowCluster:
         self.component_logs = self.workdir / "components"
         self.api_port = free_port()
         self.queue = f"envmon_test_{self.tag}"
-        server = make_url(POSTGRES_URL)
+        # read when the cluster is made: the test suite may have started a throwaway server (conftest)
+        server = make_url(os.environ.get("ENVMON_TEST_POSTGRES_URL", POSTGRES_URL))
         self.metadata_url = server.set(database=f"envmon_airflow_{self.tag}").render_as_string(hide_password=False)
         self.warehouse_url = server.set(database=f"envmon_wh_{self.tag}").render_as_string(hide_password=False)
         self._server_url = server.render_as_string(hide_password=False)

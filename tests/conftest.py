@@ -1,6 +1,9 @@
+import atexit
 import contextlib
 import os
+import shutil
 import socket
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -10,7 +13,111 @@ from sqlalchemy import create_engine, text
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FORMATS = SHARED / "reference" / "formats"
 FIXTURES = Path(__file__).parent / "fixtures"
+# the configured server; the tests ask postgres_server_url(), which falls back to a throwaway server
 POSTGRES_URL = os.environ.get("ENVMON_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _answers(url: str) -> bool:
+    engine = create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:  # noqa: BLE001 - any failure to connect means: not this server
+        return False
+    finally:
+        engine.dispose()
+
+
+def _postgres_binaries() -> Path | None:
+    """The newest PostgreSQL server binaries of the system: Debian's /usr/lib/postgresql/<v>/bin,
+    else initdb and pg_ctl on PATH."""
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                      key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    if versions:
+        return versions[-1].parent
+    found = shutil.which("initdb")
+    return Path(found).parent if found and shutil.which("pg_ctl") else None
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL server of the system's binaries in a temporary folder, on a free loopback port,
+    with trust authentication and a database `test`; removed at exit. initdb refuses to run as
+    root, so as root the server runs as the `postgres` user (Debian's package makes it) or `nobody`."""
+
+    def __init__(self, binaries: Path):
+        import pwd
+        import tempfile
+
+        self.binaries, self.port = binaries, free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="envmon-test-postgres-"))
+        self.data = self.folder / "data"
+        self.user = None
+        if os.geteuid() == 0:
+            for name in ("postgres", "nobody"):
+                with contextlib.suppress(KeyError):
+                    self.user = pwd.getpwnam(name)
+                    break
+            os.chown(self.folder, self.user.pw_uid, self.user.pw_gid)
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/test"
+
+    def _run(self, *command: str) -> None:
+        prefix = ["runuser", "-u", self.user.pw_name, "--"] if self.user else []
+        result = subprocess.run([*prefix, *command], capture_output=True, text=True, timeout=120, cwd=self.folder)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()[-1000:]}")
+
+    def start(self) -> str:
+        self._run(str(self.binaries / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                  "--encoding=UTF8", "--locale=C.UTF-8")
+        options = f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.folder} " \
+                  "-c fsync=off -c max_connections=200"
+        self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
+                  str(self.folder / "server.log"), "-w", "-t", "60", "start")
+        admin = create_engine(self.url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text("CREATE DATABASE test"))
+        admin.dispose()
+        return self.url
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_postgres: dict = {}
+
+
+def postgres_server_url() -> str:
+    """The PostgreSQL server of the tests that need one: ENVMON_TEST_POSTGRES_URL's when it
+    answers, else a throwaway one started here with the system's binaries (once per process, and
+    handed to the processes the tests start through ENVMON_TEST_POSTGRES_URL), else a skip that
+    says why."""
+    if "url" in _postgres:
+        return _postgres["url"]
+    if "skip" in _postgres:
+        pytest.skip(_postgres["skip"])
+    configured = os.environ.get("ENVMON_TEST_POSTGRES_URL", POSTGRES_URL)
+    if _answers(configured):
+        _postgres["url"] = configured
+        return configured
+    binaries = _postgres_binaries()
+    if binaries is None:
+        _postgres["skip"] = (f"needs PostgreSQL: the server at {configured} does not answer, and there are no "
+                             "PostgreSQL server binaries (initdb, pg_ctl) to start a throwaway one")
+        pytest.skip(_postgres["skip"])
+    server = ThrowawayPostgres(binaries)
+    try:
+        url = server.start()
+    except Exception as error:  # noqa: BLE001 - reported as the reason of the skip
+        server.stop()
+        _postgres["skip"] = f"needs PostgreSQL: {configured} does not answer and a throwaway server did not start: {error}"
+        pytest.skip(_postgres["skip"])
+    atexit.register(server.stop)
+    os.environ["ENVMON_TEST_POSTGRES_URL"] = url
+    _postgres["url"] = url
+    return url
 
 
 def real_data(relative: str) -> Path:
@@ -24,16 +131,24 @@ def real_data(relative: str) -> Path:
 @contextlib.contextmanager
 def fresh_postgres_schema():
     """A URL whose connections work in a fresh schema of the test PostgreSQL, dropped afterwards."""
+    server = postgres_server_url()
     schema = f"envmon_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL)
+    admin = create_engine(server)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+        yield f"{server}?options=-csearch_path%3D{schema}"
     finally:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _postgres_for_marked_tests(request):
+    """A test marked `postgres` gets the server (or its skip) before it starts what needs it."""
+    if request.node.get_closest_marker("postgres") is not None:
+        postgres_server_url()
 
 
 @pytest.fixture

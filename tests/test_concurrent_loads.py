@@ -1,8 +1,10 @@
 """Parallel ingests of one (source, day) partition, as hourly collection with parallel workers
 does: OS processes ingest different payloads of the same source and day at once, and afterwards
 every observation of every payload is stored, none failed, and the day's rollups and assessments
-are there once. The processes meet at a barrier just before each merges its partition and before
-each recomputes the day, so the read-modify-writes really overlap."""
+are there once. The processes meet at a barrier just before each stores its payload (the one
+transaction that merges its partitions) and before each recomputes the day, so the
+read-modify-writes really overlap. tests/test_faults.py does the same with `envmon ingest`
+processes."""
 import multiprocessing
 import traceback
 from datetime import date, datetime, timedelta
@@ -55,7 +57,7 @@ def _worker(url: str, home: str, payloads: list[tuple[str, bytes]], barrier, res
     from pipelines import ingest
 
     settings = load_settings({"ENVMON_HOME": home, "ENVMON_WAREHOUSE_URL": url})
-    merge, assess = db.merge_partition, nightly.assess
+    merge, assess = db.store_payload, nightly.assess
 
     def merge_together(*args, **kwargs):
         barrier.wait(BARRIER_TIMEOUT)
@@ -65,7 +67,7 @@ def _worker(url: str, home: str, payloads: list[tuple[str, bytes]], barrier, res
         barrier.wait(BARRIER_TIMEOUT)
         return assess(*args, **kwargs)
 
-    db.merge_partition, nightly.assess = merge_together, assess_together
+    db.store_payload, nightly.assess = merge_together, assess_together
     fetched = datetime(2026, 4, 1, tzinfo=BUREAU_TZ)
     for number, (name, payload) in enumerate(payloads):
         try:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import ProgrammingError
 
 from pipelines import nightly
 from pipelines.config import load_settings
-from tests.conftest import POSTGRES_URL
+from tests.conftest import postgres_server_url
 
 INIT_SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "postgres-init" / "01-envmon.sh"
 DAY = date(2026, 11, 20)
@@ -25,14 +25,15 @@ DAY = date(2026, 11, 20)
 def deployed_database():
     """The init script's database and roles, dropped afterwards."""
     assert shutil.which("psql"), "the init script needs the psql client"
-    server = make_url(POSTGRES_URL)
+    server_url = postgres_server_url()
+    server = make_url(server_url)
     suffix = uuid.uuid4().hex[:8]
     names = {"ENVMON_DB_NAME": f"envmon_{suffix}", "ENVMON_DB_USER": f"envmon_owner_{suffix}",
              "ENVMON_DASHBOARD_DB_USER": f"envmon_dashboard_{suffix}"}
     environment = {**os.environ, **names, "POSTGRES_USER": server.username, "POSTGRES_DB": server.database,
                    "PGHOST": server.host, "PGPORT": str(server.port or 5432), "ENVMON_DB_PASSWORD": "owner-secret",
                    "ENVMON_DASHBOARD_DB_PASSWORD": "reader-secret"}
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         result = subprocess.run(["bash", str(INIT_SCRIPT)], env=environment, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr

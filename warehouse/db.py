@@ -2,8 +2,10 @@
 lives here or in warehouse/schema.py."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+import os
 from collections import Counter
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
@@ -24,20 +26,62 @@ from warehouse import schema
 ALEMBIC_INI = Path(__file__).parent / "alembic.ini"
 
 
+CONNECT_TIMEOUT_SECONDS = 5  # ENVMON_DB_CONNECT_TIMEOUT: an unreachable server is reported within seconds
+
+
+class WarehouseUnreachable(RuntimeError):
+    """The warehouse cannot be reached: the message is the one line a person needs."""
+
+
 @cache
 def engine_for(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+    options = {}
+    if url.startswith("postgresql"):
+        timeout = int(os.environ.get("ENVMON_DB_CONNECT_TIMEOUT") or CONNECT_TIMEOUT_SECONDS)
+        # pre-ping: a pooled connection the server has closed (restart, pg_terminate_backend) is
+        # replaced at checkout instead of failing the next statement
+        options = {"connect_args": {"connect_timeout": timeout}, "pool_pre_ping": True}
+    engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
+def operational_reason(error: BaseException) -> str:
+    """One line for an error of the database or the disk: the driver's first line, without
+    SQLAlchemy's statement and background link."""
+    cause = getattr(error, "orig", None) or error
+    text_ = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text_[0] if text_ else ''}".rstrip(": ")
+
+
+def check_reachable(url: str) -> None:
+    """The pre-flight check of every command that needs the warehouse: connect once, with the
+    connect timeout, and raise WarehouseUnreachable with one line if that fails."""
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.engine import make_url
+
+    try:
+        with engine_for(url).connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except (DBAPIError, OSError) as error:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise WarehouseUnreachable(f"cannot reach the warehouse at {shown}: {operational_reason(error)}") from error
+
+
+def lock_key(*key) -> int:
+    """A stable signed 64-bit key of an advisory lock (PostgreSQL) for a tuple of names."""
+    digest = hashlib.blake2b("\x1f".join(map(str, key)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers (the dashboard) never block the nightly load
+    # the wait first: switching a new file to WAL needs a moment's lock another process may hold
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (the dashboard) never block the nightly load
     cursor.close()
 
 
@@ -50,9 +94,7 @@ def partition_lock(connection: Connection, *key) -> None:
     SQLite has no such locks: BEGIN IMMEDIATE takes the database's write lock before the read, and
     a concurrent writer waits for it (busy_timeout) instead of failing."""
     if connection.dialect.name == "postgresql":
-        digest = hashlib.blake2b("\x1f".join(map(str, key)).encode(), digest_size=8).digest()
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                           {"key": int.from_bytes(digest, "big", signed=True)})
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(*key)})
     elif connection.dialect.name == "sqlite":
         # pysqlite issues its own (deferred) BEGIN only before the first INSERT/UPDATE/DELETE, so a
         # read before it is outside the transaction: begin it here. Already in one = a write has
@@ -68,8 +110,7 @@ def day_lock(engine: Engine, name: str, day: date):
     time must not write from a read that missed the first one's payload. PostgreSQL: a session
     advisory lock on a connection of its own; SQLite: an exclusive file lock beside the database."""
     if engine.dialect.name == "postgresql":
-        digest = hashlib.blake2b(f"{name}\x1f{day}".encode(), digest_size=8).digest()
-        key = int.from_bytes(digest, "big", signed=True)
+        key = lock_key(name, day)
         with engine.connect() as connection:
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
             try:
@@ -92,11 +133,70 @@ def day_lock(engine: Engine, name: str, day: date):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+_RANGE_LOCK_FILES: dict[str, int] = {}
+
+
+@contextmanager
+def payload_lock(engine: Engine, payload_id: int, wait: bool = True):
+    """Held while a payload is being ingested, so that `envmon ingest --resume` takes up only the
+    payloads nobody is working on: a payload left `received` by a process that is still running is
+    not one left by a process that was killed. Yields whether the lock was had (wait=False may not
+    have it). The lock goes with its holder: a killed process's PostgreSQL session ends, and so do
+    its file locks. PostgreSQL: a session advisory lock on a connection of its own; SQLite: a lock
+    on byte `payload_id` of one file beside the database (POSIX record locks belong to the
+    process, so the file stays open for the life of the process: closing any descriptor of it would
+    drop every lock the process holds on it)."""
+    if engine.dialect.name == "postgresql":
+        key = lock_key("payload", payload_id)
+        connection, held = engine.connect(), False
+        try:
+            if wait:
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+                held = True
+            else:
+                held = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+            connection.commit()  # a session lock outlives the transaction: no transaction stays open
+            yield held
+        finally:
+            with contextlib.suppress(Exception):  # a session that has gone took its lock with it
+                if held:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    connection.commit()
+            with contextlib.suppress(Exception):
+                connection.close()
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield True
+        return
+    import fcntl
+
+    path = f"{database}.payloads.lock"
+    descriptor = _RANGE_LOCK_FILES.get(path)
+    if descriptor is None:
+        descriptor = _RANGE_LOCK_FILES[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.lockf(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB), 1, payload_id)
+        held = True
+    except OSError:
+        if wait:
+            raise
+        held = False
+    try:
+        yield held
+    finally:
+        if held:
+            fcntl.lockf(descriptor, fcntl.LOCK_UN, 1, payload_id)
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to an Alembic revision, the newest by default."""
     config = Config(str(ALEMBIC_INI))
     config.set_main_option("script_location", str(ALEMBIC_INI.parent / "migrations"))
     with engine.begin() as connection:
+        # two processes starting on a fresh warehouse at once (two ingests, two runs) would both
+        # create the tables: the second waits for the first, then finds the schema current
+        partition_lock(connection, "migrate")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
@@ -309,10 +409,52 @@ def observations_for_day(engine: Engine, day: date, station_ids=None) -> pd.Data
 
 
 def replace_assessments(engine: Engine, domain: str, day: date, rows: list[dict], period: str = "day") -> bool:
+    """Make the (domain, period, day) assessments exactly `rows`. A stored result that a row computed
+    under another rule version replaces goes to assessment_history first: what was reported then
+    stays beside what the rules in force say now. (A recomputation under the same rules, after a
+    data revision, replaces it in place, as before.)"""
     with engine.begin() as connection:
         partition_lock(connection, "assessments", domain, period, day)
+        _keep_superseded_rule_versions(connection, domain, period, day, rows)
         return replace_partition(connection, schema.assessments,
                                  {"domain": domain, "period": period, "period_start": day}, rows)
+
+
+ASSESSMENT_COLUMNS = [c.name for c in schema.assessments.c]
+
+
+def _keep_superseded_rule_versions(connection: Connection, domain: str, period: str, day: date, rows: list[dict]) -> None:
+    a = schema.assessments
+    incoming = {row["station_id"]: row.get("rule_version") for row in rows}
+    stored = connection.execute(select(a).where(a.c.domain == domain, a.c.period == period,
+                                                a.c.period_start == day)).mappings().all()
+    replaced = [dict(row) for row in stored
+                if row["station_id"] in incoming and incoming[row["station_id"]] != row["rule_version"]]
+    if replaced:
+        from pipelines.clock import now
+
+        superseded_at = now()
+        connection.execute(insert(schema.assessment_history), [
+            {**row, "superseded_at": superseded_at, "superseded_by_rule_version": incoming[row["station_id"]]}
+            for row in replaced])
+
+
+def assessment_partitions(engine: Engine, first: date, last: date) -> list[tuple[str, str, date]]:
+    """The (domain, period, period_start) partitions of stored assessments from `first` to `last`."""
+    a = schema.assessments
+    query = (select(a.c.domain, a.c.period, a.c.period_start).distinct()
+             .where(a.c.period_start >= first, a.c.period_start <= last)
+             .order_by(a.c.period_start, a.c.domain, a.c.period))
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(query).all()]
+
+
+def assessments_between(engine: Engine, first: date, last: date) -> pd.DataFrame:
+    a = schema.assessments
+    query = select(a).where(a.c.period_start >= first, a.c.period_start <= last).order_by(
+        a.c.period_start, a.c.domain, a.c.period, a.c.station_id)
+    with engine.connect() as connection:
+        return _frame(connection, query, ASSESSMENT_COLUMNS)
 
 
 def read_table(engine: Engine, table_name: str, order_by=None) -> pd.DataFrame:
@@ -335,19 +477,6 @@ def read_observations_with_names(engine: Engine) -> pd.DataFrame:
     )
     with engine.connect() as connection:
         return pd.DataFrame(connection.execute(query).mappings().all())
-
-
-def existing_alert_keys(connection: Connection, keys) -> dict[str, dict]:
-    rows = connection.execute(select(schema.alerts).where(schema.alerts.c.alert_key.in_(list(keys)))).mappings().all()
-    return {row["alert_key"]: dict(row) for row in rows}
-
-
-def insert_alert(connection: Connection, row: dict) -> None:
-    connection.execute(insert(schema.alerts), [row])
-
-
-def update_alert_delivery(connection: Connection, alert_key: str, **values) -> None:
-    connection.execute(update(schema.alerts).where(schema.alerts.c.alert_key == alert_key).values(**values))
 
 
 def assessments_for_day(engine: Engine, day: date) -> list[dict]:
@@ -383,12 +512,6 @@ def assessments_for_days(engine: Engine, days) -> list[dict]:
         return [dict(row) for row in connection.execute(query).mappings().all()]
 
 
-def alerts_for_days(engine: Engine, days) -> list[dict]:
-    query = select(schema.alerts).where(schema.alerts.c.period_start.in_(list(days)))
-    with engine.connect() as connection:
-        return [dict(row) for row in connection.execute(query).mappings().all()]
-
-
 def observations_for_partition(engine: Engine, source: str, day: date) -> pd.DataFrame:
     query = select(schema.observations).where(schema.observations.c.source == source,
                                               schema.observations.c.partition_day == day)
@@ -413,13 +536,29 @@ REVISION_COLUMNS = ["value", "original_value", "qc_flag", "censoring"]
 
 def insert_payload(engine: Engine, row: dict) -> int:
     with engine.begin() as connection:
-        result = connection.execute(insert(schema.payloads).returning(schema.payloads.c.payload_id), [row])
+        result = connection.execute(insert(schema.payloads).returning(schema.payloads.c.payload_id),
+                                    [{"updated_at": schema.utc_now(), **row}])
         return int(result.scalar_one())
 
 
 def update_payload(engine: Engine, payload_id: int, **values) -> None:
     with engine.begin() as connection:
-        connection.execute(update(schema.payloads).where(schema.payloads.c.payload_id == payload_id).values(**values))
+        _update_payload(connection, payload_id, **values)
+
+
+def _update_payload(connection: Connection, payload_id: int, **values) -> None:
+    table = schema.payloads
+    connection.execute(update(table).where(table.c.payload_id == payload_id)
+                       .values(updated_at=schema.utc_now(), **values))
+
+
+def begin_attempt(engine: Engine, payload_id: int) -> int:
+    """Count one more attempt at a payload; returns the count."""
+    table = schema.payloads
+    with engine.begin() as connection:
+        connection.execute(update(table).where(table.c.payload_id == payload_id).values(
+            attempts=table.c.attempts + 1, updated_at=schema.utc_now()))
+        return int(connection.execute(select(table.c.attempts).where(table.c.payload_id == payload_id)).scalar())
 
 
 def get_payload(engine: Engine, payload_id: int) -> dict | None:
@@ -428,79 +567,141 @@ def get_payload(engine: Engine, payload_id: int) -> dict | None:
     return dict(row) if row else None
 
 
+UNFINISHED = ("received", "stored")  # and failed with retryable true
+
+
+def unfinished_payloads(engine: Engine, source: str | None = None) -> list[dict]:
+    """Payloads a fault left unfinished, oldest first: `received` (nothing stored: the ingest was
+    killed, or is still running), `stored` (its rows committed, its days not yet assessed) and
+    `failed` for a reason that was not the payload's content (retryable)."""
+    table = schema.payloads
+    query = select(table).where(or_(table.c.status.in_(UNFINISHED),
+                                    and_(table.c.status == "failed", table.c.retryable.is_(True))))
+    if source is not None:
+        query = query.where(table.c.source == source)
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(query.order_by(table.c.payload_id)).mappings().all()]
+
+
 def _frame(connection: Connection, query, columns) -> pd.DataFrame:
     return pd.DataFrame(connection.execute(query).mappings().all(), columns=columns)
 
 
 def merge_partition(engine: Engine, source: str, day: date, good: pd.DataFrame, quarantined: pd.DataFrame,
                     batch: str, payload_id: int, suite_name: str, domain: str) -> dict:
-    """Merge a payload's observations into the (source, day) partition in one transaction: a later
-    value wins, the value it replaces goes to observation_history; the payload's quarantined rows
-    replace its earlier ones. Returns the counts of new, revised and unchanged observations."""
-    o = schema.observations
+    """Merge a payload's observations into the (source, day) partition in one transaction (see
+    _merge_partition). store_payload merges all the days of a payload in one transaction instead."""
     ensure_observation_partitions(engine, [day])
     with engine.begin() as connection:
-        partition_lock(connection, "observations", source, day)  # before the read the merge is made from
-        stored = _frame(connection, select(o).where(o.c.source == source, o.c.partition_day == day), OBSERVATION_COLUMNS)
-        stored["observed_at"] = pd.to_datetime(stored["observed_at"], utc=True)
-        incoming = good.assign(payload_id=payload_id)
-        joined = stored.merge(incoming[KEY + REVISION_COLUMNS], on=KEY, how="inner", suffixes=("", "_new"))
-        changed = pd.Series(False, index=joined.index)
-        for column in REVISION_COLUMNS:
-            old, new = joined[column], joined[f"{column}_new"]
-            changed |= ~((old == new) | (old.isna() & new.isna()))
-        revised = joined[changed]
-        if len(revised):
-            history = revised[KEY + ["value", "original_value", "qc_flag", "batch_id", "payload_id"]].assign(
-                source=source, superseded_at=datetime.now(timezone.utc), superseded_by_payload_id=payload_id)
-            connection.execute(insert(schema.observation_history),
-                               records(history, [c.name for c in schema.observation_history.c if c.name != "history_id"]))
-        unchanged_keys = joined.loc[~changed, KEY]
-        fresh = incoming.merge(unchanged_keys, on=KEY, how="left", indicator=True)
-        fresh = fresh[fresh["_merge"] == "left_only"].drop(columns="_merge")
-        kept = stored.merge(fresh[KEY], on=KEY, how="left", indicator=True)
-        kept = kept[kept["_merge"] == "left_only"].drop(columns="_merge")
-        merged = pd.concat([kept, fresh], ignore_index=True)
-        replace_partition(connection, o, {"source": source, "partition_day": day}, records(merged, OBSERVATION_COLUMNS))
-        q = schema.quarantine
-        held = _frame(connection, select(*(q.c[c] for c in QUARANTINE_COLUMNS)).where(
-            q.c.source == source, q.c.partition_day == day), QUARANTINE_COLUMNS)
-        held = pd.concat([held[held["batch_id"] != batch], quarantined], ignore_index=True)
-        replace_partition(connection, q, {"source": source, "partition_day": day}, records(held, QUARANTINE_COLUMNS))
-        log = schema.partition_log
-        connection.execute(delete(log).where(log.c.source == source, log.c.partition_day == day))
-        connection.execute(insert(log), [{"source": source, "partition_day": day, "domain": domain, "batch_id": batch,
-                                          "rows_read": len(merged) + len(held), "rows_loaded": len(merged),
-                                          "rows_quarantined": len(held), "suite_name": suite_name,
-                                          "loaded_at": datetime.now(timezone.utc)}])
+        return _merge_partition(connection, source, day, good, quarantined, batch, payload_id, suite_name, domain)
+
+
+def _merge_partition(connection: Connection, source: str, day: date, good: pd.DataFrame, quarantined: pd.DataFrame,
+                     batch: str, payload_id: int, suite_name: str, domain: str) -> dict:
+    """Merge a payload's observations into the (source, day) partition: a later value wins, the
+    value it replaces goes to observation_history; the payload's quarantined rows replace its
+    earlier ones. "Later" is the payload logged later: a payload finished late by `envmon ingest
+    --resume` does not undo what a newer payload of the source already said. Returns the counts of
+    new, revised and unchanged observations."""
+    o = schema.observations
+    partition_lock(connection, "observations", source, day)  # before the read the merge is made from
+    stored = _frame(connection, select(o).where(o.c.source == source, o.c.partition_day == day), OBSERVATION_COLUMNS)
+    stored["observed_at"] = pd.to_datetime(stored["observed_at"], utc=True)
+    incoming = good.assign(payload_id=payload_id)
+    joined = stored.merge(incoming[KEY + REVISION_COLUMNS], on=KEY, how="inner", suffixes=("", "_new"))
+    changed = pd.Series(False, index=joined.index)
+    for column in REVISION_COLUMNS:
+        old, new = joined[column], joined[f"{column}_new"]
+        changed |= ~((old == new) | (old.isna() & new.isna()))
+    newer = pd.to_numeric(joined["payload_id"], errors="coerce").gt(payload_id).to_numpy()
+    changed &= ~newer  # a newer payload's value stays; this payload's older one is not current
+    revised = joined[changed]
+    if len(revised):
+        history = revised[KEY + ["value", "original_value", "qc_flag", "batch_id", "payload_id"]].assign(
+            source=source, superseded_at=schema.utc_now(), superseded_by_payload_id=payload_id)
+        connection.execute(insert(schema.observation_history),
+                           records(history, [c.name for c in schema.observation_history.c if c.name != "history_id"]))
+    unchanged_keys = joined.loc[~changed, KEY]
+    fresh = incoming.merge(unchanged_keys, on=KEY, how="left", indicator=True)
+    fresh = fresh[fresh["_merge"] == "left_only"].drop(columns="_merge")
+    kept = stored.merge(fresh[KEY], on=KEY, how="left", indicator=True)
+    kept = kept[kept["_merge"] == "left_only"].drop(columns="_merge")
+    merged = pd.concat([kept, fresh], ignore_index=True)
+    replace_partition(connection, o, {"source": source, "partition_day": day}, records(merged, OBSERVATION_COLUMNS))
+    q = schema.quarantine
+    held = _frame(connection, select(*(q.c[c] for c in QUARANTINE_COLUMNS)).where(
+        q.c.source == source, q.c.partition_day == day), QUARANTINE_COLUMNS)
+    held = pd.concat([held[held["batch_id"] != batch], quarantined], ignore_index=True)
+    replace_partition(connection, q, {"source": source, "partition_day": day}, records(held, QUARANTINE_COLUMNS))
+    log = schema.partition_log
+    connection.execute(delete(log).where(log.c.source == source, log.c.partition_day == day))
+    connection.execute(insert(log), [{"source": source, "partition_day": day, "domain": domain, "batch_id": batch,
+                                      "rows_read": len(merged) + len(held), "rows_loaded": len(merged),
+                                      "rows_quarantined": len(held), "suite_name": suite_name,
+                                      "loaded_at": schema.utc_now()}])
     return {"new": len(fresh) - len(revised), "revised": len(revised), "unchanged": len(unchanged_keys)}
 
 
+def store_payload(engine: Engine, source: str, payload_id: int, partitions: list[tuple[date, pd.DataFrame, pd.DataFrame]],
+                  batch: str, suite_name: str, domain: str, published: pd.DataFrame | None,
+                  newest: datetime | None, counts: dict) -> dict:
+    """Everything a payload writes, in ONE transaction: each of its (source, day) partitions
+    (`partitions`: day, good rows, quarantined rows), what the publisher reported, the source's
+    watermark, and the payload's own status `stored` with its days and counts. A payload is then
+    all or nothing: a fault (a killed process, a lost connection, a full disk) before the commit
+    leaves none of its days visible and its status `received`; after it, all of them and `stored`.
+    Locks are taken in one order by every writer (the partitions by day, then the published
+    results, then the watermark), so two payloads of one source never deadlock. Returns the
+    counts of new, revised and unchanged observations."""
+    partitions = sorted(partitions, key=lambda item: item[0])
+    ensure_observation_partitions(engine, [day for day, _, _ in partitions])
+    totals = {"new": 0, "revised": 0, "unchanged": 0}
+    with engine.begin() as connection:
+        for day, good, quarantined in partitions:
+            merged = _merge_partition(connection, source, day, good, quarantined, batch, payload_id, suite_name, domain)
+            totals = {k: totals[k] + merged[k] for k in totals}
+        _upsert_published_results(connection, published, payload_id)
+        if newest is not None:
+            _advance_watermark(connection, source, newest)
+        _update_payload(connection, payload_id, status="stored", error=None, retryable=None,
+                        # the days to assess: those with good rows (quarantined rows never make one)
+                        days=",".join(day.isoformat() for day, good, _ in partitions if len(good)), **counts)
+    return totals
+
+
 def upsert_published_results(engine: Engine, published: pd.DataFrame, payload_id: int) -> None:
+    with engine.begin() as connection:
+        _upsert_published_results(connection, published, payload_id)
+
+
+def _upsert_published_results(connection: Connection, published: pd.DataFrame | None, payload_id: int) -> None:
     if published is None or published.empty:
         return
     table = schema.published_results
     rows = records(published.assign(payload_id=payload_id), [c.name for c in table.c])
-    with engine.begin() as connection:
-        partition_lock(connection, "published_results", rows[0]["source"])  # two payloads may share an hour
-        for row in rows:
-            connection.execute(delete(table).where(table.c.source == row["source"],
-                                                   table.c.station_id == row["station_id"],
-                                                   table.c.observed_at == row["observed_at"]))
-        connection.execute(insert(table), rows)
+    partition_lock(connection, "published_results", rows[0]["source"])  # two payloads may share an hour
+    for row in rows:
+        connection.execute(delete(table).where(table.c.source == row["source"],
+                                               table.c.station_id == row["station_id"],
+                                               table.c.observed_at == row["observed_at"]))
+    connection.execute(insert(table), rows)
 
 
 def advance_watermark(engine: Engine, source: str, newest: datetime) -> None:
-    table = schema.watermarks
     with engine.begin() as connection:
-        partition_lock(connection, "watermarks", source)  # two first payloads of a source would both insert
-        current = connection.execute(select(table.c.last_observed_at).where(table.c.source == source)).scalar()
-        if current is None:
-            connection.execute(insert(table), [{"source": source, "last_observed_at": newest,
-                                                "updated_at": datetime.now(timezone.utc)}])
-        elif newest > current:
-            connection.execute(update(table).where(table.c.source == source).values(
-                last_observed_at=newest, updated_at=datetime.now(timezone.utc)))
+        _advance_watermark(connection, source, newest)
+
+
+def _advance_watermark(connection: Connection, source: str, newest: datetime) -> None:
+    table = schema.watermarks
+    partition_lock(connection, "watermarks", source)  # two first payloads of a source would both insert
+    current = connection.execute(select(table.c.last_observed_at).where(table.c.source == source)).scalar()
+    if current is None:
+        connection.execute(insert(table), [{"source": source, "last_observed_at": newest,
+                                            "updated_at": schema.utc_now()}])
+    elif newest > current:
+        connection.execute(update(table).where(table.c.source == source).values(
+            last_observed_at=newest, updated_at=schema.utc_now()))
 
 
 def watermark(engine: Engine, source: str) -> datetime | None:
@@ -596,3 +797,50 @@ def payload_status_by_sha(engine: Engine, source: str, sha256: str) -> str | Non
              .order_by(table.c.payload_id.desc()).limit(1))
     with engine.connect() as connection:
         return connection.execute(query).scalar()
+
+
+# --- reports: the bulletin's and the annual assessment's reads ----------------------------------
+
+def observations_between(engine: Engine, first: date, last: date, station_ids=None, columns=None) -> pd.DataFrame:
+    """The stored observations of bureau days `first` … `last` (of `station_ids`, if given), only
+    `columns` (default: all): observed_at as UTC timestamps, partition_day as dates. A month of a
+    domain is 10^5 rows, so the times come as the driver gives them (SQLite: UTC text) and are
+    converted column by column, not row by row."""
+    from sqlalchemy import Text, type_coerce
+
+    o = schema.observations
+    columns = list(columns or OBSERVATION_COLUMNS)
+    times = {"observed_at", "partition_day"}
+    query = select(*(type_coerce(o.c[c], Text).label(c) if c in times else o.c[c] for c in columns)).where(
+        o.c.partition_day >= first, o.c.partition_day <= last)
+    if station_ids is not None:
+        query = query.where(o.c.station_id.in_(list(station_ids)))
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    frame = pd.DataFrame(dict(zip(columns, map(list, zip(*rows)))) if rows else {c: [] for c in columns},
+                         columns=columns)
+    if "observed_at" in frame:
+        frame["observed_at"] = pd.to_datetime(frame["observed_at"], utc=True, format="mixed")  # SQLite: naive UTC
+    if "partition_day" in frame:
+        frame["partition_day"] = [d if isinstance(d, date) else date.fromisoformat(d[:10]) for d in frame["partition_day"]]
+    for column in ("value", "detection_limit"):
+        if column in frame:
+            frame[column] = frame[column].astype("float64")
+    return frame
+
+
+def partition_log_between(engine: Engine, first: date, last: date) -> pd.DataFrame:
+    """The (source, day) partitions of days `first` … `last`: the batch each was last loaded from."""
+    log = schema.partition_log
+    query = (select(log).where(log.c.partition_day >= first, log.c.partition_day <= last)
+             .order_by(log.c.partition_day, log.c.source))
+    with engine.connect() as connection:
+        return _frame(connection, query, [c.name for c in log.c])
+
+
+def payloads_by_id(engine: Engine, payload_ids) -> pd.DataFrame:
+    p = schema.payloads
+    columns = ["payload_id", "source", "origin", "sha256", "received_at", "fetched_at", "status"]
+    query = select(*(p.c[c] for c in columns)).where(p.c.payload_id.in_(list(payload_ids))).order_by(p.c.payload_id)
+    with engine.connect() as connection:
+        return _frame(connection, query, columns)

@@ -130,6 +130,7 @@ quarantine = Table(
     Column("original_value", Text),
     Column("expectation", Text, nullable=False),
     Column("reason", Text, nullable=False),
+    Column("rule", Text),  # migration 0011: every rule the row fails, by id; `reason` says the same in words
     Index("ix_quarantine_partition", "source", "partition_day"),
 )
 
@@ -164,7 +165,35 @@ assessments = Table(
     Column("status", String(24), nullable=False),
     Column("aqi", Integer),                 # air only (migration 0002)
     Column("primary_pollutants", Text),     # air only: parameter codes, ';'-separated
+    # migration 0009: the rules the result was computed under (standards.rule_version(...).id, e.g.
+    # air@2026-03-01#…); NULL for results written before it was recorded
+    Column("rule_version", String(64)),
     Index("ix_assessments_period", "period", "period_start"),
+)
+
+assessment_history = Table(  # results replaced by a computation under other rules (migration 0009)
+    "assessment_history", metadata,
+    Column("history_id", Integer, primary_key=True, autoincrement=True),
+    Column("station_id", String(64), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("domain", String(16), nullable=False),
+    Column("standard", Text, nullable=False),
+    Column("water_class", String(16)),
+    Column("target_class", String(16)),
+    Column("is_compliant", Boolean),
+    Column("grade", Text),
+    Column("indicators_assessed", Text, nullable=False),
+    Column("failing_parameters", Text, nullable=False),
+    Column("values_used", Integer, nullable=False),
+    Column("is_cross_boundary", Boolean, nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("aqi", Integer),
+    Column("primary_pollutants", Text),
+    Column("rule_version", String(64)),
+    Column("superseded_at", UtcDateTime, nullable=False),
+    Column("superseded_by_rule_version", String(64)),
+    Index("ix_assessment_history_key", "station_id", "period", "period_start"),
 )
 
 alerts = Table(
@@ -183,6 +212,88 @@ alerts = Table(
     Column("sent_at", UtcDateTime),
     Column("attempts", Integer, nullable=False),
     UniqueConstraint("alert_key", name="uq_alerts_alert_key"),
+)  # one e-mail per failed section-day, as alerts were before migration 0010: kept, no longer written
+
+# Alerts since migration 0010 (pipelines/alerts): episodes of a section out of its target, the
+# duty officers' actions on them, the notices of each state change, and the outbox of deliveries.
+alert_episodes = Table(
+    "alert_episodes", metadata,
+    Column("episode_id", Integer, primary_key=True, autoincrement=True),
+    Column("section_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),          # open, resolved, withdrawn, merged
+    Column("opened_on", Date, nullable=False),             # bureau days of the assessments
+    Column("last_failed_on", Date, nullable=False),
+    Column("resolved_on", Date),
+    Column("resolution", String(16)),                      # compliant, manual, revised (withdrawn), merged
+    Column("worst_class", String(16)),
+    Column("target_class", String(16)),
+    Column("failing_items", Text, nullable=False),         # JSON: per parameter its worst class and multiple
+    Column("days_failed", Integer, nullable=False),
+    Column("bases", String(32), nullable=False),           # day;month: daily and/or month-to-date failures
+    Column("acknowledged_at", UtcDateTime),
+    Column("acknowledged_by", Text),
+    Column("escalated_at", UtcDateTime),
+    Column("merged_into", Integer),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_alert_episodes_section", "section_id", "status"),
+)
+
+alert_section_days = Table(  # each day's verdict of a section for its episodes: the day's assessment and the
+    "alert_section_days", metadata,   # month to date as of that day (recomputed with them; see pipelines/alerts)
+    Column("section_id", String(64), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("is_assessed", Boolean, nullable=False),
+    Column("is_failing", Boolean, nullable=False),
+    Column("worst_class", String(16)),
+    Column("target_class", String(16)),
+    Column("failing_items", Text, nullable=False),         # JSON, each item with its basis (day, month)
+    Column("bases", String(32), nullable=False),
+)
+
+alert_actions = Table(  # the audit trail: who acknowledged or resolved an episode, when, and why
+    "alert_actions", metadata,
+    Column("action_id", Integer, primary_key=True, autoincrement=True),
+    Column("episode_id", Integer, nullable=False),
+    Column("action", String(16), nullable=False),          # acknowledge, resolve
+    Column("actor", Text, nullable=False),
+    Column("acted_at", UtcDateTime, nullable=False),
+    Column("comment", Text),
+    Index("ix_alert_actions_episode", "episode_id"),
+)
+
+alert_notices = Table(  # one per state change (or operational event), however often its day is re-run
+    "alert_notices", metadata,
+    Column("notice_id", Integer, primary_key=True, autoincrement=True),
+    Column("notice_key", String(200), nullable=False),
+    Column("category", String(16), nullable=False),        # section, operational
+    Column("kind", String(32), nullable=False),            # opened, worsened, resolved, escalated, ...
+    Column("episode_id", Integer),
+    Column("subject_id", String(96), nullable=False),      # the section, or the source / DAG / station
+    Column("is_urgent", Boolean, nullable=False),          # non-urgent notices wait out quiet hours
+    Column("effective_on", Date),                          # the bureau day of the change
+    Column("facts", Text, nullable=False),                 # JSON the messages are rendered from
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("notice_key", name="uq_alert_notices_key"),
+)
+
+alert_deliveries = Table(  # the outbox: each (notice, recipient) recorded before it is sent
+    "alert_deliveries", metadata,
+    Column("delivery_id", Integer, primary_key=True, autoincrement=True),
+    Column("notice_id", Integer, nullable=False),
+    Column("recipient_id", String(160), nullable=False),   # bureau/channel/name from the routing file
+    Column("channel", String(16), nullable=False),         # email, wecom, dingtalk, webhook
+    Column("target", Text, nullable=False),                # an address or a robot's name, never a secret
+    Column("language", String(8), nullable=False),
+    Column("status", String(16), nullable=False),          # pending, sending, sent, held, failed
+    Column("attempts", Integer, nullable=False),
+    Column("not_before", UtcDateTime),                     # quiet hours, back-off, rate limits
+    Column("claimed_at", UtcDateTime),
+    Column("last_error", Text),
+    Column("sent_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("notice_id", "recipient_id", name="uq_alert_deliveries_notice_recipient"),
+    Index("ix_alert_deliveries_status", "status"),
 )
 
 
@@ -202,7 +313,35 @@ payloads = Table(  # every payload of a real source, archived as received (migra
     Column("rows_loaded", Integer),
     Column("rows_quarantined", Integer),
     Column("rows_out_of_scope", Integer),
+    # migration 0011: recovery. status: received → stored (rows, published results and watermark
+    # committed together) → loaded (its days assessed too), or failed; a failed payload that is
+    # retryable (a fault, not its content) is taken up again by `envmon ingest --resume`
+    Column("retryable", Boolean),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("updated_at", UtcDateTime),
+    Column("days", Text),  # the bureau days its good rows went to (the days to assess), ISO, comma-separated
+    # migration 0011, bad input: the encoding it was read in, and what was said of it as a whole
+    # (the year inferred for times printed without one, warnings), one line each
+    Column("encoding", String(16)),
+    Column("notes", Text),
     Index("ix_payloads_source_sha", "source", "sha256"),
+    Index("ix_payloads_status", "status"),
+)
+
+unknown_stations = Table(  # migration 0011: stations and sections the payloads name in the registry's cities
+    "unknown_stations", metadata,    # that the registry lacks (`envmon registry unknown`)
+    Column("source", String(32), primary_key=True),
+    Column("station_key", String(200), primary_key=True),  # the air station code; province/basin/name of a section
+    Column("name_zh", Text, nullable=False),
+    Column("city", Text, nullable=False),
+    Column("water_body", Text),
+    Column("city_basis", Text, nullable=False),            # how its city is known (the payload's tooltip, area)
+    Column("first_seen_at", UtcDateTime, nullable=False),
+    Column("first_payload_id", Integer),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("last_payload_id", Integer),
+    Column("payloads_seen", Integer, nullable=False),
+    Column("values_seen", Integer, nullable=False),        # its values counted out of scope, over those payloads
 )
 
 published_results = Table(  # what the publisher reported beside the values (class, AQI, names)
@@ -281,4 +420,7 @@ staged_batches = Table(  # batches between the tasks of one run, where every wor
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    """Time stamps of rows (loaded, staged, raised, superseded...): pipelines.clock.now(), the one clock."""
+    from pipelines.clock import now
+
+    return now()

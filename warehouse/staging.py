@@ -25,7 +25,11 @@ def put(engine: Engine, source: str, day: date, stage: str, frame: pd.DataFrame,
     """Stage a frame, replacing what the same stage of the partition held."""
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
+    from warehouse.db import partition_lock
+
     with engine.begin() as connection:
+        # two runs of one partition at once would both delete, then both insert the same key
+        partition_lock(connection, "staged_batches", source, day, stage)
         connection.execute(delete(schema.staged_batches).where(_where(source, day, stage)))
         connection.execute(insert(schema.staged_batches).values(
             source=source, partition_day=day, stage=stage, batch_id=batch_id, rows=len(frame),

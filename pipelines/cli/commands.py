@@ -5,15 +5,20 @@ import argparse
 import json
 import os
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from pipelines import clock
 from pipelines.clock import yesterday
+from pipelines.alerts import cli as alerts_cli
 from pipelines.config import load_settings
 from dashboards.app import cli as dashboard_cli
+from pipelines.reports import cli as reports
+from pipelines.cli import registry_commands
 from pipelines.clock import BUREAU_TZ
 
-EXPORTS = ("observations", "assessments", "quarantine", "alerts", "published", "payloads", "history", "rollups")
+EXPORTS = ("observations", "assessments", "quarantine", "alerts", "published", "payloads", "history", "rollups",
+           "assessment-history")
 
 
 def _day(text: str) -> date:
@@ -39,7 +44,10 @@ def _timestamp(text: str) -> datetime:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="envmon", description=__doc__)
+    parser = argparse.ArgumentParser(prog="envmon", description=__doc__, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, print the traceback too (also ENVMON_DEBUG=1); anywhere on the line")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the nightly DAG in-process for one or more days")
     run.add_argument("--date", type=_day, help="the last day to run (default: yesterday, Asia/Shanghai)")
@@ -63,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--source", choices=("cnemc-water", "cnemc-air", "lab", "coastal"))
     ingest.add_argument("--file", type=Path)
     ingest.add_argument("--payload-id", type=int, help="re-ingest a logged payload from the archive")
+    ingest.add_argument("--resume", action="store_true",
+                        help="finish every payload a fault left unfinished (received, stored, or failed for a "
+                             "reason other than its content), of --source or of all sources")
     ingest.add_argument("--fetched-at", type=_timestamp, help="when it was fetched (default: file modification time)")
     ingest.add_argument("--json", action="store_true")
     history = commands.add_parser("history", help="list every version of a value, each with its payload")
@@ -72,17 +83,78 @@ def build_parser() -> argparse.ArgumentParser:
     classify = commands.add_parser("classify", help="classify the rows of a CSV by the standards (calculator)")
     classify.add_argument("domain", choices=("surface-water", "seawater", "air"))
     classify.add_argument("--input", required=True, type=Path, help="CSV with parameter-code columns")
+    alerts_cli.add_parsers(commands)  # alerts list, ack, resolve, retry
     dashboard_cli.add_commands(commands)  # dashboard, users
+    reports.add_parsers(commands)  # bulletin, assessment-report
+    registry_commands.add_parsers(commands)  # registry unknown, registry check
+    reassess = commands.add_parser(
+        "reassess", help="recompute the stored assessments of a range of days under the rules in force",
+        description="After a change of the rule tables (pipelines/reference/data): every day of the range that "
+                    "holds assessments is assessed again from its stored observations, under the rules in force "
+                    "at the day. Each result records its rule version; one computed under other rules is kept "
+                    "in assessment_history (envmon export assessment-history).")
+    reassess.add_argument("--from", dest="first", type=_day, required=True, help="the first day, YYYY-MM-DD")
+    reassess.add_argument("--to", dest="last", type=_day, required=True, help="the last day, YYYY-MM-DD")
+    reassess.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     return parser
 
 
+EPILOG = """exit status: 0 done; 1 failed (one line on stderr says why); 2 bad usage or input;
+3 the warehouse cannot be reached. --debug (or ENVMON_DEBUG=1) adds the traceback."""
+UNREACHABLE_EXIT = 3
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """The command line. No error ends in a traceback: one line on stderr and an exit status,
+    the traceback too with --debug or ENVMON_DEBUG=1."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("ENVMON_DEBUG", "").lower() in ("1", "true", "yes")
+    try:
+        args = build_parser().parse_args([a for a in argv if a != "--debug"])  # usage errors: SystemExit 2
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("envmon: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the one place every error becomes one line
+        from warehouse.db import WarehouseUnreachable
+
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        hint = "" if debug else " (--debug for the traceback)"
+        print(f"envmon: {describe_error(error)}{hint}", file=sys.stderr)
+        return UNREACHABLE_EXIT if isinstance(error, WarehouseUnreachable) else 1
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for an error: the warehouse's, the disk's or envmon's own words, else its type."""
+    from sqlalchemy.exc import DBAPIError
+
+    from warehouse import db
+
+    if isinstance(error, DBAPIError):
+        return f"the warehouse failed: {db.operational_reason(error)}"
+    lines = str(error).strip().splitlines()
+    first = lines[0] if lines else ""
+    if isinstance(error, OSError) or type(error).__module__.startswith(("pipelines", "warehouse")):
+        return first or type(error).__name__
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+NEEDS_WAREHOUSE = ("run", "backfill", "export", "ingest", "history", "reassess", *reports.COMMANDS)
+
+
+def _dispatch(args) -> int:
     try:
         settings = load_settings()
     except ValueError as error:
         print(f"envmon: {error}", file=sys.stderr)
         return 2
+    if args.command in NEEDS_WAREHOUSE and not getattr(args, "deployment", False):
+        from warehouse import db
+
+        db.check_reachable(settings.warehouse_url)  # pre-flight: one line within seconds, not a hang
     if args.command in dashboard_cli.COMMANDS:  # no warehouse pre-flight: the app reads its own URL
         return dashboard_cli.run(args)
     if args.command == "run":
@@ -94,9 +166,38 @@ def main(argv: list[str] | None = None) -> int:
         return _export(settings, args.table)
     if args.command == "history":
         return _history(settings, args)
+    if args.command in reports.COMMANDS:
+        return reports.run(settings, args)
     if args.command == "classify":
         return _classify(args)
+    if args.command == alerts_cli.COMMAND:
+        return alerts_cli.run(settings, args)
+    if args.command == registry_commands.COMMAND:
+        return registry_commands.run(settings, args)
+    if args.command == "reassess":
+        return _reassess(settings, args)
     return _ingest(settings, args)
+
+
+def _reassess(settings, args) -> int:
+    from pipelines.reassess import reassess
+
+    if args.last < args.first:
+        print(f"envmon: --to {args.last} is before --from {args.first}", file=sys.stderr)
+        return 2
+    summary = reassess(args.first, args.last, settings)
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+        return 0
+    print(f"reassessed {summary['days_reassessed']} days ({summary['from']} … {summary['to']}): "
+          f"{summary['new_rule_version']} of {summary['assessments']} assessments under a new rule version, "
+          f"{summary['result_changed']} with a different result, {summary['kept_in_history']} earlier results kept "
+          "in assessment_history")
+    for transition, count in summary["rule_versions"].items():
+        print(f"  {transition}: {count}")
+    for change in summary["changed_results"]:
+        print(f"  {change['period_start']} {change['station_id']}: {change['before']} → {change['after']}")
+    return 0
 
 
 def _classify(args) -> int:
@@ -140,7 +241,7 @@ def _run_days(settings, days: list[date], as_json: bool) -> int:
     from pipelines.cli.summary import run_summary
     from warehouse import db
 
-    started = datetime.now(timezone.utc)
+    started = clock.now()
     log_path = settings.home / "logs" / f"run-{started:%Y%m%dT%H%M%S}.log"
     try:
         run_days(settings, days, log_path)
@@ -180,6 +281,14 @@ def _print_summary(summary: dict) -> None:
     console.print(f"sections assessed: {summary['sections_assessed']} · coastal points assessed: "
                   f"{summary['coastal_points_assessed']} · cross-boundary failures (section-days): "
                   f"{summary['cross_boundary_failures']} · alerts raised: {summary['alerts_raised']}")
+    from pipelines.alerts import report
+
+    for line in report.lines(summary):
+        console.print(line, highlight=False, markup=False)
+    unknown = summary.get("registry_unknown") or {}
+    if unknown.get("total"):
+        console.print(f"registry unknown: {unknown['total']} stations or sections in the registry's cities that it lacks "
+                      f"({unknown['seen']} seen in this run, {unknown['new']} new): envmon registry unknown")
     console.print(f"dashboard: {summary['dashboard']}\nlog: {summary['log']}")
 
 
@@ -216,10 +325,31 @@ def _history(settings, args) -> int:
     return 0
 
 
+def _resume(settings, args) -> int:
+    from pipelines import ingest
+
+    result = ingest.resume_payloads(settings, args.source)
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != "summaries"}, ensure_ascii=False))
+    else:
+        print(f"resumed {len(result['resumed'])} payloads" + (f" ({', '.join(map(str, result['resumed']))})"
+                                                               if result["resumed"] else "")
+              + (f"; days re-assessed: {', '.join(result['days'])}" if result["days"] else ""))
+        for busy in result["busy"]:
+            print(f"payload {busy}: being ingested by another process, left to it")
+        for given_up in result["given_up"]:
+            print(f"payload {given_up}: failed {ingest.MAX_ATTEMPTS} times; retry it with --payload-id {given_up}")
+    for failed in result["failed"]:
+        print(f"envmon: payload {failed['payload_id']}: {failed['error']}", file=sys.stderr)
+    return 1 if result["failed"] else 0
+
+
 def _ingest(settings, args) -> int:
     from pipelines import ingest
     from pipelines.sources.files import PayloadError
 
+    if args.resume:
+        return _resume(settings, args)
     if args.payload_id is not None:
         try:
             summary = ingest.reingest(args.payload_id, settings)
@@ -228,19 +358,32 @@ def _ingest(settings, args) -> int:
             return 1
     else:
         if not args.source or not args.file:
-            print("envmon: ingest needs --source and --file, or --payload-id", file=sys.stderr)
+            print("envmon: ingest needs --source and --file, --payload-id, or --resume", file=sys.stderr)
             return 2
         if not args.file.is_file():
             print(f"envmon: no such file {args.file}", file=sys.stderr)
             return 2
         fetched = args.fetched_at or datetime.fromtimestamp(args.file.stat().st_mtime, BUREAU_TZ)
+        basis = "--fetched-at" if args.fetched_at else "the file's modification time"
         try:
-            summary = ingest.ingest_file(args.source, args.file, fetched, settings)
+            summary = ingest.ingest_file(args.source, args.file, fetched, settings, fetched_basis=basis)
         except PayloadError as error:
             print(f"envmon: {args.file}: {error}", file=sys.stderr)
             return 1
+        except Exception as error:
+            # a fault after the payload was logged carries a note saying what to do; before, nothing
+            # was logged and the same command again is the retry
+            notes = [note for note in getattr(error, "__notes__", ()) if "--resume" in note]
+            if not notes:
+                raise
+            raise ingest.PayloadUnfinished(f"{args.file}: {describe_error(error)}; {notes[-1]}") from error
     print(json.dumps(summary, ensure_ascii=False) if args.json else
           "\n".join(f"{name}: {entry}" for name, entry in summary["sources"].items()))
+    if not args.json:  # what was said of the payload as a whole: the year taken, and from what
+        for note in summary.get("notes", []):
+            print(f"note: {note}")
+    for warning in summary.get("warnings", []):
+        print(f"envmon: warning: {warning}", file=sys.stderr)
     return 0
 
 
