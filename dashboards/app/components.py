@@ -85,29 +85,58 @@ def label_banner(sources: list[str], lang: str) -> html.Div:
     return html.Div("", className="banner none", id="data-label", **{"data-kind": kind})
 
 
-def data_table(table_id: str, frame: pd.DataFrame, download: str, context: PageContext, page_size: int = 25,
-               style_rows: list | None = None) -> html.Div:
-    """A table that shows all its rows (paged, never cut off) with CSV and XLSX downloads of the same
-    rows, made again on the server for the same user."""
+def table_payload(frame: pd.DataFrame) -> tuple[list[dict], list[dict]]:
+    """A frame as a DataTable's `data` and `columns` (every cell as text the table shows)."""
     shown = frame.copy()
     for column in shown.columns:
         shown[column] = shown[column].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else
                                           v if isinstance(v, (int, float, str, bool)) else str(v))
+    return shown.to_dict("records"), [{"name": c, "id": c} for c in shown.columns]
+
+
+def data_table(table_id: str, frame: pd.DataFrame | None, download: str, context: PageContext, page_size: int = 25,
+               style_rows: list | None = None) -> html.Div:
+    """A table that shows all its rows (paged, never cut off) with CSV and XLSX downloads of the same
+    rows, made again on the server for the same user. `frame` None: the page's callback fills it."""
+    data, columns = table_payload(frame) if frame is not None else ([], [])
     query = search_string(context.params)
     return html.Div([
         dash_table.DataTable(
-            id=table_id, data=shown.to_dict("records"), columns=[{"name": c, "id": c} for c in shown.columns],
+            id=table_id, data=data, columns=columns,
             page_size=page_size, sort_action="native", filter_action="native",
-            style_table={"overflowX": "auto"}, style_cell={"textAlign": "left", "fontSize": 13, "padding": "4px", "fontFamily": FONT_FAMILY,
-                                                           "whiteSpace": "normal", "height": "auto"},
+            style_table={"overflowX": "auto"}, style_cell={"textAlign": "left", "fontSize": 13, "padding": "4px",
+                                                           "fontFamily": FONT_FAMILY, "whiteSpace": "normal",
+                                                           "height": "auto"},
             style_header={"backgroundColor": "#35495e", "color": "white", "fontWeight": "bold"},
             style_data_conditional=style_rows or []),
         html.Div([t("download", context.lang) + ": ",
                   html.A("CSV", href=f"/download/{download}.csv{query}", id=f"{table_id}-csv", className="download"),
                   " · ",
                   html.A("XLSX", href=f"/download/{download}.xlsx{query}", id=f"{table_id}-xlsx", className="download")],
-                 className="downloads"),
+                 className="downloads", id=f"{table_id}-downloads"),
     ], className="table-block")
+
+
+def download_links(table_id: str, download: str, context: PageContext) -> list:
+    query = search_string(context.params)
+    return [t("download", context.lang) + ": ",
+            html.A("CSV", href=f"/download/{download}.csv{query}", id=f"{table_id}-csv", className="download"), " · ",
+            html.A("XLSX", href=f"/download/{download}.xlsx{query}", id=f"{table_id}-xlsx", className="download")]
+
+
+def table_outputs(table_id: str, frame: pd.DataFrame, download: str, context: PageContext) -> tuple:
+    """What a page's callback returns for one table: its data, its columns and its download links."""
+    data, columns = table_payload(frame)
+    return data, columns, download_links(table_id, download, context)
+
+
+def table_targets(table_id: str) -> list:
+    from dash import Output
+
+    return [Output(table_id, "data"), Output(table_id, "columns"), Output(f"{table_id}-downloads", "children")]
+
+
+PENDING = {"data": [], "layout": {"height": 60, "xaxis": {"visible": False}, "yaxis": {"visible": False}}}
 
 
 def date_range(picker_id: str, first: date | None, last: date | None, start: date | None, end: date | None) -> dcc.DatePickerRange:

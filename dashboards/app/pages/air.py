@@ -60,7 +60,6 @@ def figures_for(context):
 def render(context, rest):
     lang = context.lang
     start, end = _range(context)
-    calendar, series = figures_for(context)
     cities = sorted(set(context.visible[context.visible["station_type"] == "air"]["city"]), key=SIX_CITIES.index)
     options = [{"label": t("all_cities", lang), "value": ""}] + [{"label": city_name(c, lang), "value": c} for c in cities]
     body = [
@@ -72,26 +71,27 @@ def render(context, rest):
                                                            value=context.param("pollutant") or "pm2_5", clearable=False,
                                                            style={"width": "140px"})]),
         ], className="filters"),
-        components.graph("air-calendar", calendar),
-        components.graph("air-series", series),
+        components.graph("air-calendar", components.PENDING),
+        components.graph("air-series", components.PENDING),
         html.H4(t("hj663", lang)), components.notice(t("hj663_note", lang), "info", "hj663-note"),
-        components.data_table("air-table", daily_table(context), "air/daily", context),
+        components.data_table("air-table", None, "air/daily", context),
     ]
     return body, (start, end)
 
 
 def register(app, current_context) -> None:
-    @app.callback(Output("air-calendar", "figure"), Output("air-series", "figure"), Output("air-table", "data"),
+    @app.callback(Output("air-calendar", "figure"), Output("air-series", "figure"), *components.table_targets("air-table"),
                   Output("url", "search", allow_duplicate=True),
                   Input("air-city", "value"), Input("air-range", "start_date"), Input("air-range", "end_date"),
-                  Input("air-pollutant", "value"), State("url", "search"), prevent_initial_call=True)
+                  Input("air-pollutant", "value"), State("url", "search"), prevent_initial_call="initial_duplicate")
     def update(city, start, end, pollutant, search):
         params = components.parse_search(search)
         params.update({"city": city or None, "from": (start or "")[:10] or None, "to": (end or "")[:10] or None,
                        "pollutant": pollutant})
         context = current_context(params)
         calendar, series = figures_for(context)
-        return calendar, series, daily_table(context).astype(str).to_dict("records"), components.search_string(params)
+        return (calendar, series, *components.table_outputs("air-table", daily_table(context), "air/daily", context),
+                components.search_string(params))
 
 
 TABLES = {"daily": daily_table}

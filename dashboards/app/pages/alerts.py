@@ -65,26 +65,28 @@ def render(context, rest):
                      className="filters"),
             html.H3(t("alerts_title", lang))]
     if context.warehouse.has_alert_episodes():
-        body += [components.data_table("alerts-table", episode_table(context), "alerts/episodes", context,
+        body += [components.data_table("alerts-table", None, "alerts/episodes", context,
                                        style_rows=[{"if": {"filter_query": '{state} = "open"'}, "backgroundColor": "#fde0dd"}]),
                  html.H4("history"),
                  components.data_table("alerts-history", history_table(context), "alerts/history", context)]
     else:
-        body += [components.data_table("alerts-table", alert_table(context), "alerts/alerts", context),
-                 html.Div(id="alerts-history")]
+        body += [components.data_table("alerts-table", None, "alerts/alerts", context)]
     return body, (start, end)
 
 
 def register(app, current_context) -> None:
-    @app.callback(Output("alerts-table", "data"), Output("url", "search", allow_duplicate=True),
+    @app.callback(*components.table_targets("alerts-table"), Output("url", "search", allow_duplicate=True),
                   Input("alerts-range", "start_date"), Input("alerts-range", "end_date"),
-                  State("url", "search"), prevent_initial_call=True)
+                  State("url", "search"), prevent_initial_call="initial_duplicate")
     def update(start, end, search):
         params = components.parse_search(search)
         params.update({"from": (start or "")[:10] or None, "to": (end or "")[:10] or None})
         context = current_context(params)
-        table = episode_table(context) if context.warehouse.has_alert_episodes() else alert_table(context)
-        return table.astype(str).to_dict("records"), components.search_string(params)
+        if context.warehouse.has_alert_episodes():
+            outputs = components.table_outputs("alerts-table", episode_table(context), "alerts/episodes", context)
+        else:
+            outputs = components.table_outputs("alerts-table", alert_table(context), "alerts/alerts", context)
+        return (*outputs, components.search_string(params))
 
 
 TABLES = {"alerts": alert_table, "episodes": episode_table, "history": history_table}

@@ -53,15 +53,15 @@ def bay_table(context) -> pd.DataFrame:
     rows = _surveys(context)
     if rows.empty:
         return pd.DataFrame(columns=["海湾 bay", "survey", "points", "优良 share"])
-    grouped = rows.groupby(["bay", "period_start"])
-    frame = pd.DataFrame({"points": grouped.size(), "good": grouped["water_class"].apply(lambda c: c.isin(GOOD).sum())})
+    grouped = rows.assign(good=rows["water_class"].isin(GOOD)).groupby(["bay", "period_start"])
+    frame = pd.DataFrame({"points": grouped.size(), "good": grouped["good"].sum()})
     frame["优良 share"] = (frame["good"] / frame["points"]).round(3)
     return frame.reset_index().rename(columns={"bay": "海湾 bay", "period_start": "survey"}).sort_values(
         ["survey", "海湾 bay"], ascending=[False, True])
 
 
-def bay_figure(context) -> dict:
-    table = bay_table(context)
+def bay_figure(context, table: pd.DataFrame | None = None) -> dict:
+    table = bay_table(context) if table is None else table
     if table.empty:
         return figures.empty(t("no_data", context.lang))
     traces = [{"type": "scatter", "mode": "lines+markers", "name": bay, "x": [str(d) for d in rows["survey"]],
@@ -77,24 +77,26 @@ def render(context, rest):
     body = [
         html.Div([html.Label([t("period", lang), components.date_range("coastal-range", None, None, start, end)])],
                  className="filters"),
-        components.graph("coastal-bays", bay_figure(context)),
-        components.data_table("coastal-bay-table", bay_table(context), "coastal/bays", context),
-        components.data_table("coastal-points", point_table(context), "coastal/points", context),
+        components.graph("coastal-bays", components.PENDING),
+        components.data_table("coastal-bay-table", None, "coastal/bays", context),
+        components.data_table("coastal-points", None, "coastal/points", context),
     ]
     return body, (start, end)
 
 
 def register(app, current_context) -> None:
-    @app.callback(Output("coastal-bays", "figure"), Output("coastal-bay-table", "data"),
-                  Output("coastal-points", "data"), Output("url", "search", allow_duplicate=True),
+    @app.callback(Output("coastal-bays", "figure"), *components.table_targets("coastal-bay-table"),
+                  *components.table_targets("coastal-points"), Output("url", "search", allow_duplicate=True),
                   Input("coastal-range", "start_date"), Input("coastal-range", "end_date"),
-                  State("url", "search"), prevent_initial_call=True)
+                  State("url", "search"), prevent_initial_call="initial_duplicate")
     def update(start, end, search):
         params = components.parse_search(search)
         params.update({"from": (start or "")[:10] or None, "to": (end or "")[:10] or None})
         context = current_context(params)
-        return (bay_figure(context), bay_table(context).astype(str).to_dict("records"),
-                point_table(context).astype(str).to_dict("records"), components.search_string(params))
+        bays = bay_table(context)
+        return (bay_figure(context, bays), *components.table_outputs("coastal-bay-table", bays, "coastal/bays", context),
+                *components.table_outputs("coastal-points", point_table(context), "coastal/points", context),
+                components.search_string(params))
 
 
 TABLES = {"bays": bay_table, "points": point_table}

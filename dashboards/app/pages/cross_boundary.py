@@ -70,7 +70,7 @@ def board_table(context, end: date | None = None) -> pd.DataFrame:
     lang = context.lang
     sections, monthly, months = board(context, end)
     columns = ["断面 section", t("upstream", lang), t("downstream", lang), t("target", lang),
-               t("class", lang) + " " + (months[-1].strftime("%Y-%m") if months else ""),
+               t("class", lang),
                t("compliance_rate", lang) + " (12)", t("agreement_rate", lang), t("failing_items", lang),
                t("alert_state", lang), "section_id"]
     if not months:
@@ -103,18 +103,16 @@ def board_table(context, end: date | None = None) -> pd.DataFrame:
 def render(context, rest):
     lang = context.lang
     end = _end(context)
-    sections, monthly, months = board(context, end)
-    table = board_table(context, end)
-    links = html.Ul([html.Li(dcc.Link(name, href=f"/section/{sid}" + components.search_string(
-        {"lang": context.param("lang")}))) for name, sid in zip(table.iloc[:, 0], table["section_id"])],
-        className="section-links")
+    months = _months(end) if end else []
+    links = html.Ul([html.Li(dcc.Link(f"{s['name_zh']} ({s['water_body']})", href=f"/section/{s['station_id']}"
+                                      + components.search_string({"lang": context.param("lang")})))
+                     for _, s in _sections(context).iterrows()], className="section-links")
     body = [
         html.Div([html.Label([t("period", lang) + " (→)", dcc.DatePickerSingle(
             id="cross-end", date=end, display_format="YYYY-MM", max_date_allowed=end)])], className="filters"),
-        components.graph("cross-strip", figures.class_strip(sections, monthly, months, lang) if months
-                         else figures.empty(t("no_data", lang))),
-        components.data_table("cross-table", table.drop(columns=["section_id"]), "cross-boundary/board", context,
-                              style_rows=[{"if": {"filter_query": f'{{{table.columns[4]}}} contains "{t("failed", lang)}"'},
+        components.graph("cross-strip", components.PENDING),
+        components.data_table("cross-table", None, "cross-boundary/board", context,
+                              style_rows=[{"if": {"filter_query": f'{{{t("class", lang)}}} contains "{t("failed", lang)}"'},
                                            "backgroundColor": "#fde0dd"}]),
         html.H4(t("section", lang)), links,
     ]
@@ -123,9 +121,9 @@ def render(context, rest):
 
 
 def register(app, current_context) -> None:
-    @app.callback(Output("cross-strip", "figure"), Output("cross-table", "data"),
+    @app.callback(Output("cross-strip", "figure"), *components.table_targets("cross-table"),
                   Output("url", "search", allow_duplicate=True),
-                  Input("cross-end", "date"), State("url", "search"), prevent_initial_call=True)
+                  Input("cross-end", "date"), State("url", "search"), prevent_initial_call="initial_duplicate")
     def update(end, search):
         params = components.parse_search(search)
         params["end"] = (end or "")[:10] or None
@@ -135,7 +133,8 @@ def register(app, current_context) -> None:
         figure = figures.class_strip(sections, monthly, months, context.lang) if months else figures.empty(
             t("no_data", context.lang))
         table = board_table(context, chosen).drop(columns=["section_id"])
-        return figure, table.astype(str).to_dict("records"), components.search_string(params)
+        return (figure, *components.table_outputs("cross-table", table, "cross-boundary/board", context),
+                components.search_string(params))
 
 
 TABLES = {"board": lambda context: board_table(context)}

@@ -136,17 +136,15 @@ def render(context, rest):
         html.Span([f"{t('latest_day', lang)}: ", html.B(str(latest) if latest else "—", id="latest-day")],
                   className="hint"),
     ], className="filters")
-    crossing = cross_boundary_today(context, day, city)
     body = [
         filters,
         html.Div([
-            components.graph("overview-map", map_figure(context, day, city), className="map"),
+            components.graph("overview-map", components.PENDING, className="map"),
             html.Div([html.H3(t("kpi_title", lang)),
-                      components.data_table("overview-kpi", kpi_table(context, day, city), "overview/kpi", context)],
-                     className="side"),
+                      components.data_table("overview-kpi", None, "overview/kpi", context)], className="side"),
         ], className="row"),
         html.H3(t("cross_boundary", lang)),
-        components.data_table("overview-cross", crossing.drop(columns=["section_id"]), "overview/cross", context,
+        components.data_table("overview-cross", None, "overview/cross", context,
                               style_rows=[{"if": {"filter_query": f'{{{t("status", lang)}}} contains "{t("failed", lang)}"'},
                                            "backgroundColor": "#fde0dd"}]),
     ]
@@ -156,10 +154,11 @@ def render(context, rest):
 
 
 def register(app, current_context) -> None:
-    @app.callback(Output("overview-map", "figure"), Output("overview-kpi", "data"), Output("overview-cross", "data"),
-                  Output("url", "search", allow_duplicate=True),
+    # draws the page when it opens (the route only lays it out) and again at each change of a filter
+    @app.callback(Output("overview-map", "figure"), *components.table_targets("overview-kpi"),
+                  *components.table_targets("overview-cross"), Output("url", "search", allow_duplicate=True),
                   Input("overview-day", "date"), Input("overview-city", "value"), State("url", "search"),
-                  prevent_initial_call=True)
+                  prevent_initial_call="initial_duplicate")
     def update(day, city, search):
         params = components.parse_search(search)
         params.update(day=(day or "")[:10] or None, city=city or None)
@@ -167,8 +166,10 @@ def register(app, current_context) -> None:
         chosen = _day(context)
         city = _city_param(context)
         crossing = cross_boundary_today(context, chosen, city).drop(columns=["section_id"])
-        return (map_figure(context, chosen, city), kpi_table(context, chosen, city).to_dict("records"),
-                crossing.astype(str).to_dict("records"), components.search_string(params))
+        return (map_figure(context, chosen, city),
+                *components.table_outputs("overview-kpi", kpi_table(context, chosen, city), "overview/kpi", context),
+                *components.table_outputs("overview-cross", crossing, "overview/cross", context),
+                components.search_string(params))
 
 
 TABLES = {

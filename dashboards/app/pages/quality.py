@@ -47,16 +47,15 @@ def payload_table(context) -> pd.DataFrame:
 def render(context, rest):
     lang = context.lang
     start, end = _range(context)
-    log = log_table(context)
     body = [
         html.Div([html.Label([t("period", lang), components.date_range("quality-range", None, None, start, end)]),
                   html.A(t("data_docs", lang), href="/data-docs/index.html", id="data-docs-link", target="_blank")],
                  className="filters"),
-        components.graph("quality-log", figures.ingest_bars(log, lang)),
+        components.graph("quality-log", components.PENDING),
         html.H4(t("quarantine_reasons", lang)),
-        components.data_table("quality-reasons", reason_table(context), "quality/reasons", context),
+        components.data_table("quality-reasons", None, "quality/reasons", context),
         html.H4(t("ingest_log", lang)),
-        components.data_table("quality-table", log, "quality/log", context),
+        components.data_table("quality-table", None, "quality/log", context),
         html.H4(t("payload_log", lang)),
         components.data_table("quality-payloads", payload_table(context), "quality/payloads", context, page_size=10),
     ]
@@ -64,17 +63,18 @@ def render(context, rest):
 
 
 def register(app, current_context) -> None:
-    @app.callback(Output("quality-log", "figure"), Output("quality-reasons", "data"), Output("quality-table", "data"),
-                  Output("url", "search", allow_duplicate=True),
+    @app.callback(Output("quality-log", "figure"), *components.table_targets("quality-reasons"),
+                  *components.table_targets("quality-table"), Output("url", "search", allow_duplicate=True),
                   Input("quality-range", "start_date"), Input("quality-range", "end_date"),
-                  State("url", "search"), prevent_initial_call=True)
+                  State("url", "search"), prevent_initial_call="initial_duplicate")
     def update(start, end, search):
         params = components.parse_search(search)
         params.update({"from": (start or "")[:10] or None, "to": (end or "")[:10] or None})
         context = current_context(params)
         log = log_table(context)
-        return (figures.ingest_bars(log, context.lang), reason_table(context).astype(str).to_dict("records"),
-                log.astype(str).to_dict("records"), components.search_string(params))
+        return (figures.ingest_bars(log, context.lang),
+                *components.table_outputs("quality-reasons", reason_table(context), "quality/reasons", context),
+                *components.table_outputs("quality-table", log, "quality/log", context), components.search_string(params))
 
 
 TABLES = {"log": log_table, "reasons": reason_table, "payloads": payload_table}

@@ -80,24 +80,25 @@ def render(context, rest):
     body = [
         html.Div([html.Label([t("period", lang), components.date_range("reservoir-range", None, None, start, end)])],
                  className="filters"),
-        components.graph("reservoir-classes", class_figure(context, start, end)),
-        components.data_table("reservoir-table", reservoir_table(context), "reservoirs/table", context),
+        components.graph("reservoir-classes", components.PENDING),
+        components.data_table("reservoir-table", None, "reservoirs/table", context),
         components.notice(t("tli_note", lang)),
     ]
     return body, (start, end)
 
 
 def register(app, current_context) -> None:
-    @app.callback(Output("reservoir-classes", "figure"), Output("reservoir-table", "data"),
+    @app.callback(Output("reservoir-classes", "figure"), *components.table_targets("reservoir-table"),
                   Output("url", "search", allow_duplicate=True),
                   Input("reservoir-range", "start_date"), Input("reservoir-range", "end_date"),
-                  State("url", "search"), prevent_initial_call=True)
+                  State("url", "search"), prevent_initial_call="initial_duplicate")
     def update(start, end, search):
         params = components.parse_search(search)
         params.update({"from": (start or "")[:10] or None, "to": (end or "")[:10] or None})
         context = current_context(params)
         first, last = _range(context)
-        return (class_figure(context, first, last), reservoir_table(context).astype(str).to_dict("records"),
+        return (class_figure(context, first, last),
+                *components.table_outputs("reservoir-table", reservoir_table(context), "reservoirs/table", context),
                 components.search_string(params))
 
 

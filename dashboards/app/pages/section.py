@@ -136,7 +136,6 @@ def render(context, rest):
     if start is None:
         return [_picker(context), title, components.notice(t("no_data", lang), "info", "section-empty")], None
     present, selected = _parameters(context, section_id, start, end)
-    graphs, complete, published = series_block(context, station, start, end, selected)
     first, last = context.warehouse.assessed_day_range((section_id,))
     body = [
         _picker(context), title, facts,
@@ -145,24 +144,24 @@ def render(context, rest):
             html.Label([t("parameters", lang), dcc.Checklist(id="section-parameters", options=present, value=selected,
                                                              inline=True, className="checklist")]),
         ], className="filters"),
-        html.Div(graphs, id="section-series"),
-        components.graph("section-completeness", complete),
-        components.graph("section-published", published),
+        html.Div(id="section-series"),
+        components.graph("section-completeness", components.PENDING),
+        components.graph("section-published", components.PENDING),
         html.H4(t("quarantined", lang)),
-        components.data_table("section-quarantine", quarantine_table(context, section_id), "section/quarantine", context),
+        components.data_table("section-quarantine", None, "section/quarantine", context),
         html.H4(t("class", lang)),
-        components.data_table("section-daily", daily_table(context, section_id), "section/daily", context, page_size=15),
+        components.data_table("section-daily", None, "section/daily", context, page_size=15),
     ]
     return body, (start, end)
 
 
 def register(app, current_context) -> None:
     @app.callback(Output("section-series", "children"), Output("section-completeness", "figure"),
-                  Output("section-published", "figure"), Output("section-quarantine", "data"),
-                  Output("section-daily", "data"), Output("url", "search", allow_duplicate=True),
+                  Output("section-published", "figure"), *components.table_targets("section-quarantine"),
+                  *components.table_targets("section-daily"), Output("url", "search", allow_duplicate=True),
                   Input("section-range", "start_date"), Input("section-range", "end_date"),
                   Input("section-parameters", "value"), State("url", "pathname"), State("url", "search"),
-                  prevent_initial_call=True)
+                  prevent_initial_call="initial_duplicate")
     def update(start, end, selected, pathname, search):
         params = components.parse_search(search)
         params.update({"from": (start or "")[:10] or None, "to": (end or "")[:10] or None,
@@ -172,13 +171,15 @@ def register(app, current_context) -> None:
         station, problem = _station(context, section_id)
         if station is None:  # a crafted request for a section outside the user's scope
             return ([components.notice(t("forbidden", context.lang), "error", "forbidden")], no_update, no_update,
-                    [], [], no_update)
+                    [], [], [], [], [], [], no_update)
         context.params["section"] = section_id
         first, last = _range(context, section_id)
         graphs, complete, published = series_block(context, station, first, last, selected or [])
-        quarantine = quarantine_table(context, section_id).astype(str).to_dict("records")
-        daily = daily_table(context, section_id).astype(str).to_dict("records")
-        return graphs, complete, published, quarantine, daily, components.search_string(params)
+        return (graphs, complete, published,
+                *components.table_outputs("section-quarantine", quarantine_table(context, section_id),
+                                          "section/quarantine", context),
+                *components.table_outputs("section-daily", daily_table(context, section_id), "section/daily", context),
+                components.search_string(params))
 
     @app.callback(Output("url", "pathname", allow_duplicate=True), Input("section-pick", "value"),
                   prevent_initial_call=True)

@@ -1,0 +1,236 @@
+"""The bureaus' dashboard app measured in a real browser on years of simulated Beibu history: each
+page's load until it is fully drawn (Dash has answered every callback, plotly has drawn every graph)
+and each callback's round trip, p50 and p95, with Debian's chromium driven by Playwright against
+`envmon dashboard` (uvicorn, as compose runs it) on the local PostgreSQL.
+
+    .venv/bin/python bench/dashboard.py --url 'postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3DSCHEMA' --json
+    .venv/bin/python bench/dashboard.py --fill-from 2016-12-01 --fill-to 2026-11-30 --keep --json
+
+--url: a warehouse already filled; else --fill-from/--fill-to backfill a fresh schema first with
+pipelines/history.py (about 10 minutes for 8 years on a quiet 2-core machine, 30–60 under load;
+the schema's name is printed, and kept with --keep for the next run). Targets (issue 12): every
+callback p95 ≤ 200 ms, every page fully drawn ≤ 1.5 s. The app's query cache (60 s) is on, as
+deployed: the first load of a page is reported apart (`first_load_ms`, the cold caches). A
+measurement, not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+from urllib.request import urlopen
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PASSWORD = "benchmark password"
+DRAWN = """() => document.querySelector('#page main')
+    && !document.querySelector('[data-dash-is-loading="true"]')
+    && [...document.querySelectorAll('.js-plotly-plot')].every(g => g.querySelector('.main-svg'))"""
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    position = (len(ordered) - 1) * p
+    low, high = int(position), min(int(position) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def summary(values: list[float]) -> dict:
+    return {"n": len(values), "p50_ms": round(percentile(values, 0.5), 1), "p95_ms": round(percentile(values, 0.95), 1),
+            "max_ms": round(max(values), 1) if values else None}
+
+
+def fill(first: date, last: date, base_url: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    from pipelines import history
+    from pipelines.config import load_settings
+
+    schema = f"envmon_bench_dashboard_{uuid.uuid4().hex[:8]}"
+    with create_engine(base_url).begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
+    settings = load_settings({**os.environ, "ENVMON_WAREHOUSE_URL": url,
+                              "ENVMON_HOME": tempfile.mkdtemp(prefix="envmon-bench-dashboard-")})
+    print(f"filling schema {schema}: {first} … {last}", file=sys.stderr)
+    history.backfill(first, last, settings, workers=2)
+    return url
+
+
+def warehouse_facts(url: str) -> dict:
+    from sqlalchemy import create_engine, text
+
+    from warehouse import db, queries
+
+    engine = create_engine(url)
+    first, last = queries.assessed_day_range(engine)
+    with engine.connect() as connection:
+        counts = {table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+                  for table in ("assessments", "rollups", "partition_log", "quarantine")}
+        if engine.dialect.name == "postgresql":  # the planner's estimate: a count(*) of 20 M rows takes a while
+            counts["observations_estimate"] = int(connection.execute(text(
+                "SELECT sum(c.reltuples) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'observations'")).scalar() or 0)
+    engine.dispose()
+    db.engine_for.cache_clear()
+    return {"first_day": str(first), "last_day": str(last),
+            "years": round(((last - first).days + 1) / 365.25, 2) if first else 0, **counts}
+
+
+def start_server(url: str, home: Path, port: int) -> subprocess.Popen:
+    from dashboards.app import users
+
+    users_path = home / "users.json"
+    users.add_user(users_path, "bench-region", PASSWORD, "regional", "gx-dept")
+    environment = {**os.environ, "ENVMON_HOME": str(home), "ENVMON_WAREHOUSE_URL": url,
+                   "ENVMON_DASHBOARD_USERS": str(users_path), "ENVMON_DASHBOARD_SECRET_KEY": "bench"}
+    environment.pop("ENVMON_DASHBOARD_WAREHOUSE_URL", None)
+    process = subprocess.Popen([str(Path(sys.executable).with_name("envmon")), "dashboard", "--port", str(port)],
+                               env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(240):
+        try:
+            with urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return process
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError("envmon dashboard did not start")
+
+
+class Recorder:
+    """Every callback's round trip (request sent → response received), by the outputs it updates."""
+
+    def __init__(self, page):
+        self.times: dict[str, list[float]] = {}
+        page.on("requestfinished", self._finished)
+
+    def _finished(self, request) -> None:
+        if not request.url.endswith("/_dash-update-component"):
+            return
+        timing = request.timing
+        body = json.loads(request.post_data or "{}")
+        outputs = body.get("outputs")
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        key = ",".join(sorted(f"{o['id']}.{o['property'].split('@')[0]}" for o in outputs if isinstance(o, dict)
+                              and isinstance(o.get("id"), str)))
+        self.times.setdefault(key, []).append(timing["responseEnd"] - timing["requestStart"])
+
+
+def measure(base: str, rounds: int, section_id: str) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    pages = {"overview": "/", "cross-boundary": "/cross-boundary", "section": f"/section/{section_id}",
+             "reservoirs": "/reservoirs", "coastal": "/coastal", "air": "/air", "alerts": "/alerts",
+             "quality": "/quality"}
+    loads: dict[str, list[float]] = {name: [] for name in pages}
+    first: dict[str, float] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        context = browser.new_context(viewport={"width": 1500, "height": 1000})
+        page = context.new_page()
+        page.goto(f"{base}/login")
+        page.fill("#username", "bench-region")
+        page.fill("#password", PASSWORD)
+        page.click("#login-button")
+        page.wait_for_function(DRAWN, timeout=120_000)
+        recorder = Recorder(page)
+
+        def drawn_after(action) -> float:
+            started = time.perf_counter()
+            action()
+            page.wait_for_load_state("networkidle", timeout=120_000)
+            page.wait_for_function(DRAWN, timeout=120_000)
+            return (time.perf_counter() - started) * 1000
+
+        for round_number in range(rounds + 1):
+            for name, path in pages.items():
+                elapsed = drawn_after(lambda: page.goto(base + path))
+                if round_number == 0:
+                    first[name] = elapsed
+                else:
+                    loads[name].append(elapsed)
+        # the filters: each change is one callback
+        interactions = {
+            "overview city": ("/", lambda i: (page.click("#overview-city"),
+                                              page.get_by_role("option").nth(1 + i % 6).click())),
+            "section parameters": (f"/section/{section_id}",
+                                   lambda i: page.locator("#section-parameters input").nth(i % 3).click()),
+            "air pollutant": ("/air", lambda i: (page.click("#air-pollutant"), page.get_by_role(
+                "option", name=("pm10", "o3", "no2", "so2", "co", "pm2_5")[i % 6], exact=True).click())),
+        }
+        callbacks_by_filter: dict[str, list[float]] = {}
+        for label, (path, act) in interactions.items():
+            drawn_after(lambda: page.goto(base + path))
+            for i in range(rounds):
+                callbacks_by_filter.setdefault(label, []).append(drawn_after(lambda: act(i)))
+        browser.close()
+    return {"page_loads": {name: {**summary(values), "first_load_ms": round(first[name], 1)}
+                           for name, values in loads.items()},
+            "callbacks": {key: summary(values) for key, values in sorted(recorder.times.items())},
+            "filter_to_drawn": {key: summary(values) for key, values in callbacks_by_filter.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="a filled warehouse (SQLAlchemy URL)")
+    parser.add_argument("--fill-from", type=date.fromisoformat, help="backfill a fresh schema from this day")
+    parser.add_argument("--fill-to", type=date.fromisoformat, help="… to this day")
+    parser.add_argument("--postgres", default=os.environ.get("ENVMON_BENCH_POSTGRES_URL", DEFAULT_URL),
+                        help="the server a fresh schema is made on")
+    parser.add_argument("--keep", action="store_true", help="keep a filled schema (its URL is printed)")
+    parser.add_argument("--rounds", type=int, default=10, help="loads of each page and changes of each filter")
+    parser.add_argument("--section", default="jiuzhou-wenchequiao")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if not args.url and not (args.fill_from and args.fill_to):
+        parser.error("give --url, or --fill-from and --fill-to")
+    url = args.url or fill(args.fill_from, args.fill_to, args.postgres)
+    home = Path(tempfile.mkdtemp(prefix="envmon-bench-dashboard-"))
+    process = None
+    try:
+        facts = warehouse_facts(url)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        process = start_server(url, home, port)
+        load_before = os.getloadavg()
+        result = measure(f"http://127.0.0.1:{port}", args.rounds, args.section)
+        worst_callback = max((c["p95_ms"] for c in result["callbacks"].values()), default=None)
+        worst_page = max(p["p95_ms"] for p in result["page_loads"].values())
+        result = {"warehouse": facts, **result, "rounds": args.rounds,
+                  "worst_callback_p95_ms": worst_callback, "worst_page_p95_ms": worst_page,
+                  "targets": {"callback_p95_ms": 200, "page_drawn_ms": 1500,
+                              "met": bool(worst_callback is not None and worst_callback <= 200 and worst_page <= 1500)},
+                  "load_average_before": [round(x, 2) for x in load_before],
+                  "load_average_after": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
+                  "url": url if args.keep or args.url else None}
+    finally:
+        if process is not None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+        if not args.url and not args.keep:
+            from sqlalchemy import create_engine, text
+
+            schema = url.split("search_path%3D")[1]
+            with create_engine(args.postgres).begin() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    print(json.dumps(result, ensure_ascii=False) if args.json else json.dumps(result, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
