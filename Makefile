@@ -1,12 +1,13 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11 and make are all it needs):
 #   make run    installs into .venv if needed, then runs seven simulated nights on the embedded database
 #   make test   installs into .venv if needed, then runs the test suite
+#   make mutations  breaks the core rules one at a time in a copy of the tree: the tests must catch each
 PYTHON ?= python3.11
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 DAYS ?= 7
 
-.PHONY: run test suites clean
+.PHONY: run test mutations suites clean
 
 $(INSTALLED): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,9 @@ run: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(VENV)/bin/pytest -q
+
+mutations: $(INSTALLED)
+	$(VENV)/bin/python bench/mutations.py
 
 suites: $(INSTALLED)
 	$(VENV)/bin/python -m expectations.build

@@ -14,7 +14,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, dag, task
 
-from pipelines.config import INBOX_SOURCES, LIVE_SOURCES, source_mode
+from pipelines.config import INBOX_SOURCES, LIVE_SOURCES, source_mode, task_retries
 
 CNEMC_POOL = "cnemc"
 SCHEDULES = {  # cron on the bureaus' clock
@@ -35,8 +35,8 @@ def _collection_dag(source: str, collect_task):
         start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
         catchup=False,      # the watermark, not the scheduler, decides what is caught up
         max_active_runs=1,  # one collection of a source at a time
-        default_args={"owner": "envmon", "retries": 3, "retry_delay": timedelta(minutes=2),
-                      "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=30),
+        default_args={"owner": "envmon", **task_retries(3, timedelta(minutes=2)),
+                      "max_retry_delay": timedelta(minutes=30),
                       "execution_timeout": timedelta(minutes=20)},
         tags=["envmon", "collection", source],
         doc_md=__doc__,

@@ -12,7 +12,7 @@ import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 
 from pipelines.clock import NIGHTLY_CRON, processed_day
-from pipelines.config import NIGHTLY_INBOX_SOURCES, NIGHTLY_SOURCES, source_mode
+from pipelines.config import NIGHTLY_INBOX_SOURCES, NIGHTLY_SOURCES, source_mode, task_retries
 
 WAREHOUSE_ASSET = Asset("envmon://warehouse/observations")
 ASSESSMENTS_ASSET = Asset("envmon://warehouse/assessments")
@@ -36,8 +36,9 @@ def _day():
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,  # one day at a time: a day's assessment reads the day before's rollups
-    default_args={"owner": "envmon", "retries": 2, "retry_delay": timedelta(minutes=5),
-                  "retry_exponential_backoff": True, "execution_timeout": timedelta(minutes=30)},
+    # retries: 2 after 5 min, then 10, unless ENVMON_TASK_RETRIES / _RETRY_DELAY_SECONDS say otherwise
+    default_args={"owner": "envmon", **task_retries(2, timedelta(minutes=5)),
+                  "execution_timeout": timedelta(minutes=30)},
     params={"day": Param(None, type=["null", "string"], description="YYYY-MM-DD; default: the day before the run")},
     tags=["envmon", "water", "air", "coastal"],
     doc_md=__doc__,

@@ -6,13 +6,13 @@ from __future__ import annotations
 import html
 import json
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from pipelines import clock
 from pipelines.reference import standards
 from pipelines.observations import BUREAU_TZ
 from warehouse import db
@@ -27,6 +27,11 @@ def _latest_assessments(assessments: pd.DataFrame) -> pd.DataFrame:
     return assessed.groupby("station_id").tail(1).set_index("station_id")
 
 
+def _class_or_none(value) -> str | None:
+    """A stored class, or None where there is none (read back as None, NaN or NA by the driver)."""
+    return None if value is None or pd.isna(value) else value
+
+
 def _failing_text(failing_json: str) -> str:
     items = json.loads(failing_json or "[]")
     parts = []
@@ -37,7 +42,7 @@ def _failing_text(failing_json: str) -> str:
 
 
 def _month_text(month_to_date: pd.DataFrame, station_id: str) -> str:
-    if station_id not in month_to_date.index or month_to_date.loc[station_id, "water_class"] is None:
+    if station_id not in month_to_date.index or _class_or_none(month_to_date.loc[station_id, "water_class"]) is None:
         return "—"
     row = month_to_date.loc[station_id]
     verdict = "达标" if row["is_compliant"] else "未达标"
@@ -61,7 +66,7 @@ def cross_boundary_table(stations: pd.DataFrame, assessments: pd.DataFrame) -> g
             "断面 section": f"{station['name_zh']} ({station['water_body']})",
             "交界 boundary": f"{station['boundary_kind']}: {station['upstream_jurisdiction']} → {station['downstream_jurisdiction']}",
             "最近日 latest day": "" if last is None else str(last["period_start"]),
-            "类别 class": "" if last is None or last["water_class"] is None else last["water_class"],
+            "类别 class": "" if last is None else _class_or_none(last["water_class"]) or "",
             "目标 target": station["target_class"],
             "状态 status": status,
             "超标 failing (× target)": "" if last is None else _failing_text(last["failing_parameters"]),
@@ -84,8 +89,8 @@ def section_map(stations: pd.DataFrame, assessments: pd.DataFrame) -> go.Figure:
     latest = _latest_assessments(assessments[assessments["domain"] == "surface_water"])
     figure = go.Figure()
     for water_class in [*standards.SURFACE_WATER_CLASSES, standards.SURFACE_WATER_WORST, None]:
-        ids = [sid for sid in water.index
-               if (latest.loc[sid, "water_class"] if sid in latest.index else None) == water_class]
+        ids = [sid for sid in water.index  # a section without a class (no data, insufficient data) too
+               if (_class_or_none(latest.loc[sid, "water_class"]) if sid in latest.index else None) == water_class]
         if not ids:
             continue
         subset = water.loc[ids]
@@ -207,7 +212,7 @@ def write_report(engine, out_dir: Path, data_label: str, data_docs: Path | None 
     daily = assessments[assessments["period"] == "day"]
     days = sorted(daily["period_start"].unique()) if len(daily) else []
     period = f"{days[0]} – {days[-1]}" if days else "no assessments yet"
-    generated = datetime.now(timezone.utc).astimezone(BUREAU_TZ).strftime("%Y-%m-%d %H:%M UTC+8")
+    generated = clock.now().astimezone(BUREAU_TZ).strftime("%Y-%m-%d %H:%M UTC+8")
     docs_link = ""
     if data_docs is not None:
         relative = os.path.relpath(data_docs, out_dir)

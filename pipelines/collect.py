@@ -23,8 +23,7 @@ import hashlib
 from datetime import date, datetime
 from pathlib import Path
 
-from pipelines import ingest, nightly
-from pipelines import clock
+from pipelines import clock, ingest, nightly
 from pipelines.clock import bureau_date
 from pipelines.config import FILE_SOURCES, LIVE_SOURCES, Settings, load_settings
 from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS

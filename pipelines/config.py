@@ -16,11 +16,19 @@ ENVMON_ASSESSABLE_FLAGS  QC flags whose values the assessments use (default: goo
 ENVMON_SMTP_HOST, ENVMON_SMTP_PORT, ENVMON_SMTP_USER, ENVMON_SMTP_PASSWORD, ENVMON_SMTP_STARTTLS,
 ENVMON_ALERT_FROM     the SMTP server alerts are sent through; without a host, alerts are written
                       to ENVMON_HOME/outbox as .eml files and marked unsent
+ENVMON_TASK_RETRIES, ENVMON_TASK_RETRY_DELAY_SECONDS
+                      retries of every DAG task and the delay before the first (then doubling);
+                      default: each DAG's own (nightly 2 after 5 min; collection 3 after 2 min)
+ENVMON_FETCH_ATTEMPTS, ENVMON_FETCH_FIRST_WAIT_SECONDS
+                      attempts of a live CNEMC request and the wait before the second (then
+                      doubling, at most 60 s); default 4 and 2 s
+ENVMON_NOW            the clock's instant, for tests and replays (pipelines/clock.py); unset: the real clock
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 ENV_VARS = (
@@ -39,7 +47,12 @@ ENV_VARS = (
     "ENVMON_SMTP_PASSWORD",
     "ENVMON_SMTP_STARTTLS",
     "ENVMON_ALERT_FROM",
-)
+    "ENVMON_ALERT_ROUTING",
+    "ENVMON_TASK_RETRIES",
+    "ENVMON_TASK_RETRY_DELAY_SECONDS",
+    "ENVMON_FETCH_ATTEMPTS",
+    "ENVMON_FETCH_FIRST_WAIT_SECONDS",
+)  # and ENVMON_NOW, never set in a deployment (pipelines/clock.py)
 
 DEFAULT_SEED = 20260301
 
@@ -141,6 +154,25 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         assessable_flags=_flags(env.get("ENVMON_ASSESSABLE_FLAGS", "good,not_evaluated")),
         dashboard_warehouse_url=env.get("ENVMON_DASHBOARD_WAREHOUSE_URL") or None,
     )
+
+
+def task_retries(retries: int, first_delay: timedelta, environ: dict[str, str] | None = None) -> dict:
+    """A DAG's retry arguments: its own numbers unless ENVMON_TASK_RETRIES and
+    ENVMON_TASK_RETRY_DELAY_SECONDS set others (the test suite sets one retry after a second, so a
+    failed task fails a run in seconds, not after the production back-off of many minutes)."""
+    env = os.environ if environ is None else environ
+    if env.get("ENVMON_TASK_RETRIES"):
+        retries = int(env["ENVMON_TASK_RETRIES"])
+    if env.get("ENVMON_TASK_RETRY_DELAY_SECONDS"):
+        first_delay = timedelta(seconds=float(env["ENVMON_TASK_RETRY_DELAY_SECONDS"]))
+    return {"retries": retries, "retry_delay": first_delay, "retry_exponential_backoff": True}
+
+
+def fetch_retries(environ: dict[str, str] | None = None) -> tuple[int, float]:
+    """Attempts of a live feed request and the first wait between them (ENVMON_FETCH_ATTEMPTS,
+    ENVMON_FETCH_FIRST_WAIT_SECONDS; default 4 attempts, 2 s)."""
+    env = os.environ if environ is None else environ
+    return int(env.get("ENVMON_FETCH_ATTEMPTS") or 4), float(env.get("ENVMON_FETCH_FIRST_WAIT_SECONDS") or 2.0)
 
 
 def _flags(text: str) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipelines import clock
 from pipelines.assessment import cross_boundary, daily, rollups
 from pipelines.quality import qc
 from pipelines.reference import registry, standards
@@ -60,7 +61,7 @@ def ingest(source: str, day: date, settings: Settings | None = None) -> dict:
         raise ValueError(f"{source} is not a simulated source; real payloads go through pipelines.ingest")
     frame = conform(simulator.SIMULATORS[source](day, settings.simulator_seed))
     _stage(settings, source, day, "ingested", frame, _batch_of(frame, source, day))
-    return {"source": source, "day": day.isoformat(), "read": len(frame)}
+    return {"source": source, "day": day.isoformat(), "read": len(frame)}  # what the source produced
 
 
 def validate(source: str, day: date, settings: Settings | None = None) -> dict:
@@ -111,7 +112,7 @@ def write_data_docs_index(settings: Settings, today: date | None = None) -> Path
     root = settings.home / "data_docs"
     root.mkdir(parents=True, exist_ok=True)
     days = sorted((p for p in root.iterdir() if p.is_dir() and p.name != "static"), reverse=True)
-    newest = date.fromisoformat(days[0].name) if days else (today or date.today())
+    newest = date.fromisoformat(days[0].name) if days else (today or clock.today())
     for folder in days:
         if (newest - date.fromisoformat(folder.name)).days > DATA_DOCS_RETENTION_DAYS:
             shutil.rmtree(folder)
@@ -139,7 +140,9 @@ def _already_loaded(settings: Settings, source: str, day: date, frame: pd.DataFr
 
 
 def load(source: str, day: date, settings: Settings | None = None) -> dict:
-    """Load the validated batch into the (source, day) partition, idempotently."""
+    """Load the validated batch into the (source, day) partition, idempotently. Rows read are
+    counted on the batch as ingested, before validation and QC decided anything: a row those
+    steps lose shows as read ≠ loaded + quarantined in the partition log and the run summary."""
     settings = settings or load_settings()
     good = _staged(settings, source, day, "valid")
     quarantined = _staged(settings, source, day, "quarantined")
@@ -154,9 +157,9 @@ def load(source: str, day: date, settings: Settings | None = None) -> dict:
     quarantined = quarantined.assign(partition_day=day)
     batch = good["batch_id"].iloc[0] if len(good) else (quarantined["batch_id"].iloc[0] if len(quarantined) else "")
     log_row = {"source": source, "partition_day": day, "domain": SOURCE_DOMAINS[source], "batch_id": batch,
-               "rows_read": len(good) + len(quarantined), "rows_loaded": len(good),
+               "rows_read": len(ingested), "rows_loaded": len(good),
                "rows_quarantined": len(quarantined), "suite_name": f"envmon_{SOURCE_DOMAINS[source]}_observations",
-               "loaded_at": pd.Timestamp.now(tz="UTC").to_pydatetime()}
+               "loaded_at": clock.now()}
     changed = db.load_partition(db.engine_for(settings.warehouse_url), source, day, good, quarantined, log_row)
     return {"source": source, "day": day.isoformat(), "loaded": len(good), "quarantined": len(quarantined),
             "changed": changed}

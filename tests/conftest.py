@@ -5,10 +5,13 @@ import shutil
 import socket
 import subprocess
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+
+from pipelines import clock
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FORMATS = SHARED / "reference" / "formats"
@@ -118,6 +121,69 @@ def postgres_server_url() -> str:
     os.environ["ENVMON_TEST_POSTGRES_URL"] = url
     _postgres["url"] = url
     return url
+
+
+# The suite's "now": every test, and every process a test starts (`envmon`, Airflow's task runners),
+# reads this instant, running on from it at the real clock's rate, whatever the day the suite runs.
+# Noon on the bureaus' clock, after the newest fixture (the CNEMC water snapshot of 12-31 20:00,
+# fetched 2027-01-01 02:00), so no fixture lies in the future of QC's time test.
+SUITE_NOW = datetime(2027, 1, 1, 12, 0, tzinfo=clock.BUREAU_TZ)
+
+# What the whole session runs with: the clock above; a failed Airflow task retried once after a
+# second, a failed feed request after 50 ms (production: minutes), so a broken run fails in seconds;
+# Airflow's home in the session's own folder, set before anything imports airflow (its
+# configuration is read once per process).
+
+
+def _session_environment(tmp_root: Path) -> dict[str, str]:
+    return {
+        clock.NOW_VARIABLE: clock.setting_for(SUITE_NOW),
+        "ENVMON_TASK_RETRIES": "1",
+        "ENVMON_TASK_RETRY_DELAY_SECONDS": "1",
+        "ENVMON_FETCH_FIRST_WAIT_SECONDS": "0.05",
+        "AIRFLOW_HOME": str(tmp_root / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_environment(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in _session_environment(tmp_path_factory.mktemp("session")).items():
+            patch.setenv(name, value)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def environment_left_as_found():
+    """A test that changes the environment must undo it (monkeypatch does): one test's variables
+    must not decide another's result."""
+    before = _environment()
+    yield
+    after = _environment()
+    if after != before:
+        changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+        for name in changed:
+            if name in before:
+                os.environ[name] = before[name]
+            else:
+                del os.environ[name]
+        pytest.fail(f"the test left the environment changed: {changed}")
+
+
+def _environment() -> dict[str, str]:
+    """The environment less pytest's own variable and the harness's (ENVMON_TEST_*: the test servers
+    it finds or starts once for the session)."""
+    return {name: value for name, value in os.environ.items()
+            if name != "PYTEST_CURRENT_TEST" and not name.startswith("ENVMON_TEST_")}
+
+
+@pytest.fixture
+def set_clock(monkeypatch):
+    """Move the clock for one test (and the processes it starts): set_clock(instant[, running])."""
+    def move(instant: datetime, running: bool = False) -> None:
+        monkeypatch.setenv(clock.NOW_VARIABLE, clock.setting_for(instant, running))
+    return move
 
 
 def real_data(relative: str) -> Path:

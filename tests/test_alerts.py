@@ -68,7 +68,7 @@ def test_without_smtp_the_alert_waits_in_the_outbox_and_is_sent_later(tmp_path, 
     assert (later.raised, later.sent) == (0, 1) and len(handler.messages) == 1
 
 
-def test_an_unreachable_server_marks_the_alert_failed_for_the_next_run(tmp_path):
+def test_an_unreachable_server_marks_the_alert_failed_and_the_next_run_sends_it(tmp_path, smtp_server):
     from tests.conftest import free_port
 
     settings, engine = _setup(tmp_path, {"ENVMON_SMTP_HOST": "127.0.0.1", "ENVMON_SMTP_PORT": str(free_port())})
@@ -76,3 +76,10 @@ def test_an_unreachable_server_marks_the_alert_failed_for_the_next_run(tmp_path)
     assert summary.failed == 1
     stored = db.read_table(engine, "alerts")
     assert stored["delivery_status"][0] == "failed" and "Connection" in stored["delivery_detail"][0]
+    # the next run, the server reachable: the same alert goes out, none is raised again
+    controller, handler = smtp_server
+    reachable, _ = _setup(tmp_path, _smtp_environ(controller))
+    later = raise_alerts(engine, [_failed_assessment()], reachable, "simulated")
+    assert (later.raised, later.sent) == (0, 1) and len(handler.messages) == 1
+    stored = db.read_table(engine, "alerts")
+    assert (len(stored), stored["delivery_status"][0], stored["attempts"][0]) == (1, "sent", 2)

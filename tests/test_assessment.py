@@ -49,12 +49,11 @@ def _observation(station_id, parameter, value, flag="not_evaluated", hour=0):
 def test_daily_assessment_uses_means_of_the_assessable_values():
     observations = pd.DataFrame([
         *[_observation("nanliu-hengtang", "nh3n", v, hour=h) for v, h in ((0.8, 0), (1.6, 4), (0.8, 8), (1.6, 12))],
-        _observation("nanliu-hengtang", "nh3n", 9.0, "suspect", hour=16),   # maintenance: left out
         *[_observation("nanliu-hengtang", "do", 6.2, hour=h) for h in (0, 4, 8, 12)],
         *[_observation("nanliu-hengtang", "tp", 0.9, hour=h) for h in (0, 4, 8)],  # 3 readings: below the day rule
     ])
-    assessable = observations[observations["qc_flag"].isin(("good", "not_evaluated"))]   # as the nightly run does
-    rows = {r["station_id"]: r for r in daily.assess_surface_water_day(assessable, DAY)}
+    # which QC flags enter is the nightly run's choice, tested through its steps in test_nightly.py
+    rows = {r["station_id"]: r for r in daily.assess_surface_water_day(observations, DAY)}
     hengtang = rows["nanliu-hengtang"]
     assert hengtang["water_class"] == "Ⅳ"          # mean NH3-N 1.2; TP left out
     assert hengtang["is_compliant"] is False and hengtang["is_cross_boundary"] is True

@@ -1,7 +1,10 @@
 """DAG integrity: the DagBag imports the DAGs without errors (no database needed), their wiring,
-and that parsing them imports nothing heavy."""
+their retries (configuration: short in this suite, minutes in production), and that parsing them
+imports nothing heavy. Airflow's home is the session's (tests/conftest.py): Airflow reads it once
+per process, so a test of its own could not change it anyway."""
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 
@@ -9,8 +12,6 @@ from pipelines.runner import DAGS_FOLDER
 
 
 def _dagbag(monkeypatch, tmp_path, **environment):
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
-    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     for name in ("ENVMON_SOURCE_MODE", "ENVMON_INBOX", "ENVMON_CNEMC_WATER_URL", "ENVMON_CNEMC_AIR_URL"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
@@ -43,11 +44,24 @@ def test_schedule_is_nightly_on_the_bureaus_clock_without_catchup(dagbag):
     assert type(dag.timetable).__name__ == "CronTriggerTimetable"
 
 
-def test_every_task_retries_and_has_an_owner(dagbag):
+def test_every_task_has_an_owner_and_the_retries_this_suite_configures(dagbag):
+    # tests/conftest.py: ENVMON_TASK_RETRIES=1, ENVMON_TASK_RETRY_DELAY_SECONDS=1
     dag = dagbag.dags["envmon_nightly"]
     for task in dag.tasks:
-        assert task.retries >= 1, task.task_id
         assert task.owner == "envmon"
+        assert (task.retries, task.retry_delay, task.retry_exponential_backoff) == (1, timedelta(seconds=1), True), \
+            task.task_id
+
+
+def test_without_configuration_tasks_retry_on_the_production_back_off(monkeypatch, tmp_path):
+    for name in ("ENVMON_TASK_RETRIES", "ENVMON_TASK_RETRY_DELAY_SECONDS"):
+        monkeypatch.delenv(name)
+    bag = _dagbag(monkeypatch, tmp_path, **LIVE, ENVMON_INBOX=str(tmp_path / "inbox"))
+    for task in bag.dags["envmon_nightly"].tasks:  # 2 retries, after 5 then 10 minutes
+        assert (task.retries, task.retry_delay) == (2, timedelta(minutes=5)), task.task_id
+    for dag_id in ("envmon_collect_cnemc_water", "envmon_collect_cnemc_air", "envmon_collect_lab"):
+        (task,) = bag.dags[dag_id].tasks
+        assert (task.retries, task.retry_delay, task.max_retry_delay) == (3, timedelta(minutes=2), timedelta(minutes=30))
 
 
 def test_tasks_run_ingest_validate_load_then_assess_alert_dashboard(dagbag):

@@ -1,12 +1,151 @@
-"""The dashboard's figures from the warehouse's rollups."""
+"""The static dashboard (dashboards/report.py): what the page shows, read back from the figures
+embedded in the written HTML, for a warehouse set up with known assessments; and the section
+series from the rollups."""
+import base64
+import json
+import re
 from datetime import date
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from dashboards import report
-from pipelines.reference import registry
+from pipelines import nightly
 from pipelines.assessment import rollups
+from pipelines.config import load_settings
 from pipelines.observations import conform
+from pipelines.reference import registry
+from warehouse import db
+
+DAY, DAY_BEFORE = date(2026, 11, 20), date(2026, 11, 19)
+FAILING = [  # 鼠岭(文车桥) on DAY: NH3-N 2.346 mg/L and TP 0.45 mg/L against its target Ⅲ (1.0 and 0.2)
+    {"parameter": "nh3n", "value": 2.346, "class": "劣Ⅴ", "multiple_vs_target": 2.346, "multiple_vs_class_iii": 2.346},
+    {"parameter": "tp", "value": 0.45, "class": "劣Ⅴ", "multiple_vs_target": 2.25, "multiple_vs_class_iii": 2.25},
+]
+AQI = {("1401A", DAY_BEFORE): 123, ("1401A", DAY): 57, ("1402A", DAY): 301}
+
+
+def _assessment(station_id, day, water_class, is_compliant, failing=(), period="day", status="assessed", **extra):
+    return {"station_id": station_id, "period": period, "period_start": day, "domain": "surface_water",
+            "standard": "GB 3838-2002", "water_class": water_class, "target_class": "Ⅲ", "is_compliant": is_compliant,
+            "grade": None, "indicators_assessed": "nh3n;tp", "failing_parameters": json.dumps(list(failing)),
+            "values_used": 12, "is_cross_boundary": registry.water_sections().loc[station_id, "is_cross_boundary"],
+            "status": status, "aqi": None, "primary_pollutants": None, **extra}
+
+
+def _air(station_id, day, aqi):
+    return {"station_id": station_id, "period": "day", "period_start": day, "domain": "air", "standard": "HJ 633-2012",
+            "water_class": None, "target_class": None, "is_compliant": aqi <= 100, "grade": None,
+            "indicators_assessed": "pm2_5", "failing_parameters": "[]", "values_used": 24,
+            "is_cross_boundary": False, "status": "assessed", "aqi": aqi, "primary_pollutants": "pm2_5"}
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    """A warehouse holding known assessments of two days, and the page written from it."""
+    home = tmp_path_factory.mktemp("dashboard")
+    settings = load_settings({"ENVMON_HOME": str(home)})
+    nightly.prepare_warehouse(settings)
+    engine = db.engine_for(settings.warehouse_url)
+    db.replace_assessments(engine, "surface_water", DAY_BEFORE, [_assessment("jiuzhou-wenchequiao", DAY_BEFORE, "Ⅲ", True)])
+    db.replace_assessments(engine, "surface_water", DAY, [
+        _assessment("jiuzhou-wenchequiao", DAY, "劣Ⅴ", False, FAILING),
+        _assessment("nanliu-hengtang", DAY, "Ⅱ", True),
+        _assessment("jiuzhou-shijiao", DAY, None, None, status="insufficient data"),
+    ])
+    db.replace_assessments(engine, "surface_water", DAY.replace(day=1), [_assessment(
+        "jiuzhou-wenchequiao", DAY.replace(day=1), "劣Ⅴ", False, FAILING, period="month",
+        standard="GB 3838-2002; cross-boundary scheme jiuzhou-gd-gx; month to date")], period="month")
+    for day in (DAY_BEFORE, DAY):
+        db.replace_assessments(engine, "air", day, [_air(s, d, aqi) for (s, d), aqi in AQI.items() if d == day])
+    path = report.write_report(engine, home / "dashboards", nightly.SIMULATED_LABEL)
+    return path.read_text(encoding="utf-8")
+
+
+def _decoded(value):
+    """Plotly writes numeric arrays as base64 typed arrays ({dtype, bdata, shape})."""
+    if isinstance(value, dict) and "bdata" in value and "dtype" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        return array.reshape([int(n) for n in str(value["shape"]).split(",")]).tolist() if "shape" in value \
+            else array.tolist()
+    if isinstance(value, dict):
+        return {key: _decoded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decoded(item) for item in value]
+    return value
+
+
+def figures(page: str) -> dict[str, dict]:
+    """Every figure the page draws, by the start of its title: its traces and layout as embedded."""
+    decoder, found = json.JSONDecoder(), {}
+    for match in re.finditer(r'Plotly\.newPlot\(\s*(?=")', page):
+        position = match.end()
+        parts = []
+        for _ in range(3):  # the div's id, the traces, the layout
+            value, position = decoder.raw_decode(page, position)
+            parts.append(value)
+            position = re.compile(r"\s*,\s*").match(page, position).end()
+        _, data, layout = parts
+        found[layout["title"]["text"].split(" ")[0]] = {"data": _decoded(data), "layout": layout}
+    return found
+
+
+def _table_rows(figure: dict) -> dict[str, dict]:
+    (table,) = figure["data"]
+    columns = table["header"]["values"]
+    rows = [dict(zip(columns, values)) for values in zip(*table["cells"]["values"])]
+    fills = table["cells"]["fill"]["color"][0]
+    return {row["断面 section"].split(" (")[0]: {**row, "fill": fill} for row, fill in zip(rows, fills)}
+
+
+def test_the_page_draws_the_four_figures_with_plotly_inline(page):
+    drawn = figures(page)
+    assert len(drawn) == 4 and {"跨界断面", "断面水质类别", "空气质量日报"} <= set(drawn)
+    assert "SIMULATED DATA" in page and f"Period {DAY_BEFORE} – {DAY}" in page
+
+
+def test_a_failing_cross_boundary_section_shows_未达标_with_its_class_and_items(page):
+    rows = _table_rows(figures(page)["跨界断面"])
+    failing = rows["鼠岭(文车桥)"]
+    assert failing["状态 status"] == "未达标 FAILED" and failing["fill"] == "#fde0dd"
+    assert (failing["最近日 latest day"], failing["类别 class"], failing["目标 target"]) == (str(DAY), "劣Ⅴ", "Ⅲ")
+    assert failing["超标 failing (× target)"] == "nh3n (2.35×), tp (2.25×)"
+    assert failing["未达标天数 days failed"] == "1 / 2"
+    assert failing["本月至今 month to date"] == "劣Ⅴ (未达标; scheme: jiuzhou-gd-gx)"
+
+
+def test_compliant_and_unassessed_sections_say_so(page):
+    rows = _table_rows(figures(page)["跨界断面"])
+    assert (rows["横塘"]["状态 status"], rows["横塘"]["类别 class"], rows["横塘"]["fill"]) == ("达标 compliant", "Ⅱ", "#e5f5e0")
+    assert rows["横塘"]["超标 failing (× target)"] == "—" and rows["横塘"]["未达标天数 days failed"] == "0 / 1"
+    assert (rows["石角"]["状态 status"], rows["石角"]["类别 class"], rows["石角"]["fill"]) == ("no data", "", "#f0f0f0")
+    crossing = registry.water_sections()["is_cross_boundary"]
+    assert len(rows) == crossing.sum()  # every cross-boundary section has its row
+    assert [name for name, row in rows.items() if "FAILED" in row["状态 status"]] == ["鼠岭(文车桥)"]
+
+
+def test_the_map_places_each_section_in_its_latest_class(page):
+    traces = {trace["name"]: trace for trace in figures(page)["断面水质类别"]["data"]}
+    sections = registry.water_sections()
+    where = {name: trace_name for trace_name, trace in traces.items() for name in trace["text"]}
+    assert where["鼠岭(文车桥)"] == "劣Ⅴ" and where["横塘"] == "Ⅱ"   # DAY's class, not DAY_BEFORE's Ⅲ
+    assert where["石角"] == "no class" and "Ⅲ" not in traces   # assessed, insufficient data: on the map all the same
+    assert len(where) == len(sections)   # every section on the map, once
+    worst = traces["劣Ⅴ"]
+    section = sections.loc["jiuzhou-wenchequiao"]
+    assert (worst["x"], worst["y"]) == ([section["longitude"]], [section["latitude"]])
+    assert worst["marker"]["color"] == report.CLASS_COLOURS["劣Ⅴ"] and worst["marker"]["symbol"] == ["diamond"]
+
+
+def test_the_air_calendar_holds_each_stations_aqi_on_its_day(page):
+    (heatmap,) = figures(page)["空气质量日报"]["data"]
+    days = heatmap["x"]
+    assert days == [str(DAY_BEFORE), str(DAY)]
+    z = {label.rsplit("(", 1)[1].rstrip(")"): dict(zip(days, row)) for label, row in zip(heatmap["y"], heatmap["z"])}
+    assert z["1401A"] == {str(DAY_BEFORE): 123, str(DAY): 57}
+    assert z["1402A"][str(DAY)] == 301 and np.isnan(z["1402A"][str(DAY_BEFORE)])
+    assert set(z) == {"1401A", "1402A"}
 
 
 def _censored_day():
@@ -28,3 +167,4 @@ def test_the_section_series_shows_a_mean_below_the_detection_limit_as_below_it()
     customdata, template = hovers[0]
     assert customdata[0][2] == "< 0.025" and customdata[0][3] == 2
     assert "daily mean %{customdata[2]}" in template
+

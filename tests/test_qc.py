@@ -53,6 +53,31 @@ def test_a_future_time_fails():
     assert (checked["qc_flag"] == "fail").all() and "future" in checked["qc_note"][0]
 
 
+def test_without_a_time_given_the_future_is_judged_by_the_injected_clock(set_clock):
+    readings = _series("do", [6.0, 6.1], start="2026-11-22 00:00")   # 11-21 16:00 and 20:00 UTC
+    set_clock(datetime(2026, 11, 21, 14, 59, tzinfo=timezone.utc))   # more than an hour before the first
+    assert qc.apply(readings)["qc_flag"].tolist() == ["fail", "fail"]
+    set_clock(datetime(2026, 11, 21, 15, 0, tzinfo=timezone.utc))    # the first within the hour's tolerance
+    assert qc.apply(readings)["qc_flag"].tolist() == ["good", "fail"]
+    set_clock(datetime(2026, 11, 23, tzinfo=timezone.utc))
+    assert qc.apply(readings)["qc_flag"].tolist() == ["good", "good"]
+
+
+def test_no_fixture_lies_in_the_future_of_the_suites_clock():
+    """The CNEMC water snapshot of 12-31 20:00 (fetched 2027-01-01 02:00) was flagged `fail` while the
+    real date came before it, and the tests built on it passed on failed values."""
+    from pipelines.sources import files
+    from tests.conftest import FIXTURES
+
+    fetched = datetime(2027, 1, 1, 2, 0, tzinfo=files.BUREAU_TZ)
+    for source, name in (("cnemc-water", "cnemc-water-publish.json"), ("cnemc-air", "cnemc-air-hourly.csv")):
+        checked = qc.apply(files.parse_file(source, FIXTURES / name, fetched).observations)
+        assert not checked["qc_note"].str.contains("future").any(), name
+    water = qc.apply(files.parse_file("cnemc-water", FIXTURES / "cnemc-water-publish.json", fetched).observations)
+    hengtang = water[(water["station_id"] == "nanliu-hengtang") & water["value"].notna()]
+    assert set(hengtang["qc_flag"]) == {"good"}  # a normal station's readings: good, assessed
+
+
 def test_the_worst_flag_wins_and_source_markers_stay():
     checked = qc.apply(_series("nh3n", [0.4, 0.42, 0.41], flag="suspect"), NOW)
     assert (checked["qc_flag"] == "suspect").all()

@@ -11,10 +11,11 @@ import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from werkzeug.security import check_password_hash, generate_password_hash
+
+from pipelines import clock
 
 ROLES = ("regional", "city")
 CITY_BUREAUS = ("nanning", "beihai", "fangchenggang", "qinzhou", "yulin", "chongzuo")
@@ -79,7 +80,7 @@ def add_user(path: Path, name: str, password: str, role: str, bureau: str) -> Us
         raise UserError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
     content = _read(path)
     content["users"][name] = {"password_hash": generate_password_hash(password), "role": role, "bureau": bureau,
-                              "disabled": False, "changed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                              "disabled": False, "changed_at": clock.now().isoformat(timespec="seconds")}
     _write(path, content)
     return User(name, role, bureau)
 
@@ -90,7 +91,7 @@ def set_disabled(path: Path, name: str, disabled: bool = True) -> User:
         raise UserError(f"no user {name!r} in {path}")
     entry = content["users"][name]
     entry["disabled"] = disabled
-    entry["changed_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    entry["changed_at"] = clock.now().isoformat(timespec="seconds")
     _write(path, content)
     return User(name, entry["role"], entry["bureau"], disabled)
 

@@ -8,12 +8,13 @@ pipelines/reference/data/qc_source_markers.csv.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import cache
 
 import numpy as np
 import pandas as pd
 
+from pipelines import clock
 from pipelines.quality import censoring
 from pipelines.reference import standards
 from pipelines.observations import KEY_COLUMNS, lookup
@@ -118,10 +119,11 @@ def _series_testable(frame: pd.DataFrame) -> pd.Series:
 def apply(frame: pd.DataFrame, now: datetime | None = None, context: pd.DataFrame | None = None) -> pd.DataFrame:
     """The batch with qc_flag and qc_note set from every test; the original values are unchanged.
     `context`: stored readings of the same source just before the batch (the day before), so the
-    series tests see across the batch's start; they are neighbours only and are not changed."""
+    series tests see across the batch's start; they are neighbours only and are not changed.
+    `now`: the instant a time must not lie beyond (by FUTURE_TOLERANCE); default pipelines.clock.now()."""
     if frame.empty:
         return frame
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     table = metadata()
     censored = censoring.is_censored(frame)
     has_value = frame["value"].notna() & ~censored

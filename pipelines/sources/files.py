@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipelines import clock
 from pipelines.observations import BEIJING_OFFSET_MINUTES, BUREAU_TZ, batch_id, conform, empty_frame
 from pipelines.reference import registry, standards
 from pipelines.sources import reading
@@ -411,7 +412,7 @@ def _is_number(text: str) -> bool:
 
 def parse_cnemc_air(payload: bytes | str, fetched_at: datetime | None = None, name: str = "",
                     fetched_basis: str = "the fetch time") -> Parsed:
-    fetched = fetched_at or datetime.now(BUREAU_TZ)
+    fetched = fetched_at or clock.now().astimezone(BUREAU_TZ)
     text = reading.decode(payload)
     body = text.text.lstrip()
     if body.startswith("<"):

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import httpx
 import tenacity
 
+from pipelines.config import fetch_retries
 from pipelines.observations import BUREAU_TZ
 from pipelines.sources.files import PayloadError
 
@@ -29,8 +30,10 @@ RETRYABLE = (httpx.TimeoutException, httpx.TransportError, TransientFetchError)
 
 @dataclass
 class RetryPolicy:
-    attempts: int = 4
-    first_wait_seconds: float = 2.0
+    """Attempts and back-off of one request; defaults from ENVMON_FETCH_ATTEMPTS and
+    ENVMON_FETCH_FIRST_WAIT_SECONDS (4 and 2 s), short in the test suite."""
+    attempts: int = field(default_factory=lambda: fetch_retries()[0])
+    first_wait_seconds: float = field(default_factory=lambda: fetch_retries()[1])
     max_wait_seconds: float = 60.0
 
     def retrying(self) -> tenacity.Retrying:

@@ -18,6 +18,7 @@ from io import BytesIO
 
 import pandas as pd
 
+from pipelines import clock
 from pipelines.reference import registry, standards
 from pipelines.observations import BUREAU_TZ
 from pipelines.sources import reading
@@ -198,11 +199,11 @@ def _parse(header: list[str], table_rows: list[reading.Row], source: str, requir
 def parse_lab(payload: bytes, name: str = "results.csv", fetched_at: datetime | None = None) -> Parsed:
     header, rows, encoding, clean = read_table(payload, name)
     return _parse(header, rows, "lab", LAB_COLUMNS, "section_id", set(registry.water_sections().index),
-                  lab_parameters(), (), fetched_at or datetime.now(BUREAU_TZ), encoding=encoding, ends_cleanly=clean)
+                  lab_parameters(), (), fetched_at or clock.now().astimezone(BUREAU_TZ), encoding=encoding, ends_cleanly=clean)
 
 
 def parse_coastal(payload: bytes, name: str = "survey.csv", fetched_at: datetime | None = None) -> Parsed:
     header, rows, encoding, clean = read_table(payload, name)
     return _parse(header, rows, "coastal", COASTAL_COLUMNS, "point_id", set(registry.sea_points().index),
-                  coastal_parameters(), ("survey",), fetched_at or datetime.now(BUREAU_TZ),
+                  coastal_parameters(), ("survey",), fetched_at or clock.now().astimezone(BUREAU_TZ),
                   choices={"survey": SURVEYS, "layer": LAYERS}, encoding=encoding, ends_cleanly=clean)
