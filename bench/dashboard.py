@@ -120,7 +120,7 @@ class Recorder:
         page.on("requestfinished", self._finished)
 
     def _finished(self, request) -> None:
-        if not request.url.endswith("/_dash-update-component"):
+        if "/_dash-update-component" not in request.url:
             return
         timing = request.timing
         body = json.loads(request.post_data or "{}")
@@ -164,6 +164,13 @@ def measure(base: str, rounds: int, section_id: str) -> dict:
                     first[name] = elapsed
                 else:
                     loads[name].append(elapsed)
+        # the way a user moves between pages: the navigation bar (no reload of the scripts)
+        navigation: dict[str, list[float]] = {name: [] for name in pages if name != "section"}
+        nav_ids = {"overview": "#nav-overview", "cross-boundary": "#nav-cross_boundary", "reservoirs": "#nav-reservoirs",
+                   "coastal": "#nav-coastal", "air": "#nav-air", "alerts": "#nav-alerts", "quality": "#nav-quality"}
+        for _ in range(rounds):
+            for name, selector in nav_ids.items():
+                navigation[name].append(drawn_after(lambda: page.click(selector)))
         # the filters: each change is one callback
         interactions = {
             "overview city": ("/", lambda i: (page.click("#overview-city"),
@@ -181,6 +188,7 @@ def measure(base: str, rounds: int, section_id: str) -> dict:
         browser.close()
     return {"page_loads": {name: {**summary(values), "first_load_ms": round(first[name], 1)}
                            for name, values in loads.items()},
+            "navigation": {name: summary(values) for name, values in navigation.items()},
             "callbacks": {key: summary(values) for key, values in sorted(recorder.times.items())},
             "filter_to_drawn": {key: summary(values) for key, values in callbacks_by_filter.items()}}
 

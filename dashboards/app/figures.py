@@ -63,13 +63,13 @@ def section_map(stations: pd.DataFrame, latest: pd.DataFrame, lang: str, highlig
     """Sections and coastal points on the base map, coloured by their latest assessed class, ringed
     dark red where it misses the target; cross-boundary sections are diamonds."""
     colours = class_colours()
-    latest = latest.set_index("station_id") if len(latest) else latest
+    latest_rows = {r["station_id"]: r for r in latest.to_dict("records")}
     traces = geo.base_traces(highlight_city, lang)
     shown = stations[stations["station_type"].isin(["river", "lake-reservoir", "sea"])]
     groups: dict[str, list] = {}
     points = []
-    for _, station in shown.iterrows():
-        row = latest.loc[station["station_id"]] if station["station_id"] in latest.index else None
+    for station in shown.to_dict("records"):
+        row = latest_rows.get(station["station_id"])
         water_class = None if row is None else row["water_class"]
         compliant = None if row is None else row["is_compliant"]
         groups.setdefault(water_class or "", []).append((station, row, compliant))
@@ -141,10 +141,11 @@ def class_strip(sections: pd.DataFrame, monthly: pd.DataFrame, months: list[date
     """One row per section, one cell per month: the month's class, coloured; an ✗ where it failed
     the target of its agreement's scheme."""
     colours = class_colours()
-    labels = [f"{'◆ ' if s['is_cross_boundary'] else ''}{s['name_zh']} · {s['water_body']}" for _, s in sections.iterrows()]
-    by_key = {(r["station_id"], r["period_start"]): r for _, r in monthly.iterrows()}
+    sections_list = sections.to_dict("records")
+    labels = [f"{'◆ ' if s['is_cross_boundary'] else ''}{s['name_zh']} · {s['water_body']}" for s in sections_list]
+    by_key = {(r["station_id"], r["period_start"]): r for r in monthly.to_dict("records")}
     z, text, hover = [], [], []
-    for _, section in sections.iterrows():
+    for section in sections_list:
         z_row, text_row, hover_row = [], [], []
         for month in months:
             row = by_key.get((section["station_id"], month))

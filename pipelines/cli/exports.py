@@ -53,6 +53,8 @@ def export_frame(engine, table: str) -> pd.DataFrame:
     if table == "history":  # values a later payload replaced
         return _instants_iso(db.read_table(engine, "observation_history", order_by=["history_id"]),
                              ["observed_at", "superseded_at"])
+    if table == "assessment-history":  # results replaced by a computation under another rule version
+        return _instants_iso(db.read_table(engine, "assessment_history", order_by=["history_id"]), ["superseded_at"])
     if table == "rollups":  # daily and monthly means; reported_mean says '< limit' below a detection limit
         return db.read_table(engine, "rollups", order_by=["period", "period_start", "station_id", "parameter"])
     raise ValueError(f"unknown export {table!r}")

@@ -47,8 +47,8 @@ def board(context, end: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame,
     months = _months(end)
     monthly = context.warehouse.assessments_between(months[0], months[-1], context.scope.key, "surface_water", "month")
     monthly = monthly[monthly["station_id"].isin(sections["station_id"])]
-    newest = monthly[monthly["period_start"] == months[-1]].set_index("station_id")
-    failing = sections["station_id"].map(lambda s: s in newest.index and newest.loc[s, "is_compliant"] is False)
+    newest = {r["station_id"]: r["is_compliant"] for r in monthly[monthly["period_start"] == months[-1]].to_dict("records")}
+    failing = sections["station_id"].map(lambda s: newest.get(s) is False)
     sections = pd.concat([sections[failing], sections[~failing]])
     return sections, monthly, months
 
@@ -76,13 +76,17 @@ def board_table(context, end: date | None = None) -> pd.DataFrame:
     if not months:
         return pd.DataFrame(columns=columns)
     alerts = _alert_states(context)
-    year_months = months[-12:]
+    year_months = set(months[-12:])
+    by_section: dict[str, dict] = {}
+    for row in monthly.to_dict("records"):  # plain dicts: a few hundred rows, no pandas per row
+        by_section.setdefault(row["station_id"], {})[row["period_start"]] = row
     rows = []
-    for _, section in sections.iterrows():
-        mine = monthly[monthly["station_id"] == section["station_id"]].set_index("period_start")
-        recent = mine[mine.index.isin(year_months) & (mine["status"] == "assessed")]
-        rate = recent["is_compliant"].astype(bool).mean() if len(recent) else None
-        newest = mine.loc[months[-1]] if months[-1] in mine.index else None
+    for section in sections.to_dict("records"):
+        mine = by_section.get(section["station_id"], {})
+        recent = [r for month, r in mine.items() if month in year_months and r["status"] == "assessed"]
+        compliant = sum(bool(r["is_compliant"]) for r in recent)
+        rate = compliant / len(recent) if recent else None
+        newest = mine.get(months[-1])
         scheme = schemes.scheme_for(section["station_id"], months[-1].year)
         alert = alerts.get(section["station_id"])
         rows.append({
@@ -91,7 +95,7 @@ def board_table(context, end: date | None = None) -> pd.DataFrame:
             columns[3]: scheme.target_class,
             columns[4]: "—" if newest is None or newest["water_class"] is None else
             f"{newest['water_class']} · {t('compliant' if newest['is_compliant'] else 'failed', lang)}",
-            columns[5]: "—" if rate is None else f"{rate:.0%} ({int(recent['is_compliant'].astype(bool).sum())}/{len(recent)})",
+            columns[5]: "—" if rate is None else f"{rate:.0%} ({compliant}/{len(recent)})",
             columns[6]: f"{scheme.required_monthly_compliance:.0%} ({scheme.scheme_id})",
             columns[7]: "" if newest is None else figures.failing_text(newest["failing_parameters"]),
             columns[8]: alert or "—",
