@@ -35,7 +35,14 @@ def _cli(*args):
     return cli.main(list(args))
 
 
-def test_a_row_without_a_valid_time_never_creates_an_assessment_day(settings, tmp_path):
+@pytest.fixture
+def any_warehouse(tmp_path, warehouse_url):
+    """SQLite and the test PostgreSQL: the quarantine's rule column and the payload log's notes on both."""
+    return load_settings({"ENVMON_HOME": str(tmp_path), "ENVMON_WAREHOUSE_URL": warehouse_url})
+
+
+def test_a_row_without_a_valid_time_never_creates_an_assessment_day(any_warehouse, tmp_path):
+    settings = any_warehouse
     results = tmp_path / "results.csv"
     results.write_text(LAB_HEADER + "S1,nanliu-yaqiao,2026-11-03 09:40,L,nh3n,0.4,mg/L,0.025,HJ 535\n"
                                     "S2,nanliu-yaqiao,03/11/2026 9h40,L,tp,0.1,mg/L,0.01,GB 11893\n", encoding="utf-8")

@@ -337,7 +337,7 @@ def _note_unknown(unknown: dict, province: str, basin: str, name: str, tooltip: 
         return
     if place not in registry_cities():
         return
-    key = f"{province}/{basin}/{name}"
+    key = f"{province[:40]}/{basin[:40]}/{name[:100]}"  # within unknown_stations.station_key
     entry = unknown.setdefault(key, {"source": "cnemc-water", "station_key": key, "name_zh": name, "city": place,
                                      "water_body": water_body, "province": province, "basin": basin,
                                      "city_basis": basis, "values": 0})

@@ -70,20 +70,29 @@ def decode(payload: bytes | str) -> Text:
         return _checked(Text(payload.lstrip("\ufeff"), "utf-8", False))
     if not payload.strip() or payload.strip() in (b"\xef\xbb\xbf",):
         raise refuse("empty", "the file has no content" if not payload else "the file holds only blanks")
-    if b"\x00" in payload:
-        offset = payload.index(b"\x00")
-        raise refuse("encoding", f"binary data, not text (a NUL byte at offset {offset})")
+    if payload.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise refuse("encoding", "UTF-16 text (Excel's 'Unicode text'): save it as CSV UTF-8 or CSV")
+    nul = payload.count(b"\x00")
+    if nul > max(8, len(payload) // 100):
+        first = payload.find(bytes(1))
+        raise refuse("encoding", f"binary data, not text ({nul} NUL bytes, the first at offset {first})")
     encoding = "utf-8-sig" if payload.startswith(b"\xef\xbb\xbf") else "utf-8"
     for codec in (encoding, "gb18030"):
         try:
-            return _checked(Text(payload.decode(codec), codec, False))
+            return _checked(Text(_no_nul(payload.decode(codec)), codec, False))
         except UnicodeDecodeError as error:
             if error.reason == "unexpected end of data" and error.end == len(payload):
                 # the last character was cut: keep what precedes it, and say so
-                return _checked(Text(payload[:error.start].decode(codec), codec, True))
+                return _checked(Text(_no_nul(payload[:error.start].decode(codec)), codec, True))
             failure = error
     raise refuse("encoding", f"neither UTF-8 nor GB18030/GBK (byte 0x{payload[failure.start]:02x} at offset "
                              f"{failure.start} is not valid UTF-8)")
+
+
+def _no_nul(text: str) -> str:
+    """A stray NUL byte in a text payload becomes U+FFFD: the cell that holds it is quarantined as
+    not a number, and the rest of the payload is read (the csv module stops at a NUL)."""
+    return text.replace("\x00", "\ufffd")
 
 
 def _checked(text: Text) -> Text:

@@ -186,7 +186,8 @@ def _parse(header: list[str], table_rows: list[reading.Row], source: str, requir
             "averaging_period": "PT0S", "value": value,
             "unit": canonical_unit or record["unit"], "qc_flag": "not_evaluated",
             "qc_note": f"the last cell ({last_cell}) may be cut short: the payload ends without a line break" if cut else "",
-            "source": source, "original_value": record["result"], "layer": record.get("layer", ""),
+            "source": source, "original_value": record["result"],
+            "layer": record.get("layer", "") if choices and "layer" in choices else "",  # coastal only, checked
             "sample_id": record.get("sample_id", ""), "detection_limit": limit, "censoring": censoring,
             "original_unit": record["unit"], "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True),
         })
