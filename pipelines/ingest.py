@@ -193,7 +193,11 @@ def _store(engine, source: str, payload: bytes, name: str, fetched_at: datetime,
                               {"rows_read": read, "rows_loaded": len(outcome.good),
                                "rows_quarantined": quarantined, "rows_out_of_scope": parsed.out_of_scope,
                                "encoding": parsed.encoding, "notes": "\n".join(notes) or None})
-    first_seen = registry_drift.record_unknowns(engine, parsed.unknown_stations, payload_id, clock.now())
+    try:  # a secondary record: the payload is stored whatever becomes of it
+        first_seen = registry_drift.record_unknowns(engine, parsed.unknown_stations, payload_id, clock.now())
+    except Exception as error:  # noqa: BLE001 - said in the summary, not raised
+        first_seen, parsed.warnings = [], parsed.warnings + [f"stations the registry lacks were not recorded: "
+                                                             f"{db.operational_reason(error)}"]
     entry = {"domain": SOURCE_DOMAINS[source], "read": read, "loaded": len(outcome.good), "quarantined": quarantined,
              "out_of_scope": parsed.out_of_scope, "revised": counts["revised"],
              "published_disagreements": disagreements,
