@@ -14,6 +14,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, dag, task
 
+from pipelines.alerts import on_failure
 from pipelines.config import INBOX_SOURCES, LIVE_SOURCES, source_mode, task_retries
 
 CNEMC_POOL = "cnemc"
@@ -37,7 +38,7 @@ def _collection_dag(source: str, collect_task):
         max_active_runs=1,  # one collection of a source at a time
         default_args={"owner": "envmon", **task_retries(3, timedelta(minutes=2)),
                       "max_retry_delay": timedelta(minutes=30),
-                      "execution_timeout": timedelta(minutes=20)},
+                      "execution_timeout": timedelta(minutes=20), "on_failure_callback": on_failure},
         tags=["envmon", "collection", source],
         doc_md=__doc__,
     )

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 
+from pipelines.alerts import on_failure
 from pipelines.clock import NIGHTLY_CRON, processed_day
 from pipelines.config import NIGHTLY_INBOX_SOURCES, NIGHTLY_SOURCES, source_mode, task_retries
 
@@ -38,7 +39,7 @@ def _day():
     max_active_runs=1,  # one day at a time: a day's assessment reads the day before's rollups
     # retries: 2 after 5 min, then 10, unless ENVMON_TASK_RETRIES / _RETRY_DELAY_SECONDS say otherwise
     default_args={"owner": "envmon", **task_retries(2, timedelta(minutes=5)),
-                  "execution_timeout": timedelta(minutes=30)},
+                  "execution_timeout": timedelta(minutes=30), "on_failure_callback": on_failure},
     params={"day": Param(None, type=["null", "string"], description="YYYY-MM-DD; default: the day before the run")},
     tags=["envmon", "water", "air", "coastal"],
     doc_md=__doc__,

@@ -14,8 +14,10 @@ ENVMON_CNEMC_WATER_URL, ENVMON_CNEMC_AIR_URL
 ENVMON_SIMULATOR_SEED seed of the simulator (default 20260301)
 ENVMON_ASSESSABLE_FLAGS  QC flags whose values the assessments use (default: good,not_evaluated)
 ENVMON_SMTP_HOST, ENVMON_SMTP_PORT, ENVMON_SMTP_USER, ENVMON_SMTP_PASSWORD, ENVMON_SMTP_STARTTLS,
-ENVMON_ALERT_FROM     the SMTP server alerts are sent through; without a host, alerts are written
-                      to ENVMON_HOME/outbox as .eml files and marked unsent
+ENVMON_ALERT_FROM     the SMTP server alerts are sent through; without a host, e-mail alerts are
+                      written to ENVMON_HOME/outbox as .eml files and held until one is configured
+ENVMON_ALERT_ROUTING  the alert routing file (default pipelines/reference/data/alert_routing.toml);
+                      the secrets it names (env:NAME, conn:ID) are read only when a message is sent
 ENVMON_TASK_RETRIES, ENVMON_TASK_RETRY_DELAY_SECONDS
                       retries of every DAG task and the delay before the first (then doubling);
                       default: each DAG's own (nightly 2 after 5 min; collection 3 after 2 min)
@@ -79,6 +81,7 @@ class Settings:
     cnemc_air_url: str | None = None
     assessable_flags: tuple[str, ...] = ("good", "not_evaluated")
     dashboard_warehouse_url: str | None = None
+    alert_routing: Path | None = None   # None: the packaged routing file
 
     @property
     def dashboard_url(self) -> str:
@@ -153,6 +156,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         cnemc_air_url=env.get("ENVMON_CNEMC_AIR_URL") or None,
         assessable_flags=_flags(env.get("ENVMON_ASSESSABLE_FLAGS", "good,not_evaluated")),
         dashboard_warehouse_url=env.get("ENVMON_DASHBOARD_WAREHOUSE_URL") or None,
+        alert_routing=Path(env["ENVMON_ALERT_ROUTING"]) if env.get("ENVMON_ALERT_ROUTING") else None,
     )
 
 

@@ -13,7 +13,6 @@ from pipelines import clock
 from pipelines.assessment import cross_boundary, daily, rollups
 from pipelines.quality import qc
 from pipelines.reference import registry, standards
-from pipelines.alerts import raise_alerts
 from pipelines.config import NIGHTLY_SOURCES, Settings, load_settings
 from pipelines.observations import SOURCE_DOMAINS, bureau_day, conform, with_partition_day
 from pipelines.sources import simulator
@@ -206,11 +205,12 @@ def _refresh_rollups(engine, observations: pd.DataFrame, day: date, settings: Se
 
 
 def alert(day: date, settings: Settings | None = None) -> dict:
+    """The alert step (pipelines/alerts): episodes from the stored assessments, notices of new
+    state changes only, escalations, operational checks, then delivery of what is due."""
+    from pipelines import alerts
+
     settings = settings or load_settings()
-    engine = db.engine_for(settings.warehouse_url)
-    rows = db.assessments_for_day(engine, day)
-    summary = raise_alerts(engine, rows, settings, data_label(settings))
-    return {"day": day.isoformat(), **summary.__dict__}
+    return alerts.run(settings, [day], data_label(settings))
 
 
 def refresh_dashboard(settings: Settings | None = None) -> dict:

@@ -43,8 +43,10 @@ def export_frame(engine, table: str) -> pd.DataFrame:
         return frame[["station_id", "station_name", *[c for c in frame.columns if c not in ("station_id", "station_name")]]]
     if table == "quarantine":
         return _instants_iso(db.read_table(engine, "quarantine", order_by=["quarantine_id"]), ["observed_at"])
-    if table == "alerts":
-        return _instants_iso(db.read_table(engine, "alerts", order_by=["alert_id"]), ["raised_at", "sent_at"])
+    if table == "alerts":  # every notice (a state change, or an operational event) with its deliveries
+        from pipelines.alerts.report import notices_frame
+
+        return _instants_iso(notices_frame(engine), ["created_at", "sent_at", "not_before"])
     if table == "published":  # what the publisher reported: class, AQI, primary pollutants, names
         return _instants_iso(db.read_table(engine, "published_results", order_by=["source", "station_id", "observed_at"]),
                              ["observed_at"])

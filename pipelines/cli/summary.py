@@ -27,12 +27,14 @@ def run_summary(engine: Engine, days: list[date], started_at: datetime, dashboar
     sea = [a for a in assessments if a["domain"] == "seawater"]
     air = [a for a in assessments if a["domain"] == "air"]
     failures = [a for a in assessments if a["is_cross_boundary"] and a["is_compliant"] is False]
-    alerts = db.alerts_for_days(engine, days)
+    from pipelines.alerts import report
+
+    alerts = report.run_alerts(engine, started_at)
     return {
         "sources": sources,
         "sections_assessed": len({a["station_id"] for a in surface if a["status"] == "assessed"}),
         "cross_boundary_failures": len(failures),
-        "alerts_raised": sum(a["raised_at"] >= started_at for a in alerts),
+        "alerts_raised": alerts["notices"],   # notices recorded by this run (a state change each)
         "dashboard": dashboard,
         "days": [d.isoformat() for d in days],
         "data": data_label,
@@ -42,12 +44,9 @@ def run_summary(engine: Engine, days: list[date], started_at: datetime, dashboar
         "air_stations_assessed": len({a["station_id"] for a in air if a["status"] == "assessed"}),
         "air_station_days_over_aqi_100": sum(a["is_compliant"] is False for a in air),
         "cross_boundary_sections_failed": sorted({a["station_id"] for a in failures}),
-        "alerts": {
-            "total_for_days": len(alerts),
-            "sent": sum(a["delivery_status"] == "sent" for a in alerts),
-            "in_outbox": sum(a["delivery_status"] == "outbox" for a in alerts),
-            "failed": sum(a["delivery_status"] == "failed" for a in alerts),
-        },
+        # each failing section with class, target and items; the episodes opened, updated, resolved
+        "failing_sections": report.failing_sections(engine, days),
+        "alerts": alerts,
         "reconciled": all(entry["reconciled"] for entry in sources.values()),
         "published_disagreements": db.published_disagreements_for_days(engine, days),
     }

@@ -1,0 +1,168 @@
+"""Operational alerts, to envmon's operators (the routing file's [[operators]]), apart from the
+bureaus' alerts: a source silent longer than its cadence allows, a night's quarantine share far
+above its usual level, a feed whose published classes disagree with envmon's far more than usual,
+a failed DAG run (Airflow's on_failure_callback), and a station a feed names that the registry
+does not know. Each is one notice, keyed by what it is about, so a check run again tells nobody
+twice; the thresholds are in the routing file's [operational] table."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from pipelines import clock
+from pipelines.alerts import outbox
+from pipelines.alerts.routing import Routing
+from warehouse import alert_store
+
+log = logging.getLogger(__name__)
+URGENT = {"source_silent": True, "dag_failed": True, "source_back": False, "quarantine_share": False,
+          "published_disagreement": False, "unknown_station": False}
+MINIMUM_USUAL_DAYS = 7   # fewer days before it: no "usual" level to compare with, no alert
+MINIMUM_ROWS = 20        # a share of a handful of rows says nothing
+
+
+def record(engine: Engine, routing: Routing, kind: str, subject_id: str, key: str, facts: dict,
+           now: datetime | None = None, day: date | None = None) -> int | None:
+    """One operational notice to the operators, unless one of the same key exists."""
+    now = now or clock.now()
+    notice = {"notice_key": f"operational/{kind}/{key}", "category": "operational", "kind": kind, "episode_id": None,
+              "subject_id": subject_id, "is_urgent": URGENT[kind], "effective_on": day,
+              "facts": json.dumps({"category": "operational", "kind": kind, "subject_id": subject_id, **facts},
+                                  ensure_ascii=False, default=str)}
+    with engine.begin() as connection:
+        return outbox.record(connection, routing, notice, list(routing.operators), now)
+
+
+def check_silent_sources(engine: Engine, routing: Routing, now: datetime | None = None) -> list[str]:
+    """A source whose newest observation is older than its allowed silence: one notice per
+    silence (keyed by that newest observation), and one when it delivers again."""
+    now = now or clock.now()
+    allowed = routing.operational.get("silent_after_hours", {})
+    raised = []
+    for source, newest in sorted(alert_store.watermarks(engine).items()):
+        if source not in allowed:
+            continue
+        hours = (now - newest).total_seconds() / 3600
+        if hours > float(allowed[source]):
+            facts = {"last_observed_at": newest.isoformat(), "silent_hours": hours, "allowed_hours": float(allowed[source])}
+            if record(engine, routing, "source_silent", source, f"{source}/{newest.isoformat()}", facts, now):
+                raised.append(source)
+            continue
+        with engine.connect() as connection:
+            last = alert_store.latest_notice(connection, "source_silent", source)
+        if last is not None:
+            silent_since = json.loads(last["facts"])["last_observed_at"]
+            if silent_since < newest.isoformat():
+                record(engine, routing, "source_back", source, f"{source}/{silent_since}",
+                       {"last_observed_at": newest.isoformat(), "silent_since": silent_since}, now)
+    return raised
+
+
+def far_above(share: float, usual: float, factor: float, margin: float) -> bool:
+    """Far above usual: more than `factor` times it and more than `margin` above it (a source that
+    usually quarantines nothing is not alarming at 1 %)."""
+    return share > usual * factor and share > usual + margin
+
+
+def _unusual(frame: pd.DataFrame, day: date, count: str, total: str, routing: Routing, prefix: str) -> list[dict]:
+    """Per source: the day's share of `count` in `total` if far above the median of the days before."""
+    settings = routing.operational
+    factor, margin = float(settings.get(f"{prefix}_share_factor", 3.0)), float(settings.get(f"{prefix}_share_margin", 0.10))
+    found = []
+    for source, rows in frame.groupby("source"):
+        today = rows[rows["day"] == day]
+        before = rows[(rows["day"] < day) & (rows[total] >= MINIMUM_ROWS)]
+        if today.empty or int(today[total].sum()) < MINIMUM_ROWS or before["day"].nunique() < MINIMUM_USUAL_DAYS:
+            continue
+        share = today[count].sum() / today[total].sum()
+        usual = float((before[count] / before[total]).median())
+        if far_above(share, usual, factor, margin):
+            found.append({"source": source, "day": day.isoformat(), "share": float(share), "usual": usual,
+                          "count": int(today[count].sum()), "total": int(today[total].sum()),
+                          "usual_days": int(before["day"].nunique())})
+    return found
+
+
+def check_quarantine_share(engine: Engine, routing: Routing, day: date, now: datetime | None = None) -> list[str]:
+    usual_days = int(routing.operational.get("usual_days", 28))
+    shares = alert_store.partition_shares(engine, day - timedelta(days=usual_days), day).rename(
+        columns={"partition_day": "day"})
+    raised = []
+    for finding in _unusual(shares, day, "rows_quarantined", "rows_read", routing, "quarantine"):
+        if record(engine, routing, "quarantine_share", finding["source"], f"{finding['source']}/{day.isoformat()}",
+                  finding, now, day):
+            raised.append(finding["source"])
+    return raised
+
+
+def check_published_disagreement(engine: Engine, routing: Routing, day: date, now: datetime | None = None) -> list[str]:
+    from pipelines.observations import bureau_day_bounds
+
+    usual_days = int(routing.operational.get("usual_days", 28))
+    start, _ = bureau_day_bounds(day - timedelta(days=usual_days))
+    _, end = bureau_day_bounds(day)
+    rows = alert_store.published_agreement(engine, start, end)
+    if rows.empty:
+        return []
+    rows["day"] = [clock.bureau_date(t) for t in rows["observed_at"]]
+    rows["disagrees"] = (~rows["agrees"].astype(bool)).astype(int)
+    daily = rows.groupby(["source", "day"]).agg(disagrees=("disagrees", "sum"), compared=("agrees", "size")).reset_index()
+    raised = []
+    for finding in _unusual(daily, day, "disagrees", "compared", routing, "disagreement"):
+        if record(engine, routing, "published_disagreement", finding["source"],
+                  f"{finding['source']}/{day.isoformat()}", finding, now, day):
+            raised.append(finding["source"])
+    return raised
+
+
+def report_unknown_stations(source: str, stations, settings=None, now: datetime | None = None) -> int:
+    """The hook for the parsers: stations a payload of `source` named that the registry does not
+    know (ids or names). Each (source, station) is told to the operators once, ever; returns how
+    many were new. Delivery is attempted at once."""
+    from pipelines.alerts import deliver
+    from pipelines.config import load_settings
+    from pipelines.alerts import routing as routing_module
+    from warehouse import db
+
+    settings = settings or load_settings()
+    routing = routing_module.load(settings.alert_routing)
+    engine = db.engine_for(settings.warehouse_url)
+    new = 0
+    for station in sorted({str(s) for s in stations if str(s).strip()}):
+        if record(engine, routing, "unknown_station", f"{source}/{station}", f"{source}/{station}",
+                  {"source": source, "station": station}, now):
+            new += 1
+    if new:
+        deliver(settings, routing)
+    return new
+
+
+def dag_failed(context) -> None:
+    """Airflow's on_failure_callback: the failed run, to the operators, once per DAG run. Never
+    raises: a callback that fails would hide the failure it reports."""
+    try:
+        from pipelines.alerts import deliver
+        from pipelines.alerts import routing as routing_module
+        from pipelines.config import load_settings
+        from warehouse import db
+
+        settings = load_settings()
+        routing = routing_module.load(settings.alert_routing)
+        task_instance = context.get("task_instance") or context.get("ti")
+        dag_run = context.get("dag_run")
+        dag_id = getattr(task_instance, "dag_id", None) or getattr(dag_run, "dag_id", "?")
+        run_id = getattr(task_instance, "run_id", None) or getattr(dag_run, "run_id", "?")
+        error = context.get("exception")
+        facts = {"dag_id": dag_id, "run_id": run_id, "task_id": getattr(task_instance, "task_id", "?"),
+                 "error": f"{type(error).__name__}: {str(error)[:500]}" if error else None,
+                 "log_url": getattr(task_instance, "log_url", None)}
+        engine = db.engine_for(settings.warehouse_url)
+        db.migrate(engine)
+        if record(engine, routing, "dag_failed", dag_id, f"{dag_id}/{run_id}", facts):
+            deliver(settings, routing)
+    except Exception:  # noqa: BLE001 - logged, never raised (see above)
+        log.exception("envmon: the failed-run alert could not be recorded")
