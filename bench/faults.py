@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -50,7 +51,8 @@ def run_all(only: str | None = None) -> list[dict]:
                 except faults.FaultNotInjectable as reason:
                     row.update(injected=f"not injectable here: {reason}", survived=None, recover_seconds=None)
                 except AssertionError as failure:
-                    row.update(injected="", survived=False, recover_seconds=None, failure=str(failure)[:500])
+                    row.update(injected="", survived=False, recover_seconds=None,
+                               failure=(str(failure).splitlines() or [""])[0][:300])
                 except BaseException as error:  # noqa: BLE001 - a skip or a crash of the scenario itself
                     if type(error).__name__ == "Skipped":  # pytest.skip outside pytest: no PostgreSQL here
                         row.update(injected=f"not run: {error}", survived=None, recover_seconds=None)
@@ -76,7 +78,11 @@ def markdown(rows: list[dict]) -> str:
     survived = sum(row["survived"] is True for row in rows)
     lines.append("")
     lines.append(f"{survived} of {len(rows)} faults survived; after each, no partial batch was visible and the "
-                 "warehouse held what a clean run of the same payloads holds.")
+                 "warehouse held what a clean run of the same payloads holds. Time to recover: the resume, re-run "
+                 "or catch-up that repaired the warehouse (for two runs or ingests at once, until both had landed; "
+                 "for the unreachable warehouse, the slowest command's time to its one-line error), "
+                 f"measured {time.strftime('%Y-%m-%d', time.gmtime())} on {os.cpu_count()} cores at a load average "
+                 f"of {os.getloadavg()[0]:.1f}.")
     return "\n".join(lines)
 
 

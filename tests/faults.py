@@ -103,7 +103,9 @@ def collect_command(source: str = SOURCE) -> list[str]:
 
 
 def assert_succeeded(result: subprocess.CompletedProcess, what: str) -> None:
-    assert result.returncode == 0, f"{what} exited {result.returncode}: {result.stderr.strip()[-3000:]}"
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    last = lines[-1][:300] if lines else ""
+    assert result.returncode == 0, f"{what} exited {result.returncode}: {last}\n{result.stderr.strip()[-3000:]}"
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, what: str, expected_code: int | None = None) -> str:

@@ -246,7 +246,10 @@ def replace_partition(connection: Connection, table, filters: dict, rows: list[d
 
 
 def sync_reference_tables(connection: Connection, stations: pd.DataFrame, parameters: pd.DataFrame) -> None:
-    """The registry and parameter table as the warehouse's own tables, for joins and exports."""
+    """The registry and parameter table as the warehouse's own tables, for joins and exports. Two
+    processes preparing the warehouse at once (two runs, two ingests) take turns: each would
+    otherwise delete and insert the same rows."""
+    partition_lock(connection, "reference_tables")
     replace_partition(connection, schema.stations, {}, records(stations, [c.name for c in schema.stations.c]))
     replace_partition(connection, schema.parameters, {}, records(parameters, [c.name for c in schema.parameters.c]))
 
