@@ -124,10 +124,17 @@ def download_links(table_id: str, download: str, context: PageContext) -> list:
             html.A("XLSX", href=f"/download/{download}.xlsx{query}", id=f"{table_id}-xlsx", className="download")]
 
 
+SHOWN_ROWS = 500  # a page carries at most this many rows of a table; its downloads carry all
+
+
 def table_outputs(table_id: str, frame: pd.DataFrame, download: str, context: PageContext) -> tuple:
-    """What a page's callback returns for one table: its data, its columns and its download links."""
-    data, columns = table_payload(frame)
-    return data, columns, download_links(table_id, download, context)
+    """What a page's callback returns for one table: its data (the first SHOWN_ROWS rows), its
+    columns and its download links (every row), saying so where rows were left to the download."""
+    data, columns = table_payload(frame.head(SHOWN_ROWS))
+    links = download_links(table_id, download, context)
+    if len(frame) > SHOWN_ROWS:
+        links = [f"{SHOWN_ROWS} / {len(frame)} · "] + links
+    return data, columns, links
 
 
 def table_targets(table_id: str) -> list:
