@@ -574,6 +574,8 @@ def parse_payload(source: str, payload: bytes, name: str, fetched_at: datetime,
                   fetched_basis: str = "the fetch time") -> Parsed:
     """Parse one payload of a source as received (`name` tells CSV from XLSX for the sampling
     files, and gives its date clues). Raises PayloadError only, naming the reason."""
+    if fetched_at is not None and fetched_at.tzinfo is None:
+        fetched_at = fetched_at.replace(tzinfo=BUREAU_TZ)  # the bureaus' clock, as for the times themselves
     if source in PARSERS:
         return PARSERS[source](payload, fetched_at, name=name, fetched_basis=fetched_basis)
     from pipelines.sources import samples
