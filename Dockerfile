@@ -3,6 +3,13 @@
 # init job runs /opt/envmon-src/deploy/airflow-init.sh from the copy of the tree made here.
 FROM apache/airflow:3.3.2-python3.11
 
+# the monthly bulletin's PDF (WeasyPrint): Pango, and fonts for Chinese (Noto Sans CJK) and the class numerals
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
+USER airflow
+
 COPY --chown=airflow:root . /opt/envmon-src
 RUN pip install --no-cache-dir -c /opt/envmon-src/requirements.lock /opt/envmon-src \
  && cp /opt/envmon-src/dags/*.py /opt/airflow/dags/

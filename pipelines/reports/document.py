@@ -1,0 +1,201 @@
+"""A document as its renderers take it: a title, a header (period, data status, standards and
+methods, unverified assumptions), tables with their official headings, figures, and the lineage of
+the values. The renderers (render_xlsx, render_html, render_pdf) only lay it out."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.clock import BUREAU_TZ
+from pipelines.reports.reading import WarehouseReader, is_simulated
+
+# How a column's numbers are shown; the XLSX keeps the number and gets the matching number format.
+KINDS = {
+    "text": (None, "@"),
+    "integer": ("{:.0f}", "0"),
+    "decimal1": ("{:.1f}", "0.0"),
+    "decimal2": ("{:.2f}", "0.00"),
+    "decimal3": ("{:.3f}", "0.000"),
+    "percent": ("{:.1%}", "0.0%"),
+    "points": ("{:+.1f}", "+0.0;-0.0;0.0"),   # a change in percentage points
+    "signed_percent": ("{:+.1%}", "+0.0%;-0.0%;0.0%"),
+}
+MISSING = "—"
+
+
+@dataclass
+class Column:
+    heading: str
+    kind: str = "text"
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown column kind {self.kind!r}")
+
+
+@dataclass
+class Table:
+    key: str              # a stable identifier (tests, anchors)
+    sheet: str            # XLSX sheet name (≤ 31 characters)
+    title: str            # the table's caption, e.g. 表1 2026年11月地表水断面水质状况
+    columns: list[Column]
+    rows: list[list]
+    notes: list[str] = field(default_factory=list)
+    in_print: bool = True  # False: long listings kept to the XLSX (the HTML and PDF say where they are)
+
+    def __post_init__(self):
+        if len(self.sheet) > 31:
+            raise ValueError(f"sheet name {self.sheet!r} is longer than 31 characters")
+        for row in self.rows:
+            if len(row) != len(self.columns):
+                raise ValueError(f"{self.key}: a row of {len(row)} cells under {len(self.columns)} headings")
+
+
+@dataclass
+class Figure:
+    key: str
+    title: str
+    svg: str              # inline SVG, self-contained
+
+
+@dataclass
+class Document:
+    kind: str             # "bulletin" or "assessment"
+    title: str
+    period_label: str     # 2026-11 or 2025
+    period_zh: str
+    scope: str            # 全部城市 or a city
+    header: list[tuple[str, str]]
+    tables: list[Table]
+    figures: list[Figure]
+    lineage: dict         # partitions, batches, payloads (frames), newest_load
+    stamp: datetime       # the newest load of the data read: the document's only time stamp
+    fingerprint: str      # of the partitions read and the rules: unchanged → the same document
+
+    def table(self, key: str) -> Table:
+        return next(t for t in self.tables if t.key == key)
+
+
+def format_cell(value, kind: str) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return MISSING
+    if isinstance(value, str):
+        return value
+    pattern = KINDS[kind][0]
+    return pattern.format(value) if pattern else str(value)
+
+
+# --- the header ------------------------------------------------------------------------------
+
+def data_status(reader: WarehouseReader, months) -> str:
+    """Simulated or measured, and the shares of the values read that are flagged, censored or not
+    assessed, over the document's own period."""
+    counts = reader.read_counts(months)
+    total = int(counts["values"].sum())
+    if total == 0:
+        return "本期无数据 (no data for the period)"
+    simulated = int(counts.loc[counts["source"].map(is_simulated), "values"].sum())
+    if simulated == total:
+        origin = "模拟数据 simulated (envmon simulator; not measured data)"
+    elif simulated == 0:
+        origin = "实测数据 measured (CNEMC feeds, laboratory and coastal survey files)"
+    else:
+        origin = f"混合 mixed: {simulated / total:.1%} simulated, {1 - simulated / total:.1%} measured"
+    flagged = int(counts.loc[counts["qc_flag"].isin(("suspect", "fail")), "values"].sum())
+    missing = int(counts.loc[~counts["has_value"] | counts["qc_flag"].eq("missing"), "values"].sum())
+    censored = int(counts.loc[counts["censored"], "values"].sum())
+    unused = int(counts.loc[~counts["qc_flag"].isin(reader.assessable_flags), "values"].sum())
+    sources = ", ".join(sorted(counts["source"].unique()))
+    return (f"{origin}; {total} values read from {sources}; flagged (suspect/fail) {flagged / total:.1%}, "
+            f"missing {missing / total:.1%}, censored (< detection limit) {censored / total:.1%}; "
+            f"not assessed (QC flag outside {', '.join(reader.assessable_flags)}) {unused / total:.1%}")
+
+
+def unverified_assumptions(section_ids) -> list[str]:
+    """The registry's own statement of what is assumed, for each station in the document."""
+    from pipelines.reference import registry
+
+    sections = registry.sections()
+    lines = []
+    for section_id in section_ids:
+        if section_id in sections.index and sections.loc[section_id, "assumptions"]:
+            row = sections.loc[section_id]
+            lines.append(f"{row['name_zh']} ({section_id}): {row['assumptions']}")
+    return lines
+
+
+def stamp_of(lineage: dict, fallback: datetime) -> datetime:
+    newest = lineage.get("newest_load")
+    return (newest or fallback).astimezone(BUREAU_TZ).replace(microsecond=0)
+
+
+def rules_digest() -> str:
+    """The rule and registry tables the documents are made with, and the code that applies and lays
+    them out (pipelines/assessment, pipelines/reports): a new version of either changes the
+    fingerprint, so the monthly DAG issues the documents again."""
+    from pipelines.reference import standards
+
+    digest = hashlib.sha256()
+    here = Path(__file__).parent
+    files = [p for folder in (standards.DATA_DIR, here / "data") for p in folder.iterdir() if p.is_file()]
+    files += [*here.glob("*.py"), *(here.parent / "assessment").glob("*.py")]
+    for path in sorted(files):
+        digest.update(f"{path.parent.name}/{path.name}".encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def fingerprint(kind: str, scope: str, period: str, partitions: pd.DataFrame, assessable_flags) -> str:
+    """What decides a document's content: the (source, day) partitions it reads, each with the batch
+    it was last loaded from and its counts, the flags assessed, the rules and the code that applies
+    them. The same fingerprint, the same document."""
+    rows = partitions[["source", "partition_day", "batch_id", "rows_loaded", "rows_quarantined"]].astype(str)
+    payload = {"kind": kind, "scope": scope, "period": period, "flags": list(assessable_flags),
+               "rules": rules_digest(), "partitions": rows.sort_values(["partition_day", "source"]).values.tolist()}
+    return hashlib.sha256(json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+
+
+def lineage_tables(lineage: dict) -> list[Table]:
+    """The batches and payloads the values came from: a summary per source, then (XLSX only) every
+    batch with its payload and every (source, day) partition read."""
+    batches = lineage["batches"]
+    payloads = lineage["payloads"].set_index("payload_id") if len(lineage["payloads"]) else None
+    summary = []
+    for source, group in batches.groupby("source", sort=True):
+        ids = sorted({int(i) for i in group["payload_id"].dropna()})
+        summary.append([source, len(group), str(min(group["first_day"])), str(max(group["last_day"])),
+                        int(group["rows"].sum()), ", ".join(map(str, ids)) or MISSING])
+    rows = []
+    for record in batches.to_dict(orient="records"):
+        payload_id = record["payload_id"]
+        known = payloads is not None and not pd.isna(payload_id) and int(payload_id) in payloads.index
+        rows.append([record["source"], record["batch_id"], None if pd.isna(payload_id) else int(payload_id),
+                     str(record["first_day"]), str(record["last_day"]), int(record["rows"]),
+                     payloads.loc[int(payload_id), "origin"] if known else MISSING,
+                     payloads.loc[int(payload_id), "sha256"] if known else MISSING])
+    partitions = lineage["partitions"]
+    partition_rows = [[r["source"], str(r["partition_day"]), r["batch_id"], int(r["rows_loaded"]),
+                       int(r["rows_quarantined"])] for r in partitions.to_dict(orient="records")]
+    return [
+        Table("lineage", "数据来源", "数据来源：各来源的批次与载荷 (lineage by source)",
+              [Column("来源 source"), Column("批次数", "integer"), Column("首日"), Column("末日"),
+               Column("观测值数", "integer"), Column("载荷 payload_id")], summary,
+              ["Every batch and payload, and every (source, day) partition read, are listed in the XLSX "
+               "(sheets 数据批次, 数据分区); envmon export payloads lists the payloads, envmon history the "
+               "versions of a value."]),
+        Table("lineage_batches", "数据批次", "数据来源：批次与载荷 (batches and payloads)",
+              [Column("来源 source"), Column("批次 batch_id"), Column("载荷 payload_id", "integer"),
+               Column("首日"), Column("末日"), Column("观测值数", "integer"), Column("载荷来源 origin"),
+               Column("载荷 SHA-256")], rows,
+              ["The stored observations this document read, grouped by the batch and payload they were loaded from."],
+              in_print=False),
+        Table("lineage_partitions", "数据分区", "数据分区：来源 × 日 (partitions read)",
+              [Column("来源 source"), Column("日期 day"), Column("最近一次载入批次 batch_id"),
+               Column("载入行数", "integer"), Column("隔离行数", "integer")], partition_rows,
+              ["Each (source, day) partition read with the batch it was last loaded from: the document's "
+               "fingerprint is made of these rows, the QC flags assessed and the rule tables."], in_print=False),
+    ]
