@@ -5,7 +5,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Engine
 
-from warehouse import db
+from warehouse import db, registry_drift
 
 
 def run_summary(engine: Engine, days: list[date], started_at: datetime, dashboard: str, data_label: str) -> dict:
@@ -49,4 +49,7 @@ def run_summary(engine: Engine, days: list[date], started_at: datetime, dashboar
         "alerts": alerts,
         "reconciled": all(entry["reconciled"] for entry in sources.values()),
         "published_disagreements": db.published_disagreements_for_days(engine, days),
+        # stations the payloads named in the registry's cities that it lacks (`envmon registry unknown`):
+        # all of them, those seen by this run's payloads, and those seen for the first time
+        "registry_unknown": registry_drift.seen_since(engine, started_at),
     }
