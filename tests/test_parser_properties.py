@@ -113,8 +113,9 @@ def test_one_bad_air_cell_costs_at_most_its_own_value(row, column, text):
     fields = next(csv.reader([lines[row]]))
     fields[header.index(column)] = text
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows([header, *[next(csv.reader([line])) for line in lines[1:row]],
-                                                       fields, *[next(csv.reader([line])) for line in lines[row + 1:]]])
+    rows = [header, *[next(csv.reader([line])) for line in lines[1:row]], fields,
+            *[next(csv.reader([line])) for line in lines[row + 1:]]]
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)  # a cell holding a line break is quoted, as Excel does
     parsed = _outcome("cnemc-air", buffer.getvalue().encode(), "hourly.csv")
     assert parsed is not None and len(parsed.rejected) <= 1
     assert len(parsed.observations) + len(parsed.rejected) == 36
