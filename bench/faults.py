@@ -63,6 +63,7 @@ def run_all(only: str | None = None) -> list[dict]:
                     row.update(injected=outcome.injected, survived=True,
                                recover_seconds=round(outcome.recover_seconds, 1), detail=outcome.detail)
             row["scenario_seconds"] = round(time.monotonic() - started, 1)
+            row["load_average"] = round(os.getloadavg()[0], 1)
             rows.append(row)
             print(json.dumps(row, ensure_ascii=False), file=sys.stderr)
     return rows
@@ -81,8 +82,9 @@ def markdown(rows: list[dict]) -> str:
                  "warehouse held what a clean run of the same payloads holds. Time to recover: the resume, re-run "
                  "or catch-up that repaired the warehouse (for two runs or ingests at once, until both had landed; "
                  "for the unreachable warehouse, the slowest command's time to its one-line error), "
-                 f"measured {time.strftime('%Y-%m-%d', time.gmtime())} on {os.cpu_count()} cores at a load average "
-                 f"of {os.getloadavg()[0]:.1f}.")
+                 f"measured {time.strftime('%Y-%m-%d', time.gmtime())} on {os.cpu_count()} cores, the load average "
+                 f"after each scenario {min(r['load_average'] for r in rows):.1f}–{max(r['load_average'] for r in rows):.1f} "
+                 "(other processes share the machine: the times are the run's own, not a floor).")
     return "\n".join(lines)
 
 
