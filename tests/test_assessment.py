@@ -78,7 +78,8 @@ def test_daily_air_assessment_from_hourly_values():
     observations = pd.DataFrame(_air_hours("1401A", "pm2_5", [80.0] * 24) + _air_hours("1401A", "o3", [100.0] * 24)
                                 + _air_hours("1402A", "pm2_5", [80.0] * 19))   # 19 hours: not a valid day
     rows = {r["station_id"]: r for r in daily.assess_air_day(observations, DAY)}
-    assert rows["1401A"]["aqi"] == 107 and rows["1401A"]["primary_pollutants"] == "pm2_5"   # 24-h mean 80
+    # 24-h mean 80 on 2026-11-20, under HJ 633—2026: 100 + 50 × 20/55 = 118.2 → 119 (107 under HJ 633-2012)
+    assert rows["1401A"]["aqi"] == 119 and rows["1401A"]["primary_pollutants"] == "pm2_5"
     assert rows["1401A"]["is_compliant"] is False and rows["1401A"]["grade"] == "轻度污染"
     assert rows["1402A"]["status"] == "insufficient data" and rows["1402A"]["aqi"] is None
 

@@ -76,7 +76,8 @@ def test_air_csv_periods_missing_values_and_scope():
     frame = parsed.observations
     assert parsed.out_of_scope == 12          # one station outside the registry, 12 values
     published = parsed.published.set_index(["station_id", "observed_at"]).sort_index()
-    assert published["published_aqi"].tolist()[0] == 56 and "PM10" in published["published_primary_pollutants"].iloc[0]
+    # PM10 61 µg/m³ on 2026-03-15 under HJ 633—2026: 50 + 50 × 11/70 = 57.9 → 58, as the feed publishes it
+    assert published["published_aqi"].tolist()[0] == 58 and "PM10" in published["published_primary_pollutants"].iloc[0]
     pm10 = frame[(frame["station_id"] == "1401A") & (frame["parameter"] == "pm10") & (frame["averaging_period"] == "PT1H")]
     assert pm10.sort_values("observed_at")["qc_flag"].tolist() == ["not_evaluated", "missing"]
     no2_empty = frame[(frame["parameter"] == "no2") & (frame["averaging_period"] == "PT1H") & frame["value"].isna()]

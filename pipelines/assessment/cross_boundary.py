@@ -4,7 +4,7 @@ and, by year, the share of compliant months the agreement demands."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from datetime import date, timedelta
 
 import pandas as pd
 
@@ -21,15 +21,17 @@ class Scheme:
     source: str
 
 
-@cache
-def schemes() -> pd.DataFrame:
-    return pd.read_csv(standards.DATA_DIR / "cross_boundary_schemes.csv", dtype=str)
+def schemes(at=None) -> pd.DataFrame:
+    """The scheme rows in force at `at` (each agreement year is a row with its effective period)."""
+    return standards.in_force("cross_boundary_schemes", at)
 
 
 def scheme_for(section_id: str, year: int) -> Scheme:
-    table = schemes()
+    """The scheme of a section for a calendar year: the rows in force on its last day (the
+    agreements set their targets per year; period_changeover.csv, surface_water/year)."""
+    table = schemes(date(year, 12, 31))
     for _, row in table[table["applies_to"] != "*"].iterrows():
-        if section_id in row["applies_to"].split(";") and row["year"] == str(year):
+        if section_id in row["applies_to"].split(";"):
             return Scheme(row["scheme_id"], tuple(row["indicators"].split(";")), row["target_class"],
                           float(row["required_monthly_compliance"]), row["source"])
     default = table[table["applies_to"] == "*"].iloc[0]
@@ -89,6 +91,8 @@ def month_to_date_rows(monthly_rollups: pd.DataFrame, month_start) -> list[dict]
     import json
 
     sections = registry.water_sections()
+    month_end = (month_start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    version = standards.rule_version("surface_water", month_end).id  # period_changeover.csv: a month, its last day
     rows = []
     for section_id, section in sections[sections["is_cross_boundary"]].iterrows():
         mine = monthly_rollups[(monthly_rollups["station_id"] == section_id)
@@ -96,7 +100,7 @@ def month_to_date_rows(monthly_rollups: pd.DataFrame, month_start) -> list[dict]
         scheme = scheme_for(section_id, month_start.year)
         verdict = surface_water.classify(dict(zip(mine["parameter"], mine["mean"])),
                                          registry.water_body_type(section_id), scheme.target_class,
-                                         context="period_mean", indicators=scheme.indicators)
+                                         context="period_mean", indicators=scheme.indicators, at=month_end)
         rows.append({
             "station_id": section_id, "period": "month", "period_start": month_start, "domain": "surface_water",
             "standard": f"GB 3838-2002; cross-boundary scheme {scheme.scheme_id}; month to date",
@@ -107,5 +111,6 @@ def month_to_date_rows(monthly_rollups: pd.DataFrame, month_start) -> list[dict]
             "values_used": int(mine[mine["parameter"].isin(verdict.parameter_classes)]["values_assessable"].sum()),
             "is_cross_boundary": True, "status": "assessed" if verdict.is_assessed else "insufficient data",
             "aqi": None, "primary_pollutants": ";".join(verdict.main_pollutants),
+            "rule_version": version,
         })
     return rows

@@ -16,14 +16,14 @@ import pandas as pd
 
 from pipelines.assessment import air_quality, seawater, surface_water
 from pipelines.quality import censoring
-from pipelines.reference import registry
+from pipelines.reference import registry, standards
 from pipelines.observations import BUREAU_TZ
 
 SURFACE_WATER_STANDARD = "GB 3838-2002; 地表水环境质量评价办法(试行) 2011"
 SEAWATER_STANDARD = "GB 3097-1997"
-AIR_STANDARD = "HJ 633-2012; GB 3095-2012; HJ 663-2013"
-# A day with AQI ≤ 100 (优/良) meets GB 3095 class II (达标天).
-AIR_COMPLIANT_AQI = 100
+# Air days name the standards of their own day (standards.rule_version("air", day).label): HJ 633-2012;
+# GB 3095-2012; HJ 663-2013 before 2026-03-01, HJ 633—2026; GB 3095—2026 phase 1 (transitional);
+# HJ 663—2026 from then on. Every assessment row records its rule version's id in `rule_version`.
 
 
 MANUAL_SOURCES = ("lab", "coastal")
@@ -77,6 +77,7 @@ def _assessment_row(station_id, day, domain, standard, verdict, target, is_compl
         "status": "assessed" if verdict.is_assessed else "insufficient data",
         "aqi": None,
         "primary_pollutants": None,
+        "rule_version": standards.rule_version(domain, day).id,
     }
 
 
@@ -89,7 +90,7 @@ def assess_surface_water_day(observations: pd.DataFrame, day: date) -> list[dict
         mine = means[means["station_id"] == section_id]
         values = dict(zip(mine["parameter"], mine["mean"]))
         target = section["target_class"]
-        verdict = surface_water.classify(values, registry.water_body_type(section_id), target)
+        verdict = surface_water.classify(values, registry.water_body_type(section_id), target, at=day)
         used = int(mine[mine["parameter"].isin(verdict.parameter_classes)]["count"].sum())
         row = _assessment_row(section_id, day, "surface_water", SURFACE_WATER_STANDARD, verdict, target,
                               verdict.is_compliant, verdict.grade, used, section["is_cross_boundary"])
@@ -120,7 +121,7 @@ def assess_seawater_day(observations: pd.DataFrame, day: date) -> list[dict]:
         mine = means[means["station_id"] == point_id]
         values = dict(zip(mine["parameter"], mine["mean"]))
         target = point["target_class"]
-        verdict = seawater.classify(values, target)
+        verdict = seawater.classify(values, target, at=day)
         is_compliant = verdict.is_compliant
         used = int(mine[mine["parameter"].isin(verdict.parameter_classes)]["count"].sum())
         rows.append(_assessment_row(point_id, day, "seawater", SEAWATER_STANDARD, verdict, target,
@@ -152,22 +153,29 @@ def assess_air_day(observations: pd.DataFrame, day: date) -> list[dict]:
     return rows
 
 
+def air_day_values(hourly: dict[str, pd.Series], day: date | None = None) -> dict[str, float | None]:
+    """A station's daily values from its 24 hourly series: 24-h means (≥ 20 hours), the O3 daily
+    maximum 1-h and 8-h values; None where a value is not valid. (The monthly bulletin averages
+    them over a city's stations.) Pass the day: the validity rules are those in force on it
+    (air_quality.daily_values); without it, today's."""
+    return air_quality.daily_values(hourly, day)
+
+
 def air_day_row(station_id: str, day: date, hourly: dict[str, pd.Series], values_used: int) -> dict:
-    """One station's daily assessment from its 24 hourly series (one per pollutant code)."""
-    values = {code: air_quality.daily_mean(series) for code, series in hourly.items() if code != "o3"}
-    o3 = hourly["o3"].dropna()
-    values["o3"] = float(o3.max()) if len(o3) >= air_quality.validity()["daily_mean"] else None
-    values["o3_8h"] = air_quality.o3_8h_daily_max(hourly["o3"])
-    result = air_quality.daily_aqi({k: v for k, v in values.items() if v is not None})
+    """One station's daily assessment from its 24 hourly series (one per pollutant code), under the
+    rules in force on that day (period_changeover.csv, air/day): validity, breakpoints, good day."""
+    values = air_quality.daily_values(hourly, day)
+    result = air_quality.daily_aqi({k: v for k, v in values.items() if v is not None}, day)
     assessed = result.aqi is not None
     return {
         "station_id": station_id, "period": "day", "period_start": day, "domain": "air",
-        "standard": AIR_STANDARD, "water_class": None, "target_class": None,
-        "is_compliant": (result.aqi <= AIR_COMPLIANT_AQI) if assessed else None,
+        "standard": result.standard, "water_class": None, "target_class": None,
+        "is_compliant": air_quality.is_good_day(result.aqi, day),
         "grade": result.category, "indicators_assessed": ";".join(sorted(result.sub_indices)),
         "failing_parameters": json.dumps([{"parameter": p, "iaqi": result.sub_indices[p]}
                                           for p in result.exceeding_pollutants]),
         "values_used": values_used,
         "is_cross_boundary": False, "status": "assessed" if assessed else "insufficient data",
         "aqi": result.aqi, "primary_pollutants": ";".join(result.primary_pollutants),
+        "rule_version": result.rule_version,
     }

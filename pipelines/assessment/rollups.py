@@ -61,3 +61,32 @@ def monthly(days: pd.DataFrame, month_start: date) -> pd.DataFrame:
     out["maximum"] = grouped["maximum"].max()
     out["detection_limit"] = grouped["detection_limit"].max() if "detection_limit" in days else float("nan")
     return _with_reporting(out.reset_index().assign(period="month", period_start=month_start))
+
+
+# --- air: good and exceedance days over a span ------------------------------------------------
+
+def air_days(day_assessments: pd.DataFrame, first: date, last: date) -> pd.DataFrame:
+    """Good days (优良天) and exceedance days of each air station from `first` to `last`, from its
+    stored day assessments: each day counts under the rules of its own day (period_changeover.csv,
+    air/month: 'split'), as its day assessment was made, so a month spanning a change (the days
+    around 2026-03-01) is split, and `rule_versions` says how many days each version holds."""
+    from pipelines.reference import standards
+
+    method = standards.changeover("air", "month")
+    if method != "split":
+        raise ValueError(f"period_changeover.csv: air/month method {method!r} is not implemented (only 'split')")
+    columns = ["station_id", "first_day", "last_day", "days_assessed", "good_days", "exceedance_days", "good_share",
+               "rule_versions", "standards"]
+    air = day_assessments[(day_assessments["domain"] == "air") & (day_assessments["period"] == "day")
+                          & (day_assessments["period_start"] >= first) & (day_assessments["period_start"] <= last)
+                          & day_assessments["aqi"].notna()]
+    rows = []
+    for station_id, days in air.groupby("station_id"):
+        good = int((days["is_compliant"] == True).sum())  # noqa: E712 - a nullable column
+        days = days.sort_values("period_start")
+        versions = days["rule_version"].astype(object).fillna("(not recorded)").value_counts(sort=False)  # oldest first
+        rows.append({"station_id": station_id, "first_day": first, "last_day": last, "days_assessed": len(days),
+                     "good_days": good, "exceedance_days": len(days) - good, "good_share": good / len(days),
+                     "rule_versions": "; ".join(f"{version}: {n}" for version, n in versions.items()),
+                     "standards": "; ".join(dict.fromkeys(days["standard"]))})
+    return pd.DataFrame(rows, columns=columns)

@@ -33,13 +33,14 @@ class Verdict:
         return standards.seawater_class_rank(self.water_class) <= standards.seawater_class_rank(self.target_class)
 
 
-def classify(values: dict[str, float], target_class: str | None = None) -> Verdict:
+def classify(values: dict[str, float], target_class: str | None = None, at=None) -> Verdict:
+    """Single-factor class under the GB 3097 rows in force at `at` (default: today)."""
     classes = {}
     for code in INDICATORS:
         value = values.get(code)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
-        water_class = standards.seawater_class(code, float(value))
+        water_class = standards.seawater_class(code, float(value), at)
         if water_class is not None:
             classes[code] = water_class
     if not classes:

@@ -1,14 +1,15 @@
 """Surface-water assessment: GB 3838-2002 and 地表水环境质量评价办法(试行) 2011.
 
-The rules' numbers live in pipelines/data (gb3838_*.csv, reporting_precision.csv,
-surface_water_completeness.csv, river_grades.csv, tli_*.csv), each row with its source.
+The rules' numbers live in pipelines/reference/data (gb3838_*.csv, reporting_precision.csv,
+surface_water_completeness.csv, river_grades.csv, tli_*.csv), each row with its source and its
+effective period, read through standards.in_force: one version of each today, so the functions
+without a time (`at`) use the rows in force today.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
-from functools import cache
 
 import pandas as pd
 
@@ -59,75 +60,78 @@ class Verdict:
         return standards.surface_class_rank(self.water_class) <= standards.surface_class_rank(self.target_class)
 
 
-@cache
-def _grades() -> dict[str, str]:
-    return standards.water_class_grades()["grade"].to_dict()
+def _grades(at=None) -> dict[str, str]:
+    return standards.water_class_grades(at)["grade"].to_dict()
 
 
-@cache
-def _precision() -> dict[tuple[str, str], str]:
-    table = pd.read_csv(DATA / "reporting_precision.csv", dtype=str)
+def _precision(at=None) -> dict[tuple[str, str], str]:
+    return _precision_of(standards.version_start("reporting_precision", at))
+
+
+@standards.rule_cache
+def _precision_of(start) -> dict[tuple[str, str], str]:
+    table = standards.in_force("reporting_precision", start)
     return {(row["context"], row["code"]): row["decimals"] for row in table.to_dict(orient="records")}
 
 
-def reported(code: str, value: float, context: str) -> float:
+def reported(code: str, value: float, context: str, at=None) -> float:
     """The value at the precision it is reported and compared with (修约), by context.
 
     realtime_feed: the raw value (the CNEMC feed classes its raw values, measured on the samples);
     period_mean: the reported decimals, rounded half to even (GB/T 8170), UNVERIFIED against 82号.
     """
-    decimals = _precision().get((context, code))
+    decimals = _precision(at).get((context, code))
     if decimals is None or decimals == "raw":
         return value
     quantum = Decimal(1).scaleb(-int(decimals))
     return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_EVEN))
 
 
-def _exceedance(code, value, water_class, target, water_body_type) -> Exceedance:
+def _exceedance(code, value, water_class, target, water_body_type, at=None) -> Exceedance:
     return Exceedance(code, value, water_class,
-                      standards.exceedance_multiple(code, value, target, water_body_type),
-                      standards.exceedance_multiple(code, value, standards.EXCEEDANCE_BASIS_CLASS, water_body_type))
+                      standards.exceedance_multiple(code, value, target, water_body_type, at),
+                      standards.exceedance_multiple(code, value, standards.EXCEEDANCE_BASIS_CLASS, water_body_type, at))
 
 
-def main_pollutants(classes: dict[str, str], values: dict[str, float], water_body_type: str) -> list[str]:
+def main_pollutants(classes: dict[str, str], values: dict[str, float], water_body_type: str, at=None) -> list[str]:
     """The three indicators of worst class, ties broken by the larger multiple over class III,
     named only when the section is worse than class III (standards.md §2.2)."""
     over_iii = [c for c, k in classes.items() if standards.surface_class_rank(k) > 3]
 
     def severity(code):
-        multiple = standards.exceedance_multiple(code, values[code], "Ⅲ", water_body_type)
+        multiple = standards.exceedance_multiple(code, values[code], "Ⅲ", water_body_type, at)
         return (standards.surface_class_rank(classes[code]), multiple if multiple is not None else -1.0)
 
     return sorted(over_iii, key=severity, reverse=True)[:MAIN_POLLUTANT_COUNT]
 
 
 def classify(values: dict[str, float], water_body_type: str = "river", target_class: str | None = None,
-             context: str = "realtime_feed", indicators=None) -> Verdict:
+             context: str = "realtime_feed", indicators=None, at=None) -> Verdict:
     """Single-factor class over the assessment indicators present (or `indicators`, a scheme's
-    subset). Failing indicators are those worse than the target (class III without a target)."""
+    subset), under the GB 3838 rows in force at `at` (default: today). Failing indicators are those
+    worse than the target (class III without a target)."""
     classes, compared = {}, {}
-    for code in indicators or standards.assessment_indicators():
+    for code in indicators or standards.assessment_indicators(at):
         value = values.get(code)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
-        value = reported(code, float(value), context)
-        water_class = standards.surface_water_class(code, value, water_body_type)
+        value = reported(code, float(value), context, at)
+        water_class = standards.surface_water_class(code, value, water_body_type, at)
         if water_class is not None:
             classes[code], compared[code] = water_class, value
     if not classes:
         return Verdict(None, target_class=target_class)
     worst = max(classes.values(), key=standards.surface_class_rank)
     basis = target_class or standards.EXCEEDANCE_BASIS_CLASS
-    failing = [_exceedance(code, compared[code], k, basis, water_body_type) for code, k in classes.items()
+    failing = [_exceedance(code, compared[code], k, basis, water_body_type, at) for code, k in classes.items()
                if standards.surface_class_rank(k) > standards.surface_class_rank(basis)]
-    return Verdict(worst, classes, failing, main_pollutants(classes, compared, water_body_type), target_class)
+    return Verdict(worst, classes, failing, main_pollutants(classes, compared, water_body_type, at), target_class)
 
 
 # --- periods --------------------------------------------------------------------------------
 
-@cache
-def completeness() -> pd.DataFrame:
-    return pd.read_csv(DATA / "surface_water_completeness.csv").set_index("period")
+def completeness(at=None) -> pd.DataFrame:
+    return standards.in_force_typed("surface_water_completeness", at).set_index("period")
 
 
 def period_means(frame: pd.DataFrame, period: str) -> dict[str, float]:
@@ -156,9 +160,8 @@ def monthly_means(frame: pd.DataFrame) -> pd.DataFrame:
 
 # --- rivers and basins ----------------------------------------------------------------------
 
-@cache
-def river_grades() -> pd.DataFrame:
-    return pd.read_csv(DATA / "river_grades.csv").sort_values("order")
+def river_grades(at=None) -> pd.DataFrame:
+    return standards.in_force_typed("river_grades", at).sort_values("order")
 
 
 @dataclass
@@ -206,9 +209,8 @@ def classify_river(section_values: dict[str, dict[str, float]], water_body_type:
 
 # --- drinking-water sources and reservoirs ---------------------------------------------------
 
-@cache
-def drinking_water_limits() -> pd.DataFrame:
-    return pd.read_csv(DATA / "gb3838_drinking_water.csv").set_index("code")
+def drinking_water_limits(at=None) -> pd.DataFrame:
+    return standards.in_force_typed("gb3838_drinking_water", at).set_index("code")
 
 
 def drinking_water_exceedances(values: dict[str, float]) -> list[dict]:
@@ -222,14 +224,12 @@ def drinking_water_exceedances(values: dict[str, float]) -> list[dict]:
     return found
 
 
-@cache
-def tli_parameters() -> pd.DataFrame:
-    return pd.read_csv(DATA / "tli_parameters.csv").set_index("code")
+def tli_parameters(at=None) -> pd.DataFrame:
+    return standards.in_force_typed("tli_parameters", at).set_index("code")
 
 
-@cache
-def tli_grades() -> pd.DataFrame:
-    return pd.read_csv(DATA / "tli_grades.csv")
+def tli_grades(at=None) -> pd.DataFrame:
+    return standards.in_force_typed("tli_grades", at)
 
 
 @dataclass

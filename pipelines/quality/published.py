@@ -1,17 +1,20 @@
 """Compares the classes and AQI the feeds publish with envmon's own, on real payloads.
 
 Used by the tests on the real samples and by `bench/published_agreement.py`; the publisher's
-value is kept beside envmon's, never replaced (standards.md §8)."""
+value is kept beside envmon's, never replaced (standards.md §8). Each hour is recomputed under the
+rules in force at it (standards.in_force): the March 2026 hours under HJ 633—2026."""
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from io import StringIO
 
 import pandas as pd
 
 from pipelines.assessment import air_quality, surface_water
+from pipelines.clock import BUREAU_TZ
 from pipelines.reference import registry
 from pipelines.sources.files import RAW_VALUE, _cell
 
@@ -82,11 +85,25 @@ def water_agreement(payload: str) -> WaterAgreement:
 
 @dataclass
 class AirAgreement:
-    hours: int
+    """envmon's real-time AQI against the feed's, each hour under the rules in force at its label
+    (the end of the hour): HJ 633-2012 before 2026-03-01, HJ 633—2026 from then on."""
+    hours: int              # hours the feed published an AQI for and envmon computed one
     aqi_agree: int
     primary_agree: int      # among the hours whose AQI agrees
     aqi_above_50_agree: int
     unreproduced: pd.DataFrame
+    by_day: pd.DataFrame = field(default_factory=pd.DataFrame)   # per bureau day (see per_day)
+    published_withheld: int = 0       # the feed published an AQI where envmon's availability rule gives none
+    unpublished_computed: int = 0     # the feed published none where envmon gives one
+    rule_versions: dict[str, int] = field(default_factory=dict)   # hours compared per rule version
+
+    @property
+    def aqi_share(self) -> float:
+        return self.aqi_agree / self.hours if self.hours else float("nan")
+
+    @property
+    def primary_share(self) -> float:
+        return self.primary_agree / self.aqi_agree if self.aqi_agree else float("nan")
 
 
 def _number(text: str) -> float | None:
@@ -101,27 +118,67 @@ def published_primary(text: str) -> set[str]:
     return {PRIMARY_POLLUTANT_CODES.get(p, p) for p in parts}
 
 
-def air_agreement(payload: str) -> AirAgreement:
+def _hour_end(timepoint: str) -> datetime:
+    """The feed's `timepoint` (YYYY-MM-DDTHHMM, Beijing time, the end of the hour) as an aware time."""
+    return datetime.strptime(timepoint, "%Y-%m-%dT%H%M").replace(tzinfo=BUREAU_TZ)
+
+
+def air_agreement(payload: str, rules_at=None) -> AirAgreement:
+    """Every hour of a CNEMC hourly air CSV recomputed from its six 1-hour concentrations under the
+    rules in force at the hour, against the AQI and primary pollutants the feed published.
+    `rules_at` (a date) judges every hour under the rules of that day instead: what another
+    version would have said (bench/published_agreement.py: the figure before the 2026 rules)."""
     frame = pd.read_csv(StringIO(payload), dtype=str, keep_default_na=False)
-    hours = aqi_agree = primary_agree = above_50 = 0
-    missed = []
+    hours = aqi_agree = primary_agree = above_50 = withheld = computed_unpublished = 0
+    missed, days, versions = [], [], {}
     for record in frame.to_dict(orient="records"):
+        hour_end = _hour_end(record["timepoint"])
         published = _number(record["aqi"])
-        if published is None:
-            continue
         values = {c: _number(record[c]) for c in air_quality.POLLUTANTS}
-        result = air_quality.hourly_aqi({c: v for c, v in values.items() if v is not None})
+        result = air_quality.hourly_aqi({c: v for c, v in values.items() if v is not None},
+                                        hour_end if rules_at is None else rules_at)
+        if published is None:
+            computed_unpublished += result.aqi is not None
+            continue
         if result.aqi is None:
+            withheld += 1
+            missed.append({"timepoint": record["timepoint"], "stationcode": record["stationcode"],
+                           "published_aqi": published, "envmon_aqi": None, "rule_version": result.rule_version})
             continue
         hours += 1
-        if result.aqi == published:
-            aqi_agree += 1
-            above_50 += published > 50
-            primary_agree += set(result.primary_pollutants) == published_primary(record["primarypollutant"])
-        else:
+        versions[result.rule_version] = versions.get(result.rule_version, 0) + 1
+        agrees = result.aqi == published
+        primary = agrees and set(result.primary_pollutants) == published_primary(record["primarypollutant"])
+        aqi_agree += agrees
+        above_50 += agrees and published > 50
+        primary_agree += primary
+        days.append({"day": (hour_end - timedelta(hours=1)).date(), "aqi_agrees": agrees, "primary_agrees": primary})
+        if not agrees:
             missed.append({"timepoint": record["timepoint"], "stationcode": record["stationcode"],
-                           "published_aqi": published, "envmon_aqi": result.aqi})
-    return AirAgreement(hours, aqi_agree, primary_agree, above_50, pd.DataFrame(missed))
+                           "published_aqi": published, "envmon_aqi": result.aqi, "rule_version": result.rule_version})
+    return AirAgreement(hours, aqi_agree, primary_agree, above_50, pd.DataFrame(missed), per_day(pd.DataFrame(days)),
+                        withheld, computed_unpublished, versions)
+
+
+def per_day(hours: pd.DataFrame) -> pd.DataFrame:
+    """Agreement per bureau day (an hour belongs to the day its hour starts in: the hour labelled
+    03-02T00 is the last of 03-01): hours compared, AQI and primary pollutants agreeing, shares."""
+    if hours.empty:
+        return pd.DataFrame(columns=["day", "hours", "aqi_agree", "primary_agree", "aqi_share", "primary_share"])
+    grouped = hours.groupby("day").agg(hours=("aqi_agrees", "size"), aqi_agree=("aqi_agrees", "sum"),
+                                       primary_agree=("primary_agrees", "sum")).reset_index()
+    grouped["aqi_share"] = grouped["aqi_agree"] / grouped["hours"]
+    grouped["primary_share"] = grouped["primary_agree"] / grouped["aqi_agree"].where(grouped["aqi_agree"] > 0)
+    return grouped
+
+
+def _aqi_of_present(result: air_quality.AqiResult) -> int | None:
+    """The AQI an hour's pollutants give. Where the availability rule (aqi_conventions.csv) leaves the
+    hour without one and the feed published one anyway (other provinces do, for hours without SO2
+    or CO), the value is still compared: the rule decides whether an AQI is published, not what it is."""
+    if result.aqi is not None or not result.sub_indices:
+        return result.aqi
+    return max(result.sub_indices.values())
 
 
 def compare_published(published: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame:
@@ -143,7 +200,7 @@ def compare_published(published: pd.DataFrame, observations: pd.DataFrame) -> pd
             agrees.append(None if unclassed else computed == row.published_class)
         else:
             values = readings.get((row.station_id, row.observed_at, "PT1H"), {})
-            computed = air_quality.hourly_aqi(values).aqi
+            computed = _aqi_of_present(air_quality.hourly_aqi(values, row.observed_at))  # the rules at the hour's end
             envmon_class.append(None)
             envmon_aqi.append(computed)
             agrees.append(None if pd.isna(row.published_aqi) else computed == int(row.published_aqi))
