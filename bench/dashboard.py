@@ -117,6 +117,8 @@ class Recorder:
 
     def __init__(self, page):
         self.times: dict[str, list[float]] = {}
+        self.server: dict[str, list[float]] = {}   # the app's own wall time (Server-Timing app)
+        self.cpu: dict[str, list[float]] = {}      # … and its CPU time (Server-Timing cpu)
         page.on("requestfinished", self._finished)
 
     def _finished(self, request) -> None:
@@ -129,6 +131,12 @@ class Recorder:
         key = ",".join(sorted(f"{o['id']}.{o['property'].split('@')[0]}" for o in outputs if isinstance(o, dict)
                               and isinstance(o.get("id"), str)))
         self.times.setdefault(key, []).append(timing["responseEnd"] - timing["requestStart"])
+        response = request.response()
+        header = response.headers.get("server-timing", "") if response else ""
+        for part in header.split(","):
+            name, _, duration = part.strip().partition(";dur=")
+            if name in ("app", "cpu") and duration:
+                (self.server if name == "app" else self.cpu).setdefault(key, []).append(float(duration))
 
 
 def measure(base: str, rounds: int, section_id: str) -> dict:
@@ -189,7 +197,9 @@ def measure(base: str, rounds: int, section_id: str) -> dict:
     return {"page_loads": {name: {**summary(values), "first_load_ms": round(first[name], 1)}
                            for name, values in loads.items()},
             "navigation": {name: summary(values) for name, values in navigation.items()},
-            "callbacks": {key: summary(values) for key, values in sorted(recorder.times.items())},
+            "callbacks": {key: {**summary(values), "server_ms": summary(recorder.server.get(key, [])),
+                                "server_cpu_ms": summary(recorder.cpu.get(key, []))}
+                          for key, values in sorted(recorder.times.items())},
             "filter_to_drawn": {key: summary(values) for key, values in callbacks_by_filter.items()}}
 
 

@@ -227,6 +227,15 @@ def latest_alerts(engine: Engine, station_ids=None) -> pd.DataFrame:
     return _frame(engine, query, ALERT_COLUMNS)
 
 
+def data_version(engine: Engine) -> tuple:
+    """What changes when the warehouse's data do: the newest partition load, payload and alert."""
+    log, p, a = schema.partition_log, schema.payloads, schema.alerts
+    with engine.connect() as connection:
+        return tuple(connection.execute(select(func.max(log.c.loaded_at), func.count(log.c.source),
+                                               select(func.max(p.c.payload_id)).scalar_subquery(),
+                                               select(func.max(a.c.alert_id)).scalar_subquery())).one())
+
+
 def table_names(engine: Engine) -> set[str]:
     """The tables the warehouse holds (what a later migration has added, e.g. alert episodes)."""
     from sqlalchemy import inspect

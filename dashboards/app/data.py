@@ -13,7 +13,13 @@ from sqlalchemy import Engine
 from dashboards.app.users import User
 from warehouse import queries
 
-CACHE_SECONDS = 60.0  # the warehouse changes nightly and on ingests; a minute's delay is acceptable
+# Answers are kept until the warehouse's data version changes (checked at most every
+# VERSION_SECONDS: a load, an ingest or an alert changes it) and never longer than CACHE_SECONDS
+# (what changes no version, e.g. a reassessment, shows within that).
+CACHE_SECONDS = 900.0
+VERSION_SECONDS = 30.0
+# read afresh each time: small, and changed by people (acknowledgements) rather than by loads
+UNCACHED = frozenset({"alerts", "latest_alerts", "alert_episodes", "alert_actions"})
 CITY_OF_BUREAU = {"nanning": "南宁市", "beihai": "北海市", "fangchenggang": "防城港市", "qinzhou": "钦州市",
                   "yulin": "玉林市", "chongzuo": "崇左市"}
 CITY_EN = {"南宁市": "Nanning", "北海市": "Beihai", "防城港市": "Fangchenggang", "钦州市": "Qinzhou", "玉林市": "Yulin",
@@ -23,27 +29,43 @@ SIMULATED_PREFIX = "simulated-"
 
 
 class Warehouse:
-    """The queries of warehouse/queries.py, each answer kept CACHE_SECONDS (per arguments)."""
+    """The queries of warehouse/queries.py, each answer (per arguments) kept while the warehouse's
+    data version stays the same, at most `cache_seconds` (0: no cache)."""
 
-    def __init__(self, engine: Engine, cache_seconds: float = CACHE_SECONDS):
+    def __init__(self, engine: Engine, cache_seconds: float = CACHE_SECONDS, version_seconds: float = VERSION_SECONDS):
         self.engine = engine
         self.cache_seconds = cache_seconds
+        self.version_seconds = version_seconds
         self._cache: dict[tuple, tuple[float, object]] = {}
+        self._version: tuple = (None, -1.0)
         self._lock = threading.Lock()
+
+    def _current_version(self, now: float):
+        version, checked = self._version
+        if now - checked >= self.version_seconds:
+            version = queries.data_version(self.engine)
+            with self._lock:
+                if version != self._version[0]:
+                    self._cache.clear()
+                self._version = (version, now)
+        return version
 
     def __getattr__(self, name: str):
         function = getattr(queries, name)
 
         def cached(*args, **kwargs):
+            if self.cache_seconds <= 0 or name in UNCACHED:
+                return function(self.engine, *args, **kwargs)
             key = (name, args, tuple(sorted(kwargs.items())))
             now = time.monotonic()
+            self._current_version(now)
             with self._lock:
                 hit = self._cache.get(key)
             if hit is not None and now - hit[0] < self.cache_seconds:
                 return hit[1]
             value = function(self.engine, *args, **kwargs)
             with self._lock:
-                if len(self._cache) > 2000:
+                if len(self._cache) > 5000:
                     self._cache.clear()
                 self._cache[key] = (now, value)
             return value
