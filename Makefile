@@ -19,6 +19,7 @@ run: $(INSTALLED)
 	$(VENV)/bin/envmon run --days $(DAYS)
 
 test: $(INSTALLED)
+	bash tests/system-packages.sh
 	$(VENV)/bin/pytest -q
 
 mutations: $(INSTALLED)
