@@ -145,11 +145,18 @@ def test_the_dashboard_shows_the_failed_days_the_warehouse_holds(three_nights):
 
 def test_a_failing_task_fails_the_run_in_seconds_not_after_minutes_of_retries(tmp_path):
     """Retries are configuration (ENVMON_TASK_RETRIES, ENVMON_TASK_RETRY_DELAY_SECONDS; this suite:
-    one after a second). A warehouse nobody listens on fails the first task, its retry, the run."""
-    unreachable = f"postgresql+psycopg://envmon@127.0.0.1:{free_port()}/envmon"
+    one after a second). A warehouse that answers (so the run's pre-flight check passes: an unreachable
+    one is refused before the DAG runs, tests/faults.py) but is at a revision this release does not
+    know fails the first task, its retry, the run."""
+    import sqlite3
+
+    unknown = tmp_path / "unknown-revision.db"
+    with sqlite3.connect(unknown) as connection:
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+        connection.execute("INSERT INTO alembic_version VALUES ('9999')")
     started = time.monotonic()
-    result = envmon(tmp_path, "run", "--date", LAST_DAY.isoformat(), extra_env={"ENVMON_WAREHOUSE_URL": unreachable},
-                    check=False)
+    result = envmon(tmp_path, "run", "--date", LAST_DAY.isoformat(),
+                    extra_env={"ENVMON_WAREHOUSE_URL": f"sqlite:///{unknown}"}, check=False)
     elapsed = time.monotonic() - started
     assert result.returncode == 1 and "ended failed" in result.stderr, result.stderr[-2000:]
     # the production back-off would wait 5 min before the first retry alone (20-60 s here, busy machine or not)

@@ -7,7 +7,7 @@ db_name="${ENVMON_DB_NAME:-envmon}"
 owner="${ENVMON_DB_USER:-envmon}"
 reader="${ENVMON_DASHBOARD_DB_USER:-envmon_dashboard}"
 # the reader has a password of its own: the dashboard service must never hold the owner's
-: "${ENVMON_DASHBOARD_DB_PASSWORD:?set ENVMON_DASHBOARD_DB_PASSWORD (the read-only role's own password)}"
+: "${ENVMON_DASHBOARD_DB_PASSWORD:?set ENVMON_DASHBOARD_DB_PASSWORD (the read-only role has a password of its own)}"
 
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
   -v owner="$owner" -v db_name="$db_name" -v envmon_password="$ENVMON_DB_PASSWORD" <<'SQL'
