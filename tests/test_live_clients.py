@@ -184,11 +184,14 @@ def test_live_mode_ingests_every_hour_since_the_watermark_and_then_only_new_ones
         assert db.watermark(engine, "cnemc-air") == datetime(2026, 3, 16, 2, tzinfo=BUREAU_TZ)
         later = collect.collect_live("cnemc-air", settings, now + timedelta(hours=3))
         assert len(later["payloads"]) == 3 and len(air.requests) == 27
-        water = collect.collect_live("cnemc-water", settings, now)
+        # the water snapshot's readings are dated 12-31 20:00 (no year): fetched on New Year's night they
+        # are 2026-12-31; fetched in March they would be 75 days old, and the year could not be inferred
+        water_now = datetime(2027, 1, 1, 2, 30, tzinfo=BUREAU_TZ)
+        water = collect.collect_live("cnemc-water", settings, water_now)
         assert water["sources"]["cnemc-water"]["loaded"] > 0
         assert len(db.read_table(engine, "payloads")) == 28
         # the feed serves the same snapshot until it republishes: content already logged is skipped
-        again = collect.collect_live("cnemc-water", settings, now + timedelta(hours=2))
+        again = collect.collect_live("cnemc-water", settings, water_now + timedelta(hours=2))
         assert again["unchanged_payloads"] == 1 and again["payloads"] == []
         assert len(db.read_table(engine, "payloads")) == 28
     finally:
