@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,8 @@ from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day, with_p
 from pipelines.sources import files
 from pipelines.quality.validation import validate
 from warehouse import db, registry_drift
+
+LOG = logging.getLogger(__name__)
 
 
 MAX_ATTEMPTS = 5  # resume gives a failed-retryable payload this many tries; --payload-id always tries
@@ -125,10 +128,23 @@ def _ingest_logged(engine, source: str, payload: bytes, name: str, fetched_at: d
         error.add_note(unfinished_note(payload_id))
         raise
     summary.update({"payload_id": payload_id, "sha256": digest, "archive": str(path)})
+    _tell_operators_of_unknown_stations(source, summary["registry_unknown_first_seen"], settings)
     if recompute:
         assess_payload_days(engine, payload_id, [date.fromisoformat(day) for day in summary["days"]], settings)
         mark_loaded(engine, [payload_id])
     return summary
+
+
+def _tell_operators_of_unknown_stations(source: str, first_seen: list[str], settings: Settings) -> None:
+    """One operational notice per station the registry lacks, the first time a payload names it
+    (issue 11). A notice that cannot be recorded never fails the stored payload: it is logged."""
+    if not first_seen:
+        return
+    from pipelines.alerts import operational  # submodules load when used (pipelines/alerts/__init__.py)
+    try:
+        operational.report_unknown_stations(source, first_seen, settings)
+    except Exception as error:  # noqa: BLE001 - the payload is stored; the operators' notice is secondary
+        LOG.warning("stations the registry lacks were not told to the operators: %s", db.operational_reason(error))
 
 
 _PREPARED: set[str] = set()

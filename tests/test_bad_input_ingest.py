@@ -125,6 +125,10 @@ def test_a_section_of_a_registry_city_missing_from_the_registry_is_recorded_once
     later.write_text(payload.read_text(encoding="utf-8").replace("原始值：0.41234", "原始值：0.51234"), encoding="utf-8")
     assert ingest.ingest_file("cnemc-water", later, FETCHED, settings)["registry_unknown_first_seen"] == []
     assert registry_drift.unknown_stations(engine)["payloads_seen"].tolist() == [2]
+    # the operators heard of it once, on first sight, not again on the second payload
+    notices = db.read_table(engine, "alert_notices")
+    unknown = notices[notices["kind"] == "unknown_station"]
+    assert unknown["subject_id"].tolist() == ["cnemc-water/叮当 (南宁市)"]
     capsys.readouterr()
     assert _cli("registry", "unknown") == 0
     assert "叮当 (南宁市, 武鸣河)" in capsys.readouterr().out
