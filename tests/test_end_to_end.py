@@ -108,7 +108,7 @@ def test_observation_export_carries_the_contracted_columns(three_nights):
 def test_quarantine_export_names_the_failed_expectation(three_nights):
     lines = three_nights["exports"]["quarantine"].splitlines()
     assert len(lines) > 1 and "expect_column_pair_values_a_to_be_greater_than_b" in lines[1]
-    assert "instrument range" in lines[1]
+    assert "below the instrument's lower limit" in lines[1]  # the rule in words, beside its id
 
 
 def test_dashboard_is_self_contained_and_labelled_simulated(three_nights):
