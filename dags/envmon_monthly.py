@@ -11,6 +11,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
+from pipelines.alerts import on_failure
 from pipelines.clock import bureau_date
 
 MONTHLY_CRON = "0 6 * * *"
@@ -31,7 +32,7 @@ def _today():
     catchup=False,
     max_active_runs=1,
     default_args={"owner": "envmon", "retries": 2, "retry_delay": timedelta(minutes=10),
-                  "execution_timeout": timedelta(minutes=60)},
+                  "execution_timeout": timedelta(minutes=60), "on_failure_callback": on_failure},
     tags=["envmon", "reports"],
     doc_md=__doc__,
 )

@@ -479,9 +479,9 @@ def test_every_envmon_task_reports_its_failure_and_live_mode_sends_between_night
 
     bag = _dagbag(monkeypatch, tmp_path, **LIVE, ENVMON_INBOX=str(tmp_path / "inbox"))
     assert bag.import_errors == {}
-    wired = [d for d in bag.dags.values() if d.dag_id == "envmon_nightly" or d.dag_id.startswith(("envmon_collect_",
-                                                                                                  "envmon_alerts"))]
-    assert len(wired) == 6
+    wired = [d for d in bag.dags.values() if d.dag_id.startswith("envmon_")]
+    assert {d.dag_id for d in wired} >= {"envmon_nightly", "envmon_alerts", "envmon_monthly"}
+    assert len(wired) == 7
     for dag in wired:
         for task in dag.tasks:
             assert task.on_failure_callback, (dag.dag_id, task.task_id)
