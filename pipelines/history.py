@@ -232,7 +232,7 @@ def assess_surface_water_days(observations: pd.DataFrame, days: list[date]) -> l
         for section_id, section in sections:
             values, counts = means.get((section_id, day), ({}, {}))
             target = section["target_class"]
-            verdict = surface_water.classify(values, body_types[section_id], target)
+            verdict = surface_water.classify(values, body_types[section_id], target, at=day)
             used = int(sum(counts[p] for p in counts if p in verdict.parameter_classes))
             row = daily._assessment_row(section_id, day, "surface_water", daily.SURFACE_WATER_STANDARD,
                                              verdict, target, verdict.is_compliant, verdict.grade, used,
@@ -253,7 +253,7 @@ def assess_seawater_days(observations: pd.DataFrame, days: list[date]) -> list[d
         for point_id, point in points:
             values, counts = means.get((point_id, day), ({}, {}))
             target = point["target_class"]
-            verdict = seawater.classify(values, target)
+            verdict = seawater.classify(values, target, at=day)
             used = int(sum(counts[p] for p in counts if p in verdict.parameter_classes))
             rows.append(daily._assessment_row(point_id, day, "seawater", daily.SEAWATER_STANDARD, verdict,
                                                    target, verdict.is_compliant, None, used,

@@ -113,3 +113,42 @@ def test_running_the_batched_history_again_changes_nothing_but_what_differs(ware
     repaired = _tables(warehouse_url)
     for name in COMPARED:
         pd.testing.assert_frame_equal(repaired[name], _without_bookkeeping(before)[name], check_exact=True, obj=name)
+
+
+def test_the_batched_history_classes_each_day_under_the_rules_in_force_that_day(tmp_path, monkeypatch):
+    """A hypothetical GB 3838 revision in force from the second day (every upper limit a tenth):
+    the first day keeps the 2002 limits in the batched history as in the nightly steps."""
+    import shutil
+
+    from pipelines.assessment import daily
+    from pipelines.observations import bureau_day
+    from pipelines.reference import standards
+    from pipelines.sources.simulator import simulate_water
+
+    first, revised_from = date(2026, 5, 1), date(2026, 5, 2)
+    shutil.copytree(standards.DATA_DIR, tmp_path / "rules")
+    path = tmp_path / "rules" / "gb3838_surface_water.csv"
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    revision = table.copy()
+    table["valid_to"] = first.isoformat()
+    revision["valid_from"] = revised_from.isoformat()
+    upper = revision["direction"] == "max"
+    for grade in ("I", "II", "III", "IV", "V"):
+        revision.loc[upper, grade] = (revision.loc[upper, grade].astype(float) / 10).map(str)
+    pd.concat([table, revision]).to_csv(path, index=False)
+    monkeypatch.setattr(standards, "DATA_DIR", tmp_path / "rules")
+    standards.reload_rules()
+    try:
+        days = [first, revised_from]
+        simulated = pd.concat([simulate_water(day, 42) for day in days], ignore_index=True)
+        observations = simulated.assign(partition_day=bureau_day(simulated["observed_at"],
+                                                                 simulated["averaging_period"]))
+        batched = pd.DataFrame(history.assess_surface_water_days(observations, days))
+        day_by_day = pd.DataFrame([row for day in days for row in daily.assess_surface_water_day(
+            observations[observations["partition_day"] == day], day)])
+    finally:
+        monkeypatch.undo()
+        standards.reload_rules()
+    classes = batched.pivot(index="station_id", columns="period_start", values="water_class")
+    assert (classes[first] != classes[revised_from]).any()   # the revision does change classes
+    pd.testing.assert_frame_equal(batched, day_by_day)
