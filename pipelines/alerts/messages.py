@@ -82,7 +82,7 @@ def _section(facts: dict, language: str) -> Message:
         label = KIND_ZH[kind]
         subject = (f"[envmon] 跨界断面超标{label} {section['name_zh']} ({section['water_body']}): "
                    f"{facts['worst_class']} / 目标 {facts['target_class']} (事件 #{facts['episode_id']})")
-        lead = _lead_zh(facts, section)
+        lead = _lead(facts, section, "zh")
         header = [
             f"水体: {section['water_body']}    地市: {section['city']} {section['county']}",
             f"交界类型: {BOUNDARY_ZH.get(section['boundary_kind'], section['boundary_kind'])}    "
@@ -100,7 +100,7 @@ def _section(facts: dict, language: str) -> Message:
         label = KIND_EN[kind]
         subject = (f"[envmon] cross-boundary section {label}: {section['name_zh']} ({section['water_body']}) "
                    f"{facts['worst_class']} / target {facts['target_class']} (episode #{facts['episode_id']})")
-        lead = _lead_en(facts, section)
+        lead = _lead(facts, section, "en")
         header = [
             f"Water body: {section['water_body']}    City: {section['city']} {section['county']}",
             f"Boundary: {section['boundary_kind']}    upstream: {section['upstream_jurisdiction']}    "
@@ -120,48 +120,56 @@ def _section(facts: dict, language: str) -> Message:
                    _html(subject, lead, header, items_title, items, footer))
 
 
-def _lead_zh(facts: dict, section) -> str:
-    name = f"跨界断面 {section['name_zh']} ({facts['section_id']})"
-    kind = facts["kind"]
-    if kind == "opened":
-        return f"{name} 自 {facts['opened_on']} (北京时间) 起未达到水质目标，超标事件 #{facts['episode_id']} 开始。"
-    if kind == "worsened":
-        return (f"{name} 的超标事件 #{facts['episode_id']} 加重: 水质类别由 {facts.get('previous_class')} "
-                f"降为 {facts['worst_class']} ({facts['day']})。")
-    if kind == "resolved":
-        if facts.get("resolution") == "manual":
-            return (f"{name} 的超标事件 #{facts['episode_id']} 已由 {facts.get('actor')} 人工结束 "
-                    f"({facts['resolved_on']})。说明: {facts.get('comment') or '无'}")
-        return (f"{name} 已连续 {facts['resolve_after']} 个评价日达标，超标事件 #{facts['episode_id']} "
-                f"于 {facts['resolved_on']} 结束 (共超标 {facts['days_failed']} 天)。")
-    if kind == "escalated":
-        return (f"{name} 的超标事件 #{facts['episode_id']} 自 {facts['opened_on']} 起仍未达标，首次通知后 "
-                f"{facts['escalate_after_hours']:g} 小时内无人确认，现报自治区/省级主管部门督办。")
-    if kind == "reopened":
-        return f"{name} 的超标事件 #{facts['episode_id']} 重新开启: 补报或修订的数据显示 {facts['day']} 仍未达标。"
-    return f"{name} 的超标事件 #{facts['episode_id']} 撤销: 补报或修订后的数据不再显示超标。"
+# The first line of an episode notice, per language and kind of state change: filled with the
+# episode's facts (a manual resolution has its own line: who ended it and why).
+LEADS = {
+    "zh": {
+        "name": "跨界断面 {name_zh} ({section_id})",
+        "opened": "{name} 自 {opened_on} (北京时间) 起未达到水质目标，超标事件 #{episode_id} 开始。",
+        "worsened": "{name} 的超标事件 #{episode_id} 加重: 水质类别由 {previous_class} 降为 {worst_class} ({day})。",
+        "resolved_manual": "{name} 的超标事件 #{episode_id} 已由 {actor} 人工结束 ({resolved_on})。说明: {comment}",
+        "resolved": "{name} 已连续 {resolve_after} 个评价日达标，超标事件 #{episode_id} 于 {resolved_on} 结束 "
+                    "(共超标 {days_failed} 天)。",
+        "escalated": "{name} 的超标事件 #{episode_id} 自 {opened_on} 起仍未达标，首次通知后 "
+                     "{escalate_after_hours:g} 小时内无人确认，现报自治区/省级主管部门督办。",
+        "reopened": "{name} 的超标事件 #{episode_id} 重新开启: 补报或修订的数据显示 {day} 仍未达标。",
+        "withdrawn": "{name} 的超标事件 #{episode_id} 撤销: 补报或修订后的数据不再显示超标。",
+        "no_comment": "无",
+    },
+    "en": {
+        "name": "Cross-boundary section {name_zh} ({section_id})",
+        "opened": "{name} has failed its target since {opened_on} (Beijing time): episode #{episode_id} opened.",
+        "worsened": "{name}: episode #{episode_id} worsened from class {previous_class} to {worst_class} ({day}).",
+        "resolved_manual": "{name}: episode #{episode_id} resolved by {actor} on {resolved_on}. Comment: {comment}",
+        "resolved": "{name} complied on {resolve_after} assessed days in a row: episode #{episode_id} resolved on "
+                    "{resolved_on} after {days_failed} failed days.",
+        "escalated": "{name}: episode #{episode_id}, open since {opened_on}, has not been acknowledged within "
+                     "{escalate_after_hours:g} hours of its first notice; escalated to the regional bureau.",
+        "reopened": "{name}: episode #{episode_id} reopened: late or revised data show {day} failing.",
+        "withdrawn": "{name}: episode #{episode_id} withdrawn: late or revised data no longer show a failure.",
+        "no_comment": "none",
+    },
+}
 
 
-def _lead_en(facts: dict, section) -> str:
-    name = f"Cross-boundary section {section['name_zh']} ({facts['section_id']})"
+class _Facts(dict):
+    """An episode's facts for str.format_map: a fact the state change does not carry reads None,
+    as facts.get did."""
+
+    def __missing__(self, key):
+        return None
+
+
+def _lead(facts: dict, section, language: str) -> str:
+    leads = LEADS[language]
     kind = facts["kind"]
-    if kind == "opened":
-        return f"{name} has failed its target since {facts['opened_on']} (Beijing time): episode #{facts['episode_id']} opened."
-    if kind == "worsened":
-        return (f"{name}: episode #{facts['episode_id']} worsened from class {facts.get('previous_class')} "
-                f"to {facts['worst_class']} ({facts['day']}).")
-    if kind == "resolved":
-        if facts.get("resolution") == "manual":
-            return (f"{name}: episode #{facts['episode_id']} resolved by {facts.get('actor')} on {facts['resolved_on']}. "
-                    f"Comment: {facts.get('comment') or 'none'}")
-        return (f"{name} complied on {facts['resolve_after']} assessed days in a row: episode #{facts['episode_id']} "
-                f"resolved on {facts['resolved_on']} after {facts['days_failed']} failed days.")
-    if kind == "escalated":
-        return (f"{name}: episode #{facts['episode_id']}, open since {facts['opened_on']}, has not been acknowledged "
-                f"within {facts['escalate_after_hours']:g} hours of its first notice; escalated to the regional bureau.")
-    if kind == "reopened":
-        return f"{name}: episode #{facts['episode_id']} reopened: late or revised data show {facts['day']} failing."
-    return f"{name}: episode #{facts['episode_id']} withdrawn: late or revised data no longer show a failure."
+    if kind == "resolved" and facts.get("resolution") == "manual":
+        kind = "resolved_manual"
+    elif kind not in leads:
+        kind = "withdrawn"
+    filled = _Facts(facts, name_zh=section["name_zh"], comment=facts.get("comment") or leads["no_comment"])
+    filled["name"] = leads["name"].format_map(filled)
+    return leads[kind].format_map(filled)
 
 
 def _cuttable(lines: list[str], item_count: int, more: str) -> list[str]:
