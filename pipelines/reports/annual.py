@@ -126,15 +126,7 @@ def cross_boundary_table(reader, year, sections) -> tuple[Table, list]:
 
 
 def drinking_table(year, sections, now) -> Table:
-    table = registry.sections()
-    rows = []
-    for section_id in sections:
-        section, result = table.loc[section_id], now[section_id]
-        status, items, note = w.drinking_water(result)
-        state = w.trophic(result) if registry.water_body_type(section_id) == "lake" else None
-        rows.append([section["name_zh"], section["city"], section["target_class"], result.water_class or MISSING,
-                     status, items, None if state is None else round(state.index, 1), state.grade if state else MISSING,
-                     note])
+    rows = w.drinking_water_rows(sections, now, with_weights=False)
     return Table("drinking_annual", "饮用水源地年度", f"表4 {year}年集中式饮用水源地（湖库）水质",
                  [Column("水源地名称"), Column("所在地市"), Column("水质目标"), Column("年度水质类别"), Column("是否达标"),
                   Column("GB 3838 表2项目（超标倍数）"), Column("年均综合营养状态指数 TLI(Σ)", "decimal1"),

@@ -148,6 +148,23 @@ def drinking_water(result: PeriodResult) -> tuple[str, str, str]:
     return (COMPLIANT if row["is_compliant"] else FAILED), items, result.note()
 
 
+def drinking_water_rows(sections, results: dict, with_weights: bool) -> list[list]:
+    """One row per drinking-water reservoir: name, city, target, class, status, Table 2 items,
+    TLI(Σ) and trophic grade (and, with_weights, the indicators that weighed in), note."""
+    table = registry.sections()
+    rows = []
+    for section_id in sections:
+        section, result = table.loc[section_id], results[section_id]
+        status, items, note = drinking_water(result)
+        state = trophic(result) if registry.water_body_type(section_id) == "lake" else None
+        row = [section["name_zh"], section["city"], section["target_class"], result.water_class or MISSING,
+               status, items, None if state is None else round(state.index, 1), state.grade if state else MISSING]
+        if with_weights:
+            row.append(names(sorted(state.weights)) if state else MISSING)
+        rows.append([*row, note])
+    return rows
+
+
 def section_status(section_id: str, result: PeriodResult) -> tuple[str, str]:
     """(是否达标, 主要超标项目（超标倍数）) of a section's period: a drinking-water source answers for
     the GB 3838 Table 2 items as well (as its days do)."""
