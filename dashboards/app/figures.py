@@ -108,7 +108,8 @@ def section_map(stations: pd.DataFrame, latest: pd.DataFrame, lang: str, highlig
                    "marker": {"size": 11, "color": "white", "line": {"width": 3, "color": FAIL_RING}}})
     traces.append({"type": "scatter", "mode": "markers", "x": [None], "y": [None], "name": t("cross_marker", lang),
                    "marker": {"size": 13, "color": "white", "symbol": "diamond", "line": {"width": 1, "color": "#333"}}})
-    annotations = _labels(points, lang)
+    bays = [{**bay, "priority": 10} for bay in geo.bay_label_points(shown.to_dict("records"))]
+    annotations = _labels(points + bays, lang)
     layout = {**geo.axes(), "font": FONT, "annotations": annotations, "hovermode": "closest",
               "title": {"text": f"{t('map_title', lang)} · {day or '—'}", "x": 0.01, "font": {"size": 15}},
               "legend": {"x": 0.995, "xanchor": "right", "y": 0.995, "bgcolor": "rgba(255,255,255,0.85)",
@@ -127,6 +128,12 @@ def _labels(points: list[dict], lang: str) -> list[dict]:
                             "opacity": 0.9, "name": "city-label"})
     for point in geo.place_labels(points, fixed):
         if not point["placed"]:
+            continue
+        if point.get("kind") == "bay":  # the bay's name on its water, no leader line
+            annotations.append({"x": point["x"], "y": point["y"], "text": f"<i>{point['text']}</i>",
+                                "showarrow": True, "arrowwidth": 0.1, "arrowcolor": "rgba(0,0,0,0)",
+                                "ax": point["ax"], "ay": point["ay"], "font": {"size": 12, "color": "#1f5f99"},
+                                "name": "bay-label"})
             continue
         annotations.append({"x": point["x"], "y": point["y"], "text": point["text"], "showarrow": True,
                             "arrowhead": 0, "arrowwidth": 0.7, "arrowcolor": "#666", "ax": point["ax"],

