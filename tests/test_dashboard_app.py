@@ -4,9 +4,10 @@ and the honest label after a real ingest. (In a real browser: tests/test_dashboa
 from __future__ import annotations
 
 import csv
+import os
 import io
 import json
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import openpyxl
@@ -253,3 +254,182 @@ def test_the_app_serves_its_own_scripts_from_no_cdn(app):
     assert "cdn" not in index.lower() and "unpkg" not in index and "https://" not in index
     config = json.loads(index.split('<script id="_dash-config" type="application/json">')[1].split("</script>")[0])
     assert config.get("serve_locally", True) is not False
+
+
+# --- acknowledging an alert episode from the Alerts page -------------------------------------------
+EPISODES_AT = datetime(2026, 11, 21, 3, 0, tzinfo=timezone.utc)  # the night after the fixture's last day
+
+
+def open_episodes(url: str, home) -> dict:
+    """The fixture's failing cross-boundary section (鼠岭, Yulin → Zhanjiang) as the nightly alert
+    step makes it an episode (pipelines/alerts/sections.py, with its notices); returns its id and
+    the routing the escalation reads."""
+    from pipelines.alerts import load_routing, sections
+    from pipelines.config import load_settings
+
+    settings = load_settings({"ENVMON_HOME": str(home), "ENVMON_WAREHOUSE_URL": url})
+    routing = load_routing(settings)
+    engine = db.engine_for(url)
+    sections.update_episodes(engine, routing, fixture.days(), "measured", EPISODES_AT)
+    episode = queries.alert_episodes(engine, (fixture.FAILING,)).iloc[0]
+    assert episode["status"] == "open"
+    return {"episode_id": int(episode["episode_id"]), "routing": routing, "engine": engine}
+
+
+def escalated_two_days_later(opened: dict) -> list[int]:
+    from pipelines.alerts import sections
+
+    return sections.escalate_due(opened["engine"], opened["routing"], EPISODES_AT + timedelta(days=2))
+
+
+def ack_request(app, client, episode_id, comment: str) -> dict:
+    """The acknowledge callback asked for directly, as a hand-made request would: its outputs."""
+    key = next(k for k in app.callback_map if "alerts-ack-result.children" in k)
+    outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]} for o in key.strip(".").split("...")]
+    body = {"output": key, "outputs": outputs,
+            "inputs": [{"id": "alerts-ack-button", "property": "n_clicks", "value": 1}],
+            "state": [{"id": "alerts-ack-episode", "property": "value", "value": episode_id},
+                      {"id": "alerts-ack-comment", "property": "value", "value": comment},
+                      {"id": "url", "property": "search", "value": ""}],
+            "changedPropIds": ["alerts-ack-button.n_clicks"]}
+    answer = client.post("/_dash-update-component", json=body)
+    assert answer.status_code == 200, answer.data[:500]
+    return answer.get_json()["response"]
+
+
+def ack_kind(response: dict) -> str:
+    return response["alerts-ack-done"]["data"]
+
+
+@pytest.fixture(scope="module")
+def alerting(warehouse):
+    """The module's warehouse with its episode, an acknowledging app on it, and an untouched copy
+    of it (the same episode that nobody will acknowledge)."""
+    import sqlite3
+
+    opened = open_episodes(warehouse["url"], warehouse["home"])
+    untouched = warehouse["home"] / "untouched.db"
+    with sqlite3.connect(warehouse["home"] / "warehouse.db") as source, sqlite3.connect(untouched) as copy:
+        source.backup(copy)  # the write-ahead log's pages too
+    app = create_app(warehouse["url"], warehouse["users"], warehouse["home"], secret_key="test", cache_seconds=0,
+                     ack_url=warehouse["url"])
+    return {"app": app, **opened, "untouched": {**opened, "engine": db.engine_for(f"sqlite:///{untouched}")}}
+
+
+def test_a_bureau_acknowledges_its_episode_from_the_app_and_another_city_cannot(alerting):
+    app, episode_id, engine = alerting["app"], alerting["episode_id"], alerting["engine"]
+    # Nanning shares no cross-boundary section: its crafted request is refused by the callback
+    refused = ack_request(app, login(app, "nanning"), episode_id, "not ours")
+    assert ack_kind(refused) == "forbidden" and refused["alerts-ack-episode"]["options"] == []
+    assert queries.alert_actions(engine, [episode_id]).empty
+    assert queries.alert_episode(engine, episode_id)["acknowledged_at"] is None
+    # Yulin answers for 鼠岭: recorded as the logged-in user, by pipelines.alerts.acknowledge
+    done = ack_request(app, login(app, "yulin"), episode_id, "现场排查氨氮来源")
+    assert ack_kind(done) == "done"
+    history = done["alerts-history"]["data"]  # the history the callback sends back to the page
+    assert [(r["by"], r["comment"]) for r in history] == [("yulin", "现场排查氨氮来源")]
+    actions = queries.alert_actions(engine, [episode_id])
+    assert list(actions[["action", "actor", "comment"]].itertuples(index=False, name=None)) == [
+        ("acknowledge", "yulin", "现场排查氨氮来源")]
+    episode = queries.alert_episode(engine, episode_id)
+    assert episode["acknowledged_by"] == "yulin" and episode["acknowledged_at"] is not None
+    # the escalation that would be due two days later does not fire for it
+    assert escalated_two_days_later(alerting) == []
+    assert queries.alert_episode(engine, episode_id)["escalated_at"] is None
+    # the page shows the history, with who and the comment
+    page = json.loads(route(login(app, "region"), "/alerts"))
+    assert "现场排查氨氮来源" in json.dumps(page, ensure_ascii=False) and '"by": "yulin"' in json.dumps(page, ensure_ascii=False)
+
+
+def test_an_episode_nobody_acknowledged_is_escalated(alerting):
+    """The other side of the test above: the same episode, unacknowledged, is escalated."""
+    assert escalated_two_days_later(alerting["untouched"]) == [alerting["episode_id"]]
+
+
+def test_a_request_naming_no_episode_or_an_unknown_one_acknowledges_nothing(alerting):
+    app, engine = alerting["app"], alerting["engine"]
+    yulin = login(app, "yulin")
+    before = len(queries.alert_actions(engine, [alerting["episode_id"]]))
+    assert ack_kind(ack_request(app, yulin, None, "x")) == "choose"
+    assert ack_kind(ack_request(app, yulin, 99999, "x")) == "forbidden"
+    assert queries.alert_actions(engine, [99999]).empty
+    assert len(queries.alert_actions(engine, [alerting["episode_id"]])) == before
+
+
+def test_without_an_acknowledging_connection_the_app_writes_nothing(alerting, tmp_path):
+    """Production without ENVMON_DASHBOARD_ACK_URL: the read-only role's app does not acknowledge."""
+    from dashboards.app import ack_url_of
+    from pipelines.config import load_settings
+
+    read_only = load_settings({"ENVMON_HOME": str(tmp_path), "ENVMON_WAREHOUSE_URL": "postgresql+psycopg://owner@db/e",
+                               "ENVMON_DASHBOARD_WAREHOUSE_URL": "postgresql+psycopg://reader@db/e"})
+    assert ack_url_of({}, read_only) is None
+    assert ack_url_of({"ENVMON_DASHBOARD_ACK_URL": "postgresql+psycopg://ack@db/e"}, read_only).startswith(
+        "postgresql+psycopg://ack@")
+    users.add_user(tmp_path / "users.json", "yulin", PASSWORD, "city", "yulin")
+    engine = alerting["untouched"]["engine"]
+    app = create_app(str(engine.url), tmp_path / "users.json", tmp_path, secret_key="test", cache_seconds=0)
+    assert ack_kind(ack_request(app, login(app, "yulin"), alerting["episode_id"], "x")) == "off"
+    assert queries.alert_actions(engine, [alerting["episode_id"]]).empty
+
+
+def test_the_acknowledging_role_may_acknowledge_and_nothing_else(tmp_path):
+    """deploy/dashboard-ack-role.sql against a real PostgreSQL: the app's acknowledging connection
+    records an acknowledgement through pipelines.alerts.acknowledge, and can change nothing else."""
+    import shutil
+    import subprocess
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ProgrammingError
+
+    from pipelines import alerts
+    from pipelines.config import load_settings
+    from pipelines import nightly
+    from tests.conftest import postgres_server_url
+    from warehouse import alert_store
+
+    assert shutil.which("psql"), "the role script needs the psql client"
+    server = make_url(postgres_server_url())
+    suffix = uuid.uuid4().hex[:8]
+    database, role = f"envmon_ack_{suffix}", f"envmon_dashboard_ack_{suffix}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{database}"'))
+    owner_url = server.set(database=database)
+    try:
+        nightly.prepare_warehouse(load_settings({"ENVMON_HOME": str(tmp_path),
+                                                 "ENVMON_WAREHOUSE_URL": owner_url.render_as_string(hide_password=False)}))
+        owner = create_engine(owner_url)
+        with owner.begin() as connection:
+            episode_id = alert_store.insert_episode(connection, {
+                "section_id": fixture.FAILING, "status": "open", "opened_on": fixture.END, "last_failed_on": fixture.END,
+                "failing_items": "[]", "days_failed": 1, "bases": "day", "created_at": EPISODES_AT,
+                "updated_at": EPISODES_AT})
+        owner.dispose()
+        script = Path(__file__).resolve().parents[1] / "deploy" / "dashboard-ack-role.sql"
+        environment = {**os.environ, "PGHOST": server.host, "PGPORT": str(server.port or 5432),
+                       "PGUSER": server.username, "PGDATABASE": database}
+        if server.password:
+            environment["PGPASSWORD"] = server.password
+        result = subprocess.run(["psql", "-v", "ON_ERROR_STOP=1", "-v", f"ack_role={role}", "-v", "ack_password=ack-secret",
+                                 "-f", str(script)], env=environment, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        ack = create_engine(owner_url.set(username=role, password="ack-secret"))
+        try:
+            done = alerts.acknowledge(ack, episode_id, "yulin", "现场排查")
+            assert done["acknowledged_by"] == "yulin"
+            assert [(a["actor"], a["comment"]) for a in alert_store.actions_of(ack, episode_id)] == [("yulin", "现场排查")]
+            for statement in ("UPDATE alert_episodes SET status = 'resolved'", "DELETE FROM alert_actions",
+                              "UPDATE alert_actions SET comment = 'x'", "SELECT count(*) FROM assessments",
+                              "INSERT INTO alert_notices (notice_key) VALUES ('x')", "CREATE TABLE intruder (x int)"):
+                with ack.connect() as connection, pytest.raises(ProgrammingError, match="permission denied"):
+                    connection.execute(text(statement))
+        finally:
+            ack.dispose()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            connection.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        admin.dispose()

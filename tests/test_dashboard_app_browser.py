@@ -20,6 +20,8 @@ import pytest
 from dashboards.app import users
 from tests import dashboard_app_fixture as fixture
 from tests.conftest import free_port
+from tests.test_dashboard_app import escalated_two_days_later, open_episodes
+from warehouse import queries
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -34,6 +36,7 @@ def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("dashboard-browser")
     url = f"sqlite:///{home / 'warehouse.db'}"
     facts = fixture.build(url, home)
+    opened = open_episodes(url, home)  # 鼠岭's failure as the nightly alert step makes it an episode
     users_path = home / "users.json"
     users.add_user(users_path, "region", PASSWORD, "regional", "gx-dept")
     users.add_user(users_path, "nanning", PASSWORD, "city", "nanning")
@@ -59,7 +62,7 @@ def server(tmp_path_factory):
                 time.sleep(0.5)
         else:
             raise RuntimeError("envmon dashboard did not answer within 120 s")
-        yield {"base": base, **facts}
+        yield {"base": base, **facts, "opened": opened}
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -275,3 +278,47 @@ def test_a_table_downloads_as_csv_and_xlsx(session):
     with session.page.expect_download() as download:
         session.page.click("#overview-cross-xlsx")
     assert download.value.suggested_filename.endswith(".xlsx")
+
+
+def test_a_bureau_acknowledges_an_episode_and_another_city_cannot(session, server):
+    opened, episode_id = server["opened"], server["opened"]["episode_id"]
+    # Nanning: no episode of its own to choose, and a hand-made request for Yulin's is refused
+    session.login("nanning")
+    session.open("/alerts")
+    session.page.click("#alerts-ack-episode")
+    assert session.page.get_by_role("option").count() == 0
+    answer = session.page.evaluate("""async (episode) => {
+        const callbacks = await (await fetch('/_dash-dependencies')).json();
+        const callback = callbacks.find(c => c.output.includes('alerts-ack-result.children'));
+        const outputs = callback.output.slice(2, -2).split('...').map(o => {
+            const dot = o.lastIndexOf('.'); return {id: o.slice(0, dot), property: o.slice(dot + 1)}; });
+        const answer = await fetch('/_dash-update-component', {method: 'POST',
+            headers: {'Content-Type': 'application/json'}, body: JSON.stringify({
+              output: callback.output, outputs: outputs,
+              inputs: [{id: 'alerts-ack-button', property: 'n_clicks', value: 1}],
+              state: [{id: 'alerts-ack-episode', property: 'value', value: episode},
+                      {id: 'alerts-ack-comment', property: 'value', value: 'not ours'},
+                      {id: 'url', property: 'search', value: ''}],
+              changedPropIds: ['alerts-ack-button.n_clicks']})});
+        return [answer.status, await answer.json()]; }""", episode_id)
+    assert answer[0] == 200 and answer[1]["response"]["alerts-ack-done"]["data"] == "forbidden"
+    assert queries.alert_actions(opened["engine"], [episode_id]).empty
+    session.page.click("#logout")
+    # Yulin answers for 鼠岭: chooses the episode, writes why, acknowledges
+    session.login("yulin")
+    session.open("/alerts")
+    session.page.click("#alerts-ack-episode")
+    session.page.get_by_role("option", name=re.compile(f"^#{episode_id} 鼠岭")).click()
+    session.page.fill("#alerts-ack-comment", "已派员现场排查氨氮来源")
+    session.page.click("#alerts-ack-button")
+    session.page.locator("#alerts-ack-result.ack-done").wait_for(timeout=30_000)
+    session.drawn()
+    history = session.page.locator("#alerts-history").inner_text()
+    assert "yulin" in history and "已派员现场排查氨氮来源" in history and "acknowledge" in history
+    assert "yulin" in session.page.locator("#alerts-table").inner_text()  # acknowledged by, in the episodes table
+    session.shot("alerts-acknowledged")
+    episode = queries.alert_episode(opened["engine"], episode_id)
+    assert episode["acknowledged_by"] == "yulin"
+    # and the escalation, due two days after its first notice, does not fire for it
+    assert escalated_two_days_later(opened) == []
+    assert session.errors == [] and session.outside == []

@@ -290,3 +290,15 @@ def alert_actions(engine: Engine, episode_ids) -> pd.DataFrame:
     query = select(*actions.c).where(actions.c.episode_id.in_([int(i) for i in episode_ids])).order_by(
         actions.c.acted_at)
     return _frame(engine, query, ACTION_COLUMNS)
+
+
+def alert_episode(engine: Engine, episode_id: int) -> dict | None:
+    """One episode by its id (what the app checks a user's right to acknowledge it against)."""
+    from sqlalchemy import column, table
+
+    if not has_alert_episodes(engine):
+        return None
+    episodes = table("alert_episodes", *(column(c) for c in EPISODE_COLUMNS))
+    with engine.connect() as connection:
+        row = connection.execute(select(*episodes.c).where(episodes.c.episode_id == int(episode_id))).mappings().first()
+    return dict(row) if row else None

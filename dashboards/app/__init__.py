@@ -4,7 +4,11 @@ itself (Dash's own JavaScript with serve_locally; no CDN, no map tiles).
     envmon dashboard [--host 127.0.0.1] [--port 8050]
 
 It reads the warehouse at ENVMON_DASHBOARD_WAREHOUSE_URL (production: the read-only role
-envmon_dashboard) through warehouse/queries.py only, and never recomputes an assessment.
+envmon_dashboard) through warehouse/queries.py only, and never recomputes an assessment. Its one
+write, an alert episode's acknowledgement (pipelines.alerts.acknowledge, as `envmon alerts ack`),
+goes through ENVMON_DASHBOARD_ACK_URL (production: a role that may only insert into alert_actions
+and set an episode's acknowledged_at/by: deploy/dashboard-ack-role.sql); where no read-only URL
+is set either (one URL for everything, development), through ENVMON_WAREHOUSE_URL; else it is off.
 """
 from __future__ import annotations
 
@@ -21,11 +25,13 @@ from dashboards.app import users as users_module
 log = logging.getLogger(__name__)
 SESSION_HOURS = 8
 # the app's own settings, beside pipelines/config.py's (the warehouse URLs, ENVMON_HOME)
-ENV_VARS = ("ENVMON_DASHBOARD_USERS", "ENVMON_DASHBOARD_SECRET_KEY", "ENVMON_DASHBOARD_SESSION_HOURS")
+ENV_VARS = ("ENVMON_DASHBOARD_USERS", "ENVMON_DASHBOARD_SECRET_KEY", "ENVMON_DASHBOARD_SESSION_HOURS",
+            "ENVMON_DASHBOARD_ACK_URL")
 
 
 def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str | None = None,
-               session_hours: float = SESSION_HOURS, cache_seconds: float | None = None):
+               session_hours: float = SESSION_HOURS, cache_seconds: float | None = None,
+               ack_url: str | None = None):
     import dash
     import flask
     import flask_login
@@ -147,6 +153,8 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
 
     pages.register_callbacks(app, current_context)
     server.config["ENVMON_WAREHOUSE"] = warehouse
+    # the acknowledgements' own connection (None: acknowledging is off, `envmon alerts ack` remains)
+    server.config["ENVMON_ACK_ENGINE"] = db.engine_for(ack_url) if ack_url else None
     return app
 
 
@@ -170,7 +178,17 @@ def app_from_environment(environ=None):
     settings = load_settings(env)
     return create_app(settings.dashboard_url, users_module.users_file(env), settings.home,
                       secret_key=env.get("ENVMON_DASHBOARD_SECRET_KEY"),
-                      session_hours=float(env.get("ENVMON_DASHBOARD_SESSION_HOURS", SESSION_HOURS)))
+                      session_hours=float(env.get("ENVMON_DASHBOARD_SESSION_HOURS", SESSION_HOURS)),
+                      ack_url=ack_url_of(env, settings))
+
+
+def ack_url_of(env, settings) -> str | None:
+    """Where acknowledgements are written: ENVMON_DASHBOARD_ACK_URL; without it, the one warehouse
+    URL where the app has no read-only URL of its own (development); never the owner's URL beside a
+    read-only one (production without the acknowledging role: acknowledging is off)."""
+    if env.get("ENVMON_DASHBOARD_ACK_URL"):
+        return env["ENVMON_DASHBOARD_ACK_URL"]
+    return None if settings.dashboard_warehouse_url else settings.warehouse_url
 
 
 def serve(host: str = "127.0.0.1", port: int = 8050, environ=None) -> None:

@@ -19,7 +19,7 @@ from warehouse import queries
 CACHE_SECONDS = 900.0
 VERSION_SECONDS = 30.0
 # read afresh each time: small, and changed by people (acknowledgements) rather than by loads
-UNCACHED = frozenset({"alerts", "latest_alerts", "alert_episodes", "alert_actions"})
+UNCACHED = frozenset({"alerts", "latest_alerts", "alert_episodes", "alert_actions", "alert_episode"})
 CITY_OF_BUREAU = {"nanning": "南宁市", "beihai": "北海市", "fangchenggang": "防城港市", "qinzhou": "钦州市",
                   "yulin": "玉林市", "chongzuo": "崇左市"}
 CITY_EN = {"南宁市": "Nanning", "北海市": "Beihai", "防城港市": "Fangchenggang", "钦州市": "Qinzhou", "玉林市": "Yulin",
