@@ -89,7 +89,8 @@ def data_docs_dir(settings: Settings, day: date, source: str) -> Path:
 
 
 def _share_static_assets(site: Path, shared: Path) -> None:
-    """Each Data Docs site ships 4 MB of fonts and styles: keep one copy, link it from every site."""
+    """Each Data Docs site ships 7 MB of fonts, styles and vendored scripts: keep one copy, link
+    it from every site. What the shared copy lacks (the vendored scripts, after an upgrade) moves in."""
     import shutil
 
     own = site / "static"
@@ -98,6 +99,13 @@ def _share_static_assets(site: Path, shared: Path) -> None:
     if not shared.exists():
         shutil.move(str(own), str(shared))
     else:
+        for entry in own.iterdir():
+            if not (shared / entry.name).exists():
+                shutil.move(str(entry), str(shared / entry.name))
+        vendored, current = own / "vendor" / "manifest.json", shared / "vendor" / "manifest.json"
+        if vendored.exists() and (not current.exists() or vendored.read_bytes() != current.read_bytes()):
+            shutil.rmtree(shared / "vendor")
+            shutil.move(str(own / "vendor"), str(shared / "vendor"))
         shutil.rmtree(own)
     own.symlink_to(os.path.relpath(shared, site), target_is_directory=True)
 

@@ -136,7 +136,11 @@ def _in_words(config, row: pd.Series) -> str:
 
 
 def build_data_docs(docs_dir: Path) -> Path:
-    """Great Expectations Data Docs (suites and this process's validation results) in docs_dir."""
+    """Great Expectations Data Docs (suites and this process's validation results) in docs_dir,
+    loading their scripts, styles and fonts from copies in the site (data_docs_offline): they
+    render offline, from disk or through the dashboard app."""
+    from pipelines.quality.data_docs_offline import make_offline
+
     context = _context()
     site = f"envmon_{abs(hash(str(docs_dir)))}"
     if site not in (context.get_site_names() or []):
@@ -144,6 +148,7 @@ def build_data_docs(docs_dir: Path) -> Path:
 
         context.add_data_docs_site(site, site_config(str(docs_dir)))
     context.build_data_docs(site_names=[site])
+    make_offline(Path(docs_dir))
     # The results are on disk now; forget them, so the next site holds only its own validation and
     # a long catch-up run does not rebuild every earlier day again.
     store = context.validation_results_store
