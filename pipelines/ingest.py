@@ -1,6 +1,7 @@
-"""Ingesting one payload of a real source: archive it as received, log it, parse, validate and
+"""Ingesting payloads of a real source: archive each as received, log it, parse, validate and
 merge it into the warehouse (a later value wins, the old one kept in history), keep what the
-publisher reported, advance the source's watermark and recompute the days it touched.
+publisher reported, advance the source's watermark and recompute the days it touched. One payload
+or thousands take the same path (pipelines/bulk_ingest.py): a payload here is a batch of one.
 
 A payload is all or nothing in effect. Its status in the payload log says how far it got:
 `received` (logged; nothing of it stored), `stored` (every day of it, its published results and
@@ -14,19 +15,16 @@ import contextlib
 import hashlib
 import logging
 import os
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
 
-from pipelines import alerts, clock, nightly
-from pipelines.quality import qc
+from pipelines import nightly
 from pipelines.config import Settings
-from pipelines.quality.published import compare_published
-from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day, with_partition_day
+from pipelines.observations import bureau_day
 from pipelines.sources import files
-from pipelines.quality.validation import validate
-from warehouse import db, registry_drift
+from warehouse import db
 
 LOG = logging.getLogger(__name__)
 
@@ -83,55 +81,30 @@ def archive_name(name: str) -> str:
     return f"{stem}…{suffix}"
 
 
-def _qc_context(engine, source: str, good: pd.DataFrame) -> pd.DataFrame | None:
-    """Stored readings of the source from the day before the payload's first day to its last, less
-    those the payload itself replaces: neighbours for the QC series tests."""
-    if not len(good):
-        return None
-    days = bureau_day(good["observed_at"], good["averaging_period"])
-    stored = db.series_context(engine, source, min(days) - timedelta(days=1), max(days))
-    key = ["station_id", "parameter", "averaging_period", "layer", "observed_at"]
-    replaced = stored[key].merge(good[key].drop_duplicates(), on=key, how="left", indicator=True)["_merge"] == "both"
-    return stored[~replaced.to_numpy()]
-
-
 def ingest_payload(source: str, payload: bytes, name: str, fetched_at: datetime, settings: Settings,
                    origin: str | None = None, payload_id: int | None = None, recompute: bool = True,
                    fetched_basis: str = "the fetch time") -> dict:
     """Everything that happens to one payload; the summary has the shape of `envmon run --json`
     plus out_of_scope, and read = loaded + quarantined + out_of_scope. With recompute=False the
-    payload is left `stored`: the caller assesses its days and marks it loaded (mark_loaded)."""
-    _prepare(settings)
-    engine = db.engine_for(settings.warehouse_url)
-    received = clock.now()
-    digest, path = archive(settings, source, payload, name, received)
-    if payload_id is None:
-        payload_id = db.insert_payload(engine, {
-            "source": source, "received_at": received, "fetched_at": fetched_at, "sha256": digest,
-            "size_bytes": len(payload), "archive_path": str(path), "origin": origin or name, "status": "received"})
-    with db.payload_lock(engine, payload_id):
-        return _ingest_logged(engine, source, payload, name, fetched_at, settings, payload_id, digest, path, recompute,
-                              fetched_basis)
+    payload is left `stored`: the caller assesses its days and marks it loaded (mark_loaded).
+    Given again, a payload is ingested again (a new entry in the log), as it always was."""
+    from pipelines import bulk_ingest
+
+    item = bulk_ingest.Payload(source, name, fetched_at, origin=origin, fetched_basis=fetched_basis,
+                               content=payload, payload_id=payload_id)
+    return _single(bulk_ingest.ingest([item], settings, again=True, assess=recompute))
 
 
-def _ingest_logged(engine, source: str, payload: bytes, name: str, fetched_at: datetime, settings: Settings,
-                   payload_id: int, digest: str, path: Path, recompute: bool,
-                   fetched_basis: str = "the fetch time logged with the payload") -> dict:
-    """The ingest of a logged payload whose lock the caller holds."""
-    db.begin_attempt(engine, payload_id)
-    try:
-        summary = _store(engine, source, payload, name, fetched_at, payload_id, fetched_basis)
-    except files.PayloadError:
-        raise  # refused for its content: logged failed, not retryable, by _store
-    except BaseException as error:  # a fault: nothing of the payload is stored (one transaction)
-        _record_fault(engine, payload_id, "failed", error)
-        error.add_note(unfinished_note(payload_id))
-        raise
-    summary.update({"payload_id": payload_id, "sha256": digest, "archive": str(path)})
-    _tell_operators_of_unknown_stations(source, summary["registry_unknown_first_seen"], settings)
-    if recompute:
-        assess_payload_days(engine, payload_id, [date.fromisoformat(day) for day in summary["days"]], settings)
-        mark_loaded(engine, [payload_id])
+def _single(outcome) -> dict:
+    """The one payload's summary; its refusal raised as PayloadError, as before."""
+    if outcome.refused:
+        raise files.PayloadError(outcome.refused[0]["error"], kind=outcome.refused[0]["kind"])
+    if outcome.failed:
+        raise PayloadUnfinished(outcome.failed[0]["error"])
+    if outcome.busy:
+        raise PayloadUnfinished(f"payload {outcome.busy[0]} is being ingested by another process")
+    summary = dict(outcome.summaries[0])
+    summary.pop("file", None)
     return summary
 
 
@@ -175,56 +148,6 @@ def _record_fault(engine, payload_id: int, status: str, error: BaseException) ->
                           if not isinstance(error, KeyboardInterrupt) else "interrupted")
 
 
-def _store(engine, source: str, payload: bytes, name: str, fetched_at: datetime, payload_id: int,
-           fetched_basis: str = "the fetch time") -> dict:
-    try:
-        parsed = files.parse_payload(source, payload, name, fetched_at, fetched_basis)
-    except files.PayloadError as error:  # cannot be read at all: one line naming the source and the reason
-        refused = files.PayloadError(f"refused as a {source} payload: {error}", kind=getattr(error, "kind", "format"))
-        db.update_payload(engine, payload_id, status="failed", error=f"{name}: {refused}", retryable=False)
-        raise refused from error
-    except Exception as error:  # a parser fault on input it did not foresee: refused, logged, not a crash
-        reason = f"refused as a {source} payload: unreadable ({type(error).__name__}: {error})"
-        db.update_payload(engine, payload_id, status="failed", error=f"{name}: {reason}", retryable=False)
-        raise files.PayloadError(reason) from error
-    outcome = validate(parsed.observations, SOURCE_DOMAINS[source])
-    batch = parsed.observations["batch_id"].iloc[0] if len(parsed.observations) else (
-        parsed.rejected["batch_id"].iloc[0] if len(parsed.rejected) else f"{source}/empty")
-    good = with_partition_day(qc.apply(outcome.good, context=_qc_context(engine, source, outcome.good)))
-    bad = quarantine_days(pd.concat([outcome.quarantined, parsed.rejected], ignore_index=True),
-                          fetched_at.astimezone(BUREAU_TZ).date())
-    # Quarantined rows are stored on their days (a row without a valid time on the payload's day,
-    # for the record), but only the days of good rows are assessed: a quarantined row never
-    # creates an assessment day, nor moves the dashboard's latest day.
-    days = sorted(set(good["partition_day"]) | set(bad["partition_day"]))
-    assessed_days = sorted(set(good["partition_day"]))
-    checked = compare_published(parsed.published, outcome.good)  # envmon's own class from the values it keeps
-    disagreements = 0 if checked is None or checked.empty else int((checked["agrees"] == False).sum())  # noqa: E712
-    read, quarantined = parsed.read, len(outcome.quarantined) + len(parsed.rejected)
-    newest = good["observed_at"].max().to_pydatetime() if len(good) else None
-    partitions = [(day, good[good["partition_day"] == day], bad[bad["partition_day"] == day]) for day in days]
-    notes = parsed.notes + [f"warning: {w}" for w in parsed.warnings]
-    counts = db.store_payload(engine, source, payload_id, partitions, batch, outcome.suite_name,
-                              SOURCE_DOMAINS[source], checked, newest,
-                              {"rows_read": read, "rows_loaded": len(outcome.good),
-                               "rows_quarantined": quarantined, "rows_out_of_scope": parsed.out_of_scope,
-                               "encoding": parsed.encoding, "notes": "\n".join(notes) or None})
-    try:  # a secondary record: the payload is stored whatever becomes of it
-        first_seen = registry_drift.record_unknowns(engine, parsed.unknown_stations, payload_id, clock.now())
-    except Exception as error:  # noqa: BLE001 - said in the summary, not raised
-        first_seen, parsed.warnings = [], parsed.warnings + [f"stations the registry lacks were not recorded: "
-                                                             f"{db.operational_reason(error)}"]
-    entry = {"domain": SOURCE_DOMAINS[source], "read": read, "loaded": len(outcome.good), "quarantined": quarantined,
-             "out_of_scope": parsed.out_of_scope, "revised": counts["revised"],
-             "published_disagreements": disagreements,
-             "reconciled": read == len(outcome.good) + quarantined + parsed.out_of_scope,
-             "registry_unknown": [f"{u['name_zh']} ({u['city']})" for u in parsed.unknown_stations]}
-    return {"sources": {source: entry}, "days": [d.isoformat() for d in assessed_days],
-            "quarantine_days": [d.isoformat() for d in days if d not in assessed_days],
-            "encoding": parsed.encoding, "notes": parsed.notes, "warnings": parsed.warnings,
-            "registry_unknown_first_seen": [f"{u['name_zh']} ({u['city']})" for u in first_seen]}
-
-
 def quarantine_days(bad: pd.DataFrame, payload_day: date) -> pd.DataFrame:
     """The partition day of each quarantined row: its bureau day where it has a valid time, else
     the payload's day, only for the record."""
@@ -237,81 +160,62 @@ def quarantine_days(bad: pd.DataFrame, payload_day: date) -> pd.DataFrame:
     return bad
 
 
-def assess_payload_days(engine, payload_id: int, days, settings: Settings) -> None:
-    """Recompute the days a stored payload touched (late or revised data). A failure leaves the
-    payload `stored`, with the error, for resume."""
-    try:
-        for day in days:
-            nightly.assess(day, settings)
-        alerts.after_late_data(settings, days)  # a late failure is alerted once (issue 13)
-    except BaseException as error:
-        _record_fault(engine, payload_id, "stored", error)
-        error.add_note(unfinished_note(payload_id))
-        raise
-
-
 def mark_loaded(engine, payload_ids) -> None:
     """The payloads are done: stored, and their days assessed (or left, by the caller's choice,
     to the nightly run of a day not yet complete)."""
-    for payload_id in payload_ids:
-        db.update_payload(engine, payload_id, status="loaded", error=None, retryable=None)
+    db.mark_loaded(engine, payload_ids)
 
 
 def resume_payloads(settings: Settings, source: str | None = None, recompute: bool = True) -> dict:
     """Finish every payload a fault left unfinished (of one source, or all), oldest first, each
     under its lock: one that another process is ingesting right now is left to it. `received` and
-    failed-retryable payloads are ingested again from the archive (nothing of them is stored);
-    `stored` ones have their days assessed (their rows are not merged again: a newer payload may
-    have revised them since). A failed-retryable payload is tried MAX_ATTEMPTS times. With
-    recompute=False the days are returned for the caller to assess, and the payloads left stored."""
+    failed-retryable payloads are ingested again from the archive (nothing of them is stored), in
+    batches (pipelines/bulk_ingest.py); `stored` ones have their days assessed (their rows are not
+    merged again: a newer payload may have revised them since). Every day is assessed once, at the
+    end. A failed-retryable payload is tried MAX_ATTEMPTS times. With recompute=False the days are
+    returned for the caller to assess, and the payloads left stored."""
+    from pipelines import alerts, bulk_ingest
+
     _prepare(settings)
     engine = db.engine_for(settings.warehouse_url)
-    finished, failed, busy, given_up, days, summaries = [], [], [], [], set(), []
+    given_up, items, stored = [], [], []
     for row in db.unfinished_payloads(engine, source):
         if row["status"] == "failed" and (row["attempts"] or 0) >= MAX_ATTEMPTS:
             given_up.append(row["payload_id"])
-            continue
-        with db.payload_lock(engine, row["payload_id"], wait=False) as held:
-            if not held:
+        elif row["status"] == "stored":
+            stored.append(row)
+        else:
+            archived = Path(row["archive_path"])
+            items.append(bulk_ingest.Payload(row["source"], _archived_name(archived), row["fetched_at"],
+                                             origin=row["origin"], fetched_basis="the fetch time logged with the payload",
+                                             payload_id=row["payload_id"], archive_path=archived, wait_for_lock=False))
+    outcome = bulk_ingest.ingest(items, settings, again=True, assess=False, on_fault="record")
+    failed = [{"payload_id": f["payload_id"], "error": f["error"]} for f in outcome.failed + outcome.refused]
+    busy, finished, days = list(outcome.busy), list(outcome.stored_ids), set(outcome.assessed_days)
+    with db.PayloadLocks(engine) as locks:
+        for row in stored:
+            if not locks.add(row["payload_id"], wait=False):
                 busy.append(row["payload_id"])  # being ingested by another process right now
                 continue
             current = db.get_payload(engine, row["payload_id"])
-            if current["status"] not in (*db.UNFINISHED, "failed"):
+            if current["status"] != "stored":
                 continue  # finished by another process between the listing and the lock
+            finished.append(row["payload_id"])
+            days |= {date.fromisoformat(d) for d in (current["days"] or "").split(",") if d}
+        if recompute and finished:
             try:
-                if current["status"] == "stored":
-                    touched = [date.fromisoformat(d) for d in (current["days"] or "").split(",") if d]
-                    summary = None
-                    if recompute:
-                        assess_payload_days(engine, current["payload_id"], touched, settings)
-                else:
-                    summary = _resume_from_archive(engine, current, settings)
-                    touched = [date.fromisoformat(d) for d in summary["days"]]
-                    if recompute:
-                        assess_payload_days(engine, current["payload_id"], touched, settings)
-                if recompute:
-                    mark_loaded(engine, [current["payload_id"]])
-            except Exception as error:  # noqa: BLE001 - recorded on the payload; the others go on
-                failed.append({"payload_id": current["payload_id"], "error": db.operational_reason(error)})
-                continue
-            finished.append(current["payload_id"])
-            days |= {d.isoformat() for d in touched}
-            if summary is not None:
-                summaries.append(summary)
-    return {"resumed": finished, "failed": failed, "busy": busy, "given_up": given_up, "days": sorted(days),
-            "summaries": summaries}
-
-
-def _resume_from_archive(engine, row: dict, settings: Settings) -> dict:
-    archived = Path(row["archive_path"])
-    try:
-        payload = archived.read_bytes()
-    except OSError as error:
-        db.update_payload(engine, row["payload_id"], status="failed", retryable=False,
-                          error=f"the archived payload cannot be read: {error}")
-        raise
-    return _ingest_logged(engine, row["source"], payload, _archived_name(archived), row["fetched_at"], settings,
-                          row["payload_id"], row["sha256"], archived, recompute=False)
+                bulk_ingest.assess_days(engine, sorted(days), settings)
+                alerts.after_late_data(settings, sorted(days))  # a late failure is alerted once (issue 13)
+            except Exception as error:  # noqa: BLE001 - recorded on the payloads; resume takes them up again
+                for payload_id in finished:
+                    _record_fault(engine, payload_id, "stored", error)
+                failed += [{"payload_id": payload_id, "error": db.operational_reason(error)} for payload_id in finished]
+                finished = []
+            else:
+                mark_loaded(engine, finished)
+    return {"resumed": sorted(finished), "failed": failed, "busy": busy, "given_up": given_up,
+            "days": sorted(d.isoformat() for d in days) if finished else [],
+            "summaries": [{k: v for k, v in summary.items() if k != "file"} for summary in outcome.summaries]}
 
 
 def _archived_name(archived: Path) -> str:
@@ -327,13 +231,36 @@ def ingest_file(source: str, path: Path, fetched_at: datetime, settings: Setting
                           fetched_basis=fetched_basis)
 
 
+def ingest_files(source: str, paths: list[Path], settings: Settings, fetched_at: datetime | None = None,
+                 fetched_basis: str | None = None, **options):
+    """Many payload files of one source in one go (`envmon ingest` with several --file, --dir or
+    --glob): see pipelines/bulk_ingest.ingest for `options` (batch_size, again, progress). Each
+    file's fetch time is `fetched_at`, else its modification time."""
+    from pipelines import bulk_ingest
+    from pipelines.observations import BUREAU_TZ
+
+    items = []
+    for path in paths:
+        path = Path(path)
+        fetched = fetched_at or datetime.fromtimestamp(path.stat().st_mtime, BUREAU_TZ)
+        basis = fetched_basis or ("--fetched-at" if fetched_at else "the file's modification time")
+        items.append(bulk_ingest.Payload(source, path.name, fetched, origin=str(path), fetched_basis=basis, path=path))
+    return bulk_ingest.ingest(items, settings, **options)
+
+
 def reingest(payload_id: int, settings: Settings) -> dict:
     """Run a logged payload again from the archive, as received."""
+    from pipelines import bulk_ingest
+
     engine = db.engine_for(settings.warehouse_url)
     db.migrate(engine)
     row = db.get_payload(engine, payload_id)
     if row is None:
         raise KeyError(f"no payload {payload_id} in the ingest log")
     archived = Path(row["archive_path"])
-    return ingest_payload(row["source"], archived.read_bytes(), _archived_name(archived), row["fetched_at"], settings,
-                          origin=row["origin"], payload_id=payload_id)
+    if not archived.is_file():
+        raise FileNotFoundError(f"the archived payload {archived} is not there")
+    item = bulk_ingest.Payload(row["source"], _archived_name(archived), row["fetched_at"], origin=row["origin"],
+                               fetched_basis="the fetch time logged with the payload", payload_id=payload_id,
+                               archive_path=archived)
+    return _single(bulk_ingest.ingest([item], settings, again=True))

@@ -189,6 +189,99 @@ def payload_lock(engine: Engine, payload_id: int, wait: bool = True):
             fcntl.lockf(descriptor, fcntl.LOCK_UN, 1, payload_id)
 
 
+class PayloadLocks:
+    """The locks of payload_lock for many payloads at once (the archive path of `envmon ingest`
+    holds those of a whole batch): PostgreSQL, session advisory locks on ONE connection of its
+    own, not one connection each; SQLite, the same byte-range locks payload_lock takes. `add`
+    returns whether the lock was had (wait=False may not have it); `release` lets go of them all."""
+
+    def __init__(self, engine: Engine):
+        self.engine, self.held, self._connection = engine, [], None
+
+    def add(self, payload_id: int, wait: bool = True) -> bool:
+        engine = self.engine
+        if engine.dialect.name == "postgresql":
+            if self._connection is None:
+                self._connection = engine.connect()
+            key = lock_key("payload", payload_id)
+            if wait:
+                self._connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+                held = True
+            else:
+                held = bool(self._connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+            self._connection.commit()
+        elif engine.dialect.name == "sqlite" and engine.url.database and engine.url.database != ":memory:":
+            import fcntl
+
+            path = f"{engine.url.database}.payloads.lock"
+            descriptor = _RANGE_LOCK_FILES.get(path)
+            if descriptor is None:
+                descriptor = _RANGE_LOCK_FILES[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.lockf(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB), 1, payload_id)
+                held = True
+            except OSError:
+                if wait:
+                    raise
+                held = False
+        else:
+            held = True
+        if held:
+            self.held.append(payload_id)
+        return held
+
+    def release(self, payload_ids=None) -> None:
+        """Let go of the locks of `payload_ids` (default: all held)."""
+        chosen = list(self.held) if payload_ids is None else [p for p in payload_ids if p in self.held]
+        for payload_id in chosen:
+            self.held.remove(payload_id)
+            with contextlib.suppress(Exception):  # a session that has gone took its locks with it
+                if self.engine.dialect.name == "postgresql" and self._connection is not None:
+                    self._connection.execute(text("SELECT pg_advisory_unlock(:key)"),
+                                             {"key": lock_key("payload", payload_id)})
+                    self._connection.commit()
+                elif self.engine.dialect.name == "sqlite":
+                    import fcntl
+
+                    path = f"{self.engine.url.database}.payloads.lock"
+                    if path in _RANGE_LOCK_FILES:
+                        fcntl.lockf(_RANGE_LOCK_FILES[path], fcntl.LOCK_UN, 1, payload_id)
+        if not self.held and self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.close()
+            self._connection = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def payload_ids_loaded_with(engine: Engine, source: str, sha256s) -> dict[str, dict]:
+    """The newest `loaded` payload of `source` with each content (sha256), if any: the archive path
+    of `envmon ingest` does not ingest again what the log already holds as loaded."""
+    table = schema.payloads
+    wanted = sorted(set(sha256s))
+    if not wanted:
+        return {}
+    query = (select(table).where(table.c.source == source, table.c.status == "loaded", table.c.sha256.in_(wanted))
+             .order_by(table.c.payload_id))
+    with engine.connect() as connection:
+        return {row["sha256"]: dict(row) for row in connection.execute(query).mappings().all()}
+
+
+def mark_loaded(engine: Engine, payload_ids) -> None:
+    """Payloads stored and their days assessed: `loaded`, in one statement."""
+    ids = sorted(set(payload_ids))
+    if not ids:
+        return
+    table = schema.payloads
+    with engine.begin() as connection:
+        connection.execute(update(table).where(table.c.payload_id.in_(ids)).values(
+            status="loaded", error=None, retryable=None, updated_at=schema.utc_now()))
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to an Alembic revision, the newest by default."""
     config = Config(str(ALEMBIC_INI))
@@ -297,7 +390,7 @@ def _staging_table():
 
 # binary COPY needs each column's PostgreSQL type
 _POSTGRES_COPY_TYPES = {"String": "text", "Text": "text", "UtcDateTime": "timestamptz", "Date": "date",
-                        "Integer": "int4", "Float": "float8"}
+                        "Integer": "int4", "Float": "float8", "Boolean": "bool"}
 
 
 def _copy_values(column: pd.Series) -> list:

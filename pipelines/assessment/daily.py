@@ -179,3 +179,120 @@ def air_day_row(station_id: str, day: date, hourly: dict[str, pd.Series], values
         "aqi": result.aqi, "primary_pollutants": ";".join(result.primary_pollutants),
         "rule_version": result.rule_version,
     }
+
+
+# --- many days at once: the same rows as the one-day functions above, from one frame ----------
+# `envmon ingest` of an archive (pipelines/bulk_ingest.py) and `envmon reassess` assess every day
+# they touched set-based: one call per domain over a frame of many days (with partition_day), not
+# one query and one pass per day. Each function gives, for each of `days`, exactly the rows its
+# one-day counterpart gives for that day's observations (tests/test_archive_ingest.py).
+
+# Between a station id and its day in the keys handed to the one-day grouping: never in an id.
+DAY_KEY_SEPARATOR = "\x1f"
+
+
+def _day_keyed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with station_id replaced by station and day: a rule that groups by station then
+    groups by station and day."""
+    from pipelines.observations import lookup
+
+    days = lookup(frame["partition_day"], date.isoformat)
+    return frame.assign(station_id=frame["station_id"].astype(str) + DAY_KEY_SEPARATOR + days.astype(str))
+
+
+def _station_day_means(means: pd.DataFrame) -> dict[tuple[str, date], tuple[dict, dict]]:
+    """(station, day) → ({parameter: mean}, {parameter: count}) from a day-keyed means table."""
+    out: dict[tuple[str, date], tuple[dict, dict]] = {}
+    for key, parameter, mean, count in zip(means["station_id"].tolist(), means["parameter"].tolist(),
+                                           means["mean"].tolist(), means["count"].tolist()):
+        station, day = key.split(DAY_KEY_SEPARATOR)
+        values, counts = out.setdefault((station, date.fromisoformat(day)), ({}, {}))
+        values[parameter], counts[parameter] = mean, count
+    return out
+
+
+def assess_surface_water_days(observations: pd.DataFrame, days) -> list[dict]:
+    """assess_surface_water_day for each of `days` (observations with partition_day)."""
+    sections = list(registry.water_sections().iterrows())
+    mine = observations[observations["station_id"].isin([section_id for section_id, _ in sections])]
+    means = _station_day_means(surface_water_daily_means(_day_keyed(mine)) if len(mine) else
+                               pd.DataFrame(columns=["station_id", "parameter", "mean", "count"]))
+    rows = []
+    for day in sorted(days):
+        for section_id, section in sections:
+            values, counts = means.get((section_id, day), ({}, {}))
+            target = section["target_class"]
+            verdict = surface_water.classify(values, registry.water_body_type(section_id), target, at=day)
+            used = int(sum(n for p, n in counts.items() if p in verdict.parameter_classes))
+            row = _assessment_row(section_id, day, "surface_water", SURFACE_WATER_STANDARD, verdict, target,
+                                  verdict.is_compliant, verdict.grade, used, section["is_cross_boundary"])
+            if section["is_drinking_water_source"]:
+                _add_drinking_water_items(row, values)
+            rows.append(row)
+    return rows
+
+
+def assess_seawater_days(observations: pd.DataFrame, days) -> list[dict]:
+    """assess_seawater_day for each of `days` (observations with partition_day)."""
+    points = list(registry.sea_points().iterrows())
+    mine = observations[observations["station_id"].isin([point_id for point_id, _ in points])]
+    means = _station_day_means(daily_means(_day_keyed(mine)) if len(mine) else
+                               pd.DataFrame(columns=["station_id", "parameter", "mean", "count"]))
+    rows = []
+    for day in sorted(days):
+        for point_id, point in points:
+            values, counts = means.get((point_id, day), ({}, {}))
+            target = point["target_class"]
+            verdict = seawater.classify(values, target, at=day)
+            used = int(sum(n for p, n in counts.items() if p in verdict.parameter_classes))
+            rows.append(_assessment_row(point_id, day, "seawater", SEAWATER_STANDARD, verdict, target,
+                                        verdict.is_compliant, None, used, point["is_cross_boundary"]))
+    return rows
+
+
+def _hourly_grid(observations: pd.DataFrame, stations: list[str], days: list[date]):
+    """values[station, day, pollutant, slot] as _hourly_by_pollutant gives them for each station
+    and day (a slot's last value in frame order that is not NaN, as groupby(...).last() keeps;
+    NaN where none), for all of them at once."""
+    import numpy as np
+
+    shape = (len(stations), len(days), len(air_quality.POLLUTANTS), 24)
+    grid = np.full(int(np.prod(shape)), np.nan)
+    rows = observations[(observations["averaging_period"] == "PT1H")
+                        & ~observations["qc_flag"].isin(EXCLUDED_FLAGS) & observations["value"].notna()]
+    if rows.empty:
+        return grid.reshape(shape)
+    station_index = pd.Index(stations).get_indexer(rows["station_id"])
+    day_index = pd.Index(days).get_indexer(rows["partition_day"])
+    pollutant_index = pd.Index(air_quality.POLLUTANTS).get_indexer(rows["parameter"])
+    first_slots = np.array([(pd.Timestamp(day, tz=BUREAU_TZ) + pd.Timedelta(hours=1)).value // 1000 for day in days],
+                           dtype="int64")  # µs since the epoch of each day's 01:00
+    observed = pd.to_datetime(rows["observed_at"], utc=True).dt.tz_localize(None).astype("datetime64[us]")
+    offset = observed.to_numpy().view("int64") - first_slots[np.maximum(day_index, 0)]
+    hours, remainder = np.divmod(offset, 3_600_000_000)
+    keep = (station_index >= 0) & (day_index >= 0) & (pollutant_index >= 0) & (remainder == 0) \
+        & (hours >= 0) & (hours < 24)
+    cells = np.ravel_multi_index((station_index[keep], day_index[keep], pollutant_index[keep],
+                                  hours[keep].astype(int)), shape)
+    last = ~pd.Series(cells).duplicated(keep="last").to_numpy()
+    grid[cells[last]] = rows["value"].to_numpy(dtype=float)[keep][last]
+    return grid.reshape(shape)
+
+
+def assess_air_days(observations: pd.DataFrame, days) -> list[dict]:
+    """assess_air_day for each of `days` (observations with partition_day): every station's
+    hourly series of every day cut from one grid, each day's series indexed by its 24 hour-end
+    slots as _hourly_by_pollutant indexes them, then the same air_day_row."""
+    import numpy as np
+
+    days = sorted(days)
+    stations = list(registry.air_stations().index)
+    grid = _hourly_grid(observations, stations, days)
+    present = (~np.isnan(grid)).sum(axis=(2, 3))
+    rows = []
+    for d, day in enumerate(days):
+        hours = pd.date_range(pd.Timestamp(day, tz=BUREAU_TZ) + pd.Timedelta(hours=1), periods=24, freq="h")
+        for s, station_id in enumerate(stations):
+            hourly = {code: pd.Series(grid[s, d, p], index=hours) for p, code in enumerate(air_quality.POLLUTANTS)}
+            rows.append(air_day_row(station_id, day, hourly, int(present[s, d])))
+    return rows

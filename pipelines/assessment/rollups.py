@@ -90,3 +90,25 @@ def air_days(day_assessments: pd.DataFrame, first: date, last: date) -> pd.DataF
                      "rule_versions": "; ".join(f"{version}: {n}" for version, n in versions.items()),
                      "standards": "; ".join(dict.fromkeys(days["standard"]))})
     return pd.DataFrame(rows, columns=columns)
+
+
+DAY_KEY_SEPARATOR = "\x1f"  # between a station id and its day in day-keyed ids (never in an id)
+
+
+def daily_many(observations: pd.DataFrame, assessable=ASSESSABLE_FLAGS) -> pd.DataFrame:
+    """`daily` for every day of `observations` (with partition_day) in one call: the day rollups
+    each day's own call gives, one row per station, parameter, averaging period and day."""
+    if observations.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    from pipelines.observations import lookup
+
+    days = lookup(observations["partition_day"], date.isoformat).astype(str)
+    keyed = observations.assign(station_id=observations["station_id"].astype(str) + DAY_KEY_SEPARATOR + days)
+    out = daily(keyed, date.min, assessable)
+    if out.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    codes, distinct = pd.factorize(out["station_id"])
+    parts = [key.split(DAY_KEY_SEPARATOR) for key in distinct]
+    stations = pd.Series([p[0] for p in parts], dtype=object).to_numpy()[codes]
+    starts = pd.Series([date.fromisoformat(p[1]) for p in parts], dtype=object).to_numpy()[codes]
+    return out.assign(station_id=stations, period_start=starts)[COLUMNS].reset_index(drop=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -26,6 +27,16 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date in YYYY-MM-DD form: {text!r}") from None
+
+
+def _positive_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -67,9 +78,23 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write a warehouse table to stdout")
     export.add_argument("table", choices=EXPORTS)
     export.add_argument("--format", choices=("csv",), default="csv")
-    ingest = commands.add_parser("ingest", help="ingest one payload file of a real feed")
+    ingest = commands.add_parser(
+        "ingest", help="ingest payload files of a real feed: one, several, a folder or a glob",
+        description="Each payload is archived as received and logged on its own, so one that cannot be read is "
+                    "refused alone while the others load. Many payloads are validated and stored in batches of "
+                    "--batch-size observations, and the days they touched are assessed once, at the end. A file "
+                    "whose content the log already holds as loaded is not ingested again (--again does).")
     ingest.add_argument("--source", choices=("cnemc-water", "cnemc-air", "lab", "coastal"))
-    ingest.add_argument("--file", type=Path)
+    ingest.add_argument("--file", type=Path, action="append",
+                        help="a payload file; give --file several times for several")
+    ingest.add_argument("--dir", type=Path, action="append", dest="folder", metavar="FOLDER",
+                        help="every file of a folder (not hidden ones, not its subfolders), in name order")
+    ingest.add_argument("--glob", action="append", metavar="PATTERN",
+                        help="the files a pattern matches, in name order (quote it; ** recurses)")
+    ingest.add_argument("--batch-size", type=_positive_count, default=None, metavar="N",
+                        help="observations validated and stored together (default 250000): memory follows it")
+    ingest.add_argument("--again", action="store_true",
+                        help="ingest a file again even if the log holds its content as loaded already")
     ingest.add_argument("--payload-id", type=int, help="re-ingest a logged payload from the archive")
     ingest.add_argument("--resume", action="store_true",
                         help="finish every payload a fault left unfinished (received, stored, or failed for a "
@@ -356,35 +381,170 @@ def _ingest(settings, args) -> int:
         except (KeyError, FileNotFoundError, PayloadError) as error:
             print(f"envmon: payload {args.payload_id}: {error}", file=sys.stderr)
             return 1
+        return _print_payload(summary, args.json)
+    files, folders, patterns = args.file or [], args.folder or [], args.glob or []
+    if not args.source or not (files or folders or patterns):
+        print("envmon: ingest needs --source and --file, --dir or --glob, --payload-id, or --resume", file=sys.stderr)
+        return 2
+    for path in files:
+        if not path.is_file():
+            print(f"envmon: no such file {path}", file=sys.stderr)
+            return 2
+    for folder in folders:
+        if not folder.is_dir():
+            print(f"envmon: no such folder {folder}", file=sys.stderr)
+            return 2
+    from pipelines.bulk_ingest import files_of
+
+    paths = files_of(files, folders, patterns)
+    if not paths:
+        print(f"envmon: no payload file in {', '.join(map(str, folders + patterns))}", file=sys.stderr)
+        return 2
+    if len(files) == 1 and not folders and not patterns:
+        return _ingest_one(settings, args, paths[0])
+    return _ingest_many(settings, args, paths)
+
+
+def _ingest_one(settings, args, path: Path) -> int:
+    """One --file: the summary of the payload, as `envmon ingest` has always printed it."""
+    outcome = _run_ingest(settings, args, [path])
+    if outcome.refused:
+        print(f"envmon: {path}: {outcome.refused[0]['error']}", file=sys.stderr)
+        return 1
+    if outcome.unchanged:
+        summary = _unchanged_summary(settings, outcome.unchanged[0])
     else:
-        if not args.source or not args.file:
-            print("envmon: ingest needs --source and --file, --payload-id, or --resume", file=sys.stderr)
-            return 2
-        if not args.file.is_file():
-            print(f"envmon: no such file {args.file}", file=sys.stderr)
-            return 2
-        fetched = args.fetched_at or datetime.fromtimestamp(args.file.stat().st_mtime, BUREAU_TZ)
-        basis = "--fetched-at" if args.fetched_at else "the file's modification time"
+        summary = {k: v for k, v in outcome.summaries[0].items() if k != "file"}
+    summary["seconds"] = _stage_seconds(outcome)
+    return _print_payload(summary, args.json)
+
+
+def _run_ingest(settings, args, paths: list[Path]):
+    """The archive path over `paths`, with a progress bar on a terminal (none with --json). A
+    fault after a payload was logged carries a note saying what to do; before, nothing was
+    logged and the same command again is the retry."""
+    from pipelines import ingest
+
+    options = {"again": args.again}
+    if args.batch_size:
+        options["batch_size"] = args.batch_size
+    fetched = args.fetched_at
+    basis = "--fetched-at" if fetched else None
+    with _ingest_progress(paths, quiet=args.json) as progress:
         try:
-            summary = ingest.ingest_file(args.source, args.file, fetched, settings, fetched_basis=basis)
-        except PayloadError as error:
-            print(f"envmon: {args.file}: {error}", file=sys.stderr)
-            return 1
+            return ingest.ingest_files(args.source, paths, settings, fetched_at=fetched, fetched_basis=basis,
+                                       progress=progress, **options)
         except Exception as error:
-            # a fault after the payload was logged carries a note saying what to do; before, nothing
-            # was logged and the same command again is the retry
             notes = [note for note in getattr(error, "__notes__", ()) if "--resume" in note]
             if not notes:
                 raise
-            raise ingest.PayloadUnfinished(f"{args.file}: {describe_error(error)}; {notes[-1]}") from error
-    print(json.dumps(summary, ensure_ascii=False) if args.json else
+            where = f"{paths[0]}: " if len(paths) == 1 else ""
+            raise ingest.PayloadUnfinished(f"{where}{describe_error(error)}; {notes[-1]}") from error
+
+
+def _unchanged_summary(settings, unchanged: dict) -> dict:
+    """The summary of a file whose content the log holds as loaded: the payload that loaded it,
+    nothing read again, nothing changed."""
+    from warehouse import db
+
+    row = db.get_payload(db.engine_for(settings.warehouse_url), unchanged["payload_id"]) or {}
+    source = unchanged["source"]
+    from pipelines.observations import SOURCE_DOMAINS
+
+    read, loaded = row.get("rows_read") or 0, row.get("rows_loaded") or 0
+    held, out = row.get("rows_quarantined") or 0, row.get("rows_out_of_scope") or 0
+    entry = {"domain": SOURCE_DOMAINS[source], "read": read, "loaded": loaded, "quarantined": held,
+             "out_of_scope": out, "revised": 0, "published_disagreements": 0,
+             "reconciled": read == loaded + held + out, "registry_unknown": []}
+    return {"sources": {source: entry}, "days": [], "quarantine_days": [], "encoding": row.get("encoding") or "",
+            "notes": [], "warnings": [], "registry_unknown_first_seen": [], "payload_id": unchanged["payload_id"],
+            "sha256": unchanged["sha256"], "archive": row.get("archive_path"), "unchanged": True}
+
+
+def _stage_seconds(outcome) -> dict:
+    from pipelines.bulk_ingest import STAGES
+
+    return {stage: round(outcome.clock.seconds.get(stage, 0.0), 3) for stage in STAGES}
+
+
+def _print_payload(summary: dict, as_json: bool) -> int:
+    print(json.dumps(summary, ensure_ascii=False) if as_json else
           "\n".join(f"{name}: {entry}" for name, entry in summary["sources"].items()))
-    if not args.json:  # what was said of the payload as a whole: the year taken, and from what
+    if not as_json:  # what was said of the payload as a whole: the year taken, and from what
+        if summary.get("unchanged"):
+            print(f"unchanged: its content was loaded as payload {summary['payload_id']} (--again ingests it again)")
         for note in summary.get("notes", []):
             print(f"note: {note}")
     for warning in summary.get("warnings", []):
         print(f"envmon: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _ingest_many(settings, args, paths: list[Path]) -> int:
+    """Several payloads: one summary of the run (--json: one object), each refused payload on
+    stderr with its reason; exit 1 if any was refused."""
+    import time
+
+    started = time.perf_counter()
+    outcome = _run_ingest(settings, args, paths)
+    wall = time.perf_counter() - started
+    totals = {"domain": None, "read": 0, "loaded": 0, "quarantined": 0, "out_of_scope": 0, "revised": 0,
+              "published_disagreements": 0}
+    for summary in outcome.summaries:
+        for name, entry in summary["sources"].items():
+            totals["domain"] = entry["domain"]
+            for key in ("read", "loaded", "quarantined", "out_of_scope", "revised", "published_disagreements"):
+                totals[key] += entry[key]
+    totals["reconciled"] = all(e["reconciled"] for s in outcome.summaries for e in s["sources"].values())
+    days = sorted({d for s in outcome.summaries for d in s["days"]})
+    result = {
+        "sources": {args.source: totals} if outcome.summaries else {},
+        "payloads": len(paths), "loaded": len(outcome.summaries), "refused": outcome.refused,
+        "unchanged": outcome.unchanged, "days": days,
+        "quarantine_days": sorted({d for s in outcome.summaries for d in s["quarantine_days"]} - set(days)),
+        "observations": totals["read"], "wall_seconds": round(wall, 3), "seconds": _stage_seconds(outcome),
+        "summaries": outcome.summaries,
+    }
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        rate = totals["read"] / wall if wall > 0 else 0
+        print(f"{len(paths)} payloads: {len(outcome.summaries)} loaded, {len(outcome.unchanged)} unchanged "
+              f"(already loaded), {len(outcome.refused)} refused; {totals['read']:,} observations read, "
+              f"{totals['loaded']:,} loaded, {totals['quarantined']:,} quarantined, {totals['out_of_scope']:,} out of "
+              f"scope, {totals['revised']:,} revised; {len(days)} days assessed; {wall:.1f} s ({rate:,.0f} obs/s)")
+        for summary in outcome.summaries:
+            for note in summary.get("notes", []):
+                print(f"note: {summary['file']}: {note}")
+    for summary in outcome.summaries:
+        for warning in summary.get("warnings", []):
+            print(f"envmon: warning: {summary['file']}: {warning}", file=sys.stderr)
+    for refused in outcome.refused:
+        print(f"envmon: {refused['file']}: {refused['error']}", file=sys.stderr)
+    return 1 if outcome.refused else 0
+
+
+@contextlib.contextmanager
+def _ingest_progress(paths: list[Path], quiet: bool):
+    """A rich progress bar on stderr when it is a terminal (not with --json): payloads and
+    observations so far, and the time left, from the bytes read of the files' total."""
+    if quiet or len(paths) < 1 or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    total = sum(p.stat().st_size for p in paths)
+    columns = (TextColumn("[bold]ingest"), BarColumn(), TextColumn("{task.fields[payloads]}"),
+               TextColumn("{task.fields[observations]} obs"), TimeElapsedColumn(), TextColumn("ETA"),
+               TimeRemainingColumn())
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("ingest", total=total or 1, payloads=f"0/{len(paths)} payloads", observations="0")
+
+        def update(outcome, payloads_done: int, bytes_done: int) -> None:
+            bar.update(task, completed=bytes_done, payloads=f"{payloads_done}/{len(paths)} payloads",
+                       observations=f"{outcome.observations:,}")
+
+        yield update
 
 
 if __name__ == "__main__":

@@ -135,13 +135,15 @@ def apply(frame: pd.DataFrame, now: datetime | None = None, context: pd.DataFram
         context = context[_series_testable(context)]
     series = _series_notes(frame[_series_testable(frame)], context)
     noted = frame.index[outside | future].union(series.index)
-    notes = pd.Series("", index=noted, dtype=object)  # texts only where a test spoke (few rows)
+    # texts only where a test spoke, in a dict: growing a Series one new label at a time copies it
+    # each time (thousands of gap notes in a month of hourly data made this quadratic)
+    notes: dict = {}
     for i in frame.index[outside]:
         notes[i] = f"outside plausible range [{low[i]:g}, {high[i]:g}]"
     for i, text in series.items():
-        notes[i] = f"{notes[i]}; {text}" if notes[i] else text
+        notes[i] = f"{notes[i]}; {text}" if notes.get(i) else text
     for i in frame.index[future]:
-        notes[i] = f"{notes[i]}; time in the future" if notes[i] else "time in the future"
+        notes[i] = f"{notes[i]}; time in the future" if notes.get(i) else "time in the future"
     tested = pd.Series(SEVERITY["good"], index=frame.index)
     tested[noted] = SEVERITY["suspect"]
     tested[future] = SEVERITY["fail"]
@@ -156,7 +158,7 @@ def apply(frame: pd.DataFrame, now: datetime | None = None, context: pd.DataFram
     noted = noted.union(gaps.index)
     if len(noted):
         previous = frame.loc[noted, "qc_note"]
-        out.loc[noted, "qc_note"] = [f"{p}; {n}" if p else n for p, n in zip(previous, notes[noted])]
+        out.loc[noted, "qc_note"] = [f"{p}; {n}" if p else n for p, n in zip(previous, (notes.get(i, "") for i in noted))]
     return out
 
 

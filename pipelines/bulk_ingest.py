@@ -1,0 +1,488 @@
+"""Payloads ingested many at a time: `envmon ingest` of several files, a folder or a glob, the
+collection tasks, `envmon ingest --resume`, and one payload at a time too (pipelines.ingest).
+
+Each payload is still archived as received and logged on its own (the payload log), so a payload
+that cannot be read is refused alone, with its reason, while the others load. What is batched is
+everything after that: the payloads of a batch (up to `batch_size` observations) are validated as
+one frame (Great Expectations; the duplicate test stays within each payload), quality-controlled
+each against what the warehouse and the batch's earlier payloads hold before it (exactly the
+neighbours it would have had, ingested alone), and stored in ONE transaction
+(warehouse/bulk.store_batch: one COPY per table, the merge of every touched partition done
+set-based, the payloads all `stored` at its commit, or none of them). The days the run touched are
+assessed once, at the end, set-based and a month at a time (assess_days), then the payloads are
+marked `loaded`. Memory follows the batch, not the archive: a payload is read when its batch is
+made, and let go when it is stored.
+
+A payload whose content the log already holds as `loaded` (same source, same sha256) is not
+ingested again (`again=True` does): re-running an unchanged archive costs a read and a hash per
+file.
+
+The warehouse ends as it would after ingesting the payloads one after the other (the same
+observations, revisions, quarantine, partition log, published results and assessments;
+tests/test_archive_ingest.py); what differs is that the alert step runs once, for every day the run
+touched, after the last payload, and not after each.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pandas as pd
+
+from pipelines import clock
+from pipelines.config import Settings
+from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, KEY_COLUMNS, bureau_day, with_partition_day
+
+BATCH_OBSERVATIONS = 250_000   # observations validated and stored together: memory follows this
+BATCH_PAYLOADS = 400           # and at most this many payloads (their locks, their log rows)
+STAGES = ("archive", "parse", "validate", "qc", "published", "load", "assess", "alerts")
+PAYLOAD_TAG = "\x1f"           # between a row's layer and its payload's number while validating
+
+
+class Stopwatch:
+    """Wall-clock seconds per stage."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def stage(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - started
+
+
+@dataclass
+class Payload:
+    """One payload to ingest: a file (`path`), bytes in hand (`content`), or a logged payload
+    taken up again from the archive (`payload_id` and `archive_path`)."""
+    source: str
+    name: str
+    fetched_at: datetime
+    origin: str | None = None
+    fetched_basis: str = "the fetch time"
+    path: Path | None = None
+    content: bytes | None = None
+    payload_id: int | None = None
+    archive_path: Path | None = None
+    wait_for_lock: bool = True     # a logged payload another process holds: wait, or leave it (resume)
+
+    @property
+    def size(self) -> int:
+        if self.content is not None:
+            return len(self.content)
+        try:
+            return (self.path or self.archive_path).stat().st_size
+        except (OSError, AttributeError):
+            return 0
+
+    def read(self) -> bytes:
+        if self.content is not None:
+            return self.content
+        return Path(self.path or self.archive_path).read_bytes()
+
+
+@dataclass
+class _Logged:
+    """A payload received and logged, parsed (or refused), waiting for its batch."""
+    item: Payload
+    payload_id: int
+    sha256: str
+    archive: Path
+    parsed: object = None          # files.Parsed
+    order: int = 0
+    content: bytes | None = None   # until parsed
+
+
+@dataclass
+class Outcome:
+    """What a run did, payload by payload."""
+    summaries: list[dict] = field(default_factory=list)    # loaded (or stored), in order: ingest_payload's shape
+    refused: list[dict] = field(default_factory=list)      # {"file", "payload_id", "error", "kind"}
+    failed: list[dict] = field(default_factory=list)       # a fault: {"file", "payload_id", "error"}
+    unchanged: list[dict] = field(default_factory=list)    # content already loaded: {"file", "payload_id", "sha256"}
+    busy: list[int] = field(default_factory=list)          # logged payloads another process holds
+    assessed_days: list[date] = field(default_factory=list)
+    observations: int = 0                                   # values read (the payloads' `read`)
+    clock: Stopwatch = field(default_factory=Stopwatch)
+
+    @property
+    def stored_ids(self) -> list[int]:
+        return [s["payload_id"] for s in self.summaries]
+
+
+def _sha(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
+
+
+def ingest(payloads: Iterable[Payload], settings: Settings, *, batch_size: int = BATCH_OBSERVATIONS,
+           again: bool = False, assess: bool = True, on_fault: str = "raise",
+           progress: Callable[[Outcome, int, int], None] | None = None) -> Outcome:
+    """Ingest the payloads (of any sources), in order, batch by batch, then (with `assess`) assess
+    every day they touched once and mark them `loaded`; without it they are left `stored`, and the
+    caller assesses their days (assess_days) and marks them (db.mark_loaded).
+
+    A payload that cannot be read is refused alone (logged failed, not retryable; in
+    `refused`). A fault (the warehouse, the disk) leaves the payloads of its batch failed and
+    retryable, or `stored` if it came after their commit, and is raised with a note saying what
+    to do (`on_fault="raise"`), or recorded in `failed` and the run goes on with the next batch
+    (`on_fault="record"`, as resume does). `progress(outcome, payloads_done, bytes_done)` is called
+    after each payload is received and after each batch is stored."""
+    from pipelines import ingest as single
+    from warehouse import db
+
+    single._prepare(settings)
+    engine = db.engine_for(settings.warehouse_url)
+    outcome = Outcome()
+    touched: set[date] = set()
+    done = {"payloads": 0, "bytes": 0}
+    pending: dict[str, list[_Logged]] = defaultdict(list)
+    counts: dict[str, int] = defaultdict(int)
+    locks = db.PayloadLocks(engine)
+
+    def report() -> None:
+        if progress is not None:
+            progress(outcome, done["payloads"], done["bytes"])
+
+    def flush(source: str) -> None:
+        batch = pending.pop(source, [])
+        counts.pop(source, None)
+        if not batch:
+            return
+        try:
+            touched.update(_store(engine, source, batch, settings, outcome))
+        except BaseException as error:  # noqa: BLE001 - recorded on each payload of the batch
+            for logged in batch:
+                single._record_fault(engine, logged.payload_id, "failed", error)
+            ids = [logged.payload_id for logged in batch]
+            if on_fault == "raise" or not isinstance(error, Exception):
+                error.add_note(_unfinished_note(ids + outcome.stored_ids))
+                raise
+            outcome.failed += [{"file": str(logged.item.path or logged.item.name), "payload_id": logged.payload_id,
+                                "error": db.operational_reason(error)} for logged in batch]
+        finally:
+            locks.release([logged.payload_id for logged in batch])
+        report()
+
+    try:
+        for number, item in enumerate(payloads):
+            logged = _receive(engine, item, settings, again, locks, outcome)
+            done["payloads"] += 1
+            done["bytes"] += item.size
+            if logged is None:
+                report()
+                continue
+            logged.order = number
+            with outcome.clock.stage("parse"):
+                refusal = _parse(engine, logged)
+            if refusal is not None:
+                outcome.refused.append(refusal)
+                locks.release([logged.payload_id])
+                report()
+                continue
+            outcome.observations += logged.parsed.read
+            pending[item.source].append(logged)
+            counts[item.source] += len(logged.parsed.observations) + len(logged.parsed.rejected)
+            report()
+            if counts[item.source] >= batch_size or len(pending[item.source]) >= BATCH_PAYLOADS:
+                flush(item.source)
+        for source in list(pending):
+            flush(source)
+    finally:
+        locks.release()
+    if assess and outcome.summaries:
+        days = sorted(touched)
+        try:
+            with outcome.clock.stage("assess"):
+                assess_days(engine, days, settings)
+            with outcome.clock.stage("alerts"):
+                from pipelines import alerts
+
+                alerts.after_late_data(settings, days)  # a late failure is alerted once (issue 13)
+        except BaseException as error:
+            for payload_id in outcome.stored_ids:
+                single._record_fault(engine, payload_id, "stored", error)
+            error.add_note(_unfinished_note(outcome.stored_ids))
+            raise
+        db.mark_loaded(engine, outcome.stored_ids)
+    outcome.assessed_days = sorted(touched)
+    return outcome
+
+
+def _unfinished_note(payload_ids: list[int]) -> str:
+    ids = sorted(set(payload_ids))
+    if len(ids) == 1:
+        return f"payload {ids[0]} is logged unfinished: `envmon ingest --resume` finishes it"
+    shown = ", ".join(map(str, ids[:10])) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+    return f"payloads {shown} are logged unfinished: `envmon ingest --resume` finishes them"
+
+
+def _receive(engine, item: Payload, settings: Settings, again: bool, locks, outcome: Outcome) -> _Logged | None:
+    """Read, hash, archive and log the payload (or find it logged), under its lock. None: its
+    content is loaded already (unchanged), or another process holds the logged payload (busy)."""
+    from pipelines import ingest as single
+    from warehouse import db
+
+    with outcome.clock.stage("archive"):
+        if item.payload_id is not None:  # logged already: taken up again from the archive
+            if not locks.add(item.payload_id, wait=item.wait_for_lock):
+                outcome.busy.append(item.payload_id)
+                return None
+            try:
+                payload = item.read()
+            except OSError as error:
+                db.update_payload(engine, item.payload_id, status="failed", retryable=False,
+                                  error=f"the archived payload cannot be read: {error}")
+                locks.release([item.payload_id])
+                outcome.failed.append({"file": str(item.archive_path), "payload_id": item.payload_id,
+                                       "error": f"the archived payload cannot be read: {error}"})
+                return None
+            digest, path = single.archive(settings, item.source, payload, item.name, clock.now()) \
+                if item.archive_path is None else (_sha(payload), Path(item.archive_path))
+            db.begin_attempt(engine, item.payload_id)
+            return _Logged(item, item.payload_id, digest, path, content=payload)
+        payload = item.read()
+        digest = _sha(payload)
+        if not again:
+            earlier = db.payload_ids_loaded_with(engine, item.source, [digest]).get(digest)
+            if earlier is not None:
+                outcome.unchanged.append({"file": str(item.path or item.name), "payload_id": earlier["payload_id"],
+                                          "sha256": digest, "source": item.source})
+                return None
+        received = clock.now()
+        digest, path = single.archive(settings, item.source, payload, item.name, received)
+        payload_id = db.insert_payload(engine, {
+            "source": item.source, "received_at": received, "fetched_at": item.fetched_at, "sha256": digest,
+            "size_bytes": len(payload), "archive_path": str(path), "origin": item.origin or item.name,
+            "status": "received"})
+        locks.add(payload_id)
+        db.begin_attempt(engine, payload_id)
+    return _Logged(item, payload_id, digest, path, content=payload)
+
+
+def _parse(engine, logged: _Logged) -> dict | None:
+    """Parse the payload; a refusal is logged (failed, not retryable) and returned."""
+    from pipelines.sources import files
+    from warehouse import db
+
+    item = logged.item
+    payload, logged.content = logged.content, None
+    try:
+        logged.parsed = files.parse_payload(item.source, payload, item.name, item.fetched_at, item.fetched_basis)
+        return None
+    except files.PayloadError as error:  # cannot be read at all: one line naming the source and the reason
+        reason, kind = f"refused as a {item.source} payload: {error}", getattr(error, "kind", "format")
+    except Exception as error:  # noqa: BLE001 - a parser fault on input it did not foresee: refused, not a crash
+        reason, kind = f"refused as a {item.source} payload: unreadable ({type(error).__name__}: {error})", "format"
+    db.update_payload(engine, logged.payload_id, status="failed", error=f"{item.name}: {reason}", retryable=False)
+    return {"file": str(item.path or item.name), "payload_id": logged.payload_id, "error": reason, "kind": kind}
+
+
+def _validate(source: str, batch: list[_Logged]):
+    """Every payload's observations validated as one frame: each row tagged with its payload (in
+    the layer, part of the duplicate test's key), so repeats are settled within a payload only."""
+    from pipelines.quality.validation import validate
+
+    frames = []
+    for number, logged in enumerate(batch):
+        frame = logged.parsed.observations
+        frames.append(frame.assign(_payload=number, _layer=frame["layer"],
+                                   layer=frame["layer"].astype(str) + PAYLOAD_TAG + str(number)))
+    outcome = validate(pd.concat(frames, ignore_index=True), SOURCE_DOMAINS[source])
+    good = outcome.good.assign(layer=outcome.good["_layer"])
+    held = outcome.quarantined.assign(layer=outcome.quarantined["_layer"])
+    goods = dict(tuple(good.groupby("_payload", sort=False))) if len(good) else {}
+    helds = dict(tuple(held.groupby("_payload", sort=False))) if len(held) else {}
+    empty_good, empty_held = good.iloc[:0], held.iloc[:0]
+    split = [(goods.get(n, empty_good).drop(columns=["_payload", "_layer"]).reset_index(drop=True),
+              helds.get(n, empty_held).drop(columns=["_payload", "_layer"]).reset_index(drop=True))
+             for n in range(len(batch))]
+    return split, outcome.suite_name
+
+
+CONTEXT_COLUMNS = ["station_id", "parameter", "averaging_period", "layer", "observed_at", "value", "censoring",
+                   "partition_day", "payload_id"]
+
+
+class _Neighbours:
+    """What the warehouse holds of a source, as the QC series tests' neighbours, kept current
+    while the batch's payloads are merged one after the other in memory: payload k's context is
+    exactly what it would have read, stored alone after payloads 0..k-1."""
+
+    def __init__(self, engine, source: str, first: date, last: date):
+        from warehouse import bulk, schema
+
+        o = schema.observations
+        query = bulk.select(*(bulk._as_text(o, c, {"observed_at", "partition_day"}) for c in CONTEXT_COLUMNS)).where(
+            o.c.source == source, o.c.partition_day >= first, o.c.partition_day <= last)
+        with engine.connect() as connection:
+            frame = bulk.read(connection, query, CONTEXT_COLUMNS, times=["observed_at"], days=["partition_day"])
+        frame["value"] = pd.to_numeric(frame["value"]).astype("float64")
+        frame["payload_id"] = pd.to_numeric(frame["payload_id"])
+        self.rows = frame
+
+    def context(self, good: pd.DataFrame, first: date, last: date) -> pd.DataFrame:
+        """The rows of days first..last, less those the payload itself replaces (ingest._qc_context)."""
+        rows = self.rows[(self.rows["partition_day"] >= first) & (self.rows["partition_day"] <= last)]
+        key = list(KEY_COLUMNS)
+        replaced = rows[key].merge(good[key].drop_duplicates(), on=key, how="left", indicator=True)["_merge"] == "both"
+        return rows[~replaced.to_numpy()].drop(columns=["partition_day", "payload_id"]).reset_index(drop=True)
+
+    def merge(self, good: pd.DataFrame, payload_id: int) -> None:
+        """The payload's rows become neighbours, replacing the rows of their keys (a stored row of a
+        payload logged later stays, as the merge keeps it)."""
+        if good.empty:
+            return
+        key = list(KEY_COLUMNS)
+        mine = good.reindex(columns=CONTEXT_COLUMNS).assign(payload_id=payload_id)
+        joined = self.rows[key + ["payload_id"]].merge(mine[key], on=key, how="left", indicator=True)
+        hit = joined["_merge"].eq("both").to_numpy()
+        newer = hit & (pd.to_numeric(joined["payload_id"]).fillna(-1).to_numpy() > payload_id)
+        if newer.any():
+            kept = self.rows[newer][key]
+            mine = mine.merge(kept, on=key, how="left", indicator=True)
+            mine = mine[mine["_merge"] == "left_only"].drop(columns="_merge")
+        self.rows = pd.concat([self.rows[~hit | newer], mine], ignore_index=True)
+
+
+def _store(engine, source: str, batch: list[_Logged], settings: Settings, outcome: Outcome) -> set[date]:
+    """Validate, QC, compare and store one batch of one source's payloads; returns the days with
+    good rows (the days to assess). Each payload's summary goes to outcome.summaries."""
+    from pipelines.ingest import _tell_operators_of_unknown_stations, quarantine_days
+    from pipelines.quality import qc
+    from pipelines.quality.published import compare_published
+    from warehouse import bulk, db, registry_drift
+
+    domain = SOURCE_DOMAINS[source]
+    with outcome.clock.stage("validate"):
+        split, suite_name = _validate(source, batch)
+    rows, entries = [], []
+    with outcome.clock.stage("qc"):
+        spans = []
+        for good, _ in split:
+            days = bureau_day(good["observed_at"], good["averaging_period"]) if len(good) else pd.Series(dtype=object)
+            spans.append((min(days), max(days)) if len(days) else None)
+        known = [span for span in spans if span]
+        neighbours = _Neighbours(engine, source, min(s[0] for s in known) - timedelta(days=1),
+                                 max(s[1] for s in known)) if known else None
+        checked = []
+        for logged, (good, _), span in zip(batch, split, spans):
+            if span is None:
+                checked.append(with_partition_day(qc.apply(good)))
+                continue
+            context = neighbours.context(good, span[0] - timedelta(days=1), span[1])
+            done = with_partition_day(qc.apply(good, context=context if len(context) else None))
+            neighbours.merge(done, logged.payload_id)
+            checked.append(done)
+    for logged, (good, quarantined), done in zip(batch, split, checked):
+        parsed = logged.parsed
+        with outcome.clock.stage("published"):
+            published = compare_published(parsed.published, good)  # envmon's own from the values it keeps
+        fetched_day = logged.item.fetched_at.astimezone(BUREAU_TZ).date()
+        bad = quarantine_days(pd.concat([quarantined, parsed.rejected], ignore_index=True), fetched_day)
+        batch_id = parsed.observations["batch_id"].iloc[0] if len(parsed.observations) else (
+            parsed.rejected["batch_id"].iloc[0] if len(parsed.rejected) else f"{source}/empty")
+        assessed = sorted(set(done["partition_day"]))
+        days = sorted(set(assessed) | set(bad["partition_day"]))
+        held = len(quarantined) + len(parsed.rejected)
+        disagreements = 0 if published is None or published.empty else int((published["agrees"] == False).sum())  # noqa: E712
+        notes = parsed.notes + [f"warning: {w}" for w in parsed.warnings]
+        rows.append(bulk.PayloadRows(
+            logged.payload_id, batch_id, done, bad, published,
+            {"rows_read": parsed.read, "rows_loaded": len(good), "rows_quarantined": held,
+             "rows_out_of_scope": parsed.out_of_scope, "encoding": parsed.encoding, "notes": "\n".join(notes) or None,
+             "days": ",".join(d.isoformat() for d in assessed)},
+            days=days))
+        entries.append((logged, assessed, days, held, disagreements))
+    with outcome.clock.stage("load"):
+        bulk.store_batch(engine, source, domain, suite_name, rows)
+    touched = set()
+    for (logged, assessed, days, held, disagreements), stored in zip(entries, rows):
+        parsed = logged.parsed
+        try:  # a secondary record: the payload is stored whatever becomes of it
+            first_seen = registry_drift.record_unknowns(engine, parsed.unknown_stations, logged.payload_id, clock.now())
+        except Exception as error:  # noqa: BLE001 - said in the summary, not raised
+            first_seen, parsed.warnings = [], parsed.warnings + [f"stations the registry lacks were not recorded: "
+                                                                 f"{db.operational_reason(error)}"]
+        entry = {"domain": domain, "read": parsed.read, "loaded": stored.log["rows_loaded"], "quarantined": held,
+                 "out_of_scope": parsed.out_of_scope, "revised": stored.revised,
+                 "published_disagreements": disagreements,
+                 "reconciled": parsed.read == stored.log["rows_loaded"] + held + parsed.out_of_scope,
+                 "registry_unknown": [f"{u['name_zh']} ({u['city']})" for u in parsed.unknown_stations]}
+        first_seen_names = [f"{u['name_zh']} ({u['city']})" for u in first_seen]
+        outcome.summaries.append({
+            "sources": {source: entry}, "days": [d.isoformat() for d in assessed],
+            "quarantine_days": [d.isoformat() for d in days if d not in assessed],
+            "encoding": parsed.encoding, "notes": parsed.notes, "warnings": parsed.warnings,
+            "registry_unknown_first_seen": first_seen_names,
+            "payload_id": logged.payload_id, "sha256": logged.sha256, "archive": str(logged.archive),
+            "file": str(logged.item.path) if logged.item.path else logged.item.name})
+        _tell_operators_of_unknown_stations(source, first_seen_names, settings)
+        touched.update(assessed)
+        logged.parsed = None  # let go of the payload's frames: memory follows the batch
+    return touched
+
+
+# --- the days a run touched, assessed once, set-based ------------------------------------------
+
+def assess_days(engine, days, settings: Settings) -> dict:
+    """The rollups and assessments of `days` and of their months, recomputed from what is stored,
+    as nightly.assess leaves them day after day, but a month at a time: one read of the month's
+    touched days (every source), one call per domain over all of them, one write per table
+    (warehouse/bulk.py); then the month's rollups and month-to-date cross-boundary rows. Under the
+    month's computation lock nightly.assess takes."""
+    from pipelines.assessment import cross_boundary, daily, rollups
+    from warehouse import bulk, db
+
+    days = sorted(set(days))
+    months: dict[date, list[date]] = defaultdict(list)
+    for day in days:
+        months[day.replace(day=1)].append(day)
+    assessed = {"days": len(days), "assessments": 0}
+    for month_start, month_days in sorted(months.items()):
+        with db.day_lock(engine, "assess", month_start):
+            observations = bulk.observations_of_days(engine, month_days)
+            bulk.replace_day_rollups(engine, month_days,
+                                     rollups.daily_many(observations, settings.assessable_flags))
+            usable = observations[observations["qc_flag"].isin(settings.assessable_flags)]
+            rows = (daily.assess_surface_water_days(usable, month_days) + daily.assess_seawater_days(usable, month_days)
+                    + daily.assess_air_days(usable, month_days))
+            bulk.replace_day_assessments(engine, month_days, rows)
+            assessed["assessments"] += len(rows)
+            month_end = (month_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+            days_of_month = db.daily_rollups_between(engine, month_start, month_end)
+            db.replace_rollups(engine, "month", month_start, rollups.monthly(days_of_month, month_start))
+            monthly = cross_boundary.month_to_date_rows(db.rollups_for(engine, "month", month_start), month_start)
+            db.replace_assessments(engine, "surface_water", month_start, monthly, period="month")
+    return assessed
+
+
+# --- what `envmon ingest` is given ---------------------------------------------------------------
+
+def files_of(files: list[Path] | None = None, folders: list[Path] | None = None,
+             patterns: list[str] | None = None) -> list[Path]:
+    """The payload files named, in that order: each --file, then each folder's files (not hidden,
+    sorted by name, not recursing), then each glob's matches (sorted; `**` recurses). A file named
+    twice is ingested once."""
+    import glob
+
+    found: list[Path] = list(files or [])
+    for folder in folders or []:
+        found += sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith("."))
+    for pattern in patterns or []:
+        found += sorted(Path(p) for p in glob.glob(str(pattern), recursive=True) if Path(p).is_file())
+    seen, unique = set(), []
+    for path in found:
+        key = Path(path).resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(Path(path))
+    return unique
