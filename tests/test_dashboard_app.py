@@ -433,3 +433,66 @@ def test_the_acknowledging_role_may_acknowledge_and_nothing_else(tmp_path):
             connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
             connection.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
         admin.dispose()
+
+
+def _copy_of(warehouse, name: str) -> str:
+    import sqlite3
+
+    path = warehouse["home"] / f"{name}.db"
+    with sqlite3.connect(warehouse["home"] / "warehouse.db") as source, sqlite3.connect(path) as copy:
+        source.backup(copy)
+    return f"sqlite:///{path}"
+
+
+def overview_answer(app, client, city: str = "") -> dict:
+    """The Overview's callback (map, KPIs, cross-boundary table) as the browser asks for it."""
+    key = next(k for k in app.callback_map if "overview-map.figure" in k)
+    outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1].split("@")[0]} for o in key.strip(".").split("...")]
+    body = {"output": key, "outputs": outputs,
+            "inputs": [{"id": "overview-day", "property": "date", "value": None},
+                       {"id": "overview-city", "property": "value", "value": city}],
+            "state": [{"id": "url", "property": "search", "value": ""}], "changedPropIds": []}
+    answer = client.post("/_dash-update-component", json=body)
+    assert answer.status_code == 200, answer.data[:300]
+    return answer.get_json()["response"]
+
+
+def test_callback_answers_are_kept_until_the_warehouse_changes_and_never_after(warehouse):
+    """With the caches on (as deployed): the same callback asked again is answered without a query
+    but the data version's; a nightly write (a new partition load with a changed assessment) is
+    shown by the very next request."""
+    from sqlalchemy import event, update
+
+    from warehouse import schema
+
+    url = _copy_of(warehouse, "cached")
+    app = create_app(url, warehouse["users"], warehouse["home"], secret_key="test")  # default caches
+    client = login(app, "region")
+    failing_row = lambda answer: next(r for r in answer["overview-cross"]["data"] if "鼠岭" in r["断面 section"])  # noqa: E731
+    first = overview_answer(app, client)
+    assert failing_row(first)["类别"] == "Ⅴ"
+    # kept per user: Nanning, asking the same, gets its own answer (no Yulin section), not the region's
+    nanning = overview_answer(app, login(app, "nanning"))
+    assert nanning != first and not any("鼠岭" in r["断面 section"] for r in nanning["overview-cross"]["data"])
+    engine = db.engine_for(url)
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        again = overview_answer(app, client)
+        assert again == first
+        assert len(statements) == 1 and "max" in statements[0].lower()  # the data version, nothing else
+        # the nightly run rewrites the day: its assessment and the partition log's load time
+        with engine.begin() as connection:
+            connection.execute(update(schema.assessments).where(
+                schema.assessments.c.station_id == fixture.FAILING, schema.assessments.c.period == "day",
+                schema.assessments.c.period_start == warehouse["end"]).values(water_class="Ⅳ"))
+            connection.execute(update(schema.partition_log).where(
+                schema.partition_log.c.source == "cnemc-water", schema.partition_log.c.partition_day == warehouse["end"]
+            ).values(loaded_at=datetime(2026, 11, 22, 2, 30, tzinfo=timezone.utc)))
+        statements.clear()
+        changed = overview_answer(app, client)
+        assert failing_row(changed)["类别"] == "Ⅳ"
+        assert len(statements) > 1  # asked of the warehouse again
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)

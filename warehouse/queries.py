@@ -228,12 +228,27 @@ def latest_alerts(engine: Engine, station_ids=None) -> pd.DataFrame:
 
 
 def data_version(engine: Engine) -> tuple:
-    """What changes when the warehouse's data do: the newest partition load, payload and alert."""
-    log, p, a = schema.partition_log, schema.payloads, schema.alerts
-    with engine.connect() as connection:
-        return tuple(connection.execute(select(func.max(log.c.loaded_at), func.count(log.c.source),
-                                               select(func.max(p.c.payload_id)).scalar_subquery(),
-                                               select(func.max(a.c.alert_id)).scalar_subquery())).one())
+    """What changes when the data the app shows do, read in one statement from indexes (a few ms):
+    the newest partition load and the partitions' count (a night loaded or re-loaded, an ingest),
+    the newest payload and alert, the newest superseded assessment (a reassessment under other
+    rules), and where the warehouse has alert episodes the newest change of an episode and the
+    newest action on one (the nightly alert step, an acknowledgement)."""
+    from sqlalchemy import column, table
+    from sqlalchemy.exc import DBAPIError
+
+    log, p, a, h = schema.partition_log, schema.payloads, schema.alerts, schema.assessment_history
+    parts = [func.max(log.c.loaded_at), func.count(log.c.source), select(func.max(p.c.payload_id)).scalar_subquery(),
+             select(func.max(a.c.alert_id)).scalar_subquery(), select(func.max(h.c.history_id)).scalar_subquery()]
+    episodes = table("alert_episodes", column("updated_at"))
+    actions = table("alert_actions", column("action_id"))
+    alerting = [select(func.max(episodes.c.updated_at)).scalar_subquery(),
+                select(func.max(actions.c.action_id)).scalar_subquery()]
+    try:
+        with engine.connect() as connection:
+            return tuple(connection.execute(select(*parts, *alerting)).one())
+    except DBAPIError:  # a warehouse from before alert episodes (migration 0010)
+        with engine.connect() as connection:
+            return tuple(connection.execute(select(*parts)).one())
 
 
 def table_names(engine: Engine) -> set[str]:
@@ -241,6 +256,18 @@ def table_names(engine: Engine) -> set[str]:
     from sqlalchemy import inspect
 
     return set(inspect(engine).get_table_names())
+
+
+_PRESENT: set[tuple[str, str]] = set()  # (warehouse, table) seen: a migration adds tables, none drops them
+
+
+def has_table(engine: Engine, name: str) -> bool:
+    """Whether the warehouse holds a table, asked of the catalogue until it does (then remembered:
+    the Alerts page asked it twice per request, a catalogue query each time)."""
+    key = (engine.url.render_as_string(hide_password=True), name)
+    if key not in _PRESENT and name in table_names(engine):
+        _PRESENT.add(key)
+    return key in _PRESENT
 
 
 def month_bounds(day: date) -> tuple[date, date]:
@@ -260,7 +287,7 @@ ACTION_COLUMNS = ["action_id", "episode_id", "action", "actor", "acted_at", "com
 
 
 def has_alert_episodes(engine: Engine) -> bool:
-    return "alert_episodes" in table_names(engine)
+    return has_table(engine, "alert_episodes")
 
 
 def alert_episodes(engine: Engine, station_ids=None, first: date | None = None, last: date | None = None) -> pd.DataFrame:
@@ -284,7 +311,7 @@ def alert_actions(engine: Engine, episode_ids) -> pd.DataFrame:
     """The audit trail of episodes: who acknowledged or resolved them, when, and why."""
     from sqlalchemy import column, table
 
-    if not episode_ids or "alert_actions" not in table_names(engine):
+    if not episode_ids or not has_table(engine, "alert_actions"):
         return pd.DataFrame(columns=ACTION_COLUMNS)
     actions = table("alert_actions", *(column(c) for c in ACTION_COLUMNS))
     query = select(*actions.c).where(actions.c.episode_id.in_([int(i) for i in episode_ids])).order_by(

@@ -12,6 +12,7 @@ is set either (one URL for everything, development), through ENVMON_WAREHOUSE_UR
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
@@ -75,6 +76,35 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
     @server.before_request
     def start_clock():
         flask.g.envmon_clock = (time.perf_counter(), time.process_time())
+
+    responses = data.ResponseCache() if warehouse.cache_seconds > 0 else None
+
+    @server.before_request
+    def answer_from_cache():
+        """A callback's answer as it was for the same user, inputs and data version (the data
+        version is read here, once per request: a nightly load, an ingest, an alert or an
+        acknowledgement makes every answer before it stale at once). The Alerts page's callbacks
+        are never cached: they read the duty officers' actions afresh, and one of them writes."""
+        if responses is None or flask.request.path != "/_dash-update-component" or flask.request.method != "POST":
+            return None
+        body = flask.request.get_data(cache=True)
+        output = (flask.request.get_json(silent=True) or {}).get("output", "")
+        if not isinstance(output, str) or "alerts-" in output or not flask_login.current_user.is_authenticated:
+            return None
+        user = flask_login.current_user.user
+        key = (user.name, user.role, user.bureau, warehouse.refresh_version(), hashlib.sha256(body).digest())
+        cached = responses.get(key)
+        if cached is not None:
+            return flask.Response(cached, mimetype="application/json")
+        flask.g.envmon_response_key = key
+        return None
+
+    @server.after_request
+    def keep_answer(response):
+        key = flask.g.pop("envmon_response_key", None)
+        if key is not None and response.status_code == 200 and not response.direct_passthrough:
+            responses.put(key, response.get_data())
+        return response
 
     @server.after_request
     def server_timing(response):

@@ -13,9 +13,11 @@ from sqlalchemy import Engine
 from dashboards.app.users import User
 from warehouse import queries
 
-# Answers are kept until the warehouse's data version changes (checked at most every
-# VERSION_SECONDS: a load, an ingest or an alert changes it) and never longer than CACHE_SECONDS
-# (what changes no version, e.g. a reassessment, shows within that).
+# Answers are kept until the warehouse's data version changes (queries.data_version: a load, an
+# ingest, a reassessment, an alert or an acknowledgement changes it), which the app reads once at
+# the start of every request (refresh_version), so no request is answered from data older than
+# the warehouse's; outside a request it is read again after VERSION_SECONDS. Never kept longer
+# than CACHE_SECONDS, whatever the version says.
 CACHE_SECONDS = 900.0
 VERSION_SECONDS = 30.0
 # read afresh each time: small, and changed by people (acknowledgements) rather than by loads
@@ -43,11 +45,17 @@ class Warehouse:
     def _current_version(self, now: float):
         version, checked = self._version
         if now - checked >= self.version_seconds:
-            version = queries.data_version(self.engine)
-            with self._lock:
-                if version != self._version[0]:
-                    self._cache.clear()
-                self._version = (version, now)
+            version = self.refresh_version(now)
+        return version
+
+    def refresh_version(self, now: float | None = None):
+        """Read the warehouse's data version; answers kept under another one are dropped."""
+        now = time.monotonic() if now is None else now
+        version = queries.data_version(self.engine)
+        with self._lock:
+            if version != self._version[0]:
+                self._cache.clear()
+            self._version = (version, now)
         return version
 
     def __getattr__(self, name: str):
@@ -75,6 +83,48 @@ class Warehouse:
     def clear(self) -> None:
         with self._lock:
             self._cache.clear()
+
+
+class ResponseCache:
+    """Whole callback answers (the JSON the browser gets), kept per user, request body and data
+    version: a callback asked again with the same inputs, while the warehouse has not changed,
+    is answered without a query, a figure or a serialisation. At most `max_bytes` in all (the
+    least recently used go first) and never older than `max_seconds`."""
+
+    def __init__(self, max_bytes: int = 64 * 2**20, max_seconds: float = CACHE_SECONDS):
+        from collections import OrderedDict
+
+        self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
+        self._entries: OrderedDict = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key) -> bytes | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if time.monotonic() - entry[0] >= self.max_seconds:
+                self._drop(key)
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key, body: bytes) -> None:
+        if len(body) > self.max_bytes // 8:
+            return
+        with self._lock:
+            if key in self._entries:
+                self._drop(key)
+            self._entries[key] = (time.monotonic(), body)
+            self._bytes += len(body)
+            while self._bytes > self.max_bytes:
+                self._drop(next(iter(self._entries)))
+
+    def _drop(self, key) -> None:
+        _, body = self._entries.pop(key)
+        self._bytes -= len(body)
 
 
 @dataclass(frozen=True)
