@@ -195,3 +195,24 @@ def test_data_docs_open_through_the_app_with_no_request_leaving_the_machine(brow
         assert session.errors == []
     finally:
         session.close()
+
+
+def test_data_docs_open_from_disk_with_every_request_a_local_file(browser, docs_home):
+    home, sites = docs_home
+    context = browser.new_context()
+    page = context.new_page()
+    requests, errors = [], []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        validation = sorted((sites[0] / "validations").rglob("*.html"))[0]
+        page.goto(validation.as_uri())
+        page.wait_for_load_state("networkidle")
+        ready = page.evaluate("() => typeof window.jQuery === 'function' && !!jQuery.fn.bootstrapTable"
+                              " && typeof window.vegaEmbed === 'function'")
+        assert ready
+        assert len(requests) > 10 and all(url.startswith("file://") for url in requests), requests
+        assert errors == []
+    finally:
+        context.close()
