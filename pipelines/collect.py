@@ -7,9 +7,12 @@
 - the laboratory and coastal inboxes (ENVMON_INBOX/lab, ENVMON_INBOX/coastal), and in files mode
   every file source's inbox, are scanned for files whose content the payload log has not seen.
 
-Every payload takes the one path of pipelines.ingest.ingest_payload. Days before today that a
-payload changed (late or revised data) are re-assessed and alerted on at once; today's day is
-assessed by the nightly run, when it is complete.
+Every payload takes the one path of pipelines/bulk_ingest.py (as `envmon ingest` of many files
+does): each archived and logged on its own, the collection's payloads validated and stored in
+batches, read one at a time as the batches need them (an hour's file is fetched when its turn
+comes). Days before today that a collection changed (late or revised data) are re-assessed once,
+set-based (bulk_ingest.assess_days), and alerted on at once; today's day is assessed by the nightly
+run, when it is complete.
 
 Each collection first finishes the payloads of its source that a fault left unfinished
 (pipelines.ingest.resume_payloads), and marks its payloads `loaded` only once the days they changed
@@ -23,7 +26,7 @@ import hashlib
 from datetime import date, datetime
 from pathlib import Path
 
-from pipelines import clock, ingest, nightly
+from pipelines import bulk_ingest, clock, ingest, nightly
 from pipelines.clock import bureau_date
 from pipelines.config import FILE_SOURCES, LIVE_SOURCES, Settings, load_settings
 from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS
@@ -49,11 +52,14 @@ def _totals(source: str, summaries: list[dict]) -> dict:
 def reassess_late_days(days: list[str], settings: Settings, now: datetime, skip: date | None = None) -> list[str]:
     """Assess and alert again the past days a collection changed; today waits for the nightly run,
     and so does `skip`, the day of the nightly run that is collecting."""
+    from pipelines import alerts
+
     today = bureau_date(now)
     late = sorted({d for d in days if date.fromisoformat(d) < today and date.fromisoformat(d) != skip})
-    for day in late:
-        nightly.assess(date.fromisoformat(day), settings)
-        nightly.alert(date.fromisoformat(day), settings)
+    if late:
+        late_days = [date.fromisoformat(day) for day in late]
+        bulk_ingest.assess_days(db.engine_for(settings.warehouse_url), late_days, settings)  # once, set-based
+        alerts.run(settings, late_days, nightly.data_label(settings))  # the alert step of those days
     return late
 
 
@@ -86,34 +92,49 @@ def collect_live(source: str, settings: Settings | None = None, now: datetime | 
         raise ValueError(f"{source} has no live client; live sources: {', '.join(LIVE_SOURCES)}")
     nightly.prepare_warehouse(settings)
     resumed = ingest.resume_payloads(settings, source, recompute=False)
-    summaries, unchanged, missed = [], 0, None
+    unchanged, missed = 0, []
     retry = retry or RetryPolicy()
     if source == "cnemc-water":
         try:
             body = CnemcWaterClient(settings.cnemc_water_url, retry=retry).fetch()
         except PayloadError as error:
-            missed = f"the water feed did not answer: {error}"
+            missed.append(f"the water feed did not answer: {error}")
+            items = []
         else:
             if _already_logged(settings, source, body):
                 unchanged += 1  # the same snapshot as last time: nothing new
+                items = []
             else:
-                summaries.append(ingest.ingest_payload(source, body, f"publish-{now:%Y%m%dT%H%M}.json", now, settings,
-                                                       origin=settings.cnemc_water_url, recompute=False))
+                items = [bulk_ingest.Payload(source, f"publish-{now:%Y%m%dT%H%M}.json", now,
+                                             origin=settings.cnemc_water_url, content=body)]
     else:
         client = CnemcAirClient(settings.cnemc_air_url, retry=retry)
-        for hour in client.hours_since(db.watermark(db.engine_for(settings.warehouse_url), source), now):
-            timepoint = f"{hour:%Y-%m-%dT%H00}"
-            try:
-                body = client.fetch_hour(hour)
-            except PayloadError as error:
-                missed = f"the air feed did not answer for {timepoint}: {error}"
-                break  # the watermark stays before this hour: the next collection starts here
-            summaries.append(ingest.ingest_payload(source, body, f"{timepoint}.csv", now, settings,
-                                                   origin=client.url.format(timepoint=timepoint), recompute=False))
+        hours = client.hours_since(db.watermark(db.engine_for(settings.warehouse_url), source), now)
+
+        def fetched():  # one hour at a time, as the batches take them; the first hour missed ends it
+            for hour in hours:
+                timepoint = f"{hour:%Y-%m-%dT%H00}"
+                try:
+                    body = client.fetch_hour(hour)
+                except PayloadError as error:
+                    missed.append(f"the air feed did not answer for {timepoint}: {error}")
+                    return  # the watermark stays before this hour: the next collection starts here
+                yield bulk_ingest.Payload(source, f"{timepoint}.csv", now,
+                                          origin=client.url.format(timepoint=timepoint), content=body)
+
+        items = fetched()
+    outcome = bulk_ingest.ingest(items, settings, again=True, assess=False)
+    summaries = _summaries(outcome)
     result = {**_finish(source, settings, now, summaries, resumed), "unchanged_payloads": unchanged}
+    if outcome.refused:
+        result["failed"] = [{"file": r["file"], "error": r["error"]} for r in outcome.refused]
     if missed:
-        raise SourceUnavailable(f"{source}: {missed}; {len(summaries)} payloads collected before it")
+        raise SourceUnavailable(f"{source}: {missed[0]}; {len(summaries)} payloads collected before it")
     return result
+
+
+def _summaries(outcome) -> list[dict]:
+    return [{k: v for k, v in summary.items() if k != "file"} for summary in outcome.summaries]
 
 
 def collect_inbox(source: str, settings: Settings | None = None, now: datetime | None = None,
@@ -131,16 +152,17 @@ def collect_inbox(source: str, settings: Settings | None = None, now: datetime |
                 "reassessed": [], "inbox": str(folder) if folder else None}
     nightly.prepare_warehouse(settings)
     resumed = ingest.resume_payloads(settings, source, recompute=False)
-    summaries, failed = [], []
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
-        payload = path.read_bytes()
-        if _already_logged(settings, source, payload):
-            continue
-        fetched = datetime.fromtimestamp(path.stat().st_mtime, BUREAU_TZ)
-        try:
-            summaries.append(ingest.ingest_payload(source, payload, path.name, fetched, settings,
-                                                   origin=str(path), recompute=False,
-                                                   fetched_basis="the file's modification time"))
-        except PayloadError as error:
-            failed.append({"file": str(path), "error": str(error)})
-    return {**_finish(source, settings, now, summaries, resumed, run_day), "failed": failed, "inbox": str(folder)}
+
+    def new_files():  # read one at a time, as the batches take them
+        for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+            payload = path.read_bytes()
+            if _already_logged(settings, source, payload):
+                continue
+            yield bulk_ingest.Payload(source, path.name, datetime.fromtimestamp(path.stat().st_mtime, BUREAU_TZ),
+                                      origin=str(path), fetched_basis="the file's modification time",
+                                      path=path, content=payload)
+
+    outcome = bulk_ingest.ingest(new_files(), settings, again=True, assess=False)
+    failed = [{"file": refused["file"], "error": refused["error"]} for refused in outcome.refused]
+    return {**_finish(source, settings, now, _summaries(outcome), resumed, run_day), "failed": failed,
+            "inbox": str(folder)}

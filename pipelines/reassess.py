@@ -2,9 +2,11 @@
 stored observations, after a change of the rule tables (a corrected limit, a value that was
 UNVERIFIED, a new version of a standard).
 
-Each day that holds assessments goes through the nightly assessment step (nightly.assess: the same
-rules, the same month lock, the day's rollups and the month-to-date cross-boundary rows), under the
-rules in force at the day. Every result records the rule version it was computed under; a stored
+Each day that holds assessments is assessed again as the nightly assessment step assesses it (the
+same rules, the same month lock, the day's rollups and the month-to-date cross-boundary rows), under
+the rules in force at the day, but set-based, a month at a time (pipelines/bulk_ingest.assess_days,
+as `envmon ingest` of an archive assesses the days it touched): one read and one write per month,
+not per day. Every result records the rule version it was computed under; a stored
 result that a computation under another version replaces is kept in assessment_history
 (db.replace_assessments), so a bureau can show what it reported then and what the rules in force
 say now. Alerts are not raised again: a reassessment revisits the past, it does not page anyone.
@@ -15,7 +17,7 @@ from datetime import date
 
 import pandas as pd
 
-from pipelines import nightly
+from pipelines import bulk_ingest
 from pipelines.config import Settings, load_settings
 from warehouse import db
 
@@ -39,8 +41,7 @@ def reassess(first: date, last: date, settings: Settings | None = None) -> dict:
     month_first = first.replace(day=1)
     before = db.assessments_between(engine, month_first, last)
     history_before = len(db.read_table(engine, "assessment_history"))
-    for day in days:
-        nightly.assess(day, settings)
+    bulk_ingest.assess_days(engine, days, settings)
     after = db.assessments_between(engine, month_first, last)
     return {"from": first.isoformat(), "to": last.isoformat(), "days_reassessed": len(days),
             **_changes(before, after),

@@ -54,10 +54,11 @@ def _rounds() -> list[list[tuple[str, bytes]]]:
 
 def _worker(url: str, home: str, payloads: list[tuple[str, bytes]], barrier, results) -> None:
     """Ingest this worker's payload of each round; report each outcome (or the error) per round."""
-    from pipelines import ingest
+    from pipelines import bulk_ingest, ingest
+    from warehouse import bulk
 
     settings = load_settings({"ENVMON_HOME": home, "ENVMON_WAREHOUSE_URL": url})
-    merge, assess = db.store_payload, nightly.assess
+    merge, assess = bulk.store_batch, bulk_ingest.assess_days  # the payload's one transaction; its days' recomputation
 
     def merge_together(*args, **kwargs):
         barrier.wait(BARRIER_TIMEOUT)
@@ -67,7 +68,7 @@ def _worker(url: str, home: str, payloads: list[tuple[str, bytes]], barrier, res
         barrier.wait(BARRIER_TIMEOUT)
         return assess(*args, **kwargs)
 
-    db.store_payload, nightly.assess = merge_together, assess_together
+    bulk.store_batch, bulk_ingest.assess_days = merge_together, assess_together
     fetched = datetime(2026, 4, 1, tzinfo=BUREAU_TZ)
     for number, (name, payload) in enumerate(payloads):
         try:
