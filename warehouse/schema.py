@@ -132,6 +132,7 @@ quarantine = Table(
     Column("reason", Text, nullable=False),
     Column("rule", Text),  # migration 0011: every rule the row fails, by id; `reason` says the same in words
     Index("ix_quarantine_partition", "source", "partition_day"),
+    Index("ix_quarantine_station_day", "station_id", "partition_day"),  # migration 0013: the section page
 )
 
 partition_log = Table(
@@ -145,6 +146,9 @@ partition_log = Table(
     Column("rows_quarantined", Integer, nullable=False),
     Column("suite_name", Text, nullable=False),
     Column("loaded_at", UtcDateTime, nullable=False),
+    # migration 0013: the data version the dashboard's caches are keyed on, the sources of days shown
+    Index("ix_partition_log_loaded_at", "loaded_at"),
+    Index("ix_partition_log_day", "partition_day"),
 )
 
 assessments = Table(
@@ -169,6 +173,7 @@ assessments = Table(
     # air@2026-03-01#…); NULL for results written before it was recorded
     Column("rule_version", String(64)),
     Index("ix_assessments_period", "period", "period_start"),
+    Index("ix_assessments_domain_day", "period", "domain", "status", "period_start"),  # migration 0013: latest day
 )
 
 assessment_history = Table(  # results replaced by a computation under other rules (migration 0009)
@@ -405,6 +410,7 @@ rollups = Table(  # daily and monthly means kept current by the nightly run (mig
     Column("reported_mean", Text),       # '< limit' when the mean lies below it, else the mean
     Column("censoring_method", Text),    # how censored values entered the mean, where they did
     Index("ix_rollups_period", "period", "period_start"),
+    Index("ix_rollups_station_day", "station_id", "period", "period_start"),  # migration 0013: one section's series
 )
 
 staged_batches = Table(  # batches between the tasks of one run, where every worker reaches them (migration 0008)
