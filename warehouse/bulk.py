@@ -277,7 +277,9 @@ def read(connection: Connection, query, columns: list[str], times=(), days=()) -
     """The rows of a query as a frame, times as UTC timestamps and days as dates, converted column
     by column (SQLite hands them over as text)."""
     rows = connection.execute(query).all()
-    frame = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame({c: [] for c in columns}, columns=columns)
+    # column by column from plain tuples: a frame made of Row objects asks each row for its keys
+    frame = pd.DataFrame(dict(zip(columns, map(list, zip(*rows)))) if rows else {c: [] for c in columns},
+                         columns=columns)
     for column in times:
         frame[column] = pd.to_datetime(frame[column], utc=True, format="mixed") if len(frame) else \
             pd.Series(pd.DatetimeIndex([], tz="UTC"), dtype="datetime64[us, UTC]")

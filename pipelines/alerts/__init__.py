@@ -56,9 +56,16 @@ def run(settings, days: list[date], data_label: str, now: datetime | None = None
     raised = []
     if operational_checks:
         raised += operational.check_silent_sources(engine, routing, now)
+        by_day = None
+        if len(days) > 1:  # many days (an archive's ingest): the published comparisons read once
+            from datetime import timedelta
+
+            usual_days = int(routing.operational.get("usual_days", 28))
+            by_day = operational.published_disagreement_by_day(engine, min(days) - timedelta(days=usual_days),
+                                                               max(days))
         for day in sorted(days):
             raised += operational.check_quarantine_share(engine, routing, day, now)
-            raised += operational.check_published_disagreement(engine, routing, day, now)
+            raised += operational.check_published_disagreement(engine, routing, day, now, by_day=by_day)
     delivered = outbox.deliver_pending(engine, settings, routing)
     return {"days": [d.isoformat() for d in sorted(days)], **changes.as_dict(), "escalated": len(escalated),
             "operational_alerts": len(raised), "sent": delivered.sent, "held": delivered.held,

@@ -99,18 +99,32 @@ def check_quarantine_share(engine: Engine, routing: Routing, day: date, now: dat
     return raised
 
 
-def check_published_disagreement(engine: Engine, routing: Routing, day: date, now: datetime | None = None) -> list[str]:
+def published_disagreement_by_day(engine: Engine, first: date, last: date) -> pd.DataFrame:
+    """Published readings compared and disagreeing per source and bureau day, days first..last."""
     from pipelines.observations import bureau_day_bounds
 
-    usual_days = int(routing.operational.get("usual_days", 28))
-    start, _ = bureau_day_bounds(day - timedelta(days=usual_days))
-    _, end = bureau_day_bounds(day)
+    start, _ = bureau_day_bounds(first)
+    _, end = bureau_day_bounds(last)
     rows = alert_store.published_agreement(engine, start, end)
     if rows.empty:
-        return []
-    rows["day"] = [clock.bureau_date(t) for t in rows["observed_at"]]
+        return pd.DataFrame(columns=["source", "day", "disagrees", "compared"])
+    local = pd.to_datetime(rows["observed_at"], utc=True).dt.tz_convert(clock.BUREAU_TZ)
+    rows["day"] = [date(t.year, t.month, t.day) for t in local]  # clock.bureau_date of each time
     rows["disagrees"] = (~rows["agrees"].astype(bool)).astype(int)
-    daily = rows.groupby(["source", "day"]).agg(disagrees=("disagrees", "sum"), compared=("agrees", "size")).reset_index()
+    return rows.groupby(["source", "day"]).agg(disagrees=("disagrees", "sum"), compared=("agrees", "size")).reset_index()
+
+
+def check_published_disagreement(engine: Engine, routing: Routing, day: date, now: datetime | None = None,
+                                 by_day: pd.DataFrame | None = None) -> list[str]:
+    """`by_day`: published_disagreement_by_day over a span holding this day's window, read once
+    for a run of many days (an archive's ingest) instead of once per day."""
+    usual_days = int(routing.operational.get("usual_days", 28))
+    if by_day is None:
+        by_day = published_disagreement_by_day(engine, day - timedelta(days=usual_days), day)
+    daily = by_day[(by_day["day"] >= day - timedelta(days=usual_days)) & (by_day["day"] <= day)] if len(by_day) \
+        else by_day
+    if daily.empty:
+        return []
     raised = []
     for finding in _unusual(daily, day, "disagrees", "compared", routing, "disagreement"):
         if record(engine, routing, "published_disagreement", finding["source"],
