@@ -139,7 +139,6 @@ def ingest(payloads: Iterable[Payload], settings: Settings, *, batch_size: int =
     from pipelines import ingest as single
     from warehouse import db
 
-    single._prepare(settings)
     engine = db.engine_for(settings.warehouse_url)
     outcome = Outcome()
     touched: set[date] = set()
@@ -232,6 +231,20 @@ def _receive(engine, item: Payload, settings: Settings, again: bool, locks, outc
     from warehouse import db
 
     with outcome.clock.stage("archive"):
+        if item.payload_id is None and not again:
+            payload = item.read()
+            digest = _sha(payload)
+            try:  # before the warehouse is prepared: an unchanged archive is only read and hashed
+                earlier = db.payload_ids_loaded_with(engine, item.source, [digest]).get(digest)
+            except Exception:  # noqa: BLE001 - a warehouse not migrated yet: prepared below, then asked
+                single._prepare(settings)
+                earlier = db.payload_ids_loaded_with(engine, item.source, [digest]).get(digest)
+            if earlier is not None:
+                outcome.unchanged.append({"file": str(item.path or item.name), "payload_id": earlier["payload_id"],
+                                          "sha256": digest, "source": item.source})
+                return None
+            item = _with_content(item, payload)
+        single._prepare(settings)  # migrated and its reference tables synced, once per process
         if item.payload_id is not None:  # logged already: taken up again from the archive
             if not locks.add(item.payload_id, wait=item.wait_for_lock):
                 outcome.busy.append(item.payload_id)
@@ -250,13 +263,6 @@ def _receive(engine, item: Payload, settings: Settings, again: bool, locks, outc
             db.begin_attempt(engine, item.payload_id)
             return _Logged(item, item.payload_id, digest, path, content=payload)
         payload = item.read()
-        digest = _sha(payload)
-        if not again:
-            earlier = db.payload_ids_loaded_with(engine, item.source, [digest]).get(digest)
-            if earlier is not None:
-                outcome.unchanged.append({"file": str(item.path or item.name), "payload_id": earlier["payload_id"],
-                                          "sha256": digest, "source": item.source})
-                return None
         received = clock.now()
         digest, path = single.archive(settings, item.source, payload, item.name, received)
         payload_id = db.insert_payload(engine, {
@@ -266,6 +272,13 @@ def _receive(engine, item: Payload, settings: Settings, again: bool, locks, outc
         locks.add(payload_id)
         db.begin_attempt(engine, payload_id)
     return _Logged(item, payload_id, digest, path, content=payload)
+
+
+def _with_content(item: Payload, content: bytes) -> Payload:
+    """The item with its bytes in hand (read once)."""
+    from dataclasses import replace
+
+    return replace(item, content=content)
 
 
 def _parse(engine, logged: _Logged) -> dict | None:

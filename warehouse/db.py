@@ -14,8 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     Engine, MetaData, and_, create_engine, delete, event, func, insert, or_, select, text, true, update,
 )
@@ -284,6 +282,9 @@ def mark_loaded(engine: Engine, payload_ids) -> None:
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to an Alembic revision, the newest by default."""
+    from alembic import command  # imported when a migration is asked for: a second of a short command's start
+    from alembic.config import Config
+
     config = Config(str(ALEMBIC_INI))
     config.set_main_option("script_location", str(ALEMBIC_INI.parent / "migrations"))
     with engine.begin() as connection:
