@@ -8,7 +8,9 @@ Two archives, made from the real samples of ../shared/reference/formats/cnemc-ai
     more, so every copy is new data (ten copies reach back to 2025-05);
 (b) a day of national hourly air files: the real national hour (1,601 stations) as the 24 files of
     2026-03-15 (timepoint set to each hour; the values of the real hour), in one folder: 461,088
-    observations read, those of the registry's 26 stations loaded, the rest out of scope.
+    observations read, those of the registry's 26 stations loaded, the rest out of scope;
+(c) with `--archives onefile`: the issue's case, about four months of the six cities in one CSV
+    (the four weeks four times, 811,872 observations).
 Each goes through `envmon ingest --source cnemc-air --dir FOLDER --json` in a process of its own, on
 the local PostgreSQL (ENVMON_BENCH_POSTGRES_URL, default the test server; a fresh schema, dropped
 afterwards) and on the embedded default (SQLite in a temporary ENVMON_HOME), once, then once more
@@ -60,6 +62,23 @@ def beibu_copies(folder: Path, copies: int) -> int:
     return copies * len(rows) * 12
 
 
+def beibu_one_file(folder: Path, copies: int = 4) -> int:
+    """The issue's case: about four months of the six cities in ONE CSV (the four weeks, `copies`
+    times, moved back four weeks each, oldest first); returns the observations."""
+    lines = BEIBU.read_text(encoding="utf-8").splitlines()
+    header, rows = lines[0], lines[1:]
+    folder.mkdir(parents=True, exist_ok=True)
+    out = [header]
+    for k in reversed(range(copies)):
+        shift = timedelta(days=28 * k)
+        for row in rows:
+            stamp, rest = row.split(",", 1)
+            out.append(f"{datetime.strptime(stamp, '%Y-%m-%dT%H%M') - shift:%Y-%m-%dT%H%M},{rest}")
+    first = datetime(2026, 3, 1) - timedelta(days=28 * (copies - 1))
+    (folder / f"beibu6-hourly-{first:%Y-%m-%d}-to-2026-03-28.csv").write_text("\n".join(out) + "\n", encoding="utf-8")
+    return copies * len(rows) * 12
+
+
 def national_day(folder: Path) -> int:
     """The real national hour as the 24 hourly files of NATIONAL_DAY; returns the observations."""
     lines = NATIONAL.read_text(encoding="utf-8").splitlines()
@@ -96,7 +115,7 @@ def _children_peak_mb() -> float:
 
 
 def measure(name: str, kind: str, folder: Path, observations: int, url: str | None, batch_size: int | None) -> dict:
-    home = Path(tempfile.mkdtemp(prefix=f"envmon-bench-archive-{kind}-"))
+    home = Path(tempfile.mkdtemp(prefix=f"envmon-bench-archive-{kind}-", dir=folder.parent))  # removed with the archive
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENVMON_")}
     env["ENVMON_HOME"] = str(home)
     if url:
@@ -143,7 +162,8 @@ def main() -> None:
     parser.add_argument("--url", default=os.environ.get("ENVMON_BENCH_POSTGRES_URL", DEFAULT_URL),
                         help="a PostgreSQL server; the benchmark works in a fresh schema of it")
     parser.add_argument("--only", choices=("postgresql", "sqlite"), help="one warehouse only")
-    parser.add_argument("--archives", default="beibu,national", help="beibu, national or both (comma-separated)")
+    parser.add_argument("--archives", default="beibu,national",
+                        help="beibu, national, onefile (the issue's case: ~4 months in one CSV), comma-separated")
     parser.add_argument("--batch-size", type=int, help="envmon ingest --batch-size (default its own)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -158,6 +178,8 @@ def main() -> None:
         archives[f"beibu-{args.copies}x4weeks"] = (work / "beibu", beibu_copies(work / "beibu", args.copies))
     if "national" in wanted:
         archives["national-day-24-files"] = (work / "national", national_day(work / "national"))
+    if "onefile" in wanted:
+        archives["beibu-4months-one-file"] = (work / "onefile", beibu_one_file(work / "onefile"))
     results = []
     for kind in ("postgresql", "sqlite"):
         if args.only and kind != args.only:
@@ -180,6 +202,9 @@ def main() -> None:
                     admin.dispose()
             results.append(result)
             print(json.dumps(result) if args.json else json.dumps(result, indent=2), flush=True)
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

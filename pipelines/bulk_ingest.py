@@ -169,14 +169,15 @@ def ingest(payloads: Iterable[Payload], settings: Settings, *, batch_size: int =
                                 "error": db.operational_reason(error)} for logged in batch]
         finally:
             locks.release([logged.payload_id for logged in batch])
+        done["bytes"] += sum(logged.item.size for logged in batch)  # the bar moves as batches are stored
         report()
 
     try:
         for number, item in enumerate(payloads):
             logged = _receive(engine, item, settings, again, locks, outcome)
             done["payloads"] += 1
-            done["bytes"] += item.size
             if logged is None:
+                done["bytes"] += item.size
                 report()
                 continue
             logged.order = number
@@ -185,6 +186,7 @@ def ingest(payloads: Iterable[Payload], settings: Settings, *, batch_size: int =
             if refusal is not None:
                 outcome.refused.append(refusal)
                 locks.release([logged.payload_id])
+                done["bytes"] += item.size
                 report()
                 continue
             outcome.observations += logged.parsed.read
@@ -195,6 +197,12 @@ def ingest(payloads: Iterable[Payload], settings: Settings, *, batch_size: int =
                 flush(item.source)
         for source in list(pending):
             flush(source)
+    except BaseException as error:
+        # a fault outside a batch's store (the archive's disk, the log): the payloads stored before it
+        # wait for their days' assessment, which --resume does
+        if outcome.stored_ids and not any("--resume" in note for note in getattr(error, "__notes__", ())):
+            error.add_note(_unfinished_note(outcome.stored_ids))
+        raise
     finally:
         locks.release()
     if assess and outcome.summaries:

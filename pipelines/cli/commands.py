@@ -531,13 +531,14 @@ def _ingest_progress(paths: list[Path], quiet: bool):
     if quiet or len(paths) < 1 or not sys.stderr.isatty():
         yield None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     total = sum(p.stat().st_size for p in paths)
     columns = (TextColumn("[bold]ingest"), BarColumn(), TextColumn("{task.fields[payloads]}"),
                TextColumn("{task.fields[observations]} obs"), TimeElapsedColumn(), TextColumn("ETA"),
                TimeRemainingColumn())
-    with Progress(*columns, transient=False) as bar:
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task("ingest", total=total or 1, payloads=f"0/{len(paths)} payloads", observations="0")
 
         def update(outcome, payloads_done: int, bytes_done: int) -> None:
