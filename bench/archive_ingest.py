@@ -140,6 +140,7 @@ def measure(name: str, kind: str, folder: Path, observations: int, url: str | No
         "peak_rss_mb": first["_peak_rss_mb"],
         "rerun_seconds": round(again["_wall"], 1), "rerun_share_of_first_run": round(again["_wall"] / wall, 3),
         "rerun_unchanged_payloads": len(again["unchanged"]),
+        "rerun_in_process_seconds": again.get("wall_seconds"),  # less the interpreter's start and imports
         "batch_size": batch_size or 250_000,
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),

@@ -203,13 +203,10 @@ def observations_between(engine: Engine, first: date, last: date, excluded_sourc
 # value's does not undo it), but set-based: one read of what the touched partitions hold, one
 # COPY (or one executemany) per table, one upsert for the keys that were there already.
 
-import contextlib  # noqa: E402 - the archive path's own imports, kept with it
-import uuid  # noqa: E402
+import uuid  # noqa: E402 - the archive path's own imports, kept with it
 from dataclasses import dataclass, field  # noqa: E402
-from datetime import datetime  # noqa: E402
 
-from sqlalchemy import and_, delete, func, text, true, update  # noqa: E402
-from sqlalchemy import Text, type_coerce  # noqa: E402
+from sqlalchemy import Text, and_, delete, func, true, type_coerce  # noqa: E402
 
 REVISION_COLUMNS = db.REVISION_COLUMNS
 MERGE_KEY = db.KEY
