@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pytest
 
 from dashboards.app import create_app, geo, users
@@ -333,6 +334,12 @@ def test_a_bureau_acknowledges_its_episode_from_the_app_and_another_city_cannot(
         ("acknowledge", "yulin", "现场排查氨氮来源")]
     episode = queries.alert_episode(engine, episode_id)
     assert episode["acknowledged_by"] == "yulin" and episode["acknowledged_at"] is not None
+    # shown in the bureaus' time (Beijing), not as the UTC instant stored
+    from pipelines.clock import BUREAU_TZ
+
+    acknowledged = pd.Timestamp(episode["acknowledged_at"])
+    acknowledged = (acknowledged.tz_localize("UTC") if acknowledged.tzinfo is None else acknowledged).tz_convert(BUREAU_TZ)
+    assert history[0]["at"] == acknowledged.strftime("%Y-%m-%d %H:%M") + " (UTC+8)"
     # the escalation that would be due two days later does not fire for it
     assert escalated_two_days_later(alerting) == []
     assert queries.alert_episode(engine, episode_id)["escalated_at"] is None

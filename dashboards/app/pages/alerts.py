@@ -44,6 +44,14 @@ def w(key: str, lang: str) -> str:
     return WORDS[key][1 if lang == "en" else 0]
 
 
+def bureau_time(instants: pd.Series) -> pd.Series:
+    """UTC instants as the bureaus read them: Beijing time, to the minute, marked as such."""
+    from pipelines.clock import BUREAU_TZ
+
+    times = pd.to_datetime(instants, utc=True, errors="coerce")
+    return times.dt.tz_convert(BUREAU_TZ).dt.strftime("%Y-%m-%d %H:%M (UTC+8)").where(times.notna(), None)
+
+
 def _range(context):
     latest = context.warehouse.latest_assessed_day("surface_water", context.scope.key)
     if latest is None:
@@ -68,8 +76,9 @@ def episode_table(context) -> pd.DataFrame:
                          "last failed": episodes["last_failed_on"], "resolved": episodes["resolved_on"],
                          "worst class": episodes["worst_class"], "target": episodes["target_class"],
                          "days failed": episodes["days_failed"], "items": episodes["failing_items"],
-                         "acknowledged by": episodes["acknowledged_by"], "acknowledged at": episodes["acknowledged_at"],
-                         "escalated at": episodes["escalated_at"]})
+                         "acknowledged by": episodes["acknowledged_by"],
+                         "acknowledged at": bureau_time(episodes["acknowledged_at"]),
+                         "escalated at": bureau_time(episodes["escalated_at"])})
 
 
 def history_table(context) -> pd.DataFrame:
@@ -79,7 +88,7 @@ def history_table(context) -> pd.DataFrame:
     sections = dict(zip(episodes["episode"].astype(int), episodes["断面 section"]))
     return pd.DataFrame({"episode": actions["episode_id"],
                          "断面 section": actions["episode_id"].map(lambda e: sections.get(int(e))),
-                         "action": actions["action"], "by": actions["actor"], "at": actions["acted_at"],
+                         "action": actions["action"], "by": actions["actor"], "at": bureau_time(actions["acted_at"]),
                          "comment": actions["comment"]}).iloc[::-1]  # the newest first
 
 
