@@ -16,8 +16,8 @@ so here every step takes a chunk of days (at most a calendar month) at once:
   (warehouse/bulk.py); a partition already loaded goes through db.load_partition, which writes
   only what differs.
 - roll up and assess the chunk's days from the frames in memory, with the nightly rule functions
-  (rollups.daily, daily.surface_water_daily_means / daily_means, surface_water.classify,
-  seawater.classify, air_quality.daily_mean / o3_8h_daily_max / daily_aqi): the day-keyed
+  (rollups.daily, daily.assess_surface_water_days / assess_seawater_days (GB 3838, GB 3097),
+  air_quality.daily_mean / o3_8h_daily_max / daily_aqi): the day-keyed
   functions are handed a station-and-day key, so one call settles every day of the chunk; the
   month's rollups and month-to-date cross-boundary rows come from the stored daily rollups as
   nightly.assess makes them.
@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.clock import now as clock_now  # (`clock` names the stage stopwatches here)
-from pipelines.assessment import air_quality, cross_boundary, daily, rollups, seawater, surface_water
+from pipelines.assessment import air_quality, cross_boundary, daily, rollups
 from pipelines.quality import qc
 from pipelines.reference import registry
 from pipelines.config import Settings, load_settings
@@ -205,62 +205,6 @@ def daily_rollups(observations: pd.DataFrame, assessable) -> pd.DataFrame:
     return out.assign(station_id=stations, period_start=days)[rollups.COLUMNS]
 
 
-def _means_by_station_day(means: pd.DataFrame) -> dict[tuple[str, date], tuple[dict, dict]]:
-    """(station, day) → ({parameter: mean}, {parameter: count}) from a day-keyed means table."""
-    out: dict[tuple[str, date], tuple[dict, dict]] = {}
-    if means.empty:
-        return out
-    stations, days = _split_keys(means["station_id"])
-    for station, day, parameter, mean, count in zip(stations, days, means["parameter"], means["mean"],
-                                                    means["count"]):
-        values, counts = out.setdefault((station, day), ({}, {}))
-        values[parameter], counts[parameter] = mean, count
-    return out
-
-
-def assess_surface_water_days(observations: pd.DataFrame, days: list[date]) -> list[dict]:
-    """daily.assess_surface_water_day for each of `days`: the same day means (one call over
-    station-day keys, so the day rule and the automatic-over-manual preference apply per day) and
-    the same classification and row per section and day."""
-    sections = list(registry.water_sections().iterrows())
-    # a section's means are its own rows' (leaving the other stations out changes none of them)
-    mine = observations[observations["station_id"].isin([section_id for section_id, _ in sections])]
-    means = _means_by_station_day(daily.surface_water_daily_means(_day_keyed(mine)))
-    body_types = {section_id: registry.water_body_type(section_id) for section_id, _ in sections}
-    rows = []
-    for day in days:
-        for section_id, section in sections:
-            values, counts = means.get((section_id, day), ({}, {}))
-            target = section["target_class"]
-            verdict = surface_water.classify(values, body_types[section_id], target, at=day)
-            used = int(sum(counts[p] for p in counts if p in verdict.parameter_classes))
-            row = daily._assessment_row(section_id, day, "surface_water", daily.SURFACE_WATER_STANDARD,
-                                             verdict, target, verdict.is_compliant, verdict.grade, used,
-                                             section["is_cross_boundary"])
-            if section["is_drinking_water_source"]:
-                daily._add_drinking_water_items(row, values)
-            rows.append(row)
-    return rows
-
-
-def assess_seawater_days(observations: pd.DataFrame, days: list[date]) -> list[dict]:
-    """daily.assess_seawater_day for each of `days`, from one day-keyed call of daily_means."""
-    points = list(registry.sea_points().iterrows())
-    mine = observations[observations["station_id"].isin([point_id for point_id, _ in points])]
-    means = _means_by_station_day(daily.daily_means(_day_keyed(mine)))
-    rows = []
-    for day in days:
-        for point_id, point in points:
-            values, counts = means.get((point_id, day), ({}, {}))
-            target = point["target_class"]
-            verdict = seawater.classify(values, target, at=day)
-            used = int(sum(counts[p] for p in counts if p in verdict.parameter_classes))
-            rows.append(daily._assessment_row(point_id, day, "seawater", daily.SEAWATER_STANDARD, verdict,
-                                                   target, verdict.is_compliant, None, used,
-                                                   point["is_cross_boundary"]))
-    return rows
-
-
 def _hour_slots(day: date) -> pd.DatetimeIndex:
     """The day's 24 hour-end slots (01:00 … 24:00 Beijing), as daily._hourly_by_pollutant has them."""
     return pd.date_range(pd.Timestamp(day, tz=BUREAU_TZ) + pd.Timedelta(hours=1), periods=24, freq="h")
@@ -380,13 +324,13 @@ def _assess(engine, days: list[date], observations: pd.DataFrame, settings: Sett
     """Rollups and assessments of the chunk's days (and their months), as nightly.assess leaves them."""
     from warehouse import bulk, db
 
-    daily = daily_rollups(observations, settings.assessable_flags)
-    existing = bulk.insert_new_rollups(engine, "day", daily, days)
+    day_rollups = daily_rollups(observations, settings.assessable_flags)
+    existing = bulk.insert_new_rollups(engine, "day", day_rollups, days)
     for day in sorted(existing):
-        db.replace_rollups(engine, "day", day, daily[daily["period_start"] == day].reset_index(drop=True))
+        db.replace_rollups(engine, "day", day, day_rollups[day_rollups["period_start"] == day].reset_index(drop=True))
     assessable = observations[observations["qc_flag"].isin(settings.assessable_flags)]
-    rows = {"surface_water": assess_surface_water_days(assessable, days),
-            "seawater": assess_seawater_days(assessable, days),
+    rows = {"surface_water": daily.assess_surface_water_days(assessable, days),
+            "seawater": daily.assess_seawater_days(assessable, days),
             "air": assess_air_days(assessable, days)}
     everything = [row for domain_rows in rows.values() for row in domain_rows]
     existing = bulk.insert_new_assessments(engine, everything, [(domain, day) for domain in rows for day in days])

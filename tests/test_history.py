@@ -117,7 +117,8 @@ def test_running_the_batched_history_again_changes_nothing_but_what_differs(ware
 
 def test_the_batched_history_classes_each_day_under_the_rules_in_force_that_day(tmp_path, monkeypatch):
     """A hypothetical GB 3838 revision in force from the second day (every upper limit a tenth):
-    the first day keeps the 2002 limits in the batched history as in the nightly steps."""
+    the many-day assessment the history and the archive ingest use keeps the 2002 limits for the
+    first day, as the nightly steps do day by day."""
     import shutil
 
     from pipelines.assessment import daily
@@ -143,7 +144,7 @@ def test_the_batched_history_classes_each_day_under_the_rules_in_force_that_day(
         simulated = pd.concat([simulate_water(day, 42) for day in days], ignore_index=True)
         observations = simulated.assign(partition_day=bureau_day(simulated["observed_at"],
                                                                  simulated["averaging_period"]))
-        batched = pd.DataFrame(history.assess_surface_water_days(observations, days))
+        batched = pd.DataFrame(daily.assess_surface_water_days(observations, days))
         day_by_day = pd.DataFrame([row for day in days for row in daily.assess_surface_water_day(
             observations[observations["partition_day"] == day], day)])
     finally:
