@@ -167,6 +167,17 @@ def payload_lock(engine: Engine, payload_id: int, wait: bool = True):
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         yield True
         return
+    held = _lock_payload_byte(database, payload_id, wait)
+    try:
+        yield held
+    finally:
+        if held:
+            _unlock_payload_byte(database, payload_id)
+
+
+def _lock_payload_byte(database: str, payload_id: int, wait: bool) -> bool:
+    """SQLite has no advisory locks: a payload's lock is byte `payload_id` of a file beside the
+    database (fcntl record locks, released by the kernel when the process dies)."""
     import fcntl
 
     path = f"{database}.payloads.lock"
@@ -175,16 +186,19 @@ def payload_lock(engine: Engine, payload_id: int, wait: bool = True):
         descriptor = _RANGE_LOCK_FILES[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.lockf(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB), 1, payload_id)
-        held = True
+        return True
     except OSError:
         if wait:
             raise
-        held = False
-    try:
-        yield held
-    finally:
-        if held:
-            fcntl.lockf(descriptor, fcntl.LOCK_UN, 1, payload_id)
+        return False
+
+
+def _unlock_payload_byte(database: str, payload_id: int) -> None:
+    import fcntl
+
+    descriptor = _RANGE_LOCK_FILES.get(f"{database}.payloads.lock")
+    if descriptor is not None:
+        fcntl.lockf(descriptor, fcntl.LOCK_UN, 1, payload_id)
 
 
 class PayloadLocks:
@@ -209,19 +223,7 @@ class PayloadLocks:
                 held = bool(self._connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
             self._connection.commit()
         elif engine.dialect.name == "sqlite" and engine.url.database and engine.url.database != ":memory:":
-            import fcntl
-
-            path = f"{engine.url.database}.payloads.lock"
-            descriptor = _RANGE_LOCK_FILES.get(path)
-            if descriptor is None:
-                descriptor = _RANGE_LOCK_FILES[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.lockf(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB), 1, payload_id)
-                held = True
-            except OSError:
-                if wait:
-                    raise
-                held = False
+            held = _lock_payload_byte(engine.url.database, payload_id, wait)
         else:
             held = True
         if held:
@@ -239,11 +241,7 @@ class PayloadLocks:
                                              {"key": lock_key("payload", payload_id)})
                     self._connection.commit()
                 elif self.engine.dialect.name == "sqlite":
-                    import fcntl
-
-                    path = f"{self.engine.url.database}.payloads.lock"
-                    if path in _RANGE_LOCK_FILES:
-                        fcntl.lockf(_RANGE_LOCK_FILES[path], fcntl.LOCK_UN, 1, payload_id)
+                    _unlock_payload_byte(self.engine.url.database, payload_id)
         if not self.held and self._connection is not None:
             with contextlib.suppress(Exception):
                 self._connection.close()
