@@ -198,7 +198,7 @@ def observations_between(engine: Engine, first: date, last: date, excluded_sourc
 
 # --- the archive path of `envmon ingest` (pipelines/bulk_ingest.py) ---------------------------
 # Many payloads of one source stored in one transaction: each (source, day) partition merged
-# exactly as db._merge_partition merges a payload into it, payload after payload (a later value
+# exactly as the payloads would be merged one after another (a later value
 # wins, the one it replaces goes to observation_history, a payload logged earlier than the stored
 # value's does not undo it), but set-based: one read of what the touched partitions hold, one
 # COPY (or one executemany) per table, one upsert for the keys that were there already.
@@ -329,7 +329,7 @@ class PayloadRows:
 
 
 def merge_versions(stored: pd.DataFrame, incoming: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The versions of each key as db._merge_partition leaves them when the payloads of
+    """The versions of each key as merging the payloads one after another leaves them when the payloads of
     `incoming` (rows with payload_id, in ascending payload order) are merged one after the other
     into partitions holding `stored`. Returns (rows to write: the incoming rows that are current in
     the end, new or replacing a stored one; the superseded rows for observation_history, each with
@@ -363,7 +363,7 @@ def merge_versions(stored: pd.DataFrame, incoming: pd.DataFrame) -> tuple[pd.Dat
     group = group[~older]
     first = np.r_[True, group[1:] != group[:-1]]
     differs = np.zeros(len(versions), dtype=bool)
-    for column in REVISION_COLUMNS:  # as db._merge_partition compares: equal, or both missing
+    for column in REVISION_COLUMNS:  # a revision: not equal, and not both missing
         values = versions[column].astype(object)
         previous = values.shift(1)
         same = (values == previous) | (values.isna() & previous.isna())
@@ -425,8 +425,7 @@ def _delete_keys(connection: Connection, table, frame: pd.DataFrame, key: list[s
 
 
 def store_batch(engine: Engine, source: str, domain: str, suite_name: str, payloads: list[PayloadRows]) -> dict:
-    """Everything the payloads of a batch write, in ONE transaction (as db.store_payload does for
-    one payload): each (source, day) partition they touch merged payload after payload, their
+    """Everything the payloads of a batch write, in ONE transaction: each (source, day) partition they touch merged payload after payload, their
     quarantined rows (replacing earlier rows of the same batch id), the partition log, what the
     publisher reported (a later payload's row of a station and hour wins), the source's watermark,
     and each payload's own status `stored` with its days and counts. A fault before the commit
@@ -440,7 +439,7 @@ def store_batch(engine: Engine, source: str, domain: str, suite_name: str, paylo
     incoming = pd.concat(goods, ignore_index=True) if goods else pd.DataFrame(columns=db.OBSERVATION_COLUMNS)
     totals = {"new": 0, "revised": 0, "unchanged": 0}
     with engine.begin() as connection:
-        for day in touched:  # the locks db.store_payload takes, in its order
+        for day in touched:  # the locks every writer takes, in one order
             db.partition_lock(connection, "observations", source, day)
         stored = pd.DataFrame(columns=[*MERGE_KEY, *REVISION_COLUMNS, "batch_id", "payload_id"])
         if len(incoming):
@@ -493,8 +492,8 @@ def store_batch(engine: Engine, source: str, domain: str, suite_name: str, paylo
 
 def _write_partition_log(connection: Connection, source: str, domain: str, suite_name: str,
                          payloads: list[PayloadRows], touched: list[date]) -> None:
-    """The log row of each touched partition, as db._merge_partition leaves it after the last
-    payload that touched it: that payload's batch id and the partition's counts."""
+    """The log row of each touched partition as the last payload that touched it leaves it: that
+    payload's batch id and the partition's counts."""
     if not touched:
         return
     o, q, log = schema.observations, schema.quarantine, schema.partition_log
