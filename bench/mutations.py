@@ -70,6 +70,17 @@ MUTATIONS = (
          ("warehouse/alert_store.py", '    if notice_keys(connection, [row["notice_key"]]):\n        return None\n', "")),
         ("tests/test_alert*.py",)),
     Mutation(
+        "qc-filter-archive", "the archive path assesses the touched days from every stored observation, not only "
+                             "the ENVMON_ASSESSABLE_FLAGS ones",
+        (("pipelines/bulk_ingest.py",
+          '            usable = observations[observations["qc_flag"].isin(settings.assessable_flags)]\n',
+          "            usable = observations\n"),),
+        ("tests/test_archive_ingest.py",)),
+    Mutation(
+        "read-count-archive", "the archive path counts rows read after validation (loaded + quarantined)",
+        (("pipelines/bulk_ingest.py", '{"rows_read": parsed.read,', '{"rows_read": len(good) + held,'),),
+        ("tests/test_archive_ingest.py",)),
+    Mutation(
         "read-count", "rows read are counted after validation (loaded + quarantined) instead of as ingested",
         (("pipelines/nightly.py", '"rows_read": len(ingested),', '"rows_read": len(good) + len(quarantined),'),),
         ("tests/test_nightly.py",)),

@@ -54,16 +54,23 @@ def air_payload(day: date, hours, overrides: dict | None = None, extra: list[str
     return ("\n".join([*lines, *extra]) + "\n").encode()
 
 
-def water_payload(name: str, days: list[date], shift: float = 0.0) -> bytes:
-    """The per-section CSV export of the water feed: a reading every 4 hours, MM-DD HH:MM."""
+MAINTENANCE = (1, 8)  # (day index, hour) of the reading water_payload(maintenance=True) publishes as 维护
+
+
+def water_payload(name: str, days: list[date], shift: float = 0.0, maintenance: bool = False) -> bytes:
+    """The per-section CSV export of the water feed: a reading every 4 hours, MM-DD HH:MM. With
+    `maintenance`, the reading at MAINTENANCE is published during maintenance (维护: loaded, flagged
+    suspect, left out of assessments) with a CODMn of 40 mg/L, worse than class Ⅴ."""
     lines = [WATER_HEADER]
     for d, day in enumerate(days):
         for k, hour in enumerate(range(0, 24, 4)):
             step = (d * 6 + k) % 5
+            in_maintenance = maintenance and (d, hour) == MAINTENANCE
+            codmn = 40.0 if in_maintenance else 2.1 + shift + step / 10
             lines.append(f"广西壮族自治区,珠江流域,{name},{day:%m-%d} {hour:02d}:00,Ⅱ,{22 + step / 2:.1f},"
                          f"{7.1 + step / 20:.2f},{6.5 + step / 10:.2f},{300 + step},{8 + step:.1f},"
-                         f"{2.1 + shift + step / 10:.2f},{0.21 + step / 100:.3f},{0.05 + step / 200:.3f},"
-                         f"{1.1 + step / 10:.2f},*,*,正常")
+                         f"{codmn:.2f},{0.21 + step / 100:.3f},{0.05 + step / 200:.3f},"
+                         f"{1.1 + step / 10:.2f},*,*,{'维护' if in_maintenance else '正常'}")
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -83,7 +90,7 @@ def write_archive(folder: Path) -> dict[str, list[Path]]:
         "air-4.csv": air_payload(day3, range(1, 11), {(3, 5): {"pm2_5": -999}}),
     }
     water = {"water-laokou.csv": water_payload("老口", [day1, day2, day3]),
-             "water-hengtang.csv": water_payload("横塘", [day1, day2, day3], shift=4.0)}
+             "water-hengtang.csv": water_payload("横塘", [day1, day2, day3], shift=4.0, maintenance=True)}
     paths = {"cnemc-air": [], "cnemc-water": []}
     for name, payload in {**air, **water}.items():
         (folder / name).write_bytes(payload)
@@ -289,6 +296,10 @@ def test_the_assessments_of_the_touched_days_are_those_of_the_day_by_day_path(wa
     assert (assessed["domain"] == "air").any() and (assessed["domain"] == "surface_water").any()
     assert ((assessed["status"] == "assessed") & (assessed["domain"] == "surface_water")).sum() >= 6
     assert (assessed["period"] == "month").any()
+    # the maintenance reading is stored, flagged, and kept out of its day's class (Ⅴ+ if it counted)
+    stored = archive_path["observations"]
+    maintenance = stored[(stored["parameter"] == "codmn") & (stored["value"].astype(float) == 40.0)]
+    assert maintenance["qc_flag"].tolist() == ["suspect"]
     settings = load_settings({"ENVMON_HOME": str(tmp_path / "home"), "ENVMON_WAREHOUSE_URL": url})
     for day in days:  # the nightly step, one day at a time, over the same stored observations
         nightly.assess(day, settings)
