@@ -66,8 +66,7 @@ MUTATIONS = (
         ("tests/test_dashboard.py",)),
     Mutation(
         "alert-dedup", "an alert already raised for a section and period is raised (and sent) again",
-        (("pipelines/alerts.py", "            if key in existing:\n                continue\n", ""),
-         ("warehouse/alert_store.py", '    if notice_keys(connection, [row["notice_key"]]):\n        return None\n', "")),
+        (("warehouse/alert_store.py", '    if notice_keys(connection, [row["notice_key"]]):\n        return None\n', ""),),
         ("tests/test_alert*.py",)),
     Mutation(
         "qc-filter-archive", "the archive path assesses the touched days from every stored observation, not only "
