@@ -339,16 +339,9 @@ class _Neighbours:
     exactly what it would have read, stored alone after payloads 0..k-1."""
 
     def __init__(self, engine, source: str, first: date, last: date):
-        from warehouse import bulk, schema
+        from warehouse import bulk
 
-        o = schema.observations
-        query = bulk.select(*(bulk._as_text(o, c, {"observed_at", "partition_day"}) for c in CONTEXT_COLUMNS)).where(
-            o.c.source == source, o.c.partition_day >= first, o.c.partition_day <= last)
-        with engine.connect() as connection:
-            frame = bulk.read(connection, query, CONTEXT_COLUMNS, times=["observed_at"], days=["partition_day"])
-        frame["value"] = pd.to_numeric(frame["value"]).astype("float64")
-        frame["payload_id"] = pd.to_numeric(frame["payload_id"])
-        self.rows = frame
+        self.rows = bulk.source_observations_between(engine, source, first, last, CONTEXT_COLUMNS)
 
     def context(self, good: pd.DataFrame, first: date, last: date) -> pd.DataFrame:
         """The rows of days first..last, less those the payload itself replaces (ingest._qc_context)."""

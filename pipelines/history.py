@@ -16,8 +16,8 @@ so here every step takes a chunk of days (at most a calendar month) at once:
   (warehouse/bulk.py); a partition already loaded goes through db.load_partition, which writes
   only what differs.
 - roll up and assess the chunk's days from the frames in memory, with the nightly rule functions
-  (rollups.daily, daily.assess_surface_water_days / assess_seawater_days (GB 3838, GB 3097),
-  air_quality.daily_mean / o3_8h_daily_max / daily_aqi): the day-keyed
+  (rollups.daily, daily.assess_surface_water_days / assess_seawater_days / assess_air_days,
+  the archive path's many-day functions): the day-keyed
   functions are handed a station-and-day key, so one call settles every day of the chunk; the
   month's rollups and month-to-date cross-boundary rows come from the stored daily rollups as
   nightly.assess makes them.
@@ -46,11 +46,10 @@ import numpy as np
 import pandas as pd
 
 from pipelines.clock import now as clock_now  # (`clock` names the stage stopwatches here)
-from pipelines.assessment import air_quality, cross_boundary, daily, rollups
+from pipelines.assessment import cross_boundary, daily, rollups
 from pipelines.quality import qc
-from pipelines.reference import registry
 from pipelines.config import Settings, load_settings
-from pipelines.observations import ALL_COLUMNS, BUREAU_TZ, SOURCE_DOMAINS, bureau_day, conform, lookup
+from pipelines.observations import ALL_COLUMNS, SOURCE_DOMAINS, bureau_day, conform, lookup
 from pipelines.sources import simulator
 
 
@@ -205,54 +204,6 @@ def daily_rollups(observations: pd.DataFrame, assessable) -> pd.DataFrame:
     return out.assign(station_id=stations, period_start=days)[rollups.COLUMNS]
 
 
-def _hour_slots(day: date) -> pd.DatetimeIndex:
-    """The day's 24 hour-end slots (01:00 … 24:00 Beijing), as daily._hourly_by_pollutant has them."""
-    return pd.date_range(pd.Timestamp(day, tz=BUREAU_TZ) + pd.Timedelta(hours=1), periods=24, freq="h")
-
-
-def _hourly_grid(observations: pd.DataFrame, stations, days: list[date]) -> np.ndarray:
-    """values[station, day, pollutant, slot]: what daily._hourly_by_pollutant gives for each
-    station and day (a slot's last value in frame order that is not NaN, as groupby(...).last()
-    keeps; NaN where none), for all of them at once."""
-    shape = (len(stations), len(days), len(air_quality.POLLUTANTS), 24)
-    grid = np.full(int(np.prod(shape)), np.nan)
-    rows = observations[(observations["averaging_period"] == "PT1H")
-                        & ~observations["qc_flag"].isin(daily.EXCLUDED_FLAGS)
-                        & observations["value"].notna()]
-    if rows.empty:
-        return grid.reshape(shape)
-    station_index = pd.Index(stations).get_indexer(rows["station_id"])
-    day_index = pd.Index(days).get_indexer(rows["partition_day"])
-    pollutant_index = pd.Index(air_quality.POLLUTANTS).get_indexer(rows["parameter"])
-    first_slots = np.array([_hour_slots(day)[0].value // 1000 for day in days], dtype="int64")  # µs since epoch
-    observed = pd.to_datetime(rows["observed_at"], utc=True).dt.tz_localize(None).astype("datetime64[us]")
-    offset = observed.to_numpy().view("int64") - first_slots[np.maximum(day_index, 0)]
-    hours, remainder = np.divmod(offset, 3_600_000_000)
-    keep = (station_index >= 0) & (day_index >= 0) & (pollutant_index >= 0) & (remainder == 0) \
-        & (hours >= 0) & (hours < 24)
-    cells = np.ravel_multi_index((station_index[keep], day_index[keep], pollutant_index[keep],
-                                  hours[keep].astype(int)), shape)
-    last = ~pd.Series(cells).duplicated(keep="last").to_numpy()
-    grid[cells[last]] = rows["value"].to_numpy(dtype=float)[keep][last]
-    return grid.reshape(shape)
-
-
-def assess_air_days(observations: pd.DataFrame, days: list[date]) -> list[dict]:
-    """daily.assess_air_day for each of `days`: the hourly series of every station and day are
-    cut from one grid, then each goes through the same daily means, O3 statistics and AQI. The
-    series are the day's 24 hour-end slots in order, positionally indexed: the O3 8-h rule's
-    asfreq("h") leaves a complete hourly index as it is, and without it the call is a third cheaper."""
-    stations = list(registry.air_stations().index)
-    grid = _hourly_grid(observations, stations, days)
-    present = (~np.isnan(grid)).sum(axis=(2, 3))
-    rows = []
-    for d, day in enumerate(days):
-        for s, station_id in enumerate(stations):
-            hourly = {code: pd.Series(grid[s, d, p]) for p, code in enumerate(air_quality.POLLUTANTS)}
-            rows.append(daily.air_day_row(station_id, day, hourly, int(present[s, d])))
-    return rows
-
-
 # --- the backfill -----------------------------------------------------------------------------
 
 @dataclass
@@ -331,7 +282,7 @@ def _assess(engine, days: list[date], observations: pd.DataFrame, settings: Sett
     assessable = observations[observations["qc_flag"].isin(settings.assessable_flags)]
     rows = {"surface_water": daily.assess_surface_water_days(assessable, days),
             "seawater": daily.assess_seawater_days(assessable, days),
-            "air": assess_air_days(assessable, days)}
+            "air": daily.assess_air_days(assessable, days)}
     everything = [row for domain_rows in rows.values() for row in domain_rows]
     existing = bulk.insert_new_assessments(engine, everything, [(domain, day) for domain in rows for day in days])
     for domain, day in sorted(existing):

@@ -15,7 +15,10 @@ the nightly run stores them. What the tests check is known in advance:
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
+
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import insert
@@ -174,3 +177,45 @@ def _alerts(engine) -> None:
              "delivery_detail": None, "sent_at": now, "attempts": 1} for n in range(3)]
     with engine.begin() as connection:
         connection.execute(insert(schema.alerts), rows)
+
+
+@contextmanager
+def running_dashboard(home: Path, url: str, users_path: Path, secret: str):
+    """`envmon dashboard` as a bureau runs it, in a process of its own on a free port, on the
+    warehouse at `url` (no read-only URL: the same one); yields its base URL once /healthz answers,
+    and stops it afterwards."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from urllib.request import urlopen
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    environment = {**os.environ, "ENVMON_HOME": str(home), "ENVMON_WAREHOUSE_URL": url,
+                   "ENVMON_DASHBOARD_USERS": str(users_path), "ENVMON_DASHBOARD_SECRET_KEY": secret}
+    environment.pop("ENVMON_DASHBOARD_WAREHOUSE_URL", None)
+    envmon = Path(sys.executable).with_name("envmon")
+    process = subprocess.Popen([str(envmon), "dashboard", "--host", "127.0.0.1", "--port", str(port)],
+                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                with urlopen(f"{base}/healthz", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError(f"envmon dashboard exited: {process.stdout.read()}")
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("envmon dashboard did not answer within 120 s")
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -5,21 +5,14 @@ filters change the figures and the URL; a city bureau's limits hold, by link and
 that holds only 'insufficient data' never blanks the page. Screenshots go to tests/artifacts/dashboard/."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
-from urllib.request import urlopen
 
 import pytest
 
 from dashboards.app import users
 from tests import dashboard_app_fixture as fixture
-from tests.conftest import free_port
 from tests.test_dashboard_app import escalated_two_days_later, open_episodes
 from warehouse import queries
 
@@ -43,32 +36,8 @@ def server(tmp_path_factory):
     users.add_user(users_path, "yulin", PASSWORD, "city", "yulin")
     (home / "data_docs").mkdir()
     (home / "data_docs" / "index.html").write_text("<!DOCTYPE html><title>Data Docs</title><h1>envmon validation</h1>")
-    port = free_port()
-    environment = {**os.environ, "ENVMON_HOME": str(home), "ENVMON_WAREHOUSE_URL": url,
-                   "ENVMON_DASHBOARD_USERS": str(users_path), "ENVMON_DASHBOARD_SECRET_KEY": "browser-test"}
-    environment.pop("ENVMON_DASHBOARD_WAREHOUSE_URL", None)
-    envmon = Path(sys.executable).with_name("envmon")
-    process = subprocess.Popen([str(envmon), "dashboard", "--host", "127.0.0.1", "--port", str(port)],
-                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                with urlopen(f"{base}/healthz", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None:
-                    raise RuntimeError(f"envmon dashboard exited: {process.stdout.read()}")
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("envmon dashboard did not answer within 120 s")
+    with fixture.running_dashboard(home, url, users_path, "browser-test") as base:
         yield {"base": base, **facts, "opened": opened}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture(scope="module")

@@ -5,15 +5,9 @@ app, in Debian's chromium (Playwright), with no request leaving 127.0.0.1 and no
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from datetime import date
 from pathlib import Path
-from urllib.request import urlopen
 
 import pytest
 
@@ -127,7 +121,6 @@ def browser():
 def server(tmp_path_factory):
     from dashboards.app import users
     from tests import dashboard_app_fixture as fixture
-    from tests.conftest import free_port
     from tests.test_dashboard_app_browser import PASSWORD
 
     home = tmp_path_factory.mktemp("data-docs-browser")
@@ -136,32 +129,8 @@ def server(tmp_path_factory):
     sites = _nightly_sites(home)
     users_path = home / "users.json"
     users.add_user(users_path, "region", PASSWORD, "regional", "gx-dept")
-    port = free_port()
-    environment = {**os.environ, "ENVMON_HOME": str(home), "ENVMON_WAREHOUSE_URL": url,
-                   "ENVMON_DASHBOARD_USERS": str(users_path), "ENVMON_DASHBOARD_SECRET_KEY": "data-docs-test"}
-    environment.pop("ENVMON_DASHBOARD_WAREHOUSE_URL", None)
-    envmon = Path(sys.executable).with_name("envmon")
-    process = subprocess.Popen([str(envmon), "dashboard", "--host", "127.0.0.1", "--port", str(port)],
-                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                with urlopen(f"{base}/healthz", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None:
-                    raise RuntimeError(f"envmon dashboard exited: {process.stdout.read()}")
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("envmon dashboard did not answer within 120 s")
+    with fixture.running_dashboard(home, url, users_path, "data-docs-test") as base:
         yield {"base": base, "home": home, "sites": sites}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def test_data_docs_open_through_the_app_with_no_request_leaving_the_machine(browser, server):

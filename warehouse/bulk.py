@@ -293,6 +293,23 @@ ASSESSMENT_READ_COLUMNS = ["source", "station_id", "parameter", "observed_at", "
                            "qc_flag", "censoring", "detection_limit", "partition_day"]
 
 
+def source_observations_between(engine: Engine, source: str, first, last, columns: list[str]) -> pd.DataFrame:
+    """`columns` of a source's stored observations on bureau days first..last, in one query (the
+    QC neighbours of a batch of its payloads); value and payload_id as numbers."""
+    o = schema.observations
+    query = select(*(_as_text(o, c, {"observed_at", "partition_day"}) for c in columns)).where(
+        o.c.source == source, o.c.partition_day >= first, o.c.partition_day <= last)
+    with engine.connect() as connection:
+        frame = read(connection, query, columns, times=[c for c in columns if c == "observed_at"],
+                     days=[c for c in columns if c == "partition_day"])
+    for column in ("value", "payload_id"):
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column])
+    if "value" in frame:
+        frame["value"] = frame["value"].astype("float64")
+    return frame
+
+
 def observations_of_days(engine: Engine, days, columns: list[str] | None = None) -> pd.DataFrame:
     """The stored observations of every source on `days` (bureau days), only `columns` (default:
     those the day rules read), in one query: what nightly.assess reads day by day."""

@@ -250,7 +250,7 @@ def assess_seawater_days(observations: pd.DataFrame, days) -> list[dict]:
     return rows
 
 
-def _hourly_grid(observations: pd.DataFrame, stations: list[str], days: list[date]):
+def hourly_grid(observations: pd.DataFrame, stations: list[str], days: list[date]):
     """values[station, day, pollutant, slot] as _hourly_by_pollutant gives them for each station
     and day (a slot's last value in frame order that is not NaN, as groupby(...).last() keeps;
     NaN where none), for all of them at once."""
@@ -287,7 +287,7 @@ def assess_air_days(observations: pd.DataFrame, days) -> list[dict]:
 
     days = sorted(days)
     stations = list(registry.air_stations().index)
-    grid = _hourly_grid(observations, stations, days)
+    grid = hourly_grid(observations, stations, days)
     present = (~np.isnan(grid)).sum(axis=(2, 3))
     rows = []
     for d, day in enumerate(days):

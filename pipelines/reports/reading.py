@@ -194,12 +194,10 @@ class WarehouseReader:
         daily values of daily.air_day_values under that day's rules (NaN where not valid)."""
         key = ("air-station-days", month)
         if key not in self._cache:
-            from pipelines import history  # the hourly grid of the batched path: the nightly series, at once
-
             stations = registry.air_stations()
             days = [month.first + timedelta(days=n) for n in range(month.days)]
             observations = self._assessable(self._observations("air", month))
-            grid = history._hourly_grid(observations, list(stations.index), days)
+            grid = daily.hourly_grid(observations, list(stations.index), days)  # the nightly series, all at once
             rows = []
             for s, station_id in enumerate(stations.index):
                 for d, day in enumerate(days):
