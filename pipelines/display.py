@@ -1,0 +1,148 @@
+"""How a value is written for people: one decision per kind of value (class, verdict, rate,
+exceedance multiples, number), in Chinese and English, so that every page, document, notice and
+command output tells missing, insufficient, failed and compliant apart the same way
+(shared/STYLE.md: "No data is one decision in one place").
+
+Missing is never written as a programmer's word (nan, None, NaT, null) nor as a failure: a period
+without a valid value reads 无数据 / no data, one with too few valid values 数据不足 / insufficient
+data, a section-day lacking an indicator its method requires 指标不全 / indicators incomplete, and
+a section without a target 目标未定 / target not set. 未达标 / failed is kept for real failures.
+"""
+from __future__ import annotations
+
+import json
+import math
+from functools import lru_cache
+
+LANGUAGES = ("zh", "en")
+
+WORDS = {
+    "no_data": ("无数据", "no data"),
+    "insufficient": ("数据不足", "insufficient data"),
+    "indicators_incomplete": ("指标不全", "indicators incomplete"),
+    "target_unset": ("目标未定", "target not set"),
+    "compliant": ("达标", "compliant"),
+    "failed": ("未达标", "failed"),
+    "dash": ("—", "—"),
+}
+
+# the stored assessment statuses (assessments.status) and what a reader is told of each
+STATUS_WORD = {
+    "assessed": None,                      # the verdict says it: compliant or failed
+    "insufficient data": "insufficient",
+    "no data": "no_data",
+    "indicators incomplete": "indicators_incomplete",
+}
+
+
+def word(key: str, lang: str = "zh") -> str:
+    zh, en = WORDS[key]
+    return en if lang == "en" else zh
+
+
+def is_missing(value) -> bool:
+    """None, NaN, NaT, pandas NA, an empty string: no value to show."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip() == "" or value.strip().lower() in ("nan", "none", "nat", "null", "<na>")
+    try:
+        return bool(value != value)  # NaN and NaT are not equal to themselves
+    except (TypeError, ValueError):
+        return True  # pd.NA: its comparison has no truth value
+
+
+def class_text(water_class, lang: str = "zh", status: str | None = None) -> str:
+    """The class as the standard writes it (Ⅲ, 劣Ⅴ, 二类), or why there is none."""
+    if not is_missing(water_class):
+        return str(water_class)
+    return word(STATUS_WORD.get(status or "no data") or "no_data", lang)
+
+
+def verdict_text(is_compliant, lang: str = "zh", status: str | None = "assessed") -> str:
+    """达标 / 未达标 only for an assessed period; otherwise the reason there is no verdict."""
+    if status and status != "assessed":
+        return word(STATUS_WORD.get(status) or "no_data", lang)
+    if is_missing(is_compliant):
+        return word("no_data", lang)
+    return word("compliant" if bool(is_compliant) else "failed", lang)
+
+
+def class_and_verdict(water_class, is_compliant, lang: str = "zh", status: str | None = "assessed") -> str:
+    """'Ⅳ · 未达标', 'Ⅱ · 达标', or just '无数据' / '数据不足' where there is no valid class."""
+    if (status and status != "assessed") or is_missing(water_class):
+        return class_text(None, lang, status if status != "assessed" else "no data")
+    return f"{water_class} · {verdict_text(is_compliant, lang, status)}"
+
+
+def rate_text(compliant: int, assessed: int, periods: int, lang: str = "zh") -> str:
+    """A compliance rate over the periods that were assessed, with how many had data:
+    '83% (10/12)' (10 of 12 periods compliant, all 12 assessed), '80% (8/10, 10/12 期有数据)' (two
+    months without data left out of the rate), or '— (0/12, 无数据)'."""
+    if assessed == 0:
+        return f"— (0/{periods}, {word('no_data', lang)})"
+    with_data = "" if assessed == periods else (
+        f", {assessed}/{periods} " + ("periods with data" if lang == "en" else "期有数据"))
+    return f"{compliant / assessed:.0%} ({compliant}/{assessed}{with_data})"
+
+
+@lru_cache(maxsize=1)
+def _parameter_names() -> dict[str, tuple[str, str]]:
+    from pipelines.reference import standards
+
+    table = standards.parameters()
+    codes = table.index if "code" not in table.columns else table["code"]
+    return {code: (row["name_zh"], row["name_en"]) for code, (_, row) in zip(codes, table.iterrows())}
+
+
+def parameter_name(code: str, lang: str = "zh") -> str:
+    names = _parameter_names().get(code)
+    if names is None:
+        return code
+    return names[1] if lang == "en" else names[0]
+
+
+def number_text(value, digits: int = 2, unit: str = "") -> str:
+    """A number as a reader writes it; '—' where there is none."""
+    if is_missing(value):
+        return "—"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isinf(number):
+        return "—"
+    text = f"{number:.{digits}f}"
+    return f"{text} {unit}".strip()
+
+
+def multiples_text(failing, lang: str = "zh") -> str:
+    """The failing items with their exceedance multiples (超标倍数, (C − S) / S against the target,
+    2011 method), as a bulletin writes them: '总磷 1.8倍；氨氮 0.3倍' / 'total phosphorus 1.8×;
+    ammonia nitrogen 0.3×'. `failing` is the stored JSON list (or the list itself) of
+    {"parameter", "multiple_vs_target", ...}; an empty list or missing value gives ''."""
+    items = _failing_items(failing)
+    parts = []
+    for item in items:
+        code = item.get("parameter") if isinstance(item, dict) else str(item)
+        if not code:
+            continue
+        name = parameter_name(code, lang)
+        multiple = item.get("multiple_vs_target") if isinstance(item, dict) else None
+        if is_missing(multiple) or not isinstance(multiple, (int, float)):
+            parts.append(name)
+        else:
+            parts.append(f"{name} {multiple:.1f}" + ("×" if lang == "en" else "倍"))
+    return ("; " if lang == "en" else "；").join(parts)
+
+
+def _failing_items(failing) -> list:
+    if isinstance(failing, (list, tuple)):
+        return list(failing)
+    if is_missing(failing):
+        return []
+    try:
+        items = json.loads(failing)
+    except (TypeError, ValueError):
+        return [{"parameter": code} for code in str(failing).split(";") if code]
+    return items if isinstance(items, list) else []
