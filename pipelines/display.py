@@ -32,6 +32,7 @@ STATUS_WORD = {
     "insufficient data": "insufficient",
     "no data": "no_data",
     "indicators incomplete": "indicators_incomplete",
+    "target unset": "target_unset",        # a section's target, where the registry has none
 }
 
 
@@ -146,3 +147,38 @@ def _failing_items(failing) -> list:
     except (TypeError, ValueError):
         return [{"parameter": code} for code in str(failing).split(";") if code]
     return items if isinstance(items, list) else []
+
+
+def text_or_dash(value) -> str:
+    """A stored text, date or time as it is; '—' where there is none (nothing to say, such as the
+    resolution day of an open episode), never None, nan or NaT."""
+    if is_missing(value):
+        return "—"
+    if isinstance(value, float) and math.isinf(value):
+        return "—"
+    return str(value)
+
+
+def aqi_text(aqi, lang: str = "zh", status: str | None = "assessed") -> str:
+    """A day's AQI as an integer (HJ 633 rounds it up to one), or why there is none: 无数据 /
+    数据不足 as the stored status says."""
+    if not is_missing(aqi) and (status in (None, "assessed")):
+        try:
+            return str(int(round(float(aqi))))
+        except (TypeError, ValueError):
+            return str(aqi)
+    return class_text(None, lang, status if status not in (None, "assessed") else "no data")
+
+
+# the pollutants as HJ 633 and the bulletins write them (codes, the same in both languages)
+POLLUTANT_LABELS = {"pm2_5": "PM2.5", "pm10": "PM10", "o3": "O3", "o3_8h": "O3-8h", "o3_1h": "O3-1h",
+                    "no2": "NO2", "so2": "SO2", "co": "CO"}
+
+
+def pollutants_text(codes, lang: str = "zh") -> str:
+    """Stored primary pollutants ('pm2_5;o3_8h') as a bulletin writes them ('PM2.5、O3-8h');
+    '—' where there are none (an AQI of 50 or less has no primary pollutant)."""
+    if is_missing(codes):
+        return "—"
+    parts = [POLLUTANT_LABELS.get(code.strip(), code.strip()) for code in str(codes).split(";") if code.strip()]
+    return (", " if lang == "en" else "、").join(parts) or "—"

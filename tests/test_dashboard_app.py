@@ -172,9 +172,9 @@ def test_tables_download_as_csv_and_xlsx_with_the_same_rows(app, warehouse):
     client = login(app, "region")
     text = client.get("/download/overview/cross.csv").get_data().decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
-    failing = next(r for r in rows if r["section_id"] == warehouse["failing"])
-    assert failing["类别"] == "Ⅴ" and failing["状态"].startswith("未达标") and "nh3n" in failing["超标项目（超标倍数）"]
-    assert rows[0]["section_id"] == warehouse["failing"]  # failing sections first
+    failing = next(r for r in rows if r["断面编号"] == warehouse["failing"])
+    assert failing["类别"] == "Ⅴ" and failing["状态"].startswith("未达标") and failing["超标项目（超标倍数）"] == "氨氮 0.6倍"
+    assert rows[0]["断面编号"] == warehouse["failing"]  # failing sections first
     book = openpyxl.load_workbook(io.BytesIO(client.get("/download/overview/cross.xlsx").get_data()))
     sheet = book.active
     assert sheet.max_row == len(rows) + 1
@@ -182,7 +182,7 @@ def test_tables_download_as_csv_and_xlsx_with_the_same_rows(app, warehouse):
 
 def test_the_overview_shows_the_latest_assessed_day_not_the_blank_one(app, warehouse):
     page = route(login(app, "region"), "/")
-    assert f'"children":"{warehouse["end"]}"' in page.replace(" ", "")
+    assert f'"children":"{warehouse["end"]}","id":"latest-day-water"' in page.replace(" ", "")
     assert str(warehouse["blank_day"]) not in page
 
 
@@ -328,7 +328,7 @@ def test_a_bureau_acknowledges_its_episode_from_the_app_and_another_city_cannot(
     done = ack_request(app, login(app, "yulin"), episode_id, "现场排查氨氮来源")
     assert ack_kind(done) == "done"
     history = done["alerts-history"]["data"]  # the history the callback sends back to the page
-    assert [(r["by"], r["comment"]) for r in history] == [("yulin", "现场排查氨氮来源")]
+    assert [(r["操作人"], r["说明"], r["操作"]) for r in history] == [("yulin", "现场排查氨氮来源", "确认")]
     actions = queries.alert_actions(engine, [episode_id])
     assert list(actions[["action", "actor", "comment"]].itertuples(index=False, name=None)) == [
         ("acknowledge", "yulin", "现场排查氨氮来源")]
@@ -339,13 +339,13 @@ def test_a_bureau_acknowledges_its_episode_from_the_app_and_another_city_cannot(
 
     acknowledged = pd.Timestamp(episode["acknowledged_at"])
     acknowledged = (acknowledged.tz_localize("UTC") if acknowledged.tzinfo is None else acknowledged).tz_convert(BUREAU_TZ)
-    assert history[0]["at"] == acknowledged.strftime("%Y-%m-%d %H:%M") + " (UTC+8)"
+    assert history[0]["时间"] == acknowledged.strftime("%Y-%m-%d %H:%M") + " (UTC+8)"
     # the escalation that would be due two days later does not fire for it
     assert escalated_two_days_later(alerting) == []
     assert queries.alert_episode(engine, episode_id)["escalated_at"] is None
     # the page shows the history, with who and the comment
     page = json.loads(route(login(app, "region"), "/alerts"))
-    assert "现场排查氨氮来源" in json.dumps(page, ensure_ascii=False) and '"by": "yulin"' in json.dumps(page, ensure_ascii=False)
+    assert "现场排查氨氮来源" in json.dumps(page, ensure_ascii=False) and '"操作人": "yulin"' in json.dumps(page, ensure_ascii=False)
 
 
 def test_an_episode_nobody_acknowledged_is_escalated(alerting):
@@ -475,12 +475,12 @@ def test_callback_answers_are_kept_until_the_warehouse_changes_and_never_after(w
     url = _copy_of(warehouse, "cached")
     app = create_app(url, warehouse["users"], warehouse["home"], secret_key="test")  # default caches
     client = login(app, "region")
-    failing_row = lambda answer: next(r for r in answer["overview-cross"]["data"] if "鼠岭" in r["断面 section"])  # noqa: E731
+    failing_row = lambda answer: next(r for r in answer["overview-cross"]["data"] if "鼠岭" in r["断面"])  # noqa: E731
     first = overview_answer(app, client)
     assert failing_row(first)["类别"] == "Ⅴ"
     # kept per user: Nanning, asking the same, gets its own answer (no Yulin section), not the region's
     nanning = overview_answer(app, login(app, "nanning"))
-    assert nanning != first and not any("鼠岭" in r["断面 section"] for r in nanning["overview-cross"]["data"])
+    assert nanning != first and not any("鼠岭" in r["断面"] for r in nanning["overview-cross"]["data"])
     engine = db.engine_for(url)
     statements = []
     listener = lambda *args: statements.append(args[2])  # noqa: E731

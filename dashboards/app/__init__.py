@@ -154,6 +154,7 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
         frame = pages.table_for(context, page, table)
         if frame is None or fmt not in ("csv", "xlsx"):
             flask.abort(404)
+        frame = components.shown_frame(frame)  # the cells as the table shows them (no nan, None, NaT)
         name = f"envmon-{page}-{table}"
         if fmt == "csv":
             body = frame.to_csv(index=False).encode("utf-8-sig")  # Excel reads UTF-8 with a BOM as such

@@ -2,6 +2,7 @@
 their downloads, the date-range picker, and the page context (who asks, in which language)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import parse_qs, urlencode
@@ -13,6 +14,7 @@ from dashboards.app.data import Scope, Warehouse, city_name, data_label
 from dashboards.app.figures import FONT_FAMILY
 from dashboards.app.i18n import t
 from dashboards.app.users import User
+from pipelines import display
 
 NAVIGATION = (("/", "overview"), ("/cross-boundary", "cross_boundary"), ("/section", "section"),
               ("/reservoirs", "reservoirs"), ("/coastal", "coastal"), ("/air", "air"), ("/alerts", "alerts"),
@@ -85,12 +87,28 @@ def label_banner(sources: list[str], lang: str) -> html.Div:
     return html.Div("", className="banner none", id="data-label", **{"data-kind": kind})
 
 
-def table_payload(frame: pd.DataFrame) -> tuple[list[dict], list[dict]]:
-    """A frame as a DataTable's `data` and `columns` (every cell as text the table shows)."""
+def cell(value):
+    """One cell as a table or a download shows it: a missing value (None, NaN, NaT) or an infinite
+    one as '—', never a programmer's word. The pages word missing data themselves (无数据 /
+    数据不足 through pipelines/display.py); this only keeps whatever they left from leaking."""
+    if isinstance(value, (list, tuple, dict)):
+        return str(value)
+    if display.is_missing(value) or (isinstance(value, float) and math.isinf(value)):
+        return "—"
+    return value if isinstance(value, (int, float, str, bool)) else str(value)
+
+
+def shown_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every cell as `cell` makes it (the table's data and its downloads alike)."""
     shown = frame.copy()
     for column in shown.columns:
-        shown[column] = shown[column].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else
-                                          v if isinstance(v, (int, float, str, bool)) else str(v))
+        shown[column] = shown[column].map(cell).astype(object)
+    return shown
+
+
+def table_payload(frame: pd.DataFrame) -> tuple[list[dict], list[dict]]:
+    """A frame as a DataTable's `data` and `columns` (every cell as text the table shows)."""
+    shown = shown_frame(frame)
     return shown.to_dict("records"), [{"name": c, "id": c} for c in shown.columns]
 
 

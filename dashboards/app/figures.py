@@ -2,13 +2,15 @@
 in milliseconds). They draw what the warehouse holds; none classifies anything."""
 from __future__ import annotations
 
-import json
 from datetime import date
 
 import pandas as pd
 
 from dashboards.app import geo
+from dashboards.app.data import city_name
+from dashboards.app.reasons import readable
 from dashboards.app.i18n import t
+from pipelines import display
 from pipelines.reference import standards
 
 SURFACE_CLASSES = (*standards.SURFACE_WATER_CLASSES, standards.SURFACE_WATER_WORST)
@@ -35,18 +37,9 @@ def class_rank(water_class) -> int | None:
 
 
 def failing_text(failing_json: str | None, lang: str = "zh") -> str:
-    """'nh3n 1.52, tp 0.10' from the stored failing items (超标倍数 against the target)."""
-    try:
-        items = json.loads(failing_json or "[]")
-    except ValueError:
-        return ""
-    parts = []
-    for item in items:
-        name = item.get("parameter", "?")
-        multiple = item.get("multiple_vs_target")
-        # 超标倍数 as the 2011 method defines it: (C − S) / S against the target's limit
-        parts.append(f"{name} {multiple:.2f}" if isinstance(multiple, (int, float)) else str(name))
-    return ", ".join(parts)
+    """The stored failing items with their 超标倍数 against the target ((C − S) / S, 2011 method), as
+    a bulletin writes them: '总磷 1.8倍；氨氮 0.3倍' (pipelines/display.py, never the stored JSON)."""
+    return display.multiples_text(failing_json, lang)
 
 
 def empty(message: str, height: int = 300) -> dict:
@@ -59,7 +52,7 @@ def empty(message: str, height: int = 300) -> dict:
 # --- overview map --------------------------------------------------------------------------
 
 def section_map(stations: pd.DataFrame, latest: pd.DataFrame, lang: str, highlight_city: str | None,
-                day: date | None) -> dict:
+                day: date | None, days_text: str | None = None) -> dict:
     """Sections and coastal points on the base map, coloured by their latest assessed class, ringed
     dark red where it misses the target; cross-boundary sections are diamonds."""
     colours = class_colours()
@@ -70,8 +63,8 @@ def section_map(stations: pd.DataFrame, latest: pd.DataFrame, lang: str, highlig
     points = []
     for station in shown.to_dict("records"):
         row = latest_rows.get(station["station_id"])
-        water_class = None if row is None else row["water_class"]
-        compliant = None if row is None else row["is_compliant"]
+        water_class = None if row is None or display.is_missing(row["water_class"]) else row["water_class"]
+        compliant = None if water_class is None or display.is_missing(row["is_compliant"]) else bool(row["is_compliant"])
         groups.setdefault(water_class or "", []).append((station, row, compliant))
         points.append({"x": station["longitude"], "y": station["latitude"], "text": station["name_zh"],
                        "priority": (2 if station["is_cross_boundary"] else 0) + (1 if compliant is False else 0)})
@@ -80,20 +73,21 @@ def section_map(stations: pd.DataFrame, latest: pd.DataFrame, lang: str, highlig
         members = groups[water_class]
         hover = []
         for station, row, compliant in members:
-            verdict = "—" if compliant is None else t("meets_target" if compliant else "fails_target", lang)
+            verdict = (display.word("no_data", lang) if compliant is None
+                       else t("meets_target" if compliant else "fails_target", lang))
             line = (f"<b>{station['name_zh']}</b> ({station['water_body']}, {station['city']})<br>"
-                    f"{t('class', lang)} {water_class or t('no_class', lang)} · {t('target', lang)} "
-                    f"{station['target_class']} · {verdict}")
+                    f"{t('class', lang)} {display.class_text(water_class, lang)} · {t('target', lang)} "
+                    f"{display.text_or_dash(station['target_class'])} · {verdict}")
             if row is not None:
                 line += f"<br>{row['period_start']}"
-                items = failing_text(row["failing_parameters"])
+                items = failing_text(row["failing_parameters"], lang)
                 if items and compliant is False:
                     line += f"<br>{items}"
             if station["is_cross_boundary"]:
                 line += f"<br>◆ {station['upstream_jurisdiction']} → {station['downstream_jurisdiction']}"
             hover.append(line)
         traces.append({
-            "type": "scatter", "mode": "markers", "name": water_class or t("no_class", lang),
+            "type": "scatter", "mode": "markers", "name": water_class or display.word("no_data", lang),
             "x": [m[0]["longitude"] for m in members], "y": [m[0]["latitude"] for m in members],
             "customdata": [m[0]["station_id"] for m in members], "hovertext": hover, "hoverinfo": "text",
             "marker": {"size": [15 if m[0]["is_cross_boundary"] else 11 for m in members],
@@ -111,7 +105,8 @@ def section_map(stations: pd.DataFrame, latest: pd.DataFrame, lang: str, highlig
     bays = [{**bay, "priority": 10} for bay in geo.bay_label_points(shown.to_dict("records"))]
     annotations = _labels(points + bays, lang)
     layout = {**geo.axes(), "font": FONT, "annotations": annotations, "hovermode": "closest",
-              "title": {"text": f"{t('map_title', lang)} · {day or '—'}", "x": 0.01, "font": {"size": 15}},
+              "title": {"text": f"{t('map_title', lang)} · {days_text or day or '—'}", "x": 0.01,
+                        "font": {"size": 15}},
               "legend": {"x": 0.995, "xanchor": "right", "y": 0.995, "bgcolor": "rgba(255,255,255,0.85)",
                          "bordercolor": "#bbb", "borderwidth": 1}}
     return {"data": traces, "layout": layout}
@@ -146,7 +141,10 @@ def _labels(points: list[dict], lang: str) -> list[dict]:
 
 def class_strip(sections: pd.DataFrame, monthly: pd.DataFrame, months: list[date], lang: str) -> dict:
     """One row per section, one cell per month: the month's class, coloured; an ✗ where it failed
-    the target of its agreement's scheme."""
+    the target of its agreement's scheme. A month without valid data, or with too few, has no class
+    and no ✗: its hover says 无数据 / 数据不足 (pipelines/display.py), never a failure."""
+    from pipelines import display  # (here as well as above: this function's words are display's)
+
     colours = class_colours()
     sections_list = sections.to_dict("records")
     labels = [f"{'◆ ' if s['is_cross_boundary'] else ''}{s['name_zh']} · {s['water_body']}" for s in sections_list]
@@ -156,14 +154,20 @@ def class_strip(sections: pd.DataFrame, monthly: pd.DataFrame, months: list[date
         z_row, text_row, hover_row = [], [], []
         for month in months:
             row = by_key.get((section["station_id"], month))
-            water_class = None if row is None or row["status"] != "assessed" else row["water_class"]
+            # a month without valid data (no row, NaN class) or with too few is no class and no failure
+            water_class = None if row is None or row["status"] != "assessed" or display.is_missing(row["water_class"]) \
+                else row["water_class"]
             rank = class_rank(water_class)
             z_row.append(rank)
-            failed = row is not None and row["is_compliant"] is False
+            failed = (water_class is not None and not display.is_missing(row["is_compliant"])
+                      and not bool(row["is_compliant"]))
             text_row.append("" if water_class is None else f"{water_class}{'✗' if failed else ''}")
-            hover_row.append(f"{section['name_zh']} {month:%Y-%m}<br>{t('class', lang)} {water_class or '—'} · "
-                             f"{t('target', lang)} {'' if row is None else row['target_class']}"
-                             + ("" if row is None else f"<br>{failing_text(row['failing_parameters'])}"))
+            verdict = display.class_and_verdict(water_class, None if row is None else row["is_compliant"], lang,
+                                                "no data" if row is None else row["status"])
+            target = "—" if row is None or display.is_missing(row["target_class"]) else row["target_class"]
+            hover_row.append(f"{section['name_zh']} {month:%Y-%m}<br>{t('class', lang)} {verdict} · "
+                             f"{t('target', lang)} {target}"
+                             + (f"<br>{failing_text(row['failing_parameters'], lang)}" if failed else ""))
         z.append(z_row)
         text.append(text_row)
         hover.append(hover_row)
@@ -197,16 +201,20 @@ def parameter_series(station: pd.Series, code: str, rollups: pd.DataFrame, quara
                "error_y": {"type": "data", "symmetric": False, "thickness": 0.8, "width": 0,
                            "array": (rollups["maximum"].astype(float) - mean).round(4).tolist(),
                            "arrayminus": (mean - rollups["minimum"].astype(float)).round(4).tolist()},
-               "customdata": list(zip(rollups["reported_mean"].fillna("").astype(str), rollups["values_assessable"],
-                                      rollups["values_flagged"], rollups["values_censored"])),
-               "hovertemplate": "%{x}: %{customdata[0]} " + unit + "<br>%{customdata[1]} used · %{customdata[2]} "
-                                "flagged · %{customdata[3]} censored<extra></extra>"}]
+               "customdata": list(zip([display.text_or_dash(r) if not display.is_missing(r) else
+                                       display.number_text(m, 3) for r, m in zip(rollups["reported_mean"], mean)],
+                                      rollups["values_assessable"].fillna(0).astype(int).tolist(),
+                                      rollups["values_flagged"].fillna(0).astype(int).tolist(),
+                                      rollups["values_censored"].fillna(0).astype(int).tolist())),
+               "hovertemplate": "%{x}: %{customdata[0]} " + unit + f"<br>{t('hover_used', lang)} %{{customdata[1]}} · "
+                                f"{t('hover_flagged', lang)} %{{customdata[2]}} · {t('hover_censored', lang)} "
+                                "%{customdata[3]}<extra></extra>"}]
     flagged = rollups[rollups["values_flagged"] > 0]
     if len(flagged):
         traces.append({"type": "scatter", "mode": "markers", "name": t("flagged", lang),
                        "x": [str(d) for d in flagged["period_start"]], "y": flagged["mean"].astype(float).tolist(),
                        "marker": {"symbol": "triangle-up-open", "size": 11, "color": "#e67e22", "line": {"width": 2}},
-                       "hovertemplate": "%{x}: QC-flagged values (suspect/fail), kept and not averaged<extra></extra>"})
+                       "hovertemplate": "%{x}: " + t("hover_flagged_note", lang) + "<extra></extra>"})
     censored = rollups[rollups["reported_mean"].fillna("").astype(str).str.startswith("<")]
     if len(censored):
         traces.append({"type": "scatter", "mode": "markers", "name": t("censored", lang),
@@ -214,16 +222,17 @@ def parameter_series(station: pd.Series, code: str, rollups: pd.DataFrame, quara
                        "y": censored["detection_limit"].astype(float).tolist(),
                        "text": censored["reported_mean"].astype(str).tolist(),
                        "marker": {"symbol": "circle-open", "size": 10, "color": "#7f8c8d", "line": {"width": 2}},
-                       "hovertemplate": "%{x}: %{text}<extra>below detection limit</extra>"})
+                       "hovertemplate": "%{x}: %{text}<extra>" + t("censored", lang) + "</extra>"})
     mine = quarantined[quarantined["parameter"] == code] if len(quarantined) else quarantined
     if len(mine):
         # drawn on the axis floor: a quarantined value (−9999, 1e300) would only crush the scale
         floor = float(rollups["minimum"].astype(float).min()) if rollups["minimum"].notna().any() else 0.0
         traces.append({"type": "scatter", "mode": "markers", "name": t("quarantined", lang),
                        "x": [str(d) for d in mine["partition_day"]], "y": [floor] * len(mine),
-                       "text": [f"{o} → {r}" for o, r in zip(mine["original_value"].astype(str), mine["reason"].astype(str))],
+                       "text": [f"{display.text_or_dash(o)} → {readable(e, r, lang)}" for o, e, r in
+                                zip(mine["original_value"], mine["expectation"], mine["reason"])],
                        "marker": {"symbol": "x", "size": 10, "color": "#c0392b"},
-                       "hovertemplate": "%{x}: quarantined %{text}<extra></extra>"})
+                       "hovertemplate": "%{x}: " + t("hover_quarantined", lang) + " %{text}<extra></extra>"})
     water_body_type = "lake" if station["station_type"] == "lake-reservoir" else "river"
     shapes, colours = [], class_colours()
     limits = [(c, standards.surface_water_limit(code, c, water_body_type)) for c in standards.SURFACE_WATER_CLASSES]
@@ -265,7 +274,8 @@ def completeness(rollups: pd.DataFrame, expected_per_day: int, lang: str) -> dic
     return {"data": [{"type": "bar", "x": [str(d) for d in share.index], "y": (share * 100).round(1).tolist(),
                       "marker": {"color": ["#2e86c1" if s >= 0.999 else "#f5b041" if s >= 0.66 else "#cb4335"
                                            for s in share]},
-                      "hovertemplate": "%{x}: %{y}% of " + str(expected_per_day) + " readings<extra></extra>"}],
+                      "hovertemplate": "%{x}: %{y}% · " + (f"of {expected_per_day} readings expected" if lang == "en"
+                                                           else f"应有 {expected_per_day} 个数据") + "<extra></extra>"}],
             "layout": {"font": FONT, "height": 200, "margin": {"l": 50, "r": 10, "t": 30, "b": 30},
                        "title": {"text": t("completeness", lang), "x": 0.01, "font": {"size": 13}},
                        "yaxis": {"range": [0, 105], "ticksuffix": "%"}, "xaxis": {"type": "date"}}}
@@ -276,15 +286,15 @@ def published_against_computed(daily: pd.DataFrame, published: pd.DataFrame, lan
     class from the same reading, on one class axis."""
     traces = []
     if len(daily):
-        traces.append({"type": "scatter", "mode": "lines+markers", "name": "envmon (daily)",
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": t("envmon_daily", lang),
                        "x": [str(d) for d in daily["period_start"]],
                        "y": [class_rank(c) for c in daily["water_class"]], "line": {"shape": "hv", "color": "#1b4f72"}})
     if len(published):
         times = [pd.Timestamp(t).tz_convert("Asia/Shanghai").strftime("%Y-%m-%d %H:%M") for t in published["observed_at"]]
-        traces.append({"type": "scatter", "mode": "markers", "name": "CNEMC published", "x": times,
+        traces.append({"type": "scatter", "mode": "markers", "name": t("cnemc_published", lang), "x": times,
                        "y": [class_rank(c) for c in published["published_class"]],
                        "marker": {"symbol": "circle-open", "size": 9, "color": "#d35400"}})
-        traces.append({"type": "scatter", "mode": "markers", "name": "envmon (same reading)", "x": times,
+        traces.append({"type": "scatter", "mode": "markers", "name": t("envmon_same", lang), "x": times,
                        "y": [class_rank(c) for c in published["envmon_class"]],
                        "marker": {"symbol": "x", "size": 6, "color": "#1b4f72"}})
     if not traces:
@@ -314,11 +324,13 @@ def aqi_calendar(stations: pd.DataFrame, daily: pd.DataFrame, lang: str) -> dict
         return empty(t("no_data", lang))
     names = stations.set_index("station_id")
     table = daily.pivot_table(index="station_id", columns="period_start", values="aqi", aggfunc="first")
-    labels = [f"{names.loc[s, 'city']} {names.loc[s, 'name_zh']}" for s in table.index]
+    labels = [f"{city_name(names.loc[s, 'city'], lang)} {names.loc[s, 'name_zh']}" for s in table.index]
+    # a station-day without an assessed AQI is a gap, and its hover says 无数据, not a blank or NaN
+    words = [[display.aqi_text(v, lang) for v in row] for row in table.values.tolist()]
     return {"data": [{"type": "heatmap", "z": table.where(table.notna(), None).values.tolist(),
-                      "x": [str(d) for d in table.columns], "y": labels, "zmin": 0, "zmax": 500,
+                      "x": [str(d) for d in table.columns], "y": labels, "zmin": 0, "zmax": 500, "text": words,
                       "colorscale": aqi_colourscale(), "colorbar": {"title": {"text": "AQI"}},
-                      "hovertemplate": "%{y}<br>%{x}: AQI %{z}<extra></extra>", "xgap": 1, "ygap": 1}],
+                      "hovertemplate": "%{y}<br>%{x}: AQI %{text}<extra></extra>", "xgap": 1, "ygap": 1}],
             "layout": {"font": FONT, "height": 120 + 24 * max(len(labels), 1), "margin": {"l": 200, "r": 10, "t": 40, "b": 40},
                        "title": {"text": t("aqi_calendar", lang), "x": 0.01, "font": {"size": 15}},
                        "xaxis": {"type": "date"}}}
@@ -335,7 +347,8 @@ def pollutant_series(stations: pd.DataFrame, rollups: pd.DataFrame, code: str, l
                        "line": {"width": 1.2}})
     unit = standards.unit_of(code)
     return {"data": traces, "layout": {"font": FONT, "height": 320, "margin": {"l": 60, "r": 10, "t": 40, "b": 30},
-                                       "title": {"text": f"{code} ({unit}) · daily means", "x": 0.01,
+                                       "title": {"text": f"{display.POLLUTANT_LABELS.get(code, code)} ({unit}) · "
+                                                         f"{t('daily_means', lang)}", "x": 0.01,
                                                  "font": {"size": 14}},
                                        "yaxis": {"title": unit}, "xaxis": {"type": "date"}}}
 
@@ -347,12 +360,16 @@ def ingest_bars(log: pd.DataFrame, lang: str) -> dict:
     for source, rows in log.groupby("source"):
         rows = rows.sort_values("partition_day")
         share = (rows["rows_quarantined"] / rows["rows_read"].where(rows["rows_read"] > 0)).fillna(0) * 100
+        counts = [rows[c].fillna(0).astype(int).tolist() for c in ("rows_read", "rows_loaded", "rows_quarantined")]
         traces.append({"type": "scatter", "mode": "lines+markers", "name": source,
                        "x": [str(d) for d in rows["partition_day"]], "y": share.round(2).tolist(),
-                       "customdata": list(zip(rows["rows_read"], rows["rows_loaded"], rows["rows_quarantined"])),
-                       "hovertemplate": source + " %{x}: %{y}% quarantined<br>read %{customdata[0]} · loaded "
-                                                 "%{customdata[1]} · quarantined %{customdata[2]}<extra></extra>"})
+                       "customdata": list(zip(*counts)),
+                       "hovertemplate": f"{source} %{{x}}: {t('quarantined_share', lang)} %{{y}}%<br>"
+                                        f"{t('hover_read', lang)} %{{customdata[0]}} · {t('hover_loaded', lang)} "
+                                        f"%{{customdata[1]}} · {t('hover_quarantined', lang)} %{{customdata[2]}}"
+                                        "<extra></extra>"})
     return {"data": traces, "layout": {"font": FONT, "height": 300, "margin": {"l": 50, "r": 10, "t": 40, "b": 30},
-                                       "title": {"text": t("ingest_log", lang) + " · % quarantined", "x": 0.01,
+                                       "title": {"text": t("ingest_log", lang) + " · " + t("quarantined_share", lang),
+                                                 "x": 0.01,
                                                  "font": {"size": 14}},
                                        "yaxis": {"ticksuffix": "%", "rangemode": "tozero"}, "xaxis": {"type": "date"}}}

@@ -81,7 +81,123 @@ TEXT = {
     "login_failed": ("用户名或密码错误，或账户已停用。", "Wrong user name or password, or the account is disabled."),
     "sections_shown": ("显示断面", "Sections shown"),
     "none": ("无", "none"),
+    # the latest day of each domain, stated beside its figures (Overview)
+    "latest_days": ("各要素最近有评价结果的日期", "Latest day with assessed data, per domain"),
+    "domain_surface_water": ("地表水", "surface water"),
+    "domain_seawater": ("近岸海域", "coastal waters"),
+    "domain_air": ("环境空气", "air"),
+    "kpi_good_days_year": ("{year}年优良站日比例", "优良 station-days in {year}"),
+    "map_days": ("地表水 {water} · 近岸海域 {sea}", "surface water {water} · coastal {sea}"),
+    # table headings: every column a person reads is named in the page's language
+    "col_section": ("断面", "Section"),
+    "col_section_id": ("断面编号", "Section ID"),
+    "col_day": ("日期", "Day"),
+    "col_station": ("站点", "Station"),
+    "col_point": ("点位", "Point"),
+    "col_bay": ("海湾", "Bay"),
+    "col_reservoir": ("水库", "Reservoir"),
+    "col_survey": ("监测日期", "Survey day"),
+    "col_points": ("点位数", "Points"),
+    "col_good_share": ("优良（一类+二类）比例", "Share at 一类/二类"),
+    "col_aqi": ("AQI", "AQI"),
+    "col_aqi_category": ("空气质量类别", "AQI category"),
+    "col_primary": ("首要污染物", "Primary pollutant"),
+    "col_values_used": ("参评数据个数", "Values used"),
+    "col_standard": ("评价标准", "Standard"),
+    "col_episode": ("预警编号", "Episode"),
+    "col_opened": ("开始日期", "Opened"),
+    "col_last_failed": ("最近未达标日期", "Last failed"),
+    "col_resolved": ("解除日期", "Resolved"),
+    "col_worst_class": ("最差类别", "Worst class"),
+    "col_days_failed": ("未达标天数", "Days failed"),
+    "col_acknowledged_by": ("确认人", "Acknowledged by"),
+    "col_acknowledged_at": ("确认时间", "Acknowledged at"),
+    "col_escalated_at": ("升级时间", "Escalated at"),
+    "col_action": ("操作", "Action"),
+    "col_by": ("操作人", "By"),
+    "col_at": ("时间", "At"),
+    "col_comment": ("说明", "Comment"),
+    "col_raised_at": ("发出时间", "Raised at"),
+    "col_period_kind": ("评价时段", "Period"),
+    "col_subject": ("主题", "Subject"),
+    "col_recipients": ("收件人", "Recipients"),
+    "col_delivery": ("发送状态", "Delivery"),
+    "col_attempts": ("发送次数", "Attempts"),
+    "col_detail": ("详情", "Detail"),
+    "col_partition_day": ("数据日期", "Data day"),
+    "col_source": ("数据源", "Source"),
+    "col_domain": ("要素", "Domain"),
+    "col_rows_read": ("读取行数", "Rows read"),
+    "col_rows_loaded": ("入库行数", "Rows loaded"),
+    "col_rows_quarantined": ("隔离行数", "Rows quarantined"),
+    "col_rows_out_of_scope": ("范围外行数", "Rows out of scope"),
+    "col_loaded_at": ("入库时间", "Loaded at"),
+    "col_batch": ("批次", "Batch"),
+    "col_rows": ("行数", "Rows"),
+    "col_reason": ("原因", "Reason"),
+    "col_payload": ("数据包编号", "Payload"),
+    "col_received_at": ("接收时间", "Received at"),
+    "col_fetched_at": ("获取时间", "Fetched at"),
+    "col_origin": ("来源", "Origin"),
+    "col_error": ("错误", "Error"),
+    "col_parameter": ("指标", "Parameter"),
+    "col_observed_at": ("观测时间", "Observed at"),
+    "col_value": ("数值", "Value"),
+    "col_original_value": ("原始值", "Original value"),
+    "col_tli_grade": ("营养状态", "Trophic state"),
+    "col_tli_month": ("TLI 月份", "TLI month"),
+    # figure labels
+    "quarantined_share": ("隔离比例", "quarantined"),
+    "hover_read": ("读取", "read"),
+    "hover_loaded": ("入库", "loaded"),
+    "hover_used": ("参评", "used"),
+    "hover_flagged": ("质控标记", "flagged"),
+    "hover_censored": ("低于检出限", "censored"),
+    "hover_flagged_note": ("质控标记数据（可疑/不合格），保留但不参与均值", "QC-flagged values (suspect/fail), kept and not averaged"),
+    "hover_quarantined": ("隔离", "quarantined"),
+    "hover_readings": ("个数据中的比例", "of readings expected"),
+    "daily_means": ("日均值", "daily means"),
+    "envmon_daily": ("envmon 日评价", "envmon (daily)"),
+    "cnemc_published": ("总站发布", "CNEMC published"),
+    "envmon_same": ("envmon（同一数据）", "envmon (same reading)"),
 }
+
+# Stored values (enums of the warehouse) as a reader is told them: translated at display, never
+# shown as stored. A value not listed is shown as stored (a proper name, a code).
+VALUES = {
+    "episode_state": {"open": ("未解除", "open"), "acknowledged": ("已确认", "acknowledged"),
+                      "resolved": ("已解除", "resolved"), "withdrawn": ("已撤回", "withdrawn"),
+                      "merged": ("已合并", "merged")},
+    "action": {"acknowledge": ("确认", "acknowledged"), "resolve": ("解除", "resolved")},
+    "delivery": {"sent": ("已发送", "sent"), "failed": ("发送失败", "failed"), "pending": ("待发送", "pending"),
+                 "held": ("暂缓", "held"), "sending": ("发送中", "sending")},
+    "domain": {"water": ("地表水", "water"), "air": ("环境空气", "air"), "coastal": ("近岸海域", "coastal"),
+               "surface_water": ("地表水", "surface water"), "seawater": ("近岸海域", "coastal waters")},
+    "period": {"day": ("日", "day"), "month": ("月", "month"), "year": ("年", "year")},
+    "payload_status": {"received": ("已接收", "received"), "loaded": ("已入库", "loaded"), "stored": ("已入库", "stored"),
+                       "failed": ("失败", "failed")},
+    # HJ 633 Table 2's categories, stored as the standard writes them (Chinese)
+    "aqi_category": {"优": ("优", "excellent"), "良": ("良", "good"), "轻度污染": ("轻度污染", "lightly polluted"),
+                     "中度污染": ("中度污染", "moderately polluted"), "重度污染": ("重度污染", "heavily polluted"),
+                     "严重污染": ("严重污染", "severely polluted")},
+    # the trophic states of 总站生字〔2001〕090号, stored in Chinese
+    "tli_grade": {"贫营养": ("贫营养", "oligotrophic"), "中营养": ("中营养", "mesotrophic"),
+                  "轻度富营养": ("轻度富营养", "light eutrophic"), "中度富营养": ("中度富营养", "middle eutrophic"),
+                  "重度富营养": ("重度富营养", "hypereutrophic")},
+}
+
+
+def value_text(kind: str, stored, lang: str) -> str:
+    """A stored enum as the page's language says it; missing reads '—' (nothing to say, e.g. the
+    resolution day of an open episode), never None or nan."""
+    from pipelines.display import is_missing
+
+    if is_missing(stored):
+        return "—"
+    words = VALUES[kind].get(str(stored))
+    if words is None:
+        return str(stored)
+    return words[1] if lang == "en" else words[0]
 
 
 def t(key: str, lang: str) -> str:

@@ -1,8 +1,10 @@
-"""Quarantine reasons in words a person reads, for the rules whose stored reason is a Great
-Expectations rule name (the pipeline's newer rows carry their reason in words already)."""
+"""Quarantine reasons in words a person reads, in the page's language. The pipeline stores each
+quarantined value's rule (a Great Expectations rule name or the reader's own rule) and a reason in
+English words; a rule's name is a programmer's word and never shown, and the Chinese view reads the
+rule's meaning in Chinese (the English reason, with its particulars, is the English view's)."""
 from __future__ import annotations
 
-RULES = {
+RULES = {  # rule: (English, 中文)
     "expect_column_values_to_be_between": ("outside the instrument's range (e.g. −9999, a sensor's error code)",
                                            "超出仪器量程（如 −9999 等错误代码）"),
     "expect_column_values_to_not_be_null": ("a required field is empty", "必填字段为空"),
@@ -12,17 +14,27 @@ RULES = {
     "expect_column_values_to_match_regex": ("a malformed value", "格式错误"),
     "qc_duplicate": ("an exact copy of another row of the same batch", "同批次中完全重复的记录"),
     "qc_conflicting_duplicate": ("another value for the same station, parameter and time", "同一站点、指标、时间的冲突值"),
+    # the file readers' own rules (pipelines/sources/files.py)
+    "time": ("a time that could not be read", "时间无法识别"),
+    "unreadable_time": ("a time that could not be read", "时间无法识别"),
+    "number": ("a value that is not a number", "数值无法识别"),
+    "value_truncated": ("a value cut short in the feed", "数值被截断"),
+    "no_reading": ("a row without a reading", "无监测值的记录"),
+    "record_not_a_list": ("a record of the wrong shape", "记录格式错误"),
 }
 
 
 def readable(expectation: str | None, reason: str | None, lang: str = "en") -> str:
-    """The stored reason where it is words already, else the rule's meaning (and the rule's name)."""
+    """English: the stored reason where it is words, else the rule's meaning. Chinese: the rule's
+    meaning in Chinese, else the stored reason (a rule this table does not know yet)."""
     expectation = expectation or ""
     reason = reason or ""
-    if reason and not reason.startswith("expect_") and reason != expectation:
-        return reason
     meaning = RULES.get(expectation) or next((v for k, v in RULES.items() if expectation.startswith(k)), None)
-    if meaning is None:
-        return reason or expectation
-    words = meaning[1] if lang == "zh" else meaning[0]
-    return f"{words} ({expectation})"
+    words_stored = bool(reason) and not reason.startswith("expect_") and reason != expectation
+    if lang == "zh" and meaning is not None:
+        return meaning[1]
+    if words_stored:
+        return reason
+    if meaning is not None:
+        return meaning[0]
+    return reason or expectation or "—"

@@ -9,7 +9,8 @@ from dash import Input, Output, State, dcc, html
 
 from dashboards.app import components, figures
 from dashboards.app.data import city_name, parse_day
-from dashboards.app.i18n import t
+from dashboards.app.i18n import t, value_text
+from pipelines import display
 from dashboards.app.pages.overview import SIX_CITIES
 
 POLLUTANTS = ("pm2_5", "pm10", "o3", "no2", "so2", "co")
@@ -31,16 +32,27 @@ def _range(context):
 
 
 def daily_table(context) -> pd.DataFrame:
+    """The stored daily AQI of each station: the AQI (or 无数据 / 数据不足 as the day's status
+    says), its HJ 633 category and primary pollutants as the daily report writes them."""
+    lang = context.lang
     start, end = _range(context)
     stations = _stations(context)
+    columns = [t("col_day", lang), t("city", lang), t("col_station", lang), t("col_aqi", lang),
+               t("col_aqi_category", lang), t("col_primary", lang)]
     if end is None:
-        return pd.DataFrame(columns=["day", "city", "station", "AQI", "category", "primary"])
+        return pd.DataFrame(columns=columns)
     rows = context.warehouse.assessments_between(start, end, tuple(stations["station_id"]), "air")
     names = stations.set_index("station_id")
-    return pd.DataFrame({"day": rows["period_start"], "city": rows["station_id"].map(names["city"]),
-                         "station": rows["station_id"].map(names["name_zh"]), "AQI": rows["aqi"],
-                         "category": rows["grade"], "primary": rows["primary_pollutants"],
-                         "status": rows["status"]}).sort_values(["day", "city"], ascending=[False, True])
+    assessed = rows["status"] == "assessed"
+    frame = pd.DataFrame({
+        columns[0]: rows["period_start"],
+        columns[1]: [city_name(c, lang) for c in rows["station_id"].map(names["city"])],
+        columns[2]: rows["station_id"].map(names["name_zh"]),
+        columns[3]: [display.aqi_text(a, lang, s) for a, s in zip(rows["aqi"], rows["status"])],
+        columns[4]: [value_text("aqi_category", g, lang) if ok else "—" for g, ok in zip(rows["grade"], assessed)],
+        columns[5]: [display.pollutants_text(p, lang) if ok else "—" for p, ok in zip(rows["primary_pollutants"], assessed)],
+        "_city": rows["station_id"].map(names["city"])})
+    return frame.sort_values([columns[0], "_city"], ascending=[False, True]).drop(columns=["_city"])
 
 
 def figures_for(context):
@@ -67,7 +79,8 @@ def render(context, rest):
             html.Label([t("city", lang), dcc.Dropdown(id="air-city", options=options, value=context.param("city") or "",
                                                       clearable=False, style={"width": "200px"})]),
             html.Label([t("period", lang), components.date_range("air-range", None, None, start, end)]),
-            html.Label([t("pollutant", lang), dcc.Dropdown(id="air-pollutant", options=list(POLLUTANTS),
+            html.Label([t("pollutant", lang), dcc.Dropdown(id="air-pollutant", options=[
+                {"label": display.POLLUTANT_LABELS.get(code, code), "value": code} for code in POLLUTANTS],
                                                            value=context.param("pollutant") or "pm2_5", clearable=False,
                                                            style={"width": "140px"})]),
         ], className="filters"),

@@ -18,7 +18,8 @@ from dash import Input, Output, State, dcc, html
 
 from dashboards.app import components
 from dashboards.app.data import parse_day
-from dashboards.app.i18n import t
+from dashboards.app.i18n import t, value_text
+from pipelines import display
 
 
 log = logging.getLogger(__name__)
@@ -67,29 +68,51 @@ def state_of(episode) -> str:
     return "acknowledged" if acknowledged is not None and not pd.isna(acknowledged) else "open"
 
 
-def episode_table(context) -> pd.DataFrame:
+def _episodes(context) -> pd.DataFrame:
     start, end = _range(context)
-    episodes = context.warehouse.alert_episodes(context.scope.key, start, end)
+    return context.warehouse.alert_episodes(context.scope.key, start, end)
+
+
+def _day_or_dash(values: pd.Series) -> list[str]:
+    return [display.text_or_dash(v) for v in values]
+
+
+def episode_table(context) -> pd.DataFrame:
+    """The episodes as a duty officer reads them: headings and states in the page's language, the
+    failing items with their 超标倍数 as a bulletin writes them ('总磷 1.8倍；氨氮 0.3倍'), never the
+    stored JSON; '—' where there is nothing to say (an open episode's resolution day)."""
+    lang = context.lang
+    episodes = _episodes(context)
     names = context.stations.set_index("station_id")["name_zh"]
-    return pd.DataFrame({"episode": episodes["episode_id"], "断面 section": episodes["section_id"].map(names),
-                         "state": [state_of(e) for _, e in episodes.iterrows()], "opened": episodes["opened_on"],
-                         "last failed": episodes["last_failed_on"], "resolved": episodes["resolved_on"],
-                         "worst class": episodes["worst_class"], "target": episodes["target_class"],
-                         "days failed": episodes["days_failed"], "items": episodes["failing_items"],
-                         "acknowledged by": episodes["acknowledged_by"],
-                         "acknowledged at": bureau_time(episodes["acknowledged_at"]),
-                         "escalated at": bureau_time(episodes["escalated_at"])})
+    return pd.DataFrame({
+        t("col_episode", lang): episodes["episode_id"],
+        t("col_section", lang): episodes["section_id"].map(names),
+        t("alert_state", lang): [value_text("episode_state", state_of(e), lang) for _, e in episodes.iterrows()],
+        t("col_opened", lang): _day_or_dash(episodes["opened_on"]),
+        t("col_last_failed", lang): _day_or_dash(episodes["last_failed_on"]),
+        t("col_resolved", lang): _day_or_dash(episodes["resolved_on"]),
+        t("col_worst_class", lang): [display.class_text(c, lang) for c in episodes["worst_class"]],
+        t("target", lang): _day_or_dash(episodes["target_class"]),
+        t("col_days_failed", lang): episodes["days_failed"],
+        t("failing_items", lang): [display.multiples_text(items, lang) or "—" for items in episodes["failing_items"]],
+        t("col_acknowledged_by", lang): _day_or_dash(episodes["acknowledged_by"]),
+        t("col_acknowledged_at", lang): _day_or_dash(bureau_time(episodes["acknowledged_at"])),
+        t("col_escalated_at", lang): _day_or_dash(bureau_time(episodes["escalated_at"]))})
 
 
 def history_table(context) -> pd.DataFrame:
     """Who acknowledged or resolved the episodes shown, when, and their comment."""
-    episodes = episode_table(context)
-    actions = context.warehouse.alert_actions(tuple(int(e) for e in episodes["episode"]))
-    sections = dict(zip(episodes["episode"].astype(int), episodes["断面 section"]))
-    return pd.DataFrame({"episode": actions["episode_id"],
-                         "断面 section": actions["episode_id"].map(lambda e: sections.get(int(e))),
-                         "action": actions["action"], "by": actions["actor"], "at": bureau_time(actions["acted_at"]),
-                         "comment": actions["comment"]}).iloc[::-1]  # the newest first
+    lang = context.lang
+    episodes = _episodes(context)
+    names = context.stations.set_index("station_id")["name_zh"]
+    actions = context.warehouse.alert_actions(tuple(int(e) for e in episodes["episode_id"]))
+    sections = dict(zip(episodes["episode_id"].astype(int), episodes["section_id"].map(names)))
+    return pd.DataFrame({t("col_episode", lang): actions["episode_id"],
+                         t("col_section", lang): actions["episode_id"].map(lambda e: sections.get(int(e))),
+                         t("col_action", lang): [value_text("action", a, lang) for a in actions["action"]],
+                         t("col_by", lang): actions["actor"],
+                         t("col_at", lang): _day_or_dash(bureau_time(actions["acted_at"])),
+                         t("col_comment", lang): _day_or_dash(actions["comment"])}).iloc[::-1]  # the newest first
 
 
 def ack_options(context) -> list[dict]:
@@ -150,13 +173,18 @@ def ack_block(context) -> html.Div:
 
 def alert_table(context) -> pd.DataFrame:
     """The per section-day alerts of warehouses before migration 0010 (kept, no longer written)."""
+    lang = context.lang
     start, end = _range(context)
     rows = context.warehouse.alerts(context.scope.key, start, end)
     names = context.stations.set_index("station_id")["name_zh"]
-    return pd.DataFrame({"raised_at": rows["raised_at"], "断面 section": rows["station_id"].map(names),
-                         "period": rows["period"], "day": rows["period_start"], "subject": rows["subject"],
-                         "recipients": rows["recipients"], "state": rows["delivery_status"],
-                         "attempts": rows["attempts"], "detail": rows["delivery_detail"]})
+    return pd.DataFrame({t("col_raised_at", lang): _day_or_dash(bureau_time(rows["raised_at"])),
+                         t("col_section", lang): rows["station_id"].map(names),
+                         t("col_period_kind", lang): [value_text("period", v, lang) for v in rows["period"]],
+                         t("col_day", lang): _day_or_dash(rows["period_start"]),
+                         t("col_subject", lang): rows["subject"], t("col_recipients", lang): rows["recipients"],
+                         t("col_delivery", lang): [value_text("delivery", v, lang) for v in rows["delivery_status"]],
+                         t("col_attempts", lang): rows["attempts"],
+                         t("col_detail", lang): _day_or_dash(rows["delivery_detail"])})
 
 
 def render(context, rest):
@@ -167,7 +195,9 @@ def render(context, rest):
             html.H3(t("alerts_title", lang)), dcc.Store(id="alerts-ack-done")]
     if context.warehouse.has_alert_episodes():
         body += [components.data_table("alerts-table", None, "alerts/episodes", context,
-                                       style_rows=[{"if": {"filter_query": '{state} = "open"'}, "backgroundColor": "#fde0dd"}]),
+                                       style_rows=[{"if": {"filter_query": f'{{{t("alert_state", lang)}}} = '
+                                                                    f'"{value_text("episode_state", "open", lang)}"'},
+                                                    "backgroundColor": "#fde0dd"}]),
                  ack_block(context),
                  html.H4(w("history", lang)),
                  components.data_table("alerts-history", history_table(context), "alerts/history", context)]

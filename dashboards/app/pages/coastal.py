@@ -10,6 +10,7 @@ from dash import Input, Output, State, html
 from dashboards.app import components, figures
 from dashboards.app.data import parse_day
 from dashboards.app.i18n import t
+from pipelines import display
 
 GOOD = ("一类", "二类")
 
@@ -41,31 +42,46 @@ def point_table(context) -> pd.DataFrame:
     lang = context.lang
     rows = _surveys(context)
     names = _points(context).set_index("station_id")["name_zh"]
-    frame = pd.DataFrame({"海湾 bay": rows["bay"], "点位 point": rows["station_id"].map(names),
-                          "survey": rows["period_start"], t("class", lang): rows["water_class"],
-                          t("target", lang): rows["target_class"],
-                          t("status", lang): rows["is_compliant"].map({True: t("compliant", lang), False: t("failed", lang)}),
-                          t("failing_items", lang): rows["failing_parameters"].map(figures.failing_text)})
-    return frame.sort_values(["survey", "海湾 bay"], ascending=[False, True])
+    columns = [t("col_bay", lang), t("col_point", lang), t("col_survey", lang), t("class", lang), t("target", lang),
+               t("status", lang), t("failing_items", lang)]
+    frame = pd.DataFrame({columns[0]: rows["bay"], columns[1]: rows["station_id"].map(names),
+                          columns[2]: rows["period_start"],
+                          columns[3]: [display.class_text(c, lang) for c in rows["water_class"]],
+                          columns[4]: [display.text_or_dash(c) for c in rows["target_class"]],
+                          columns[5]: [display.verdict_text(v, lang, "assessed" if not display.is_missing(c) else "no data")
+                                       for v, c in zip(rows["is_compliant"], rows["water_class"])],
+                          columns[6]: [figures.failing_text(f, lang) for f in rows["failing_parameters"]]},
+                         columns=columns)
+    return frame.sort_values([columns[2], columns[0]], ascending=[False, True])
 
 
-def bay_table(context) -> pd.DataFrame:
+def _bay_shares(context) -> pd.DataFrame:
+    """Per bay and survey: the points surveyed and the share at 一类 or 二类 (counted from stored classes)."""
     rows = _surveys(context)
     if rows.empty:
-        return pd.DataFrame(columns=["海湾 bay", "survey", "points", "优良 share"])
+        return pd.DataFrame(columns=["bay", "period_start", "points", "good", "share"])
     grouped = rows.assign(good=rows["water_class"].isin(GOOD)).groupby(["bay", "period_start"])
     frame = pd.DataFrame({"points": grouped.size(), "good": grouped["good"].sum()})
-    frame["优良 share"] = (frame["good"] / frame["points"]).round(3)
-    return frame.reset_index().rename(columns={"bay": "海湾 bay", "period_start": "survey"}).sort_values(
-        ["survey", "海湾 bay"], ascending=[False, True])
+    frame["share"] = frame["good"] / frame["points"]
+    return frame.reset_index().sort_values(["period_start", "bay"], ascending=[False, True])
 
 
-def bay_figure(context, table: pd.DataFrame | None = None) -> dict:
-    table = bay_table(context) if table is None else table
-    if table.empty:
+def bay_table(context, shares: pd.DataFrame | None = None) -> pd.DataFrame:
+    lang = context.lang
+    shares = _bay_shares(context) if shares is None else shares
+    columns = [t("col_bay", lang), t("col_survey", lang), t("col_points", lang), t("col_good_share", lang)]
+    return pd.DataFrame({columns[0]: shares["bay"], columns[1]: shares["period_start"], columns[2]: shares["points"],
+                         columns[3]: [f"{share:.0%} ({int(good)}/{int(points)})" for share, good, points in
+                                      zip(shares["share"], shares["good"], shares["points"])]}, columns=columns)
+
+
+def bay_figure(context, shares: pd.DataFrame | None = None) -> dict:
+    shares = _bay_shares(context) if shares is None else shares
+    if shares.empty:
         return figures.empty(t("no_data", context.lang))
-    traces = [{"type": "scatter", "mode": "lines+markers", "name": bay, "x": [str(d) for d in rows["survey"]],
-               "y": (rows["优良 share"] * 100).tolist()} for bay, rows in table.sort_values("survey").groupby("海湾 bay")]
+    traces = [{"type": "scatter", "mode": "lines+markers", "name": bay, "x": [str(d) for d in rows["period_start"]],
+               "y": (rows["share"] * 100).round(1).tolist()}
+              for bay, rows in shares.sort_values("period_start").groupby("bay")]
     return {"data": traces, "layout": {"font": figures.FONT, "height": 320, "margin": {"l": 50, "r": 10, "t": 40, "b": 30},
                                        "title": {"text": t("bays", context.lang), "x": 0.01},
                                        "yaxis": {"range": [-5, 105], "ticksuffix": "%"}, "xaxis": {"type": "date"}}}
@@ -93,10 +109,11 @@ def register(app, current_context) -> None:
         params = components.parse_search(search)
         params.update({"from": (start or "")[:10] or None, "to": (end or "")[:10] or None})
         context = current_context(params)
-        bays = bay_table(context)
-        return (bay_figure(context, bays), *components.table_outputs("coastal-bay-table", bays, "coastal/bays", context),
+        shares = _bay_shares(context)
+        return (bay_figure(context, shares),
+                *components.table_outputs("coastal-bay-table", bay_table(context, shares), "coastal/bays", context),
                 *components.table_outputs("coastal-points", point_table(context), "coastal/points", context),
                 components.search_string(params))
 
 
-TABLES = {"bays": bay_table, "points": point_table}
+TABLES = {"bays": lambda context: bay_table(context), "points": point_table}

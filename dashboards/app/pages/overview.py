@@ -1,33 +1,51 @@
 """Overview: the map of sections by their latest assessed class against target, and the KPIs of
-each city. The day shown is the latest day with assessed data, never one that holds only
-'insufficient data' rows."""
+each city. Each domain (surface water, coastal waters, air) is shown on its own latest day with
+assessed data, stated beside its figures: the feeds do not run together (real water CSVs may end
+years before the air feed does), and one domain's day must not blank another's. A day that holds
+only 'insufficient data' rows is never a domain's latest day."""
 from __future__ import annotations
 
 from datetime import date
 
 import pandas as pd
-from dash import Input, Output, State, dcc, html, no_update
+from dash import Input, Output, State, dcc, html
 
 from dashboards.app import components, figures
 from dashboards.app.data import city_name, parse_day
 from dashboards.app.i18n import t
+from pipelines import display
 
 WORST_SURFACE = "劣Ⅴ"
 GOOD_SURFACE = ("Ⅰ", "Ⅱ", "Ⅲ")
 SIX_CITIES = ("南宁市", "北海市", "防城港市", "钦州市", "玉林市", "崇左市")
+DOMAINS = ("surface_water", "seawater", "air")
+DAY_IDS = {"surface_water": "latest-day-water", "seawater": "latest-day-sea", "air": "latest-day-air"}
+
+
+def latest_days(context) -> dict[str, date | None]:
+    """Each domain's latest day with assessed data, for the stations the user may see."""
+    return {domain: context.warehouse.latest_assessed_day(domain, context.scope.key) for domain in DOMAINS}
 
 
 def latest_day(context) -> date | None:
-    """The latest day with assessed surface-water data, else (a warehouse of air data only) with
-    assessed data of any domain."""
-    latest = context.warehouse.latest_assessed_day("surface_water", context.scope.key)
-    return latest or context.warehouse.assessed_day_range(context.scope.key)[1]
+    """The newest of the domains' latest days: the furthest the 'as of' picker goes."""
+    days = [day for day in latest_days(context).values() if day]
+    return max(days) if days else None
 
 
 def _day(context) -> date | None:
+    """The 'as of' day chosen (default: the newest day of any domain)."""
     latest = latest_day(context)
     chosen = parse_day(context.param("day"), latest)
     return min(chosen, latest) if chosen and latest else chosen
+
+
+def domain_days(context, as_of: date | None = None) -> dict[str, date | None]:
+    """The day each domain is shown on: its own latest assessed day, or the day chosen where that
+    is earlier."""
+    as_of = as_of or _day(context)
+    return {domain: (min(as_of, latest) if as_of and latest else latest)
+            for domain, latest in latest_days(context).items()}
 
 
 def _stations(context, city: str | None) -> pd.DataFrame:
@@ -35,64 +53,91 @@ def _stations(context, city: str | None) -> pd.DataFrame:
     return visible if not city else visible[visible["city"] == city]
 
 
-def map_figure(context, day: date | None, city: str | None) -> dict:
-    if day is None:
+def _day_text(day: date | None) -> str:
+    return str(day) if day else "—"
+
+
+def map_figure(context, as_of: date | None, city: str | None) -> dict:
+    days = domain_days(context, as_of)
+    water_day, sea_day = days["surface_water"], days["seawater"]
+    if water_day is None and sea_day is None:
         return figures.empty(t("no_data", context.lang), 600)
     stations = _stations(context, city)
-    latest = pd.concat([context.warehouse.latest_assessments("surface_water", day, context.scope.key),
-                        context.warehouse.latest_assessments("seawater", day, context.scope.key)], ignore_index=True)
-    return figures.section_map(stations, latest, context.lang, city or context.scope.city, day)
+    frames = [context.warehouse.latest_assessments(domain, day, context.scope.key)
+              for domain, day in (("surface_water", water_day), ("seawater", sea_day)) if day]
+    latest = pd.concat(frames, ignore_index=True)
+    days_text = t("map_days", context.lang).format(water=_day_text(water_day), sea=_day_text(sea_day))
+    return figures.section_map(stations, latest, context.lang, city or context.scope.city, water_day or sea_day,
+                               days_text)
 
 
-def kpi_table(context, day: date | None = None, city: str | None = None) -> pd.DataFrame:
+def kpi_table(context, as_of: date | None = None, city: str | None = None) -> pd.DataFrame:
     """One row per city: share of sections at Ⅰ–Ⅲ and the 劣Ⅴ count (latest assessed class), the
     cross-boundary sections compliant this month so far, the day's AQI range over its stations and the
-    share of 优良 station-days this year. Counts of stored verdicts, no verdict made here."""
+    share of 优良 station-days this year. Counts of stored verdicts, no verdict made here. The water
+    columns are of surface water's day, the air columns of air's: each heading names its day."""
     lang = context.lang
-    day = day or _day(context)
-    columns = [t("city", lang), t("kpi_share_good", lang), t("kpi_worst", lang), t("kpi_cross_mtd", lang),
-               t("kpi_aqi", lang), t("kpi_good_days", lang)]
-    if day is None:
+    days = domain_days(context, as_of)
+    day, air_day = days["surface_water"], days["air"]
+    year = (air_day or day or date.today()).year
+    columns = [t("city", lang), f"{t('kpi_share_good', lang)} · {_day_text(day)}",
+               f"{t('kpi_worst', lang)} · {_day_text(day)}",
+               f"{t('kpi_cross_mtd', lang)} · {day.strftime('%Y-%m') if day else '—'}",
+               f"{t('kpi_aqi', lang)} · {_day_text(air_day)}",
+               f"{t('kpi_good_days_year', lang).format(year=year)} · {_day_text(air_day)}"]
+    if day is None and air_day is None:
         return pd.DataFrame(columns=columns)
     visible = _stations(context, city)
     names = visible.set_index("station_id")
-    water = context.warehouse.latest_assessments("surface_water", day, context.scope.key)
-    water = water[water["station_id"].isin(names.index)].assign(city=lambda f: f["station_id"].map(names["city"]))
-    month = context.warehouse.assessments_between(day.replace(day=1), day.replace(day=1), context.scope.key,
-                                                  "surface_water", "month")
-    month = month[month["station_id"].isin(names.index)].assign(city=lambda f: f["station_id"].map(names["city"]))
-    air_day = context.warehouse.latest_assessed_day("air", context.scope.key)
-    air_day = min(air_day, day) if air_day else None
-    air = (context.warehouse.assessments_between(air_day, air_day, context.scope.key, "air", assessed_only=True)
-           if air_day else pd.DataFrame(columns=["station_id", "aqi"]))
-    air = air[air["station_id"].isin(names.index)].assign(city=lambda f: f["station_id"].map(names["city"]))
-    counts = context.warehouse.air_day_counts(date(day.year, 1, 1), day, context.scope.key)
-    counts = counts[counts["station_id"].isin(names.index)].assign(city=lambda f: f["station_id"].map(names["city"]))
+
+    def mine(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame[frame["station_id"].isin(names.index)]
+        return frame.assign(city=frame["station_id"].map(names["city"]))
+
+    if day:
+        water = mine(context.warehouse.latest_assessments("surface_water", day, context.scope.key))
+        month = mine(context.warehouse.assessments_between(day.replace(day=1), day.replace(day=1), context.scope.key,
+                                                           "surface_water", "month"))
+    else:
+        water = pd.DataFrame(columns=["station_id", "water_class", "city"])
+        month = pd.DataFrame(columns=["station_id", "status", "is_compliant", "city"])
+    if air_day:
+        air = mine(context.warehouse.assessments_between(air_day, air_day, context.scope.key, "air",
+                                                         assessed_only=True))
+        counts = mine(context.warehouse.air_day_counts(date(air_day.year, 1, 1), air_day, context.scope.key))
+    else:
+        air = pd.DataFrame(columns=["station_id", "aqi", "city"])
+        counts = pd.DataFrame(columns=["station_id", "days_assessed", "days_good", "city"])
+    no_data = display.word("no_data", lang)
     cities = [c for c in SIX_CITIES if c in set(visible["city"])]
     rows = []
     for name in cities:
-        mine = water[water["city"] == name]
-        sections = mine[mine["water_class"].notna()]
+        sections = water[(water["city"] == name) & water["water_class"].map(lambda c: not display.is_missing(c))]
         crossing = month[(month["city"] == name) & (month["status"] == "assessed")]
         aqi = air[air["city"] == name]["aqi"].dropna()
         good = counts[counts["city"] == name]
-        assessed_days, good_days = int(good["days_assessed"].sum()), int(good["days_good"].fillna(0).sum())
+        assessed_days = int(good["days_assessed"].fillna(0).sum())
+        good_days = int(good["days_good"].fillna(0).sum())
+        good_share = sections["water_class"].isin(GOOD_SURFACE)
         rows.append({
             columns[0]: city_name(name, lang),
-            columns[1]: f"{sections['water_class'].isin(GOOD_SURFACE).mean():.0%} ({int(sections['water_class'].isin(GOOD_SURFACE).sum())}/{len(sections)})" if len(sections) else "—",
-            columns[2]: int((sections["water_class"] == WORST_SURFACE).sum()) if len(sections) else "—",
-            columns[3]: f"{int((crossing['is_compliant'] == True).sum())}/{len(crossing)}" if len(crossing) else "—",  # noqa: E712
-            columns[4]: (f"{int(aqi.min())}–{int(aqi.max())} ({len(aqi)}) · {air_day}" if len(aqi) else "—"),
-            columns[5]: f"{good_days / assessed_days:.1%} ({good_days}/{assessed_days})" if assessed_days else "—",
+            columns[1]: f"{good_share.mean():.0%} ({int(good_share.sum())}/{len(sections)})" if len(sections) else no_data,
+            columns[2]: int((sections["water_class"] == WORST_SURFACE).sum()) if len(sections) else no_data,
+            columns[3]: f"{int((crossing['is_compliant'] == True).sum())}/{len(crossing)}" if len(crossing) else no_data,  # noqa: E712
+            columns[4]: f"{int(aqi.min())}–{int(aqi.max())} ({len(aqi)})" if len(aqi) else no_data,
+            columns[5]: f"{good_days / assessed_days:.1%} ({good_days}/{assessed_days})" if assessed_days else no_data,
         })
     return pd.DataFrame(rows, columns=columns)
 
 
-def cross_boundary_today(context, day: date | None = None, city: str | None = None) -> pd.DataFrame:
+def cross_boundary_today(context, as_of: date | None = None, city: str | None = None) -> pd.DataFrame:
+    """The cross-boundary sections on surface water's day: class, verdict and the day it is of,
+    failing items as a bulletin writes them; 无数据 where a section has no assessed day in the month
+    before it. Failing sections first."""
     lang = context.lang
-    day = day or _day(context)
-    columns = ["断面 section", t("class", lang), t("target", lang), t("status", lang), t("failing_items", lang),
-               t("upstream", lang), t("downstream", lang), "section_id"]
+    day = domain_days(context, as_of)["surface_water"]
+    columns = [t("col_section", lang), t("class", lang), t("target", lang), t("status", lang), t("failing_items", lang),
+               t("upstream", lang), t("downstream", lang), t("col_section_id", lang)]
     if day is None:
         return pd.DataFrame(columns=columns)
     visible = _stations(context, city)
@@ -101,15 +146,20 @@ def cross_boundary_today(context, day: date | None = None, city: str | None = No
     rows = []
     for _, section in crossing.iterrows():
         row = latest.loc[section["station_id"]] if section["station_id"] in latest.index else None
-        status = "—" if row is None else t("compliant" if row["is_compliant"] else "failed", lang)
+        water_class = None if row is None else row["water_class"]
+        if row is None or display.is_missing(water_class):
+            status = display.word("no_data", lang)
+        else:
+            status = f"{display.verdict_text(row['is_compliant'], lang, row['status'])} · {row['period_start']}"
         rows.append({columns[0]: f"{section['name_zh']} ({section['water_body']})",
-                     columns[1]: "" if row is None else row["water_class"], columns[2]: section["target_class"],
-                     columns[3]: status if row is None else f"{status} · {row['period_start']}",
-                     columns[4]: "" if row is None else figures.failing_text(row["failing_parameters"]),
-                     columns[5]: section["upstream_jurisdiction"], columns[6]: section["downstream_jurisdiction"],
+                     columns[1]: display.class_text(water_class, lang), columns[2]: display.text_or_dash(section["target_class"]),
+                     columns[3]: status,
+                     columns[4]: "" if row is None else figures.failing_text(row["failing_parameters"], lang),
+                     columns[5]: display.text_or_dash(section["upstream_jurisdiction"]),
+                     columns[6]: display.text_or_dash(section["downstream_jurisdiction"]),
                      columns[7]: section["station_id"]})
     frame = pd.DataFrame(rows, columns=columns)
-    failing = frame[columns[3]].str.startswith(t("failed", lang))
+    failing = frame[columns[3]].str.startswith(display.word("failed", lang))
     return pd.concat([frame[failing], frame[~failing]], ignore_index=True)  # failing sections first
 
 
@@ -124,17 +174,21 @@ def render(context, rest):
     lang = context.lang
     latest = latest_day(context)
     day = _day(context)
+    days = domain_days(context, day)
     city = _city_param(context)
     first, _ = context.warehouse.assessed_day_range(context.scope.key)
     options = [{"label": t("all_cities", lang), "value": ""}] + [
         {"label": city_name(c, lang), "value": c} for c in SIX_CITIES if c in set(context.visible["city"])]
+    stated = [f"{t('latest_days', lang)}: "]
+    for domain in DOMAINS:
+        stated += [t(f"domain_{domain}", lang) + " ", html.B(_day_text(days[domain]), id=DAY_IDS[domain]),
+                   " · " if domain != DOMAINS[-1] else ""]
     filters = html.Div([
         html.Label([t("as_of", lang), dcc.DatePickerSingle(id="overview-day", date=day, min_date_allowed=first,
                                                            max_date_allowed=latest, display_format="YYYY-MM-DD")]),
         html.Label([t("city", lang), dcc.Dropdown(id="overview-city", options=options, value=city or "",
                                                   clearable=False, style={"width": "200px"})]),
-        html.Span([f"{t('latest_day', lang)}: ", html.B(str(latest) if latest else "—", id="latest-day")],
-                  className="hint"),
+        html.Span(stated, className="hint", id="latest-days"),
     ], className="filters")
     body = [
         filters,
@@ -143,14 +197,14 @@ def render(context, rest):
             html.Div([html.H3(t("kpi_title", lang)),
                       components.data_table("overview-kpi", None, "overview/kpi", context)], className="side"),
         ], className="row"),
-        html.H3(t("cross_boundary", lang)),
+        html.H3(f"{t('cross_boundary', lang)} · {t('domain_surface_water', lang)} {_day_text(days['surface_water'])}",
+                id="overview-cross-title"),
         components.data_table("overview-cross", None, "overview/cross", context,
                               style_rows=[{"if": {"filter_query": f'{{{t("status", lang)}}} contains "{t("failed", lang)}"'},
                                            "backgroundColor": "#fde0dd"}]),
     ]
-    air_day = context.warehouse.latest_assessed_day("air", context.scope.key)
-    shown_from = min(day, air_day) if day and air_day else day
-    return body, (shown_from, day)
+    shown = [d for d in days.values() if d]
+    return body, ((min(shown), max(shown)) if shown else None)
 
 
 def register(app, current_context) -> None:
@@ -165,7 +219,7 @@ def register(app, current_context) -> None:
         context = current_context(params)
         chosen = _day(context)
         city = _city_param(context)
-        crossing = cross_boundary_today(context, chosen, city).drop(columns=["section_id"])
+        crossing = cross_boundary_today(context, chosen, city).drop(columns=[t("col_section_id", context.lang)])
         return (map_figure(context, chosen, city),
                 *components.table_outputs("overview-kpi", kpi_table(context, chosen, city), "overview/kpi", context),
                 *components.table_outputs("overview-cross", crossing, "overview/cross", context),

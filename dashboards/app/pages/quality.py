@@ -9,7 +9,8 @@ from dash import Input, Output, State, html
 
 from dashboards.app import components, figures
 from dashboards.app.data import parse_day
-from dashboards.app.i18n import t
+from dashboards.app.i18n import t, value_text
+from dashboards.app.pages.alerts import bureau_time
 from dashboards.app.reasons import readable
 
 
@@ -21,27 +22,54 @@ def _range(context):
     return parse_day(context.param("from"), end - timedelta(days=29)), end
 
 
-def log_table(context) -> pd.DataFrame:
+LOG_HEADINGS = {"partition_day": "col_partition_day", "source": "col_source", "domain": "col_domain",
+                "rows_read": "col_rows_read", "rows_loaded": "col_rows_loaded", "rows_quarantined": "col_rows_quarantined",
+                "loaded_at": "col_loaded_at", "batch_id": "col_batch"}
+PAYLOAD_HEADINGS = {"payload_id": "col_payload", "source": "col_source", "received_at": "col_received_at",
+                    "fetched_at": "col_fetched_at", "origin": "col_origin", "status": "status", "error": "col_error",
+                    "rows_read": "col_rows_read", "rows_loaded": "col_rows_loaded",
+                    "rows_quarantined": "col_rows_quarantined", "rows_out_of_scope": "col_rows_out_of_scope"}
+
+
+def headed(frame: pd.DataFrame, headings: dict[str, str], lang: str) -> pd.DataFrame:
+    """The stored columns named as the page's language names them (the field names are not shown)."""
+    return frame[list(headings)].rename(columns={c: t(key, lang) for c, key in headings.items()})
+
+
+def _log(context) -> pd.DataFrame:
     start, end = _range(context)
     if end is None:
-        return pd.DataFrame(columns=["partition_day", "source", "rows_read", "rows_loaded", "rows_quarantined"])
-    log = context.warehouse.ingest_log(start, end)
-    return log[["partition_day", "source", "domain", "rows_read", "rows_loaded", "rows_quarantined", "loaded_at",
-                "batch_id"]]
+        return pd.DataFrame(columns=list(LOG_HEADINGS))
+    return context.warehouse.ingest_log(start, end)
+
+
+def log_table(context, log: pd.DataFrame | None = None) -> pd.DataFrame:
+    lang = context.lang
+    log = (_log(context) if log is None else log).copy()
+    log["domain"] = [value_text("domain", d, lang) for d in log["domain"]]
+    log["loaded_at"] = bureau_time(log["loaded_at"])
+    return headed(log, LOG_HEADINGS, lang)
 
 
 def reason_table(context) -> pd.DataFrame:
+    lang = context.lang
+    columns = [t("col_partition_day", lang), t("col_source", lang), t("col_rows", lang), t("col_reason", lang)]
     start, end = _range(context)
     if end is None:
-        return pd.DataFrame(columns=["partition_day", "source", "rows", "reason"])
+        return pd.DataFrame(columns=columns)
     summary = context.warehouse.quarantine_summary(start, end, context.scope.key)
-    return pd.DataFrame({"partition_day": summary["partition_day"], "source": summary["source"],
-                         "rows": summary["rows"],
-                         "reason": [readable(e, r, context.lang) for e, r in zip(summary["expectation"], summary["reason"])]})
+    return pd.DataFrame({columns[0]: summary["partition_day"], columns[1]: summary["source"],
+                         columns[2]: summary["rows"],
+                         columns[3]: [readable(e, r, lang) for e, r in zip(summary["expectation"], summary["reason"])]})
 
 
 def payload_table(context) -> pd.DataFrame:
-    return context.warehouse.payloads()
+    lang = context.lang
+    payloads = context.warehouse.payloads().copy()
+    payloads["status"] = [value_text("payload_status", v, lang) for v in payloads["status"]]
+    for column in ("received_at", "fetched_at"):
+        payloads[column] = bureau_time(payloads[column])
+    return headed(payloads, PAYLOAD_HEADINGS, lang)
 
 
 def render(context, rest):
@@ -71,10 +99,11 @@ def register(app, current_context) -> None:
         params = components.parse_search(search)
         params.update({"from": (start or "")[:10] or None, "to": (end or "")[:10] or None})
         context = current_context(params)
-        log = log_table(context)
+        log = _log(context)
         return (figures.ingest_bars(log, context.lang),
                 *components.table_outputs("quality-reasons", reason_table(context), "quality/reasons", context),
-                *components.table_outputs("quality-table", log, "quality/log", context), components.search_string(params))
+                *components.table_outputs("quality-table", log_table(context, log), "quality/log", context),
+                components.search_string(params))
 
 
 TABLES = {"log": log_table, "reasons": reason_table, "payloads": payload_table}

@@ -9,8 +9,9 @@ import pandas as pd
 from dash import Input, Output, State, dcc, html
 
 from dashboards.app import components, figures
-from dashboards.app.data import parse_day
-from dashboards.app.i18n import t
+from dashboards.app.data import city_name, parse_day
+from dashboards.app.i18n import t, value_text
+from pipelines import display
 from pipelines.assessment import surface_water
 from warehouse.queries import month_bounds
 
@@ -34,26 +35,29 @@ def reservoir_table(context) -> pd.DataFrame:
     lang = context.lang
     reservoirs = _reservoirs(context)
     start, end = _range(context)
-    columns = ["水库 reservoir", t("city", lang), t("target", lang), t("class", lang), t("status", lang),
-               t("failing_items", lang), "TLI", "TLI grade", "TLI month"]
+    columns = [t("col_reservoir", lang), t("city", lang), t("target", lang), t("class", lang), t("status", lang),
+               t("failing_items", lang), "TLI", t("col_tli_grade", lang), t("col_tli_month", lang)]
     if end is None:
         return pd.DataFrame(columns=columns)
     ids = tuple(reservoirs["station_id"])
     latest = context.warehouse.latest_assessments("surface_water", end, ids).set_index("station_id")
     month_start = end.replace(day=1)
     monthly = context.warehouse.rollup_series(ids, month_start, month_start, TLI_PARAMETERS, period="month")
+    no_data = display.word("no_data", lang)
     rows = []
     for _, reservoir in reservoirs.iterrows():
         row = latest.loc[reservoir["station_id"]] if reservoir["station_id"] in latest.index else None
-        means = monthly[monthly["station_id"] == reservoir["station_id"]]
+        assessed = row is not None and not display.is_missing(row["water_class"])
+        means = monthly[monthly["station_id"] == reservoir["station_id"]].dropna(subset=["mean"])
         state = surface_water.trophic_state(dict(zip(means["parameter"], means["mean"].astype(float))))
-        rows.append({columns[0]: reservoir["name_zh"], columns[1]: reservoir["city"],
-                     columns[2]: reservoir["target_class"],
-                     columns[3]: "—" if row is None else f"{row['water_class']} · {row['period_start']}",
-                     columns[4]: "—" if row is None else t("compliant" if row["is_compliant"] else "failed", lang),
-                     columns[5]: "" if row is None else figures.failing_text(row["failing_parameters"]),
-                     columns[6]: "—" if state is None else round(state.index, 1),
-                     columns[7]: "—" if state is None else state.grade, columns[8]: month_start.strftime("%Y-%m")})
+        rows.append({columns[0]: reservoir["name_zh"], columns[1]: city_name(reservoir["city"], lang),
+                     columns[2]: display.text_or_dash(reservoir["target_class"]),
+                     columns[3]: f"{row['water_class']} · {row['period_start']}" if assessed else no_data,
+                     columns[4]: display.verdict_text(row["is_compliant"], lang, row["status"]) if assessed else no_data,
+                     columns[5]: figures.failing_text(row["failing_parameters"], lang) if assessed else "",
+                     columns[6]: no_data if state is None else round(state.index, 1),
+                     columns[7]: no_data if state is None else value_text("tli_grade", state.grade, lang),
+                     columns[8]: month_start.strftime("%Y-%m")})
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -65,7 +69,9 @@ def class_figure(context, start, end) -> dict:
                                                   assessed_only=True)
     names = reservoirs.set_index("station_id")["name_zh"]
     traces = [{"type": "scatter", "mode": "lines", "line": {"shape": "hv", "width": 1.5}, "name": names[sid],
-               "x": [str(d) for d in rows["period_start"]], "y": [figures.class_rank(c) for c in rows["water_class"]]}
+               "x": [str(d) for d in rows["period_start"]], "y": [figures.class_rank(c) for c in rows["water_class"]],
+               "text": [display.class_text(c, context.lang) for c in rows["water_class"]],
+               "hovertemplate": "%{x}: %{text}<extra>" + names[sid] + "</extra>"}
               for sid, rows in daily.groupby("station_id")]
     return {"data": traces, "layout": {
         "font": figures.FONT, "height": 320, "margin": {"l": 50, "r": 10, "t": 40, "b": 30},

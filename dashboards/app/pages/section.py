@@ -9,8 +9,9 @@ import pandas as pd
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from dashboards.app import components, figures
-from dashboards.app.data import parse_day
+from dashboards.app.data import city_name, parse_day
 from dashboards.app.i18n import t
+from pipelines import display
 from pipelines.clock import BUREAU_TZ
 
 DEFAULT_DAYS = 90
@@ -75,43 +76,67 @@ def series_block(context, station, start: date, end: date, selected: list[str]):
                                                                  context.lang)
 
 
+def _quarantine_columns(lang: str) -> list[str]:
+    return [t("col_partition_day", lang), t("col_parameter", lang), t("col_observed_at", lang), t("col_value", lang),
+            t("col_original_value", lang), t("col_reason", lang)]
+
+
 def quarantine_table(context, section_id: str | None = None) -> pd.DataFrame:
+    """The section's quarantined readings: the day, the parameter, when it was read (Beijing time),
+    the value as sent and why it was set aside, in the page's language."""
+    from dashboards.app.pages.alerts import bureau_time
+    from dashboards.app.reasons import readable
+
+    lang = context.lang
+    columns = _quarantine_columns(lang)
     section_id = section_id or context.param("section")
     station, problem = _station(context, section_id)
     if station is None:
-        return pd.DataFrame(columns=["partition_day", "parameter", "value", "reason"])
+        return pd.DataFrame(columns=columns)
     start, end = _range(context, section_id)
     if start is None:
-        return pd.DataFrame(columns=["partition_day", "parameter", "value", "reason"])
+        return pd.DataFrame(columns=columns)
     frame = context.warehouse.quarantined_readings(section_id, start, end)
-    from dashboards.app.reasons import readable
+    return pd.DataFrame({columns[0]: frame["partition_day"],
+                         columns[1]: [display.parameter_name(c, lang) for c in frame["parameter"]],
+                         columns[2]: [display.text_or_dash(v) for v in bureau_time(frame["observed_at"])],
+                         columns[3]: [display.number_text(v, 3) for v in frame["value"]],
+                         columns[4]: [display.text_or_dash(v) for v in frame["original_value"]],
+                         columns[5]: [readable(e, r, lang) for e, r in zip(frame["expectation"], frame["reason"])]})
 
-    return frame.assign(reason=[readable(e, r) for e, r in zip(frame["expectation"], frame["reason"])])
+
+def _daily_columns(lang: str) -> list[str]:
+    return [t("col_day", lang), t("class", lang), t("target", lang), t("status", lang), t("failing_items", lang),
+            t("col_values_used", lang), t("col_standard", lang)]
 
 
 def daily_table(context, section_id: str | None = None) -> pd.DataFrame:
+    """The section's daily classes: 无数据 / 数据不足 / 指标不全 where a day has no valid class (as
+    its stored status says), 未达标 only for an assessed day that failed its target."""
+    lang = context.lang
+    columns = _daily_columns(lang)
     section_id = section_id or context.param("section")
     station, problem = _station(context, section_id)
     if station is None:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=columns)
     start, end = _range(context, section_id)
     if start is None:
-        return pd.DataFrame()
-    lang = context.lang
+        return pd.DataFrame(columns=columns)
     daily = context.warehouse.assessments_between(start, end, (section_id,), _domain(context, section_id))
-    frame = pd.DataFrame({"day": daily["period_start"], t("class", lang): daily["water_class"],
-                          t("target", lang): daily["target_class"],
-                          t("status", lang): daily["is_compliant"].map({True: t("compliant", lang),
-                                                                        False: t("failed", lang)}).fillna("—"),
-                          "assessment": daily["status"],
-                          t("failing_items", lang): daily["failing_parameters"].map(figures.failing_text),
-                          "values_used": daily["values_used"], "standard": daily["standard"]})
-    return frame.sort_values("day", ascending=False)
+    frame = pd.DataFrame({
+        columns[0]: daily["period_start"],
+        columns[1]: [display.class_text(c, lang, s) for c, s in zip(daily["water_class"], daily["status"])],
+        columns[2]: [display.text_or_dash(c) for c in daily["target_class"]],
+        columns[3]: [display.verdict_text(v, lang, s) for v, s in zip(daily["is_compliant"], daily["status"])],
+        columns[4]: [figures.failing_text(f, lang) for f in daily["failing_parameters"]],
+        columns[5]: daily["values_used"], columns[6]: [display.text_or_dash(v) for v in daily["standard"]]})
+    return frame.sort_values(columns[0], ascending=False)
 
 
 def _picker(context):
     lang = context.lang
-    options = [{"label": f"{'◆ ' if s['is_cross_boundary'] else ''}{s['name_zh']} · {s['water_body']} ({s['city']})",
+    options = [{"label": f"{'◆ ' if s['is_cross_boundary'] else ''}{s['name_zh']} · {s['water_body']} "
+                         f"({city_name(s['city'], lang)})",
                 "value": s["station_id"]} for _, s in context.visible.iterrows() if s["station_type"] != "air"]
     return html.Div([html.Label([t("section", lang), dcc.Dropdown(id="section-pick", options=options,
                                                                   style={"width": "420px"})])], className="filters")
@@ -130,9 +155,13 @@ def render(context, rest):
     context.params["section"] = section_id
     start, end = _range(context, section_id)
     title = html.H2([f"{'◆ ' if station['is_cross_boundary'] else ''}{station['name_zh']} · {station['water_body']} · "
-                     f"{station['city']} · {t('target', lang)} {station['target_class']}"], id="section-title")
-    facts = html.P(f"{station['upstream_jurisdiction']} → {station['downstream_jurisdiction']}"
-                   if station["is_cross_boundary"] else (station.get("assumptions") or ""), className="hint")
+                     f"{city_name(station['city'], lang)} · {t('target', lang)} "
+                     f"{display.class_text(station['target_class'], lang, 'target unset')}"], id="section-title")
+    assumptions = station.get("assumptions")
+    facts = html.P(f"{display.text_or_dash(station['upstream_jurisdiction'])} → "
+                   f"{display.text_or_dash(station['downstream_jurisdiction'])}"
+                   if station["is_cross_boundary"] else ("" if display.is_missing(assumptions) else assumptions),
+                   className="hint")
     if start is None:
         return [_picker(context), title, components.notice(t("no_data", lang), "info", "section-empty")], None
     present, selected = _parameters(context, section_id, start, end)
