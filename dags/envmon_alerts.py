@@ -1,6 +1,9 @@
 """Alerts between nightly runs, in live mode: every hour, the escalations that are due, the sources
 that have gone silent, and every delivery of the outbox whose time has come (retries after their
-back-off, notices held through quiet hours). Wiring only: the work is pipelines.alerts.housekeeping."""
+back-off, notices held through quiet hours); then the outbox's backlog: a delivery held or failing
+longer than the routing's backlog_alert_minutes fails `check_delivery_backlog`, whose failure
+callback tells the operators through the second path (an Airflow connection, not the outbox).
+Wiring only: the work is pipelines.alerts.housekeeping and pipelines.alerts.health.check_backlog."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -8,7 +11,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, dag, task
 
-from pipelines.alerts import on_failure
+from pipelines.alerts import BACKLOG_TASK_ID, on_failure
 from pipelines.config import source_mode
 
 
@@ -30,7 +33,14 @@ def envmon_alerts():
 
         return alerts.housekeeping()
 
-    housekeeping()
+    # after the housekeeping whatever its outcome; no retry: the operators hear of the backlog at once
+    @task(task_id=BACKLOG_TASK_ID, trigger_rule="all_done", retries=0)
+    def check_delivery_backlog() -> dict:
+        from pipelines.alerts import health
+
+        return health.check_backlog()
+
+    housekeeping() >> check_delivery_backlog()
 
 
 if source_mode() == "live":   # elsewhere the nightly run's alert step and `envmon alerts retry` suffice

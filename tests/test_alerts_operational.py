@@ -141,6 +141,7 @@ def test_the_run_summary_names_each_failing_section_and_the_episodes(ops):
     assert "failing: 横塘 (nanliu-hengtang) 2026-11-02 day: Ⅴ / target Ⅲ; nh3n ×0.80" in text
     assert "episode opened: #1 横塘" in text
     assert "deliveries sent 3, pending 0, held 3, failed 0" in text   # the e-mails wait for an SMTP server
+    assert "3 e-mails held: no SMTP server (ENVMON_SMTP_HOST), so they are written as .eml files" in text
 
 
 LAB_HEADER = "sample_id,section_id,sampled_at,lab,parameter,result,unit,detection_limit,method\n"

@@ -93,7 +93,8 @@ AIRFLOW_SECRETS = {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRE
 # which service may hold which secret, and why
 ALLOWED_SECRETS = {
     "postgres": {"POSTGRES_PASSWORD", "ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD"},  # creates the roles
-    "airflow-init": AIRFLOW_SECRETS | {"ENVMON_DB_PASSWORD"},               # migrates both databases
+    "airflow-init": AIRFLOW_SECRETS | {"ENVMON_DB_PASSWORD",                # migrates both databases
+                                       "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER"},  # tests the channels
     "airflow-worker": AIRFLOW_SECRETS | {"ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD",  # runs the tasks
                                          "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER"},
     "dashboard": {"ENVMON_DASHBOARD_DB_PASSWORD",                            # reads, as the read-only role
@@ -195,6 +196,10 @@ def test_the_init_job_migrates_both_databases_and_imports_the_pools():
     assert "airflow db migrate" in steps
     assert "python -c 'from pipelines.nightly import prepare_warehouse; print(prepare_warehouse())'" in steps
     assert any(step.startswith("airflow pools import") and "airflow-pools.json" in step for step in steps)
+    # the last step: in live mode a test message through every channel, the init failing without them
+    assert steps[-1] == "envmon alerts check-channels" and "set -euo pipefail" in steps
+    assert {"ENVMON_SOURCE_MODE", "ENVMON_CNEMC_WATER_URL", "ENVMON_CNEMC_AIR_URL", "ENVMON_SMTP_HOST",
+            "ENVMON_ALERT_ROUTING"} <= set(init["environment"])
     # the read-only role comes from deploy/postgres-init on the postgres service's first start
     assert "./deploy/postgres-init:/docker-entrypoint-initdb.d:ro" in services["postgres"]["volumes"]
     assert "CREATE ROLE :\"reader\"" in (ROOT / "deploy" / "postgres-init" / "01-envmon.sh").read_text(encoding="utf-8")
@@ -214,3 +219,40 @@ def test_task_logs_and_envmon_home_are_shared_volumes():
         assert "airflow-logs:/opt/airflow/logs" in service["volumes"], name
         assert "envmon-home:/opt/envmon" in service["volumes"], name
     assert "envmon-home:/opt/envmon:ro" in services["dashboard"]["volumes"]
+
+
+ALERT_SECRETS_FILE = ".env.alerts"
+# the components that send alerts: the channel check at start, the tasks and their failure callbacks
+ALERT_SENDERS = {"airflow-init", "airflow-worker", "airflow-scheduler"}
+
+
+def _env_files(service: dict) -> list[str]:
+    files = service.get("env_file") or []
+    return [f if isinstance(f, str) else f["path"] for f in ([files] if isinstance(files, (str, dict)) else files)]
+
+
+def test_every_secret_the_routing_names_reaches_the_workers_and_the_scheduler():
+    """alert_routing.toml names its secrets as env:NAME; each is documented in .env.alerts.example,
+    and that file is handed whole (env_file) to the components that send, and to no other."""
+    from pipelines.alerts.routing import DEFAULT_FILE
+
+    routing = tomllib.loads(DEFAULT_FILE.read_text(encoding="utf-8"))
+    named = {value.removeprefix("env:") for entry in routing["recipients"] + routing["operators"]
+             for value in entry.values() if isinstance(value, str) and value.startswith("env:")}
+    assert {"ENVMON_WECOM_KEY_YULIN", "ENVMON_DINGTALK_SECRET_FANGCHENGGANG", "ENVMON_WEBHOOK_SECRET_GX"} <= named
+    example = (ROOT / ".env.alerts.example").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^(\w+)=", example, re.M))
+    assert named | {"AIRFLOW_CONN_ENVMON_OPERATORS"} <= documented, sorted(named - documented)
+    services = _compose()["services"]
+    for name, service in services.items():
+        handed = ALERT_SECRETS_FILE in _env_files(service)
+        assert handed == (name in ALERT_SENDERS), name
+    # the simulated default starts without the file; live mode is refused by the init's check instead
+    assert services["airflow-worker"]["env_file"] == [{"path": ALERT_SECRETS_FILE, "required": False}]
+    # never committed nor in the image (".env.*"), the example excepted
+    import fnmatch
+
+    for ignore in (".gitignore", ".dockerignore"):
+        patterns = (ROOT / ignore).read_text(encoding="utf-8").split()
+        assert any(fnmatch.fnmatch(ALERT_SECRETS_FILE, p) for p in patterns if not p.startswith("!")), ignore
+    assert "!.env.alerts.example" in (ROOT / ".gitignore").read_text(encoding="utf-8").split()

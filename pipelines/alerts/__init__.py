@@ -8,7 +8,9 @@
 - channels.py     SMTP, WeCom, DingTalk and a signed JSON webhook, within their limits
 - outbox.py       each (notice, recipient) recorded, then delivered once, with retries
 - operational.py  the operators' alerts: silent sources, quarantine, failed runs, ...
-- cli.py          envmon alerts list|ack|resolve|retry
+- cli.py          envmon alerts list|ack|resolve|retry|health|check-channels
+- health.py       the outbox's backlog by channel and age; the channels' check at deployment start
+- fallback.py     the operators' second path (an Airflow connection): no warehouse, no outbox
 
 `run()` is the alert step: the nightly DAG's `alert` task, and the ingest and collection paths
 after they re-assess late days, call it. Submodules are imported when used: the command line
@@ -120,7 +122,20 @@ def housekeeping(settings=None) -> dict:
 
 def on_failure(context) -> None:
     """Airflow's on_failure_callback of envmon's tasks: the failed run, to the operators, once per
-    run. Light to import (the DAG files import it when Airflow parses them); never raises."""
+    run, through the outbox; through the second path (fallback.py: an Airflow connection, no
+    warehouse) when the outbox could not record it or none of the operators' channels took it, and
+    always for the alert DAG's backlog check, whose failure means the outbox's channels are stuck.
+    Light to import (the DAG files import it when Airflow parses them); never raises."""
+    from pipelines.alerts import fallback
     from pipelines.alerts.operational import dag_failed
 
-    dag_failed(context)
+    if type(context.get("exception")).__name__ == "DeliveryBacklog":   # health.py, not imported for a name
+        fallback.tell_operators(context, "告警投递积压 / alert deliveries stuck: the outbox's channels are not "
+                                         "delivering (envmon alerts health).")
+        return
+    if not dag_failed(context):
+        fallback.tell_operators(context, "告警未能经由 envmon 的发件箱送出 / the failed run's notice could not be "
+                                         "recorded or sent through envmon's outbox (warehouse or channel down).")
+
+
+BACKLOG_TASK_ID = "check_delivery_backlog"   # the envmon_alerts DAG's task (dags/envmon_alerts.py)

@@ -4,6 +4,8 @@
     envmon alerts ack EPISODE --by NAME [--comment TEXT]
     envmon alerts resolve EPISODE --by NAME [--comment TEXT]
     envmon alerts retry [--failed] [--json]
+    envmon alerts health [--older-than MINUTES] [--json]
+    envmon alerts check-channels [--send | --no-send] [--required | --not-required] [--json]
 
 Imports nothing heavy until a command runs (the CLI's parser is built on every call)."""
 from __future__ import annotations
@@ -33,6 +35,23 @@ def add_parsers(commands) -> None:
     retry = actions.add_parser("retry", help="send every delivery that is due, held ones included")
     retry.add_argument("--failed", action="store_true", help="queue the deliveries marked failed again first")
     retry.add_argument("--json", action="store_true")
+    health = actions.add_parser("health", help="the deliveries not sent, by channel and age; exit 1 when any has "
+                                               "waited too long (for monitoring)")
+    health.add_argument("--older-than", type=float, metavar="MINUTES",
+                        help="overdue after this long (default: the routing file's backlog_alert_minutes, 60)")
+    health.add_argument("--json", action="store_true")
+    check = actions.add_parser("check-channels", help="a test message through every channel; in live mode exit 1 "
+                                                      "unless the operators and every bureau can be reached")
+    sending = check.add_mutually_exclusive_group()
+    sending.add_argument("--send", dest="send", action="store_true", default=None,
+                         help="send the test messages (default: where the check is required)")
+    sending.add_argument("--no-send", dest="send", action="store_false", help="check the configuration only")
+    required = check.add_mutually_exclusive_group()
+    required.add_argument("--required", dest="required", action="store_true", default=None,
+                          help="fail on a problem whatever the mode (default: in live mode only)")
+    required.add_argument("--not-required", dest="required", action="store_false",
+                          help="report, never fail")
+    check.add_argument("--json", action="store_true")
 
 
 def run(settings, args) -> int:
@@ -43,6 +62,10 @@ def run(settings, args) -> int:
             return _list(settings, args)
         if args.alerts_command == "retry":
             return _retry(settings, args)
+        if args.alerts_command == "health":
+            return _health(settings, args)
+        if args.alerts_command == "check-channels":
+            return _check_channels(settings, args)
         return _act(settings, args)
     except EpisodeNotFound as error:
         print(f"envmon: {error.args[0]}", file=sys.stderr)
@@ -145,3 +168,51 @@ def _retry(settings, args) -> int:
             print(f"  {error}")
     return 0 if not summary.failed else 1
 
+
+
+def _health(settings, args) -> int:
+    from pipelines import alerts
+    from pipelines.alerts import health
+
+    routing = alerts.load_routing(settings)
+    minutes = args.older_than if args.older_than is not None else routing.backlog_alert_minutes
+    report = health.backlog(_engine(settings), minutes)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print("\n".join(health.describe(report)))
+    return 1 if report["overdue"] else 0
+
+
+def _check_channels(settings, args) -> int:
+    from pipelines import alerts
+    from pipelines.alerts import health
+
+    required = settings.source_mode == "live" if args.required is None else args.required
+    send = required if args.send is None else args.send
+    report = health.check_channels(settings, alerts.load_routing(settings), send=send)
+    report["required"] = required
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        for r in report["recipients"]:
+            state = ("ok, test message accepted" if r["tested"] else "configured") if r["ok"] else r["reason"]
+            print(f"{r['recipient_id']}: {state}")
+        second = report["second_path"]
+        print(f"operators' second path: " + (f"{second['kind']} {second['target']}, "
+                                             + ("test message accepted" if second["tested"] else "configured")
+                                             if second["ok"] else second["reason"]))
+    if not required:
+        if settings.smtp is None:
+            print(f"{settings.source_mode} mode: no SMTP server (ENVMON_SMTP_HOST), so e-mail alerts are written to "
+                  f"{settings.outbox_dir} as .eml files and held; working channels are required in live mode only",
+                  file=sys.stderr)
+        return 0
+    for problem in report["problems"]:
+        print(f"envmon: {problem}", file=sys.stderr)
+    if report["problems"]:
+        print(f"envmon: alerts would not reach a person ({len(report['problems'])} problems above); "
+              "set the secrets in .env.alerts and the addresses in the routing file, see README \"Alerts\"",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -155,9 +155,11 @@ def report_unknown_stations(source: str, stations, settings=None, now: datetime 
     return new
 
 
-def dag_failed(context) -> None:
-    """Airflow's on_failure_callback: the failed run, to the operators, once per DAG run. Never
-    raises: a callback that fails would hide the failure it reports."""
+def dag_failed(context) -> bool:
+    """Airflow's on_failure_callback: the failed run, to the operators, once per DAG run. True when
+    an operators' channel took it (or an earlier task's notice of the run exists); False sends it
+    through the second path (pipelines.alerts.on_failure). Never raises: a callback that fails
+    would hide the failure it reports."""
     try:
         from pipelines.alerts import deliver
         from pipelines.alerts import routing as routing_module
@@ -176,7 +178,11 @@ def dag_failed(context) -> None:
                  "log_url": getattr(task_instance, "log_url", None)}
         engine = db.engine_for(settings.warehouse_url)
         db.migrate(engine)
-        if record(engine, routing, "dag_failed", dag_id, f"{dag_id}/{run_id}", facts):
-            deliver(settings, routing)
+        notice_id = record(engine, routing, "dag_failed", dag_id, f"{dag_id}/{run_id}", facts)
+        if notice_id is None:
+            return True   # the run's notice exists: told (or sent through the second path) once already
+        deliver(settings, routing)
+        return alert_store.delivery_counts(engine, [notice_id]).get("sent", 0) > 0
     except Exception:  # noqa: BLE001 - logged, never raised (see above)
         log.exception("envmon: the failed-run alert could not be recorded")
+        return False

@@ -58,7 +58,10 @@ def run_alerts(engine: Engine, started_at: datetime) -> dict:
     return {"notices": len(notices), "notices_by_kind": kinds,
             "episodes_opened": [_episode(e) for e in opened], "episodes_updated": [_episode(e) for e in updated],
             "episodes_resolved": [_episode(e) for e in resolved],
-            "deliveries": {status: counts.get(status, 0) for status in ("sent", "pending", "held", "failed")}}
+            "deliveries": {status: counts.get(status, 0) for status in ("sent", "pending", "held", "failed")},
+            # e-mails held for want of an SMTP server: the simulated default, which writes them as .eml files
+            "emails_held": sum(1 for d in alert_store.deliveries(engine, ("held",), [n["notice_id"] for n in notices])
+                               if d["channel"] == "email")}
 
 
 def _items(items: list[dict]) -> str:
@@ -84,6 +87,10 @@ def lines(summary: dict) -> list[str]:
         d = alerts["deliveries"]
         out.append(f"  notices: {alerts['notices']} ({', '.join(f'{k} {n}' for k, n in sorted(alerts['notices_by_kind'].items())) or 'none'})"
                    f" · deliveries sent {d['sent']}, pending {d['pending']}, held {d['held']}, failed {d['failed']}")
+        if alerts.get("emails_held"):
+            out.append(f"  {alerts['emails_held']} e-mails held: no SMTP server (ENVMON_SMTP_HOST), so they are written "
+                       "as .eml files to ENVMON_HOME/outbox; live mode refuses to start without working channels "
+                       "(envmon alerts check-channels); envmon alerts health shows the backlog")
     return out
 
 

@@ -94,6 +94,8 @@ class Routing:
     timeout_seconds: float
     operational: dict
     source: Path
+    # a delivery not sent this long raises the operators' alert through the second path (health.py)
+    backlog_alert_minutes: float = 60.0
 
     def of_bureau(self, bureau_id: str, escalation: bool = False) -> list[Recipient]:
         return [r for r in self.recipients if r.bureau == bureau_id
@@ -204,7 +206,8 @@ def _load(path: Path, _mtime: int) -> Routing:
         max_attempts=int(delivery.get("max_attempts", 6)),
         backoff=timedelta(minutes=float(delivery.get("backoff_minutes", 10))),
         timeout_seconds=float(delivery.get("timeout_seconds", 10)),
-        operational=data.get("operational", {}), source=path)
+        operational=data.get("operational", {}), source=path,
+        backlog_alert_minutes=float(delivery.get("backlog_alert_minutes", 60)))
 
 
 # --- the rules: which bureaus hear about a section ---------------------------------------------
