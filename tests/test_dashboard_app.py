@@ -7,6 +7,7 @@ import csv
 import os
 import io
 import json
+import re
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -503,3 +504,227 @@ def test_callback_answers_are_kept_until_the_warehouse_changes_and_never_after(w
         assert len(statements) > 1  # asked of the warehouse again
     finally:
         event.remove(engine, "before_cursor_execute", listener)
+
+
+# --- real data with its gaps (issue 20): missing shown as missing, one vocabulary per language -------
+GAP_WATER_DAY, GAP_SEA_DAY, GAP_AIR_DAY = date(2021, 4, 5), date(2026, 5, 12), date(2026, 7, 24)
+GAP_FAILING, GAP_NAN_CLASS, GAP_SILENT = "jiuzhou-wenchequiao", "jiuzhou-shijiao", "hedi-reservoir"
+# 鼠岭 on the water day: TP at 0.56 and NH3-N at 1.3 mg/L against its target Ⅲ (0.2 and 1.0): 1.8 and 0.3 times over
+GAP_ITEMS = [{"parameter": "tp", "value": 0.56, "class": "劣Ⅴ", "multiple_vs_target": 1.8},
+             {"parameter": "nh3n", "value": 1.3, "class": "Ⅳ", "multiple_vs_target": 0.3}]
+FORBIDDEN = re.compile(r"\b(nan|NaN|None|NaT|null|undefined|inf)\b|\{\"|\[\{")
+# the standards' own words that the English view keeps (classes and categories as the standards write them)
+STANDARD_TERMS = ("一类", "二类", "优良", "劣Ⅴ")
+
+
+def _gap_row(station_id, day, domain, water_class, is_compliant, status="assessed", period="day", failing=(), **extra):
+    return {"station_id": station_id, "period": period, "period_start": day, "domain": domain,
+            "standard": {"surface_water": "GB 3838-2002", "seawater": "GB 3097-1997", "air": "HJ 633-2012"}[domain],
+            "water_class": water_class, "target_class": extra.pop("target_class", "Ⅲ"), "is_compliant": is_compliant,
+            "grade": extra.pop("grade", None), "indicators_assessed": "nh3n;tp",
+            "failing_parameters": json.dumps(list(failing), ensure_ascii=False), "values_used": 6,
+            "is_cross_boundary": station_id in (GAP_FAILING, GAP_NAN_CLASS, GAP_SILENT), "status": status,
+            "aqi": extra.pop("aqi", None), "primary_pollutants": extra.pop("primary_pollutants", None), **extra}
+
+
+def build_gaps(url: str, home: Path) -> None:
+    """A warehouse as real feeds leave it: water that ends on 2021-04-05 while air runs to
+    2026-07-24; a cross-boundary section whose day and month hold no class (NaN, as pandas stores
+    a missing class); one with no row at all; one failing on two items, with its open episode; an
+    air station-day with too few hours."""
+    from pipelines import nightly
+    from pipelines.config import load_settings
+    from warehouse import alert_store
+
+    nightly.prepare_warehouse(load_settings({"ENVMON_HOME": str(home), "ENVMON_WAREHOUSE_URL": url}))
+    engine = db.engine_for(url)
+    nan = float("nan")
+    db.replace_assessments(engine, "surface_water", GAP_WATER_DAY, [
+        _gap_row(GAP_FAILING, GAP_WATER_DAY, "surface_water", "劣Ⅴ", False, failing=GAP_ITEMS),
+        _gap_row(GAP_NAN_CLASS, GAP_WATER_DAY, "surface_water", nan, None, status="insufficient data"),
+        _gap_row("yongjiang-laokou", GAP_WATER_DAY, "surface_water", "Ⅱ", True, target_class="Ⅲ")])
+    month = GAP_WATER_DAY.replace(day=1)
+    db.replace_assessments(engine, "surface_water", month, [
+        _gap_row(GAP_FAILING, month, "surface_water", "劣Ⅴ", False, period="month", failing=GAP_ITEMS),
+        _gap_row(GAP_NAN_CLASS, month, "surface_water", nan, None, status="no data", period="month")], period="month")
+    db.replace_assessments(engine, "seawater", GAP_SEA_DAY, [
+        _gap_row("maowei-02", GAP_SEA_DAY, "seawater", "二类", True, target_class="二类")])
+    db.replace_assessments(engine, "air", GAP_AIR_DAY, [
+        _gap_row("1401A", GAP_AIR_DAY, "air", None, True, target_class=None, aqi=57, grade="良",
+                 primary_pollutants="pm2_5"),
+        _gap_row("2511A", GAP_AIR_DAY, "air", None, None, target_class=None, status="insufficient data")])
+    with engine.begin() as connection:
+        alert_store.insert_episode(connection, {
+            "section_id": GAP_FAILING, "status": "open", "opened_on": GAP_WATER_DAY, "last_failed_on": GAP_WATER_DAY,
+            "worst_class": "劣Ⅴ", "target_class": "Ⅲ", "days_failed": 1, "bases": "day",
+            "failing_items": json.dumps([{**item, "basis": "day", "day": str(GAP_WATER_DAY)} for item in GAP_ITEMS],
+                                        ensure_ascii=False, sort_keys=True),
+            "created_at": datetime(2021, 4, 6, 1, 0, tzinfo=timezone.utc),
+            "updated_at": datetime(2021, 4, 6, 1, 0, tzinfo=timezone.utc)})
+
+
+@pytest.fixture(scope="module")
+def gaps(tmp_path_factory):
+    home = tmp_path_factory.mktemp("dashboard-gaps")
+    url = f"sqlite:///{home / 'warehouse.db'}"
+    build_gaps(url, home)
+    users_path = home / "users.json"
+    users.add_user(users_path, "region", PASSWORD, "regional", "gx-dept")
+    users.add_user(users_path, "yulin", PASSWORD, "city", "yulin")
+    app = create_app(url, users_path, home, secret_key="test", cache_seconds=0)
+    return {"url": url, "app": app, "engine": db.engine_for(url)}
+
+
+def page_context(gaps, lang: str = "zh", user: users.User | None = None, **params):
+    from dashboards.app import components, data
+
+    user = user or users.User("region", "regional", "gx-dept")
+    warehouse = data.Warehouse(gaps["engine"], cache_seconds=0)
+    stations = warehouse.stations()
+    return components.PageContext(warehouse, stations, scope_for(user, stations), user, lang, params)
+
+
+def test_the_overview_states_each_domains_own_latest_day(gaps):
+    """Water ends in 2021, air runs to 2026-07-24: the day's AQI is air's own day, not '—'."""
+    from dashboards.app.pages import overview
+
+    page = route(login(gaps["app"], "region"), "/").replace(" ", "")
+    for element, day in (("latest-day-water", GAP_WATER_DAY), ("latest-day-sea", GAP_SEA_DAY),
+                         ("latest-day-air", GAP_AIR_DAY)):
+        assert f'"children":"{day}","id":"{element}"' in page
+    kpi = overview.kpi_table(page_context(gaps)).set_index("城市")
+    aqi = next(c for c in kpi.columns if c.startswith("当日AQI"))
+    assert str(GAP_AIR_DAY) in aqi and kpi.loc["南宁市", aqi] == "57–57 (1)"
+    share = next(c for c in kpi.columns if c.startswith("Ⅰ–Ⅲ类断面比例"))
+    assert str(GAP_WATER_DAY) in share and kpi.loc["南宁市", share] == "100% (1/1)"
+    assert kpi.loc["北海市", share] == "无数据"  # no section of Beihai assessed: no data, not a 0 %
+
+
+def test_a_section_without_a_class_reads_no_data_and_a_failing_one_its_items(gaps):
+    from dashboards.app.pages import overview
+
+    for lang, no_data, failed, items in (("zh", "无数据", "未达标", "总磷 1.8倍；氨氮 0.3倍"),
+                                         ("en", "no data", "failed", "total phosphorus (as P) 1.8×; ammonia nitrogen (as N) 0.3×")):
+        table = overview.cross_boundary_today(page_context(gaps, lang))
+        rows = table.set_index(table.columns[-1])
+        status, klass, failing = table.columns[3], table.columns[1], table.columns[4]
+        assert rows.loc[GAP_NAN_CLASS, status] == no_data and rows.loc[GAP_NAN_CLASS, klass] == no_data
+        assert rows.loc[GAP_SILENT, status] == no_data
+        assert rows.loc[GAP_FAILING, status] == f"{failed} · {GAP_WATER_DAY}"
+        assert rows.loc[GAP_FAILING, failing] == items
+        assert [s for s in table[status] if s.startswith(failed)] == [f"{failed} · {GAP_WATER_DAY}"]
+
+
+def test_the_alerts_page_writes_items_as_people_write_them_not_json(gaps):
+    from dashboards.app.pages import alerts
+
+    zh = alerts.episode_table(page_context(gaps, "zh"))
+    episode = zh.iloc[0]
+    assert episode["超标项目（超标倍数）"] == "总磷 1.8倍；氨氮 0.3倍"
+    assert (episode["预警状态"], episode["解除日期"], episode["最差类别"]) == ("未解除", "—", "劣Ⅴ")
+    en = alerts.episode_table(page_context(gaps, "en")).iloc[0]
+    assert en["Failing items (× target)"].startswith("total phosphorus (as P) 1.8×") and en["Alert state"] == "open"
+    csv_text = login(gaps["app"], "region").get("/download/alerts/episodes.csv").get_data().decode("utf-8-sig")
+    assert "总磷 1.8倍；氨氮 0.3倍" in csv_text and "[{" not in csv_text and "basis" not in csv_text
+
+
+def test_a_day_without_a_class_reads_no_data_on_the_section_page(gaps):
+    from dashboards.app.pages import section
+
+    for lang, words in (("zh", "数据不足"), ("en", "insufficient data")):
+        daily = section.daily_table(page_context(gaps, lang), GAP_NAN_CLASS)
+        assert len(daily) == 1
+        row = daily.iloc[0]
+        assert (row.iloc[1], row.iloc[3]) == (words, words)  # class and verdict: why there is none, not a failure
+
+
+def test_an_air_day_with_too_few_hours_reads_insufficient_data(gaps):
+    from dashboards.app.pages import air
+
+    zh = air.daily_table(page_context(gaps, "zh")).set_index("站点")
+    names = registry_names()
+    assert zh.loc[names["2511A"], "AQI"] == "数据不足" and zh.loc[names["1401A"], "AQI"] == "57"
+    assert zh.loc[names["1401A"], "空气质量类别"] == "良" and zh.loc[names["1401A"], "首要污染物"] == "PM2.5"
+    en = air.daily_table(page_context(gaps, "en")).set_index("Station")
+    assert en.loc[names["2511A"], "AQI"] == "insufficient data" and en.loc[names["1401A"], "AQI category"] == "good"
+    assert set(en["City"]) == {"Nanning", "Yulin"}
+
+
+def registry_names() -> dict[str, str]:
+    from pipelines.reference import registry
+
+    return registry.all_stations().set_index("station_id")["name_zh"].to_dict() if "station_id" in \
+        registry.all_stations().columns else registry.all_stations()["name_zh"].to_dict()
+
+
+def _headings_in_their_language(headings: list[str], lang: str, where: str) -> None:
+    for heading in headings:
+        if lang == "zh":
+            # a field name (rows_read, partition_day, last failed) is not a heading: Chinese ones are
+            assert not re.search(r"[a-z]+_[a-z]+", heading), (where, heading)
+            assert re.search(r"[\u4e00-\u9fff]", heading) or heading in ("AQI", "TLI"), (where, heading)
+        else:
+            rest = heading
+            for term in STANDARD_TERMS:
+                rest = rest.replace(term, "")
+            assert not re.search(r"[\u4e00-\u9fff]", rest), (where, heading)
+
+
+# the Cross-boundary page is helper H1's (issue 20) and is scanned with every page by the standing scanner
+SCANNED_PAGES = ("overview", "section", "reservoirs", "coastal", "air", "alerts", "quality")
+
+
+@pytest.mark.parametrize("name", ["region", "yulin"])
+def test_every_table_and_download_says_no_data_in_words_and_heads_its_columns_in_the_pages_language(gaps, name):
+    """Every table of these pages (a new one is scanned without editing this test), downloaded as
+    the user would, in Chinese and in English: no nan, None, NaT, null, inf or JSON, and headings in
+    the page's language."""
+    from dashboards.app import pages
+
+    client = login(gaps["app"], name)
+    scanned = 0
+    for page in SCANNED_PAGES:
+        for table in pages.PAGES[page].TABLES:
+            for lang in ("zh", "en"):
+                query = "?section=" + GAP_NAN_CLASS + ("&lang=en" if lang == "en" else "")
+                answer = client.get(f"/download/{page}/{table}.csv{query}")
+                assert answer.status_code == 200, (page, table)
+                text = answer.get_data().decode("utf-8-sig")
+                where = f"{name} {lang} {page}/{table}"
+                assert not FORBIDDEN.search(text), (where, FORBIDDEN.search(text).group(0), text[:400])
+                _headings_in_their_language(next(csv.reader(io.StringIO(text))), lang, where)
+                scanned += 1
+    assert scanned >= 2 * 12
+
+
+def _figure_words(figure: dict) -> list[str]:
+    """What a reader sees of a figure: its title, trace names, hover and cell texts."""
+    words = [str(figure.get("layout", {}).get("title", {}).get("text", ""))]
+    for trace in figure.get("data", []):
+        for key in ("name", "hovertext", "text", "hovertemplate"):
+            value = trace.get(key)
+            if isinstance(value, list):
+                words += [str(v) for row in value for v in (row if isinstance(row, list) else [row])]
+            elif value is not None:
+                words.append(str(value))
+    return words
+
+
+def test_the_overview_figures_and_tables_show_no_programmers_word(gaps):
+    client = login(gaps["app"], "region")
+    for search in ("", "?lang=en"):
+        key = next(k for k in gaps["app"].callback_map if "overview-map.figure" in k)
+        outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1].split("@")[0]}
+                   for o in key.strip(".").split("...")]
+        body = {"output": key, "outputs": outputs,
+                "inputs": [{"id": "overview-day", "property": "date", "value": None},
+                           {"id": "overview-city", "property": "value", "value": ""}],
+                "state": [{"id": "url", "property": "search", "value": search}], "changedPropIds": []}
+        response = client.post("/_dash-update-component", json=body).get_json()["response"]
+        words = _figure_words(response["overview-map"]["figure"])
+        assert not [w for w in words if FORBIDDEN.search(w)]
+        hover = " ".join(words)
+        assert ("无数据" if not search else "no data") in hover and str(GAP_SEA_DAY) in hover
+        for table in ("overview-kpi", "overview-cross"):
+            cells = json.dumps(response[table]["data"], ensure_ascii=False)
+            assert not FORBIDDEN.search(cells.replace('[{"', "").replace('{"', "")), (search, table, cells[:300])

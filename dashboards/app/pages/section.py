@@ -32,7 +32,12 @@ def _station(context, section_id: str | None):
 
 
 def _range(context, section_id: str) -> tuple[date | None, date | None]:
-    latest = context.warehouse.latest_assessed_day(_domain(context, section_id), (section_id,))
+    """The period shown: up to the section's latest assessed day, or, for a section without one (a
+    station the feed has not carried for a long time), up to its domain's, so that its days of
+    数据不足 / 无数据 are shown as such rather than a blank page."""
+    domain = _domain(context, section_id)
+    latest = (context.warehouse.latest_assessed_day(domain, (section_id,))
+              or context.warehouse.latest_assessed_day(domain, context.scope.key))
     if latest is None:
         return None, None
     end = parse_day(context.param("to"), latest)
