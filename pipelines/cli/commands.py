@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--date", type=_day, help="the last day to run (default: yesterday, Asia/Shanghai)")
     run.add_argument("--days", type=_positive, default=1, help="how many days, ending on --date (default 1)")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.add_argument("--replay", type=Path, metavar="DIR",
+                     help="play a folder of recorded feed payloads (manifest.csv; e.g. replay/) through the live "
+                          "collection at each payload's fetch time, then each day's nightly run (default days: "
+                          "every day the folder reaches; pipelines/sources/replay.py)")
     backfill = commands.add_parser(
         "backfill", help="run the nightly DAG for every day of a range, one day at a time",
         description="Without --deployment the DAG runs in-process (dag.test, no scheduler) on the configured "
@@ -182,6 +186,8 @@ def _dispatch(args) -> int:
         db.check_reachable(settings.warehouse_url)  # pre-flight: one line within seconds, not a hang
     if args.command in dashboard_cli.COMMANDS:  # no warehouse pre-flight: the app reads its own URL
         return dashboard_cli.run(args)
+    if args.command == "run" and args.replay:
+        return _run_replay(settings, args)
     if args.command == "run":
         last = args.date or yesterday()
         return _run_days(settings, [last - timedelta(days=offset) for offset in range(args.days - 1, -1, -1)], args.json)
@@ -281,6 +287,53 @@ def _run_days(settings, days: list[date], as_json: bool) -> int:
     else:
         _print_summary(summary)
     return 0
+
+
+def _run_replay(settings, args) -> int:
+    """`envmon run --replay DIR`: the days of a replay (pipelines/sources/replay.py), then the run's
+    summary as `envmon run` prints it, with the replay's collections."""
+    from pipelines import nightly
+    from pipelines.cli.summary import run_summary
+    from pipelines.runner import DagRunFailed
+    from pipelines.sources import replay
+    from warehouse import db
+
+    days = None
+    if args.date or args.days > 1:
+        last = args.date or yesterday()
+        days = [last - timedelta(days=offset) for offset in range(args.days - 1, -1, -1)]
+    started = clock.now()
+    log_path = settings.home / "logs" / f"replay-{started:%Y%m%dT%H%M%S}.log"
+    try:
+        played = replay.run_replay(settings, args.replay, days, log_path)
+    except replay.ReplayError as error:
+        print(f"envmon: {error}", file=sys.stderr)
+        return 2
+    except DagRunFailed as error:
+        print(f"envmon: {error}", file=sys.stderr)
+        return 1
+    run_days = [date.fromisoformat(day) for day in played["days"]]
+    summary = run_summary(db.engine_for(settings.warehouse_url), run_days, started,
+                          str(settings.dashboard_dir / "index.html"), nightly.data_label(replace_mode(settings)))
+    summary["log"] = str(log_path)
+    summary["replay"] = {key: played[key] for key in ("replay", "collections", "payloads_served", "failed_collections")}
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+        return 0
+    _print_summary(summary)
+    print(f"replay {played['replay']}: {len(run_days)} days, {played['collections']} collections, "
+          f"{played['payloads_served']} payloads served by the replay feed, "
+          f"{len(played['failed_collections'])} collections failed")
+    for failure in played["failed_collections"]:
+        print(f"  {failure['at']} {failure['source']}: {failure['error']}")
+    return 0
+
+
+def replace_mode(settings):
+    """The settings a replay runs under: live mode, its feeds the replay's."""
+    import dataclasses
+
+    return dataclasses.replace(settings, source_mode="live")
 
 
 def _counts(counts: dict) -> str:
