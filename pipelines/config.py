@@ -12,6 +12,9 @@ ENVMON_INBOX          folder of payloads, <source>/<any name>: every file source
 ENVMON_CNEMC_WATER_URL, ENVMON_CNEMC_AIR_URL
                       with mode "live": the feeds' URLs (see pipelines/sources/live.py)
 ENVMON_SIMULATOR_SEED seed of the simulator (default 20260301)
+ENVMON_SIMULATOR_FAULTS  the real feeds' faults the simulator makes: "default" (all of them: a few
+                      of each in any week), "none" (the clean world) or a comma list of names from
+                      pipelines/sources/simulator.py FAULTS (offline, missing_month, over_range, ...)
 ENVMON_ASSESSABLE_FLAGS  QC flags whose values the assessments use (default: good,not_evaluated)
 ENVMON_SMTP_HOST, ENVMON_SMTP_PORT, ENVMON_SMTP_USER, ENVMON_SMTP_PASSWORD, ENVMON_SMTP_STARTTLS,
 ENVMON_ALERT_FROM     the SMTP server alerts are sent through; without a host, e-mail alerts are
@@ -42,6 +45,7 @@ ENV_VARS = (
     "ENVMON_CNEMC_WATER_URL",
     "ENVMON_CNEMC_AIR_URL",
     "ENVMON_SIMULATOR_SEED",
+    "ENVMON_SIMULATOR_FAULTS",
     "ENVMON_ASSESSABLE_FLAGS",
     "ENVMON_SMTP_HOST",
     "ENVMON_SMTP_PORT",
@@ -82,6 +86,7 @@ class Settings:
     assessable_flags: tuple[str, ...] = ("good", "not_evaluated")
     dashboard_warehouse_url: str | None = None
     alert_routing: Path | None = None   # None: the packaged routing file
+    simulator_faults: tuple[str, ...] | None = None  # None: every fault (ENVMON_SIMULATOR_FAULTS=default)
 
     @property
     def dashboard_url(self) -> str:
@@ -157,7 +162,18 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         assessable_flags=_flags(env.get("ENVMON_ASSESSABLE_FLAGS", "good,not_evaluated")),
         dashboard_warehouse_url=env.get("ENVMON_DASHBOARD_WAREHOUSE_URL") or None,
         alert_routing=Path(env["ENVMON_ALERT_ROUTING"]) if env.get("ENVMON_ALERT_ROUTING") else None,
+        simulator_faults=simulator_faults(env),
     )
+
+
+def simulator_faults(environ: dict[str, str] | None = None) -> tuple[str, ...]:
+    """ENVMON_SIMULATOR_FAULTS as fault names: `default` (or unset) every fault, `none` none, else
+    the comma list; an unknown name is a clear error. Read by the simulator itself when it is not
+    handed faults, so the nightly steps, the backfill's worker processes and the tests agree."""
+    from pipelines.sources.simulator import parse_faults
+
+    env = os.environ if environ is None else environ
+    return parse_faults(env.get("ENVMON_SIMULATOR_FAULTS") or "default")
 
 
 def task_retries(retries: int, first_delay: timedelta, environ: dict[str, str] | None = None) -> dict:

@@ -58,9 +58,39 @@ def ingest(source: str, day: date, settings: Settings | None = None) -> dict:
     settings = settings or load_settings()
     if source not in simulator.SIMULATORS:
         raise ValueError(f"{source} is not a simulated source; real payloads go through pipelines.ingest")
-    frame = conform(simulator.SIMULATORS[source](day, settings.simulator_seed))
+    frame = _simulated(source, day, settings)
     _stage(settings, source, day, "ingested", frame, _batch_of(frame, source, day))
-    return {"source": source, "day": day.isoformat(), "read": len(frame)}  # what the source produced
+    summary = {"source": source, "day": day.isoformat(), "read": len(frame)}  # what the source produced
+    redelivered = _redeliveries(source, day, settings)
+    return {**summary, "redelivered": redelivered} if redelivered else summary
+
+
+def _simulated(source: str, day: date, settings: Settings) -> pd.DataFrame:
+    """The simulated feed's day as it stands now: fetched by its own night's run it lacks its late
+    readings and holds provisional values, which the next night's payload completes and corrects."""
+    return conform(simulator.SIMULATORS[source](day, settings.simulator_seed, settings.simulator_faults,
+                                                fetched_at=clock.now()))
+
+
+def _redeliveries(source: str, day: date, settings: Settings) -> list[str]:
+    """The day before, where the feed has completed or corrected it since it was loaded: validated,
+    loaded again (the partition takes the corrected batch; unlike the payload path, whose merge keeps
+    each replaced value in observation_history, a partition load keeps no older version), assessed
+    and alerted again."""
+    from pipelines import alerts
+
+    earlier = day - timedelta(days=1)
+    loaded = db.partition_batch(db.engine_for(settings.warehouse_url), source, earlier)
+    frame = _simulated(source, earlier, settings) if loaded else None
+    if frame is None or _batch_of(frame, source, earlier) == loaded:
+        return []
+    _stage(settings, source, earlier, "ingested", frame, _batch_of(frame, source, earlier))
+    validate(source, earlier, settings)
+    if not load(source, earlier, settings)["changed"]:
+        return []
+    assess(earlier, settings)
+    alerts.after_late_data(settings, [earlier])
+    return [earlier.isoformat()]
 
 
 def validate(source: str, day: date, settings: Settings | None = None) -> dict:

@@ -32,8 +32,9 @@ READINGS = {
 UNITS = {"nh3n": "mg/L", "tp": "mg/L", "codmn": "mg/L"}
 
 
-def known_day(day: date, seed: int) -> pd.DataFrame:
-    """Stands in for the water simulator: the readings above, nothing else."""
+def known_day(day: date, seed: int, faults=None, fetched_at=None) -> pd.DataFrame:
+    """Stands in for the water simulator (its signature: faults and fetch time, unused here): the
+    readings above, nothing else."""
     rows = [{"station_id": SECTION, "parameter": code, "averaging_period": "PT0S", "utc_offset_minutes": 480,
              "observed_at": datetime.combine(day, datetime.min.time(), BUREAU_TZ) + timedelta(hours=hour),
              "value": value, "original_value": f"{value:g}", "unit": UNITS[code], "qc_flag": flag,

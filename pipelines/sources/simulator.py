@@ -3,19 +3,34 @@
 Its data is labelled "simulated" everywhere it shows (source names simulated-water,
 simulated-air, simulated-coastal). It reproduces what the real feeds look like: CNEMC
 automatic stations every 4 hours, air stations every hour, one coastal sample a day, with
-diurnal and seasonal cycles, rain events, a recurring pollution episode on the 九洲江
-cross-boundary section and sensor faults (spikes, flat lines, gaps, maintenance rows).
-The same seed and day always give the same rows.
+diurnal and seasonal cycles, rain events and a recurring pollution episode on the 九洲江
+cross-boundary section, and the faults that real feeds have (FAULTS below): stations offline
+for days, a section's whole month missing, a section the feed stops carrying, a month with one
+of its four weekly samples, error codes, spikes, readings above the instrument's range, stuck
+values, drift, late and revised payloads, duplicated hours, the feed's 维护 / 停站 markers and
+days below the detection limit. Each fault is switched on or off by ENVMON_SIMULATOR_FAULTS
+(pipelines/config.py): `default` (all of them), `none` (the clean world) or a comma list.
+
+The same seed, faults, day and fetch time always give the same rows. A day's payload is fetched
+complete and corrected from the next night's run on (`fetched_at` at or after
+clock.nightly_run_time(day + 1 day)); fetched before, by its own night's run, it lacks its late
+readings and carries provisional values where the feed revises them (faults `late`, `revised`).
+
+The two sections of the 九洲江 episode (EPISODE_SECTION, EPISODE_DOWNSTREAM) are spared the
+faults that take a section's whole day away, so that every week shows the cross-boundary episode.
 """
 from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from functools import cache
 
 import numpy as np
 import pandas as pd
 
+from pipelines.clock import nightly_run_time
 from pipelines.reference import registry, standards
 from pipelines.observations import BEIJING_OFFSET_MINUTES, BUREAU_TZ, batch_id, conform
 
@@ -33,6 +48,69 @@ LOADED_WATER_BODIES = {"九洲江", "南流江", "钦江", "西门江", "白沙�
 EPISODE_SECTION = "jiuzhou-wenchequiao"  # pig-farm runoff episodes, the 九洲江's known problem
 EPISODE_DOWNSTREAM = "jiuzhou-shijiao"
 BAY_LOAD = {"茅尾海": 1.8, "钦州湾": 1.0, "廉州湾": 1.3, "防城港西湾": 0.9, "防城港东湾": 1.1, "铁山港": 0.8}
+
+# The fault table: name → (what the feed does, how often). Rates are scenario settings, not
+# standards: "a few of each" in any week of the default world. Per station-day unless said.
+FAULTS = {
+    "gap": ("a few hours missing from a station's day", 0.05),
+    "offline": ("a station or section sends nothing for 2–4 days (per station and 30-day block)", 0.12),
+    "missing_month": ("a whole calendar month missing for two sections, one of them cross-boundary "
+                      "(every month)", 1.0),
+    "dropped_section": ("the feed stops carrying one section (not cross-boundary) from a date in 2026 on", 1.0),
+    "sparse_month": ("a section whose month holds one of its four weekly samples: data on one day only "
+                     "(one section every month)", 1.0),
+    "error_value": ("an analyser's error code (-9999) or a sign error (negative PM2.5)", 0.025),
+    "spike": ("a reading 15 times the true value (QC flags it suspect)", 0.02),
+    "over_range": ("a reading above the instrument's range (qc_parameters.csv instrument_max): "
+                   "quarantined by validation", 0.02),
+    "stuck": ("the same reading for hours (a whole water day; 10 air hours)", 0.05),
+    "drift": ("a sensor's readings creeping up 4% a day for 10 days (per station and 30-day block)", 0.08),
+    "late": ("a day's last readings missing from its own night's payload, delivered the next night", 0.05),
+    "revised": ("a day's values delivered provisional, corrected in the next night's payload", 0.05),
+    "duplicate": ("an hour's readings delivered twice in the payload", 0.03),
+    "marker": ("the feed's station status 维护 (maintenance) or 停站 (stopped) on some hours", 0.04),
+    "below_dl": ("a reservoir's day with every tp and nh3n reading below the detection limit", 0.1),
+}
+DEFAULT_FAULTS = tuple(FAULTS)
+FAULT_SETTINGS = ("default", "none")  # besides a comma list of FAULTS' names
+# Method detection limits the simulated analysers report below (scenario values, mg/L; the
+# methods' own: GB 11893-1989 total phosphorus 0.01, HJ 535-2009 ammonia nitrogen 0.025).
+DETECTION_LIMITS = {"tp": 0.01, "nh3n": 0.025}
+DROP_WINDOW = (date(2026, 1, 1), 365)   # the dropped section goes silent on a day of this year
+BLOCK_DAYS = 30                          # offline and drift episodes are drawn per 30-day block
+SPARED = (EPISODE_SECTION, EPISODE_DOWNSTREAM)
+WATER_DRIFTING = ("do", "conductivity", "nh3n", "tp")  # the analysers that drift between calibrations
+AIR_DRIFTING = ("o3", "co", "so2")
+
+
+def active_faults(faults: str | Iterable[str] | None = None) -> frozenset[str]:
+    """The faults switched on: `faults` as ENVMON_SIMULATOR_FAULTS spells it (`default`, `none`,
+    a comma list) or as names; None reads ENVMON_SIMULATOR_FAULTS (default: every fault)."""
+    if faults is None:
+        from pipelines.config import simulator_faults
+
+        return frozenset(simulator_faults())
+    if isinstance(faults, str):
+        faults = parse_faults(faults)
+    unknown = sorted(set(faults) - set(FAULTS))
+    if unknown:
+        raise ValueError(f"unknown simulator faults {unknown}; known: {', '.join(FAULTS)}")
+    return frozenset(faults)
+
+
+def parse_faults(text: str) -> tuple[str, ...]:
+    """`default` → every fault, `none` (or empty) → none, else the comma list, each name checked."""
+    text = text.strip()
+    if text == "default":
+        return DEFAULT_FAULTS
+    if text in ("none", ""):
+        return ()
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in FAULTS]
+    if unknown:
+        raise ValueError(f"ENVMON_SIMULATOR_FAULTS names unknown faults {unknown}; use 'default', 'none' or a "
+                         f"comma list of: {', '.join(FAULTS)}")
+    return names
 
 
 def _rng(seed: int, *keys: object) -> np.random.Generator:
@@ -61,9 +139,12 @@ def _local(day: date, hour: int) -> datetime:
     return datetime.combine(day, datetime.min.time(), BUREAU_TZ) + timedelta(hours=hour)
 
 
-def _row(station_id, parameter, when, period, value, source, qc_flag="not_evaluated", qc_note=""):
+def _row(station_id, parameter, when, period, value, source, qc_flag="not_evaluated", qc_note="",
+         detection_limit=None):
+    """One observation as the feed prints it; with `detection_limit`, a reading below it ("0.01L",
+    the Chinese convention): censored, `value` the limit."""
     text = "" if value is None else _format(parameter, value)
-    return {
+    row = {
         "station_id": station_id,
         "parameter": parameter,
         "observed_at": when,
@@ -76,6 +157,10 @@ def _row(station_id, parameter, when, period, value, source, qc_flag="not_evalua
         "source": source,
         "original_value": text,
     }
+    if detection_limit is not None:
+        row.update(value=detection_limit, original_value=f"{detection_limit:g}L", censoring="<",
+                   detection_limit=detection_limit)
+    return row
 
 
 def _format(parameter: str, value: float) -> str:
@@ -127,47 +212,240 @@ def _episode_factor(section_id: str, day: date) -> float:
     return 0.0
 
 
-def simulate_water(day: date, seed: int) -> pd.DataFrame:
+# --- faults that take a station's whole day away ------------------------------------------------
+
+@cache
+def _eligible_sections() -> tuple[str, ...]:
+    return tuple(sorted(set(registry.water_sections().index) - set(SPARED)))
+
+
+@cache
+def missing_month_sections(seed: int, year: int, month: int) -> tuple[str, ...]:
+    """The sections whose whole month is missing: one cross-boundary section and one other."""
+    sections = registry.water_sections()
+    eligible = _eligible_sections()
+    crossing = [s for s in eligible if bool(sections.loc[s, "is_cross_boundary"])]
+    others = [s for s in eligible if s not in crossing]
+    rng = _rng(seed, "missing-month", year, month)
+    return str(rng.choice(crossing)), str(rng.choice(others))
+
+
+@cache
+def sparse_month(seed: int, year: int, month: int) -> tuple[str, date]:
+    """(section, the one day it has data in the month): one of its four weekly sampling days
+    (the 5th, 12th, 19th, 26th), the other three samples never came."""
+    eligible = [s for s in _eligible_sections() if s not in missing_month_sections(seed, year, month)]
+    rng = _rng(seed, "sparse-month", year, month)
+    return str(rng.choice(eligible)), date(year, month, int(rng.choice((5, 12, 19, 26))))
+
+
+@cache
+def dropped_section(seed: int) -> tuple[str, date]:
+    """(section, the first day the feed no longer carries it): a section that is not cross-boundary."""
+    sections = registry.water_sections()
+    eligible = [s for s in _eligible_sections() if not bool(sections.loc[s, "is_cross_boundary"])]
+    rng = _rng(seed, "dropped-section")
+    return str(rng.choice(eligible)), DROP_WINDOW[0] + timedelta(days=int(rng.integers(0, DROP_WINDOW[1])))
+
+
+@cache
+def _block_episode(seed: int, kind: str, station_id: str, day: date, length: tuple[int, int]) -> tuple[date, int] | None:
+    """(first day, days) of the fault's episode in the station's 30-day block holding `day`, if any."""
+    block = day.toordinal() // BLOCK_DAYS
+    rng = _rng(seed, kind, station_id, block)
+    if rng.random() >= FAULTS[kind][1]:
+        return None
+    first = date.fromordinal(block * BLOCK_DAYS + int(rng.integers(0, BLOCK_DAYS - length[1])))
+    return first, int(rng.integers(length[0], length[1] + 1))
+
+
+def offline_days(seed: int, station_id: str, day: date) -> tuple[date, int] | None:
+    """The station's outage (first day, days) in the 30-day block of `day`, if it has one."""
+    return _block_episode(seed, "offline", station_id, day, (2, 4))
+
+
+def silent_reason(station_id: str, day: date, seed: int, active: frozenset[str]) -> str | None:
+    """Why the feed carries nothing of the station that day (a fault's name), or None."""
+    if station_id in SPARED:
+        return None
+    water = station_id in registry.water_sections().index
+    if water and "dropped_section" in active:
+        section, first = dropped_section(seed)
+        if station_id == section and day >= first:
+            return "dropped_section"
+    if water and "missing_month" in active and station_id in missing_month_sections(seed, day.year, day.month):
+        return "missing_month"
+    if water and "sparse_month" in active:
+        section, sampled = sparse_month(seed, day.year, day.month)
+        if station_id == section and day != sampled:
+            return "sparse_month"
+    outage = offline_days(seed, station_id, day) if "offline" in active else None
+    if outage and outage[0] <= day < outage[0] + timedelta(days=outage[1]):
+        return "offline"
+    return None
+
+
+def drift(seed: int, station_id: str, day: date, choices: tuple[str, ...]) -> tuple[str, datetime, int] | None:
+    """(parameter, start, days) of the drift episode that covers `day`, if one does."""
+    episode = _block_episode(seed, "drift", station_id, day, (10, 10))
+    if episode is None or not episode[0] <= day < episode[0] + timedelta(days=episode[1]):
+        return None
+    parameter = choices[int(_rng(seed, "drift-parameter", station_id, episode[0]).integers(len(choices)))]
+    return parameter, datetime.combine(episode[0], datetime.min.time(), BUREAU_TZ), episode[1]
+
+
+def drift_factor(episode: tuple[str, datetime, int] | None, parameter: str, when: datetime) -> float:
+    """How far a drifting sensor reads above the truth at `when` (1.0: not drifting): 4% a day
+    from the start of its 10-day episode, then recalibrated."""
+    if episode is None or parameter != episode[0]:
+        return 1.0
+    days = (when - episode[1]).total_seconds() / 86400
+    return 1.0 + 0.04 * days if 0 <= days < episode[2] else 1.0
+
+
+@cache
+def instrument_max() -> dict[str, float]:
+    table = pd.read_csv(standards.DATA_DIR / "qc_parameters.csv")
+    return dict(zip(table["code"], table["instrument_max"].astype(float)))
+
+
+@cache
+def marker_flags() -> dict[str, str]:
+    """The CNEMC water feed's station status markers and their QC flags (qc_source_markers.csv)."""
+    table = pd.read_csv(standards.DATA_DIR / "qc_source_markers.csv", keep_default_na=False)
+    table = table[table["source"] == "cnemc-water"]
+    return dict(zip(table["marker"], table["qc_flag"]))
+
+
+MARKER_MEANINGS = {"维护": "maintenance", "停站": "stopped"}
+
+
+class DayFaults:
+    """The per-row faults of one station-day, drawn from streams of their own (so that switching
+    one fault leaves every other value of the world as it was)."""
+
+    def __init__(self, seed: int, kind: str, station_id: str, day: date, hours: tuple[int, ...],
+                 parameters: tuple[str, ...], active: frozenset[str], first_delivery: bool):
+        def draw(name: str) -> np.random.Generator | None:
+            if name not in active:
+                return None
+            rng = _rng(seed, name, kind, station_id, day)
+            return rng if rng.random() < FAULTS[name][1] else None
+
+        self.over_range = None
+        if rng := draw("over_range"):
+            parameter = str(rng.choice(parameters[1:]))
+            self.over_range = (int(rng.choice(hours)), parameter,
+                               instrument_max()[parameter] * float(rng.uniform(1.2, 3.0)))
+        self.duplicate_hour = int(rng.choice(hours)) if (rng := draw("duplicate")) else None
+        self.late_hours: set[int] = set()
+        if first_delivery and (rng := draw("late")):
+            self.late_hours = set(hours[-2:]) if len(hours) <= 6 else set(hours[-4:])
+        self.provisional: dict[tuple[int, str], float] = {}
+        if first_delivery and (rng := draw("revised")):
+            hour = int(rng.choice(hours))
+            for parameter in parameters[-3:]:
+                self.provisional[(hour, parameter)] = float(rng.uniform(0.7, 1.3))
+        self.stopped_hours: set[int] = set()
+        if kind == "water" and (rng := draw("marker")):
+            start = int(rng.integers(0, len(hours) - 1))
+            self.stopped_hours = set(hours[start:start + 2])
+        self.below_dl = kind == "water" and draw("below_dl") is not None
+        self.stuck: tuple[str, set[int]] | None = None
+        if kind == "air" and (rng := draw("stuck")):
+            start = int(rng.integers(0, len(hours) - 10))
+            self.stuck = (str(rng.choice(parameters)), set(hours[start:start + 10]))
+
+
+def _first_delivery(day: date, fetched_at: datetime | None) -> bool:
+    """Whether the payload is fetched before the next night's run, which completes and corrects it."""
+    return fetched_at is not None and fetched_at < nightly_run_time(day + timedelta(days=1))
+
+
+def simulate_water(day: date, seed: int, faults: str | Iterable[str] | None = None,
+                   fetched_at: datetime | None = None) -> pd.DataFrame:
+    """The water feed's day as fetched at `fetched_at` (None: complete, as any later night has it)."""
+    active = active_faults(faults)
+    first_delivery = _first_delivery(day, fetched_at)
+    markers = marker_flags()
     rows = []
     for section_id, section in registry.water_sections().iterrows():
+        if silent_reason(section_id, day, seed, active):
+            continue
         rng = _rng(seed, "water", section_id, day)
         levels = _water_levels(section)
         rain = is_rain_day(seed, section["city"], day)
         episode = _episode_factor(section_id, day)
-        faults = rng.random(4)
-        gap_hours = set(rng.choice(WATER_HOURS, size=2, replace=False)) if faults[0] < 0.05 else set()
-        maintenance_hour = int(rng.choice(WATER_HOURS)) if faults[1] < 0.04 else None
-        stuck_parameter = str(rng.choice(WATER_PARAMETERS[5:])) if faults[2] < 0.05 else None
-        spike = (int(rng.choice(WATER_HOURS)), str(rng.choice(WATER_PARAMETERS[1:]))) if faults[3] < 0.04 else None
+        # the original fault draws, kept in this order so that the stream of values stays the same
+        faults_drawn = rng.random(4)
+        gap_hours = set(rng.choice(WATER_HOURS, size=2, replace=False)) if faults_drawn[0] < 0.05 else set()
+        maintenance_hour = int(rng.choice(WATER_HOURS)) if faults_drawn[1] < 0.04 else None
+        stuck_parameter = str(rng.choice(WATER_PARAMETERS[5:])) if faults_drawn[2] < 0.05 else None
+        spike = (int(rng.choice(WATER_HOURS)), str(rng.choice(WATER_PARAMETERS[1:]))) if faults_drawn[3] < 0.04 else None
+        gap_hours = gap_hours if "gap" in active else set()
+        maintenance_hour = maintenance_hour if "marker" in active else None
+        stuck_parameter = stuck_parameter if "stuck" in active else None
+        extra = DayFaults(seed, "water", section_id, day, WATER_HOURS, WATER_PARAMETERS, active, first_delivery)
+        below_dl = extra.below_dl and section["station_type"] == "lake-reservoir"
+        drifting = drift(seed, section_id, day, WATER_DRIFTING) if "drift" in active else None
         stuck_value = None
         for hour in WATER_HOURS:
             if hour in gap_hours:
                 continue
             when = _local(day, hour)
             values = _water_reading(section, levels, hour, day, rain, episode, rng)
+            hour_rows = []
             for parameter in WATER_PARAMETERS:
                 value = values[parameter]
-                flag, note = "not_evaluated", ""
+                flag, note, limit = "not_evaluated", "", None
                 if parameter == stuck_parameter:
                     stuck_value = value if stuck_value is None else stuck_value
                     value = stuck_value
                 if spike == (hour, parameter):
-                    value = SENSOR_ERROR_CODE if rng.random() < 0.5 else value * 15
+                    error_code = rng.random() < 0.5
+                    if error_code and "error_value" in active:
+                        value = SENSOR_ERROR_CODE
+                    elif not error_code and "spike" in active:
+                        value = value * 15
+                value *= drift_factor(drifting, parameter, when)
+                if extra.over_range and extra.over_range[:2] == (hour, parameter):
+                    value = extra.over_range[2]
+                if below_dl and parameter in DETECTION_LIMITS:
+                    limit = DETECTION_LIMITS[parameter]
+                value *= extra.provisional.get((hour, parameter), 1.0)
                 if hour == maintenance_hour:
-                    flag, note = "suspect", "station status 维护 (maintenance)"
-                rows.append(_row(section_id, parameter, when, "PT0S", value, "simulated-water", flag, note))
+                    flag, note = markers["维护"], "station status 维护 (maintenance)"
+                elif hour in extra.stopped_hours:
+                    flag, note = markers["停站"], "station status 停站 (stopped)"
+                hour_rows.append(_row(section_id, parameter, when, "PT0S", value, "simulated-water", flag, note, limit))
+            if hour in extra.late_hours:
+                continue  # measured, not yet in the feed: the next night's payload has it
+            rows += hour_rows + (hour_rows if hour == extra.duplicate_hour else [])
     return _finish(rows, "simulated-water", day)
 
 
-def simulate_air(day: date, seed: int) -> pd.DataFrame:
+AIR_HOURS = tuple(range(1, 25))  # the label is the end of the hour-long mean
+
+
+def simulate_air(day: date, seed: int, faults: str | Iterable[str] | None = None,
+                 fetched_at: datetime | None = None) -> pd.DataFrame:
+    """The air feed's day as fetched at `fetched_at` (None: complete, as any later night has it)."""
+    active = active_faults(faults)
+    first_delivery = _first_delivery(day, fetched_at)
     rows = []
     season = 1.0 + 0.35 * math.cos(2 * math.pi * (day.timetuple().tm_yday - 15) / 365)  # winter haze
     for station_id, station in registry.air_stations().iterrows():
+        if silent_reason(station_id, day, seed, active):
+            continue
         rng = _rng(seed, "air", station_id, day)
         washout = 0.55 if is_rain_day(seed, station["city"], day) else 1.0
         gap_hour = int(rng.integers(1, 25)) if rng.random() < 0.1 else None
         spike_hour = int(rng.integers(1, 25)) if rng.random() < 0.05 else None
-        for hour in range(1, 25):  # the label is the end of the hour-long mean
+        gap_hour = gap_hour if "gap" in active else None
+        extra = DayFaults(seed, "air", station_id, day, AIR_HOURS, AIR_PARAMETERS, active, first_delivery)
+        stuck_values: dict[str, float] = {}
+        drifting = drift(seed, station_id, day, AIR_DRIFTING) if "drift" in active else None
+        for hour in AIR_HOURS:
             if hour == gap_hour:
                 continue
             when = _local(day, hour)
@@ -181,17 +459,32 @@ def simulate_air(day: date, seed: int) -> pd.DataFrame:
                 "co": 0.7 * (1 + 0.3 * traffic) * math.exp(rng.normal(0, 0.1)),
                 "o3": max(5.0, 70 + 55 * _diurnal(hour, 15) + rng.normal(0, 8)) / season,
             }
+            hour_rows = []
             for parameter in AIR_PARAMETERS:
                 value = values[parameter]
-                if hour == spike_hour and parameter == "pm2_5":
+                if hour == spike_hour and parameter == "pm2_5" and "error_value" in active:
                     value = -value  # a sign error from a failing logger: invalid, quarantined
-                rows.append(_row(station_id, parameter, when, "PT1H", value, "simulated-air"))
+                if extra.stuck and parameter == extra.stuck[0] and hour in extra.stuck[1]:
+                    value = stuck_values.setdefault(parameter, value)
+                value *= drift_factor(drifting, parameter, when)
+                if extra.over_range and extra.over_range[:2] == (hour, parameter):
+                    value = extra.over_range[2]
+                value *= extra.provisional.get((hour, parameter), 1.0)
+                hour_rows.append(_row(station_id, parameter, when, "PT1H", value, "simulated-air"))
+            if hour in extra.late_hours:
+                continue  # measured, not yet in the feed: the next night's payload has it
+            rows += hour_rows + (hour_rows if hour == extra.duplicate_hour else [])
     return _finish(rows, "simulated-air", day)
 
 
-def simulate_coastal(day: date, seed: int) -> pd.DataFrame:
+def simulate_coastal(day: date, seed: int, faults: str | Iterable[str] | None = None,
+                     fetched_at: datetime | None = None) -> pd.DataFrame:
+    """One survey sample a day per point (only `offline` of the faults applies to it)."""
+    active = active_faults(faults)
     rows = []
     for point_id, point in registry.sea_points().iterrows():
+        if silent_reason(point_id, day, seed, active):
+            continue
         rng = _rng(seed, "coastal", point_id, day)
         load = BAY_LOAD.get(point["water_body"], 1.0)
         when = _local(day, 10)
