@@ -209,7 +209,12 @@ def assess(day: date, settings: Settings | None = None) -> dict:
     settings = settings or load_settings()
     engine = db.engine_for(settings.warehouse_url)
     with db.day_lock(engine, "assess", day.replace(day=1)):
-        return _assess(engine, day, settings)
+        summary = _assess(engine, day, settings)
+    # the HJ 663 statistics of the day's year (year to date; the closed year on its last day), after
+    # the day's own assessment and under the year's lock (pipelines.assessment.air_annual)
+    from pipelines.assessment import air_annual
+
+    return {**summary, "air_annual": air_annual.refresh_year(engine, day, settings.assessable_flags)}
 
 
 def _assess(engine, day: date, settings: Settings) -> dict:

@@ -251,6 +251,16 @@ def data_version(engine: Engine) -> tuple:
             return tuple(connection.execute(select(*parts)).one())
 
 
+def air_annual_statistics(engine: Engine, year: int | None = None, site_ids=None) -> pd.DataFrame:
+    """The stored HJ 663 annual statistics (warehouse/air_annual_store.py) of `site_ids` (station
+    ids and city names); none in a warehouse from before migration 0015."""
+    from warehouse import air_annual_store
+
+    if not has_table(engine, "air_annual_statistics"):
+        return pd.DataFrame(columns=air_annual_store.COLUMNS)
+    return air_annual_store.annual_statistics(engine, year, site_ids=site_ids)
+
+
 def table_names(engine: Engine) -> set[str]:
     """The tables the warehouse holds (what a later migration has added, e.g. alert episodes)."""
     from sqlalchemy import inspect

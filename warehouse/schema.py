@@ -425,6 +425,56 @@ staged_batches = Table(  # batches between the tasks of one run, where every wor
 )
 
 
+# HJ 663 annual air statistics (migration 0015), one row per station or city, year and period: the
+# closed year, or the year to date through `through_day`. Computed by pipelines.assessment.air_annual
+# (the one implementation: the Air page and the annual report read these rows). Concentrations in
+# the unit of GB 3095: µg/m³, CO mg/m³; o3 is the daily maximum 8-h mean. `status` uses the words of
+# assessments.status: assessed, insufficient data (数据不足: fewer daily values than GB 3095 Table 4
+# asks, or a year to date), no data, indicators incomplete, target unset (a limit in force not known).
+AIR_ANNUAL_ITEMS = ("so2", "no2", "pm10", "pm2_5", "co", "o3")
+AIR_ANNUAL_MEAN_ITEMS = ("so2", "no2", "pm10", "pm2_5")
+
+
+def _air_annual_item_columns() -> list[Column]:
+    columns = []
+    for code in AIR_ANNUAL_ITEMS:
+        columns.append(Column(f"{code}_valid_days", Integer, nullable=False))   # valid daily values counted
+        if code in AIR_ANNUAL_MEAN_ITEMS:
+            columns += [Column(f"{code}_annual_mean", Float), Column(f"{code}_mean_limit", Float)]
+        columns += [Column(f"{code}_percentile", Float),          # HJ 663 Annex A, of the 24-h (O3 8-h) values
+                    Column(f"{code}_percentile_p", Float),        # 98, 95 or 90 (hj663_annual_statistics.csv)
+                    Column(f"{code}_percentile_limit", Float),
+                    Column(f"{code}_attained", Boolean)]          # NULL unless the year is assessed
+    return columns
+
+
+air_annual_statistics = Table(
+    "air_annual_statistics", metadata,
+    Column("scope", String(8), nullable=False),           # station or city
+    Column("site_id", String(64), nullable=False),        # the station's id, or the city's name
+    Column("city", Text, nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("period", String(16), nullable=False),         # year (closed) or year_to_date
+    Column("first_day", Date, nullable=False),
+    Column("through_day", Date, nullable=False),
+    Column("days_with_data", Integer, nullable=False),
+    *_air_annual_item_columns(),
+    Column("status", String(24), nullable=False),
+    Column("is_attained", Boolean),                       # all six items attained; NULL unless assessed
+    Column("exceeding_items", Text, nullable=False),      # codes, ';'-separated
+    Column("composite_index", Float),                     # 综合指数 Σ Ci/Si
+    Column("composite_primary", String(16)),
+    Column("city_rank", Integer),                         # cities by composite index, ascending (1 = best)
+    Column("cities_ranked", Integer),
+    Column("standard", Text, nullable=False),
+    Column("rule_version", String(64), nullable=False),   # standards.rule_version("air", rules_from).id
+    Column("rules_from", Date, nullable=False),           # the day whose rules apply (period_changeover.csv air/year)
+    Column("notes", Text, nullable=False),
+    PrimaryKeyConstraint("scope", "site_id", "year", "period"),
+    Index("ix_air_annual_statistics_year", "year", "period"),
+)
+
+
 def utc_now() -> datetime:
     """Time stamps of rows (loaded, staged, raised, superseded...): pipelines.clock.now(), the one clock."""
     from pipelines.clock import now

@@ -67,8 +67,32 @@ TEXT = {
     "aqi_calendar": ("AQI 日历", "AQI calendar"),
     "pollutant": ("污染物", "Pollutant"),
     "hj663": ("HJ 663 年评价", "HJ 663 annual assessment"),
-    "hj663_note": ("年度统计（HJ 663：百分位数、O3 日最大8小时滑动平均）尚未存入仓库；本应用不重新计算评价。",
-                   "The annual statistics (HJ 663 percentiles, O3 daily maximum 8-h means) are not stored in the warehouse yet; the app does not recompute assessments."),
+    "hj663_note": ("HJ 663 年度统计由流水线逐日存储（air_annual_statistics）：年均值、日均值特定百分位数（O3 为日最大8小时平均），"
+                   "对照当年适用的 GB 3095 二级限值的达标情况，综合指数与城市排名（由小到大，1 为最好）。"
+                   "年度截至某日（年内累计）或有效日均值不足（每年至少324个、每月至少27个、二月25个）时为“数据不足”，不判达标与否。"
+                   "综合指数方法的官方文本未取得 (UNVERIFIED)。",
+                   "The HJ 663 annual statistics as the pipeline stores them each night (air_annual_statistics): annual "
+                   "means, percentiles of the daily values (O3: daily maximum 8-h means), attainment against the GB 3095 "
+                   "class Ⅱ limits in force for the year, the composite index and the cities' rank (ascending, 1 the best). "
+                   "A year to date, or a year with too few daily values (324 a year, 27 a month, 25 in February), is "
+                   "'insufficient data': never judged a pass or a fail. The composite index method's official text is "
+                   "not in hand (UNVERIFIED)."),
+    "hj663_scope": ("范围", "Scope"),
+    "hj663_scope_city": ("城市", "city"),
+    "hj663_scope_station": ("站点", "station"),
+    "hj663_name": ("名称", "Name"),
+    "hj663_period": ("统计期", "Period"),
+    "hj663_year": ("{year}年", "{year}"),
+    "hj663_to_date": ("{year}年（截至 {day}）", "{year} (to {day})"),
+    "hj663_days": ("有效天数", "Days with data"),
+    "hj663_mean": ("{item} 年均值", "{item} annual mean"),
+    "hj663_percentile": ("{item} 第{p}百分位数", "{item} {p}th percentile"),
+    "hj663_index": ("综合指数", "Composite index"),
+    "hj663_rank": ("排名", "Rank"),
+    "hj663_attainment": ("GB 3095 二级达标情况", "GB 3095 class Ⅱ attainment"),
+    "hj663_exceeding": ("超标项目", "Items over the limit"),
+    "hj663_none_stored": ("仓库中尚无 HJ 663 年度统计（流水线运行后生成）。",
+                          "No HJ 663 annual statistics are stored yet (the pipeline writes them when it runs)."),
     "alerts_title": ("预警记录", "Alerts"),
     "acknowledge": ("确认", "Acknowledge"),
     "ingest_log": ("入库日志（每源每日）", "Ingest log (per source and night)"),

@@ -7,6 +7,24 @@ valid values (aqi_conventions.csv city_daily_value), and the year is judged by
 air_quality.annual_assessment under the version in force on its last day (period_changeover.csv):
 2026 against GB 3095—2026 phase 1, PM2.5 30/60 µg/m³. From 2031 the GB 3095—2026 phase-2 limits of
 PM10, SO2 and NO2 are not known, and the assessment raises standards.RuleRefused.
+
+The stored statistics (warehouse/air_annual_store.py, table air_annual_statistics): per station and
+per city, for the closed year and for the year to date, `year_statistics` makes every row from the
+stations' daily values with the same functions (annual_assessment, annual_is_valid,
+rank_by_composite_index); `refresh_year` is the pipeline's step (the nightly assessment, `envmon
+reassess` and the archive path call it for the years they touch). What is decided here:
+
+* A year to date, or a year with fewer daily values than GB 3095 Table 4 asks (air_validity.csv:
+  ≥ 324 a year and ≥ 27 in each month, ≥ 25 in February, for SO2, NO2, PM10 and PM2.5), is
+  'insufficient data' (数据不足): its means, percentiles and composite index are stored, its items
+  are not judged (attained NULL), never a pass or a fail.
+* The composite index (综合指数) is air_quality.annual_assessment's Σ Cᵢ/Sᵢ with Sᵢ the GB 3095
+  class Ⅱ limits in force for the year (2026: PM2.5 annual 30 µg/m³, GB 3095—2026 phase 1).
+  UNVERIFIED: the official 城市环境空气质量排名技术规定 text is not in hand (standards.md §4.3 quotes
+  it from a public JS module and a description); whether the ministry's ranking divides by the limits
+  in force or keeps GB 3095-2012's after 2026-03-01 is not known.
+* The cities' rank: air_quality.rank_by_composite_index (ascending, 1 the best) among the registry's
+  cities with an index for the same period (a year to date ranks as the ministry's 1–N月 ranking does).
 """
 from __future__ import annotations
 
@@ -16,7 +34,7 @@ import pandas as pd
 
 from pipelines.assessment import air_quality, daily
 from pipelines.observations import ASSESSABLE_FLAGS
-from pipelines.reference import registry
+from pipelines.reference import registry, standards
 
 
 def station_days(observations_of_day, station_ids, first: date, last: date, assessable=ASSESSABLE_FLAGS) -> pd.DataFrame:
@@ -52,3 +70,180 @@ def city_annual_assessment(engine, city: str, year: int, assessable=ASSESSABLE_F
     days = station_days(lambda d: db.observations_for_day(engine, d, ids), ids, date(year, 1, 1), date(year, 12, 31),
                         assessable)
     return air_quality.annual_assessment(air_quality.city_daily_values(days), year)
+
+
+# --- the stored statistics (table air_annual_statistics) ----------------------------------------
+
+PERIOD_YEAR, PERIOD_YEAR_TO_DATE = "year", "year_to_date"
+ITEMS = ("so2", "no2", "pm10", "pm2_5", "co", "o3")        # the HJ 663 annual items (o3: daily max 8-h)
+MEAN_ITEMS = ("so2", "no2", "pm10", "pm2_5")               # those with an annual mean (and GB 3095 Table 4's rule)
+DAY_COLUMNS = ("so2", "no2", "co", "pm10", "pm2_5", "o3", "o3_8h")
+OBSERVATION_COLUMNS = ["station_id", "parameter", "partition_day", "observed_at", "averaging_period", "value",
+                       "qc_flag"]
+
+
+def _column(code: str) -> str:
+    return "o3_8h" if code == "o3" else code
+
+
+def station_day_values(observations: pd.DataFrame, stations: list[str], days: list[date]) -> pd.DataFrame:
+    """Rows (day, station_id, so2 … o3_8h) of each station's daily values with any value, from the
+    observations of `days` (with partition_day), as the nightly computes a station's day: the hourly
+    series cut from daily.hourly_grid, daily.air_day_values under each day's rules."""
+    grid = daily.hourly_grid(observations, stations, days)
+    rows = []
+    for d, day in enumerate(days):
+        hours = pd.date_range(pd.Timestamp(day, tz=daily.BUREAU_TZ) + pd.Timedelta(hours=1), periods=24, freq="h")
+        for s, station_id in enumerate(stations):
+            if pd.isna(grid[s, d]).all():
+                continue
+            hourly = {code: pd.Series(grid[s, d, p], index=hours) for p, code in enumerate(air_quality.POLLUTANTS)}
+            values = daily.air_day_values(hourly, day)
+            rows.append({"day": day, "station_id": station_id,
+                         **{c: (float("nan") if values.get(c) is None else values[c]) for c in DAY_COLUMNS}})
+    return pd.DataFrame(rows, columns=["day", "station_id", *DAY_COLUMNS])
+
+
+def stored_station_days(engine, first: date, last: date, assessable=ASSESSABLE_FLAGS) -> pd.DataFrame:
+    """station_day_values of every registry air station from the stored observations of `first` …
+    `last` (the QC flags the bureau assesses), read a month at a time."""
+    from warehouse import db
+
+    stations = list(registry.air_stations().index)
+    parts, start = [], first
+    while start <= last:
+        end = min(last, (start.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1))
+        observations = db.observations_between(engine, start, end, stations, OBSERVATION_COLUMNS)
+        observations = observations[observations["qc_flag"].isin(assessable)]
+        days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+        parts.append(station_day_values(observations, stations, days))
+        start = end + timedelta(days=1)
+    return pd.concat(parts, ignore_index=True) if parts else station_day_values(pd.DataFrame(), stations, [])
+
+
+def _indexed(rows: pd.DataFrame) -> pd.DataFrame:
+    frame = rows[[c for c in air_quality.ANNUAL_COLUMNS]].astype("float64")
+    frame.index = pd.DatetimeIndex(pd.to_datetime(pd.Series(list(rows["day"]), dtype="object")), name="day")
+    return frame.sort_index()
+
+
+def statistics_of(days: pd.DataFrame, year: int, through: date) -> dict:
+    """One station's or city's row of statistics (without scope, site and rank) from its daily values
+    (DatetimeIndex; the columns of air_quality.ANNUAL_COLUMNS) of `year` up to `through`."""
+    closed = through >= date(year, 12, 31)
+    at = air_quality.year_rule_date(year)
+    version = standards.rule_version("air", at)
+    table = air_quality.annual_statistics_table(at)
+    present = days.dropna(how="all")
+    row = {"year": year, "period": PERIOD_YEAR if closed else PERIOD_YEAR_TO_DATE, "first_day": date(year, 1, 1),
+           "through_day": min(through, date(year, 12, 31)), "days_with_data": int(len(present)),
+           "standard": version.label, "rule_version": version.id, "rules_from": at}
+    notes, result = [], None
+    try:
+        result = air_quality.annual_assessment(days, year)
+        notes += result.notes
+    except standards.RuleRefused as refused:
+        notes.append(f"not assessed: {refused}")
+    year_valid = closed and all(air_quality.annual_is_valid(days[code], at) for code in MEAN_ITEMS)
+    for code in ITEMS:
+        series = days[_column(code)].dropna()
+        row[f"{code}_valid_days"] = int(len(series))
+        row[f"{code}_percentile_p"] = float(table.loc[code, "percentile"]) if code in table.index else None
+        limits = {} if result is None else result.limits.get(code, {})
+        if code in MEAN_ITEMS:
+            row[f"{code}_annual_mean"] = None if result is None else result.means.get(code)
+            row[f"{code}_mean_limit"] = limits.get("mean")
+        row[f"{code}_percentile"] = None if result is None else result.percentiles.get(code)
+        row[f"{code}_percentile_limit"] = limits.get("percentile")
+        row[f"{code}_attained"] = result.compliant.get(code) if result is not None and year_valid else None
+    attained = [row[f"{code}_attained"] for code in ITEMS]
+    row["exceeding_items"] = ";".join(code for code in ITEMS if row[f"{code}_attained"] is False)
+    if not len(present):
+        row["status"], row["is_attained"] = "no data", None
+    elif result is None:
+        row["status"], row["is_attained"] = "target unset", None   # a GB 3095 limit in force is not known (display: 目标未定)
+    elif not year_valid:
+        row["status"], row["is_attained"] = "insufficient data", None
+        rules = air_quality.validity(at)
+        fewest = min(row[f"{code}_valid_days"] for code in MEAN_ITEMS)
+        notes.append(f"year to date through {row['through_day'].isoformat()}: not judged before the year ends"
+                     if not closed else
+                     f"fewer daily values than GB 3095 Table 4 asks (≥ {rules['annual_mean']} a year, "
+                     f"≥ {rules['monthly_days']} each month, ≥ {rules['monthly_days_february']} in February): "
+                     f"{fewest} for the item with the fewest")
+    elif False in attained:
+        row["status"], row["is_attained"] = "assessed", False
+    elif all(a is True for a in attained):
+        row["status"], row["is_attained"] = "assessed", True
+    else:
+        row["status"], row["is_attained"] = "indicators incomplete", None
+    row["composite_index"] = None if result is None else result.composite_index
+    row["composite_primary"] = None if result is None else result.composite_primary
+    row["notes"] = "; ".join(notes)
+    return row
+
+
+def year_statistics(station_days_frame: pd.DataFrame, year: int, through: date) -> list[dict]:
+    """The rows of table air_annual_statistics for `year` (closed when `through` is its last day,
+    else the year to date): one per registry air station, one per city (its day the mean of its
+    stations' valid values, air_quality.city_daily_values), the cities ranked by composite index.
+    `station_days_frame`: rows (day, station_id, so2 … o3_8h) as station_day_values gives them."""
+    stations = registry.air_stations()
+    frame = station_days_frame[[d.year == year and d <= through for d in station_days_frame["day"]]] \
+        if len(station_days_frame) else station_days_frame
+    empty = _indexed(pd.DataFrame(columns=["day", *air_quality.ANNUAL_COLUMNS]))
+    rows = []
+    for station_id, station in stations.iterrows():
+        mine = frame[frame["station_id"] == station_id]
+        days = _indexed(mine) if len(mine) else empty
+        rows.append({"scope": "station", "site_id": station_id, "city": station["city"],
+                     **statistics_of(days, year, through), "city_rank": None, "cities_ranked": None})
+    cities = list(dict.fromkeys(stations["city"]))
+    city_rows = []
+    for city in cities:
+        mine = frame[frame["station_id"].isin(list(stations.index[stations["city"] == city]))]
+        days = air_quality.city_daily_values(mine) if len(mine) else empty
+        city_rows.append({"scope": "city", "site_id": city, "city": city, **statistics_of(days, year, through)})
+    ranks = air_quality.rank_by_composite_index({row["site_id"]: row["composite_index"] for row in city_rows})
+    ranked = sum(rank is not None for rank in ranks.values())
+    for row in city_rows:
+        row["city_rank"] = ranks[row["site_id"]]
+        row["cities_ranked"] = ranked if row["city_rank"] is not None else None
+    return rows + city_rows
+
+
+def period_for(day: date, stored_through: date | None, today: date) -> tuple[str, date]:
+    """Which statistics a day's run refreshes: the closed year once the year is over (the run of its
+    last day, or any later run of one of its days), else the year to date through the later of the
+    day and what is stored (a re-run of an earlier day does not shorten it)."""
+    end = date(day.year, 12, 31)
+    if day >= end or today > end:
+        return PERIOD_YEAR, end
+    return PERIOD_YEAR_TO_DATE, max(day, stored_through or day)
+
+
+def refresh_year(engine, day: date, assessable=ASSESSABLE_FLAGS, today: date | None = None) -> dict:
+    """The pipeline's step: recompute and store the statistics of `day`'s year (year to date, or
+    the closed year) from the stored observations, idempotently (the year's rows replaced as a
+    whole under the year's lock)."""
+    from pipelines import clock
+    from warehouse import air_annual_store, db
+
+    year = day.year
+    with db.day_lock(engine, "air-annual", date(year, 1, 1)):
+        period, through = period_for(day, air_annual_store.stored_through(engine, year), today or clock.today())
+        rows = year_statistics(stored_station_days(engine, date(year, 1, 1), through, assessable), year, through)
+        air_annual_store.replace_year(engine, year, period, rows)
+    cities = [r for r in rows if r["scope"] == "city"]
+    return {"year": year, "period": period, "through": through.isoformat(),
+            "cities_with_data": sum(r["status"] != "no data" for r in cities),
+            "cities_assessed": sum(r["status"] == "assessed" for r in cities)}
+
+
+def refresh_years(engine, days, assessable=ASSESSABLE_FLAGS) -> list[dict]:
+    """refresh_year for each year among `days` (its latest day): what `envmon reassess` and the
+    archive path call after assessing the days they touched."""
+    latest: dict[int, date] = {}
+    for day in days:
+        latest[day.year] = max(day, latest.get(day.year, day))
+    return [refresh_year(engine, day, assessable) for _, day in sorted(latest.items())]

@@ -310,3 +310,19 @@ def city_daily_values(station_days: pd.DataFrame) -> pd.DataFrame:
     frame = station_days.groupby("day")[columns].mean()
     frame.index = pd.DatetimeIndex(pd.to_datetime(frame.index))
     return frame.sort_index()
+
+
+# --- the cities' ranking (城市环境空气质量排名技术规定, 2014; standards.md §4.3) ----------------
+
+COMPOSITE_INDEX_DECIMALS = 2   # the ministry publishes the index to two decimals (UNVERIFIED: text not in hand)
+
+
+def rank_by_composite_index(indices: dict[str, float | None]) -> dict[str, int | None]:
+    """The ministry's city ranking: ascending composite index, 1 the best (lowest). Ranked on the
+    index as published (COMPOSITE_INDEX_DECIMALS), equal published indices share the better rank
+    (并列; UNVERIFIED: the ranking rule's text on ties is not in hand). A city without an index is
+    not ranked (None)."""
+    published = {city: round(float(value), COMPOSITE_INDEX_DECIMALS) for city, value in indices.items()
+                 if value is not None and not math.isnan(float(value))}
+    ordered = sorted(published.values())
+    return {city: (ordered.index(published[city]) + 1 if city in published else None) for city in indices}

@@ -19,7 +19,7 @@ from pipelines.cli import registry_commands
 from pipelines.clock import BUREAU_TZ
 
 EXPORTS = ("observations", "assessments", "quarantine", "alerts", "published", "payloads", "history", "rollups",
-           "assessment-history")
+           "assessment-history", "air-annual")
 
 
 def _day(text: str) -> date:

@@ -59,4 +59,8 @@ def export_frame(engine, table: str) -> pd.DataFrame:
         return _instants_iso(db.read_table(engine, "assessment_history", order_by=["history_id"]), ["superseded_at"])
     if table == "rollups":  # daily and monthly means; reported_mean says '< limit' below a detection limit
         return db.read_table(engine, "rollups", order_by=["period", "period_start", "station_id", "parameter"])
+    if table == "air-annual":  # the HJ 663 annual statistics, per station and city (pipelines.assessment.air_annual)
+        from warehouse import air_annual_store
+
+        return air_annual_store.annual_statistics(engine)
     raise ValueError(f"unknown export {table!r}")

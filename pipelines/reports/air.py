@@ -86,3 +86,23 @@ def annual(city: str, city_days: pd.DataFrame, year: int) -> air_quality.AnnualA
     frame = mine[list(air_quality.ANNUAL_COLUMNS)].astype(float)
     frame.index = pd.DatetimeIndex(pd.to_datetime(mine["day"]), name="day")
     return air_quality.annual_assessment(frame, year)
+
+
+def annual_statistics(reader, year: int) -> dict[str, dict]:
+    """The HJ 663 statistics of each city's closed year, city → row of table air_annual_statistics:
+    the rows the pipeline stored (pipelines.assessment.air_annual.refresh_year), or, for a year it
+    has not closed in this warehouse, the same function's rows from the days the document reads
+    (air_annual.year_statistics): one implementation either way."""
+    from pipelines.assessment import air_annual
+    from pipelines.reports.reading import months_of
+    from warehouse import air_annual_store, queries
+
+    stored = pd.DataFrame()
+    if queries.has_table(reader.engine, "air_annual_statistics"):
+        stored = air_annual_store.annual_statistics(reader.engine, year, "city", period=air_annual.PERIOD_YEAR)
+    if len(stored):
+        records = stored.astype(object).where(stored.notna(), None).to_dict(orient="records")
+        return {row["site_id"]: {**row, "source": "stored"} for row in records}
+    days = pd.concat([reader.air_station_days(m) for m in months_of(year)], ignore_index=True)
+    rows = air_annual.year_statistics(days, year, date(year, 12, 31))
+    return {row["site_id"]: {**row, "source": "computed"} for row in rows if row["scope"] == "city"}

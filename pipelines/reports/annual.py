@@ -180,6 +180,11 @@ def trends_table(engine, year, sections, reader) -> Table:
 
 
 def air_table(reader, year, scope_cities) -> tuple[Table, dict, dict, dict]:
+    """The cities' air of the year: good days counted day by day (air.city_period), the HJ 663
+    statistics, attainment, composite index and rank as the pipeline stores them
+    (air.annual_statistics: table air_annual_statistics, pipelines.assessment.air_annual)."""
+    from pipelines import display
+
     now_days = pd.concat([reader.air_city_days(m) for m in months_of(year)], ignore_index=True)
     before_days = pd.concat([reader.air_city_days(m) for m in months_of(year - 1)], ignore_index=True)
     statistics = air_quality_statistics(year)
@@ -188,45 +193,43 @@ def air_table(reader, year, scope_cities) -> tuple[Table, dict, dict, dict]:
                Column("优良天数比例变化（百分点）", "points")]
     for code, label, kind, _stat in statistics:
         columns.append(Column(label, "decimal1" if code == "co" else "integer"))
-    columns += [Column("超标项目"), Column("综合指数", "decimal2"), Column("首要污染物"), Column("GB 3095 二级达标情况"),
-                Column("评价标准")]
-    rows, now, before, assessments = [], {}, {}, {}
+    columns += [Column("超标项目"), Column("综合指数", "decimal2"), Column("综合指数排名", "integer"), Column("首要污染物"),
+                Column("GB 3095 二级达标情况"), Column("评价标准")]
+    rows, now, before = [], {}, {}
+    annual_rows = air.annual_statistics(reader, year)
     for city in cities():
         now[city] = air.city_period(city, now_days, date(year, 12, 31))
         before[city] = air.city_period(city, before_days, date(year - 1, 12, 31))
-        assessments[city] = air.annual(city, now_days, year)
+    assessments = {city: annual_rows.get(city) for city in cities()}
     for city in scope_cities:
         result, period, last = assessments[city], now[city], before[city]
         values = []
         for code, _label, kind, stat in statistics:
-            source = {} if result is None else (result.means if stat == "mean" else result.percentiles)
-            values.append(None if code not in source else air._rounded("o3_8h" if code == "o3" else code, source[code],
-                                                                      date(year, 12, 31)))
-        failing = [] if result is None else [c for c, ok in result.compliant.items() if not ok]
-        if result is None:
-            verdict = "无数据"
-        elif not result.valid:
-            verdict = "数据不全（不满足年度统计有效性）" if not failing else "未达标（数据不全）"
-        elif failing:
-            verdict = "未达标"
-        elif result.is_compliant and set(result.compliant) >= set(air_quality_codes(year)):
-            verdict = "达标"   # 六项污染物全部达标 (HJ 663-2013)
-        else:
-            verdict = "数据不全"
-        rows.append([city, period.days, MISSING if result is None else ("满足" if result.valid else "不满足"),
+            value = None if result is None else result.get(f"{code}_annual_mean" if stat == "mean" else f"{code}_percentile")
+            values.append(air._rounded("o3_8h" if code == "o3" else code, value, date(year, 12, 31)))
+        status = "no data" if result is None else result["status"]
+        failing = [] if result is None else [c for c in (result["exceeding_items"] or "").split(";") if c]
+        rows.append([city, period.days,
+                     MISSING if status == "no data" else ("不满足" if status == "insufficient data" else "满足"),
                      period.good_share, last.days, last.good_share,
                      None if period.good_share is None or last.good_share is None
                      else (period.good_share - last.good_share) * 100,
                      *values, "、".join(air_name(c) for c in failing) or MISSING,
-                     None if result is None else result.composite_index,
-                     MISSING if result is None or result.composite_primary is None else air_name(result.composite_primary),
-                     verdict, air.label(date(year, 12, 31)) if result is None else result.standard])
+                     None if result is None else result["composite_index"],
+                     None if result is None else result["city_rank"],
+                     MISSING if result is None or result["composite_primary"] is None else air_name(result["composite_primary"]),
+                     display.verdict_text(None if result is None else result["is_attained"], "zh", status),
+                     air.label(date(year, 12, 31)) if result is None else result["standard"]])
+    ranked = next((r["cities_ranked"] for r in annual_rows.values() if r.get("cities_ranked")), 0)
     return Table("air_annual", "环境空气年度评价", f"表6 {year}年各城市环境空气质量年度评价",
                  columns, rows,
                  ["年度评价按 HJ 663：各项年均值与日均值（O3 为日最大8小时平均）特定百分位数同时不超过 GB 3095 二级浓度限值为达标，"
-                  "六项全部达标为城市达标；限值与规则由 air_quality.annual_assessment 按数据日期所适用的版本给出。",
-                  "年度统计有效性：每年至少324个日均值、每月至少27个（二月25个）(GB 3095 表4)；不满足时不判为达标。",
-                  "综合指数 = Σ Cᵢ/Sᵢ（城市环境空气质量排名技术规定）；城市日均浓度为各点位日均值的算术平均 (UNVERIFIED for O3-8h)。"]), \
+                  "六项全部达标为城市达标；统计值、达标情况、综合指数与排名为流水线存储的年度统计 (air_annual_statistics，"
+                  "pipelines.assessment.air_annual)，按年末所适用的标准版本 (period_changeover.csv: air/year)。",
+                  "年度统计有效性：每年至少324个日均值、每月至少27个（二月25个）(GB 3095 表4)；不满足时为“数据不足”，不判达标与否。",
+                  "综合指数 = Σ Cᵢ/Sᵢ（城市环境空气质量排名技术规定，官方文本未取得：UNVERIFIED），Sᵢ 为当年适用的二级限值；"
+                  f"排名按综合指数（两位小数）由小到大，数值相同并列，共 {ranked} 个城市参与排名；"
+                  "城市日均浓度为各点位日均值的算术平均 (UNVERIFIED for O3-8h)。"]), \
         now, before, assessments
 
 
@@ -307,7 +310,7 @@ def _figures(year, now, water, rates, air_now, air_before, assessments, scope_ci
     colours = standards.water_class_grades()["colour_hex"].to_dict()
     classes = [*standards.SURFACE_WATER_CLASSES, standards.SURFACE_WATER_WORST]
     counted = [sum(now[s].water_class == k and now[s].is_complete for s in water) for k in classes]
-    composite = [None if assessments[c] is None else assessments[c].composite_index for c in scope_cities]
+    composite = [None if assessments[c] is None else assessments[c]["composite_index"] for c in scope_cities]
     return [
         Figure("cross_boundary_rates", "跨界断面月均值达标率与协议要求", figures.bar_chart(
             f"{year}年 跨界断面月均值达标率（虚线：协议要求）", [name for name, _r, _q in rates],

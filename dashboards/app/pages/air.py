@@ -87,6 +87,7 @@ def render(context, rest):
         components.graph("air-calendar", components.PENDING),
         components.graph("air-series", components.PENDING),
         html.H4(t("hj663", lang)), components.notice(t("hj663_note", lang), "info", "hj663-note"),
+        components.data_table("air-annual-table", annual_table(context), "air/annual", context),
         components.data_table("air-table", None, "air/daily", context),
     ]
     return body, (start, end)
@@ -107,4 +108,54 @@ def register(app, current_context) -> None:
                 components.search_string(params))
 
 
-TABLES = {"daily": daily_table}
+# --- the HJ 663 annual statistics, as stored (pipelines.assessment.air_annual; issue 20) ----------
+
+ANNUAL_ITEMS = ("so2", "no2", "pm10", "pm2_5", "co", "o3")
+ANNUAL_ITEM_NAMES = {"so2": "SO2", "no2": "NO2", "pm10": "PM10", "pm2_5": "PM2.5", "co": "CO", "o3": "O3-8h"}
+
+
+def annual_table(context) -> pd.DataFrame:
+    """The stored HJ 663 statistics of the year of the period's end (else the latest stored year):
+    the cities the user may see (ranked first), then their stations; missing values and verdicts
+    worded by pipelines.display (无数据 / 数据不足 / 指标不全, never a failure)."""
+    from pipelines import display
+
+    lang = context.lang
+    stations = _stations(context)
+    ids = tuple(stations["station_id"])
+    cities = tuple(sorted(set(stations["city"])))
+    stored = context.warehouse.air_annual_statistics(None, ids + cities) if ids else pd.DataFrame()
+    if stored.empty:
+        return pd.DataFrame({t("hj663_name", lang): [t("hj663_none_stored", lang)]})
+    _, end = _range(context)
+    years = sorted(set(stored["year"]))
+    year = end.year if end is not None and end.year in years else years[-1]
+    rows = stored[stored["year"] == year]
+    rows = pd.concat([rows[rows["scope"] == "city"], rows[rows["scope"] == "station"]])
+    names = stations.set_index("station_id")["name_zh"]
+    frame = pd.DataFrame({
+        t("hj663_scope", lang): [t(f"hj663_scope_{s}", lang) for s in rows["scope"]],
+        t("hj663_name", lang): [city_name(r.site_id, lang) if r.scope == "city" else names.get(r.site_id, r.site_id)
+                               for r in rows.itertuples()],
+        t("hj663_period", lang): [t("hj663_year", lang).format(year=r.year) if r.period == "year" else
+                                 t("hj663_to_date", lang).format(year=r.year, day=r.through_day) for r in rows.itertuples()],
+        t("hj663_days", lang): [int(n) for n in rows["days_with_data"]],
+    })
+    for code in ANNUAL_ITEMS[:4]:
+        frame[t("hj663_mean", lang).format(item=ANNUAL_ITEM_NAMES[code])] = [
+            display.number_text(v, 0) for v in rows[f"{code}_annual_mean"]]
+    for code in ANNUAL_ITEMS:
+        p = next((v for v in rows[f"{code}_percentile_p"] if not display.is_missing(v)), None)
+        heading = t("hj663_percentile", lang).format(item=ANNUAL_ITEM_NAMES[code], p="" if p is None else f"{p:g}")
+        frame[heading] = [display.number_text(v, 1 if code == "co" else 0) for v in rows[f"{code}_percentile"]]
+    frame[t("hj663_index", lang)] = [display.number_text(v, 2) for v in rows["composite_index"]]
+    frame[t("hj663_rank", lang)] = ["—" if display.is_missing(r.city_rank) else f"{int(r.city_rank)}/{int(r.cities_ranked)}"
+                                    for r in rows.itertuples()]
+    frame[t("hj663_attainment", lang)] = [display.verdict_text(r.is_attained, lang, r.status) for r in rows.itertuples()]
+    frame[t("hj663_exceeding", lang)] = [
+        "；".join(display.parameter_name(c, lang) for c in (r.exceeding_items or "").split(";") if c) or "—"
+        for r in rows.itertuples()]
+    return frame
+
+
+TABLES = {"daily": daily_table, "annual": annual_table}
