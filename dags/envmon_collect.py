@@ -1,7 +1,8 @@
 """Collection on the feeds' own cadence, one DAG per source, each updating its source's Asset:
 the CNEMC surface-water snapshot every 2 hours (it is republished every 4; an unchanged snapshot is
-skipped by content), the CNEMC hourly air files every hour from the watermark on (missed hours are
-caught up), and the laboratory and coastal inboxes every 15 minutes. The CNEMC DAGs exist in live
+skipped by content), the CNEMC hourly air files every hour (each expected hour is kept in the collection ledger: a missed
+hour is asked again until it is recorded as a gap, recent hours are fetched again for late stations
+and revisions, and a run that records a gap succeeds), and the laboratory and coastal inboxes every 15 minutes. The CNEMC DAGs exist in live
 mode only; the inbox DAGs wherever ENVMON_INBOX is set, except in files mode, where the nightly run
 collects every inbox itself. Calls to the CNEMC endpoints share the
 pool `cnemc` (deploy/airflow-pools.json), so catch-up and retries never hammer the feed.
@@ -34,7 +35,7 @@ def _collection_dag(source: str, collect_task):
         dag_id=f"envmon_collect_{slug}",
         schedule=CronTriggerTimetable(SCHEDULES[source], timezone="Asia/Shanghai"),
         start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
-        catchup=False,      # the watermark, not the scheduler, decides what is caught up
+        catchup=False,      # the collection ledger, not the scheduler, decides what is caught up
         max_active_runs=1,  # one collection of a source at a time
         default_args={"owner": "envmon", **task_retries(3, timedelta(minutes=2)),
                       "max_retry_delay": timedelta(minutes=30),

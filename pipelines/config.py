@@ -27,6 +27,12 @@ ENVMON_TASK_RETRIES, ENVMON_TASK_RETRY_DELAY_SECONDS
 ENVMON_FETCH_ATTEMPTS, ENVMON_FETCH_FIRST_WAIT_SECONDS
                       attempts of a live CNEMC request and the wait before the second (then
                       doubling, at most 60 s); default 4 and 2 s
+ENVMON_COLLECT_MAX_TRIES, ENVMON_COLLECT_LOOKBACK_HOURS
+                      the collection ledger (pipelines/collect.py): collections that may ask for an
+                      expected hour or snapshot before it is recorded as a gap (default 6: six hourly
+                      air collections, half a day of the water feed's 2-hourly ones), and the hours
+                      back that are fetched again until unchanged, for late stations and revisions
+                      (default 48, allowed 24-72)
 ENVMON_NOW            the clock's instant, for tests and replays (pipelines/clock.py); unset: the real clock
 """
 from __future__ import annotations
@@ -58,6 +64,8 @@ ENV_VARS = (
     "ENVMON_TASK_RETRY_DELAY_SECONDS",
     "ENVMON_FETCH_ATTEMPTS",
     "ENVMON_FETCH_FIRST_WAIT_SECONDS",
+    "ENVMON_COLLECT_MAX_TRIES",
+    "ENVMON_COLLECT_LOOKBACK_HOURS",
 )  # and ENVMON_NOW, never set in a deployment (pipelines/clock.py)
 
 DEFAULT_SEED = 20260301
@@ -193,6 +201,22 @@ def fetch_retries(environ: dict[str, str] | None = None) -> tuple[int, float]:
     ENVMON_FETCH_FIRST_WAIT_SECONDS; default 4 attempts, 2 s)."""
     env = os.environ if environ is None else environ
     return int(env.get("ENVMON_FETCH_ATTEMPTS") or 4), float(env.get("ENVMON_FETCH_FIRST_WAIT_SECONDS") or 2.0)
+
+
+LOOKBACK_HOURS_ALLOWED = (24, 72)  # shorter misses the revisions CNEMC makes in the day after; longer re-asks for little
+
+
+def collection_rules(environ: dict[str, str] | None = None) -> tuple[int, int]:
+    """The collection ledger's tries before a gap and look-back hours (ENVMON_COLLECT_MAX_TRIES,
+    ENVMON_COLLECT_LOOKBACK_HOURS; default 6 and 48)."""
+    env = os.environ if environ is None else environ
+    tries, lookback = int(env.get("ENVMON_COLLECT_MAX_TRIES") or 6), int(env.get("ENVMON_COLLECT_LOOKBACK_HOURS") or 48)
+    if tries < 1:
+        raise ValueError(f"ENVMON_COLLECT_MAX_TRIES must be at least 1, not {tries}")
+    if not LOOKBACK_HOURS_ALLOWED[0] <= lookback <= LOOKBACK_HOURS_ALLOWED[1]:
+        raise ValueError(f"ENVMON_COLLECT_LOOKBACK_HOURS must lie within {LOOKBACK_HOURS_ALLOWED[0]}-"
+                         f"{LOOKBACK_HOURS_ALLOWED[1]}, not {lookback}")
+    return tries, lookback
 
 
 def _flags(text: str) -> tuple[str, ...]:

@@ -167,12 +167,13 @@ class HourlyAirServer(ReplayServer):
         handler.do_GET = serve
 
 
-def test_live_mode_ingests_every_hour_since_the_watermark_and_then_only_new_ones(tmp_path, water_server):
+def test_live_mode_ingests_every_hour_since_the_watermark_and_then_only_new_ones(tmp_path, water_server, monkeypatch):
     from pipelines import collect
     from pipelines.config import load_settings
     from warehouse import db
 
     air = HourlyAirServer()
+    monkeypatch.setenv("ENVMON_COLLECT_LOOKBACK_HOURS", "24")  # the first collection asks the look-back window
     try:
         settings = load_settings({"ENVMON_HOME": str(tmp_path), "ENVMON_SOURCE_MODE": "live",
                                   "ENVMON_CNEMC_WATER_URL": f"{water_server.url}/GJZ/Ajax/Publish.ashx",
@@ -183,7 +184,9 @@ def test_live_mode_ingests_every_hour_since_the_watermark_and_then_only_new_ones
         engine = db.engine_for(settings.warehouse_url)
         assert db.watermark(engine, "cnemc-air") == datetime(2026, 3, 16, 2, tzinfo=BUREAU_TZ)
         later = collect.collect_live("cnemc-air", settings, now + timedelta(hours=3))
-        assert len(later["payloads"]) == 3 and len(air.requests) == 27
+        # the 3 new hours are ingested; the window's 21 others are asked again (issue 21: late stations and
+        # revisions) and, unchanged, not ingested
+        assert len(later["payloads"]) == 3 and len(air.requests) == 48 and later["ledger"]["unchanged"] == 21
         # the water snapshot's readings are dated 12-31 20:00 (no year): fetched on New Year's night they
         # are 2026-12-31; fetched in March they would be 75 days old, and the year could not be inferred
         water_now = datetime(2027, 1, 1, 2, 30, tzinfo=BUREAU_TZ)

@@ -384,6 +384,26 @@ observation_history = Table(  # values replaced by a later payload: nothing is o
     Index("ix_observation_history_key", "source", "station_id", "parameter", "observed_at"),
 )
 
+collection_ledger = Table(  # migration 0014: each expected feed hour (air) or snapshot (water) and how its fetch went
+    "collection_ledger", metadata,
+    Column("source", String(32), primary_key=True),
+    Column("expected_at", UtcDateTime, primary_key=True),   # the hour's end (air) or the snapshot's 4-h slot (water)
+    Column("status", String(16), nullable=False),           # pending, failed, fetched, late, revised, gap
+    Column("tries", Integer, nullable=False),               # collections that asked and got nothing usable
+    Column("fetches", Integer, nullable=False),             # payloads received for it (the first and each re-fetch)
+    Column("unchanged_fetches", Integer, nullable=False),   # re-fetches in a row with the same sha256: settled at 2
+    Column("first_fetched_at", UtcDateTime),
+    Column("last_fetched_at", UtcDateTime),
+    Column("last_tried_at", UtcDateTime),
+    Column("sha256", String(64)),                           # of the newest payload
+    Column("rows", Integer),                                # values read from the newest payload
+    Column("stations", Integer),                            # stations or sections it named
+    Column("payload_id", Integer),                          # the newest payload ingested for it
+    Column("last_error", Text),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_collection_ledger_status", "source", "status"),
+)
+
 watermarks = Table(  # the newest observation each real source has delivered
     "watermarks", metadata,
     Column("source", String(32), primary_key=True),

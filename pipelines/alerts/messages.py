@@ -21,10 +21,11 @@ BASIS_ZH = {"day": "日评价", "month": "月累计评价"}
 BASIS_EN = {"day": "daily", "month": "month to date"}
 OPERATIONAL_ZH = {"source_silent": "数据源中断", "source_back": "数据源恢复", "quarantine_share": "隔离比例异常",
                   "dag_failed": "流程运行失败", "published_disagreement": "发布类别不一致异常",
-                  "unknown_station": "发现未登记站点"}
+                  "unknown_station": "发现未登记站点", "feed_outage": "数据源缺时", "feed_back": "数据源缺时结束"}
 OPERATIONAL_EN = {"source_silent": "source silent", "source_back": "source back", "quarantine_share": "quarantine share high",
                   "dag_failed": "DAG run failed", "published_disagreement": "published classes disagree",
-                  "unknown_station": "unknown station seen"}
+                  "unknown_station": "unknown station seen", "feed_outage": "feed outage",
+                  "feed_back": "feed outage ended"}
 FOOTER_ZH = "envmon 自动发送。确认: envmon alerts ack {episode} --by 姓名 --comment 说明"
 FOOTER_EN = "Sent by envmon. Acknowledge: envmon alerts ack {episode} --by NAME --comment TEXT"
 
@@ -228,6 +229,18 @@ def operational_lines(facts: dict, language: str) -> list[str]:
                 if zh else
                 [f"DAG {facts['dag_id']} run {facts['run_id']} failed in task {facts['task_id']}.",
                  f"Error: {facts.get('error') or 'see the log'}", f"Log: {facts.get('log_url') or 'see Airflow'}"])
+    if kind == "feed_outage":  # issue 21: the collection ledger's gaps, one episode per outage
+        return ([f"数据源 {facts['source']} 有 {facts['gaps']} 个时次多次请求仍未提供，已记为缺测，采集继续进行。",
+                 f"首个缺测时次: {facts['first_gap']}", f"详见 envmon collect status --source {facts['source']}"]
+                if zh else
+                [f"Feed {facts['source']}: {facts['gaps']} expected hours never arrived after the tries allowed and are "
+                 "recorded as gaps; collection goes on.", f"First gap: {facts['first_gap']}",
+                 f"See envmon collect status --source {facts['source']}"])
+    if kind == "feed_back":
+        return ([f"数据源 {facts['source']} 已恢复正常提供；本次中断共记缺测 {facts['gaps']} 个时次 (自 {facts['first_gap']})。"]
+                if zh else
+                [f"Feed {facts['source']} is delivering again; {facts['gaps']} gaps recorded in the outage "
+                 f"(from {facts['first_gap']})."])
     return ([f"{facts['source']} 的数据中出现登记表中没有的站点: {facts['station']}。",
              "请核实后补入 pipelines/reference/data (sections.csv 或 air_stations.csv)。"]
             if zh else

@@ -1,8 +1,9 @@
 """Operational alerts, to envmon's operators (the routing file's [[operators]]), apart from the
 bureaus' alerts: a source silent longer than its cadence allows, a night's quarantine share far
 above its usual level, a feed whose published classes disagree with envmon's far more than usual,
-a failed DAG run (Airflow's on_failure_callback), and a station a feed names that the registry
-does not know. Each is one notice, keyed by what it is about, so a check run again tells nobody
+a failed DAG run (Airflow's on_failure_callback), a station a feed names that the registry
+does not know, and a feed outage (hours recorded as gaps in the collection ledger: one episode,
+opened and ended, however many collections it lasts). Each is one notice, keyed by what it is about, so a check run again tells nobody
 twice; the thresholds are in the routing file's [operational] table."""
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from warehouse import alert_store
 
 log = logging.getLogger(__name__)
 URGENT = {"source_silent": True, "dag_failed": True, "source_back": False, "quarantine_share": False,
-          "published_disagreement": False, "unknown_station": False}
+          "published_disagreement": False, "unknown_station": False,
+          # a feed's missing hours are recorded and caught up by themselves: they wait out quiet hours
+          "feed_outage": False, "feed_back": False}
 MINIMUM_USUAL_DAYS = 7   # fewer days before it: no "usual" level to compare with, no alert
 MINIMUM_ROWS = 20        # a share of a handful of rows says nothing
 
@@ -153,6 +156,44 @@ def report_unknown_stations(source: str, stations, settings=None, now: datetime 
     if new:
         deliver(settings, routing)
     return new
+
+
+def feed_outage_state(engine: Engine, source: str) -> dict | None:
+    """The feed's open outage episode (its opening notice's facts and time), or None."""
+    with engine.connect() as connection:
+        opened = alert_store.latest_notice(connection, "feed_outage", source)
+        ended = alert_store.latest_notice(connection, "feed_back", source)
+    if opened is None or (ended is not None and ended["notice_id"] > opened["notice_id"]):
+        return None
+    return {**json.loads(opened["facts"]), "opened_at": opened["created_at"], "notice_key": opened["notice_key"]}
+
+
+def feed_outage(engine: Engine, routing: Routing, source: str, new_gaps: list[datetime], delivering: bool,
+                now: datetime | None = None) -> str | None:
+    """A feed outage as one episode, as for sections: `opened` (one notice) at the first gap a
+    collection records, `continuing` (no notice) while gaps keep coming or older hours are still
+    missing, `ended` (one notice) at the first collection that records no new gap while the feed
+    is `delivering` (nothing unfinished before its newest hour). None: no outage."""
+    now = now or clock.now()
+    episode = feed_outage_state(engine, source)
+    if episode is None:
+        if not new_gaps:
+            return None
+        first = min(new_gaps)
+        facts = {"source": source, "first_gap": first.isoformat(), "gaps": len(new_gaps),
+                 "gap_hours": [g.isoformat() for g in sorted(new_gaps)[:24]]}
+        record(engine, routing, "feed_outage", source, f"{source}/{first.isoformat()}", facts, now)
+        return "opened"
+    if new_gaps or not delivering:
+        return "continuing"
+    from warehouse import collection_ledger
+
+    gaps = collection_ledger.gaps(engine, datetime.fromisoformat(episode["first_gap"]))
+    facts = {"source": source, "first_gap": episode["first_gap"], "opened_at": episode["opened_at"].isoformat(),
+             "gaps": int((gaps["source"] == source).sum())}
+    record(engine, routing, "feed_back", source, episode["notice_key"].removeprefix("operational/feed_outage/"),
+           facts, now)
+    return "ended"
 
 
 def dag_failed(context) -> bool:

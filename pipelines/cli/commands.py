@@ -15,7 +15,7 @@ from pipelines.alerts import cli as alerts_cli
 from pipelines.config import load_settings
 from dashboards.app import cli as dashboard_cli
 from pipelines.reports import cli as reports
-from pipelines.cli import registry_commands
+from pipelines.cli import collect_commands, registry_commands
 from pipelines.clock import BUREAU_TZ
 
 EXPORTS = ("observations", "assessments", "quarantine", "alerts", "published", "payloads", "history", "rollups",
@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard_cli.add_commands(commands)  # dashboard, users
     reports.add_parsers(commands)  # bulletin, assessment-report
     registry_commands.add_parsers(commands)  # registry unknown, registry check
+    collect_commands.add_parsers(commands)  # collect status (the collection ledger)
     reassess = commands.add_parser(
         "reassess", help="recompute the stored assessments of a range of days under the rules in force",
         description="After a change of the rule tables (pipelines/reference/data): every day of the range that "
@@ -171,7 +172,7 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
-NEEDS_WAREHOUSE = ("run", "backfill", "export", "ingest", "history", "reassess", *reports.COMMANDS)
+NEEDS_WAREHOUSE = ("run", "backfill", "export", "ingest", "history", "reassess", "collect", *reports.COMMANDS)
 
 
 def _dispatch(args) -> int:
@@ -205,6 +206,8 @@ def _dispatch(args) -> int:
         return alerts_cli.run(settings, args)
     if args.command == registry_commands.COMMAND:
         return registry_commands.run(settings, args)
+    if args.command == collect_commands.COMMAND:
+        return collect_commands.run(settings, args)
     if args.command == "reassess":
         return _reassess(settings, args)
     return _ingest(settings, args)
