@@ -185,6 +185,9 @@ def ingest(payloads: Iterable[Payload], settings: Settings, *, batch_size: int =
                 refusal = _parse(engine, logged)
             if refusal is not None:
                 outcome.refused.append(refusal)
+                if refusal.get("format_changes"):  # a changed header refused: told once (operational.py)
+                    from pipelines.alerts.operational import tell_format_changes
+                    tell_format_changes(item.source, refusal["format_changes"], settings)
                 locks.release([logged.payload_id])
                 done["bytes"] += item.size
                 report()
@@ -301,10 +304,13 @@ def _parse(engine, logged: _Logged) -> dict | None:
         return None
     except files.PayloadError as error:  # cannot be read at all: one line naming the source and the reason
         reason, kind = f"refused as a {item.source} payload: {error}", getattr(error, "kind", "format")
+        changes = getattr(error, "format_changes", [])  # a changed header (feed_formats.csv)
     except Exception as error:  # noqa: BLE001 - a parser fault on input it did not foresee: refused, not a crash
         reason, kind = f"refused as a {item.source} payload: unreadable ({type(error).__name__}: {error})", "format"
+        changes = []
     db.update_payload(engine, logged.payload_id, status="failed", error=f"{item.name}: {reason}", retryable=False)
-    return {"file": str(item.path or item.name), "payload_id": logged.payload_id, "error": reason, "kind": kind}
+    return {"file": str(item.path or item.name), "payload_id": logged.payload_id, "error": reason, "kind": kind,
+            "format_changes": changes}
 
 
 def _validate(source: str, batch: list[_Logged]):
@@ -370,6 +376,7 @@ class _Neighbours:
 def _store(engine, source: str, batch: list[_Logged], settings: Settings, outcome: Outcome) -> set[date]:
     """Validate, QC, compare and store one batch of one source's payloads; returns the days with
     good rows (the days to assess). Each payload's summary goes to outcome.summaries."""
+    from pipelines.alerts.operational import tell_format_changes as operational_format_changes
     from pipelines.ingest import _tell_operators_of_unknown_stations, quarantine_days
     from pipelines.quality import qc
     from pipelines.quality.published import compare_published
@@ -436,10 +443,12 @@ def _store(engine, source: str, batch: list[_Logged], settings: Settings, outcom
             "sources": {source: entry}, "days": [d.isoformat() for d in assessed],
             "quarantine_days": [d.isoformat() for d in days if d not in assessed],
             "encoding": parsed.encoding, "notes": parsed.notes, "warnings": parsed.warnings,
+            "format_changes": parsed.format_changes,  # the header against feed_formats.csv (issue 21)
             "registry_unknown_first_seen": first_seen_names,
             "payload_id": logged.payload_id, "sha256": logged.sha256, "archive": str(logged.archive),
             "file": str(logged.item.path) if logged.item.path else logged.item.name})
         _tell_operators_of_unknown_stations(source, first_seen_names, settings)
+        operational_format_changes(source, parsed.format_changes, settings)
         touched.update(assessed)
         logged.parsed = None  # let go of the payload's frames: memory follows the batch
     return touched

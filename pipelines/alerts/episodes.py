@@ -9,8 +9,8 @@ have no notice yet get one. So re-running a day, or running it twice, notifies n
 late or revised data changes the episodes as if it had come on time, and what changed is told
 once (an earlier start is silent; a worse class is a notice; a failure that is gone withdraws).
 
-The state machine over a section's days, in order (days without any assessment are skipped):
-a failing day (the day's assessment, or the month to date, worse than its target) opens an
+The state machine over a section's days, in order (days without an assessment of their own, with
+no data, insufficient data or incomplete indicators, are skipped): a failing day (the day's assessment, or the month to date, worse than its target) opens an
 episode or extends it; `resolve_after` assessed days in a row without a failure resolve it, on
 the last of them. A duty officer's resolution closes the episode on the last day it covered.
 """
@@ -61,7 +61,13 @@ def _verdict(row: dict | None) -> tuple[bool, bool]:
 
 
 def day_state(day: date, daily: dict | None, month_to_date: dict | None) -> DayState:
+    """A day with valid data of its own ('assessed') is failing when the day or the month to date
+    fails. A day without (no data, insufficient data, indicators incomplete) is not assessed: it
+    neither opens nor extends an episode, nor counts as a compliant day towards resolving one,
+    whatever the month to date (made of earlier days) says (issues 20 and 21)."""
     state = DayState(day, False, False)
+    if not _verdict(daily)[0]:
+        return state
     for basis, row in ((BASIS_DAY, daily), (BASIS_MONTH, month_to_date)):
         assessed, failing = _verdict(row)
         state.assessed |= assessed

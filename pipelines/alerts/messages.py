@@ -26,6 +26,9 @@ OPERATIONAL_EN = {"source_silent": "source silent", "source_back": "source back"
                   "dag_failed": "DAG run failed", "published_disagreement": "published classes disagree",
                   "unknown_station": "unknown station seen", "feed_outage": "feed outage",
                   "feed_back": "feed outage ended"}
+# issue 21 (a feed's header changed) and issue 20 (a cross-boundary section long without valid data)
+OPERATIONAL_ZH.update({"format_changed": "数据格式变更", "section_silent": "断面长期无有效数据"})
+OPERATIONAL_EN.update({"format_changed": "feed format changed", "section_silent": "no valid data"})
 FOOTER_ZH = "envmon 自动发送。确认: envmon alerts ack {episode} --by 姓名 --comment 说明"
 FOOTER_EN = "Sent by envmon. Acknowledge: envmon alerts ack {episode} --by NAME --comment TEXT"
 
@@ -223,6 +226,25 @@ def operational_lines(facts: dict, language: str) -> list[str]:
                 [f"{facts['subject_id']} on {facts['day']}: {what} {facts['share']:.1%}, usually "
                  f"{facts['usual']:.1%} (median of the {facts['usual_days']} days before).",
                  f"Rows: {facts['count']} of {facts['total']}", "See envmon export quarantine or published."])
+    if kind == "format_changed":
+        said = [c["said"] for c in facts["changes"]]
+        return ([f"数据源 {facts['source']} 的表头与登记的格式 ({facts['format']}, feed_formats.csv) 不符，"
+                 "缺失列的数值无法读取，未知列与单位变更列的数值已隔离，不会当作其他指标读入。", *said,
+                 "请核实数据源的新格式，并更新 pipelines/reference/data/feed_formats.csv。"]
+                if zh else
+                [f"The header of {facts['source']} differs from its layout ({facts['format']}, feed_formats.csv): "
+                 "the values of missing columns cannot be read; those of unknown columns or in another unit are "
+                 "quarantined, never read as something else.", *said,
+                 "Check the feed's new layout and update pipelines/reference/data/feed_formats.csv."])
+    if kind == "section_silent":
+        last = facts.get("last_valid_day")
+        return ([f"跨界断面 {facts['section_id']} 已 {facts['silent_days']} 天无有效数据"
+                 f"（最后有效日: {last or '无'}，最新日: {facts['newest_day']}）。",
+                 "无数据不是超标，不开启告警事件；请检查该断面的站点与数据源。"]
+                if zh else
+                [f"Cross-boundary section {facts['section_id']}: no valid data for {facts['silent_days']} days "
+                 f"(last valid day: {last or 'none'}; newest day: {facts['newest_day']}).",
+                 "No data is not a failure and opens no episode; check the station and its feed."])
     if kind == "dag_failed":
         return ([f"DAG {facts['dag_id']} 的运行 {facts['run_id']} 失败: 任务 {facts['task_id']}。",
                  f"错误: {facts.get('error') or '见日志'}", f"日志: {facts.get('log_url') or '见 Airflow'}"]

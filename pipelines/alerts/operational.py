@@ -24,6 +24,10 @@ URGENT = {"source_silent": True, "dag_failed": True, "source_back": False, "quar
           "published_disagreement": False, "unknown_station": False,
           # a feed's missing hours are recorded and caught up by themselves: they wait out quiet hours
           "feed_outage": False, "feed_back": False}
+# issue 21: a feed's header unlike its layout (feed_formats.csv); issue 20: a cross-boundary section
+# without a valid day for `section_silent_after_days` (routing [operational])
+URGENT.update({"format_changed": True, "section_silent": False})
+SECTION_SILENT_AFTER_DAYS = 7  # default when the routing file does not set it
 MINIMUM_USUAL_DAYS = 7   # fewer days before it: no "usual" level to compare with, no alert
 MINIMUM_ROWS = 20        # a share of a handful of rows says nothing
 
@@ -194,6 +198,77 @@ def feed_outage(engine: Engine, routing: Routing, source: str, new_gaps: list[da
     record(engine, routing, "feed_back", source, episode["notice_key"].removeprefix("operational/feed_outage/"),
            facts, now)
     return "ended"
+
+
+def format_change_key(source: str, changes: list[dict]) -> str:
+    """The same differences of the same layout give the same key: a change is told once, however
+    many payloads carry it; a further change (another column) is a new notice."""
+    import hashlib
+
+    layouts = sorted({f"{c.get('feed', source)}/{c.get('format', '')}" for c in changes})
+    content = json.dumps(sorted((c["kind"], c["column"], c.get("expected", "")) for c in changes), ensure_ascii=False)
+    return f"{source}/{';'.join(layouts)}/{hashlib.sha256(content.encode()).hexdigest()[:16]}"
+
+
+def tell_format_changes(source: str, changes: list[dict], settings=None, now: datetime | None = None) -> int | None:
+    """The hook for the ingest path: a payload whose header differs from its layout (refused or
+    quarantined by column). One "format changed" notice per distinct change; delivery attempted at
+    once. Never raises: the payload's own outcome is already recorded (logged when this fails)."""
+    if not changes:
+        return None
+    try:
+        from pipelines.alerts import deliver
+        from pipelines.alerts import routing as routing_module
+        from pipelines.config import load_settings
+        from warehouse import db
+
+        settings = settings or load_settings()
+        routing = routing_module.load(settings.alert_routing)
+        engine = db.engine_for(settings.warehouse_url)
+        facts = {"source": source, "format": changes[0].get("format", ""),
+                 "changes": [{k: c.get(k, "") for k in ("kind", "column", "expected", "parameter", "unit",
+                                                          "expected_unit", "role", "said")} for c in changes]}
+        notice_id = record(engine, routing, "format_changed", source, format_change_key(source, changes), facts, now)
+        if notice_id is not None:
+            deliver(settings, routing)
+        return notice_id
+    except Exception:  # noqa: BLE001 - logged, never raised (see above)
+        log.exception("envmon: the format-changed notice could not be recorded")
+        return None
+
+
+def check_silent_sections(connection_engine: Engine, routing: Routing, sections: list[str],
+                          now: datetime | None = None) -> list[str]:
+    """Cross-boundary sections without a valid (assessed) day for `section_silent_after_days`
+    (routing [operational]), counted back from the newest day stored for them: one "no valid data
+    for N days" notice per silence, keyed by its last valid day; a silence is never an episode."""
+    from warehouse import alert_store as store
+
+    after = int(routing.operational.get("section_silent_after_days", SECTION_SILENT_AFTER_DAYS))
+    raised = []
+    with connection_engine.connect() as connection:
+        rows = store.section_assessments(connection, sections, None)
+    newest: dict[str, date] = {}
+    valid: dict[str, date] = {}
+    first: dict[str, date] = {}
+    for row in rows:
+        section, day = row["station_id"], row["period_start"]
+        newest[section] = max(newest.get(section, day), day)
+        first[section] = min(first.get(section, day), day)
+        if row["status"] == "assessed":
+            valid[section] = max(valid.get(section, day), day)
+    for section in sorted(newest):
+        last_valid = valid.get(section)
+        since = last_valid or first[section] - timedelta(days=1)
+        silent_days = (newest[section] - since).days
+        if silent_days < after:
+            continue
+        facts = {"section_id": section, "last_valid_day": last_valid.isoformat() if last_valid else None,
+                 "newest_day": newest[section].isoformat(), "silent_days": silent_days, "after_days": after}
+        if record(connection_engine, routing, "section_silent", section,
+                  f"{section}/{last_valid.isoformat() if last_valid else 'never'}", facts, now, newest[section]):
+            raised.append(section)
+    return raised
 
 
 def dag_failed(context) -> bool:

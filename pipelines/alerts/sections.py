@@ -30,11 +30,12 @@ class EpisodeChanges:
     resolved: list[int] = field(default_factory=list)
     withdrawn: list[int] = field(default_factory=list)
     notices: int = 0
+    silent: list[str] = field(default_factory=list)   # sections told "no valid data for N days" this run
 
     def as_dict(self) -> dict:
         return {"episodes_opened": len(self.opened), "episodes_updated": len(self.updated),
                 "episodes_resolved": len(self.resolved), "episodes_withdrawn": len(self.withdrawn),
-                "notices_recorded": self.notices}
+                "notices_recorded": self.notices, "sections_silent": self.silent}
 
 
 def cross_boundary_sections() -> list[str]:
@@ -68,6 +69,11 @@ def update_episodes(engine: Engine, routing: Routing, days: list[date], data_lab
             horizon = newest - timedelta(days=NOTIFY_WITHIN_DAYS)
             for match in episodes.match(rebuilt, in_window):
                 _apply(connection, routing, match, data_label, now, horizon, changes)
+    # A day without valid data neither opens, extends nor resolves an episode (episodes.day_state);
+    # a long silence is told to the operators on its own, once (issue 20).
+    from pipelines.alerts import operational
+
+    changes.silent = operational.check_silent_sections(engine, routing, sections, now)
     return changes
 
 

@@ -113,4 +113,8 @@ def month_to_date_rows(monthly_rollups: pd.DataFrame, month_start) -> list[dict]
             "aqi": None, "primary_pollutants": ";".join(verdict.main_pollutants),
             "rule_version": version,
         })
+        # a month to date lacking a required indicator the scheme assesses: 'indicators incomplete'
+        rows[-1] = surface_water.with_required_status(rows[-1], dict(zip(mine["parameter"], mine["mean"])),
+                                                      registry.water_body_type(section_id), scheme.indicators,
+                                                      month_end)
     return rows

@@ -58,7 +58,7 @@ def surface_water_daily_means(observations: pd.DataFrame) -> pd.DataFrame:
 
 
 def _assessment_row(station_id, day, domain, standard, verdict, target, is_compliant, grade,
-                    values_used, is_cross_boundary) -> dict:
+                    values_used, is_cross_boundary, status: str | None = None) -> dict:
     return {
         "station_id": station_id,
         "period": "day",
@@ -74,29 +74,40 @@ def _assessment_row(station_id, day, domain, standard, verdict, target, is_compl
                                           for f in verdict.failing], ensure_ascii=False),
         "values_used": int(values_used),
         "is_cross_boundary": bool(is_cross_boundary),
-        "status": "assessed" if verdict.is_assessed else "insufficient data",
+        "status": status or ("assessed" if verdict.is_assessed else "insufficient data"),
         "aqi": None,
         "primary_pollutants": None,
         "rule_version": standards.rule_version(domain, day).id,
     }
 
 
+def surface_water_day_row(section_id: str, section, day: date, values: dict, used_counts: dict) -> dict:
+    """One section-day: classed on the indicators with a valid day value; 'indicators incomplete'
+    when one its method requires has none (never compliant; a failure of those it has stays one),
+    'insufficient data' when none could be classed (surface_water.status_of)."""
+    target = section["target_class"]
+    water_body_type = registry.water_body_type(section_id)
+    verdict = surface_water.classify(values, water_body_type, target, at=day)
+    status, _ = surface_water.status_of(verdict, values, water_body_type, at=day)
+    used = int(sum(n for p, n in used_counts.items() if p in verdict.parameter_classes))
+    is_compliant = surface_water.verdict_under(status, verdict.is_compliant)
+    row = _assessment_row(section_id, day, "surface_water", SURFACE_WATER_STANDARD, verdict, target,
+                          is_compliant, verdict.grade, used, section["is_cross_boundary"], status)
+    if section["is_drinking_water_source"]:
+        _add_drinking_water_items(row, values)
+    return row
+
+
 def assess_surface_water_day(observations: pd.DataFrame, day: date) -> list[dict]:
-    """One row per registry surface-water section for the day, assessed or 'insufficient data'."""
+    """One row per registry surface-water section for the day: assessed, 'indicators incomplete'
+    or 'insufficient data'."""
     # an indicator with fewer readings than the day rule does not enter the day's class
     means = surface_water_daily_means(observations)
     rows = []
     for section_id, section in registry.water_sections().iterrows():
         mine = means[means["station_id"] == section_id]
-        values = dict(zip(mine["parameter"], mine["mean"]))
-        target = section["target_class"]
-        verdict = surface_water.classify(values, registry.water_body_type(section_id), target, at=day)
-        used = int(mine[mine["parameter"].isin(verdict.parameter_classes)]["count"].sum())
-        row = _assessment_row(section_id, day, "surface_water", SURFACE_WATER_STANDARD, verdict, target,
-                              verdict.is_compliant, verdict.grade, used, section["is_cross_boundary"])
-        if section["is_drinking_water_source"]:
-            _add_drinking_water_items(row, values)
-        rows.append(row)
+        rows.append(surface_water_day_row(section_id, section, day, dict(zip(mine["parameter"], mine["mean"])),
+                                          dict(zip(mine["parameter"], mine["count"]))))
     return rows
 
 
@@ -221,14 +232,7 @@ def assess_surface_water_days(observations: pd.DataFrame, days) -> list[dict]:
     for day in sorted(days):
         for section_id, section in sections:
             values, counts = means.get((section_id, day), ({}, {}))
-            target = section["target_class"]
-            verdict = surface_water.classify(values, registry.water_body_type(section_id), target, at=day)
-            used = int(sum(n for p, n in counts.items() if p in verdict.parameter_classes))
-            row = _assessment_row(section_id, day, "surface_water", SURFACE_WATER_STANDARD, verdict, target,
-                                  verdict.is_compliant, verdict.grade, used, section["is_cross_boundary"])
-            if section["is_drinking_water_source"]:
-                _add_drinking_water_items(row, values)
-            rows.append(row)
+            rows.append(surface_water_day_row(section_id, section, day, values, counts))
     return rows
 
 

@@ -17,6 +17,11 @@ from pipelines.reference import standards
 
 DATA = standards.DATA_DIR
 INSUFFICIENT = "insufficient data"
+ASSESSED = "assessed"
+# A section-day or month lacking a valid value of an indicator its method requires
+# (required_indicators.csv): never compliant, never a reason to close an alert episode, and told
+# apart from a failure everywhere (pipelines/display.py: 指标不全).
+INDICATORS_INCOMPLETE = "indicators incomplete"
 MAIN_POLLUTANT_COUNT = 3  # 选择水质类别最差的前三项指标 (Qinzhou report; standards.md §2.2, C1)
 
 
@@ -126,6 +131,51 @@ def classify(values: dict[str, float], water_body_type: str = "river", target_cl
     failing = [_exceedance(code, compared[code], k, basis, water_body_type, at) for code, k in classes.items()
                if standards.surface_class_rank(k) > standards.surface_class_rank(basis)]
     return Verdict(worst, classes, failing, main_pollutants(classes, compared, water_body_type, at), target_class)
+
+
+def required_indicators(water_body_type: str = "river", at=None) -> tuple[str, ...]:
+    """The indicators a section-day or month must have a valid value of (required_indicators.csv:
+    pH, DO, CODMn, NH3-N, TP; the table says why TN is not among them, for lakes either)."""
+    table = standards.in_force("required_indicators", at)
+    return tuple(code for code, applies in zip(table["code"], table["applies_to"]) if applies in ("all", water_body_type))
+
+
+def status_of(verdict: Verdict, values: dict, water_body_type: str = "river", indicators=None,
+              at=None) -> tuple[str, list[str]]:
+    """(status, required indicators without a valid value) of a section's day or month: 'insufficient
+    data' when nothing could be classed, 'indicators incomplete' when a required indicator (of those
+    the scheme assesses, `indicators`, where it names them) has no valid value, else 'assessed'.
+
+    Worked example: a river section-day with pH 7.4, DO 6.1, CODMn 3.2, NH3-N 0.4 and no TP (its
+    column renamed in the feed) classes Ⅱ on what it has, but its status is 'indicators incomplete'
+    (missing: tp): it is not compliant, and it cannot close an episode (verdict_under)."""
+    def valid(code):
+        value = values.get(code)
+        return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+    required = [c for c in required_indicators(water_body_type, at) if indicators is None or c in indicators]
+    missing = [code for code in required if not valid(code)]
+    if not verdict.is_assessed:
+        return INSUFFICIENT, missing
+    return (INDICATORS_INCOMPLETE, missing) if missing else (ASSESSED, [])
+
+
+def verdict_under(status: str, is_compliant: bool | None) -> bool | None:
+    """The compliance a row may state under its status: an incomplete period is never compliant; a
+    failure on the indicators it has is still a failure (a missing one cannot make it pass)."""
+    if status == ASSESSED:
+        return is_compliant
+    return False if is_compliant is False else None
+
+
+def with_required_status(row: dict, values: dict, water_body_type: str = "river", indicators=None, at=None) -> dict:
+    """An assessment row (day or month) under the required-indicator rule: an assessed row lacking
+    a valid value of a required indicator becomes 'indicators incomplete', never compliant."""
+    if row.get("status") != ASSESSED:
+        return row
+    verdict = Verdict(row.get("water_class"))
+    status, _ = status_of(verdict, values, water_body_type, indicators, at)
+    return {**row, "status": status, "is_compliant": verdict_under(status, row.get("is_compliant"))}
 
 
 # --- periods --------------------------------------------------------------------------------

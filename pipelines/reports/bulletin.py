@@ -98,7 +98,7 @@ def completeness_table(month: Month, now: dict, sections) -> Table:
                   f"({rules.loc['day', 'status']}); 月均值：每指标至少 {rules.loc['month', 'min_values']} 个有效日值 "
                   f"({rules.loc['month', 'basis']})。",
                   "必评指标: " + "; ".join(f"{w.parameter_name(c)}" for c in w.required_indicators())
-                  + " (十四五 “5+X” evaluation set, pipelines/reports/data/required_indicators.csv)."])
+                  + " (十四五 “5+X” evaluation set, pipelines/reference/data/required_indicators.csv)."])
 
 
 def city_summary(month: Month, now: dict, before: dict) -> tuple[Table, list[dict]]:

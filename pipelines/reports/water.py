@@ -7,15 +7,13 @@ cross-boundary section (`cross_boundary.assess_month` / `assess_year`), a drinki
 Completeness (地表水环境质量评价办法 2011, pipelines/reference/data/surface_water_completeness.csv)
 is judged by the same `surface_water.period_means` that the classes are made from: an indicator
 with fewer valid values than the period's rule is left out of the class, and where one of the
-indicators a section must be assessed on is left out (pipelines/reports/data/required_indicators.csv,
+indicators a section must be assessed on is left out (pipelines/reference/data/required_indicators.csv,
 or the agreement's own indicators), the period is reported incomplete: never compliant.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 
 import pandas as pd
 
@@ -23,7 +21,6 @@ from pipelines.assessment import cross_boundary, daily, surface_water
 from pipelines.reference import registry, standards
 from pipelines.reports.document import MISSING
 
-DATA = Path(__file__).parent / "data"
 CHLA_UG_PER_MG = 1000   # chla is stored in mg/L (parameters.csv, as CNEMC prints it); the TLI takes µg/L
 TREND_PARAMETERS = ("codmn", "nh3n", "tp", "do")
 BETTER_WHEN_HIGHER = frozenset({"do"})
@@ -32,9 +29,9 @@ BOUNDARY_KINDS = {"provincial": "省界", "city": "市界", "national": "国界"
 COMPLIANT, FAILED, INCOMPLETE, NO_DATA = "达标", "未达标", "数据不全", "无有效数据"
 
 
-@cache
 def required_indicators() -> tuple[str, ...]:
-    return tuple(pd.read_csv(DATA / "required_indicators.csv")["code"])
+    """One table with the assessment's status (pipelines/reference/data/required_indicators.csv)."""
+    return surface_water.required_indicators()
 
 
 def parameter_name(code: str) -> str:

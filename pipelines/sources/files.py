@@ -27,7 +27,7 @@ import pandas as pd
 
 from pipelines import clock
 from pipelines.observations import BEIJING_OFFSET_MINUTES, BUREAU_TZ, batch_id, conform, empty_frame
-from pipelines.reference import registry, standards
+from pipelines.reference import feed_formats, registry, standards
 from pipelines.sources import reading
 from pipelines.sources.reading import PayloadError, refuse
 
@@ -72,6 +72,7 @@ class Parsed:
     rejected: pd.DataFrame | None = None   # values and rows quarantined while reading, with their reason
     read: int | None = None                # values the payload holds, counted before any decision
     encoding: str = ""                     # utf-8, utf-8-sig, gb18030, xlsx
+    format_changes: list[dict] = field(default_factory=list)  # the header against feed_formats.csv, each difference
     notes: list[str] = field(default_factory=list)     # said of the whole payload (a year inferred, ...)
     warnings: list[str] = field(default_factory=list)  # the same, where a person should look
     unknown_stations: list[dict] = field(default_factory=list)  # in the registry's cities, not in it
@@ -219,13 +220,15 @@ def _infer_year(month_day: str, fetched_at: datetime) -> datetime:
     return when
 
 
-def _water_table(text: reading.Text) -> tuple[list[str], list, list[reading.Row] | None]:
-    """(column names, records, CSV rows or None) of either form the water feed takes: the
-    Publish.ashx JSON, or the per-section CSV export of its displayed values (header 省份,流域,...)."""
+def _water_table(text: reading.Text) -> tuple[list[str], list, list[reading.Row] | None, str]:
+    """(header as printed, records, CSV rows or None, format id in feed_formats.csv) of either form
+    the water feed takes: the Publish.ashx JSON, or the per-section CSV export of its displayed
+    values (header 省份,流域,...). The header is kept as printed, units and all: a column is read
+    only as what the layout in feed_formats.csv says it is."""
     body = text.text.lstrip()
     if body.startswith("省份,"):
-        table = reading.csv_table(text, normalise=lambda h: re.sub(r"\(.*\)$", "", h.strip()))
-        return table.header, [row.fields for row in table.rows], table.rows
+        table = reading.csv_table(text)
+        return table.header, [row.fields for row in table.rows], table.rows, "section-csv"
     if body.startswith("<"):
         raise refuse("format", "not a Publish.ashx response: an HTML page")
     document = _json(text, "a Publish.ashx response")
@@ -237,7 +240,28 @@ def _water_table(text: reading.Text) -> tuple[list[str], list, list[reading.Row]
     if not isinstance(body_rows, list):
         raise refuse("format", f"not a Publish.ashx response: tbody is {'null' if body_rows is None else type(body_rows).__name__}, "
                                "not a list of records")
-    return [re.sub(r"<br/>.*", "", h) for h in header], body_rows, None
+    return header, body_rows, None, "publish-ashx-json"
+
+
+def checked_header(feed: str, format_id: str, header: list[str], fetched_at) -> feed_formats.HeaderCheck:
+    """The header against its layout (feed_formats.csv); a payload without a key column is refused
+    with every difference named. `format_changes` rides on the refusal only when the payload is
+    recognisably this format (one expected column at least): a wrong file is not a changed feed."""
+    checked = feed_formats.check(feed, format_id, header, fetched_at)
+    if checked.missing_keys:
+        error = refuse("format", f"the {feed} header differs from its {format_id} layout "
+                                 f"(pipelines/reference/data/feed_formats.csv): {checked.summary()}")
+        error.format_changes = checked.as_changes() if checked.positions else []
+        raise error
+    return checked
+
+
+def _format_warnings(checked: feed_formats.HeaderCheck,
+                     fate: str = "the values of unknown columns and of changed units are quarantined, not read") -> list[str]:
+    if not checked.changes:
+        return []
+    return [f"format changed ({checked.feed} {checked.format}, feed_formats.csv): {checked.summary()}"
+            + (f" ({fate})" if checked.unknown else "")]
 
 
 def _json(text: reading.Text, what: str):
@@ -255,22 +279,24 @@ def _json(text: reading.Text, what: str):
 def parse_cnemc_water(payload: bytes | str, fetched_at: datetime, name: str = "",
                       fetched_basis: str = "the fetch time") -> Parsed:
     text = reading.decode(payload)
-    names, body, csv_rows = _water_table(text)
-    columns = {column: i for i, column in enumerate(names)}
-    for required in ("省份", "断面名称", "监测时间", "站点情况"):
-        if required not in columns:
-            raise refuse("format", f"the water payload's header lacks {required!r}: {names[:20]}")
+    names, body, csv_rows, format_id = _water_table(text)
+    checked = checked_header("cnemc-water", format_id, names, fetched_at)
+    layout = feed_formats.layout("cnemc-water", format_id, fetched_at).set_index("column")
+    # by the layout's short names (省份, 氨氮, ...): only columns printed exactly as the layout says
+    columns = {layout.loc[column, "name"]: position for column, position in checked.positions.items()}
     value_columns = [(header, code) for header, code in WATER_HEADER_CODES.items() if header in columns]
+    unknown = sorted(checked.unknown.items())  # (position, change): values quarantined, never guessed
     feed_sections = registry.cnemc_water_sections()
     by_name = {(row["province"], row["basin"], row["name_zh"]): sid for sid, row in feed_sections.iterrows()}
     years = YearInference(fetched_at, fetched_basis)
     rejected = Rejections("cnemc-water")
-    rows, published, unknown, out_of_scope = [], [], {}, 0
+    rows, published, unknown_sections, out_of_scope = [], [], {}, 0
     for index, record in enumerate(body):
         where = f"line {csv_rows[index].line}" if csv_rows else f"record {index + 1}"
         if not isinstance(record, list):
             rejected.row("record_not_a_list", f"{where} is {type(record).__name__}, not a list of cells",
-                         [(code, "PT0S", "") for _, code in value_columns])
+                         [(code, "PT0S", "") for _, code in value_columns]
+                         + [(change["parameter"], "PT0S", "") for _, change in unknown])
             continue
 
         def cell(column, record=record):
@@ -284,10 +310,12 @@ def parse_cnemc_water(payload: bytes | str, fetched_at: datetime, name: str = ""
         if section_id is not None and city and city["city"] != feed_sections.loc[section_id, "city"]:
             section_id = None  # same name, another place: names are not unique nationally
         if section_id is None:
-            out_of_scope += len(value_columns)
-            _note_unknown(unknown, province, basin, name_text, tooltip, len(value_columns))
+            out_of_scope += len(value_columns) + len(unknown)
+            _note_unknown(unknown_sections, province, basin, name_text, tooltip, len(value_columns) + len(unknown))
             continue
-        texts = [(code, "PT0S", _text(cell(header))) for header, code in value_columns]
+        texts = [(code, "PT0S", _text(cell(header))) for header, code in value_columns] + [
+            (change["parameter"], "PT0S", _text(record[position] if position < len(record) else None))
+            for position, change in unknown]
         problem = csv_rows[index].problem if csv_rows else ""
         rule = csv_rows[index].rule if csv_rows else ""
         if not problem and len(record) != len(names):
@@ -308,6 +336,9 @@ def parse_cnemc_water(payload: bytes | str, fetched_at: datetime, name: str = ""
             continue
         values, bad = _water_cells(record, columns, section_id, when, status, cell)
         rows += values
+        for position, change in unknown:
+            rejected.value("format_changed", f"{where}: {change['said']}", section_id, change["parameter"], when,
+                           "PT0S", _text(record[position]), change["unit"])
         for entry in bad:
             rejected.value("number", entry["reason"], section_id, entry["parameter"], when, "PT0S",
                            entry["original_value"])
@@ -318,9 +349,9 @@ def parse_cnemc_water(payload: bytes | str, fetched_at: datetime, name: str = ""
                           "station_status": status})
     observations, rejected_frame = _finish(rows, rejected, "cnemc-water", fetched_at)
     return Parsed(observations, out_of_scope, "cnemc-water", _published(published), rejected_frame,
-                  read=len(body) * len(value_columns), encoding=text.encoding,
-                  notes=[n for n in [years.note()] if n], warnings=years.warnings(name),
-                  unknown_stations=list(unknown.values()))
+                  read=len(body) * (len(value_columns) + len(unknown)), encoding=text.encoding,
+                  notes=[n for n in [years.note()] if n], warnings=_format_warnings(checked) + years.warnings(name),
+                  unknown_stations=list(unknown_sections.values()), format_changes=checked.as_changes())
 
 
 def _note_unknown(unknown: dict, province: str, basin: str, name: str, tooltip: str, values: int) -> None:
@@ -417,11 +448,19 @@ def parse_cnemc_air(payload: bytes | str, fetched_at: datetime | None = None, na
     body = text.text.lstrip()
     if body.startswith("<"):
         raise refuse("format", "the air feed returned HTML, not CSV")
-    table = _air_geojson(text) if body.startswith(("{", "[")) else reading.csv_table(text)
-    for required in ("timepoint", "stationcode"):
-        if required not in table.header:
-            raise refuse("format", f"not the air feed's CSV: no column {required!r} in {table.header[:25]}")
-    value_columns = [c for c in AIR_COLUMNS if c in table.header]
+    geojson = body.startswith(("{", "["))
+    table = _air_geojson(text) if geojson else reading.csv_table(text)
+    checked = checked_header("cnemc-air", "hourly-geojson" if geojson else "hourly-csv", table.header, fetched)
+    layout = feed_formats.layout("cnemc-air", checked.format, fetched)
+    # the value columns printed as the layout says, and what each holds (parameter, averaging period)
+    holds = {row["column"]: (row["parameter"], row["averaging_period"]) for row in layout.to_dict("records")
+             if row["role"] == "value" and row["column"] in checked.positions}
+    value_columns = [c for c in AIR_COLUMNS if c in holds]
+    # columns the layout does not hold (or in another unit): their values quarantined, never read
+    foreign = {table.header[p]: change for p, change in checked.unknown.items()}
+    holds.update({column: (change["parameter"], change["averaging_period"] or "PT1H")  # the feed is hourly
+                  for column, change in foreign.items()})
+    counted = value_columns + list(foreign)
     position = {column: i for i, column in enumerate(table.header)}
     rejected = Rejections("cnemc-air")
     stations = registry.air_stations().index
@@ -429,12 +468,12 @@ def parse_cnemc_air(payload: bytes | str, fetched_at: datetime | None = None, na
     for row in table.rows:
         code = row.fields[position["stationcode"]].strip() if position["stationcode"] < len(row.fields) else ""
         if code not in stations:
-            out_of_scope += len(value_columns)
-            _note_unknown_air(unknown, table, row, code, len(value_columns))
+            out_of_scope += len(counted)
+            _note_unknown_air(unknown, table, row, code, len(counted))
             continue
         if row.problem:
             rejected.row(row.rule, f"line {row.line}: {row.problem}",
-                         [(*AIR_COLUMNS[c], _field(row, position[c])) for c in value_columns], code)
+                         [(*holds[c], _field(row, position[c])) for c in counted], code)
             continue
         good.append(row)
     frame = pd.DataFrame([row.fields for row in good], columns=table.header, dtype=str)
@@ -444,12 +483,17 @@ def parse_cnemc_air(payload: bytes | str, fetched_at: datetime | None = None, na
     time_reasons = _air_time_problems(frame, when, fetched)
     for index in time_reasons.index:
         rejected.row("time", f"line {frame.at[index, 'line']}: {time_reasons[index]}",
-                     [(*AIR_COLUMNS[c], frame.at[index, c]) for c in value_columns], frame.at[index, "stationcode"])
+                     [(*holds[c], frame.at[index, c]) for c in counted], frame.at[index, "stationcode"])
     frame, when = frame.drop(index=time_reasons.index), when.drop(index=time_reasons.index)
+    for column, change in foreign.items():
+        for index in frame.index:
+            rejected.value("format_changed", f"line {frame.at[index, 'line']}: {change['said']}",
+                           frame.at[index, "stationcode"], change["parameter"], when[index],
+                           holds[column][1], frame.at[index, column].strip(), change["unit"])
     cut_line = table.rows[-1].line if table.rows and not text.ends_cleanly and not table.rows[-1].problem else None
     rows = []
     for column in value_columns:
-        code, period = AIR_COLUMNS[column]
+        code, period = holds[column]
         texts = frame[column].str.strip()
         missing = texts.isin(AIR_MISSING)
         numeric = texts.str.fullmatch(reading.NUMBER.pattern).fillna(False).astype(bool)
@@ -482,8 +526,9 @@ def parse_cnemc_air(payload: bytes | str, fetched_at: datetime | None = None, na
         "station_status": None})
     observations, rejected_frame = _finish(observations, rejected, "cnemc-air", fetched)
     return Parsed(observations, out_of_scope, "cnemc-air", _published(published),
-                  rejected_frame, read=len(table.rows) * len(value_columns), encoding=text.encoding,
-                  unknown_stations=list(unknown.values()))
+                  rejected_frame, read=len(table.rows) * len(counted), encoding=text.encoding,
+                  unknown_stations=list(unknown.values()), warnings=_format_warnings(checked),
+                  format_changes=checked.as_changes())
 
 
 def _field(row: reading.Row, position: int) -> str:

@@ -23,6 +23,7 @@ from pipelines.reference import registry, standards
 from pipelines.observations import BUREAU_TZ
 from pipelines.sources import reading
 from pipelines.sources.files import Parsed, PayloadError, Rejections, _finish  # noqa: F401 (PayloadError re-exported)
+from pipelines.sources.files import _format_warnings as files_format_warnings, checked_header
 from pipelines.sources.reading import refuse
 
 LAB_COLUMNS = ("sample_id", "section_id", "sampled_at", "lab", "parameter", "result", "unit", "detection_limit",
@@ -133,9 +134,10 @@ def _sampled_at(text: str) -> datetime | None:
 def _parse(header: list[str], table_rows: list[reading.Row], source: str, required, station_column: str, stations,
            parameters, extra_detail, fetched_at: datetime, choices: dict[str, set[str]] | None = None,
            encoding: str = "", ends_cleanly: bool = True) -> Parsed:
-    missing = [c for c in required if c not in header and c not in ("detection_limit", "method", "lab")]
-    if missing:
-        raise refuse("format", f"not a {source} file: it lacks columns {missing}; see pipelines/templates/")
+    # the header against the template's layout (feed_formats.csv): a key column missing refuses the
+    # file, every difference named; an unknown column is named and its cells kept in each row's detail
+    checked = checked_header(source, f"{source}-template", header, fetched_at)
+    extra = [header[p] for p in sorted(checked.unknown)]
     rejected = Rejections(source)
     rows, out_of_scope = [], 0
     # A last row without a line break may be cut anywhere: where its last cell decides the value,
@@ -179,7 +181,7 @@ def _parse(header: list[str], table_rows: list[reading.Row], source: str, requir
             rejected.value(problems[0][0], f"line {row.line}: " + "; ".join(reason for _, reason in problems),
                            station, code, when, "PT0S", record.get("result", ""), canonical_unit or record.get("unit", ""))
             continue
-        detail = {k: record[k] for k in ("lab", "method", *extra_detail) if record.get(k)}
+        detail = {k: record[k] for k in ("lab", "method", *extra_detail, *extra) if record.get(k)}
         rows.append({
             "station_id": station, "parameter": code, "observed_at": when,
             "utc_offset_minutes": int(when.utcoffset().total_seconds() // 60),
@@ -194,7 +196,8 @@ def _parse(header: list[str], table_rows: list[reading.Row], source: str, requir
     sampled = [r["observed_at"] for r in rows]
     first_day = min(sampled).astimezone(BUREAU_TZ).date() if sampled else fetched_at.astimezone(BUREAU_TZ).date()
     observations, held = _finish(rows, rejected, source, fetched_at, day=first_day)
-    return Parsed(observations, out_of_scope, source, rejected=held, read=len(table_rows), encoding=encoding)
+    return Parsed(observations, out_of_scope, source, rejected=held, read=len(table_rows), encoding=encoding,
+                  warnings=files_format_warnings(checked, "the cells of unknown columns are kept in each row's detail"), format_changes=checked.as_changes())
 
 
 def parse_lab(payload: bytes, name: str = "results.csv", fetched_at: datetime | None = None) -> Parsed:
