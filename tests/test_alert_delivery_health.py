@@ -250,3 +250,41 @@ def test_the_simulated_default_needs_no_channel_and_says_where_e_mails_go(tmp_pa
     err = capsys.readouterr().err
     assert f"written to {tmp_path / 'home' / 'outbox'} as .eml files" in err
     assert main(["alerts", "check-channels", "--required", "--no-send"]) == 1   # asked for: the same refusal as live
+
+
+def test_the_alert_dag_fails_its_backlog_check_and_its_callback_uses_the_second_path(
+        tmp_path, monkeypatch, receiver):
+    """The hourly envmon_alerts DAG run in-process (dag.test): its housekeeping sends what it can,
+    its check_delivery_backlog fails on the e-mails and the robot stuck for 75 minutes, and
+    Airflow's failure callback tells the operators through the second path."""
+    secrets_environment(monkeypatch)
+    monkeypatch.delenv("ENVMON_TEST_WECOM_KEY")
+    routing = routing_file(tmp_path, receiver.url, delivery={"backlog_alert_minutes": 60},
+                           operators=[{"name": "ops", "channel": "email", "address": "ops@envmon-ops.cn"}])
+    settings, engine = _environment(monkeypatch, tmp_path, routing, smtp_port=free_port(),
+                                    second_path=_webhook_path(receiver), **LIVE)
+    clock = install_clock(monkeypatch, datetime(2026, 11, 3, 10, 0, tzinfo=timezone.utc))
+    write_day(engine, date(2026, 11, 2), {"nanliu-hengtang": "劣Ⅴ"})
+    alerts.run(settings, [date(2026, 11, 2)], "simulated (test)")
+    clock.advance(minutes=75)
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils import db as airflow_db
+
+    from pipelines.runner import DAGS_FOLDER
+
+    # the bundle dag.test syncs the DAG from (Airflow's dags_folder is read once per process: the session's)
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([{
+        "name": "envmon-dags", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+        "kwargs": {"path": str(DAGS_FOLDER)}}]))
+    for name in ("DAG_ID", "DAG_OWNER", "DAG_RUN_ID", "LOGICAL_DATE", "TASK_ID", "TRY_NUMBER"):
+        monkeypatch.setenv(f"AIRFLOW_CTX_{name}", "")   # dag.test sets these in-process: undone after the test
+    airflow_db.upgradedb()
+    bag = DagBag(dag_folder=str(DAGS_FOLDER / "envmon_alerts.py"))
+    assert bag.import_errors == {}
+    run = bag.dags["envmon_alerts"].test(logical_date=datetime(2026, 11, 3, 11, 40, tzinfo=timezone.utc))
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
+    assert states == {"housekeeping": "success", alerts.BACKLOG_TASK_ID: "failed"}
+    (told,) = [p for _, p, _ in receiver.accepted_on(SECOND_PATH)]
+    assert "告警投递积压" in told["text"] and "DeliveryBacklog" in told["text"]
+    assert "ENVMON_TEST_WECOM_KEY is not set" in told["text"] and told["facts"]["dag_id"] == "envmon_alerts"
