@@ -191,6 +191,24 @@ def test_a_missing_hour_becomes_a_gap_told_once_and_late_and_revised_hours_come_
     assert "cnemc-air: fetched 24, late 1, revised 1, gap 1" in text
     assert "2026-03-15 20:00\tgap\t2\t—\t—\t—\t—" in text
 
+    # the app's Data quality page lists the gap, on the bureaus' clock, with its tries and reason
+    from dashboards.app import create_app, users
+
+    users.add_user(settings.home / "users.json", "region", "correct horse battery", "regional", "gx-dept")
+    app = create_app(settings.warehouse_url, settings.home / "users.json", settings.home, secret_key="test",
+                     cache_seconds=0)
+    client = app.server.test_client()
+    assert client.post("/login", data={"username": "region", "password": "correct horse battery"}).status_code == 302
+    body = {"output": "page.children", "outputs": {"id": "page", "property": "children"},
+            "inputs": [{"id": "url", "property": "pathname", "value": "/quality"}],
+            "state": [{"id": "url", "property": "search", "value": "?lang=en"}], "changedPropIds": ["url.pathname"]}
+    page = client.post("/_dash-update-component", json=body).get_data(as_text=True)
+    assert "Collection gaps" in page and "2026-03-15 20:00 (UTC+8)" in page
+    download = client.get("/download/quality/gaps.csv?lang=en").get_data(as_text=True).splitlines()
+    assert download[0].lstrip("\ufeff").startswith("Source,Expected hour,Tries,Last tried,Error")
+    assert len(download) == 2 and download[1].startswith("cnemc-air,2026-03-15 20:00 (UTC+8),2,")
+    assert "404" in download[1] and "nan" not in download[1] and "None" not in download[1]
+
 
 def test_a_feed_down_for_hours_is_one_episode_not_a_notice_per_run(environment, feed):
     """Every hour missing for three collections: each run succeeds, the hours become gaps one

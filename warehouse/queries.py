@@ -329,6 +329,15 @@ def alert_actions(engine: Engine, episode_ids) -> pd.DataFrame:
     return _frame(engine, query, ACTION_COLUMNS)
 
 
+def collection_gaps(engine: Engine, since=None) -> pd.DataFrame:
+    """The live feeds' hours and snapshots recorded as gaps (warehouse/collection_ledger.py, issue 21)."""
+    from warehouse import collection_ledger
+
+    if not has_table(engine, "collection_ledger"):  # a warehouse not migrated to 0014 yet: none recorded
+        return pd.DataFrame(columns=["source", "expected_at", "tries", "last_tried_at", "last_error"])
+    return collection_ledger.gaps(engine, since)
+
+
 def alert_episode(engine: Engine, episode_id: int) -> dict | None:
     """One episode by its id (what the app checks a user's right to acknowledge it against)."""
     from sqlalchemy import column, table

@@ -105,6 +105,7 @@ TEXT = {
     "login_failed": ("用户名或密码错误，或账户已停用。", "Wrong user name or password, or the account is disabled."),
     "sections_shown": ("显示断面", "Sections shown"),
     "none": ("无", "none"),
+    "filter": ("筛选…", "filter…"),
     # the latest day of each domain, stated beside its figures (Overview)
     "latest_days": ("各要素最近有评价结果的日期", "Latest day with assessed data, per domain"),
     "domain_surface_water": ("地表水", "surface water"),
@@ -164,6 +165,11 @@ TEXT = {
     "col_fetched_at": ("获取时间", "Fetched at"),
     "col_origin": ("来源", "Origin"),
     "col_error": ("错误", "Error"),
+    # the collection ledger's gaps (issue 21)
+    "collection_gaps": ("采集缺测（多次请求仍未提供的时次）", "Collection gaps (hours the feed never delivered)"),
+    "col_expected_at": ("应到时次", "Expected hour"),
+    "col_tries": ("请求次数", "Tries"),
+    "col_last_tried_at": ("最后请求时间", "Last tried"),
     "col_parameter": ("指标", "Parameter"),
     "col_observed_at": ("观测时间", "Observed at"),
     "col_value": ("数值", "Value"),

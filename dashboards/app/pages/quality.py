@@ -72,6 +72,22 @@ def payload_table(context) -> pd.DataFrame:
     return headed(payloads, PAYLOAD_HEADINGS, lang)
 
 
+GAP_HEADINGS = {"source": "col_source", "expected_at": "col_expected_at", "tries": "col_tries",
+                "last_tried_at": "col_last_tried_at", "last_error": "col_error"}
+
+
+def gap_table(context) -> pd.DataFrame:
+    """The collection ledger's gaps (issue 21): each expected hour or snapshot a feed never
+    delivered, on the bureaus' clock; no error reads '—' (pipelines/display.py)."""
+    from pipelines.display import text_or_dash
+
+    gaps = context.warehouse.collection_gaps().copy()
+    for column in ("expected_at", "last_tried_at"):
+        gaps[column] = bureau_time(gaps[column])
+    gaps["last_error"] = [text_or_dash(e) for e in gaps["last_error"]]
+    return headed(gaps, GAP_HEADINGS, context.lang)
+
+
 def render(context, rest):
     lang = context.lang
     start, end = _range(context)
@@ -86,6 +102,8 @@ def render(context, rest):
         components.data_table("quality-table", None, "quality/log", context),
         html.H4(t("payload_log", lang)),
         components.data_table("quality-payloads", payload_table(context), "quality/payloads", context, page_size=10),
+        html.H4(t("collection_gaps", lang)),
+        components.data_table("quality-gaps", gap_table(context), "quality/gaps", context, page_size=10),
     ]
     return body, (start, end)
 
@@ -106,4 +124,4 @@ def register(app, current_context) -> None:
                 components.search_string(params))
 
 
-TABLES = {"log": log_table, "reasons": reason_table, "payloads": payload_table}
+TABLES = {"log": log_table, "reasons": reason_table, "payloads": payload_table, "gaps": gap_table}
