@@ -275,3 +275,45 @@ def test_the_annual_report_uses_the_stored_statistics(nightly_year, set_clock):
             schema.air_annual_statistics.c.site_id == BEIHAI).values(composite_index=7.5))
     table = next(t for t in annual.build(WarehouseReader(engine), 2026).tables if t.key == "air_annual")
     assert {row[0]: row for row in table.rows}[BEIHAI][[c.heading for c in table.columns].index("综合指数")] == 7.5
+
+
+# --- the real March 2026 Beibu-6 hourly feed --------------------------------------------------
+
+@pytest.mark.real_data
+def test_the_real_march_2026_beibu_feed_through_envmon_ingest(tmp_path, monkeypatch):
+    """Four weeks of the real CNEMC hourly air of the Beibu-6 stations, ingested as `envmon ingest`
+    does (the archive path): the closed year 2026 is stored as insufficient data (28 days of 324),
+    and a station's PM2.5 statistics are the day rule and HJ 663's percentile worked out here from
+    the file's own hourly values."""
+    import numpy as np
+
+    from pipelines.cli import commands
+    from tests.conftest import real_data
+
+    path = real_data("cnemc-air/beibu6-hourly-2026-03-01-to-03-28.csv")
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    monkeypatch.setenv("ENVMON_HOME", str(tmp_path))
+    monkeypatch.setenv("ENVMON_WAREHOUSE_URL", url)
+    assert commands.main(["ingest", "--source", "cnemc-air", "--file", str(path),
+                          "--fetched-at", "2026-03-29T01:10:00+08:00"]) == 0
+    engine = db.engine_for(url)
+    stored = air_annual_store.annual_statistics(engine, 2026)
+    assert set(stored["period"]) == {"year"}                       # the suite's clock is in 2027
+    with_data = stored[stored["days_with_data"] > 0]
+    assert len(with_data) and set(with_data["status"]) == {"insufficient data"}
+    assert with_data["is_attained"].isna().all()
+    # by hand from the file: station 1867A's hourly PM2.5 by bureau day (the hour labelled T0000
+    # closes the day before), days with ≥ 20 hours, their mean and HJ 663's 95th percentile
+    feed = pd.read_csv(path, dtype={"stationcode": str})
+    mine = feed[(feed["stationcode"] == "1867A") & feed["pm2_5"].notna()].copy()
+    ends = pd.to_datetime(mine["timepoint"], format="%Y-%m-%dT%H%M")
+    mine["day"] = (ends - pd.Timedelta(hours=1)).dt.date
+    days = mine.groupby("day")["pm2_5"].agg(["mean", "count"])
+    days = days[days["count"] >= 20]["mean"]
+    station = stored[(stored["scope"] == "station") & (stored["site_id"] == "1867A")].iloc[0]
+    assert station["pm2_5_valid_days"] == len(days)
+    assert station["pm2_5_annual_mean"] == pytest.approx(days.mean(), abs=0.05)
+    assert station["pm2_5_percentile"] == pytest.approx(np.percentile(days, 95), abs=0.1)
+    cities = stored[stored["scope"] == "city"].set_index("site_id")
+    ranked = cities[cities["city_rank"].notna()]
+    assert len(ranked) == ranked["cities_ranked"].iloc[0] and ranked["city_rank"].min() == 1
