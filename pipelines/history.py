@@ -376,7 +376,11 @@ def backfill(first: date, last: date, settings: Settings | None = None, workers:
                 context = _process_chunk(engine, batches, context, settings, progress)
                 if on_chunk:
                     on_chunk(progress)
-    return {"from": first.isoformat(), "to": last.isoformat(), "days": progress.days,
+    from pipelines.assessment import air_annual  # the HJ 663 statistics of the years backfilled, once per year
+
+    annual = air_annual.refresh_years(engine, [min(last, date(year, 12, 31)) for year in range(first.year, last.year + 1)],
+                                      settings.assessable_flags)
+    return {"from": first.isoformat(), "to": last.isoformat(), "days": progress.days, "air_annual": annual,
             "observations": progress.observations, "quarantined": progress.quarantined,
             "partitions_written": progress.partitions_written, "partitions_unchanged": progress.partitions_unchanged,
             "seconds": {stage: round(progress.clock.wall.get(stage, 0.0), 2) for stage in STAGES},

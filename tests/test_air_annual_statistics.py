@@ -317,3 +317,16 @@ def test_the_real_march_2026_beibu_feed_through_envmon_ingest(tmp_path, monkeypa
     cities = stored[stored["scope"] == "city"].set_index("site_id")
     ranked = cities[cities["city_rank"].notna()]
     assert len(ranked) == ranked["cities_ranked"].iloc[0] and ranked["city_rank"].min() == 1
+
+
+def test_the_batched_history_stores_the_statistics_of_the_years_it_fills(tmp_path):
+    from pipelines import history
+
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    settings = load_settings({"ENVMON_WAREHOUSE_URL": url, "ENVMON_HOME": str(tmp_path / "home")})
+    summary = history.backfill(date(2025, 12, 31), date(2026, 1, 1), settings, workers=0)
+    assert [(s["year"], s["period"]) for s in summary["air_annual"]] == [(2025, "year"), (2026, "year")]
+    stored = air_annual_store.annual_statistics(db.engine_for(url), scope="city")
+    by_year = stored.groupby("year")["days_with_data"].max().to_dict()
+    assert by_year == {2025: 1, 2026: 1}                      # one simulated day in each
+    assert set(stored["status"]) == {"insufficient data"}
