@@ -148,6 +148,7 @@ class AirflowCluster:
     use_job_schedule: bool = True      # False: the scheduler creates no scheduled runs, only manual ones run
     paused_at_creation: bool = False
     extra_env: dict = field(default_factory=dict)
+    init_env: dict = field(default_factory=dict)  # for deploy/airflow-init.sh alone, over extra_env
     preload: bool = True               # False: no worker preload (each task imports what it uses)
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     timings: dict = field(default_factory=dict)
@@ -193,7 +194,7 @@ class AirflowCluster:
         if self.worker_specs:
             self._check_redis()
         self._create_databases()
-        self.run(["bash", str(ROOT / "deploy" / "airflow-init.sh")], timeout=240, name="init")
+        self.run(["bash", str(ROOT / "deploy" / "airflow-init.sh")], timeout=240, name="init", env=self.init_env)
         self.timings["init_seconds"] = round(time.monotonic() - started, 1)
         self._start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port)])
         self._start("dag-processor", ["dag-processor"])
@@ -364,12 +365,12 @@ class AirflowCluster:
         self.components.append(component)
         return component
 
-    def run(self, args: list[str], timeout: float = 120, name: str | None = None) -> str:
+    def run(self, args: list[str], timeout: float = 120, name: str | None = None, env: dict | None = None) -> str:
         """A one-off command (an `airflow` CLI call unless args[0] is another program), in its own
         process group, killed at the deadline; its output is kept in components/<name>.log."""
         argv = args if args[0] in ("bash", "python") or args[0].startswith("/") else [str(BIN / "airflow"), *args]
         name = name or "cli-" + "-".join(a for a in args[:3] if not a.startswith("-"))
-        popen = subprocess.Popen(argv, cwd=self.workdir, env=self.env(), stdout=subprocess.PIPE,
+        popen = subprocess.Popen(argv, cwd=self.workdir, env=self.env(**(env or {})), stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
         try:
             stdout, stderr = popen.communicate(timeout=timeout)

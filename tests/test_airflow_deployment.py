@@ -24,7 +24,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.airflow_cluster import BIN, AirflowCluster, DeploymentError, bureau_day_before, latest_nightly_tick
+from tests.airflow_cluster import (BIN, AirflowCluster, DeploymentError, bureau_day_before, last_json_line,
+                                   latest_nightly_tick)
 
 pytestmark = [pytest.mark.airflow_deployment, pytest.mark.postgres]
 
@@ -154,3 +155,64 @@ def test_local_executor_deployment_runs_a_manual_day(tmp_path):
         assert_processed(cluster, [manual], [expected_day])
         print(f"{manual['run_id']}: {(manual['end_date'] - manual['start_date']).total_seconds():.1f} s; "
               f"cluster: {cluster.timings}")
+
+
+COLLECT_AIR = "envmon_collect_cnemc_air"
+
+
+def test_air_collection_dag_moves_past_a_missing_hour_under_the_scheduler(tmp_path):
+    """Issue 21 through the real scheduler path (LocalExecutor): the air collection DAG against the
+    fake CNEMC feed of tests/test_collection_ledger.py (20:00 missing, 1402A's 21:00 sent late, 1401A's
+    22:00 revised), two manual runs on envmon's clock at 2026-03-16 02:30. Both runs succeed (no
+    dag_failed notice); the missing hour is a gap after its second try, told once; the late and
+    revised hours are ingested by the second run; `envmon collect status` shows it. The init runs
+    in simulated mode: in live mode it requires working alert channels (issue 21's other half,
+    tests/test_alerts_*), which this test does not set up."""
+    from pipelines import clock
+    from tests.test_collection_ledger import LATE, MISSING, NOW, REVISED, FakeAirFeed
+
+    feed = FakeAirFeed()
+    live = {"ENVMON_SOURCE_MODE": "live", "ENVMON_CNEMC_AIR_URL": feed.url,
+            "ENVMON_CNEMC_WATER_URL": "http://127.0.0.1:9/unused", "ENVMON_COLLECT_MAX_TRIES": "2",
+            "ENVMON_COLLECT_LOOKBACK_HOURS": "24", "ENVMON_FETCH_ATTEMPTS": "2",
+            "ENVMON_FETCH_FIRST_WAIT_SECONDS": "0.05", clock.NOW_VARIABLE: clock.setting_for(NOW)}
+    try:
+        with AirflowCluster(tmp_path, executor="LocalExecutor", use_job_schedule=False, extra_env=live,
+                            init_env={"ENVMON_SOURCE_MODE": "simulated"}) as cluster:
+            cluster.wait_until(lambda: cluster.query("metadata", "SELECT 1 FROM serialized_dag WHERE dag_id = :d",
+                                                     d=COLLECT_AIR), 120, f"the dag-processor to serialize {COLLECT_AIR}")
+
+            def collect() -> dict:
+                run = cluster.wait_for_run(cluster.trigger(COLLECT_AIR)["run_id"], RUN_TIMEOUT, dag_id=COLLECT_AIR)
+                return cluster.xcom(run["run_id"], "collect_cnemc_air", dag_id=COLLECT_AIR)
+
+            def ledger() -> dict:
+                rows = cluster.query("warehouse", "SELECT expected_at, status, tries, stations FROM collection_ledger")
+                return {f"{r['expected_at'].astimezone(SHANGHAI):%Y-%m-%dT%H00}": r for r in rows}
+
+            first = collect()
+            entries = ledger()
+            expect(cluster, len(entries) == 24 and entries[MISSING]["status"] == "failed" and first["ledger"]["fetched"] == 23,
+                   f"first run: {first['ledger']}, 20:00 {entries.get(MISSING)}")
+            feed.late_station_sent.add(LATE)
+            feed.pm25[REVISED] = 95
+            second = collect()
+            entries = ledger()
+            expect(cluster, (entries[MISSING]["status"], entries[MISSING]["tries"]) == ("gap", 2)
+                   and entries[LATE]["status"] == "late" and entries[REVISED]["status"] == "revised"
+                   and second["feed_outage"] == "opened", f"second run: {second['ledger']}, {second['feed_outage']}")
+            late = cluster.query("warehouse", "SELECT count(*) AS n FROM observations WHERE station_id = '1402A'")
+            replaced = cluster.query("warehouse", """SELECT value FROM observation_history
+                                                     WHERE station_id = '1401A' AND parameter = 'pm2_5'""")
+            expect(cluster, late[0]["n"] > 0 and [r["value"] for r in replaced] == [28],
+                   f"late station rows {late}, history {replaced}")
+            kinds = [r["kind"] for r in cluster.query("warehouse", "SELECT kind FROM alert_notices")]
+            expect(cluster, kinds.count("feed_outage") == 1 and "dag_failed" not in kinds, f"notices: {kinds}")
+            status = last_json_line(cluster.run([str(BIN / "envmon"), "collect", "status", "--source", "cnemc-air",
+                                                 "--json"], timeout=60, name="envmon-collect-status"))
+            totals = status["totals"]["cnemc-air"]
+            expect(cluster, (totals["gap"], totals["late"], totals["revised"]) == (1, 1, 1)
+                   and status["outages"]["cnemc-air"] is not None, f"envmon collect status: {totals}")
+            print(f"collection runs: {first['ledger']}, {second['ledger']}; cluster: {cluster.timings}")
+    finally:
+        feed.close()

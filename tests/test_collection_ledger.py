@@ -237,3 +237,45 @@ def test_the_collection_settings_are_checked():
         collection_rules({"ENVMON_COLLECT_LOOKBACK_HOURS": "12"})
     with pytest.raises(ValueError, match="at least 1"):
         collection_rules({"ENVMON_COLLECT_MAX_TRIES": "0"})
+
+
+def test_water_snapshots_fill_their_four_hour_slots_and_a_slot_never_published_becomes_a_gap(tmp_path, monkeypatch):
+    """The water feed serves only its current snapshot (readings of 12-31 20:00 in the recorded
+    payload): fetched at 02:30 it fills the 20:00 slot; the same snapshot at 04:30 and 06:30 leaves
+    the 00:00 and 04:00 slots unpublished, gaps at their second try (one outage told once); the
+    snapshot of 08:00 fills its own slot. The same content is never ingested twice."""
+    from tests.test_live_clients import WATER, ReplayServer
+
+    server = ReplayServer(WATER, "application/json")
+    try:
+        for name, value in {"ENVMON_HOME": str(tmp_path / "home"), "ENVMON_SOURCE_MODE": "live",
+                            "ENVMON_CNEMC_AIR_URL": "http://127.0.0.1:9/{timepoint}",
+                            "ENVMON_CNEMC_WATER_URL": f"{server.url}/GJZ/Ajax/Publish.ashx",
+                            "ENVMON_COLLECT_MAX_TRIES": "2"}.items():
+            monkeypatch.setenv(name, value)
+        settings = load_settings()
+        night = datetime(2027, 1, 1, 2, 30, tzinfo=BUREAU_TZ)
+
+        def water(now):
+            with clock.set_to(now):
+                return collect.collect_live("cnemc-water", settings, now, retry=FAST)
+
+        def slots():
+            frame = db.read_table(db.engine_for(settings.warehouse_url), "collection_ledger")
+            return {f"{t.astimezone(BUREAU_TZ):%m-%d %H:%M}": s for t, s in zip(frame["expected_at"], frame["status"])}
+
+        first = water(night)
+        assert slots() == {"12-31 20:00": "fetched"} and len(first["payloads"]) == 1
+        assert water(night + timedelta(hours=2))["payloads"] == []
+        assert slots() == {"12-31 20:00": "fetched", "01-01 00:00": "failed", "01-01 04:00": "failed"}
+        third = water(night + timedelta(hours=4))
+        assert slots() == {"12-31 20:00": "fetched", "01-01 00:00": "gap", "01-01 04:00": "gap"}
+        assert third["ledger"]["new_gaps"] == [datetime(2027, 1, 1, h, tzinfo=BUREAU_TZ).isoformat() for h in (0, 4)]
+        assert third["feed_outage"] == "opened" and third["ledger"]["unchanged"] == 1
+        server.body = WATER.replace("12-31 20:00".encode(), "01-01 08:00".encode())
+        fourth = water(night + timedelta(hours=6))
+        assert slots() == {"12-31 20:00": "fetched", "01-01 00:00": "gap", "01-01 04:00": "gap", "01-01 08:00": "fetched"}
+        assert len(fourth["payloads"]) == 1 and fourth["sources"]["cnemc-water"]["loaded"] > 0
+        assert len(_operational(settings, "feed_outage")) == 1
+    finally:
+        server.close()
