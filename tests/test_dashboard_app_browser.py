@@ -13,6 +13,7 @@ import pytest
 
 from dashboards.app import users
 from tests import dashboard_app_fixture as fixture
+from tests import test_dashboard_app as server_side
 from tests.test_dashboard_app import escalated_two_days_later, open_episodes
 from warehouse import queries
 
@@ -154,12 +155,13 @@ def test_the_overview_map_is_drawn_offline_with_labels_that_do_not_overlap(sessi
 
 def test_the_blank_insufficient_data_day_does_not_become_the_latest_day(session, server):
     session.login("region")
-    assert session.page.locator("#latest-day").inner_text() == str(server["end"])
+    for element in ("#latest-day-water", "#latest-day-sea", "#latest-day-air"):  # each domain's own day
+        assert session.page.locator(element).inner_text() == str(server["end"])
     table = session.page.locator("#overview-cross").inner_text()
-    assert "鼠岭(文车桥)" in table and "未达标" in table and "nh3n" in table
+    assert "鼠岭(文车桥)" in table and "未达标" in table and "氨氮 0.6倍" in table
     classes = session.page.evaluate("""() => document.querySelector('#overview-map .js-plotly-plot').data
         .filter(t => t.customdata).map(t => t.name)""")
-    assert "Ⅴ" in classes and "Ⅱ" in classes and "无评价" not in classes  # every section has its class
+    assert "Ⅴ" in classes and "Ⅱ" in classes and "无数据" not in classes  # every section has its class
     assert session.page.locator("#data-label").get_attribute("data-kind") == "measured"  # the last days: CNEMC
 
 
@@ -196,7 +198,7 @@ def test_the_section_page_marks_quarantined_readings_and_the_failing_days(sessio
         .flatMap(g => g.data.map(t => t.name))""")
     assert "隔离数据" in traces and "质控标记" in traces
     daily = session.page.locator("#section-daily").inner_text()
-    assert "未达标" in daily and "nh3n" in daily
+    assert "未达标" in daily and "氨氮" in daily
 
 
 def test_a_city_bureau_sees_only_its_own_and_shared_sections_by_link_and_by_url(session, server):
@@ -283,7 +285,7 @@ def test_a_bureau_acknowledges_an_episode_and_another_city_cannot(session, serve
     session.page.locator("#alerts-ack-result.ack-done").wait_for(timeout=30_000)
     session.drawn()
     history = session.page.locator("#alerts-history").inner_text()
-    assert "yulin" in history and "已派员现场排查氨氮来源" in history and "acknowledge" in history
+    assert "yulin" in history and "已派员现场排查氨氮来源" in history and "确认" in history
     assert "yulin" in session.page.locator("#alerts-table").inner_text()  # acknowledged by, in the episodes table
     session.shot("alerts-acknowledged")
     episode = queries.alert_episode(opened["engine"], episode_id)
@@ -291,3 +293,62 @@ def test_a_bureau_acknowledges_an_episode_and_another_city_cannot(session, serve
     # and the escalation, due two days after its first notice, does not fire for it
     assert escalated_two_days_later(opened) == []
     assert session.errors == [] and session.outside == []
+
+
+# --- real data with its gaps (issue 20), as a bureau reads them in chromium --------------------------
+@pytest.fixture(scope="module")
+def gaps_server(tmp_path_factory):
+    """envmon dashboard on the hand-made warehouse of tests/test_dashboard_app.py's build_gaps: water
+    ending 2021-04-05, air running to 2026-07-24, sections without a class or without any row, a
+    failing one with its open episode."""
+    home = tmp_path_factory.mktemp("dashboard-browser-gaps")
+    url = f"sqlite:///{home / 'warehouse.db'}"
+    server_side.build_gaps(url, home)
+    users_path = home / "users.json"
+    users.add_user(users_path, "region", PASSWORD, "regional", "gx-dept")
+    users.add_user(users_path, "yulin", PASSWORD, "city", "yulin")
+    with fixture.running_dashboard(home, url, users_path, "browser-gaps") as base:
+        yield base
+
+
+GAP_PAGES = ("/", "/section/" + server_side.GAP_NAN_CLASS, "/reservoirs", "/coastal", "/air", "/alerts", "/quality")
+
+
+def _table_headings(session) -> list[str]:
+    return session.page.evaluate("""() => [...document.querySelectorAll('.dash-spreadsheet th.dash-header')]
+        .map(th => th.innerText.trim()).filter(Boolean)""")
+
+
+@pytest.mark.parametrize("name", ["region", "yulin"])
+def test_a_bureau_reads_no_data_where_there_is_none_and_no_programmers_word(browser, gaps_server, name):
+    """Every page (but the Cross-boundary one, helper H1's) in Chinese and in English as the page
+    draws it: no nan/None/NaT/null/undefined/inf or JSON in the text, headings in the page's
+    language; each domain's own latest day on the Overview; items as people write them."""
+    session = Session(browser, gaps_server)
+    try:
+        session.login(name)
+        assert session.page.locator("#latest-day-water").inner_text() == str(server_side.GAP_WATER_DAY)
+        # Yulin's one air station had too few hours that day: no assessed air day, said in words
+        air_day = str(server_side.GAP_AIR_DAY) if name == "region" else "无数据"
+        assert session.page.locator("#latest-day-air").inner_text() == air_day
+        cross = session.page.locator("#overview-cross").inner_text()
+        assert "无数据" in cross and "总磷 1.8倍；氨氮 0.3倍" in cross
+        assert cross.count("未达标") == 1  # 鼠岭 alone failed; 石角 and 鹤地水库 have no data
+        for lang in ("zh", "en"):
+            for path in GAP_PAGES:
+                session.open(path + ("?lang=en" if lang == "en" else ""))
+                text = session.page.locator("main").inner_text()
+                found = server_side.FORBIDDEN.search(text)
+                assert found is None, (name, lang, path, found and text[max(0, found.start() - 80):found.end() + 80])
+                server_side._headings_in_their_language(_table_headings(session), lang, f"{name} {lang} {path}")
+                placeholders = set(session.page.evaluate(
+                    "() => [...document.querySelectorAll('th.dash-filter input')].map(i => i.placeholder)")) - {""}
+                assert placeholders == {"筛选…" if lang == "zh" else "filter…"}, (path, placeholders)  # not Dash's English
+                session.shot(f"gaps-{name}-{lang}{path.replace('/', '-') if path != '/' else '-overview'}")
+        session.open("/alerts")
+        assert "总磷 1.8倍；氨氮 0.3倍" in session.page.locator("#alerts-table").inner_text()
+        session.open("/alerts?lang=en")
+        assert "total phosphorus (as P) 1.8×" in session.page.locator("#alerts-table").inner_text()
+        assert session.errors == [] and session.outside == []
+    finally:
+        session.close()

@@ -122,6 +122,7 @@ def data_table(table_id: str, frame: pd.DataFrame | None, download: str, context
         dash_table.DataTable(
             id=table_id, data=data, columns=columns,
             page_size=page_size, sort_action="native", filter_action="native",
+            filter_options={"placeholder_text": t("filter", context.lang)},  # the table's own default is English
             style_table={"overflowX": "auto"}, style_cell={"textAlign": "left", "fontSize": 13, "padding": "4px",
                                                            "fontFamily": FONT_FAMILY, "whiteSpace": "normal",
                                                            "height": "auto"},

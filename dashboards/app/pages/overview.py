@@ -53,8 +53,8 @@ def _stations(context, city: str | None) -> pd.DataFrame:
     return visible if not city else visible[visible["city"] == city]
 
 
-def _day_text(day: date | None) -> str:
-    return str(day) if day else "—"
+def _day_text(day: date | None, lang: str = "zh") -> str:
+    return str(day) if day else display.word("no_data", lang)
 
 
 def map_figure(context, as_of: date | None, city: str | None) -> dict:
@@ -66,7 +66,8 @@ def map_figure(context, as_of: date | None, city: str | None) -> dict:
     frames = [context.warehouse.latest_assessments(domain, day, context.scope.key)
               for domain, day in (("surface_water", water_day), ("seawater", sea_day)) if day]
     latest = pd.concat(frames, ignore_index=True)
-    days_text = t("map_days", context.lang).format(water=_day_text(water_day), sea=_day_text(sea_day))
+    days_text = t("map_days", context.lang).format(water=_day_text(water_day, context.lang),
+                                                   sea=_day_text(sea_day, context.lang))
     return figures.section_map(stations, latest, context.lang, city or context.scope.city, water_day or sea_day,
                                days_text)
 
@@ -80,11 +81,11 @@ def kpi_table(context, as_of: date | None = None, city: str | None = None) -> pd
     days = domain_days(context, as_of)
     day, air_day = days["surface_water"], days["air"]
     year = (air_day or day or date.today()).year
-    columns = [t("city", lang), f"{t('kpi_share_good', lang)} · {_day_text(day)}",
-               f"{t('kpi_worst', lang)} · {_day_text(day)}",
-               f"{t('kpi_cross_mtd', lang)} · {day.strftime('%Y-%m') if day else '—'}",
-               f"{t('kpi_aqi', lang)} · {_day_text(air_day)}",
-               f"{t('kpi_good_days_year', lang).format(year=year)} · {_day_text(air_day)}"]
+    columns = [t("city", lang), f"{t('kpi_share_good', lang)} · {_day_text(day, lang)}",
+               f"{t('kpi_worst', lang)} · {_day_text(day, lang)}",
+               f"{t('kpi_cross_mtd', lang)} · {day.strftime('%Y-%m') if day else display.word('no_data', lang)}",
+               f"{t('kpi_aqi', lang)} · {_day_text(air_day, lang)}",
+               f"{t('kpi_good_days_year', lang).format(year=year)} · {_day_text(air_day, lang)}"]
     if day is None and air_day is None:
         return pd.DataFrame(columns=columns)
     visible = _stations(context, city)
@@ -181,7 +182,7 @@ def render(context, rest):
         {"label": city_name(c, lang), "value": c} for c in SIX_CITIES if c in set(context.visible["city"])]
     stated = [f"{t('latest_days', lang)}: "]
     for domain in DOMAINS:
-        stated += [t(f"domain_{domain}", lang) + " ", html.B(_day_text(days[domain]), id=DAY_IDS[domain]),
+        stated += [t(f"domain_{domain}", lang) + " ", html.B(_day_text(days[domain], lang), id=DAY_IDS[domain]),
                    " · " if domain != DOMAINS[-1] else ""]
     filters = html.Div([
         html.Label([t("as_of", lang), dcc.DatePickerSingle(id="overview-day", date=day, min_date_allowed=first,
@@ -197,7 +198,7 @@ def render(context, rest):
             html.Div([html.H3(t("kpi_title", lang)),
                       components.data_table("overview-kpi", None, "overview/kpi", context)], className="side"),
         ], className="row"),
-        html.H3(f"{t('cross_boundary', lang)} · {t('domain_surface_water', lang)} {_day_text(days['surface_water'])}",
+        html.H3(f"{t('cross_boundary', lang)} · {t('domain_surface_water', lang)} {_day_text(days['surface_water'], lang)}",
                 id="overview-cross-title"),
         components.data_table("overview-cross", None, "overview/cross", context,
                               style_rows=[{"if": {"filter_query": f'{{{t("status", lang)}}} contains "{t("failed", lang)}"'},
