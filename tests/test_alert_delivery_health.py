@@ -288,3 +288,74 @@ def test_the_alert_dag_fails_its_backlog_check_and_its_callback_uses_the_second_
     (told,) = [p for _, p, _ in receiver.accepted_on(SECOND_PATH)]
     assert "告警投递积压" in told["text"] and "DeliveryBacklog" in told["text"]
     assert "ENVMON_TEST_WECOM_KEY is not set" in told["text"] and told["facts"]["dag_id"] == "envmon_alerts"
+
+
+@pytest.mark.airflow_deployment
+@pytest.mark.postgres
+def test_under_the_real_scheduler_the_init_checks_the_channels_and_a_stuck_outbox_reaches_the_operators(
+        tmp_path, monkeypatch, receiver):
+    """The deployment as docker-compose.yml runs it, in live mode (tests/airflow_cluster.py,
+    LocalExecutor): the init job's `envmon alerts check-channels` sends its test messages and
+    passes (玉林's robot lacks its secret, but 玉林 has e-mail). Then the SMTP server goes away; a
+    failing section's notices stay pending (e-mail) and held (the robot); the envmon_alerts DAG,
+    triggered, fails check_delivery_backlog, and the task's failure callback, in Airflow's own task
+    process, tells the operators through the second path; `envmon alerts health` shows the backlog."""
+    import os
+    import subprocess
+    import time
+
+    from pipelines import clock
+    from tests.airflow_cluster import BIN, AirflowCluster
+
+    handler = FlakySmtpHandler()
+    controller = smtp_controller(handler)
+    smtp_port = controller.port
+    recipients = [{"bureau": b, "channel": "email", "address": f"duty@{b}-hb.cn"} for b in registry.bureaus().index]
+    recipients.append({"bureau": "yulin", "channel": "wecom", "name": "玉林值班群",
+                       "url": f"{receiver.url}/wecom/cgi-bin/webhook/send", "key": "env:ENVMON_TEST_ABSENT_WECOM_KEY"})
+    routing = routing_file(tmp_path, receiver.url, recipients=recipients, delivery={"backlog_alert_minutes": 0.05},
+                           operators=[{"name": "ops", "channel": "email", "address": "ops@envmon-ops.cn"}])
+    environment = {**LIVE, "ENVMON_ALERT_ROUTING": str(routing), "ENVMON_SMTP_HOST": "127.0.0.1",
+                   "ENVMON_SMTP_PORT": str(smtp_port), "ENVMON_ALERT_FROM": "envmon@test.local",
+                   "AIRFLOW_CONN_ENVMON_OPERATORS": _webhook_path(receiver),
+                   clock.NOW_VARIABLE: os.environ[clock.NOW_VARIABLE]}   # one clock for the test and the cluster
+    try:
+        with AirflowCluster(tmp_path / "cluster", executor="LocalExecutor", use_job_schedule=False,
+                            extra_env=environment) as cluster:
+            init_log = (cluster.component_logs / "init.log").read_text(encoding="utf-8", errors="replace")
+            assert "yulin/wecom/玉林值班群: yulin/wecom/玉林值班群 key: environment variable " \
+                   "ENVMON_TEST_ABSENT_WECOM_KEY is not set" in init_log
+            assert len(handler.messages) == len(registry.bureaus()) + 1          # the tests at start
+            assert len(receiver.accepted_on(SECOND_PATH)) == 1
+            controller.stop()                                                     # the SMTP server goes away
+            controller = None
+
+            for name, value in {**environment, "ENVMON_WAREHOUSE_URL": cluster.warehouse_url,
+                                "ENVMON_HOME": str(tmp_path / "home")}.items():
+                monkeypatch.setenv(name, value)
+            settings = load_settings()
+            write_day(db.engine_for(settings.warehouse_url), date(2026, 12, 30), {"nanliu-hengtang": "劣Ⅴ"})
+            alerts.run(settings, [date(2026, 12, 30)], "simulated (test)")
+            time.sleep(4)                                                         # past 0.05 minutes
+
+            cluster.wait_until(lambda: cluster.query("metadata", "SELECT 1 FROM serialized_dag WHERE dag_id = :d",
+                                                     d="envmon_alerts"), 120, "envmon_alerts to be serialized")
+            run_id = cluster.trigger("envmon_alerts")["run_id"]
+            cluster.wait_until(lambda: next((r for r in cluster.runs("envmon_alerts") if r["run_id"] == run_id
+                                             and r["state"] in ("success", "failed")), None), 240,
+                               "the envmon_alerts run to end")
+            states = {t["task_id"]: t["state"] for t in cluster.task_instances(run_id, "envmon_alerts")}
+            assert states == {"housekeeping": "success", alerts.BACKLOG_TASK_ID: "failed"}, cluster.diagnostics(run_id)
+            cluster.wait_until(lambda: len(receiver.accepted_on(SECOND_PATH)) >= 2, 60, "the second path's message")
+            told = receiver.accepted_on(SECOND_PATH)[1][1]
+            assert "告警投递积压" in told["text"] and "ENVMON_TEST_ABSENT_WECOM_KEY" in told["text"]
+            assert "ConnectionRefusedError" in told["text"] and told["facts"]["run_id"] == run_id
+
+            result = subprocess.run([str(BIN / "envmon"), "alerts", "health", "--json"], env=cluster.env(),
+                                    capture_output=True, text=True, timeout=120)
+            assert result.returncode == 1, result.stderr
+            report = json.loads(result.stdout.strip().splitlines()[-1])
+            assert report["channels"]["email"]["overdue"] >= 3 and report["channels"]["wecom"]["held"] == 1
+    finally:
+        if controller is not None:
+            controller.stop()

@@ -133,7 +133,7 @@ def _problem(settings, recipient) -> str | None:
 
     if recipient.channel == "email":
         if placeholder_address(recipient.target):
-            return f"{recipient.target} is a placeholder address (a reserved domain): write the real one in the routing file"
+            return f"{recipient.target} is a placeholder address (a reserved domain): write the real one in the routing file (address) or bureaus.csv"
         if settings.smtp is None:
             return "no SMTP server configured (ENVMON_SMTP_HOST)"
         return None
