@@ -17,7 +17,8 @@ from pathlib import Path
 
 REPLAY = Path(__file__).resolve().parent.parent / "replay"
 ENVMON = Path(sys.executable).with_name("envmon")
-AIR_HOURS = 52  # the ledger's default look-back (48 h) and four hours collected one at a time
+LOOKBACK_HOURS = 24
+AIR_HOURS = 27  # the look-back the tests set (24 h) and three hours collected one at a time
 
 
 def manifest(folder: Path = REPLAY) -> list[dict]:
@@ -45,7 +46,8 @@ def environment(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("ENVMON_WAREHOUSE_URL", "ENVMON_DASHBOARD_WAREHOUSE_URL", "ENVMON_SOURCE_MODE", "ENVMON_INBOX",
                         "ENVMON_CNEMC_WATER_URL", "ENVMON_CNEMC_AIR_URL", "ENVMON_SMTP_HOST")}
-    return {**env, "ENVMON_HOME": str(home)}
+    # the shortest look-back the collection ledger allows: the first air collection takes 24 hours
+    return {**env, "ENVMON_HOME": str(home), "ENVMON_COLLECT_LOOKBACK_HOURS": str(LOOKBACK_HOURS)}
 
 
 def envmon(home: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -71,3 +73,19 @@ def first_air_collection(rows: list[dict], lookback_hours: int) -> datetime:
     air = [fetch_instant(r) for r in rows if r["source"] == "cnemc-air"]
     return air[min(lookback_hours, len(air)) - 1]
 
+
+
+_PLAYED: dict[str, dict] = {}
+
+
+def played_once(tmp_path_factory) -> dict:
+    """The cut replay played once per session, for every test module that reads its results."""
+    if "run" not in _PLAYED:
+        _PLAYED.update(play(tmp_path_factory.mktemp("replay-played")))
+    return _PLAYED
+
+
+def export(home: Path, table: str) -> list[dict]:
+    result = envmon(home, "export", table, "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    return list(csv.DictReader(result.stdout.splitlines()))

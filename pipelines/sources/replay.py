@@ -219,16 +219,15 @@ def replay_days(recorded: list[Recorded]) -> list[date]:
 
 
 def run_replay(settings, folder: Path, days: list[date] | None, log_path: Path) -> dict:
-    """Play a replay folder over `days` (default: every day it reaches): the collections at their
-    fetch times, each day's nightly DAG run after them. Returns what was collected and what failed."""
+    """Play a replay folder over `days` (default: every day a collection of it runs on): the
+    collections at their fetch times, each day's nightly DAG run after them. Returns what was collected and what failed."""
     from pipelines import collect, nightly
     from pipelines.runner import DagRunFailed, configure_airflow, load_dag, output_to
     from warehouse import db
 
     folder = Path(folder)
     recorded = read_manifest(folder)
-    days = sorted(days) if days else replay_days(recorded)
-    if not days:
+    if not recorded:
         raise ReplayError(f"{folder}: the manifest lists no payload")
     db.check_reachable(settings.warehouse_url)
     inbox = settings.home / "replay-inbox"
@@ -237,7 +236,11 @@ def run_replay(settings, folder: Path, days: list[date] | None, log_path: Path) 
         live = replace(settings, source_mode="live", cnemc_water_url=feed.water_url, cnemc_air_url=feed.air_url,
                        inbox=inbox)
         nightly.prepare_warehouse(live)
-        plan = _collections(recorded, days, db.watermark(db.engine_for(live.warehouse_url), "cnemc-air"))
+        watermark = db.watermark(db.engine_for(live.warehouse_url), "cnemc-air")
+        plan = _collections(recorded, sorted(days) if days else replay_days(recorded), watermark)
+        # default: the days a collection runs before (a day whose payloads the first air collection
+        # takes later is assessed by that collection, as a late day)
+        days = sorted(days) if days else sorted({nightly_day_of(step[0]) for step in plan})
         configure_airflow(live)
         with output_to(log_path):
             from airflow.utils import db as airflow_db
