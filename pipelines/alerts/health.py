@@ -16,6 +16,7 @@ fails when it is too old, and the channels' check at deployment start.
 """
 from __future__ import annotations
 
+import html
 from datetime import datetime, timedelta
 
 from pipelines import clock
@@ -124,7 +125,8 @@ def _test_message(recipient, now: datetime):
     lines = [f"envmon 部署启动时的测试消息 ({who}, {recipient.channel}): 本通道可以收到告警。",
              f"A test at deployment start ({who}, {recipient.channel}): alerts reach this channel.",
              f"{now.astimezone(clock.BUREAU_TZ):%Y-%m-%d %H:%M} (UTC+8)"]
-    return Message(subject, "\n".join(lines), subject, [f"### {subject}", *lines], "<p>" + "<br>".join(lines) + "</p>")
+    return Message(subject, "\n".join(lines), subject, [f"### {subject}", *lines],
+                   "<p>" + "<br>".join(html.escape(line) for line in lines) + "</p>")
 
 
 def _problem(settings, recipient) -> str | None:
@@ -133,7 +135,8 @@ def _problem(settings, recipient) -> str | None:
 
     if recipient.channel == "email":
         if placeholder_address(recipient.target):
-            return f"{recipient.target} is a placeholder address (a reserved domain): write the real one in the routing file (address) or bureaus.csv"
+            return (f"{recipient.target} is a placeholder address (a reserved domain): write the real one in the "
+                    "routing file (address) or bureaus.csv")
         if settings.smtp is None:
             return "no SMTP server configured (ENVMON_SMTP_HOST)"
         return None
