@@ -79,4 +79,4 @@ def test_month_to_date_rows_follow_each_sections_scheme():
     assert rows["jiuzhou-wenchequiao"]["water_class"] == "Ⅲ"          # DO is not a 九洲江 scheme indicator
     assert "jiuzhou-gd-gx" in rows["jiuzhou-wenchequiao"]["standard"]
     assert rows["nanliu-hengtang"]["water_class"] == "Ⅴ" and not rows["nanliu-hengtang"]["is_compliant"]
-    assert rows["huanghua-boundary"]["status"] == "insufficient data"
+    assert rows["huanghua-boundary"]["status"] == "no data"   # no valid value in the month: no data, not too few

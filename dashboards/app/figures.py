@@ -143,8 +143,6 @@ def class_strip(sections: pd.DataFrame, monthly: pd.DataFrame, months: list[date
     """One row per section, one cell per month: the month's class, coloured; an ✗ where it failed
     the target of its agreement's scheme. A month without valid data, or with too few, has no class
     and no ✗: its hover says 无数据 / 数据不足 (pipelines/display.py), never a failure."""
-    from pipelines import display  # (here as well as above: this function's words are display's)
-
     colours = class_colours()
     sections_list = sections.to_dict("records")
     labels = [f"{'◆ ' if s['is_cross_boundary'] else ''}{s['name_zh']} · {s['water_body']}" for s in sections_list]

@@ -69,12 +69,29 @@ class YearlyVerdict:
     meets_agreement: bool | None
 
 
-def assess_year(section_id: str, year: int, frame: pd.DataFrame) -> YearlyVerdict:
-    """`frame`: the year's valid values (parameter, value, month 'YYYY-MM')."""
+def month_counts(verdict: MonthlyVerdict, rows: pd.DataFrame, required=None) -> bool:
+    """Whether a month counts in the year's compliance rate: only an assessed month. A month with
+    values but no class (too few valid values) does not count, nor one lacking a valid monthly value
+    of an indicator in `required` (数据不全: it cannot show compliance), unless the indicators it has
+    already fail the target (a real failure, as the bulletin reports it: 未达标)."""
+    if not verdict.verdict.is_assessed:
+        return False
+    if verdict.verdict.is_compliant is False:
+        return True
+    means = surface_water.period_means(rows, "month")
+    return all(code in means for code in (required or ()))
+
+
+def assess_year(section_id: str, year: int, frame: pd.DataFrame, required=None) -> YearlyVerdict:
+    """`frame`: the year's valid values (parameter, value, month 'YYYY-MM'). `required`: the
+    indicators a month must have to count (the reports pass the scheme's own, or the required
+    ones under the default scheme); a month without any valid value, with too few, or lacking a
+    required one (unless it already fails) is left out of the rate. A year without a counted month
+    has no rate and no verdict on the agreement (None), never a failure."""
     scheme = scheme_for(section_id, year)
     water_body_type = registry.water_body_type(section_id)
-    months = [assess_month(section_id, month, rows) for month, rows in frame.groupby("month")]
-    assessed = [m for m in months if m.verdict.is_assessed]
+    months = [(assess_month(section_id, month, rows), rows) for month, rows in frame.groupby("month")]
+    assessed = [m for m, rows in months if month_counts(m, rows[["parameter", "value"]], required)]
     compliant = sum(bool(m.verdict.is_compliant) for m in assessed)
     annual = surface_water.classify_period(surface_water.monthly_means(frame), "year", water_body_type,
                                            scheme.target_class, scheme.indicators)
@@ -109,7 +126,9 @@ def month_to_date_rows(monthly_rollups: pd.DataFrame, month_start) -> list[dict]
             "indicators_assessed": ";".join(sorted(verdict.parameter_classes)),
             "failing_parameters": json.dumps([f.as_dict() for f in verdict.failing], ensure_ascii=False),
             "values_used": int(mine[mine["parameter"].isin(verdict.parameter_classes)]["values_assessable"].sum()),
-            "is_cross_boundary": True, "status": "assessed" if verdict.is_assessed else "insufficient data",
+            # no valid mean of any indicator: no data; means, but none the scheme classes: too few
+            "is_cross_boundary": True, "status": "assessed" if verdict.is_assessed else (
+                "insufficient data" if len(mine) else "no data"),
             "aqi": None, "primary_pollutants": ";".join(verdict.main_pollutants),
             "rule_version": version,
         })

@@ -96,7 +96,8 @@ def cross_boundary_table(reader, year, sections) -> tuple[Table, list]:
         required = tuple(scheme.indicators or w.required_indicators())
         incomplete = w.incomplete_months(section_id, days, required)
         absent = [m.label for m in months_of(year) if m.label not in set(days["month"])]
-        yearly = cross_boundary.assess_year(section_id, year, days[["parameter", "value", "month"]]) if len(days) else None
+        yearly = cross_boundary.assess_year(section_id, year, days[["parameter", "value", "month"]],
+                                            required=required) if len(days) else None  # 数据不全 months not counted
         conclusion = MISSING if yearly is None else {True: "达到", False: "未达到", None: "不能评价"}[yearly.meets_agreement]
         if yearly is not None and (incomplete or absent) and yearly.meets_agreement is not False:
             conclusion = "待定（数据不全）"

@@ -160,7 +160,8 @@ def cross_boundary_table(reader: WarehouseReader, month: Month, sections) -> Tab
         year_days = reader.section_days(section_id, to_date, crossing)
         yearly = None
         if len(year_days):
-            yearly = cross_boundary.assess_year(section_id, month.year, year_days[["parameter", "value", "month"]])
+            yearly = cross_boundary.assess_year(section_id, month.year, year_days[["parameter", "value", "month"]],
+                                                required=result.required)  # a 数据不全 month is not counted
         incomplete = w.incomplete_months(section_id, year_days, result.required)
         absent = [m.label for m in to_date if m.label not in set(year_days["month"])]
         remarks = [result.note()] if result.note() else []

@@ -12,10 +12,40 @@ from dash import Input, Output, State, dcc, html
 from dashboards.app import components, figures
 from dashboards.app.data import parse_day
 from dashboards.app.i18n import t
+from pipelines import display
 from pipelines.assessment import cross_boundary as schemes
 from warehouse.queries import month_bounds
 
 MONTHS = 24
+RATE_MONTHS = 12  # the compliance rate is over the last 12 months shown
+
+
+def assessed(row) -> bool:
+    """A month row with a verdict: assessed, with a class and a compliance answer. A month without
+    valid data (no data), with too few values (insufficient data) or without a verdict (no
+    target) is never counted in a rate nor shown as a failure (the stored class may be NaN)."""
+    return (row is not None and row["status"] == "assessed" and not display.is_missing(row["water_class"])
+            and not display.is_missing(row["is_compliant"]))
+
+
+def failed(row) -> bool:
+    """A real failure: an assessed month that misses its target."""
+    return assessed(row) and not bool(row["is_compliant"])
+
+
+def month_text(row, lang: str) -> str:
+    """'Ⅳ · 未达标', 'Ⅱ · 达标', or why there is none: 无数据 (no row, or no valid data), 数据不足."""
+    if row is None:
+        return display.word("no_data", lang)
+    return display.class_and_verdict(row["water_class"], row["is_compliant"], lang, row["status"])
+
+
+def rate_of(rows: list, lang: str, periods: int = RATE_MONTHS) -> str:
+    """The compliance rate over the assessed months among `rows` (the rate's months that have a
+    row), with how many of the `periods` had data: '83% (10/12)', '80% (8/10, 10/12 期有数据)',
+    '— (0/12, 无数据)'."""
+    counted = [r for r in rows if assessed(r)]
+    return display.rate_text(sum(not failed(r) for r in counted), len(counted), periods, lang)
 
 
 def _months(end: date, count: int = MONTHS) -> list[date]:
@@ -47,8 +77,8 @@ def board(context, end: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame,
     months = _months(end)
     monthly = context.warehouse.assessments_between(months[0], months[-1], context.scope.key, "surface_water", "month")
     monthly = monthly[monthly["station_id"].isin(sections["station_id"])]
-    newest = {r["station_id"]: r["is_compliant"] for r in monthly[monthly["period_start"] == months[-1]].to_dict("records")}
-    failing = sections["station_id"].map(lambda s: newest.get(s) is False)
+    newest = {r["station_id"]: failed(r) for r in monthly[monthly["period_start"] == months[-1]].to_dict("records")}
+    failing = sections["station_id"].map(lambda s: newest.get(s, False)).astype(bool)
     sections = pd.concat([sections[failing], sections[~failing]])
     return sections, monthly, months
 
@@ -76,16 +106,14 @@ def board_table(context, end: date | None = None) -> pd.DataFrame:
     if not months:
         return pd.DataFrame(columns=columns)
     alerts = _alert_states(context)
-    year_months = set(months[-12:])
+    year_months = set(months[-RATE_MONTHS:])
     by_section: dict[str, dict] = {}
     for row in monthly.to_dict("records"):  # plain dicts: a few hundred rows, no pandas per row
         by_section.setdefault(row["station_id"], {})[row["period_start"]] = row
     rows = []
     for section in sections.to_dict("records"):
         mine = by_section.get(section["station_id"], {})
-        recent = [r for month, r in mine.items() if month in year_months and r["status"] == "assessed"]
-        compliant = sum(bool(r["is_compliant"]) for r in recent)
-        rate = compliant / len(recent) if recent else None
+        recent = [r for month, r in mine.items() if month in year_months]
         newest = mine.get(months[-1])
         scheme = schemes.scheme_for(section["station_id"], months[-1].year)
         alert = alerts.get(section["station_id"])
@@ -93,11 +121,10 @@ def board_table(context, end: date | None = None) -> pd.DataFrame:
             columns[0]: f"{section['name_zh']} ({section['water_body']})",
             columns[1]: section["upstream_jurisdiction"], columns[2]: section["downstream_jurisdiction"],
             columns[3]: scheme.target_class,
-            columns[4]: "—" if newest is None or newest["water_class"] is None else
-            f"{newest['water_class']} · {t('compliant' if newest['is_compliant'] else 'failed', lang)}",
-            columns[5]: "—" if rate is None else f"{rate:.0%} ({compliant}/{len(recent)})",
+            columns[4]: month_text(newest, lang),
+            columns[5]: rate_of(recent, lang, len(year_months)),
             columns[6]: f"{scheme.required_monthly_compliance:.0%} ({scheme.scheme_id})",
-            columns[7]: "" if newest is None else figures.failing_text(newest["failing_parameters"]),
+            columns[7]: display.multiples_text(newest["failing_parameters"], lang) if failed(newest) else "",
             columns[8]: alert or "—",
             columns[9]: section["station_id"],
         })
@@ -116,7 +143,8 @@ def render(context, rest):
             id="cross-end", date=end, display_format="YYYY-MM", max_date_allowed=end)])], className="filters"),
         components.graph("cross-strip", components.PENDING),
         components.data_table("cross-table", None, "cross-boundary/board", context,
-                              style_rows=[{"if": {"filter_query": f'{{{t("class", lang)}}} contains "{t("failed", lang)}"'},
+                              # only a real failure: the verdict word itself, never 无数据 / 数据不足
+                              style_rows=[{"if": {"filter_query": f'{{{t("class", lang)}}} contains "{display.word("failed", lang)}"'},
                                            "backgroundColor": "#fde0dd"}]),
         html.H4(t("section", lang)), links,
     ]
