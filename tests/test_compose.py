@@ -223,7 +223,8 @@ def test_task_logs_and_envmon_home_are_shared_volumes():
 
 ALERT_SECRETS_FILE = ".env.alerts"
 # the components that send alerts: the channel check at start, the tasks and their failure callbacks
-ALERT_SENDERS = {"airflow-init", "airflow-worker", "airflow-scheduler"}
+# (the dag-processor runs those of tasks that died outside their process)
+ALERT_SENDERS = {"airflow-init", "airflow-worker", "airflow-scheduler", "airflow-dag-processor"}
 
 
 def _env_files(service: dict) -> list[str]:
