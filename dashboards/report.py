@@ -1,6 +1,9 @@
 """The bureau dashboard as one static HTML file that opens offline (plotly.js embedded, no CDN).
 
-It reads the warehouse and draws; it never recomputes an assessment."""
+It reads the warehouse and draws; it never recomputes an assessment. It is written in Chinese, the
+bureaus' language, with the same words as the app: a class, a verdict, missing data and exceedance
+multiples through pipelines/display.py (无数据 / 数据不足 where there is no valid value, 未达标 only
+for a real failure, '总磷 1.8倍；氨氮 0.3倍'), never nan, None or the stored JSON."""
 from __future__ import annotations
 
 import html
@@ -12,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from pipelines import clock
+from pipelines import clock, display
 from pipelines.reference import standards
 from pipelines.observations import BUREAU_TZ
 from warehouse import db
@@ -20,6 +23,9 @@ from warehouse import db
 SERIES_PARAMETERS = ("nh3n", "tp", "codmn", "do")
 CLASS_COLOURS = standards.water_class_grades()["colour_hex"].to_dict()
 NO_CLASS_COLOUR = "#9e9e9e"
+LANG = "zh"
+BOUNDARY_KINDS = {"provincial": "省界", "national": "国界", "city": "市界"}  # registry's boundary_kind
+FILL = {"failed": "#fde0dd", "compliant": "#e5f5e0", "none": "#f0f0f0"}
 
 
 def _latest_assessments(assessments: pd.DataFrame) -> pd.DataFrame:
@@ -32,21 +38,31 @@ def _class_or_none(value) -> str | None:
     return None if value is None or pd.isna(value) else value
 
 
-def _failing_text(failing_json: str) -> str:
-    items = json.loads(failing_json or "[]")
-    parts = []
-    for item in items:
-        multiple = item.get("multiple_vs_target")
-        parts.append(f"{item['parameter']}" + (f" ({multiple:.2f}×)" if multiple is not None else ""))
-    return ", ".join(parts) or "—"
+def _failing_text(failing_json) -> str:
+    return display.multiples_text(failing_json, LANG) or "—"
+
+
+def _verdict(row) -> str:
+    """'failed', 'compliant' or 'none' (no assessed class: no data, insufficient data)."""
+    if row is None or row["status"] != "assessed" or _class_or_none(row["water_class"]) is None:
+        return "none"
+    return "compliant" if bool(row["is_compliant"]) else "failed"
+
+
+def _status_text(row) -> str:
+    if row is None:
+        return display.word("no_data", LANG)
+    if _verdict(row) == "none":
+        return display.class_text(None, LANG, row["status"] if row["status"] != "assessed" else "no data")
+    return display.verdict_text(row["is_compliant"], LANG, "assessed")
 
 
 def _month_text(month_to_date: pd.DataFrame, station_id: str) -> str:
-    if station_id not in month_to_date.index or _class_or_none(month_to_date.loc[station_id, "water_class"]) is None:
-        return "—"
-    row = month_to_date.loc[station_id]
-    verdict = "达标" if row["is_compliant"] else "未达标"
-    return f"{row['water_class']} ({verdict}; scheme: {row['standard'].split('scheme ')[-1].split(';')[0]})"
+    row = month_to_date.loc[station_id] if station_id in month_to_date.index else None
+    if _verdict(row) == "none":
+        return _status_text(row)
+    scheme = row["standard"].split("scheme ")[-1].split(";")[0]
+    return f"{row['water_class']} · {_status_text(row)}（协议方案 {scheme}）"
 
 
 def cross_boundary_table(stations: pd.DataFrame, assessments: pd.DataFrame) -> go.Figure:
@@ -57,29 +73,30 @@ def cross_boundary_table(stations: pd.DataFrame, assessments: pd.DataFrame) -> g
     monthly = assessments[(assessments["period"] == "month") & assessments["station_id"].isin(crossing.index)]
     month_to_date = monthly.sort_values("period_start").groupby("station_id").tail(1).set_index("station_id")
     assessed_days = daily[daily["status"] == "assessed"].groupby("station_id").size()
-    rows = []
+    rows, fills = [], []
     for station_id, station in crossing.iterrows():
         last = latest.loc[station_id] if station_id in latest.index else None
-        status = "no data" if last is None or last["status"] != "assessed" else (
-            "达标 compliant" if last["is_compliant"] else "未达标 FAILED")
+        kind = BOUNDARY_KINDS.get(str(station["boundary_kind"]).strip(), "")
         rows.append({
-            "断面 section": f"{station['name_zh']} ({station['water_body']})",
-            "交界 boundary": f"{station['boundary_kind']}: {station['upstream_jurisdiction']} → {station['downstream_jurisdiction']}",
-            "最近日 latest day": "" if last is None else str(last["period_start"]),
-            "类别 class": "" if last is None else _class_or_none(last["water_class"]) or "",
-            "目标 target": station["target_class"],
-            "状态 status": status,
-            "超标 failing (× target)": "" if last is None else _failing_text(last["failing_parameters"]),
-            "未达标天数 days failed": f"{int(failed_days.get(station_id, 0))} / {int(assessed_days.get(station_id, 0))}",
-            "本月至今 month to date": _month_text(month_to_date, station_id),
+            "断面": f"{station['name_zh']} ({station['water_body']})",
+            "交界": f"{kind + '：' if kind else ''}{display.text_or_dash(station['upstream_jurisdiction'])} → "
+                    f"{display.text_or_dash(station['downstream_jurisdiction'])}",
+            "最近评价日": "—" if last is None else str(last["period_start"]),
+            "类别": display.class_text(None if last is None else _class_or_none(last["water_class"]), LANG,
+                                      None if last is None or last["status"] == "assessed" else last["status"]),
+            "目标": display.text_or_dash(station["target_class"]),
+            "状态": _status_text(last),
+            "超标项目（超标倍数）": "—" if last is None else _failing_text(last["failing_parameters"]),
+            "未达标天数": f"{int(failed_days.get(station_id, 0))} / {int(assessed_days.get(station_id, 0))}",
+            "本月至今": _month_text(month_to_date, station_id),
         })
+        fills.append(FILL[_verdict(last)])
     table = pd.DataFrame(rows)
-    fill = [["#fde0dd" if "FAILED" in s else "#e5f5e0" if "compliant" in s else "#f0f0f0" for s in table["状态 status"]]]
     figure = go.Figure(go.Table(
         header={"values": list(table.columns), "fill_color": "#35495e", "font": {"color": "white"}, "align": "left"},
-        cells={"values": [table[c] for c in table.columns], "fill_color": fill * len(table.columns), "align": "left"},
+        cells={"values": [table[c] for c in table.columns], "fill_color": [fills] * len(table.columns), "align": "left"},
     ))
-    figure.update_layout(title="跨界断面 Cross-boundary sections: latest daily assessment", height=140 + 50 * len(table),
+    figure.update_layout(title="跨界断面 最近一日评价（GB 3838-2002）", height=140 + 50 * len(table),
                          margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return figure
 
@@ -95,19 +112,21 @@ def section_map(stations: pd.DataFrame, assessments: pd.DataFrame) -> go.Figure:
             continue
         subset = water.loc[ids]
         symbols = ["diamond" if flag else "circle" for flag in subset["is_cross_boundary"]]
+        label = water_class or display.word("no_data", LANG)
         figure.add_trace(go.Scatter(
-            x=subset["longitude"], y=subset["latitude"], mode="markers+text", name=water_class or "no class",
+            x=subset["longitude"], y=subset["latitude"], mode="markers+text", name=label,
             text=subset["name_zh"], textposition="top center", textfont={"size": 9},
             marker={"size": 12, "color": CLASS_COLOURS.get(water_class, NO_CLASS_COLOUR), "symbol": symbols,
                     "line": {"width": 1, "color": "#333"}},
-            customdata=subset[["water_body", "target_class", "city"]].values,
-            hovertemplate="%{text}<br>%{customdata[0]}, %{customdata[2]}<br>target %{customdata[1]}<extra>"
-                          + (water_class or "no class") + "</extra>",
+            customdata=[[display.text_or_dash(v) for v in row] for row in
+                        subset[["water_body", "target_class", "city"]].values.tolist()],
+            hovertemplate="%{text}<br>%{customdata[0]}，%{customdata[2]}<br>目标 %{customdata[1]}<extra>"
+                          + label + "</extra>",
         ))
     figure.update_layout(
-        title="断面水质类别 Sections by latest daily class (◆ cross-boundary; positions approximate, see registry)",
-        xaxis={"title": "longitude (°E)"}, yaxis={"title": "latitude (°N)", "scaleanchor": "x"},
-        height=640, legend_title="water class",
+        title="断面水质类别 各断面最近一日类别（◆ 跨界断面；位置为近似，见断面登记表）",
+        xaxis={"title": "经度 (°E)"}, yaxis={"title": "纬度 (°N)", "scaleanchor": "x"},
+        height=640, legend_title="水质类别",
     )
     return figure
 
@@ -147,16 +166,21 @@ def section_series(stations: pd.DataFrame, series: pd.DataFrame) -> go.Figure:
                 marker={"size": 5}, name=code, showlegend=False, visible=station_id == water.index[0],
                 error_y={"type": "data", "symmetric": False, "array": (high - mean).tolist(),
                          "arrayminus": (mean - low).tolist(), "thickness": 1, "width": 2},
-                customdata=points[["values_assessable", "values_flagged", "reported_mean", "values_censored"]]
-                .fillna({"reported_mean": ""}).values.tolist(),
+                customdata=[[int(used or 0), int(flagged or 0),
+                             display.text_or_dash(reported) if not display.is_missing(reported)
+                             else display.number_text(value, 3), int(censored or 0)]
+                            for used, flagged, reported, censored, value in zip(
+                                points["values_assessable"].fillna(0), points["values_flagged"].fillna(0),
+                                points["reported_mean"], points["values_censored"].fillna(0), mean)],
                 # a mean below the detection limit reads "< limit", as a report would print it
-                hovertemplate="%{x} (Asia/Shanghai)<br>daily mean %{customdata[2]}<br>%{customdata[0]} values used, "
-                              "%{customdata[1]} flagged, %{customdata[3]} below detection limit<extra></extra>",
+                hovertemplate="%{x}（北京时间）<br>日均值 %{customdata[2]}<br>参评 %{customdata[0]} 个，"
+                              "质控标记 %{customdata[1]} 个，低于检出限 %{customdata[3]} 个<extra></extra>",
             ), row=row, col=1)
             trace_owner.append(station_id)
     buttons = []
     for station_id, station in water.iterrows():
-        label = f"{'◆ ' if station['is_cross_boundary'] else ''}{station['name_zh']} · {station['water_body']} (target {station['target_class']})"
+        label = (f"{'◆ ' if station['is_cross_boundary'] else ''}{station['name_zh']} · {station['water_body']}"
+                 f"（目标 {display.text_or_dash(station['target_class'])}）")
         buttons.append({"label": label, "method": "update",
                         "args": [{"visible": [owner == station_id for owner in trace_owner]},
                                  {"shapes": _limit_shapes(station, 0), "title.text": _series_title(station)}]})
@@ -168,7 +192,7 @@ def section_series(stations: pd.DataFrame, series: pd.DataFrame) -> go.Figure:
         title_y=0.99, title_yanchor="top", margin={"t": 150},
     )
     figure.update_xaxes(tickformat="%Y-%m-%d", dtick=86_400_000)  # one tick a day
-    figure.update_xaxes(title_text="day (Asia/Shanghai, UTC+8)", row=len(SERIES_PARAMETERS), col=1)
+    figure.update_xaxes(title_text="日期（北京时间，UTC+8）", row=len(SERIES_PARAMETERS), col=1)
     return figure
 
 
@@ -185,20 +209,35 @@ def air_quality_calendar(stations: pd.DataFrame, assessments: pd.DataFrame) -> g
         low = level["aqi_low"] / top
         high = (level["aqi_high"] if not pd.isna(level["aqi_high"]) else top) / top
         colourscale += [[low, level["hex"]], [min(high, 1.0), level["hex"]]]
+    # a station-day without an assessed AQI is a gap: blank in its cell, 无数据 in its hover
+    words = [[display.aqi_text(v, LANG) for v in row] for row in table.values.tolist()]
     figure = go.Figure(go.Heatmap(
         z=table.values, x=[str(d) for d in table.columns], y=labels, zmin=0, zmax=top, colorscale=colourscale,
-        text=table.values, texttemplate="%{text:.0f}", colorbar={"title": "AQI"},
-        hovertemplate="%{y}<br>%{x}: AQI %{z}<extra></extra>",
+        text=[["" if display.is_missing(v) else w for v, w in zip(row, word_row)]
+              for row, word_row in zip(table.values.tolist(), words)],
+        customdata=words, texttemplate="%{text}", colorbar={"title": "AQI"},
+        hovertemplate="%{y}<br>%{x}：AQI %{customdata}<extra></extra>",
     ))
-    figure.update_layout(title="空气质量日报 Daily AQI by station (HJ 633-2012; colours by level)",
+    figure.update_layout(title="空气质量日报 各站日 AQI（HJ 633，按级别着色）",
                          height=160 + 22 * max(len(labels), 1),
-                         xaxis={"title": "day (Asia/Shanghai)", "type": "category"})
+                         xaxis={"title": "日期（北京时间）", "type": "category"})
     return figure
 
 
 def _series_title(station: pd.Series) -> str:
-    return (f"{station['name_zh']} ({station['water_body']}): daily means (bars: min–max) against the target-class "
-            f"limit (red dashes, class {station['target_class']}) and class Ⅲ (grey dots)")
+    return (f"{station['name_zh']}（{station['water_body']}）：日均值（误差线：最小–最大），红色虚线为目标类别"
+            f"（{display.text_or_dash(station['target_class'])}）限值，灰色点线为Ⅲ类限值")
+
+
+def _label_text(data_label: str) -> str:
+    """The nightly's data label (pipelines/nightly.data_label, in English) as the page says it."""
+    if "simulated" in data_label:
+        return "模拟数据（envmon 模拟器生成，并非实测）"
+    if "live" in data_label:
+        return "实测数据（中国环境监测总站实时数据）"
+    if "files" in data_label or "replay" in data_label:
+        return "实测数据（中国环境监测总站数据文件）"
+    return f"实测数据（{data_label}）"
 
 
 def write_report(engine, out_dir: Path, data_label: str, data_docs: Path | None = None) -> Path:
@@ -211,26 +250,24 @@ def write_report(engine, out_dir: Path, data_label: str, data_docs: Path | None 
              for i, figure in enumerate(figures)]
     daily = assessments[assessments["period"] == "day"]
     days = sorted(daily["period_start"].unique()) if len(daily) else []
-    period = f"{days[0]} – {days[-1]}" if days else "no assessments yet"
+    period = f"{days[0]} – {days[-1]}" if days else "尚无评价结果"
     generated = clock.now().astimezone(BUREAU_TZ).strftime("%Y-%m-%d %H:%M UTC+8")
     docs_link = ""
     if data_docs is not None:
         relative = os.path.relpath(data_docs, out_dir)
-        docs_link = f' Validation reports: <a href="{html.escape(relative)}">Great Expectations Data Docs</a>.'
+        docs_link = f' 数据校验报告：<a href="{html.escape(relative)}">Great Expectations Data Docs</a>。'
     banner = ""
     if "simulated" in data_label:
-        banner = ('<div class="banner">SIMULATED DATA 模拟数据 — produced by the envmon simulator, '
-                  'not measured. Do not report.</div>')
+        banner = '<div class="banner">模拟数据 SIMULATED — 由 envmon 模拟器生成，并非实测，不得上报。</div>'
     page = f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>envmon · 北部湾 water quality</title>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>envmon · 北部湾城市群水环境质量</title>
 <style>body{{font-family:"Noto Sans CJK SC","WenQuanYi Micro Hei","Microsoft YaHei",sans-serif;margin:16px;}}
 .banner{{background:#b71c1c;color:#fff;padding:8px 12px;font-weight:bold;margin-bottom:8px}}
 .meta{{color:#555}}</style></head><body>
 {banner}
 <h1>envmon · 北部湾城市群 水环境质量</h1>
-<p class="meta">Period {html.escape(period)} · data: {html.escape(data_label)} · generated {generated}.
-Classes: GB 3838-2002, single-factor method on daily means of the assessment indicators measured;
-air: HJ 633-2012 daily AQI.{docs_link}</p>
+<p class="meta">时段 {html.escape(period)} · 数据：{html.escape(_label_text(data_label))} · 生成于 {generated}。
+水质类别：GB 3838-2002，按所测评价指标日均值的单因子评价法；环境空气：HJ 633 日 AQI。{docs_link}</p>
 {''.join(parts)}
 </body></html>"""
     out_dir.mkdir(parents=True, exist_ok=True)

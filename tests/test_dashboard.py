@@ -56,7 +56,10 @@ def page(tmp_path_factory):
     ])
     db.replace_assessments(engine, "surface_water", DAY.replace(day=1), [_assessment(
         "jiuzhou-wenchequiao", DAY.replace(day=1), "劣Ⅴ", False, FAILING, period="month",
-        standard="GB 3838-2002; cross-boundary scheme jiuzhou-gd-gx; month to date")], period="month")
+        standard="GB 3838-2002; cross-boundary scheme jiuzhou-gd-gx; month to date"),
+        # a month without a valid mean: the class stored as pandas leaves it (NaN), status 'no data'
+        _assessment("jiuzhou-shijiao", DAY.replace(day=1), float("nan"), None, period="month", status="no data",
+                    standard="GB 3838-2002; cross-boundary scheme jiuzhou-gd-gx; month to date")], period="month")
     for day in (DAY_BEFORE, DAY):
         db.replace_assessments(engine, "air", day, [_air(s, d, aqi) for (s, d), aqi in AQI.items() if d == day])
     path = report.write_report(engine, home / "dashboards", nightly.SIMULATED_LABEL)
@@ -96,33 +99,36 @@ def _table_rows(figure: dict) -> dict[str, dict]:
     columns = table["header"]["values"]
     rows = [dict(zip(columns, values)) for values in zip(*table["cells"]["values"])]
     fills = table["cells"]["fill"]["color"][0]
-    return {row["断面 section"].split(" (")[0]: {**row, "fill": fill} for row, fill in zip(rows, fills)}
+    return {row["断面"].split(" (")[0]: {**row, "fill": fill} for row, fill in zip(rows, fills)}
 
 
 def test_the_page_draws_the_four_figures_with_plotly_inline(page):
     drawn = figures(page)
     assert len(drawn) == 4 and {"跨界断面", "断面水质类别", "空气质量日报"} <= set(drawn)
-    assert "SIMULATED DATA" in page and f"Period {DAY_BEFORE} – {DAY}" in page
+    assert "模拟数据 SIMULATED" in page and f"时段 {DAY_BEFORE} – {DAY}" in page
 
 
 def test_a_failing_cross_boundary_section_shows_未达标_with_its_class_and_items(page):
     rows = _table_rows(figures(page)["跨界断面"])
     failing = rows["鼠岭(文车桥)"]
-    assert failing["状态 status"] == "未达标 FAILED" and failing["fill"] == "#fde0dd"
-    assert (failing["最近日 latest day"], failing["类别 class"], failing["目标 target"]) == (str(DAY), "劣Ⅴ", "Ⅲ")
-    assert failing["超标 failing (× target)"] == "nh3n (2.35×), tp (2.25×)"
-    assert failing["未达标天数 days failed"] == "1 / 2"
-    assert failing["本月至今 month to date"] == "劣Ⅴ (未达标; scheme: jiuzhou-gd-gx)"
+    assert failing["状态"] == "未达标" and failing["fill"] == "#fde0dd"
+    assert (failing["最近评价日"], failing["类别"], failing["目标"]) == (str(DAY), "劣Ⅴ", "Ⅲ")
+    assert failing["超标项目（超标倍数）"] == "氨氮 2.3倍；总磷 2.2倍"  # as a bulletin writes them, not the JSON
+    assert failing["未达标天数"] == "1 / 2"
+    assert failing["本月至今"] == "劣Ⅴ · 未达标（协议方案 jiuzhou-gd-gx）"
 
 
 def test_compliant_and_unassessed_sections_say_so(page):
     rows = _table_rows(figures(page)["跨界断面"])
-    assert (rows["横塘"]["状态 status"], rows["横塘"]["类别 class"], rows["横塘"]["fill"]) == ("达标 compliant", "Ⅱ", "#e5f5e0")
-    assert rows["横塘"]["超标 failing (× target)"] == "—" and rows["横塘"]["未达标天数 days failed"] == "0 / 1"
-    assert (rows["石角"]["状态 status"], rows["石角"]["类别 class"], rows["石角"]["fill"]) == ("no data", "", "#f0f0f0")
+    assert (rows["横塘"]["状态"], rows["横塘"]["类别"], rows["横塘"]["fill"]) == ("达标", "Ⅱ", "#e5f5e0")
+    assert rows["横塘"]["超标项目（超标倍数）"] == "—" and rows["横塘"]["未达标天数"] == "0 / 1"
+    # 石角: its day too short of data, its month without any (a NaN class): said so, never 未达标
+    assert (rows["石角"]["状态"], rows["石角"]["类别"], rows["石角"]["fill"]) == ("数据不足", "数据不足", "#f0f0f0")
+    assert rows["石角"]["本月至今"] == "无数据"
+    assert (rows["鹤地水库"]["状态"], rows["鹤地水库"]["类别"], rows["鹤地水库"]["本月至今"]) == ("无数据",) * 3
     crossing = registry.water_sections()["is_cross_boundary"]
     assert len(rows) == crossing.sum()  # every cross-boundary section has its row
-    assert [name for name, row in rows.items() if "FAILED" in row["状态 status"]] == ["鼠岭(文车桥)"]
+    assert [name for name, row in rows.items() if "未达标" in row["状态"]] == ["鼠岭(文车桥)"]
 
 
 def test_the_map_places_each_section_in_its_latest_class(page):
@@ -130,7 +136,7 @@ def test_the_map_places_each_section_in_its_latest_class(page):
     sections = registry.water_sections()
     where = {name: trace_name for trace_name, trace in traces.items() for name in trace["text"]}
     assert where["鼠岭(文车桥)"] == "劣Ⅴ" and where["横塘"] == "Ⅱ"   # DAY's class, not DAY_BEFORE's Ⅲ
-    assert where["石角"] == "no class" and "Ⅲ" not in traces   # assessed, insufficient data: on the map all the same
+    assert where["石角"] == "无数据" and "Ⅲ" not in traces   # assessed, insufficient data: on the map all the same
     assert len(where) == len(sections)   # every section on the map, once
     worst = traces["劣Ⅴ"]
     section = sections.loc["jiuzhou-wenchequiao"]
@@ -166,5 +172,53 @@ def test_the_section_series_shows_a_mean_below_the_detection_limit_as_below_it()
     assert len(hovers) == 1
     customdata, template = hovers[0]
     assert customdata[0][2] == "< 0.025" and customdata[0][3] == 2
-    assert "daily mean %{customdata[2]}" in template
+    assert "日均值 %{customdata[2]}" in template
 
+
+
+FORBIDDEN = re.compile(r"\b(nan|NaN|None|NaT|null|undefined|inf)\b|\{\"|\[\{")
+
+
+def _shown_texts(figure: dict) -> list[str]:
+    """What a reader sees of a figure: its title, axis titles, legend, trace names, hover and cell
+    texts, menu labels and table cells."""
+    layout = figure["layout"]
+    texts = [str(layout.get("title", {}).get("text", "")), str(layout.get("legend", {}).get("title", {}).get("text", ""))]
+    texts += [str(a.get("text", "")) for a in layout.get("annotations", [])]
+    texts += [str(v.get("title", {}).get("text", "")) for k, v in layout.items() if k.startswith(("xaxis", "yaxis"))]
+    texts += [b["label"] for menu in layout.get("updatemenus", []) for b in menu.get("buttons", [])]
+    for trace in figure["data"]:
+        for key in ("name", "hovertemplate", "text", "customdata"):
+            value = trace.get(key)
+            stack = [value]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, list):
+                    stack += item
+                elif isinstance(item, str):
+                    texts.append(item)
+        if trace.get("type") == "table":
+            texts += [str(v) for v in trace["header"]["values"]]
+            texts += [str(v) for column in trace["cells"]["values"] for v in column]
+    return texts
+
+
+def test_the_page_shows_no_programmers_word_and_speaks_chinese(page):
+    """No nan/None/NaT/null/inf or JSON in anything the page shows; titles, axes and headings in
+    Chinese (the page's language), the air calendar's missing day a gap that says 无数据."""
+    drawn = figures(page)
+    for name, figure in drawn.items():
+        texts = _shown_texts(figure)
+        assert not [t for t in texts if FORBIDDEN.search(t)], (name, [t for t in texts if FORBIDDEN.search(t)][:5])
+        layout = figure["layout"]
+        for title in [layout["title"]["text"]] + [v["title"]["text"] for k, v in layout.items()
+                                                  if k.startswith(("xaxis", "yaxis")) and v.get("title", {}).get("text")]:
+            assert re.search(r"[\u4e00-\u9fff]", title), (name, title)
+    (table,) = drawn["跨界断面"]["data"]
+    assert all(re.search(r"[\u4e00-\u9fff]", heading) for heading in table["header"]["values"])
+    (heatmap,) = drawn["空气质量日报"]["data"]
+    words = {label.rsplit("(", 1)[1].rstrip(")"): dict(zip(heatmap["x"], row))
+             for label, row in zip(heatmap["y"], heatmap["customdata"])}
+    assert words["1402A"] == {str(DAY_BEFORE): "无数据", str(DAY): "301"}
+    html_text = re.sub(r"<script.*?</script>", "", page, flags=re.S)
+    assert not FORBIDDEN.search(html_text) and "no data" not in html_text
