@@ -72,6 +72,13 @@ def test_a_year_without_an_assessed_month_has_no_rate_and_no_verdict():
 
 # --- the month rows the nightly writes --------------------------------------------------------
 
+# the five indicators every section-month must have (required_indicators.csv: pH, DO, CODMn, NH3-N, TP)
+GOOD = {"ph": 7.5, "do": 7.0, "codmn": 3.0, "nh3n": 0.4, "tp": 0.08}   # Ⅱ on each: meets the Ⅲ target
+BAD = {**GOOD, "nh3n": 1.8}             # Ⅴ by NH3-N: failed, (1.8 − 1.0) / 1.0 = 0.8 times over
+FEW = {"conductivity": 310.0}           # values, none an assessment indicator: insufficient data
+ONE_SAMPLE = {"codmn": 3.0, "nh3n": 0.4}  # (b) one sample of four, two of the five required indicators
+ONE_BAD_SAMPLE = {"nh3n": 1.8}          # one sample, NH3-N only, already Ⅴ: a failure all the same
+
 def _rollups(values: dict[str, dict[str, float]]) -> pd.DataFrame:
     return pd.DataFrame([{"station_id": s, "parameter": p, "averaging_period": "PT0S", "mean": v,
                           "values_assessable": 4} for s, codes in values.items() for p, v in codes.items()],
@@ -80,11 +87,13 @@ def _rollups(values: dict[str, dict[str, float]]) -> pd.DataFrame:
 
 def test_month_rows_tell_no_data_from_too_few_from_a_failure():
     rows = {r["station_id"]: r for r in cross_boundary.month_to_date_rows(_rollups({
-        "jiuzhou-shijiao": {"conductivity": 310.0},          # values, but no assessment indicator
-        "nanliu-hengtang": {"nh3n": 1.8, "codmn": 3.0},      # Ⅴ against Ⅲ: a failure
+        "jiuzhou-shijiao": FEW,                              # values, but no assessment indicator
+        "nanliu-hengtang": BAD,                              # Ⅴ against Ⅲ: a failure
+        "beilun-dongxing": ONE_SAMPLE,                       # Ⅱ on two of the five required: incomplete
     }), date(2026, 10, 1))}
     assert rows["huanghua-boundary"]["status"] == "no data" and rows["huanghua-boundary"]["water_class"] is None
     assert rows["jiuzhou-shijiao"]["status"] == "insufficient data"
+    assert (rows["beilun-dongxing"]["status"], rows["beilun-dongxing"]["is_compliant"]) == ("indicators incomplete", None)
     failing = rows["nanliu-hengtang"]
     assert (failing["status"], failing["water_class"], failing["is_compliant"]) == ("assessed", "Ⅴ", False)
     assert display.class_and_verdict(None, None, "zh", rows["huanghua-boundary"]["status"]) == "无数据"
@@ -97,18 +106,20 @@ def test_month_rows_tell_no_data_from_too_few_from_a_failure():
 
 END = date(2026, 10, 1)
 MONTHS = [date(2025 + (m > 12), (m - 1) % 12 + 1, 1) for m in range(11, 23)]   # 2025-11 … 2026-10
-GOOD = {"nh3n": 0.4, "codmn": 3.0}       # Ⅱ against the Ⅲ target: compliant
-BAD = {"nh3n": 1.8, "codmn": 3.0}        # Ⅴ: failed, NH3-N 0.8 times over
-FEW = {"conductivity": 310.0}            # values, none an assessment indicator: insufficient data
 # 横塘: 8 compliant, 2 failed (2026-03, 2026-10), 2025-12 no data, 2026-06 too few →
 #   by hand 10 assessed of 12, 8 compliant: '80% (8/10, 10/12 期有数据)'; its newest month fails
 # 石角: 10 compliant, 2 failed → '83% (10/12)'; newest month compliant
 # 鹤地水库: 2026-10 too few, everything else no data → '— (0/12, 无数据)', '数据不足'
+# 平而关 (target Ⅱ): 2026-09 one sample, compliant on what it has (指标不全: not counted), 2026-10 one
+#   sample already Ⅴ (a failure): '0% (0/1, 1/12 期有数据)', 'Ⅴ · 未达标 (指标不全)'; 东兴: 2026-10 one
+#   compliant sample only: '指标不全', '— (0/12, 无数据)'
 PLAN = {
     "nanliu-hengtang": {m: (BAD if m in (date(2026, 3, 1), date(2026, 10, 1)) else None if m == date(2025, 12, 1)
                             else FEW if m == date(2026, 6, 1) else GOOD) for m in MONTHS},
     "jiuzhou-shijiao": {m: (BAD if m in (date(2026, 1, 1), date(2026, 2, 1)) else GOOD) for m in MONTHS},
     "hedi-reservoir": {m: (FEW if m == END else None) for m in MONTHS},
+    "pingerhe-pingerguan": {m: ({date(2026, 9, 1): ONE_SAMPLE, END: ONE_BAD_SAMPLE}.get(m)) for m in MONTHS},
+    "beilun-dongxing": {m: (ONE_SAMPLE if m == END else None) for m in MONTHS},
 }
 
 
@@ -172,6 +183,12 @@ def test_the_page_words_each_month_and_counts_only_assessed_months(board):
         assert table.loc["jiuzhou-shijiao", klass] == compliant and table.loc["jiuzhou-shijiao", items] == ""
         assert table.loc["hedi-reservoir", klass] == too_few and table.loc["hedi-reservoir", items] == ""
         assert table.loc["huanghua-boundary", klass] == no_data
+        incomplete = display.word("indicators_incomplete", lang)
+        assert table.loc["beilun-dongxing", klass] == incomplete
+        assert table.loc["beilun-dongxing", rate] == no_rate
+        assert table.loc["pingerhe-pingerguan", klass] == f"{failed} ({incomplete})"
+        assert table.loc["pingerhe-pingerguan", rate] == ("0% (0/1, 1/12 期有数据)" if lang == "zh" else
+                                                         "0% (0/1, 1/12 periods with data)")
         for cell in table.astype(str).to_numpy().ravel():   # the cells, not the section ids
             assert not re.search(r"\b(nan|NaN|None|NaT|null)\b|\[\{|\{\"", cell), cell
 
@@ -179,8 +196,9 @@ def test_the_page_words_each_month_and_counts_only_assessed_months(board):
 def test_only_a_real_failure_is_highlighted_and_listed_first(board):
     from dashboards.app.i18n import t
 
-    assert board["zh"]["order"][0] == "nanliu-hengtang"       # the one failing in the newest month
-    assert set(board["zh"]["order"][1:]) >= {"jiuzhou-shijiao", "hedi-reservoir", "huanghua-boundary"}
+    # the two failing in the newest month come first
+    assert set(board["zh"]["order"][:2]) == {"nanliu-hengtang", "pingerhe-pingerguan"}
+    assert set(board["zh"]["order"][2:]) >= {"jiuzhou-shijiao", "hedi-reservoir", "huanghua-boundary", "beilun-dongxing"}
     for lang in ("zh", "en"):
         table = board[lang]["table"]
         grid = next(c for c in _walk(board[lang]["layout"]) if getattr(c, "id", None) == "cross-table")
@@ -188,7 +206,7 @@ def test_only_a_real_failure_is_highlighted_and_listed_first(board):
         assert queries == [f'{{{t("class", lang)}}} contains "{display.word("failed", lang)}"']
         needle = display.word("failed", lang)
         highlighted = {s for s, text in table[t("class", lang)].items() if needle in text}
-        assert highlighted == {"nanliu-hengtang"}
+        assert highlighted == {"nanliu-hengtang", "pingerhe-pingerguan"}
 
 
 def _walk(component):
@@ -215,8 +233,12 @@ def test_the_class_strip_marks_only_failures_and_says_why_a_month_has_no_class(b
         text, hover, z = cell[("nanliu-hengtang", "2026-10")]
         assert text == "Ⅴ✗" and display.word("failed", lang) in hover
         assert cell[("jiuzhou-shijiao", "2026-10")][0] == "Ⅱ"
+        text, hover, z = cell[("pingerhe-pingerguan", "2026-09")]
+        assert text == "" and z is None and display.word("indicators_incomplete", lang) in hover
+        text, hover, z = cell[("pingerhe-pingerguan", "2026-10")]
+        assert text == "Ⅴ✗" and display.word("indicators_incomplete", lang) in hover
         crosses = sum(t.endswith("✗") for row in strip["text"] for t in row)
-        assert crosses == 4   # 横塘 2, 石角 2: the only failures
+        assert crosses == 5   # 横塘 2, 石角 2, 平而关 1: the only failures
         for row in strip["hovertext"]:
             for words in row:
                 assert "nan" not in words and "None" not in words and "[{" not in words
@@ -225,9 +247,6 @@ def test_the_class_strip_marks_only_failures_and_says_why_a_month_has_no_class(b
 # --- the bulletin and the annual report ---------------------------------------------------------
 
 SECTION = "jiuzhou-wenchequiao"   # 2026: the default scheme, its own target Ⅲ, every month must comply
-COMPLETE_GOOD = {"ph": 7.5, "do": 7.0, "codmn": 3.0, "nh3n": 0.4, "tp": 0.08}   # Ⅱ on every indicator
-COMPLETE_BAD = {**COMPLETE_GOOD, "nh3n": 1.8}                                     # Ⅴ by NH3-N
-ONE_SAMPLE = {"codmn": 3.0, "nh3n": 0.4}  # (b) one sample of four, two of the five required indicators
 
 
 def _days(month: int, values: dict, days=(5, 12, 19, 26)) -> list[dict]:
@@ -237,8 +256,8 @@ def _days(month: int, values: dict, days=(5, 12, 19, 26)) -> list[dict]:
 
 # January–June and August complete and compliant; (a) July no data; (b) September one sample; (c)
 # October a real failure; November and December not yet
-HAND_MADE = pd.DataFrame([*[r for m in (1, 2, 3, 4, 5, 6, 8) for r in _days(m, COMPLETE_GOOD)],
-                          *_days(9, ONE_SAMPLE, days=(15,)), *_days(10, COMPLETE_BAD)])
+HAND_MADE = pd.DataFrame([*[r for m in (1, 2, 3, 4, 5, 6, 8) for r in _days(m, GOOD)],
+                          *_days(9, ONE_SAMPLE, days=(15,)), *_days(10, BAD)])
 
 
 class HandMadeReader:

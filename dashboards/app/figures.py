@@ -152,16 +152,20 @@ def class_strip(sections: pd.DataFrame, monthly: pd.DataFrame, months: list[date
         z_row, text_row, hover_row = [], [], []
         for month in months:
             row = by_key.get((section["station_id"], month))
-            # a month without valid data (no row, NaN class) or with too few is no class and no failure
-            water_class = None if row is None or row["status"] != "assessed" or display.is_missing(row["water_class"]) \
-                else row["water_class"]
+            # a month without valid data (no row, NaN class), with too few, or lacking a required
+            # indicator without failing has no class and no ✗; one failing on what it has is a failure
+            status = "no data" if row is None else row["status"]
+            has_class = row is not None and not display.is_missing(row["water_class"])
+            failed = (has_class and status in ("assessed", "indicators incomplete")
+                      and not display.is_missing(row["is_compliant"]) and not bool(row["is_compliant"]))
+            water_class = row["water_class"] if has_class and (status == "assessed" or failed) else None
             rank = class_rank(water_class)
             z_row.append(rank)
-            failed = (water_class is not None and not display.is_missing(row["is_compliant"])
-                      and not bool(row["is_compliant"]))
             text_row.append("" if water_class is None else f"{water_class}{'✗' if failed else ''}")
             verdict = display.class_and_verdict(water_class, None if row is None else row["is_compliant"], lang,
-                                                "no data" if row is None else row["status"])
+                                                "assessed" if failed else status)
+            if failed and status != "assessed":
+                verdict += f" ({display.word('indicators_incomplete', lang)})"
             target = "—" if row is None or display.is_missing(row["target_class"]) else row["target_class"]
             hover_row.append(f"{section['name_zh']} {month:%Y-%m}<br>{t('class', lang)} {verdict} · "
                              f"{t('target', lang)} {target}"

@@ -20,23 +20,31 @@ MONTHS = 24
 RATE_MONTHS = 12  # the compliance rate is over the last 12 months shown
 
 
-def assessed(row) -> bool:
-    """A month row with a verdict: assessed, with a class and a compliance answer. A month without
-    valid data (no data), with too few values (insufficient data) or without a verdict (no
-    target) is never counted in a rate nor shown as a failure (the stored class may be NaN)."""
-    return (row is not None and row["status"] == "assessed" and not display.is_missing(row["water_class"])
-            and not display.is_missing(row["is_compliant"]))
-
-
 def failed(row) -> bool:
-    """A real failure: an assessed month that misses its target."""
-    return assessed(row) and not bool(row["is_compliant"])
+    """A real failure: a month with a class that misses its target, also when a required indicator
+    is missing ('indicators incomplete': the ones it has already fail, surface_water.verdict_under)."""
+    return (row is not None and row["status"] in ("assessed", "indicators incomplete")
+            and not display.is_missing(row["water_class"]) and not display.is_missing(row["is_compliant"])
+            and not bool(row["is_compliant"]))
+
+
+def assessed(row) -> bool:
+    """A month that counts in a rate: assessed, with a class and a compliance answer, or a real
+    failure. A month without valid data (no data), with too few values (insufficient data), lacking
+    a required indicator without failing (indicators incomplete) or without a target is never
+    counted nor shown as a failure (the stored class may be NaN)."""
+    return failed(row) or (row is not None and row["status"] == "assessed"
+                           and not display.is_missing(row["water_class"]) and not display.is_missing(row["is_compliant"]))
 
 
 def month_text(row, lang: str) -> str:
-    """'Ⅳ · 未达标', 'Ⅱ · 达标', or why there is none: 无数据 (no row, or no valid data), 数据不足."""
+    """'Ⅳ · 未达标', 'Ⅱ · 达标', or why there is none: 无数据 (no row, or no valid data), 数据不足,
+    指标不全; a failure lacking an indicator: 'Ⅴ · 未达标 (指标不全)'."""
     if row is None:
         return display.word("no_data", lang)
+    if failed(row) and row["status"] != "assessed":
+        return (f"{display.class_and_verdict(row['water_class'], False, lang)} "
+                f"({display.word('indicators_incomplete', lang)})")
     return display.class_and_verdict(row["water_class"], row["is_compliant"], lang, row["status"])
 
 
