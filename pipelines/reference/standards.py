@@ -57,6 +57,7 @@ RULE_TABLES: dict[str, tuple[str, ...]] = {
     "cross_boundary_schemes": ("scheme_id", "applies_to"),
     "censoring": ("method",),
     "required_indicators": ("code", "applies_to"),  # the indicators a GB 3838 section-day or month needs
+    "feed_formats": ("feed", "format", "column"),     # each feed's header (pipelines/reference/feed_formats.py)
 }
 # The tables whose rows in force make up a domain's rule version (what an assessment records).
 DOMAIN_TABLES: dict[str, tuple[str, ...]] = {
