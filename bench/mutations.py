@@ -37,6 +37,12 @@ class Mutation:
     # is applied (several where the code is in the middle of a move)
     candidates: tuple[tuple[str, str, str], ...]
     tests: tuple[str, ...]  # test files (globs) or node ids
+    # commands run in the copy once the mutation is in (the copy's `python` first), for a breakage
+    # that goes through a generator as a reviewer's would: the GX suites regenerated from a mutated
+    # qc_parameters.csv (python -m expectations.build). What they write (`after_writes`, globs) is
+    # put back with the mutated file.
+    after: tuple[tuple[str, ...], ...] = ()
+    after_writes: tuple[str, ...] = ()
 
 
 MUTATIONS = (
@@ -88,6 +94,34 @@ MUTATIONS = (
         (("pipelines/quality/qc.py", "    now = now or clock.now()\n",
           "    now = now or datetime.now().astimezone()\n"),),
         ("tests/test_qc.py",)),
+    # issue 22: the three gaps a reviewer found (a month without data counted in a compliance rate,
+    # the history switched off on the nightly/backfill/month-row path, a QC range widened far past
+    # the physical with the suites regenerated)
+    Mutation(
+        "cross-boundary-page-rate", "the Cross-boundary page counts every month with a row (no data, too few, "
+                                    "indicators incomplete) in its 12-month compliance rate",
+        (("dashboards/app/pages/cross_boundary.py", "    counted = [r for r in rows if assessed(r)]\n",
+          "    counted = list(rows)\n"),),
+        ("tests/test_missing_months.py::test_the_page_words_each_month_and_counts_only_assessed_months",)),
+    Mutation(
+        "cross-boundary-year-rate", "cross_boundary.assess_year counts a month without a class (no valid value, "
+                                    "too few) in the year's compliance rate",
+        (("pipelines/assessment/cross_boundary.py",
+          "    if not verdict.verdict.is_assessed:\n        return False\n", ""),),
+        ("tests/test_missing_months.py::test_months_without_valid_data_are_not_counted_in_the_rate",
+         "tests/test_missing_months.py::test_a_year_without_an_assessed_month_has_no_rate_and_no_verdict")),
+    Mutation(
+        "assessment-history-off", "db.replace_assessments no longer keeps the results it replaces under another "
+                                  "rule version (the nightly, backfill and month-row path)",
+        (("warehouse/db.py", "        _keep_superseded_rule_versions(connection, domain, period, day, rows)\n", ""),),
+        ("tests/test_assessment_history_paths.py::test_the_month_rows_keep_what_they_replace",
+         "tests/test_assessment_history_paths.py::test_the_nightly_run_keeps_what_it_replaces")),
+    Mutation(
+        "qc-pm25-upper", "PM2.5's instrument upper limit widened from 2000 to 20,000 µg/m³ in qc_parameters.csv, "
+                         "the GX suites regenerated",
+        (("pipelines/reference/data/qc_parameters.csv", "\npm2_5,0,2000,", "\npm2_5,0,20000,"),),
+        ("tests/test_qc_ranges.py::test_pm25_above_its_upper_limit_is_quarantined_worked_example",),
+        after=(("python", "-m", "expectations.build"),), after_writes=("expectations/*.json",)),
 )
 
 
@@ -115,9 +149,28 @@ def test_paths(tree: Path, tests: tuple[str, ...]) -> list[str]:
     return paths
 
 
+def _environment(tree: Path) -> dict:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+            "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def run_after(tree: Path, mutation: Mutation) -> dict[Path, bytes]:
+    """The mutation's post-steps run in the copy; returns what the files they write held before
+    (to be put back). Raises if a step fails: the breakage did not go through its generator."""
+    written = {Path(p): Path(p).read_bytes() for pattern in mutation.after_writes
+               for p in glob.glob(str(tree / pattern))}
+    for command in mutation.after:
+        argv = [sys.executable if command[0] == "python" else command[0], *command[1:]]
+        result = subprocess.run(argv, cwd=tree, env=_environment(tree), capture_output=True, text=True)
+        if result.returncode != 0:
+            for path, content in written.items():
+                path.write_bytes(content)
+            raise RuntimeError(f"post-step {' '.join(command)} failed: {result.stderr.strip()[-500:]}")
+    return written
+
+
 def run_tests(tree: Path, tests: list[str]) -> tuple[int, float, str]:
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-                   "PYTHONDONTWRITEBYTECODE": "1"}
+    environment = _environment(tree)
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
                             cwd=tree, env=environment, capture_output=True, text=True)
@@ -156,10 +209,20 @@ def check(mutations: list[Mutation], keep: bool = False) -> list[dict]:
                                 "detail": "its code is not where the mutation says: update bench/mutations.py"})
                 continue
             path, original = applied
+            written: dict[Path, bytes] = {}
             try:
+                try:
+                    written = run_after(tree, mutation)
+                except RuntimeError as error:
+                    results.append({"mutation": mutation.name, "what": mutation.what, "outcome": "error (post-step)",
+                                    "file": str(path.relative_to(tree)), "tests": list(mutation.tests),
+                                    "detail": str(error)})
+                    continue
                 code, seconds, summary = run_tests(tree, test_paths(tree, mutation.tests))
             finally:
                 path.write_text(original, encoding="utf-8")
+                for generated, content in written.items():
+                    generated.write_bytes(content)
             outcome = {1: "caught", 0: "SURVIVED"}.get(code, f"error (pytest exit {code})")
             results.append({"mutation": mutation.name, "what": mutation.what, "outcome": outcome,
                             "file": str(path.relative_to(tree)), "tests": list(mutation.tests),
