@@ -320,12 +320,8 @@ def _tell_outage(settings: Settings, engine, source: str, new_gaps: list[datetim
     feed is delivering again when nothing older than its newest received hour is unfinished."""
     from pipelines.alerts import deliver, load_routing, operational
 
-    rows = ledger.ledger(engine, source)
-    received = rows.loc[rows["status"].isin(RECEIVED), "expected_at"]
-    unfinished = rows.loc[rows["status"].isin(ledger.UNFINISHED), "expected_at"]
-    delivering = len(received) > 0 and not (unfinished < received.max()).any()
     routing = load_routing(settings)
-    state = operational.feed_outage(engine, routing, source, new_gaps, delivering, now)
+    state = operational.feed_outage(engine, routing, source, new_gaps, ledger.delivering(engine, source, RECEIVED), now)
     if state in ("opened", "ended"):
         deliver(settings, routing)
     return state

@@ -82,14 +82,14 @@ def feed():
 
 
 @pytest.fixture
-def environment(tmp_path, feed, monkeypatch):
-    """Live mode against the fake feed; two tries before a gap, a one-day look-back; operators
-    with quiet hours (the packaged routing file, plus quiet hours)."""
+def environment(tmp_path, feed, monkeypatch, warehouse_url):
+    """Live mode against the fake feed, on SQLite and on PostgreSQL; two tries before a gap, a
+    one-day look-back; operators with quiet hours (the packaged routing file, plus quiet hours)."""
     routing = tmp_path / "routing.toml"
     shutil.copy(Path(collect.__file__).parent / "reference" / "data" / "alert_routing.toml", routing)
     with routing.open("a", encoding="utf-8") as out:
         out.write('\nquiet_hours = "22:00-07:30"\n')  # the file's last table is the operators'
-    env = {"ENVMON_HOME": str(tmp_path / "home"), "ENVMON_SOURCE_MODE": "live", "ENVMON_CNEMC_AIR_URL": feed.url,
+    env = {"ENVMON_HOME": str(tmp_path / "home"), "ENVMON_WAREHOUSE_URL": warehouse_url, "ENVMON_SOURCE_MODE": "live", "ENVMON_CNEMC_AIR_URL": feed.url,
            "ENVMON_CNEMC_WATER_URL": "http://127.0.0.1:9/unused", "ENVMON_ALERT_ROUTING": str(routing),
            "ENVMON_COLLECT_MAX_TRIES": "2", "ENVMON_COLLECT_LOOKBACK_HOURS": "24"}
     for name, value in env.items():

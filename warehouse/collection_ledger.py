@@ -30,6 +30,17 @@ def newest_expected(engine: Engine, source: str) -> datetime | None:
         return connection.execute(select(func.max(L.c.expected_at)).where(L.c.source == source)).scalar()
 
 
+def delivering(engine: Engine, source: str, received=("fetched", "late", "revised")) -> bool:
+    """Whether the feed delivers: it has delivered an hour, and nothing before its newest delivered
+    hour is still unfinished (a feed merely slow with its latest hour is delivering)."""
+    newest = (select(func.max(L.c.expected_at)).where(L.c.source == source, L.c.status.in_(received))
+              .scalar_subquery())
+    behind = select(func.count()).where(L.c.source == source, L.c.status.in_(UNFINISHED), L.c.expected_at < newest)
+    with engine.connect() as connection:
+        has_newest = connection.execute(select(newest)).scalar() is not None
+        return has_newest and connection.execute(behind).scalar() == 0
+
+
 def save(engine: Engine, rows: list[dict]) -> None:
     """Write these rows, replacing those of the same (source, expected_at), in one transaction."""
     if not rows:
