@@ -1,4 +1,4 @@
-"""envmon alerts list|ack|resolve|retry: the duty officers' and operators' commands.
+"""envmon alerts list|ack|resolve|retry|health|check-channels: the duty officers' and operators' commands.
 
     envmon alerts list [--all] [--section ID] [--outbox] [--json]
     envmon alerts ack EPISODE --by NAME [--comment TEXT]
@@ -17,7 +17,8 @@ COMMAND = "alerts"
 
 
 def add_parsers(commands) -> None:
-    alerts = commands.add_parser(COMMAND, help="alert episodes: list, acknowledge, resolve; retry pending deliveries",
+    alerts = commands.add_parser(COMMAND, help="alert episodes: list, acknowledge, resolve; retry pending deliveries; "
+                                               "the backlog (health); the channels' check (check-channels)",
                                  description="Episodes of cross-boundary sections out of their target, the duty "
                                              "officers' acknowledgements, and the outbox of their notices.")
     actions = alerts.add_subparsers(dest="alerts_command", required=True)
