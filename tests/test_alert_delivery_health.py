@@ -131,6 +131,20 @@ def test_a_failed_run_with_the_warehouse_down_reaches_the_operators_through_the_
     assert receiver.accepted_on("/webhook/ops") == []          # the outbox's operators' hook: never reached
 
 
+def test_a_live_component_without_the_warehouse_uses_the_second_path_and_makes_no_local_warehouse(
+        tmp_path, monkeypatch, receiver):
+    """The dag-processor runs the failure callbacks of tasks that died outside their process, and
+    holds no warehouse URL (docker-compose.yml): it must not make an embedded SQLite to record in."""
+    for name, value in {**LIVE, "ENVMON_HOME": str(tmp_path / "home"),
+                        "AIRFLOW_CONN_ENVMON_OPERATORS": _webhook_path(receiver)}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("ENVMON_WAREHOUSE_URL", raising=False)
+    alerts.on_failure(_failure("collect_cnemc_air", RuntimeError("heartbeat timeout"), dag_id="envmon_collect_cnemc_air"))
+    (told,) = [p for _, p, _ in receiver.accepted_on(SECOND_PATH)]
+    assert "no warehouse" in told["text"] and "RuntimeError: heartbeat timeout" in told["text"]
+    assert not (tmp_path / "home" / "warehouse.db").exists()
+
+
 def test_the_second_path_may_be_an_smtp_connection(tmp_path, monkeypatch, smtp):
     monkeypatch.setenv("AIRFLOW_CONN_ENVMON_OPERATORS",
                        f"smtp://127.0.0.1:{smtp.port}/?to=ops%40envmon-ops.cn&from=envmon%40test.local")

@@ -133,6 +133,16 @@ def on_failure(context) -> None:
         fallback.tell_operators(context, "告警投递积压 / alert deliveries stuck: the outbox's channels are not "
                                          "delivering (envmon alerts health).")
         return
+    import os
+
+    from pipelines.config import source_mode
+
+    if source_mode() == "live" and not os.environ.get("ENVMON_WAREHOUSE_URL"):
+        # an Airflow component without the warehouse (the dag-processor, which runs the callbacks of
+        # tasks that died outside their process): no embedded SQLite made here to hold the notice
+        fallback.tell_operators(context, "此 Airflow 组件无数据仓库 / this Airflow component has no warehouse "
+                                         "(ENVMON_WAREHOUSE_URL): told on the second path only.")
+        return
     if not dag_failed(context):
         fallback.tell_operators(context, "告警未能经由 envmon 的发件箱送出 / the failed run's notice could not be "
                                          "recorded or sent through envmon's outbox (warehouse or channel down).")
