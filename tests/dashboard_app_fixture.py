@@ -36,7 +36,10 @@ STEADY = "beilun-dongxing"
 REAL_DAYS = 3
 BLANK_DAY = END + timedelta(days=1)
 WATER_PARAMETERS = ("nh3n", "tp", "codmn", "do")
-BASE = {"Ⅱ": {"nh3n": 0.32, "tp": 0.06, "codmn": 2.6, "do": 7.4}, "Ⅲ": {"nh3n": 0.62, "tp": 0.12, "codmn": 3.9, "do": 6.2}}
+# pH too: a month without a valid value of a required indicator (GB 3838's pH, DO, CODMn, NH3-N, TP) is
+# 'indicators incomplete', never assessed (surface_water.with_required_status)
+BASE = {"Ⅱ": {"nh3n": 0.32, "tp": 0.06, "codmn": 2.6, "do": 7.4, "ph": 7.4},
+        "Ⅲ": {"nh3n": 0.62, "tp": 0.12, "codmn": 3.9, "do": 6.2, "ph": 7.4}}
 SEA_BASE = {"一类": {"din": 0.15, "phosphate": 0.010, "cod": 1.5}, "二类": {"din": 0.25, "phosphate": 0.020, "cod": 2.5},
             "三类": {"din": 0.35, "phosphate": 0.028, "cod": 3.5}, "四类": {"din": 0.45, "phosphate": 0.040, "cod": 4.5}}
 

@@ -175,7 +175,8 @@ def render(context, rest):
         _picker(context), title, facts,
         html.Div([
             html.Label([t("period", lang), components.date_range("section-range", first, last, start, end)]),
-            html.Label([t("parameters", lang), dcc.Checklist(id="section-parameters", options=present, value=selected,
+            html.Label([t("parameters", lang), dcc.Checklist(id="section-parameters", options=[
+                {"label": f"{display.parameter_name(code, lang)} {code}", "value": code} for code in present], value=selected,
                                                              inline=True, className="checklist")]),
         ], className="filters"),
         html.Div(id="section-series"),
