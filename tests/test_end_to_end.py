@@ -120,7 +120,7 @@ def test_quarantine_export_names_the_failed_expectation(three_nights):
 
 def test_dashboard_is_self_contained_and_labelled_simulated(three_nights):
     page = Path(three_nights["first"]["dashboard"]).read_text(encoding="utf-8")
-    assert "SIMULATED DATA" in page
+    assert "模拟数据 SIMULATED" in page
     import re
     script_tags = re.findall(r"<script[^>]*>", page)
     assert script_tags and not any("src=" in tag for tag in script_tags)  # nothing fetched: plotly.js inline
@@ -134,7 +134,7 @@ def test_the_dashboard_shows_the_failed_days_the_warehouse_holds(three_nights):
 
     (table,) = figures(Path(three_nights["first"]["dashboard"]).read_text(encoding="utf-8"))["跨界断面"]["data"]
     columns = table["header"]["values"]
-    shown = {row["断面 section"].split(" (")[0]: row for row in (dict(zip(columns, values))
+    shown = {row["断面"].split(" (")[0]: row for row in (dict(zip(columns, values))
                                                                 for values in zip(*table["cells"]["values"]))}
     assessments = pd.read_csv(io.StringIO(three_nights["exports"]["assessments"]), dtype={"is_compliant": object})
     days = assessments[(assessments["period"] == "day") & (assessments["domain"] == "surface_water")
@@ -143,11 +143,11 @@ def test_the_dashboard_shows_the_failed_days_the_warehouse_holds(three_nights):
     for station_id, name in names.items():
         mine = days[days["station_id"] == station_id].sort_values("period_start")
         failed = int((mine["is_compliant"].astype(str) == "False").sum())
-        assert shown[name]["未达标天数 days failed"] == f"{failed} / {len(mine)}"
+        assert shown[name]["未达标天数"] == f"{failed} / {len(mine)}"
         latest = mine.iloc[-1]
-        expected = "未达标 FAILED" if str(latest["is_compliant"]) == "False" else "达标 compliant"
-        assert (shown[name]["状态 status"], shown[name]["类别 class"]) == (expected, latest["water_class"])
-    assert shown["鼠岭(文车桥)"]["未达标天数 days failed"] != "0 / 3"   # the episode day failed
+        expected = "未达标" if str(latest["is_compliant"]) == "False" else "达标"
+        assert (shown[name]["状态"], shown[name]["类别"]) == (expected, latest["water_class"])
+    assert shown["鼠岭(文车桥)"]["未达标天数"] != "0 / 3"   # the episode day failed
 
 
 def test_a_failing_task_fails_the_run_in_seconds_not_after_minutes_of_retries(tmp_path):
