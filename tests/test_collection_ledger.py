@@ -279,3 +279,17 @@ def test_water_snapshots_fill_their_four_hour_slots_and_a_slot_never_published_b
         assert len(_operational(settings, "feed_outage")) == 1
     finally:
         server.close()
+
+
+def test_the_outage_notices_name_the_feed_its_first_gap_and_where_to_look():
+    from pipelines.alerts import messages
+
+    opened = {"category": "operational", "kind": "feed_outage", "subject_id": "cnemc-air", "source": "cnemc-air",
+              "first_gap": "2026-03-15T20:00:00+08:00", "gaps": 1, "gap_hours": ["2026-03-15T20:00:00+08:00"]}
+    zh, en = messages.render(opened, "zh"), messages.render(opened, "en")
+    assert "数据源缺时" in zh.subject and "2026-03-15T20:00:00+08:00" in zh.text and "envmon collect status" in zh.text
+    assert "feed outage" in en.subject and "1 expected hours never arrived" in en.text
+    ended = {"category": "operational", "kind": "feed_back", "subject_id": "cnemc-air", "source": "cnemc-air",
+             "first_gap": "2026-03-15T20:00:00+08:00", "opened_at": "2026-03-15T19:30:00+00:00", "gaps": 3}
+    assert "数据源缺时结束" in messages.render(ended, "zh").subject
+    assert "3 gaps recorded" in messages.render(ended, "en").text
