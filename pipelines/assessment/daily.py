@@ -121,7 +121,11 @@ def _add_drinking_water_items(row: dict, values: dict) -> None:
         {"parameter": item["parameter"], "value": round(item["value"], 6), "class": "GB 3838 Table 2",
          "multiple_vs_target": round(item["multiple"], 3), "multiple_vs_class_iii": None} for item in over]
     row["failing_parameters"] = json.dumps(failing, ensure_ascii=False)
-    row["is_compliant"] = False if row["is_compliant"] is not None else None
+    # a Table 2 item over its limit fails the day, an incomplete day too (a failure on what is present
+    # stays one: surface_water.verdict_under); a day with nothing classed, or no target, has no verdict
+    judged = row["is_compliant"] is not None or (row["status"] == surface_water.INDICATORS_INCOMPLETE
+                                                 and bool(row["target_class"]))
+    row["is_compliant"] = False if judged else None
     row["standard"] += "; GB 3838-2002 Table 2"
 
 
