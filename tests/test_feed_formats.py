@@ -287,4 +287,27 @@ def test_a_failing_section_whose_tp_column_was_renamed_is_never_compliant_and_ke
     told = alert_store.notices_since(engine, datetime(2000, 1, 1, tzinfo=BUREAU_TZ))
     assert not [n for n in told if n["kind"] == "resolved"]
     [changed] = [n for n in told if n["kind"] == "format_changed"]   # one notice, three payloads
-    assert "总磷 TP" in changed["facts"]
+    from pipelines.alerts import messages
+
+    for language in ("zh", "en"):
+        text = messages.render(json.loads(changed["facts"]), language).text
+        assert "unknown column '总磷 TP'" in text and "missing column '总磷(mg/L)' (tp)" in text
+
+
+def test_a_format_change_is_told_once_and_another_change_again(tmp_path):
+    from pipelines.alerts import operational
+
+    settings = load_settings({"ENVMON_HOME": str(tmp_path)})
+    engine = db.engine_for(settings.warehouse_url)
+    db.migrate(engine)
+    thead = renamed(WATER_JSON["thead"], TP_JSON, "总磷 TP")
+    first = files.parse_payload("cnemc-water", water_json(thead), "p.json", FETCHED).format_changes
+    again = files.parse_payload("cnemc-water", water_json(thead), "q.json", FETCHED).format_changes
+    other = files.parse_payload("cnemc-water", water_json(renamed(thead, NH3N_JSON, "氨氮 NH3")), "r.json",
+                                FETCHED).format_changes
+    assert operational.tell_format_changes("cnemc-water", first, settings) is not None
+    assert operational.tell_format_changes("cnemc-water", again, settings) is None     # the same change
+    assert operational.tell_format_changes("cnemc-water", other, settings) is not None  # a further one
+    assert operational.tell_format_changes("cnemc-water", [], settings) is None
+    kinds_told = [n["kind"] for n in alert_store.notices_since(engine, datetime(2000, 1, 1, tzinfo=BUREAU_TZ))]
+    assert kinds_told.count("format_changed") == 2

@@ -16,8 +16,6 @@ Roles: `key` (identifies the record: missing refuses the payload), `value` (a me
 `descriptive` (read when present: names, coordinates, the publisher's class or AQI)."""
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -103,15 +101,10 @@ class HeaderCheck:
         """One line naming every difference (for a refusal, a warning and the notice)."""
         return "; ".join(change["said"] for change in self.changes)
 
-    def signature(self) -> str:
-        """The same differences in the same format give the same signature: a change is told once,
-        not once per payload that carries it."""
-        content = json.dumps([self.feed, self.format, sorted((c["kind"], c["column"], c.get("expected", ""))
-                                                             for c in self.changes)], ensure_ascii=False)
-        return hashlib.sha256(content.encode()).hexdigest()[:16]
-
     def as_changes(self) -> list[dict]:
-        return [{"feed": self.feed, "format": self.format, **{k: v for k, v in c.items()}} for c in self.changes]
+        """Every difference with its feed and format: the summary's `format_changes`, and what the
+        operators' notice is keyed by (operational.format_change_key: once per change)."""
+        return [{"feed": self.feed, "format": self.format, **c} for c in self.changes]
 
 
 def check(feed: str, format_id: str, header: list[str], at=None) -> HeaderCheck:
