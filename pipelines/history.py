@@ -118,7 +118,7 @@ def _conformed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def simulate_and_validate(days: list[date], seed: int, sources=SIMULATED_SOURCES,
-                          docs_root: Path | None = None) -> list[SourceBatch]:
+                          docs_root: Path | None = None, faults: tuple[str, ...] | None = None) -> list[SourceBatch]:
     """Each source's simulated days (as nightly.ingest makes them) validated as one batch. Pure:
     runs in a worker process. With `docs_root`, one Data Docs site per source for the chunk."""
     import resource
@@ -131,7 +131,8 @@ def simulate_and_validate(days: list[date], seed: int, sources=SIMULATED_SOURCES
         with clock.stage("simulate"):
             # nightly.ingest conforms the simulator's frame; the simulator has done so already
             # (simulator._finish), and a second pass, a no-op, costs about a tenth of this stage
-            frames = [_conformed(simulator.SIMULATORS[source](day, seed)) for day in days]
+            # the days complete (an archive holds them as the feed has them now) with the settings' faults
+            frames = [_conformed(simulator.SIMULATORS[source](day, seed, faults)) for day in days]
         batch_ids = {day: (frame["batch_id"].iloc[0] if len(frame) else f"{source}/{day.isoformat()}/empty")
                      for day, frame in zip(days, frames)}
         with clock.stage("validate"):
@@ -352,7 +353,8 @@ def backfill(first: date, last: date, settings: Settings | None = None, workers:
     context = {source: _stored_context(engine, source, first - timedelta(days=1)) for source in SIMULATED_SOURCES}
     runs = chunks(first, last, chunk_days)
     docs_root = settings.home / "data_docs" if data_docs else None
-    arguments = [(days, settings.simulator_seed, SIMULATED_SOURCES, docs_root) for days in runs]
+    arguments = [(days, settings.simulator_seed, SIMULATED_SOURCES, docs_root, settings.simulator_faults)
+                 for days in runs]
     waited = 0.0
     if workers <= 0:
         for args in arguments:

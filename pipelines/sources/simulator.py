@@ -396,7 +396,9 @@ def simulate_water(day: date, seed: int, faults: str | Iterable[str] | None = No
             values = _water_reading(section, levels, hour, day, rain, episode, rng)
             hour_rows = []
             for parameter in WATER_PARAMETERS:
-                value = values[parameter]
+                # the sensor's own errors (drift, a provisional value) first, then what replaces the reading
+                value = values[parameter] * drift_factor(drifting, parameter, when)
+                value *= extra.provisional.get((hour, parameter), 1.0)
                 flag, note, limit = "not_evaluated", "", None
                 if parameter == stuck_parameter:
                     stuck_value = value if stuck_value is None else stuck_value
@@ -407,12 +409,10 @@ def simulate_water(day: date, seed: int, faults: str | Iterable[str] | None = No
                         value = SENSOR_ERROR_CODE
                     elif not error_code and "spike" in active:
                         value = value * 15
-                value *= drift_factor(drifting, parameter, when)
                 if extra.over_range and extra.over_range[:2] == (hour, parameter):
                     value = extra.over_range[2]
                 if below_dl and parameter in DETECTION_LIMITS:
                     limit = DETECTION_LIMITS[parameter]
-                value *= extra.provisional.get((hour, parameter), 1.0)
                 if hour == maintenance_hour:
                     flag, note = markers["维护"], "station status 维护 (maintenance)"
                 elif hour in extra.stopped_hours:
@@ -461,15 +461,14 @@ def simulate_air(day: date, seed: int, faults: str | Iterable[str] | None = None
             }
             hour_rows = []
             for parameter in AIR_PARAMETERS:
-                value = values[parameter]
+                value = values[parameter] * drift_factor(drifting, parameter, when)
+                value *= extra.provisional.get((hour, parameter), 1.0)
                 if hour == spike_hour and parameter == "pm2_5" and "error_value" in active:
                     value = -value  # a sign error from a failing logger: invalid, quarantined
                 if extra.stuck and parameter == extra.stuck[0] and hour in extra.stuck[1]:
                     value = stuck_values.setdefault(parameter, value)
-                value *= drift_factor(drifting, parameter, when)
                 if extra.over_range and extra.over_range[:2] == (hour, parameter):
                     value = extra.over_range[2]
-                value *= extra.provisional.get((hour, parameter), 1.0)
                 hour_rows.append(_row(station_id, parameter, when, "PT1H", value, "simulated-air"))
             if hour in extra.late_hours:
                 continue  # measured, not yet in the feed: the next night's payload has it
