@@ -172,10 +172,10 @@ def trends_table(engine, year, sections, reader) -> Table:
                          else kendall.p_value,
                          MISSING if kendall is None else _direction(kendall, code), note])
     return Table("trends", "趋势分析", f"表5 {year}年断面水质变化趋势",
-                 [Column("断面名称"), Column("指标"), Column("有效月数", "integer"), Column("Spearman秩相关系数 r_s", "decimal3"),
+                 [Column("断面名称"), Column("指标"), Column("有效月数", "integer"), Column("Spearman秩相关系数 rₛ", "decimal3"),
                   Column("临界值 W_p（α=0.05）", "decimal3"), Column("年内趋势"), Column("季节性Kendall年数", "integer"),
                   Column("Kendall τ", "decimal3"), Column("p值", "decimal3"), Column("多年趋势"), Column("说明")], rows,
-                 ["年内趋势：年内各月均值对时间序号的 Spearman 秩相关 (trends.spearman_trend)，|r_s| ≥ W_p 为显著；"
+                 ["年内趋势：年内各月均值对时间序号的 Spearman 秩相关 (trends.spearman_trend)，|rₛ| ≥ W_p 为显著；"
                   "n > 10 的临界值为 t 近似 (UNVERIFIED)。",
                   "多年趋势：仓库逐月汇总均值 (rollups) 的季节性 Mann-Kendall 检验 (trends.seasonal_kendall, α=0.05)。"])
 

@@ -184,19 +184,19 @@ def lineage_tables(lineage: dict) -> list[Table]:
                        int(r["rows_quarantined"])] for r in partitions.to_dict(orient="records")]
     return [
         Table("lineage", "数据来源", "数据来源：各来源的批次与载荷 (lineage by source)",
-              [Column("来源 source"), Column("批次数", "integer"), Column("首日"), Column("末日"),
-               Column("观测值数", "integer"), Column("载荷 payload_id")], summary,
+              [Column("来源"), Column("批次数", "integer"), Column("首日"), Column("末日"),
+               Column("观测值数", "integer"), Column("载荷编号")], summary,
               ["Every batch and payload, and every (source, day) partition read, are listed in the XLSX "
                "(sheets 数据批次, 数据分区); envmon export payloads lists the payloads, envmon history the "
                "versions of a value."]),
         Table("lineage_batches", "数据批次", "数据来源：批次与载荷 (batches and payloads)",
-              [Column("来源 source"), Column("批次 batch_id"), Column("载荷 payload_id", "integer"),
-               Column("首日"), Column("末日"), Column("观测值数", "integer"), Column("载荷来源 origin"),
+              [Column("来源"), Column("批次编号"), Column("载荷编号", "integer"),
+               Column("首日"), Column("末日"), Column("观测值数", "integer"), Column("载荷来源"),
                Column("载荷 SHA-256")], rows,
               ["The stored observations this document read, grouped by the batch and payload they were loaded from."],
               in_print=False),
         Table("lineage_partitions", "数据分区", "数据分区：来源 × 日 (partitions read)",
-              [Column("来源 source"), Column("日期 day"), Column("最近一次载入批次 batch_id"),
+              [Column("来源"), Column("日期"), Column("最近一次载入批次"),
                Column("载入行数", "integer"), Column("隔离行数", "integer")], partition_rows,
               ["Each (source, day) partition read with the batch it was last loaded from: the document's "
                "fingerprint is made of these rows, the QC flags assessed and the rule tables."], in_print=False),
