@@ -364,3 +364,81 @@ def test_a_below_dl_day_is_stored_censored_and_its_rollup_reported_below_the_lim
     nightly.assess(day, settings)
     tp = db.rollups(engine, "day", ("tp",)).set_index("station_id")
     assert tp.loc[station, "reported_mean"] == "< 0.01"
+
+
+# --- the default world where users look --------------------------------------------------------
+
+E2E_LAST_DAY = date(2026, 11, 22)
+
+
+@pytest.fixture(scope="module")
+def default_world(tmp_path_factory):
+    """`envmon run` of three days of the default world (ENVMON_SIMULATOR_FAULTS unset), as a user
+    runs it, and its quarantine and assessment exports; `run` runs a further command on it."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    home = tmp_path_factory.mktemp("default-world")
+    env = {k: v for k, v in os.environ.items() if k not in ("ENVMON_SIMULATOR_FAULTS", "ENVMON_WAREHOUSE_URL",
+                                                            "ENVMON_SIMULATOR_SEED")}
+    env["ENVMON_HOME"] = str(home)
+    envmon = str(Path(sys.executable).parent / "envmon")
+
+    def run(*args):
+        result = subprocess.run([envmon, *args], capture_output=True, text=True, env=env, timeout=900)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    summary = json.loads(run("run", "--date", E2E_LAST_DAY.isoformat(), "--days", "3", "--json"))
+    return {"summary": summary, "quarantine": run("export", "quarantine", "--format", "csv"),
+            "assessments": run("export", "assessments", "--format", "csv"), "home": home, "run": run}
+
+
+def test_the_default_world_run_reconciles_and_quarantines_its_faults_with_their_reasons(default_world):
+    import io
+
+    summary = default_world["summary"]
+    assert summary["reconciled"] is True
+    for source in ("simulated-water", "simulated-air"):
+        rules = summary["sources"][source]["quarantined_by_rule"]
+        assert rules.get("expect_column_pair_values_a_to_be_greater_than_b", 0) > 0, rules   # the instrument's range
+        assert rules.get(qc.DUPLICATE_EXPECTATION, 0) > 0, rules           # an hour delivered twice
+    quarantine = pd.read_csv(io.StringIO(default_world["quarantine"]))
+    reasons = quarantine.groupby("source")["reason"].agg(" | ".join)
+    assert "above the instrument's upper limit" in reasons["simulated-air"]
+    assert "duplicate: an exact copy of a later row" in reasons["simulated-water"]
+
+
+def test_the_default_world_sections_without_their_month_are_assessed_as_no_data_not_as_failing(default_world):
+    import io
+
+    assessments = pd.read_csv(io.StringIO(default_world["assessments"]))
+    missing = simulator.missing_month_sections(DEFAULT_SEED, E2E_LAST_DAY.year, E2E_LAST_DAY.month)
+    mine = assessments[assessments["station_id"].isin(missing)]
+    assert set(mine["station_id"]) == set(missing)
+    # days without a reading: 'insufficient data'; the cross-boundary month without one: 'no data'
+    assert mine["status"].isin(["insufficient data", "no data"]).all()
+    assert not (mine["is_compliant"] == False).any()  # noqa: E712 (never a failure)
+    assert (assessments.loc[~assessments["station_id"].isin(missing), "status"] == "assessed").any()
+
+
+def test_the_default_world_section_without_a_month_reads_no_data_in_the_bulletin(default_world):
+    import re
+
+    out = default_world["home"] / "bulletin.html"
+    default_world["run"]("bulletin", "--month", E2E_LAST_DAY.strftime("%Y-%m"), "--format", "html", "--out", str(out))
+    bulletin = out.read_text("utf-8")
+    sections = registry.water_sections()
+    for section in simulator.missing_month_sections(DEFAULT_SEED, E2E_LAST_DAY.year, E2E_LAST_DAY.month):
+        name = sections.loc[section, "name_zh"]
+        # the section's rows in the tables of results (the assumptions list names it too, in one cell)
+        rows = [row for row in re.findall(r"<tr.*?</tr>", bulletin, flags=re.S)
+                if f"<td>{name}</td>" in row and row.count("<td") > 2]
+        assert rows, f"{name} is not in the bulletin"
+        for row in rows:
+            # the bulletin words it in its own vocabulary (pipelines/reports/water.py NO_DATA, 无有效数据),
+            # not display.py's 无数据: either reads as no data; never a failure, never nan
+            assert ("无有效数据" in row or "无数据" in row) and "未达标" not in row and "nan" not in row.lower(), row
