@@ -84,4 +84,4 @@ def test_the_dashboard_role_reads_every_table_and_writes_none(deployed_database,
                         or original(engine, *a, **k))
     written = nightly.refresh_dashboard(settings)
     assert users == [make_url(reader_url).username]
-    assert "simulated" in Path(written["dashboard"]).read_text(encoding="utf-8")
+    assert "模拟数据" in Path(written["dashboard"]).read_text(encoding="utf-8")  # the page, in Chinese, says simulated
