@@ -80,3 +80,41 @@ def test_a_folder_without_a_manifest_is_refused_in_one_line(tmp_path):
     result = replay_fixture.envmon(tmp_path, "run", "--replay", str(tmp_path))
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
     assert "has no manifest.csv" in result.stderr
+
+
+COLLECT_AIR = "envmon_collect_cnemc_air"
+
+
+@pytest.mark.airflow_deployment
+@pytest.mark.postgres
+def test_the_air_collection_dag_takes_the_replay_under_the_scheduler(tmp_path):
+    """The replay's feed behind the real scheduler path (LocalExecutor, the warehouse on
+    PostgreSQL): envmon's clock at the fetch time of the 24th recorded air hour, a manual run of the
+    air collection DAG in live mode fetches, over HTTP from the replay feed, exactly the 24 recorded
+    hours its look-back reaches; the payload log holds their bytes, fetched then. (The init runs in
+    simulated mode, as in tests/test_airflow_deployment.py: live mode's init checks alert channels.)"""
+    from pipelines import clock
+    from pipelines.sources.replay import ReplayFeed, read_manifest
+    from tests.airflow_cluster import AirflowCluster
+    from tests.test_airflow_deployment import RUN_TIMEOUT, expect
+
+    folder = replay_fixture.cut(tmp_path / "replay")
+    recorded = read_manifest(folder)
+    hours = [r for r in recorded if r.source == "cnemc-air"][:replay_fixture.LOOKBACK_HOURS]
+    at = hours[-1].fetched_at
+    with ReplayFeed(folder, recorded, now=lambda: at) as feed:
+        live = {**feed.environment(), "ENVMON_COLLECT_LOOKBACK_HOURS": str(replay_fixture.LOOKBACK_HOURS),
+                clock.NOW_VARIABLE: clock.setting_for(at)}
+        (tmp_path / "cluster").mkdir()
+        with AirflowCluster(tmp_path / "cluster", executor="LocalExecutor", use_job_schedule=False, extra_env=live,
+                            init_env={"ENVMON_SOURCE_MODE": "simulated"}) as cluster:
+            cluster.wait_until(lambda: cluster.query("metadata", "SELECT 1 FROM serialized_dag WHERE dag_id = :d",
+                                                     d=COLLECT_AIR), 120, f"the dag-processor to serialize {COLLECT_AIR}")
+            run = cluster.wait_for_run(cluster.trigger(COLLECT_AIR)["run_id"], RUN_TIMEOUT, dag_id=COLLECT_AIR)
+            logged = cluster.query("warehouse", "SELECT sha256, fetched_at, origin FROM payloads WHERE source = 'cnemc-air'")
+            expected = {_sha(folder / r.file) for r in hours}
+            expect(cluster, {row["sha256"] for row in logged} == expected,
+                   f"{len(logged)} air payloads logged, {len(expected)} recorded hours", run["run_id"])
+            expect(cluster, all(row["origin"].startswith(feed.base) and row["fetched_at"] >= at for row in logged),
+                   f"payloads not from the replay feed at {at}: {logged[:2]}", run["run_id"])
+            assert feed.served.count(hours[0].file) >= 1
