@@ -533,7 +533,17 @@ def test_the_simulated_default_gives_a_bulletin_labelled_simulated(tmp_path):
     assert header["数据状态 (data status)"].startswith("模拟数据 simulated")
     from pipelines.reference import registry
 
+    from pipelines.sources import simulator
+
     surface = document.table("surface_water")
     assert len(surface.rows) == len(registry.water_sections())
-    assert all(row[4] != "—" for row in surface.rows)                       # every section classed
+    # the default world's faults keep some sections silent on both days (a missing month, the dropped
+    # section): those read no class, every section the feed carried is classed
+    names = registry.water_sections()["name_zh"]
+    silent = {section for section in names.index if all(
+        simulator.silent_reason(section, day, settings.simulator_seed, frozenset(settings.simulator_faults))
+        for day in (date(2026, 10, 30), date(2026, 10, 31)))}
+    classes = {row[0]: row[4] for row in surface.rows}
+    assert silent and all(classes[names[section]] == "—" for section in silent)
+    assert all(classes[names[section]] != "—" for section in set(names.index) - silent)
     assert {row[0] for row in document.table("air").rows} == set(bulletin.cities())
