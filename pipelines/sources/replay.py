@@ -42,11 +42,9 @@ CHANNELS = {"cnemc-air": ("feed",), "cnemc-water": ("feed", "inbox")}
 
 def first_run_hours() -> int:
     """How far back the air collection's first run asks: the collection ledger's look-back
-    (ENVMON_COLLECT_LOOKBACK_HOURS), or the client's 24 hours where there is no ledger."""
-    try:
-        from pipelines.config import collection_rules
-    except ImportError:
-        return 24
+    (ENVMON_COLLECT_LOOKBACK_HOURS, pipelines/collect.py)."""
+    from pipelines.config import collection_rules
+
     return collection_rules()[1]
 
 
