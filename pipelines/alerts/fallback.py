@@ -159,11 +159,13 @@ def check(send_test: bool = True, now: datetime | None = None) -> dict:
         return {"ok": False, "kind": None, "target": None, "tested": False, "reason": str(error)}
     result = {"ok": True, "kind": path.kind, "target": path.target, "tested": False, "reason": None}
     if send_test:
+        from pipelines import clock
+
         try:
             send(path, "[envmon 运维] 第二通道测试 / second-path test",
                  "envmon 部署启动时的测试消息: 运维人员的第二通道可用。\n"
                  "A test at deployment start: the operators' second path works.", {"kind": "channel_test"},
-                 f"channel-test/{int((now or datetime.now().astimezone()).timestamp())}", now)
+                 f"channel-test/{int((now or clock.now()).timestamp())}", now)
             result["tested"] = True
         except Exception as error:  # noqa: BLE001 - any failure is the answer
             result.update(ok=False, reason=f"{type(error).__name__}: {error}")

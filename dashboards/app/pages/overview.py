@@ -13,7 +13,7 @@ from dash import Input, Output, State, dcc, html
 from dashboards.app import components, figures
 from dashboards.app.data import city_name, parse_day
 from dashboards.app.i18n import t
-from pipelines import display
+from pipelines import clock, display
 
 WORST_SURFACE = "劣Ⅴ"
 GOOD_SURFACE = ("Ⅰ", "Ⅱ", "Ⅲ")
@@ -80,7 +80,7 @@ def kpi_table(context, as_of: date | None = None, city: str | None = None) -> pd
     lang = context.lang
     days = domain_days(context, as_of)
     day, air_day = days["surface_water"], days["air"]
-    year = (air_day or day or date.today()).year
+    year = (air_day or day or clock.today()).year
     columns = [t("city", lang), f"{t('kpi_share_good', lang)} · {_day_text(day, lang)}",
                f"{t('kpi_worst', lang)} · {_day_text(day, lang)}",
                f"{t('kpi_cross_mtd', lang)} · {day.strftime('%Y-%m') if day else display.word('no_data', lang)}",
