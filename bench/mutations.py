@@ -74,7 +74,8 @@ MUTATIONS = (
     Mutation(
         "alert-dedup", "an alert already raised for a section and period is raised (and sent) again",
         (("warehouse/alert_store.py", '    if notice_keys(connection, [row["notice_key"]]):\n        return None\n', ""),),
-        ("tests/test_alert*.py",)),
+        # the alert files by name: the glob would take the delivery-health file's cluster test too
+        ("tests/test_alerts.py", "tests/test_alerts_month.py", "tests/test_alerts_operational.py")),
     Mutation(
         "qc-filter-archive", "the archive path assesses the touched days from every stored observation, not only "
                              "the ENVMON_ASSESSABLE_FLAGS ones",
@@ -123,6 +124,83 @@ MUTATIONS = (
         (("pipelines/reference/data/qc_parameters.csv", "\npm2_5,0,2000,", "\npm2_5,0,20000,"),),
         ("tests/test_qc_ranges.py::test_pm25_above_its_upper_limit_is_quarantined_worked_example",),
         after=(("python", "-m", "expectations.build"),), after_writes=("expectations/*.json",)),
+
+    # issues 20 and 21: the rules this wave added, each with the test that holds it
+    Mutation(
+        "overview-domain-day", "the Overview shows the air figures of the surface-water latest day",
+        (("dashboards/app/pages/overview.py", 'day, air_day = days["surface_water"], days["air"]',
+          'day, air_day = days["surface_water"], days["surface_water"]'),),
+        ("tests/test_dashboard_app.py::test_the_overview_states_each_domains_own_latest_day",)),
+    Mutation(
+        "alerts-items-json", "the Alerts page shows the stored failing items (JSON) instead of 总磷 1.8倍",
+        (("dashboards/app/pages/alerts.py",
+          '[display.multiples_text(items, lang) or "—" for items in episodes["failing_items"]]',
+          'list(episodes["failing_items"])'),),
+        ("tests/test_dashboard_app.py::test_the_alerts_page_writes_items_as_people_write_them_not_json",)),
+    Mutation(
+        "air-ranking-order", "the cities are ranked by comprehensive index descending (worst first)",
+        (("pipelines/assessment/air_quality.py", "ordered = sorted(published.values())",
+          "ordered = sorted(published.values(), reverse=True)"),),
+        ("tests/test_air_annual_statistics.py::test_attainment_composite_index_and_ranking_of_two_cities_by_hand",)),
+    Mutation(
+        "air-annual-validity", "a year to date or a year short of GB 3095's valid days is given a verdict",
+        (("pipelines/assessment/air_annual.py",
+          "year_valid = closed and all(air_quality.annual_is_valid(days[code], at) for code in MEAN_ITEMS)",
+          "year_valid = True"),),
+        ("tests/test_air_annual_statistics.py::"
+         "test_a_year_to_date_or_a_year_short_of_324_days_is_insufficient_data_never_a_verdict",)),
+    Mutation(
+        "collect-gap", "an hour that never arrives is tried for ever instead of becoming a gap after N tries",
+        (("pipelines/collect.py", '    row["status"] = "gap" if row["tries"] >= max_tries else "failed"\n',
+          '    row["status"] = "failed"\n'),),
+        ("tests/test_collection_ledger.py::"
+         "test_a_missing_hour_becomes_a_gap_told_once_and_late_and_revised_hours_come_in[sqlite]",)),
+    Mutation(
+        "feed-outage-once", "every run of a feed outage tells the operators again",
+        (("pipelines/alerts/operational.py", "    if episode is None:\n        ", "    if episode is None or new_gaps:\n        "),),
+        ("tests/test_collection_ledger.py::test_a_feed_down_for_hours_is_one_episode_not_a_notice_per_run[sqlite]",)),
+    Mutation(
+        "feed-format-unknown", "a renamed or unknown column of a feed is dropped in silence",
+        (("pipelines/sources/files.py",
+          "    unknown = sorted(checked.unknown.items())  # (position, change): values quarantined, never guessed",
+          "    unknown = []"),),
+        ("tests/test_feed_formats.py::"
+         "test_water_json_renamed_nh3n_and_tp_are_named_and_their_values_quarantined_not_dropped",)),
+    Mutation(
+        "indicators-incomplete", "a section-day without a required indicator (TP) is assessed on what is left",
+        (("pipelines/assessment/surface_water.py",
+          "    return (INDICATORS_INCOMPLETE, missing) if missing else (ASSESSED, [])",
+          "    return (ASSESSED, [])"),),
+        ("tests/test_indicator_completeness.py::test_worked_example_a_day_without_tp_is_incomplete_not_compliant",)),
+    Mutation(
+        "episode-incomplete-day", "a day without a verdict (no data, incomplete) counts for the alert episodes",
+        (("pipelines/alerts/episodes.py", "    if not _verdict(daily)[0]:", "    if False:"),),
+        ("tests/test_indicator_completeness.py::"
+         "test_an_incomplete_day_is_neither_a_failure_nor_a_compliant_day_for_episodes",)),
+    Mutation(
+        "section-silence", "a cross-boundary section silent for fewer than N days is already told as silent",
+        (("pipelines/alerts/operational.py", "        if silent_days < after:", "        if silent_days < 0:"),),
+        ("tests/test_indicator_completeness.py::test_a_long_silence_is_one_notice_and_opens_no_episode",)),
+    Mutation(
+        "alert-backlog-age", "an undelivered alert is never overdue, so no operator hears of it",
+        (("pipelines/alerts/health.py", "        overdue = not deferred and age > limit.total_seconds() / 60",
+          "        overdue = False"),),
+        ("tests/test_alert_delivery_health.py::"
+         "test_smtp_unreachable_and_a_robot_secret_missing_reach_the_operators_through_the_second_path",)),
+    Mutation(
+        "alert-second-path", "a failed run whose notice cannot be recorded is not sent on the second path",
+        (("pipelines/alerts/__init__.py", "    if not dag_failed(context):", "    if dag_failed(context) and False:"),),
+        ("tests/test_alert_delivery_health.py::"
+         "test_a_failed_run_with_the_warehouse_down_reaches_the_operators_through_the_second_path",)),
+    Mutation(
+        "simulator-over-range", "the simulator's over-range readings stay inside the instrument's range",
+        (("pipelines/sources/simulator.py", "instrument_max()[parameter] * float(rng.uniform(1.2, 3.0))",
+          "instrument_max()[parameter] * float(rng.uniform(0.2, 0.9))"),),
+        ("tests/test_simulator.py::test_a_reading_above_the_instruments_range_is_quarantined_by_validation",)),
+    Mutation(
+        "late-rows-reload", "the next night no longer loads the day before again with its late rows and revisions",
+        (("pipelines/nightly.py", "    earlier = day - timedelta(days=1)", "    earlier = day - timedelta(days=2)"),),
+        ("tests/test_simulator.py::test_the_nightly_run_of_the_next_night_loads_the_late_rows_and_the_revisions",)),
 )
 
 
