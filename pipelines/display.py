@@ -133,8 +133,15 @@ def multiples_text(failing, lang: str = "zh") -> str:
         if is_missing(multiple) or not isinstance(multiple, (int, float)):
             parts.append(name)
         else:
-            parts.append(f"{name} {multiple:.1f}" + ("×" if lang == "en" else "倍"))
+            parts.append(f"{name} {_multiple(multiple)}" + ("×" if lang == "en" else "倍"))
     return ("; " if lang == "en" else "；").join(parts)
+
+
+def _multiple(multiple: float) -> str:
+    """1.8, 0.3, 0.03: one decimal as bulletins print them, two where one would read as zero for a
+    real exceedance (a value 3 % over its limit is a failure, never '0.0倍')."""
+    text = f"{multiple:.1f}"
+    return f"{multiple:.2f}" if text in ("0.0", "-0.0") and multiple != 0 else text
 
 
 def _failing_items(failing) -> list:

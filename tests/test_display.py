@@ -41,3 +41,8 @@ def test_numbers_never_print_nan_or_inf():
     assert display.number_text(float("nan")) == "—"
     assert display.number_text(math.inf) == "—"
     assert display.number_text(1.234, 1, "mg/L") == "1.2 mg/L"
+
+
+def test_a_small_real_exceedance_never_reads_as_zero():
+    # TP at 0.206 mg/L against a class Ⅲ limit of 0.2: (0.206 − 0.2) / 0.2 = 0.03 times over
+    assert display.multiples_text('[{"parameter": "tp", "multiple_vs_target": 0.03}]', "zh") == "总磷 0.03倍"

@@ -61,17 +61,17 @@ TEXT = {
                   "You may not open this section: it is neither your city's nor a cross-boundary section your bureau shares."),
     "not_found": ("页面不存在", "No such page"),
     "tli": ("综合营养状态指数 TLI", "Trophic level index TLI"),
-    "tli_note": ("TLI 由 pipelines.assessment.surface_water.trophic_state 依月均值计算后显示（仓库未存储）。",
-                 "TLI is computed for display from the monthly means by pipelines.assessment.surface_water.trophic_state (the warehouse does not store it)."),
+    "tli_note": ("TLI 按《湖泊（水库）富营养化评价方法及分级技术规定》由月均值计算后显示（未入库存储）。",
+                 "TLI is computed for display from the monthly means (the trophic state method of the 2011 assessment rules; not stored)."),
     "bays": ("海湾优良（一类+二类）比例", "Bays: share of points at 一类/二类"),
     "aqi_calendar": ("AQI 日历", "AQI calendar"),
     "pollutant": ("污染物", "Pollutant"),
     "hj663": ("HJ 663 年评价", "HJ 663 annual assessment"),
-    "hj663_note": ("HJ 663 年度统计由流水线逐日存储（air_annual_statistics）：年均值、日均值特定百分位数（O3 为日最大8小时平均），"
+    "hj663_note": ("HJ 663 年度统计由流水线逐日计算并存储：年均值、日均值特定百分位数（O3 为日最大8小时平均），"
                    "对照当年适用的 GB 3095 二级限值的达标情况，综合指数与城市排名（由小到大，1 为最好）。"
                    "年度截至某日（年内累计）或有效日均值不足（每年至少324个、每月至少27个、二月25个）时为“数据不足”，不判达标与否。"
                    "综合指数方法的官方文本未取得 (UNVERIFIED)。",
-                   "The HJ 663 annual statistics as the pipeline stores them each night (air_annual_statistics): annual "
+                   "The HJ 663 annual statistics as the pipeline stores them each night: annual "
                    "means, percentiles of the daily values (O3: daily maximum 8-h means), attainment against the GB 3095 "
                    "class Ⅱ limits in force for the year, the composite index and the cities' rank (ascending, 1 the best). "
                    "A year to date, or a year with too few daily values (324 a year, 27 a month, 25 in February), is "
@@ -115,6 +115,9 @@ TEXT = {
     "map_days": ("地表水 {water} · 近岸海域 {sea}", "surface water {water} · coastal {sea}"),
     # table headings: every column a person reads is named in the page's language
     "col_section": ("断面", "Section"),
+    # the agreement schemes of cross_boundary_schemes.csv, by scheme_id
+    "scheme_default": ("默认：断面水质目标", "default: the section's target"),
+    "scheme_jiuzhou-gd-gx": ("九洲江粤桂协议", "Jiuzhou Guangdong–Guangxi agreement"),
     "col_section_id": ("断面编号", "Section ID"),
     "col_day": ("日期", "Day"),
     "col_station": ("站点", "Station"),

@@ -4,6 +4,10 @@ English words; a rule's name is a programmer's word and never shown, and the Chi
 rule's meaning in Chinese (the English reason, with its particulars, is the English view's)."""
 from __future__ import annotations
 
+import re
+
+from pipelines import display
+
 RULES = {  # rule: (English, 中文)
     "expect_column_values_to_be_between": ("outside the instrument's range (e.g. −9999, a sensor's error code)",
                                            "超出仪器量程（如 −9999 等错误代码）"),
@@ -24,11 +28,33 @@ RULES = {  # rule: (English, 中文)
 }
 
 
+# the instrument-range rule shares its GX rule name (a pair of columns) with the fetch-time rule, so
+# it is told apart by its stored words (pipelines/quality/validation.py _in_words)
+INSTRUMENT_LIMIT = re.compile(r"^(below|above) the instrument's (?:lower|upper) limit for (\w+): (.+)$")
+INSTRUMENT_WORDS = {"below": ("below the instrument's lower limit", "低于仪器量程下限"),
+                    "above": ("above the instrument's upper limit", "高于仪器量程上限")}
+
+
+def _instrument_limit(reason: str, lang: str) -> str | None:
+    """'above the instrument's upper limit for ph: 34.53 > 14' as a reader writes it, the parameter
+    named, not coded: '高于仪器量程上限：pH 34.53 > 14'."""
+    matched = INSTRUMENT_LIMIT.match(reason)
+    if matched is None:
+        return None
+    side, code, particulars = matched.groups()
+    english, chinese = INSTRUMENT_WORDS[side]
+    name = display.parameter_name(code, lang)
+    return f"{chinese}：{name} {particulars}" if lang == "zh" else f"{english} for {name}: {particulars}"
+
+
 def readable(expectation: str | None, reason: str | None, lang: str = "en") -> str:
     """English: the stored reason where it is words, else the rule's meaning. Chinese: the rule's
     meaning in Chinese, else the stored reason (a rule this table does not know yet)."""
     expectation = expectation or ""
     reason = reason or ""
+    limit = _instrument_limit(reason, lang)
+    if limit is not None:
+        return limit
     meaning = RULES.get(expectation) or next((v for k, v in RULES.items() if expectation.startswith(k)), None)
     words_stored = bool(reason) and not reason.startswith("expect_") and reason != expectation
     if lang == "zh" and meaning is not None:

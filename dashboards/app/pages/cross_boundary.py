@@ -11,7 +11,7 @@ from dash import Input, Output, State, dcc, html
 
 from dashboards.app import components, figures
 from dashboards.app.data import parse_day
-from dashboards.app.i18n import t
+from dashboards.app.i18n import TEXT, t, value_text
 from pipelines import display
 from pipelines.assessment import cross_boundary as schemes
 from warehouse.queries import month_bounds
@@ -91,7 +91,7 @@ def board(context, end: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame,
     return sections, monthly, months
 
 
-def _alert_states(context) -> dict[str, str]:
+def _alert_states(context, lang: str = "zh") -> dict[str, str]:
     """Each section's newest episode (open, acknowledged, resolved), or its newest alert on a
     warehouse from before alert episodes."""
     from dashboards.app.pages.alerts import state_of
@@ -99,7 +99,9 @@ def _alert_states(context) -> dict[str, str]:
     if context.warehouse.has_alert_episodes():
         episodes = context.warehouse.alert_episodes(context.scope.key)
         newest = episodes.drop_duplicates("section_id")  # newest first
-        return {e["section_id"]: f"{state_of(e)} · {e['opened_on']} ({e['days_failed']} d)" for _, e in newest.iterrows()}
+        days = "天" if lang == "zh" else " d"
+        return {e["section_id"]: f"{value_text('episode_state', state_of(e), lang)} · {e['opened_on']} "
+                                 f"({e['days_failed']}{days})" for _, e in newest.iterrows()}
     alerts = context.warehouse.latest_alerts(context.scope.key)
     return {a["station_id"]: f"{a['period_start']} · {a['delivery_status']}" for _, a in alerts.iterrows()}
 
@@ -107,13 +109,13 @@ def _alert_states(context) -> dict[str, str]:
 def board_table(context, end: date | None = None) -> pd.DataFrame:
     lang = context.lang
     sections, monthly, months = board(context, end)
-    columns = ["断面 section", t("upstream", lang), t("downstream", lang), t("target", lang),
+    columns = [t("col_section", lang), t("upstream", lang), t("downstream", lang), t("target", lang),
                t("class", lang),
                t("compliance_rate", lang) + " (12)", t("agreement_rate", lang), t("failing_items", lang),
                t("alert_state", lang), "section_id"]
     if not months:
         return pd.DataFrame(columns=columns)
-    alerts = _alert_states(context)
+    alerts = _alert_states(context, lang)
     year_months = set(months[-RATE_MONTHS:])
     by_section: dict[str, dict] = {}
     for row in monthly.to_dict("records"):  # plain dicts: a few hundred rows, no pandas per row
@@ -131,7 +133,8 @@ def board_table(context, end: date | None = None) -> pd.DataFrame:
             columns[3]: scheme.target_class,
             columns[4]: month_text(newest, lang),
             columns[5]: rate_of(recent, lang, len(year_months)),
-            columns[6]: f"{scheme.required_monthly_compliance:.0%} ({scheme.scheme_id})",
+            columns[6]: f"{scheme.required_monthly_compliance:.0%} ({t('scheme_' + scheme.scheme_id, lang)})"
+            if "scheme_" + scheme.scheme_id in TEXT else f"{scheme.required_monthly_compliance:.0%} ({scheme.scheme_id})",
             columns[7]: display.multiples_text(newest["failing_parameters"], lang) if failed(newest) else "",
             columns[8]: alert or "—",
             columns[9]: section["station_id"],
