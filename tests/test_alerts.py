@@ -439,12 +439,16 @@ def test_a_dingtalk_signature_is_the_documented_one():
     assert channels.dingtalk_sign("SEC000", 1700000000000) == expected
 
 
-def test_no_secret_reaches_a_log_or_the_outbox(world, caplog):
+def test_no_secret_reaches_a_log_or_the_outbox(world, caplog, monkeypatch):
     import logging
 
     from tests.alert_helpers import DINGTALK_SECRET, DINGTALK_TOKEN, WEBHOOK_SECRET, WECOM_KEY
 
     caplog.set_level(logging.DEBUG)
+    # httpx must log its requests for this test to mean anything: an Airflow run earlier in the same
+    # session (dag.test configures logging) can leave the httpx logger at WARNING or disabled
+    caplog.set_level(logging.DEBUG, logger="httpx")
+    monkeypatch.setattr(logging.getLogger("httpx"), "disabled", False)
     night(world, NOVEMBER[0], {SECTION: "Ⅳ", "jiuzhou-wenchequiao": "Ⅳ"})
     assert world.receiver.accepted_on("/wecom") and world.receiver.accepted_on("/dingtalk")
     assert "HTTP Request: POST" in caplog.text            # httpx did log the requests ...
