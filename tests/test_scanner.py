@@ -199,8 +199,9 @@ def _documents(played) -> list[tuple[str, list[str]]]:
             + [(f"assessment-report {y}", ["assessment-report", "--year", y]) for y in years])
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (tests/system-packages.sh) is not installed")
 def test_every_bulletin_and_annual_report_in_every_format_says_no_programmer_word(played):
+    # make test installs poppler-utils (tests/system-packages.sh): a PDF left unread is a failure, not a skip
+    assert shutil.which("pdftotext"), "pdftotext is missing: run tests/system-packages.sh (poppler-utils)"
     findings = []
     for label, args in _documents(played):
         result = replay_fixture.envmon(played["home"], *args, "--json")
