@@ -172,6 +172,9 @@ assessments = Table(
     # migration 0009: the rules the result was computed under (standards.rule_version(...).id, e.g.
     # air@2026-03-01#…); NULL for results written before it was recorded
     Column("rule_version", String(64)),
+    # migration 0016: the status of the target the verdict was computed against (official | assumed |
+    # unset); NULL for results written before it was recorded
+    Column("target_status", String(16)),
     Index("ix_assessments_period", "period", "period_start"),
     Index("ix_assessments_domain_day", "period", "domain", "status", "period_start"),  # migration 0013: latest day
 )
@@ -198,6 +201,7 @@ assessment_history = Table(  # results replaced by a computation under other rul
     Column("rule_version", String(64)),
     Column("superseded_at", UtcDateTime, nullable=False),
     Column("superseded_by_rule_version", String(64)),
+    Column("target_status", String(16)),    # migration 0016
     Index("ix_assessment_history_key", "station_id", "period", "period_start"),
 )
 
@@ -492,6 +496,72 @@ air_annual_statistics = Table(
     Column("notes", Text, nullable=False),
     PrimaryKeyConstraint("scope", "site_id", "year", "period"),
     Index("ix_air_annual_statistics_year", "year", "period"),
+)
+
+
+# The registry versioned in the warehouse (migration 0016, issue 23; warehouse/registry_store.py writes
+# and reads it). Version 1 is the repository's seed; each import or adoption is a new version.
+registry_versions = Table(
+    "registry_versions", metadata,
+    Column("version_id", Integer, primary_key=True, autoincrement=True),
+    Column("applied_at", UtcDateTime, nullable=False),
+    Column("applied_by", Text, nullable=False),
+    Column("kind", String(16), nullable=False),            # seed | import | adopt
+    Column("source_document", Text, nullable=False),
+    Column("valid_from", Date),
+    Column("file_sha256", String(64)),
+    Column("summary", Text, nullable=False),                # JSON: what the version changed
+)
+
+section_targets = Table(  # each section's target by period, as the rule tables keep their periods
+    "section_targets", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("section_id", String(64), nullable=False),
+    Column("target_class", String(16)),                    # NULL when the target is unset
+    Column("valid_from", Date, nullable=False),
+    Column("valid_to", Date),                               # NULL: open-ended
+    Column("basis", Text, nullable=False),
+    Column("source_document", Text, nullable=False),
+    Column("status", String(16), nullable=False),           # official | assumed | unset
+    Column("version_id", Integer, nullable=False),         # the version that opened the row
+    Column("closed_in_version", Integer),                  # the version that set its valid_to
+    Column("superseded_in_version", Integer),              # a later version replaced all of it
+    Index("ix_section_targets_section", "section_id", "valid_from"),
+)
+
+registry_stations = Table(  # stations and sections that joined after the seed (adopted, imported) or left it
+    "registry_stations", metadata,
+    Column("version_id", Integer, nullable=False),
+    Column("station_id", String(64), nullable=False),
+    Column("registry", String(16), nullable=False),         # sections | air
+    Column("name_zh", Text, nullable=False),
+    Column("water_body", Text),
+    Column("basin", Text),
+    Column("province", Text),
+    Column("city", Text),
+    Column("county", Text),
+    Column("station_type", String(32), nullable=False),
+    Column("longitude", Float),
+    Column("latitude", Float),
+    Column("coordinate_basis", Text),
+    Column("is_cross_boundary", Boolean, nullable=False),
+    Column("boundary_kind", String(16)),
+    Column("upstream_jurisdiction", Text),
+    Column("downstream_jurisdiction", Text),
+    Column("responsible_bureaus", Text),
+    Column("is_drinking_water_source", Boolean),
+    Column("is_background", Boolean),
+    Column("network", Text),
+    Column("name_basis", Text),
+    Column("name_history", Text),
+    Column("assumptions", Text),
+    Column("source", Text),
+    Column("feed_key", Text),
+    Column("valid_from", Date),                            # the day it joins (its version's valid_from)
+    Column("withdrawn_in_version", Integer),
+    Column("withdrawn_from", Date),                        # no longer listed from this day
+    PrimaryKeyConstraint("version_id", "station_id"),
+    Index("ix_registry_stations_station", "station_id"),
 )
 
 
