@@ -13,7 +13,7 @@ say now. Alerts are not raised again: a reassessment revisits the past, it does 
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 
@@ -21,7 +21,9 @@ from pipelines import bulk_ingest
 from pipelines.config import Settings, load_settings
 from warehouse import db
 
-RESULT_COLUMNS = ["water_class", "is_compliant", "grade", "aqi", "primary_pollutants", "status"]
+# a result changes with its class or verdict, and with the target it was judged against (issue 23)
+RESULT_COLUMNS = ["water_class", "is_compliant", "grade", "aqi", "primary_pollutants", "status", "target_class",
+                  "target_status"]
 
 
 def days_with_assessments(engine, first: date, last: date) -> list[date]:
@@ -38,13 +40,27 @@ def reassess(first: date, last: date, settings: Settings | None = None) -> dict:
     engine = db.engine_for(settings.warehouse_url)
     db.migrate(engine)
     days = days_with_assessments(engine, first, last)
-    month_first = first.replace(day=1)
-    before = db.assessments_between(engine, month_first, last)
+    return {"from": first.isoformat(), "to": last.isoformat(),
+            **reassess_days(engine, days, settings, window=(first.replace(day=1), last))}
+
+
+def reassess_days(engine, days, settings: Settings, window: tuple[date, date] | None = None) -> dict:
+    """Recompute the stored assessments of `days` (and of their months) under the rules and the
+    registry in force for each (a registry version's changed periods: warehouse.registry_store);
+    returns what changed within `window` (default: the months of `days`). Days outside `days` are
+    not touched."""
+    days = sorted(set(days))
+    if not days:
+        return {"days_reassessed": 0, **_changes(pd.DataFrame(columns=db.ASSESSMENT_COLUMNS),
+                                                 pd.DataFrame(columns=db.ASSESSMENT_COLUMNS)), "kept_in_history": 0}
+    month_first, last = days[0].replace(day=1), days[-1]
+    month_last = (last.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    month_first, month_last = window or (month_first, month_last)
+    before = db.assessments_between(engine, month_first, month_last)
     history_before = len(db.read_table(engine, "assessment_history"))
     bulk_ingest.assess_days(engine, days, settings)
-    after = db.assessments_between(engine, month_first, last)
-    return {"from": first.isoformat(), "to": last.isoformat(), "days_reassessed": len(days),
-            **_changes(before, after),
+    after = db.assessments_between(engine, month_first, month_last)
+    return {"days_reassessed": len(days), **_changes(before, after),
             "kept_in_history": len(db.read_table(engine, "assessment_history")) - history_before}
 
 

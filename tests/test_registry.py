@@ -18,11 +18,15 @@ def test_every_water_body_of_the_plan_has_a_section_or_point():
     assert REQUIRED_WATER_BODIES <= set(registry.sections()["water_body"])
 
 
-def test_every_section_has_type_coordinates_and_a_target_class():
+def test_every_section_has_type_coordinates_and_a_target_class_or_an_unset_target():
     sections = registry.sections()
     assert set(sections["station_type"]) == {"river", "lake-reservoir", "sea"}
     assert sections["longitude"].between(104, 112).all() and sections["latitude"].between(20.5, 24).all()
-    assert set(sections["target_class"]) <= CLASSES
+    targeted = sections[sections["target_status"] != "unset"]
+    assert set(targeted["target_class"]) <= CLASSES
+    # the two boundary sections without a name have no target either: unset, never a default Ⅲ (issue 23)
+    unset = sections[sections["target_status"] == "unset"]
+    assert set(unset.index) == {"huanghua-boundary", "luojiang-boundary"} and set(unset["target_class"]) == {""}
     assert (sections["target_basis"].str.len() > 0).all()
     assert (sections["coordinate_basis"].str.len() > 0).all()
 
@@ -88,8 +92,11 @@ def test_the_check_names_each_problem_of_a_broken_registry(tmp_path):
 
     from pipelines.reference.registry_check import check_registry
 
-    for name in ("sections.csv", "air_stations.csv", "bureaus.csv"):
+    for name in ("sections.csv", "air_stations.csv", "bureaus.csv", "section_targets.csv"):
         shutil.copy(registry.DATA_DIR / name, tmp_path / name)
+    seed = pd.read_csv(tmp_path / "section_targets.csv", dtype=str, keep_default_na=False)
+    seed.loc[seed["section_id"] == "youjiang-baima", "status"] = "official"  # an ASSUMED target passed off
+    seed.to_csv(tmp_path / "section_targets.csv", index=False)
     sections = pd.read_csv(tmp_path / "sections.csv", dtype=str, keep_default_na=False)
     sections.loc[1, "section_id"] = sections.loc[0, "section_id"]                     # a repeated id
     laokou = sections.index[sections["section_id"] == "yongjiang-laokou"][0]
@@ -108,6 +115,8 @@ def test_the_check_names_each_problem_of_a_broken_registry(tmp_path):
     assert "sections.csv: jiuzhou-shijiao: cross-boundary, but no downstream_jurisdiction" in problems
     assert "sections.csv: jiuzhou-shijiao: cross-boundary, names unknown bureau 'no-such-bureau'" in problems
     assert "sections.csv: maowei-01: target class 'Ⅱ' is not a sea class (一类/三类/二类/四类)" in problems
+    assert "section_targets.csv: youjiang-baima: official, where sections.csv says the target is ASSUMED" in problems
+    assert "section_targets.csv: maowei-01: target class '一类' where sections.csv has 'Ⅱ'" in problems
 
 
 def test_registry_check_command_exits_0_on_the_registry(capsys):

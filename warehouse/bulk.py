@@ -566,14 +566,14 @@ def replace_day_assessments(engine: Engine, days, rows: list[dict], domains=("su
         stored = connection.execute(select(a).where(a.c.period == "day", a.c.period_start.in_(days),
                                                     a.c.domain.in_(list(domains)))).mappings().all()
         if stored:
-            incoming = {(row["domain"], row["period_start"], row["station_id"]): row.get("rule_version") for row in rows}
+            incoming = {(row["domain"], row["period_start"], row["station_id"]): row for row in rows}
             replaced = []
             for row in stored:
                 start = row["period_start"] if isinstance(row["period_start"], date) else \
                     date.fromisoformat(str(row["period_start"])[:10])
                 key = (row["domain"], start, row["station_id"])
-                if key in incoming and incoming[key] != row["rule_version"]:
-                    replaced.append({**dict(row), "superseded_by_rule_version": incoming[key]})
+                if db.is_superseded(dict(row), incoming.get(key)):  # other rules, or another target (issue 23)
+                    replaced.append({**dict(row), "superseded_by_rule_version": incoming[key].get("rule_version")})
             if replaced:
                 from pipelines.clock import now
 

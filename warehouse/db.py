@@ -291,6 +291,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         partition_lock(connection, "migrate")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        from warehouse import registry_store  # the registry's seed, version 1, on the first migration (0016)
+
+        registry_store.ensure_seeded(connection)
+    registry_store.use_warehouse_registry(engine)  # this process's registry: the warehouse's version in force
 
 
 def _normalised(value):
@@ -518,19 +522,32 @@ def replace_assessments(engine: Engine, domain: str, day: date, rows: list[dict]
 ASSESSMENT_COLUMNS = [c.name for c in schema.assessments.c]
 
 
+def is_superseded(stored: dict, incoming: dict | None) -> bool:
+    """Whether a stored result that `incoming` replaces is kept in assessment_history: computed under
+    another rule version, or against another target (its class or status: a registry version changed
+    it, issue 23). A recomputation under the same rules and target, after a data revision, is not."""
+    if incoming is None:
+        return False
+    def differs(column):
+        return _normalised(incoming.get(column)) != _normalised(stored.get(column))
+    # a row written before 0016 has no target_status: recording it now replaces nothing
+    status_changed = stored.get("target_status") is not None and differs("target_status")
+    return differs("rule_version") or differs("target_class") or status_changed
+
+
 def _keep_superseded_rule_versions(connection: Connection, domain: str, period: str, day: date, rows: list[dict]) -> None:
     a = schema.assessments
-    incoming = {row["station_id"]: row.get("rule_version") for row in rows}
+    incoming = {row["station_id"]: row for row in rows}
     stored = connection.execute(select(a).where(a.c.domain == domain, a.c.period == period,
                                                 a.c.period_start == day)).mappings().all()
-    replaced = [dict(row) for row in stored
-                if row["station_id"] in incoming and incoming[row["station_id"]] != row["rule_version"]]
+    replaced = [dict(row) for row in stored if is_superseded(dict(row), incoming.get(row["station_id"]))]
     if replaced:
         from pipelines.clock import now
 
         superseded_at = now()
         connection.execute(insert(schema.assessment_history), [
-            {**row, "superseded_at": superseded_at, "superseded_by_rule_version": incoming[row["station_id"]]}
+            {**row, "superseded_at": superseded_at,
+             "superseded_by_rule_version": incoming[row["station_id"]].get("rule_version")}
             for row in replaced])
 
 

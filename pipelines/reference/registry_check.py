@@ -53,6 +53,8 @@ def check_registry(data_dir: Path = registry.DATA_DIR) -> list[Problem]:
         if allowed is None:
             problems.append(Problem("sections.csv", where, f"station_type {row['station_type']!r} is not one of "
                                                            f"{sorted(STATION_TYPES)}"))
+        elif row["target_class"] == "" and row.get("target_basis", "").startswith("UNSET"):
+            pass  # no target (issue 23): classes without a verdict, never a default class
         elif row["target_class"] not in allowed:
             problems.append(Problem("sections.csv", where, f"target class {row['target_class']!r} is not a "
                                                            f"{row['station_type']} class ({'/'.join(sorted(allowed))})"))
@@ -64,6 +66,7 @@ def check_registry(data_dir: Path = registry.DATA_DIR) -> list[Problem]:
         problems += [Problem("sections.csv", where, f"names unknown bureau {b!r}")
                      for b in _bureau_ids(row) if b not in set(bureaus["bureau_id"])
                      and row.get("is_cross_boundary") != "true"]
+    problems += _seed_targets(data_dir, sections)
     for row in air.to_dict("records"):
         where = row["station_id"] or "(no id)"
         problems += [Problem("air_stations.csv", where, m) for m in _coordinates(row, AIR_PROVINCE)]
@@ -72,6 +75,38 @@ def check_registry(data_dir: Path = registry.DATA_DIR) -> list[Problem]:
     for row in bureaus.to_dict("records"):
         if "@" not in row.get("email", ""):
             problems.append(Problem("bureaus.csv", row["bureau_id"] or "(no id)", "no e-mail address"))
+    return problems
+
+
+def _seed_targets(data_dir: Path, sections: pd.DataFrame) -> list[Problem]:
+    """section_targets.csv (the seed of the targets by period, issue 23) against sections.csv: one
+    row in force today per section with the class sections.csv gives; an ASSUMED basis is never
+    official; an unset target has no class."""
+    name = "section_targets.csv"
+    path = Path(data_dir) / name
+    if not path.is_file():
+        return [Problem(name, "(file)", "missing: every section's target by period is kept there")]
+    frame = _read(data_dir, name)
+    problems = [Problem(name, f"line {i + 2}", f"status {s!r} is not official, assumed or unset")
+                for i, s in enumerate(frame["status"]) if s not in ("official", "assumed", "unset")]
+    problems += [Problem(name, f"line {i + 2}", "an unset target has no class; a class needs official or assumed")
+                 for i, (klass, status) in enumerate(zip(frame["target_class"], frame["status"]))
+                 if (status == "unset") != (klass == "")]
+    seed = frame[frame["valid_to"] == ""].set_index("section_id")
+    for row in sections.to_dict("records"):
+        where = row["section_id"] or "(no id)"
+        if where not in seed.index:
+            problems.append(Problem(name, where, "no open-ended target row (unset, if none is known)"))
+            continue
+        target = seed.loc[where]
+        if isinstance(target, pd.DataFrame):
+            problems.append(Problem(name, where, "more than one open-ended target row"))
+            continue
+        if target["target_class"] != row["target_class"]:
+            problems.append(Problem(name, where, f"target class {target['target_class']!r} where sections.csv has "
+                                                 f"{row['target_class']!r}"))
+        if target["status"] == "official" and row.get("target_basis", "").startswith("ASSUMED"):
+            problems.append(Problem(name, where, "official, where sections.csv says the target is ASSUMED"))
     return problems
 
 
