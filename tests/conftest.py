@@ -171,6 +171,16 @@ def environment_left_as_found():
         pytest.fail(f"the test left the environment changed: {changed}")
 
 
+@pytest.fixture(autouse=True)
+def _registry_back_to_seed():
+    """A test on a warehouse makes its registry version this process's registry (db.migrate does,
+    issue 23): the next test starts from the repository's seed files again."""
+    yield
+    from pipelines.reference import registry
+
+    registry.use_seed()
+
+
 def _environment() -> dict[str, str]:
     """The environment less pytest's own variable and the harness's (ENVMON_TEST_*: the test servers
     it finds or starts once for the session)."""
