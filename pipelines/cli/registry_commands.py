@@ -2,8 +2,10 @@
 whether its files are sound."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from datetime import date
 
 COMMAND = "registry"
 
@@ -23,9 +25,12 @@ def add_parsers(commands) -> None:
                     "cross-boundary section with its kind, jurisdictions and known responsible bureaus. Exit 1 "
                     "when a problem is found.")
     check.add_argument("--json", action="store_true", help="the problems as one JSON list")
+    _add_import_parser(actions)
 
 
 def run(settings, args) -> int:
+    if args.registry_action == "import":
+        return _import(settings, args)
     if args.registry_action == "check":
         return _check(args)
     return _unknown(settings, args)
@@ -64,4 +69,51 @@ def _unknown(settings, args) -> int:
               f"({row.values_seen} values out of scope), first {row.first_seen_at:%Y-%m-%d %H:%M}Z\tcity from "
               f"{row.city_basis}")
     print(f"registry unknown: {len(frame)} stations or sections the registry lacks", file=sys.stderr)
+    return 0
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date in YYYY-MM-DD form: {text!r}") from None
+
+
+def _add_import_parser(actions) -> None:
+    official = actions.add_parser(
+        "import", help="compare a bureau's official list (XLSX or CSV) with the registry, and with --apply make it "
+                       "the registry's new version",
+        description="Reads the list as the bureau keeps it (XLSX, or CSV in UTF-8 or GBK; columns 断面名称, "
+                    "所在水体/河流, 所在地市, 断面属性, 水质目标, 经度, 纬度, 责任单位 or their usual variants), "
+                    "matches each row to a section by name and river (the CNEMC feed's names included) and prints "
+                    "what would change: new sections, sections of the list's cities no longer listed, targets "
+                    "changed, coordinates moved. Nothing changes without --apply. A bad file is refused, one line "
+                    "per problem, exit 1.")
+    official.add_argument("file", metavar="FILE", help="the official list (.xlsx or .csv)")
+    official.add_argument("--valid-from", type=_day, required=True, metavar="YYYY-MM-DD",
+                          help="the first day the list is in force")
+    official.add_argument("--source", help="the document the list comes from (default: the file's name)")
+    official.add_argument("--apply", action="store_true",
+                          help="write the new registry version and reassess the days whose target changed")
+    official.add_argument("--by", help="who applies it (default: the operating-system user)")
+    official.add_argument("--json", action="store_true", help="the diff (and what was applied) as one JSON object")
+
+
+def _import(settings, args) -> int:
+    from pipelines.reference import official_list
+
+    try:
+        outcome = official_list.import_official_list(
+            settings, args.file, valid_from=args.valid_from, source_document=args.source, apply=args.apply,
+            applied_by=args.by)
+    except official_list.OfficialListError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        print(f"registry import: {len(error.problems)} problem{'s' if len(error.problems) > 1 else ''}; the registry "
+              "is unchanged", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(outcome.as_json(), ensure_ascii=False))
+    else:
+        print("\n".join(outcome.lines()))
     return 0
