@@ -4,7 +4,12 @@
 #   1. Airflow's metadata database (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, ..._ASYNC)
 #   2. envmon's warehouse (ENVMON_WAREHOUSE_URL): Alembic migrations and the reference tables
 #   3. the Airflow pools in deploy/airflow-pools.json (`cnemc`, used by the live collection DAGs)
-#   4. the alert channels: in live mode a test message through each (the routing file's recipients,
+#   4. the first admin of Airflow's UI and REST API, in the FAB auth manager's users (the tables
+#      step 1 made), from the environment: _AIRFLOW_WWW_USER_USERNAME and _AIRFLOW_WWW_USER_PASSWORD
+#      (docker-compose.yml hands them from .env's AIRFLOW_ADMIN_USERNAME / AIRFLOW_ADMIN_PASSWORD;
+#      the repository holds no password). A user that exists already is left as it is: a changed
+#      password is set with `airflow users reset-password`. Without a password no admin is made.
+#   5. the alert channels: in live mode a test message through each (the routing file's recipients,
 #      SMTP and robots, and the operators' second path, the Airflow connection envmon_operators); the
 #      init fails, naming what is missing, unless the operators and every bureau can be reached, so
 #      the deployment does not start alerting nobody. Elsewhere it reports and passes (`make run`
@@ -17,4 +22,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 airflow db migrate
 python -c 'from pipelines.nightly import prepare_warehouse; print(prepare_warehouse())'
 airflow pools import "${ENVMON_AIRFLOW_POOLS:-$here/airflow-pools.json}"
+if [ -n "${_AIRFLOW_WWW_USER_PASSWORD:-}" ]; then
+  # --option=value: a generated password may begin with "-"; Airflow masks --password in the
+  # command line it logs to its `log` table
+  airflow users create --role=Admin --username="${_AIRFLOW_WWW_USER_USERNAME:-admin}" \
+    --password="$_AIRFLOW_WWW_USER_PASSWORD" --email="${_AIRFLOW_WWW_USER_EMAIL:-admin@localhost}" \
+    --firstname="${_AIRFLOW_WWW_USER_FIRSTNAME:-Airflow}" --lastname="${_AIRFLOW_WWW_USER_LASTNAME:-Admin}"
+else
+  echo "airflow-init: no _AIRFLOW_WWW_USER_PASSWORD, so no Airflow admin is created" >&2
+fi
 envmon alerts check-channels

@@ -4,7 +4,9 @@ CeleryExecutor, `airflow celery worker`s on the local Redis. Airflow's metadata 
 warehouse live in two databases of their own on the local PostgreSQL, created fresh and dropped at
 the end; AIRFLOW_HOME, the logs and each worker's ENVMON_HOME are in a work directory; the DAGs
 folder is the project's dags/. The init is deploy/airflow-init.sh, the script docker-compose.yml
-runs.
+runs. Airflow's auth manager is FAB's, as in docker-compose.yml: the init creates an admin with a
+password made for this cluster, and `api()` / `api_token()` call the REST API with or without a
+token from FAB's /auth/token.
 
 Every process starts in a process group of its own and is stopped through its pid (the group's
 id) when the cluster closes, also when a test fails. Every wait has a deadline, and a wait for a
@@ -18,11 +20,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -42,6 +46,9 @@ BAD_TASK_STATES = {"failed", "up_for_retry", "upstream_failed", "removed"}
 # workers come from a forkserver that imports it first, with the executor's and the task runner's
 # own modules (without those each new executor worker spent 1.5-2.5 s importing them, measured).
 CELERY_CONFIG_OPTIONS = "pipelines.celery_config.CELERY_CONFIG"
+# Airflow's production auth manager (apache-airflow-providers-fab), as docker-compose.yml sets it
+# (tests/test_compose.py holds the two together); SimpleAuthManager is for development only.
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 LOCAL_EXECUTOR_PRELOAD = {
     "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
     "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": ",".join((
@@ -161,6 +168,9 @@ class AirflowCluster:
         self.log_folder = self.workdir / "logs"
         self.component_logs = self.workdir / "components"
         self.api_port = free_port()
+        # the first admin, which deploy/airflow-init.sh creates from these two variables
+        self.admin = {"_AIRFLOW_WWW_USER_USERNAME": "envmon-admin",
+                      "_AIRFLOW_WWW_USER_PASSWORD": "-" + secrets.token_urlsafe(18)}  # "-": as an option would
         self.queue = f"envmon_test_{self.tag}"
         # read when the cluster is made: the test suite may have started a throwaway server (conftest)
         server = make_url(os.environ.get("ENVMON_TEST_POSTGRES_URL", POSTGRES_URL))
@@ -194,7 +204,8 @@ class AirflowCluster:
         if self.worker_specs:
             self._check_redis()
         self._create_databases()
-        self.run(["bash", str(ROOT / "deploy" / "airflow-init.sh")], timeout=240, name="init", env=self.init_env)
+        self.run(["bash", str(ROOT / "deploy" / "airflow-init.sh")], timeout=240, name="init",
+                 env={**self.admin, **self.init_env})
         self.timings["init_seconds"] = round(time.monotonic() - started, 1)
         self._start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port)])
         self._start("dag-processor", ["dag-processor"])
@@ -326,6 +337,7 @@ class AirflowCluster:
             "AIRFLOW__CORE__EXECUTOR": self.executor,
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": str(self.paused_at_creation),
             "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
+            "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,
             "AIRFLOW__CORE__FERNET_KEY": self._fernet_key(),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
@@ -383,6 +395,29 @@ class AirflowCluster:
         if popen.returncode != 0:
             self._fail(f"`{' '.join(args)}` exited {popen.returncode}:\n{stdout[-3000:]}\n{stderr[-5000:]}")
         return stdout
+
+    # ---- the REST API, as a client outside the cluster calls it -------------------------------
+
+    def api(self, path: str, token: str | None = None, body: dict | None = None) -> tuple[int, object]:
+        """GET (POST with a JSON body) on the api-server: (status, the JSON answer or its text)."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.api_port}{path}",
+                                         data=None if body is None else json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json", "Accept": "application/json",
+                                                  **({"Authorization": f"Bearer {token}"} if token else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, text = response.status, response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as error:
+            status, text = error.code, error.read().decode("utf-8", "replace")
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
+
+    def api_token(self, username: str | None = None, password: str | None = None) -> tuple[int, object]:
+        """FAB's POST /auth/token with the admin's credentials (or the ones given)."""
+        return self.api("/auth/token", body={"username": username or self.admin["_AIRFLOW_WWW_USER_USERNAME"],
+                                             "password": password or self.admin["_AIRFLOW_WWW_USER_PASSWORD"]})
 
     # ---- waiting ----------------------------------------------------------------------------
 

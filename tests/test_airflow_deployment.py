@@ -11,7 +11,9 @@ when it has none:
 - a manual run triggered with `airflow dags trigger` (no logical date: run_after decides);
 - a two-day backfill submitted by `envmon backfill --deployment` (`airflow backfill create ...
   --max-active-runs 1`; its runs must not overlap);
-and the tasks of a run are spread over two Celery workers that share no ENVMON_HOME.
+and the tasks of a run are spread over two Celery workers that share no ENVMON_HOME. The api-server
+runs FAB's auth manager, as docker-compose.yml does: the REST API refuses the DAG list without a
+token, with a wrong password or a forged token, and answers it with the admin's token (issue 24).
 
 Harness: tests/airflow_cluster.py; the workers preload pipelines/worker_preload.py as production
 does. On 2 cores the Celery test takes 1.5-2.5 minutes (25-40 s of it start-up, 11-20 s a run) and
@@ -24,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.airflow_cluster import (BIN, AirflowCluster, DeploymentError, bureau_day_before, last_json_line,
+from tests.airflow_cluster import (BIN, DAG_ID, AirflowCluster, DeploymentError, bureau_day_before, last_json_line,
                                    latest_nightly_tick)
 
 pytestmark = [pytest.mark.airflow_deployment, pytest.mark.postgres]
@@ -89,6 +91,28 @@ def trigger_manual_run(cluster: AirflowCluster) -> dict:
     return {**run, "expected_day": expected.pop()}
 
 
+def assert_api_needs_a_fab_token(cluster: AirflowCluster) -> None:
+    """GET /api/v2/dags: 401/403 without a token, after FAB refused a wrong password, and with the
+    admin's own token's claims signed by another key; 200 with the DAGs listed with the token FAB's
+    /auth/token gives the admin the init job created."""
+    import jwt
+
+    status, answer = cluster.api("/api/v2/dags")
+    expect(cluster, status in (401, 403), f"GET /api/v2/dags without a token answered {status}: {str(answer)[:300]}")
+    status, answer = cluster.api_token(password="not-the-password")
+    expect(cluster, status == 401 and "access_token" not in str(answer), f"a wrong password got {status}: {answer}")
+    status, answer = cluster.api_token()
+    expect(cluster, status == 201 and answer.get("access_token"), f"/auth/token for the admin: {status} {answer}")
+    token = answer["access_token"]
+    forged = jwt.encode(jwt.decode(token, options={"verify_signature": False}), "not-the-jwt-secret",
+                        algorithm=jwt.get_unverified_header(token)["alg"])
+    status, answer = cluster.api("/api/v2/dags", token=forged)
+    expect(cluster, status in (401, 403), f"a token signed with another key got {status}: {str(answer)[:300]}")
+    status, answer = cluster.api("/api/v2/dags", token=token)
+    expect(cluster, status == 200 and DAG_ID in {d["dag_id"] for d in answer["dags"]},
+           f"GET /api/v2/dags with the admin's token answered {status}: {str(answer)[:300]}")
+
+
 def test_celery_deployment_runs_scheduled_manual_and_backfill_days_on_two_workers(tmp_path):
     with AirflowCluster(tmp_path, executor="CeleryExecutor", workers=("worker1", "worker2")) as cluster:
         # 1. the scheduler creates the run of the latest 02:00 (Asia/Shanghai) by itself
@@ -147,6 +171,7 @@ def test_celery_deployment_runs_scheduled_manual_and_backfill_days_on_two_worker
 
 def test_local_executor_deployment_runs_a_manual_day(tmp_path):
     with AirflowCluster(tmp_path, executor="LocalExecutor", use_job_schedule=False) as cluster:
+        assert_api_needs_a_fab_token(cluster)  # production auth (issue 24), on the cluster already running
         manual = trigger_manual_run(cluster)
         expected_day = manual["expected_day"]
         manual = cluster.wait_for_run(manual["run_id"], RUN_TIMEOUT)
