@@ -463,8 +463,9 @@ def assess_days(engine, days, settings: Settings) -> dict:
     (warehouse/bulk.py); then the month's rollups and month-to-date cross-boundary rows. Under the
     month's computation lock nightly.assess takes."""
     from pipelines.assessment import cross_boundary, daily, rollups
-    from warehouse import bulk, db
+    from warehouse import bulk, db, registry_store
 
+    registry_store.use_warehouse_registry(engine)  # the registry version in force now, whoever applied it
     days = sorted(set(days))
     months: dict[date, list[date]] = defaultdict(list)
     for day in days:

@@ -218,6 +218,9 @@ def assess(day: date, settings: Settings | None = None) -> dict:
 
 
 def _assess(engine, day: date, settings: Settings) -> dict:
+    from warehouse import registry_store
+
+    registry_store.use_warehouse_registry(engine)  # a version applied since this worker started is in force
     observations = db.observations_for_day(engine, day)
     _refresh_rollups(engine, observations, day, settings)
     # the flags the bureau chose to assess (default good, not_evaluated); the rest is kept, not used

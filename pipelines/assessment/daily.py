@@ -17,6 +17,7 @@ import pandas as pd
 from pipelines.assessment import air_quality, seawater, surface_water
 from pipelines.quality import censoring
 from pipelines.reference import registry, standards
+from pipelines.reference.targets import Target, target_in_force
 from pipelines.observations import BUREAU_TZ
 
 SURFACE_WATER_STANDARD = "GB 3838-2002; 地表水环境质量评价办法(试行) 2011"
@@ -25,6 +26,10 @@ SEAWATER_STANDARD = "GB 3097-1997"
 # GB 3095-2012; HJ 663-2013 before 2026-03-01, HJ 633—2026; GB 3095—2026 phase 1 (transitional);
 # HJ 663—2026 from then on. Every assessment row records its rule version's id in `rule_version`.
 
+
+# A section whose target is unset on a day (issue 23): its class is computed, it has no verdict, and a
+# classed day reads 目标未定 (pipelines.display.STATUS_WORD). Never a default class.
+TARGET_UNSET = "target unset"
 
 MANUAL_SOURCES = ("lab", "coastal")
 # The functions here leave out missing values only; which QC flags are assessed is chosen by the
@@ -57,6 +62,17 @@ def surface_water_daily_means(observations: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([automatic, sampled], ignore_index=True)
 
 
+def with_target(row: dict, target: Target) -> dict:
+    """A section's row (day or month) with the target it was judged against: its class and status
+    (official, assumed, unset). Unset: no verdict, and a classed period reads 'target unset'."""
+    row = {**row, "target_class": target.target_class, "target_status": target.status}
+    if not target.is_set:
+        row["is_compliant"] = None
+        if row["status"] == "assessed":
+            row["status"] = TARGET_UNSET
+    return row
+
+
 def _assessment_row(station_id, day, domain, standard, verdict, target, is_compliant, grade,
                     values_used, is_cross_boundary, status: str | None = None) -> dict:
     return {
@@ -78,6 +94,7 @@ def _assessment_row(station_id, day, domain, standard, verdict, target, is_compl
         "aqi": None,
         "primary_pollutants": None,
         "rule_version": standards.rule_version(domain, day).id,
+        "target_status": None,
     }
 
 
@@ -85,14 +102,15 @@ def surface_water_day_row(section_id: str, section, day: date, values: dict, use
     """One section-day: classed on the indicators with a valid day value; 'indicators incomplete'
     when one its method requires has none (never compliant; a failure of those it has stays one),
     'insufficient data' when none could be classed (surface_water.status_of)."""
-    target = section["target_class"]
+    target = target_in_force(section_id, day)   # the target in force that day, never a default
     water_body_type = registry.water_body_type(section_id)
-    verdict = surface_water.classify(values, water_body_type, target, at=day)
+    verdict = surface_water.classify(values, water_body_type, target.target_class, at=day)
     status, _ = surface_water.status_of(verdict, values, water_body_type, at=day)
     used = int(sum(n for p, n in used_counts.items() if p in verdict.parameter_classes))
     is_compliant = surface_water.verdict_under(status, verdict.is_compliant)
-    row = _assessment_row(section_id, day, "surface_water", SURFACE_WATER_STANDARD, verdict, target,
-                          is_compliant, verdict.grade, used, section["is_cross_boundary"], status)
+    row = with_target(_assessment_row(section_id, day, "surface_water", SURFACE_WATER_STANDARD, verdict,
+                                      target.target_class, is_compliant, verdict.grade, used,
+                                      section["is_cross_boundary"], status), target)
     if section["is_drinking_water_source"]:
         _add_drinking_water_items(row, values)
     return row
@@ -104,7 +122,7 @@ def assess_surface_water_day(observations: pd.DataFrame, day: date) -> list[dict
     # an indicator with fewer readings than the day rule does not enter the day's class
     means = surface_water_daily_means(observations)
     rows = []
-    for section_id, section in registry.water_sections().iterrows():
+    for section_id, section in registry.water_sections(day).iterrows():   # the registry of that day
         mine = means[means["station_id"] == section_id]
         rows.append(surface_water_day_row(section_id, section, day, dict(zip(mine["parameter"], mine["mean"])),
                                           dict(zip(mine["parameter"], mine["count"]))))
@@ -129,18 +147,22 @@ def _add_drinking_water_items(row: dict, values: dict) -> None:
     row["standard"] += "; GB 3838-2002 Table 2"
 
 
+def seawater_day_row(point_id: str, point, day: date, values: dict, used_counts: dict) -> dict:
+    """One coastal point's day against the target in force that day (GB 3097)."""
+    target = target_in_force(point_id, day)
+    verdict = seawater.classify(values, target.target_class, at=day)
+    used = int(sum(n for p, n in used_counts.items() if p in verdict.parameter_classes))
+    return with_target(_assessment_row(point_id, day, "seawater", SEAWATER_STANDARD, verdict, target.target_class,
+                                       verdict.is_compliant, None, used, point["is_cross_boundary"]), target)
+
+
 def assess_seawater_day(observations: pd.DataFrame, day: date) -> list[dict]:
     means = daily_means(observations)
     rows = []
-    for point_id, point in registry.sea_points().iterrows():
+    for point_id, point in registry.sea_points(day).iterrows():
         mine = means[means["station_id"] == point_id]
-        values = dict(zip(mine["parameter"], mine["mean"]))
-        target = point["target_class"]
-        verdict = seawater.classify(values, target, at=day)
-        is_compliant = verdict.is_compliant
-        used = int(mine[mine["parameter"].isin(verdict.parameter_classes)]["count"].sum())
-        rows.append(_assessment_row(point_id, day, "seawater", SEAWATER_STANDARD, verdict, target,
-                                    is_compliant, None, used, point["is_cross_boundary"]))
+        rows.append(seawater_day_row(point_id, point, day, dict(zip(mine["parameter"], mine["mean"])),
+                                     dict(zip(mine["parameter"], mine["count"]))))
     return rows
 
 
@@ -161,7 +183,7 @@ def assess_air_day(observations: pd.DataFrame, day: date) -> list[dict]:
     """Daily AQI per air station from its hourly values: 24-h means (≥ 20 hours), the O3 daily
     maximum 1-h and 8-h values; 'insufficient data' when no pollutant is valid."""
     rows = []
-    for station_id in registry.air_stations().index:
+    for station_id in registry.air_stations(day).index:
         hourly = _hourly_by_pollutant(observations, station_id, day)
         values_used = int(sum(series.notna().sum() for series in hourly.values()))
         rows.append(air_day_row(station_id, day, hourly, values_used))
@@ -192,7 +214,7 @@ def air_day_row(station_id: str, day: date, hourly: dict[str, pd.Series], values
         "values_used": values_used,
         "is_cross_boundary": False, "status": "assessed" if assessed else "insufficient data",
         "aqi": result.aqi, "primary_pollutants": ";".join(result.primary_pollutants),
-        "rule_version": result.rule_version,
+        "rule_version": result.rule_version, "target_status": None,   # an AQI day: no section target
     }
 
 
@@ -228,13 +250,14 @@ def _station_day_means(means: pd.DataFrame) -> dict[tuple[str, date], tuple[dict
 
 def assess_surface_water_days(observations: pd.DataFrame, days) -> list[dict]:
     """assess_surface_water_day for each of `days` (observations with partition_day)."""
-    sections = list(registry.water_sections().iterrows())
-    mine = observations[observations["station_id"].isin([section_id for section_id, _ in sections])]
+    days = sorted(days)
+    ever = set().union(*(registry.water_sections(day).index for day in days)) if days else set()
+    mine = observations[observations["station_id"].isin(ever)]
     means = _station_day_means(surface_water_daily_means(_day_keyed(mine)) if len(mine) else
                                pd.DataFrame(columns=["station_id", "parameter", "mean", "count"]))
     rows = []
-    for day in sorted(days):
-        for section_id, section in sections:
+    for day in days:
+        for section_id, section in registry.water_sections(day).iterrows():   # the registry of that day
             values, counts = means.get((section_id, day), ({}, {}))
             rows.append(surface_water_day_row(section_id, section, day, values, counts))
     return rows
@@ -242,19 +265,16 @@ def assess_surface_water_days(observations: pd.DataFrame, days) -> list[dict]:
 
 def assess_seawater_days(observations: pd.DataFrame, days) -> list[dict]:
     """assess_seawater_day for each of `days` (observations with partition_day)."""
-    points = list(registry.sea_points().iterrows())
-    mine = observations[observations["station_id"].isin([point_id for point_id, _ in points])]
+    days = sorted(days)
+    ever = set().union(*(registry.sea_points(day).index for day in days)) if days else set()
+    mine = observations[observations["station_id"].isin(ever)]
     means = _station_day_means(daily_means(_day_keyed(mine)) if len(mine) else
                                pd.DataFrame(columns=["station_id", "parameter", "mean", "count"]))
     rows = []
-    for day in sorted(days):
-        for point_id, point in points:
+    for day in days:
+        for point_id, point in registry.sea_points(day).iterrows():
             values, counts = means.get((point_id, day), ({}, {}))
-            target = point["target_class"]
-            verdict = seawater.classify(values, target, at=day)
-            used = int(sum(n for p, n in counts.items() if p in verdict.parameter_classes))
-            rows.append(_assessment_row(point_id, day, "seawater", SEAWATER_STANDARD, verdict, target,
-                                        verdict.is_compliant, None, used, point["is_cross_boundary"]))
+            rows.append(seawater_day_row(point_id, point, day, values, counts))
     return rows
 
 
@@ -294,13 +314,16 @@ def assess_air_days(observations: pd.DataFrame, days) -> list[dict]:
     import numpy as np
 
     days = sorted(days)
-    stations = list(registry.air_stations().index)
+    stations = list(dict.fromkeys(sid for day in days for sid in registry.air_stations(day).index))
+    in_registry = {day: set(registry.air_stations(day).index) for day in days}
     grid = hourly_grid(observations, stations, days)
     present = (~np.isnan(grid)).sum(axis=(2, 3))
     rows = []
     for d, day in enumerate(days):
         hours = pd.date_range(pd.Timestamp(day, tz=BUREAU_TZ) + pd.Timedelta(hours=1), periods=24, freq="h")
         for s, station_id in enumerate(stations):
+            if station_id not in in_registry[day]:
+                continue
             hourly = {code: pd.Series(grid[s, d, p], index=hours) for p, code in enumerate(air_quality.POLLUTANTS)}
             rows.append(air_day_row(station_id, day, hourly, int(present[s, d])))
     return rows

@@ -101,7 +101,7 @@ def month_result(section_id: str, days: pd.DataFrame, target_class: str | None =
                  indicators=None, required=None) -> PeriodResult:
     """A section's month from its valid day values (parameter, value, day)."""
     frame = days[["parameter", "value"]]
-    target = target_class or registry.sections().loc[section_id, "target_class"]
+    target = target_class or period_target(section_id, days, "month")
     verdict = surface_water.classify_period(frame, "month", registry.water_body_type(section_id), target, indicators)
     means = surface_water.period_means(frame, "month")
     required = tuple(required or required_indicators())
@@ -109,11 +109,27 @@ def month_result(section_id: str, days: pd.DataFrame, target_class: str | None =
                         missing=[c for c in required if c not in means])
 
 
+def period_target(section_id: str, days: pd.DataFrame, period: str) -> str | None:
+    """The section's target class in force at the end of the period its days belong to (a month: its
+    last day; a year: 31 December, as the rule versions are taken), None when unset (issue 23): a
+    month of 2025 is judged against 2025's target whatever the registry says today. No days: None
+    (nothing to judge)."""
+    from datetime import date, timedelta
+
+    from pipelines.reference.targets import target_in_force
+
+    if days.empty or "month" not in days.columns:
+        return None
+    year, month = (int(part) for part in str(days["month"].max()).split("-")[:2])
+    last = date(year, 12, 31) if period == "year" else (date(year, month, 28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    return target_in_force(section_id, last).target_class
+
+
 def year_result(section_id: str, days: pd.DataFrame) -> PeriodResult:
     """A section's year from its valid day values (parameter, value, month): months below the
     month rule are dropped, then an indicator needs the year rule's number of monthly values."""
     monthly = surface_water.monthly_means(days[["parameter", "value", "month"]])
-    target = registry.sections().loc[section_id, "target_class"]
+    target = period_target(section_id, days, "year")
     verdict = surface_water.classify_period(monthly, "year", registry.water_body_type(section_id), target)
     means = surface_water.period_means(monthly, "year")
     required = required_indicators()
