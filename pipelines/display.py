@@ -189,3 +189,39 @@ def pollutants_text(codes, lang: str = "zh") -> str:
         return "—"
     parts = [POLLUTANT_LABELS.get(code.strip(), code.strip()) for code in str(codes).split(";") if code.strip()]
     return (", " if lang == "en" else "、").join(parts) or "—"
+
+
+# --- agreements and their money (cross_boundary_agreements.csv, issue 23) ---------------------
+
+AGREEMENT_VERDICTS = {
+    "met": ("达到协议考核要求", "met the agreement's targets"),
+    "not_met": ("未达到协议考核要求", "missed the agreement's targets"),
+    "pending": ("待定（无数据或数据不全的月份可改变结论）", "pending (months without data could change it)"),
+    "terms_unknown": ("不能评价（协议考核目标原文未取得）", "cannot be assessed (the agreement's target wording was not recovered)"),
+    "no_data": ("无数据", "no data"),
+}
+
+
+def agreement_verdict_text(verdict: str, lang: str = "zh") -> str:
+    """An agreement year's verdict (cross_boundary.agreement_verdict) in words."""
+    zh, en = AGREEMENT_VERDICTS[verdict]
+    return en if lang == "en" else zh
+
+
+def amount_text(yuan, lang: str = "zh", per: str | None = None) -> str:
+    """A sum of money as the agreements write it: '1亿元', '3亿元', '5000万元' / 'CNY 100 million';
+    per 'year' adds 每年 / a year, per 'agreement' says it is the whole agreement's sum. A sum the
+    terms do not state reads 金额未载明 / amount not stated, never 0."""
+    if is_missing(yuan):
+        return "amount not stated" if lang == "en" else "金额未载明"
+    yuan = float(yuan)
+    if lang == "en":
+        text = f"CNY {yuan / 1e6:g} million" if yuan >= 1e6 else f"CNY {yuan:g}"
+        return text + {"year": " a year", "agreement": " for the whole agreement"}.get(per or "", "")
+    if yuan >= 1e8:
+        text = f"{yuan / 1e8:g}亿元"
+    elif yuan >= 1e4:
+        text = f"{yuan / 1e4:g}万元"
+    else:
+        text = f"{yuan:g}元"
+    return {"year": f"每年{text}", "agreement": f"{text}（协议期合计）"}.get(per or "", text)

@@ -1,6 +1,9 @@
 """Cross-boundary assessment: monthly and yearly verdicts of a section against the scheme of
 its agreement (pipelines/reference/data/cross_boundary_schemes.csv): indicators, statistic, target class
-and, by year, the share of compliant months the agreement demands."""
+and, by year, the share of compliant months the agreement demands; and each agreement's outcome for a
+year with the money its terms imply (cross_boundary_agreements.csv: the assessment section, the fund,
+who pays whom on pass and on fail, the central award), as recorded, with the terms not recovered left
+unknown rather than guessed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,8 +20,10 @@ class Scheme:
     scheme_id: str
     indicators: tuple[str, ...] | None   # None: every assessment indicator
     target_class: str
-    required_monthly_compliance: float
+    required_monthly_compliance: float | None   # None: the agreement's rate was not recovered
     source: str
+    agreement_id: str = ""              # its terms and money in cross_boundary_agreements.csv ('' default)
+    target_status: str = "agreement"    # 'agreement' (its own term, as reported), 'assumed', 'section'
 
 
 def schemes(at=None) -> pd.DataFrame:
@@ -33,10 +38,16 @@ def scheme_for(section_id: str, year: int) -> Scheme:
     for _, row in table[table["applies_to"] != "*"].iterrows():
         if section_id in row["applies_to"].split(";"):
             return Scheme(row["scheme_id"], tuple(row["indicators"].split(";")), row["target_class"],
-                          float(row["required_monthly_compliance"]), row["source"])
+                          _rate(row["required_monthly_compliance"]), row["source"], row["agreement_id"],
+                          row["target_status"])
     default = table[table["applies_to"] == "*"].iloc[0]
     return Scheme(default["scheme_id"], None, registry.sections().loc[section_id, "target_class"],
-                  float(default["required_monthly_compliance"]), default["source"])
+                  float(default["required_monthly_compliance"]), default["source"], "", default["target_status"])
+
+
+def _rate(text: str) -> float | None:
+    """A required rate from its cell; an empty cell is a rate the agreement's copies do not give."""
+    return float(text) if text.strip() else None
 
 
 @dataclass
@@ -65,7 +76,7 @@ class YearlyVerdict:
     months_assessed: int
     months_compliant: int
     compliance_rate: float | None
-    required_rate: float
+    required_rate: float | None
     meets_agreement: bool | None
 
 
@@ -96,8 +107,9 @@ def assess_year(section_id: str, year: int, frame: pd.DataFrame, required=None) 
     annual = surface_water.classify_period(surface_water.monthly_means(frame), "year", water_body_type,
                                            scheme.target_class, scheme.indicators)
     rate = compliant / len(assessed) if assessed else None
-    meets = None if rate is None or not annual.is_assessed else (rate >= scheme.required_monthly_compliance
-                                                                 and bool(annual.is_compliant))
+    required_rate = scheme.required_monthly_compliance
+    meets = None if rate is None or required_rate is None or not annual.is_assessed else (
+        rate >= required_rate and bool(annual.is_compliant))
     return YearlyVerdict(section_id, year, annual, len(assessed), compliant, rate,
                          scheme.required_monthly_compliance, meets)
 
@@ -137,3 +149,154 @@ def month_to_date_rows(monthly_rollups: pd.DataFrame, month_start) -> list[dict]
                                                       registry.water_body_type(section_id), scheme.indicators,
                                                       month_end)
     return rows
+
+
+# --- agreements: their terms and the outcome of a year ----------------------------------------
+
+@dataclass(frozen=True)
+class Transfer:
+    """A payment the terms name: who pays whom, how much (yuan; None: not stated), per 'year' or
+    for the whole 'agreement'."""
+    payer: str
+    payee: str
+    amount_yuan: float | None
+    per: str
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """One agreement's terms as recorded in cross_boundary_agreements.csv (each with its source
+    and confidence there): the assessment section as the agreement prints it and the registry
+    section envmon reads for it, the fund, who pays whom on pass and on fail (None: not recovered),
+    and the central award."""
+    agreement_id: str
+    scheme_id: str
+    name_zh: str
+    name_en: str
+    upstream_party: str
+    downstream_party: str
+    signed: str
+    section_printed: str
+    section_id: str
+    section_match: str          # 'name' (the registry's section of that name) or 'assumed'
+    section_note: str
+    data_basis: str
+    fund_each_yuan: float | None
+    fund_per: str
+    currency: str
+    on_pass: Transfer | None
+    on_fail: Transfer | None
+    direction_status: str
+    central_award_recipient: str
+    central_award_yuan: float | None
+    central_award_condition: str
+    central_award_status: str
+    other_terms: str
+    reported_outcomes: str
+    valid_from: date
+    valid_to: date
+    source: str
+    status: str
+
+    def covers(self, year: int) -> bool:
+        return self.valid_from <= date(year, 12, 31) and self.valid_to >= date(year, 1, 1)
+
+
+def _amount(text: str) -> float | None:
+    return float(text) if text.strip() else None
+
+
+def _transfer(row, side: str) -> Transfer | None:
+    if not row[f"{side}_payer"]:
+        return None
+    return Transfer(row[f"{side}_payer"], row[f"{side}_payee"], _amount(row[f"{side}_amount_yuan"]), row[f"{side}_per"])
+
+
+def agreements() -> list[Agreement]:
+    """Every agreement of cross_boundary_agreements.csv, oldest first."""
+    out = []
+    for _, row in standards.rule_table("cross_boundary_agreements").iterrows():
+        out.append(Agreement(
+            row["agreement_id"], row["scheme_id"], row["name_zh"], row["name_en"], row["upstream_party"],
+            row["downstream_party"], row["signed"], row["section_printed"], row["section_id"], row["section_match"],
+            row["section_note"], row["data_basis"], _amount(row["fund_each_yuan"]), row["fund_per"], row["currency"],
+            _transfer(row, "pass"), _transfer(row, "fail"), row["direction_status"], row["central_award_recipient"],
+            _amount(row["central_award_yuan"]), row["central_award_condition"], row["central_award_status"],
+            row["other_terms"], row["reported_outcomes"], date.fromisoformat(row["valid_from"]),
+            date.fromisoformat(row["valid_to"]), row["source"], row["status"]))
+    return sorted(out, key=lambda a: a.valid_from)
+
+
+def agreements_in(year: int) -> list[Agreement]:
+    """The agreements in force during a calendar year (none: the year is outside every agreement)."""
+    return [a for a in agreements() if a.covers(year)]
+
+
+# an agreement year's verdict: the key, and what a reader is told (pipelines.display.agreement_verdict_text)
+MET, NOT_MET, PENDING, TERMS_UNKNOWN, NO_DATA = "met", "not_met", "pending", "terms_unknown", "no_data"
+
+
+@dataclass
+class MonthOutcome:
+    month: str                  # 'YYYY-MM'
+    verdict: MonthlyVerdict | None   # None: no valid value in the month
+    counted: bool               # counted in the year's rate (an assessed month, see month_counts)
+
+
+@dataclass
+class AgreementOutcome:
+    agreement: Agreement
+    year: int
+    scheme: Scheme
+    months: list[MonthOutcome]
+    yearly: YearlyVerdict | None    # None: no value at the assessment section all year
+    verdict: str                    # MET, NOT_MET, PENDING, TERMS_UNKNOWN, NO_DATA
+    uncounted: int                  # months of the year with no counted verdict (no data, too few, incomplete)
+    transfer: Transfer | None       # what the terms imply for the verdict; None: nothing can be implied
+    central_award: bool | None      # whether the central award's condition is met; None: unknown
+
+
+def agreement_verdict(yearly: YearlyVerdict | None, months_in_year: int = 12) -> tuple[str, int]:
+    """The verdict of an agreement year, and the months without a counted verdict. A month without
+    data is never a failure and never a pass: the year is met only if it would be met had every
+    such month failed, and missed only if it would be missed had every such month complied (or the
+    annual mean of the months measured misses the target class); otherwise it is pending."""
+    if yearly is None or yearly.months_assessed == 0:
+        return NO_DATA, months_in_year
+    uncounted = months_in_year - yearly.months_assessed
+    if yearly.required_rate is None:
+        return TERMS_UNKNOWN, uncounted
+    if yearly.annual.is_assessed and yearly.annual.is_compliant is False:
+        return NOT_MET, uncounted
+    best = (yearly.months_compliant + uncounted) / months_in_year
+    worst = yearly.months_compliant / months_in_year
+    if best < yearly.required_rate:
+        return NOT_MET, uncounted
+    if not yearly.annual.is_assessed or worst < yearly.required_rate:
+        return PENDING, uncounted
+    return MET, uncounted
+
+
+def agreement_outcome(agreement: Agreement, year: int, frame: pd.DataFrame, required=None) -> AgreementOutcome:
+    """An agreement's year at its assessment section: `frame` the section's valid values of the
+    year (parameter, value, month 'YYYY-MM'); `required` the indicators a month must have to count
+    (default: the scheme's own). The transfer is the one the terms as recorded name for the verdict,
+    never one for a pending or unknown year."""
+    scheme = scheme_for(agreement.section_id, year)
+    required = tuple(required or scheme.indicators or ())
+    by_month = dict(tuple(frame.groupby("month"))) if len(frame) else {}
+    months = []
+    for number in range(1, 13):
+        label = f"{year}-{number:02d}"
+        rows = by_month.get(label)
+        if rows is None:
+            months.append(MonthOutcome(label, None, False))
+            continue
+        verdict = assess_month(agreement.section_id, label, rows[["parameter", "value"]])
+        months.append(MonthOutcome(label, verdict, month_counts(verdict, rows[["parameter", "value"]], required)))
+    yearly = assess_year(agreement.section_id, year, frame[["parameter", "value", "month"]], required) \
+        if len(frame) else None
+    verdict, uncounted = agreement_verdict(yearly)
+    transfer = {MET: agreement.on_pass, NOT_MET: agreement.on_fail}.get(verdict)
+    central = {MET: True, NOT_MET: False}.get(verdict)
+    return AgreementOutcome(agreement, year, scheme, months, yearly, verdict, uncounted, transfer, central)

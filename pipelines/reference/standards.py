@@ -55,6 +55,7 @@ RULE_TABLES: dict[str, tuple[str, ...]] = {
     "tli_parameters": ("code",),
     "spearman_critical": ("n",),
     "cross_boundary_schemes": ("scheme_id", "applies_to"),
+    "cross_boundary_agreements": ("scheme_id",),  # an agreement's terms and money: one in force per scheme
     "censoring": ("method",),
     "required_indicators": ("code", "applies_to"),  # the indicators a GB 3838 section-day or month needs
     "feed_formats": ("feed", "format", "column"),     # each feed's header (pipelines/reference/feed_formats.py)

@@ -98,9 +98,7 @@ def cross_boundary_table(reader, year, sections) -> tuple[Table, list]:
         absent = [m.label for m in months_of(year) if m.label not in set(days["month"])]
         yearly = cross_boundary.assess_year(section_id, year, days[["parameter", "value", "month"]],
                                             required=required) if len(days) else None  # 数据不全 months not counted
-        conclusion = MISSING if yearly is None else {True: "达到", False: "未达到", None: "不能评价"}[yearly.meets_agreement]
-        if yearly is not None and (incomplete or absent) and yearly.meets_agreement is not False:
-            conclusion = "待定（数据不全）"
+        conclusion = MISSING if yearly is None else CONCLUSIONS[cross_boundary.agreement_verdict(yearly)[0]]
         remarks = []
         if incomplete:
             remarks.append(f"数据不全月份：{', '.join(incomplete)}")
@@ -121,9 +119,142 @@ def cross_boundary_table(reader, year, sections) -> tuple[Table, list]:
                   Column("年均值是否达标"), Column("评价月数", "integer"), Column("达标月数", "integer"),
                   Column("月均值达标率", "percent"), Column("协议要求达标率", "percent"), Column("是否达到协议要求"),
                   Column("备注")], rows,
-                 ["达到协议要求 = 月均值达标率不低于协议要求且年均值达到目标类别 (cross_boundary.assess_year)；"
-                  "有数据不全或无数据的月份时，不作“达到”的结论。",
+                 ["达到协议要求 = 月均值达标率不低于协议要求且年均值达到目标类别 (cross_boundary.agreement_verdict)；"
+                  "无数据或数据不全的月份既不算达标也不算未达标：这些月份全部未达标也能达到要求时为“达到”，"
+                  "全部达标也达不到要求（或年均值未达到目标）时为“未达到”，否则为“待定（数据不全）”。",
                   "九洲江粤桂协议：2018年75%、2019年83%、2020年100%；其他断面按默认方案（每月达标）。"]), rates
+
+
+CONCLUSIONS = {"met": "达到", "not_met": "未达到", "pending": "待定（数据不全）",
+               "terms_unknown": "不能评价（协议考核目标未取得）", "no_data": "不能评价"}
+IMPLIED = "按协议条款推算 (implied by the terms as recorded)"
+NOT_IMPLIED = {"pending": "考核结论待定", "terms_unknown": "协议考核目标原文未取得", "no_data": "考核断面本年无数据"}
+
+
+def agreement_tables(reader, year, sections) -> list[Table]:
+    """表3-1 each compensation agreement in force in the year, at its assessment section: the
+    compliance rate, the annual-mean class, the verdict and the money its terms as recorded imply
+    (cross_boundary_agreements.csv); 表3-2 the monthly verdicts behind it. A year outside every
+    agreement, or an agreement whose section is outside the document's scope, says so."""
+    from pipelines import display
+
+    names = registry.sections()["name_zh"]
+    rows, months = [], []
+    in_force = cross_boundary.agreements_in(year)
+    for agreement in in_force:
+        if agreement.section_id not in sections:
+            continue
+        days = reader.section_days(agreement.section_id, months_of(year))
+        outcome = cross_boundary.agreement_outcome(agreement, year, days[["parameter", "value", "month"]]
+                                                   if len(days) else days)
+        rows.append(_agreement_row(outcome, names, display))
+        months += [_agreement_month_row(outcome, month, display) for month in outcome.months]
+    if not rows:
+        known = cross_boundary.agreements()
+        why = (f"{year}年不在任何已登记补偿协议的有效期内" if not in_force
+               else "已登记协议的考核断面不在本报告范围内")
+        after = (f"；{known[-1].valid_to.year}年以后未见公开的协议" if known and year > known[-1].valid_to.year else "")
+        rows.append([why, *[MISSING] * (len(AGREEMENT_COLUMNS) - 2),
+                     f"已登记的协议：{'；'.join(a.name_zh for a in known)}{after}"])
+    shown = [a for a in in_force if a.section_id in sections]
+    matches = [f"{a.section_printed}是否即{names.get(a.section_id, a.section_id)}（更名）未经核实，"
+               f"本表按{names.get(a.section_id, a.section_id)}的数据评价" for a in shown if a.section_match != "name"]
+    return [
+        Table("agreements_annual", "补偿协议考核与资金", f"表3-1 {year}年跨界补偿协议考核结果与资金（按协议条款推算）",
+              AGREEMENT_COLUMNS, rows,
+              ["月均值达标率只计有评价结论的月份（pipelines.display.rate_text：达标月数/评价月数，及有数据的月数）；"
+               "无数据或数据不全的月份既不算达标也不算未达标，可改变结论时记“待定”。",
+               f"资金一栏为{IMPLIED}：协议条款取自公开报道（cross_boundary_agreements.csv，各条注明来源与可信度），"
+               "并非实际拨付记录；条款未取得之处写明未取得，不作推测。",
+               "协议所载考核断面与登记断面的对应见“评价所用登记断面”及说明" + "".join(f"；{m}" for m in matches) + "。"]),
+        Table("agreement_months", "补偿协议逐月", f"表3-2 {year}年补偿协议考核断面逐月评价",
+              [Column("协议"), Column("月份"), Column("月均值水质类别"), Column("是否达标"), Column("主要超标项目（超标倍数）"),
+               Column("计入达标率")], months or [[MISSING, MISSING, MISSING, MISSING, MISSING, MISSING]],
+              ["各月按协议考核指标的月均值评价（cross_boundary.assess_month）；无数据的月份不计入达标率，也不算未达标。"]),
+    ]
+
+
+AGREEMENT_COLUMNS = [
+    Column("协议"), Column("考核断面（协议所载）"), Column("评价所用登记断面"), Column("考核指标"), Column("水质目标（年均值）"),
+    Column("评价月数", "integer"), Column("达标月数", "integer"), Column("月均值达标率"), Column("协议要求达标率"),
+    Column("年均值水质类别"), Column("年均值是否达标"), Column("考核结论"), Column("资金（按协议条款推算）"),
+    Column("中央奖励"), Column("条款来源与可信度"), Column("说明"),
+]
+
+
+def _agreement_row(outcome, names, display) -> list:
+    agreement, scheme, yearly = outcome.agreement, outcome.scheme, outcome.yearly
+    assumed = scheme.target_status == "assumed"
+    target = f"{scheme.target_class}（假定）" if assumed else scheme.target_class
+    annual = yearly.annual if yearly else None
+    annual_verdict = MISSING if annual is None or annual.is_compliant is None else (
+        display.word("compliant" if annual.is_compliant else "failed"))
+    if annual_verdict != MISSING and assumed:
+        annual_verdict += "（目标为假定）"
+    required = ("未取得（协议考核目标原文未取得）" if scheme.required_monthly_compliance is None
+                else f"{scheme.required_monthly_compliance:.0%}")
+    section = f"{names.get(agreement.section_id, agreement.section_id)} ({agreement.section_id})"
+    if agreement.section_match != "name":
+        section += f"；假定（{agreement.section_printed}不在登记册中）"
+    remarks = [agreement.section_note]
+    absent = [m.month for m in outcome.months if m.verdict is None]
+    uncounted = [m.month for m in outcome.months if m.verdict is not None and not m.counted]
+    if absent:
+        remarks.append(f"无数据月份：{', '.join(absent)}")
+    if uncounted:
+        remarks.append(f"数据不足或数据不全月份：{', '.join(uncounted)}")
+    if agreement.reported_outcomes:
+        remarks.append(f"公开报道的结果：{agreement.reported_outcomes}")
+    return [agreement.name_zh, agreement.section_printed, section, w.names(scheme.indicators or ()), target,
+            yearly.months_assessed if yearly else 0, yearly.months_compliant if yearly else 0,
+            display.rate_text(yearly.months_compliant if yearly else 0, yearly.months_assessed if yearly else 0, 12),
+            required, (annual.water_class if annual else None) or MISSING, annual_verdict,
+            display.agreement_verdict_text(outcome.verdict), _transfer_text(outcome, display),
+            _central_text(outcome, display),
+            f"{agreement.status}；资金方向：{agreement.direction_status}；中央奖励：{agreement.central_award_status}；"
+            f"来源：{agreement.source}",
+            "；".join(remarks)]
+
+
+def _transfer_text(outcome, display) -> str:
+    """The money the terms as recorded name for the verdict: payer → payee and the sum."""
+    agreement = outcome.agreement
+    fund = f"两省（区）各出资{display.amount_text(agreement.fund_each_yuan, per=agreement.fund_per)}"
+    if outcome.verdict not in ("met", "not_met"):
+        return f"不能推算：{NOT_IMPLIED[outcome.verdict]}；条款：{fund}"
+    transfer = outcome.transfer
+    if transfer is None:
+        return f"不能推算：协议{'达到' if outcome.verdict == 'met' else '未达到'}考核要求时的拨付方向未取得；条款：{fund}"
+    if transfer.per != "year":
+        return (f"不能按年推算：{transfer.payer} → {transfer.payee} "
+                f"{display.amount_text(transfer.amount_yuan, per=transfer.per)}，逐年拨付办法未取得")
+    return f"{IMPLIED}：{transfer.payer} → {transfer.payee} {display.amount_text(transfer.amount_yuan)}"
+
+
+def _central_text(outcome, display) -> str:
+    agreement = outcome.agreement
+    award = (f"{agreement.central_award_condition}；拨付对象：{agreement.central_award_recipient}；"
+             f"金额：{display.amount_text(agreement.central_award_yuan)}")
+    state = {True: "条件满足（达到考核目标）", False: "条件未满足（未达到考核目标）"}.get(outcome.central_award, "不能判断")
+    return f"{state}：{award}"
+
+
+def _agreement_month_row(outcome, month, display) -> list:
+    verdict = month.verdict
+    if verdict is None:
+        return [outcome.agreement.name_zh, month.month, MISSING, display.word("no_data"), MISSING, "否（无数据）"]
+    result = verdict.verdict
+    if not result.is_assessed:
+        words = display.word("insufficient")
+    elif not month.counted:
+        words = display.word("indicators_incomplete")
+    else:
+        words = display.word("compliant" if result.is_compliant else "failed")
+        if outcome.scheme.target_status == "assumed":
+            words += "（目标为假定）"
+    counted = "是" if month.counted else f"否（{words}）"
+    exceeding = w.exceedances(result) if result.is_assessed else MISSING
+    return [outcome.agreement.name_zh, month.month, result.water_class or MISSING, words, exceeding or MISSING, counted]
 
 
 def drinking_table(year, sections, now) -> Table:
@@ -272,8 +403,9 @@ def build(reader: WarehouseReader, year: int, city_code: str | None = None) -> D
     drinking = [s for s in water if sections.loc[s, "is_drinking_water_source"]]
     scope_cities = [city] if city else cities()
     cross, rates = cross_boundary_table(reader, year, crossing)
+    agreement_rows = agreement_tables(reader, year, water)
     air_rows, air_now, air_before, assessments = air_table(reader, year, scope_cities)
-    tables = [section_tables(reader, year, water, now, before), river_table(year, water, now), cross,
+    tables = [section_tables(reader, year, water, now, before), river_table(year, water, now), cross, *agreement_rows,
               drinking_table(year, drinking, now), trends_table(reader.engine, year, water, reader), air_rows]
     lineage = reader.lineage(reads(year))
     points = []
@@ -284,7 +416,7 @@ def build(reader: WarehouseReader, year: int, city_code: str | None = None) -> D
         ("数据截至 (newest load)", stamp_of(lineage, _epoch()).isoformat() if lineage["newest_load"] else MISSING),
         ("评价标准与方法 (standards and methods)",
          f"地表水: {standards.rule_version('surface_water', date(year, 12, 31)).label} "
-         f"(年均值、河流评价、趋势); 跨界: 协议方案 (cross_boundary_schemes.csv); 湖库营养状态: TLI; "
+         f"(年均值、河流评价、趋势); 跨界: 协议方案与补偿条款 (cross_boundary_schemes.csv, cross_boundary_agreements.csv); 湖库营养状态: TLI; "
          f"空气: 年度评价按 {air.label(date(year, 12, 31))} 的 GB 3095 二级 (period_changeover.csv: air/year), "
          f"优良天逐日按当日标准; "
          f"评价的 QC 标记: {', '.join(reader.assessable_flags)}"),
