@@ -265,3 +265,106 @@ def test_a_gbk_csv_list_gives_its_exact_diff_as_json(migrated, tmp_path, capsys)
                                "new_latitude": 22.95, "distance_km": 7.9}],
         "unchanged": 0, "applied": None}
     assert_same_tables(before, warehouse_tables(migrated))
+
+
+# --- --apply: a new registry version, and the changed period reassessed -------------------------------
+
+WATER_DAYS = (date(2025, 12, 30), date(2025, 12, 31), date(2026, 1, 1), date(2026, 1, 2))
+YULIN_SECTIONS = ("jiuzhou-wenchequiao", "nanliu-hengtang", "xiujiang-ziliangdukou")
+ELSEWHERE = "yongjiang-laokou"          # 南宁: no Yulin list may touch it
+
+
+def _load_water_days(engine, settings):
+    """Four simulated days of a few sections, two on each side of 2026-01-01, loaded and assessed as
+    the nightly run does."""
+    from datetime import datetime, timezone
+
+    from pipelines import nightly
+    from pipelines.observations import conform, with_partition_day
+    from pipelines.quality.validation import validate
+    from pipelines.sources import simulator
+    from warehouse import db
+
+    for day in WATER_DAYS:
+        simulated = simulator.simulate_water(day, 7)
+        simulated = simulated[simulated["station_id"].isin((*YULIN_SECTIONS, ELSEWHERE))]
+        outcome = validate(conform(simulated), "water")
+        good = with_partition_day(outcome.good)
+        log = {"source": "simulated-water", "partition_day": day, "domain": "water", "batch_id": good["batch_id"][0],
+               "rows_read": len(good), "rows_loaded": len(good), "rows_quarantined": len(outcome.quarantined),
+               "suite_name": outcome.suite_name, "loaded_at": datetime.now(timezone.utc)}
+        db.load_partition(engine, "simulated-water", day, good, outcome.quarantined.assign(partition_day=day), log)
+        nightly.assess(day, settings)
+
+
+def _assessments(engine):
+    from warehouse import db
+
+    frame = db.read_table(engine, "assessments")
+    frame = frame[frame["domain"] == "surface_water"].copy()
+    frame["period_start"] = frame["period_start"].astype(str)
+    return frame.set_index(["station_id", "period", "period_start"]).sort_index()
+
+
+def test_apply_writes_a_version_and_changes_the_verdicts_of_the_changed_period_only(migrated, tmp_path, capsys):
+    """横塘 set to Ⅰ from 2026-01-01 by 玉林's list: its 2026 days (and January) are judged against Ⅰ, as
+    official; its 2025 days keep Ⅲ (assumed); 老口 in 南宁 is not touched at all."""
+    import pandas as pd
+
+    from pipelines.config import load_settings
+    from warehouse import db, registry_store
+
+    settings = load_settings()
+    _load_water_days(migrated, settings)
+    before = _assessments(migrated)
+    hengtang_2026 = [("nanliu-hengtang", "day", "2026-01-01"), ("nanliu-hengtang", "day", "2026-01-02")]
+    assert (before.loc[hengtang_2026, "target_class"] == "Ⅲ").all()
+    # simulated (seed 7): 2026-01-01 Ⅲ, compliant with Ⅲ; 2026-01-02 Ⅳ, not
+    assert before.loc[hengtang_2026, ["water_class", "is_compliant"]].values.tolist() == [["Ⅲ", True], ["Ⅳ", False]]
+    path = write_xlsx(tmp_path / "玉林.xlsx", [
+        ["文车桥", "九洲江", "玉林市", "跨界", "Ⅲ类", 110.10, 21.96, ""],
+        ["横塘", "南流江", "玉林市", "国控", "Ⅰ", "", "", ""],
+        ["自良渡口", "北流河", "玉林市", "国控", "Ⅲ", "", "", ""],
+        ["黄华江省界断面", "黄华江", "玉林市", "跨界", "Ⅲ", "", "", ""],
+        ["罗江省界断面", "罗江", "玉林市", "跨界", "Ⅲ", "", "", ""]])
+    code, out, err = envmon(capsys, "registry", "import", str(path), "--valid-from", "2026-01-01", "--apply",
+                            "--source", "玉林市2026—2030年考核断面水质目标", "--by", "yulin-duty")
+    assert code == 0, err
+    assert "target changed: row 4: nanliu-hengtang 横塘 (南流江, 玉林市): Ⅲ (assumed) → Ⅰ (official)" in out
+
+    history = registry_store.registry_history(migrated).iloc[0]
+    assert (history["kind"], history["applied_by"], history["source_document"], str(history["valid_from"])) == \
+        ("import", "yulin-duty", "玉林市2026—2030年考核断面水质目标", "2026-01-01")
+    assert history["file_sha256"] == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
+    assert f"applied: registry version {history['version_id']} (import by yulin-duty, from " \
+           "玉林市2026—2030年考核断面水质目标, valid from 2026-01-01)" in out
+    in_force = registry_store.targets_in_force(migrated, date(2026, 1, 1)).set_index("section_id")
+    assert (in_force.loc["nanliu-hengtang", "target_class"], in_force.loc["nanliu-hengtang", "status"]) == ("Ⅰ", "official")
+    assert "玉林市2026—2030年考核断面水质目标" in in_force.loc["nanliu-hengtang", "basis"]
+    old = registry_store.targets_in_force(migrated, date(2025, 12, 31)).set_index("section_id")
+    assert (old.loc["nanliu-hengtang", "target_class"], old.loc["nanliu-hengtang", "status"]) == ("Ⅲ", "assumed")
+
+    after = _assessments(migrated)
+    assert after.index.equals(before.index)
+    # 2025 untouched, every section: the December days and the December month row
+    in_2025 = [key for key in before.index if key[2] < "2026-01-01"]
+    pd.testing.assert_frame_equal(after.loc[in_2025], before.loc[in_2025])
+    # another city's section untouched on every day
+    pd.testing.assert_frame_equal(after.loc[[ELSEWHERE]], before.loc[[ELSEWHERE]])
+    # 横塘's 2026 days judged against Ⅰ, as official: the verdicts change
+    changed = after.loc[hengtang_2026]
+    assert (changed["target_class"] == "Ⅰ").all() and (changed["target_status"] == "official").all()
+    assert (changed["water_class"] == before.loc[hengtang_2026, "water_class"]).all()
+    assert changed[["water_class", "is_compliant"]].values.tolist() == [["Ⅲ", False], ["Ⅳ", False]]
+    # what was reported before is kept
+    kept = db.read_table(migrated, "assessment_history")
+    kept = kept[(kept["station_id"] == "nanliu-hengtang") & (kept["period"] == "day")]
+    assert sorted(kept["period_start"].astype(str)) == ["2026-01-01", "2026-01-02"]
+    assert set(kept["target_class"]) == {"Ⅲ"}
+    # and what was reassessed is told, section by section, as the display module words it
+    assert out[out.index("reassessed: nanliu-hengtang: 2 days, 1 month (2026-01-01 – 2026-01-02), 3 results changed")
+               + 1:][:2] == ["  day 2026-01-01: Ⅲ against Ⅲ (assumed): compliant (assumed target) → Ⅲ against Ⅰ: failed",
+                            "  day 2026-01-02: Ⅳ against Ⅲ (assumed): failed (assumed target) → Ⅳ against Ⅰ: failed"]
+    assert any(line.startswith("reassessed: 2 days, ") for line in out)
+    assert not [line for line in out if ELSEWHERE in line or "2025-12" in line]
+

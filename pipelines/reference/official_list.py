@@ -542,13 +542,20 @@ class ImportOutcome:
         lines.append(f"reassessed: {reassessed.get('days_reassessed', 0)} days, "
                      f"{reassessed.get('result_changed', 0)} results changed, "
                      f"{reassessed.get('kept_in_history', 0)} kept in history")
-        for change in reassessed.get("changed_results", []):
-            lines.append(f"reassessed: {change['station_id']} {change['period']} {change['period_start']}: "
-                         f"{change['before']} → {change['after']}")
+        for section in applied["reassessed_sections"]:
+            lines.append(f"reassessed: {section['section_id']}: {_count(section['days'], 'day')}, "
+                         f"{_count(section['months'], 'month')} ({section['first']} – {section['last']}), "
+                         f"{_count(len(section['results_changed']), 'result')} changed")
+            for change in section["results_changed"]:
+                lines.append(f"  {change['period']} {change['period_start']}: {change['before']} → {change['after']}")
         return lines
 
     def as_json(self) -> dict:
         return {**self.diff.as_json(), "applied": self.applied}
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def import_official_list(settings, path: str | Path, *, valid_from: date, source_document: str | None = None,
@@ -581,11 +588,57 @@ def apply_diff(engine, official: OfficialList, diff: RegistryDiff, applied_by: s
         valid_from=date.fromisoformat(diff.valid_from), stations=stations_to_write(official, diff),
         withdrawn=[entry["section_id"] for entry in diff.no_longer_listed], targets=targets_to_write(diff),
         file_sha256=official.file_sha256, summary=_summary(diff))
+    days = registry_store.days_to_reassess(engine, applied)
+    window = (min(days).replace(day=1), max(days)) if days else None
+    before = _stored_results(engine, window)
     reassessed = registry_store.reassess_changed(engine, applied, settings)
+    sections = _reassessed_sections(before, _stored_results(engine, window), {p[0] for p in applied.changed_periods})
     periods = [{"section_id": sid, "first_day": str(first), "last_day": str(last) if last else None}
                for sid, first, last in applied.changed_periods]
     return {"version_id": applied.version_id, "applied_by": applied_by, "changed_periods": periods,
-            "reassessed": _json_safe(reassessed)}
+            "reassessed": _json_safe({key: value for key, value in reassessed.items() if key != "changed_results"}),
+            "reassessed_sections": sections}
+
+
+RESULT_KEY = ["station_id", "period", "period_start"]
+COMPARED = ["water_class", "target_class", "target_status", "is_compliant", "status"]
+
+
+def _stored_results(engine, window) -> pd.DataFrame:
+    from warehouse import db
+
+    if window is None:
+        return pd.DataFrame(columns=RESULT_KEY + COMPARED)
+    frame = db.assessments_between(engine, *window)
+    frame = frame[frame["domain"] != "air"][RESULT_KEY + COMPARED].copy()
+    frame["period_start"] = frame["period_start"].astype(str)
+    return frame.astype(object).where(frame.notna(), None)
+
+
+def _reassessed_sections(before: pd.DataFrame, after: pd.DataFrame, section_ids: set[str]) -> list[dict]:
+    """Per section whose period changed: the periods reassessed and each result that reads differently
+    now, told as pipelines.display tells it (class, target with its status, verdict)."""
+    joined = after.merge(before, on=RESULT_KEY, how="left", suffixes=("", "_before"))
+    joined = joined[joined["station_id"].isin(section_ids)].sort_values(["station_id", "period", "period_start"])
+    out = []
+    for section_id, rows in joined.groupby("station_id", sort=True):
+        told = [(row, _told(row, "_before"), _told(row, "")) for row in rows.to_dict("records")]
+        out.append({"section_id": section_id, "days": int((rows["period"] == "day").sum()),
+                    "months": int((rows["period"] == "month").sum()),
+                    "first": rows["period_start"].min(), "last": rows["period_start"].max(),
+                    "results_changed": [{"period": row["period"], "period_start": row["period_start"],
+                                         "before": before_text, "after": after_text}
+                                        for row, before_text, after_text in told if before_text != after_text]})
+    return out
+
+
+def _told(row: dict, suffix: str) -> str:
+    from pipelines import display
+
+    status, target_status = row[f"status{suffix}"], row[f"target_status{suffix}"]
+    return (f"{display.class_text(row[f'water_class{suffix}'], 'en', status)} against "
+            f"{display.target_text(row[f'target_class{suffix}'], 'en', target_status)}: "
+            f"{display.verdict_text(row[f'is_compliant{suffix}'], 'en', status, target_status)}")
 
 
 def _summary(diff: RegistryDiff) -> dict:
