@@ -208,6 +208,13 @@ def agreement_verdict_text(verdict: str, lang: str = "zh") -> str:
     return en if lang == "en" else zh
 
 
+def required_rate_text(rate, lang: str = "zh") -> str:
+    """The compliance rate an agreement demands ('83%'), or that its copies do not give it."""
+    if is_missing(rate):
+        return "not recovered (the agreement's target wording)" if lang == "en" else "未取得（协议考核目标原文未取得）"
+    return f"{float(rate):.0%}"
+
+
 def amount_text(yuan, lang: str = "zh", per: str | None = None) -> str:
     """A sum of money as the agreements write it: '1亿元', '3亿元', '5000万元' / 'CNY 100 million';
     per 'year' adds 每年 / a year, per 'agreement' says it is the whole agreement's sum. A sum the

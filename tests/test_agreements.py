@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
+from pipelines import display
 from pipelines.assessment import cross_boundary
 from pipelines.config import load_settings
 from pipelines.reference import standards
@@ -176,6 +177,9 @@ def test_2015_2017_states_its_unknowns(documents):
     assert (terms.fund_each_yuan, terms.fund_per) == (300_000_000, "agreement")
     assert "NF" in terms.direction_status and "C3" in terms.status
     assert cross_boundary.scheme_for(SECTION, 2016).required_monthly_compliance is None
+    # the app's Cross-boundary page writes the rate through the same words, never 'nan%'
+    assert display.required_rate_text(None, "en") == "not recovered (the agreement's target wording)"
+    assert display.required_rate_text(0.83) == "83%"
 
 
 def test_a_year_after_every_agreement_says_so(documents):

@@ -191,8 +191,7 @@ def _agreement_row(outcome, names, display) -> list:
         display.word("compliant" if annual.is_compliant else "failed"))
     if annual_verdict != MISSING and assumed:
         annual_verdict += "（目标为假定）"
-    required = ("未取得（协议考核目标原文未取得）" if scheme.required_monthly_compliance is None
-                else f"{scheme.required_monthly_compliance:.0%}")
+    required = display.required_rate_text(scheme.required_monthly_compliance)
     section = f"{names.get(agreement.section_id, agreement.section_id)} ({agreement.section_id})"
     if agreement.section_match != "name":
         section += f"；假定（{agreement.section_printed}不在登记册中）"

@@ -133,8 +133,9 @@ def board_table(context, end: date | None = None) -> pd.DataFrame:
             columns[3]: scheme.target_class,
             columns[4]: month_text(newest, lang),
             columns[5]: rate_of(recent, lang, len(year_months)),
-            columns[6]: f"{scheme.required_monthly_compliance:.0%} ({t('scheme_' + scheme.scheme_id, lang)})"
-            if "scheme_" + scheme.scheme_id in TEXT else f"{scheme.required_monthly_compliance:.0%} ({scheme.scheme_id})",
+            # an agreement whose rate was never recovered (九洲江 2015–2017) says so, never 'nan%'
+            columns[6]: f"{display.required_rate_text(scheme.required_monthly_compliance, lang)} "
+                        f"({t('scheme_' + scheme.scheme_id, lang) if 'scheme_' + scheme.scheme_id in TEXT else scheme.scheme_id})",
             columns[7]: display.multiples_text(newest["failing_parameters"], lang) if failed(newest) else "",
             columns[8]: alert or "—",
             columns[9]: section["station_id"],
