@@ -1,5 +1,6 @@
 """`envmon registry unknown` and `envmon registry check`: what the registry does not know, and
-whether its files are sound."""
+whether its files are sound. `envmon registry import`: a bureau's official list compared with the
+registry, and applied as its new version (pipelines/reference/official_list.py)."""
 from __future__ import annotations
 
 import argparse
