@@ -565,6 +565,19 @@ registry_stations = Table(  # stations and sections that joined after the seed (
 )
 
 
+security_audit = Table(  # migration 0017: who signed in, who failed, who changed what (warehouse/security_audit.py)
+    "security_audit", metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("event", String(32), nullable=False),           # security_audit.EVENTS: sign_in, sign_in_failed, lockout, ...
+    Column("user_name", Text),                             # the account acted on or named in a sign-in (as typed)
+    Column("address", String(64)),                         # the client's address, or cli:<OS user> for envmon users
+    Column("detail", Text),                                # why (wrong password, locked, episode 12); never a secret
+    Index("ix_security_audit_user", "user_name", "occurred_at"),
+    Index("ix_security_audit_occurred", "occurred_at"),
+)
+
+
 def utc_now() -> datetime:
     """Time stamps of rows (loaded, staged, raised, superseded...): pipelines.clock.now(), the one clock."""
     from pipelines.clock import now

@@ -21,6 +21,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from dashboards.app import signin
 from dashboards.app import users as users_module
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,12 @@ SESSION_HOURS = 8
 # the app's own settings, beside pipelines/config.py's (the warehouse URLs, ENVMON_HOME)
 ENV_VARS = ("ENVMON_DASHBOARD_USERS", "ENVMON_DASHBOARD_SECRET_KEY", "ENVMON_DASHBOARD_SESSION_HOURS",
             "ENVMON_DASHBOARD_ACK_URL")
+ENV_VARS += signin.ENV_VARS  # throttle, lockout, idle timeout, audit log (dashboards/app/signin.py)
 
 
 def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str | None = None,
                session_hours: float = SESSION_HOURS, cache_seconds: float | None = None,
+               audit_url: str | None = None, login_rules: signin.LoginRules | None = None,
                ack_url: str | None = None):
     import dash
     import flask
@@ -62,6 +65,10 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
         user = users_module.get_user(users_path, name)  # a disabled user's session ends here
         return SessionUser(user) if user else None
 
+    # throttle, lockout, audit log, idle timeout (hooked before the login wall: an idle session meets it)
+    sign_in = signin.install(server, users_path, db.engine_for(audit_url) if audit_url else None,
+                             login_rules or signin.LoginRules(), pages.login_page)
+
     open_paths = ("/login", "/logout", "/healthz", "/assets/envmon.css")
 
     @server.before_request
@@ -89,7 +96,8 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
             return None
         body = flask.request.get_data(cache=True)
         output = (flask.request.get_json(silent=True) or {}).get("output", "")
-        if not isinstance(output, str) or "alerts-" in output or not flask_login.current_user.is_authenticated:
+        if not isinstance(output, str) or "alerts-" in output or signin.AUDIT_TABLE in output \
+                or not flask_login.current_user.is_authenticated:
             return None
         user = flask_login.current_user.user
         key = (user.name, user.role, user.bureau, warehouse.refresh_version(), hashlib.sha256(body).digest())
@@ -122,16 +130,22 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
         return "ok"
 
     @server.route("/login", methods=["GET", "POST"])
+    @sign_in.throttle
     def login():
         lang = "en" if flask.request.args.get("lang") == "en" else "zh"
         failed = False
         if flask.request.method == "POST":
-            user = users_module.authenticate(users_path, flask.request.form.get("username", ""),
-                                             flask.request.form.get("password", ""))
+            form = flask.request.form
+            try:  # one answer for every failure; the audit log says which it was
+                user = sign_in.attempt(form.get("username", ""), form.get("password", ""), form.get("code"),
+                                       flask.request.remote_addr)
+            except signin.AuditUnavailable:
+                return flask.Response(pages.login_page(lang, "login_unavailable"), status=503, mimetype="text/html")
             if user is not None:
                 flask.session.clear()
                 flask.session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME
                 flask_login.login_user(SessionUser(user), remember=False)
+                sign_in.started(flask.session)  # the idle timeout counts from here
                 return flask.redirect(_safe_next(flask.request.args.get("next")))
             failed = True
         return flask.Response(pages.login_page(lang, failed), status=401 if failed else 200,
@@ -139,6 +153,8 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
 
     @server.get("/logout")
     def logout():
+        if flask_login.current_user.is_authenticated:
+            sign_in.record("logout", flask_login.current_user.get_id(), flask.request.remote_addr)
         flask_login.logout_user()
         flask.session.clear()
         return flask.redirect("/login")
@@ -210,6 +226,7 @@ def app_from_environment(environ=None):
     return create_app(settings.dashboard_url, users_module.users_file(env), settings.home,
                       secret_key=env.get("ENVMON_DASHBOARD_SECRET_KEY"),
                       session_hours=float(env.get("ENVMON_DASHBOARD_SESSION_HOURS", SESSION_HOURS)),
+                      audit_url=signin.audit_url_of(env, settings), login_rules=signin.login_rules(env),
                       ack_url=ack_url_of(env, settings))
 
 

@@ -134,10 +134,14 @@ def _list(settings, args) -> int:
 
 def _act(settings, args) -> int:
     from pipelines import alerts
+    from warehouse import security_audit
 
     engine = _engine(settings)
     if args.alerts_command == "ack":
         episode = alerts.acknowledge(engine, args.episode, args.by, args.comment)
+        # the security audit log has it too, with who ran the command
+        security_audit.record(engine, "acknowledgement", args.by.strip(), security_audit.cli_address(),
+                              f"episode {args.episode}")
         print(f"episode {args.episode} acknowledged by {args.by}"
               + ("" if episode["acknowledged_by"] == args.by.strip() else
                  f" (first acknowledged by {episode['acknowledged_by']})"))

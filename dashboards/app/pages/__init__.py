@@ -46,8 +46,11 @@ def table_for(context: components.PageContext, page: str, table: str):
     return module.TABLES[table](context)
 
 
-def login_page(lang: str, failed: bool) -> str:
-    error = f'<p class="error" id="login-error">{html_escape.escape(t("login_failed", lang))}</p>' if failed else ""
+def login_page(lang: str, failed: bool | str) -> str:
+    """The login form; `failed`: True after a failed sign-in (one answer for every failure), or the
+    key of another notice (login_throttled, login_unavailable)."""
+    notice = "login_failed" if failed is True else failed
+    error = f'<p class="error" id="login-error">{html_escape.escape(t(notice, lang))}</p>' if notice else ""
     other = ("English", "?lang=en") if lang != "en" else ("中文", "?")
     return f"""<!DOCTYPE html><html lang="{'en' if lang == 'en' else 'zh-CN'}"><head><meta charset="utf-8">
 <title>envmon · {t('login', lang)}</title><link rel="stylesheet" href="/assets/envmon.css"></head>
@@ -55,5 +58,6 @@ def login_page(lang: str, failed: bool) -> str:
 <h1>{html_escape.escape(t('title', lang))}</h1>{error}
 <label>{t('username', lang)}<input name="username" id="username" autocomplete="username" required></label>
 <label>{t('password', lang)}<input name="password" id="password" type="password" autocomplete="current-password" required></label>
+<label>{t('otp_code', lang)}<input name="code" id="code" inputmode="numeric" autocomplete="one-time-code" maxlength="8"></label>
 <button type="submit" id="login-button">{t('login', lang)}</button>
 <p class="lang"><a href="/login{other[1]}">{other[0]}</a></p></form></body></html>"""

@@ -151,7 +151,17 @@ def acknowledge_as(context, ack_engine, episode_id, comment) -> tuple[str, str]:
     text = (comment or "").strip()[:COMMENT_CHARS] or None
     alerts.acknowledge(ack_engine, episode_id, context.user.name, text)
     log.info("alert episode %s acknowledged by %s", episode_id, context.user.name)
+    _audit_acknowledgement(context.user.name, episode_id)
     return "done", w("ack_done", lang).format(id=episode_id, who=context.user.name)
+
+
+def _audit_acknowledgement(name: str, episode_id: int) -> None:
+    """The security audit log's record of it (dashboards/app/signin.py), with the user's address."""
+    import flask
+
+    sign_in = flask.current_app.config.get("ENVMON_SIGN_IN")
+    if sign_in is not None:
+        sign_in.record("acknowledgement", name, flask.request.remote_addr, f"episode {episode_id}")
 
 
 def ack_block(context) -> html.Div:

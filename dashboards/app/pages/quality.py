@@ -1,5 +1,6 @@
 """Data quality: the ingest log per source and night (read, loaded, quarantined), the quarantine's
-reasons in words, the payload log of the real sources, and the Great Expectations Data Docs."""
+reasons in words, the payload log of the real sources, and the Great Expectations Data Docs; for
+regional users, the security audit log (who signed in, who failed, who changed what)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -12,6 +13,7 @@ from dashboards.app.data import parse_day
 from dashboards.app.i18n import t, value_text
 from dashboards.app.pages.alerts import bureau_time
 from dashboards.app.reasons import readable
+from dashboards.app.signin import AUDIT_TABLE
 
 
 def _range(context):
@@ -88,6 +90,33 @@ def gap_table(context) -> pd.DataFrame:
     return headed(gaps, GAP_HEADINGS, context.lang)
 
 
+AUDIT_DAYS = 30
+AUDIT_ROWS = 2000
+AUDIT_HEADINGS = {"occurred_at": "col_at", "event": "col_event", "user_name": "col_user", "address": "col_address",
+                  "detail": "col_detail"}
+
+
+def audit_table(context) -> pd.DataFrame | None:
+    """The security audit log of the last AUDIT_DAYS days, the newest first, on the bureaus' clock:
+    regional users only (None otherwise: no table, and its download is 404). Read afresh, never
+    from the cache."""
+    from pipelines import clock
+    from pipelines.display import text_or_dash
+    from warehouse import security_audit
+
+    if not context.user.is_regional:
+        return None
+    lang = context.lang
+    events = security_audit.events(context.warehouse.engine, clock.now() - timedelta(days=AUDIT_DAYS),
+                                   limit=AUDIT_ROWS, newest_first=True)
+    events["occurred_at"] = bureau_time(events["occurred_at"])
+    events["event"] = [value_text("security_event", e, lang) for e in events["event"]]
+    events["detail"] = [text_or_dash(value_text("security_detail", d, lang)) for d in events["detail"]]
+    for column in ("user_name", "address"):
+        events[column] = [text_or_dash(v) for v in events[column]]
+    return headed(events, AUDIT_HEADINGS, lang)
+
+
 def render(context, rest):
     lang = context.lang
     start, end = _range(context)
@@ -105,6 +134,9 @@ def render(context, rest):
         html.H4(t("collection_gaps", lang)),
         components.data_table("quality-gaps", gap_table(context), "quality/gaps", context, page_size=10),
     ]
+    if context.user.is_regional:  # filled by its own callback, which the response cache leaves alone
+        body += [html.H4(t("security_audit", lang).format(days=AUDIT_DAYS)),
+                 components.data_table(AUDIT_TABLE, None, "quality/security", context, page_size=15)]
     return body, (start, end)
 
 
@@ -124,4 +156,14 @@ def register(app, current_context) -> None:
                 components.search_string(params))
 
 
-TABLES = {"log": log_table, "reasons": reason_table, "payloads": payload_table, "gaps": gap_table}
+    @app.callback(*components.table_targets(AUDIT_TABLE), Input("quality-range", "start_date"), State("url", "search"))
+    def security_log(_start, search):
+        context = current_context(components.parse_search(search))
+        frame = audit_table(context)
+        if frame is None:  # a crafted request of a city user: nothing
+            frame = pd.DataFrame()
+        return components.table_outputs(AUDIT_TABLE, frame, "quality/security", context)
+
+
+TABLES = {"log": log_table, "reasons": reason_table, "payloads": payload_table, "gaps": gap_table,
+          "security": audit_table}
