@@ -207,7 +207,9 @@ class AirflowCluster:
         self.run(["bash", str(ROOT / "deploy" / "airflow-init.sh")], timeout=240, name="init",
                  env={**self.admin, **self.init_env})
         self.timings["init_seconds"] = round(time.monotonic() - started, 1)
-        self._start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port)])
+        # --proxy-headers: as docker-compose.yml runs it behind its TLS proxy
+        self._start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port),
+                                   "--proxy-headers"])
         self._start("dag-processor", ["dag-processor"])
         self._start("scheduler", ["scheduler"], env=LOCAL_EXECUTOR_PRELOAD if self.executor == "LocalExecutor" and self.preload else None)
         for worker in self.worker_specs:

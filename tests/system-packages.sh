@@ -22,3 +22,9 @@ if [ ${#dashboard_packages[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "tests/system-packages.sh: installing ${dashboard_packages[*]} needs root" >&2; exit 1; }
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${dashboard_packages[@]}"
 fi
+
+# the deployment's TLS reverse proxy (tests/test_proxy.py): deploy/proxy/envmon.conf run by Debian's nginx
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || {
+  [ "$(id -u)" = 0 ] || { echo "tests/system-packages.sh: installing nginx needs root" >&2; exit 1; }
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends nginx
+}

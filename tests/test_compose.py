@@ -13,7 +13,7 @@ import yaml
 
 from dashboards.app import ENV_VARS as DASHBOARD_ENV_VARS
 from pipelines.config import ENV_VARS
-from tests.airflow_cluster import CELERY_CONFIG_OPTIONS
+from tests.airflow_cluster import CELERY_CONFIG_OPTIONS, FAB_AUTH_MANAGER
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,7 +61,8 @@ def test_airflow_3_components_and_the_dashboard_are_services():
     assert {"postgres", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
             "dashboard"} <= set(services)
     commands = {name: services[name].get("command") for name in services}
-    assert commands["airflow-apiserver"] == "api-server" and commands["airflow-dag-processor"] == "dag-processor"
+    assert commands["airflow-apiserver"] == ["api-server", "--proxy-headers"]  # behind the proxy
+    assert commands["airflow-dag-processor"] == "dag-processor"
 
 
 def test_the_environment_variables_match_what_the_code_reads():
@@ -74,6 +75,8 @@ def test_the_environment_variables_match_what_the_code_reads():
         unknown = {k for k in service.get("environment") or {} if k.startswith("ENVMON_")} - set(ENV_VARS)
         if name == "dashboard":  # the app's own settings (dashboards/app)
             unknown -= set(DASHBOARD_ENV_VARS)
+        if name == "proxy":  # the ones its entrypoint reads (the certificate)
+            unknown -= set(re.findall(r"\$\{(ENVMON_\w+)", (ROOT / "deploy" / "proxy" / "entrypoint.sh").read_text()))
         assert unknown <= {"ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD"} if name == "postgres" else not unknown, \
             (name, unknown)
 
@@ -88,13 +91,14 @@ def _secrets_of(service: dict) -> set[str]:
 
 SECRETS = {"POSTGRES_PASSWORD", "ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD", "ENVMON_SMTP_PASSWORD",
            "ENVMON_SMTP_USER", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY",
-           "ENVMON_DASHBOARD_SECRET_KEY"}
+           "ENVMON_DASHBOARD_SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD"}
 AIRFLOW_SECRETS = {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
 # which service may hold which secret, and why
 ALLOWED_SECRETS = {
     "postgres": {"POSTGRES_PASSWORD", "ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD"},  # creates the roles
     "airflow-init": AIRFLOW_SECRETS | {"ENVMON_DB_PASSWORD",                # migrates both databases
-                                       "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER"},  # tests the channels
+                                       "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER",   # tests the channels
+                                       "AIRFLOW_ADMIN_PASSWORD"},                    # creates the first admin
     "airflow-worker": AIRFLOW_SECRETS | {"ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD",  # runs the tasks
                                          "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER"},
     "dashboard": {"ENVMON_DASHBOARD_DB_PASSWORD",                            # reads, as the read-only role
@@ -257,3 +261,80 @@ def test_every_secret_the_routing_names_reaches_the_workers_and_the_scheduler():
         patterns = (ROOT / ignore).read_text(encoding="utf-8").split()
         assert any(fnmatch.fnmatch(ALERT_SECRETS_FILE, p) for p in patterns if not p.startswith("!")), ignore
     assert "!.env.alerts.example" in (ROOT / ".gitignore").read_text(encoding="utf-8").split()
+
+
+# ---- production sign-in and TLS (issue 24) --------------------------------------------------------
+
+PROXY_CONF = ROOT / "deploy" / "proxy" / "envmon.conf"
+
+
+def _proxy_servers() -> list[dict]:
+    """deploy/proxy/envmon.conf's server blocks: their listen lines, return and proxy_pass targets."""
+    text = re.sub(r"#.*", "", PROXY_CONF.read_text(encoding="utf-8"))
+    servers = []
+    for block in re.split(r"\bserver\s*\{", text)[1:]:
+        servers.append({"listen": re.findall(r"^\s*listen\s+([^;]+);", block, re.M),
+                        "return": re.findall(r"^\s*return\s+([^;]+);", block, re.M),
+                        "upstreams": re.findall(r"^\s*set\s+\$\w+\s+(http://[^;]+);", block, re.M)})
+    return servers
+
+
+def test_only_the_proxy_is_published_and_only_tls_is_served():
+    services = _compose()["services"]
+    published = {name: s["ports"] for name, s in services.items() if s.get("ports")}
+    assert set(published) == {"proxy"}, f"published besides the proxy: {sorted(set(published) - {'proxy'})}"
+    ports = {int(str(p).split(":")[-1]) for p in published["proxy"]}
+    servers = _proxy_servers()
+    listening = {int(listen.split()[0].rsplit(":", 1)[-1]): listen for server in servers for listen in server["listen"]}
+    assert ports == set(listening), (ports, listening)
+    for server in servers:
+        tls = all(" ssl" in listen for listen in server["listen"])
+        # a server without TLS serves nothing: it redirects every request to https
+        assert tls or server["return"] == ["308 https://$host$request_uri"], server
+    assert [p for p, listen in listening.items() if " ssl" not in listen] == [80]
+    conf = PROXY_CONF.read_text(encoding="utf-8")
+    assert re.search(r"^ssl_protocols TLSv1\.2 TLSv1\.3;$", conf, re.M)
+    assert conf.count('add_header Strict-Transport-Security "max-age=31536000" always;') == 2  # both TLS servers
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in conf
+
+
+def test_the_proxy_reaches_the_app_and_airflow_on_their_ports():
+    services = _compose()["services"]
+    upstreams = {u for server in _proxy_servers() for u in server["upstreams"]}
+    assert {"http://dashboard:8050", "http://airflow-apiserver:8080"} <= upstreams
+    assert "--port 8050" in " ".join(services["dashboard"]["command"])
+    # the api-server listens on 8080 (Airflow's default), where the workers' execution API is too
+    env = services["airflow-apiserver"]["environment"]
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+    for upstream in upstreams - {"http://api:8070"}:  # the open data API's service comes with issue 26
+        assert upstream.split("//")[1].split(":")[0] in services, upstream
+    # the app and the api-server trust the proxy's X-Forwarded-Proto
+    assert services["dashboard"]["environment"]["ENVMON_TRUSTED_PROXIES"] == "1"
+    assert env["FORWARDED_ALLOW_IPS"] == "*"
+    proxy = services["proxy"]
+    assert proxy["image"].startswith("nginx:") and proxy["entrypoint"] == ["sh", "/opt/envmon-proxy/entrypoint.sh"]
+    assert "./deploy/proxy/envmon.conf:/etc/nginx/conf.d/default.conf:ro" in proxy["volumes"]
+    assert "./deploy/proxy/entrypoint.sh:/opt/envmon-proxy/entrypoint.sh:ro" in proxy["volumes"]
+    # the self-signed certificate's volume, or the bureau's own directory (read-only)
+    assert "${ENVMON_TLS_CERTS:-proxy-certs}:/etc/nginx/certs${ENVMON_TLS_CERTS:+:ro}" in proxy["volumes"]
+    assert "proxy-certs" in _compose()["volumes"]
+    assert "/etc/nginx/certs/fullchain.pem" in PROXY_CONF.read_text(encoding="utf-8")
+
+
+def test_every_airflow_component_signs_in_with_fab_and_the_init_makes_the_admin():
+    services = _compose()["services"]
+    for name, service in _airflow_services(services).items():
+        assert service["environment"]["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER, name
+    assert "apache-airflow-providers-fab" in _pins()
+    module, _, name = FAB_AUTH_MANAGER.rpartition(".")
+    assert hasattr(importlib.import_module(module), name)
+    init = services["airflow-init"]["environment"]
+    # the password from .env, required, never a default in the repository
+    assert init["_AIRFLOW_WWW_USER_PASSWORD"] == "${AIRFLOW_ADMIN_PASSWORD:?set AIRFLOW_ADMIN_PASSWORD in .env}"
+    assert init["_AIRFLOW_WWW_USER_USERNAME"].startswith("${AIRFLOW_ADMIN_USERNAME")
+    admin_vars = {"_AIRFLOW_WWW_USER_USERNAME", "_AIRFLOW_WWW_USER_PASSWORD"}
+    assert not [n for n, s in services.items() if n != "airflow-init" and admin_vars & set(s.get("environment") or {})]
+    script = (ROOT / "deploy" / "airflow-init.sh").read_text(encoding="utf-8")
+    assert re.search(r"airflow users create --role=Admin .*\n.*--password=\"\$_AIRFLOW_WWW_USER_PASSWORD\"", script)
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    assert re.search(r"^AIRFLOW_ADMIN_PASSWORD=$", example, re.M)  # documented, left empty
