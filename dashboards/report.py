@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from pipelines import clock, display
+from pipelines import clock, display, target_status
 from pipelines.reference import standards
 from pipelines.observations import BUREAU_TZ
 from warehouse import db
@@ -46,6 +46,8 @@ def _verdict(row) -> str:
     """'failed', 'compliant' or 'none' (no assessed class: no data, insufficient data)."""
     if row is None or row["status"] != "assessed" or _class_or_none(row["water_class"]) is None:
         return "none"
+    if display.target_status_of(row) == "unset" or display.is_missing(row["is_compliant"]):
+        return "none"  # a class without a target: 目标未定, no verdict
     return "compliant" if bool(row["is_compliant"]) else "failed"
 
 
@@ -53,8 +55,10 @@ def _status_text(row) -> str:
     if row is None:
         return display.word("no_data", LANG)
     if _verdict(row) == "none":
+        if row["status"] == "assessed" and _class_or_none(row["water_class"]) is not None:
+            return display.verdict_text(None, LANG, "assessed", display.target_status_of(row))  # 目标未定
         return display.class_text(None, LANG, row["status"] if row["status"] != "assessed" else "no data")
-    return display.verdict_text(row["is_compliant"], LANG, "assessed")
+    return display.verdict_text(row["is_compliant"], LANG, "assessed", display.target_status_of(row))
 
 
 def _month_text(month_to_date: pd.DataFrame, station_id: str) -> str:
@@ -242,7 +246,8 @@ def _label_text(data_label: str) -> str:
 
 def write_report(engine, out_dir: Path, data_label: str, data_docs: Path | None = None) -> Path:
     stations = db.read_table(engine, "stations")
-    assessments = db.read_table(engine, "assessments", order_by=["period_start", "station_id"])
+    # a row from before target_status was stored tells the registry's status (never official by default)
+    assessments = target_status.filled(db.read_table(engine, "assessments", order_by=["period_start", "station_id"]))
     series = db.rollups(engine, "day", SERIES_PARAMETERS)  # the dashboard never scans raw observations
     figures = [cross_boundary_table(stations, assessments), section_map(stations, assessments),
                section_series(stations, series), air_quality_calendar(stations, assessments)]

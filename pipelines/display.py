@@ -7,6 +7,11 @@ Missing is never written as a programmer's word (nan, None, NaT, null) nor as a 
 without a valid value reads 无数据 / no data, one with too few valid values 数据不足 / insufficient
 data, a section-day lacking an indicator its method requires 指标不全 / indicators incomplete, and
 a section without a target 目标未定 / target not set. 未达标 / failed is kept for real failures.
+
+A verdict made against a target the registry only assumes (assessments.target_status 'assumed',
+issue 23) says so wherever it is written: 未达标（目标为假定） / failed (assumed target); one whose
+target is not set (target_status 'unset') is no verdict at all: 目标未定, never 未达标. Official
+targets read as before. There is no silent default.
 """
 from __future__ import annotations
 
@@ -23,8 +28,14 @@ WORDS = {
     "target_unset": ("目标未定", "target not set"),
     "compliant": ("达标", "compliant"),
     "failed": ("未达标", "failed"),
+    "assumed_target": ("目标为假定", "assumed target"),
+    "official_target": ("正式目标", "official target"),
+    "assumed_target_kind": ("假定目标", "assumed target"),
     "dash": ("—", "—"),
 }
+
+# assessments.target_status (issue 23): what the target a verdict was made against rests on
+TARGET_STATUSES = ("official", "assumed", "unset")
 
 # the stored assessment statuses (assessments.status) and what a reader is told of each
 STATUS_WORD = {
@@ -60,20 +71,62 @@ def class_text(water_class, lang: str = "zh", status: str | None = None) -> str:
     return word(STATUS_WORD.get(status or "no data") or "no_data", lang)
 
 
-def verdict_text(is_compliant, lang: str = "zh", status: str | None = "assessed") -> str:
-    """达标 / 未达标 only for an assessed period; otherwise the reason there is no verdict."""
+def verdict_text(is_compliant, lang: str = "zh", status: str | None = "assessed",
+                 target_status: str | None = None) -> str:
+    """达标 / 未达标 only for an assessed period; otherwise the reason there is no verdict. Against an
+    assumed target: 达标（目标为假定） / compliant (assumed target); without a target: 目标未定."""
     if status and status != "assessed":
         return word(STATUS_WORD.get(status) or "no_data", lang)
+    if target_status == "unset":
+        return word("target_unset", lang)
     if is_missing(is_compliant):
         return word("no_data", lang)
-    return word("compliant" if bool(is_compliant) else "failed", lang)
+    return assumed_target_text(word("compliant" if bool(is_compliant) else "failed", lang), lang, target_status)
 
 
-def class_and_verdict(water_class, is_compliant, lang: str = "zh", status: str | None = "assessed") -> str:
-    """'Ⅳ · 未达标', 'Ⅱ · 达标', or just '无数据' / '数据不足' where there is no valid class."""
+def target_status_of(row) -> str | None:
+    """A stored row's target_status ('official', 'assumed', 'unset'), or None where it has none (a
+    row written before issue 23, a frame without the column)."""
+    value = row.get("target_status") if hasattr(row, "get") else None
+    return None if is_missing(value) else str(value)
+
+
+def assumed_target_text(verdict: str, lang: str = "zh", target_status: str | None = "assumed") -> str:
+    """A verdict's words as written against an assumed target ('未达标' → '未达标（目标为假定）',
+    'failed' → 'failed (assumed target)'); unchanged against an official one or an unknown status."""
+    if target_status != "assumed":
+        return verdict
+    return f"{verdict} ({word('assumed_target', lang)})" if lang == "en" else f"{verdict}（{word('assumed_target', lang)}）"
+
+
+def target_status_text(target_status, lang: str = "zh") -> str:
+    """A target's status as a reader is told it: 正式目标 / 假定目标 / 目标未定; '—' where unknown."""
+    key = {"official": "official_target", "assumed": "assumed_target_kind", "unset": "target_unset"}.get(
+        None if is_missing(target_status) else str(target_status))
+    return word(key, lang) if key else "—"
+
+
+def target_text(target_class, lang: str = "zh", target_status: str | None = None) -> str:
+    """A target as a table or notice writes it: 'Ⅲ', 'Ⅲ（假定）' / 'Ⅲ (assumed)' where the registry
+    only assumes it, 目标未定 / target not set where there is none."""
+    if target_status == "unset" or (is_missing(target_class) and target_status is not None):
+        return word("target_unset", lang)
+    if is_missing(target_class):
+        return "—"
+    if target_status == "assumed":
+        return f"{target_class} (assumed)" if lang == "en" else f"{target_class}（假定）"
+    return str(target_class)
+
+
+def class_and_verdict(water_class, is_compliant, lang: str = "zh", status: str | None = "assessed",
+                      target_status: str | None = None) -> str:
+    """'Ⅳ · 未达标', 'Ⅱ · 达标', 'Ⅳ · 未达标（目标为假定）', 'Ⅱ · 目标未定' (the class is computed
+    without a target), or just '无数据' / '数据不足' where there is no valid class."""
+    if status == "target unset" and not is_missing(water_class):
+        status, target_status = "assessed", "unset"
     if (status and status != "assessed") or is_missing(water_class):
         return class_text(None, lang, status if status != "assessed" else "no data")
-    return f"{water_class} · {verdict_text(is_compliant, lang, status)}"
+    return f"{water_class} · {verdict_text(is_compliant, lang, status, target_status)}"
 
 
 def rate_text(compliant: int, assessed: int, periods: int, lang: str = "zh") -> str:

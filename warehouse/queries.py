@@ -15,6 +15,7 @@ from sqlalchemy import Engine, case, func, literal, select
 from warehouse import schema
 
 ASSESSED = "assessed"
+TARGET_UNSET = "target unset"   # classed, without a target to judge it against (issue 23)
 
 
 def _frame(engine: Engine, query, columns=None) -> pd.DataFrame:
@@ -64,20 +65,22 @@ def assessed_day_range(engine: Engine, station_ids=None) -> tuple[date | None, d
 # the columns the app reads, named: a column a later migration adds changes nothing here
 ASSESSMENT_COLUMNS = ["station_id", "period", "period_start", "domain", "standard", "water_class", "target_class",
                       "is_compliant", "grade", "indicators_assessed", "failing_parameters", "values_used",
-                      "is_cross_boundary", "status", "aqi", "primary_pollutants"]
+                      "is_cross_boundary", "status", "aqi", "primary_pollutants", "target_status"]
 
 
 def latest_assessments(engine: Engine, domain: str, as_of: date, station_ids=None, lookback_days: int = 31) -> pd.DataFrame:
     """Each station's newest assessed daily row of `domain` on or before `as_of`, no older than
-    `lookback_days` (a section silent for longer shows no class rather than a stale one)."""
+    `lookback_days` (a section silent for longer shows no class rather than a stale one). A day
+    classed without a target (status 'target unset', issue 23) is one: its class is shown, its
+    verdict reads 目标未定."""
     a = schema.assessments
     first = date.fromordinal(as_of.toordinal() - lookback_days)
     ranked = _limit(select(*(a.c[c] for c in ASSESSMENT_COLUMNS), func.row_number().over(
         partition_by=a.c.station_id, order_by=a.c.period_start.desc()).label("newest")).where(
-        a.c.period == "day", a.c.domain == domain, a.c.status == ASSESSED,
+        a.c.period == "day", a.c.domain == domain, a.c.status.in_((ASSESSED, TARGET_UNSET)),
         a.c.period_start >= first, a.c.period_start <= as_of), a.c.station_id, station_ids).subquery()
     query = select(*(ranked.c[c] for c in ASSESSMENT_COLUMNS)).where(ranked.c.newest == 1)
-    return _frame(engine, query, ASSESSMENT_COLUMNS)
+    return _with_target_status(_frame(engine, query, ASSESSMENT_COLUMNS))
 
 
 def assessments_between(engine: Engine, first: date, last: date, station_ids=None, domain: str | None = None,
@@ -91,7 +94,15 @@ def assessments_between(engine: Engine, first: date, last: date, station_ids=Non
     if assessed_only:
         query = query.where(a.c.status == ASSESSED)
     query = _limit(query, a.c.station_id, station_ids).order_by(a.c.station_id, a.c.period_start)
-    return _frame(engine, query, ASSESSMENT_COLUMNS)
+    return _with_target_status(_frame(engine, query, ASSESSMENT_COLUMNS))
+
+
+def _with_target_status(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows from before target_status was stored (NULL) told with the registry's status of the
+    target in force that day (pipelines/target_status.py): never passed off as official."""
+    from pipelines import target_status
+
+    return target_status.filled(frame)
 
 
 def air_day_counts(engine: Engine, first: date, last: date, station_ids=None) -> pd.DataFrame:
@@ -348,3 +359,52 @@ def alert_episode(engine: Engine, episode_id: int) -> dict | None:
     with engine.connect() as connection:
         row = connection.execute(select(*episodes.c).where(episodes.c.episode_id == int(episode_id))).mappings().first()
     return dict(row) if row else None
+
+
+# --- the registry versioned in the warehouse (migration 0016, issue 23) --------------------------
+# Written by warehouse/registry_store.py (imports, adoptions, the seed); read here for the app's
+# Registry page. A warehouse from before 0016 answers with no rows.
+REGISTRY_VERSION_COLUMNS = ["version_id", "applied_at", "applied_by", "kind", "source_document", "valid_from"]
+TARGET_IN_FORCE_COLUMNS = ["section_id", "name_zh", "water_body", "city", "target_class", "status", "basis",
+                           "source_document", "valid_from", "valid_to", "version_id"]
+UNKNOWN_STATION_COLUMNS = ["source", "station_key", "name_zh", "city", "water_body", "first_seen_at", "last_seen_at",
+                           "payloads_seen"]
+
+
+def registry_versions(engine: Engine) -> pd.DataFrame:
+    """Every registry version, newest first: who applied it, when, from which document."""
+    if not has_table(engine, "registry_versions"):
+        return pd.DataFrame(columns=REGISTRY_VERSION_COLUMNS)
+    v = schema.registry_versions
+    query = select(*(v.c[c] for c in REGISTRY_VERSION_COLUMNS)).order_by(v.c.version_id.desc())
+    return _frame(engine, query, REGISTRY_VERSION_COLUMNS)
+
+
+def targets_in_force(engine: Engine, day: date) -> pd.DataFrame:
+    """Each registry section's target in force on `day` (not superseded, valid_from ≤ day ≤ valid_to),
+    with its status; a water section or coastal point of the registry with no target row in force
+    is 'unset' (never a default class). None where the warehouse holds no registry version."""
+    if not has_table(engine, "section_targets") or registry_versions(engine).empty:
+        return pd.DataFrame(columns=TARGET_IN_FORCE_COLUMNS)
+    from sqlalchemy import or_
+
+    t = schema.section_targets
+    query = select(t.c.section_id, t.c.target_class, t.c.status, t.c.basis, t.c.source_document, t.c.valid_from,
+                   t.c.valid_to, t.c.version_id).where(
+        t.c.superseded_in_version.is_(None), t.c.valid_from <= day, or_(t.c.valid_to.is_(None), t.c.valid_to >= day)
+    ).order_by(t.c.section_id, t.c.version_id, t.c.id)  # the newest version's row last
+    in_force = _frame(engine, query).drop_duplicates("section_id", keep="last")
+    sections = stations(engine)
+    sections = sections[sections["station_type"] != "air"][["station_id", "name_zh", "water_body", "city"]]
+    frame = sections.rename(columns={"station_id": "section_id"}).merge(in_force, on="section_id", how="outer")
+    frame["status"] = frame["status"].where(frame["status"].notna(), "unset").astype(object)
+    return frame[TARGET_IN_FORCE_COLUMNS].sort_values("section_id", ignore_index=True)
+
+
+def unknown_stations(engine: Engine) -> pd.DataFrame:
+    """The stations and sections the feeds publish that the registry lacks (warehouse/registry_drift.py)."""
+    if not has_table(engine, "unknown_stations"):
+        return pd.DataFrame(columns=UNKNOWN_STATION_COLUMNS)
+    from warehouse import registry_drift
+
+    return registry_drift.unknown_stations(engine)[UNKNOWN_STATION_COLUMNS]

@@ -18,7 +18,8 @@ from pipelines import display
 
 NAVIGATION = (("/", "overview"), ("/cross-boundary", "cross_boundary"), ("/section", "section"),
               ("/reservoirs", "reservoirs"), ("/coastal", "coastal"), ("/air", "air"), ("/alerts", "alerts"),
-              ("/quality", "quality"))
+              ("/quality", "quality"), ("/registry", "registry"))
+REGIONAL_ONLY = frozenset({"/registry"})  # the registry is the region's to keep: no link for a city bureau
 
 
 @dataclass
@@ -53,6 +54,8 @@ def header(context: PageContext, path: str, sources: list[str]) -> html.Div:
     lang = context.lang
     links = []
     for href, key in NAVIGATION:
+        if href in REGIONAL_ONLY and not context.user.is_regional:
+            continue
         active = path == href or (href != "/" and path.startswith(href))
         links.append(dcc.Link(t(key, lang), href=href + search_string({"lang": "en"} if lang == "en" else {}),
                               className="nav-link active" if active else "nav-link", id=f"nav-{key}"))

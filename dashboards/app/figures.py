@@ -65,6 +65,8 @@ def section_map(stations: pd.DataFrame, latest: pd.DataFrame, lang: str, highlig
         row = latest_rows.get(station["station_id"])
         water_class = None if row is None or display.is_missing(row["water_class"]) else row["water_class"]
         compliant = None if water_class is None or display.is_missing(row["is_compliant"]) else bool(row["is_compliant"])
+        if display.target_status_of(row) == "unset":  # a class without a target: no verdict, no ring
+            compliant = None
         groups.setdefault(water_class or "", []).append((station, row, compliant))
         points.append({"x": station["longitude"], "y": station["latitude"], "text": station["name_zh"],
                        "priority": (2 if station["is_cross_boundary"] else 0) + (1 if compliant is False else 0)})
@@ -73,8 +75,8 @@ def section_map(stations: pd.DataFrame, latest: pd.DataFrame, lang: str, highlig
         members = groups[water_class]
         hover = []
         for station, row, compliant in members:
-            verdict = (display.word("no_data", lang) if compliant is None
-                       else t("meets_target" if compliant else "fails_target", lang))
+            verdict = display.verdict_text(compliant, lang, "assessed" if water_class else "no data",
+                                           display.target_status_of(row))
             line = (f"<b>{station['name_zh']}</b> ({station['water_body']}, {station['city']})<br>"
                     f"{t('class', lang)} {display.class_text(water_class, lang)} · {t('target', lang)} "
                     f"{display.text_or_dash(station['target_class'])} · {verdict}")
@@ -158,12 +160,13 @@ def class_strip(sections: pd.DataFrame, monthly: pd.DataFrame, months: list[date
             has_class = row is not None and not display.is_missing(row["water_class"])
             failed = (has_class and status in ("assessed", "indicators incomplete")
                       and not display.is_missing(row["is_compliant"]) and not bool(row["is_compliant"]))
-            water_class = row["water_class"] if has_class and (status == "assessed" or failed) else None
+            # a class computed without a target (issue 23) is shown, with no verdict
+            water_class = row["water_class"] if has_class and (status in ("assessed", "target unset") or failed) else None
             rank = class_rank(water_class)
             z_row.append(rank)
             text_row.append("" if water_class is None else f"{water_class}{'✗' if failed else ''}")
             verdict = display.class_and_verdict(water_class, None if row is None else row["is_compliant"], lang,
-                                                "assessed" if failed else status)
+                                                "assessed" if failed else status, display.target_status_of(row))
             if failed and status != "assessed":
                 verdict += f" ({display.word('indicators_incomplete', lang)})"
             target = "—" if row is None or display.is_missing(row["target_class"]) else row["target_class"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+from pipelines import display
 from pipelines.reference import registry, standards
 
 KIND_ZH = {"opened": "开始", "worsened": "加重", "resolved": "结束", "escalated": "升级(无人确认)",
@@ -29,6 +30,11 @@ OPERATIONAL_EN = {"source_silent": "source silent", "source_back": "source back"
 # issue 21 (a feed's header changed) and issue 20 (a cross-boundary section long without valid data)
 OPERATIONAL_ZH.update({"format_changed": "数据格式变更", "section_silent": "断面长期无有效数据"})
 OPERATIONAL_EN.update({"format_changed": "feed format changed", "section_silent": "no valid data"})
+# a failure against a target the registry only assumes (issue 23), said first in the notice
+ASSUMED_TARGET_ZH = ("注意: 该断面的水质目标为假定（断面登记表中尚无正式目标），本事件为未达标（目标为假定），"
+                     "须以正式目标核实。")
+ASSUMED_TARGET_EN = ("Note: this section's target is assumed (the registry holds no official target for it): "
+                     "failed (assumed target), to be checked against the official target.")
 FOOTER_ZH = "envmon 自动发送。确认: envmon alerts ack {episode} --by 姓名 --comment 说明"
 FOOTER_EN = "Sent by envmon. Acknowledge: envmon alerts ack {episode} --by NAME --comment TEXT"
 
@@ -82,20 +88,24 @@ def _section(facts: dict, language: str) -> Message:
     kind = facts["kind"]
     items = [item_line(i, language) for i in facts.get("items", [])]
     bases = facts.get("bases", [])
+    # against a target the registry only assumes, the notice says so (issue 23): never a default as official
+    target = display.target_text(facts["target_class"], language, facts.get("target_status"))
     if language == "zh":
         label = KIND_ZH[kind]
         subject = (f"[envmon] 跨界断面超标{label} {section['name_zh']} ({section['water_body']}): "
-                   f"{facts['worst_class']} / 目标 {facts['target_class']} (事件 #{facts['episode_id']})")
+                   f"{facts['worst_class']} / 目标 {target} (事件 #{facts['episode_id']})")
         lead = _lead(facts, section, "zh")
         header = [
             f"水体: {section['water_body']}    地市: {section['city']} {section['county']}",
             f"交界类型: {BOUNDARY_ZH.get(section['boundary_kind'], section['boundary_kind'])}    "
             f"上游: {section['upstream_jurisdiction']}    下游: {section['downstream_jurisdiction']}",
-            f"最差水质类别: {facts['worst_class']}    水质目标: {facts['target_class']}    "
+            f"最差水质类别: {facts['worst_class']}    水质目标: {target}    "
             f"超标天数: {facts['days_failed']}    起始日: {facts['opened_on']}",
             "评价依据: " + "; ".join({"day": "GB 3838-2002 单因子评价, 日均值",
                                      "month": "月累计均值, 跨界考核方案"}[b] for b in bases),
         ]
+        if facts.get("target_status") == "assumed":
+            header.insert(0, ASSUMED_TARGET_ZH)
         items_title, more = "超标指标:", "其余 {n} 项见邮件或 envmon alerts list"
         footer = [f"数据来源: {facts['data_label']}",
                   f"注: 断面登记信息中的假定 (须核实): {section['assumptions'] or '无'}",
@@ -103,16 +113,18 @@ def _section(facts: dict, language: str) -> Message:
     else:
         label = KIND_EN[kind]
         subject = (f"[envmon] cross-boundary section {label}: {section['name_zh']} ({section['water_body']}) "
-                   f"{facts['worst_class']} / target {facts['target_class']} (episode #{facts['episode_id']})")
+                   f"{facts['worst_class']} / target {target} (episode #{facts['episode_id']})")
         lead = _lead(facts, section, "en")
         header = [
             f"Water body: {section['water_body']}    City: {section['city']} {section['county']}",
             f"Boundary: {section['boundary_kind']}    upstream: {section['upstream_jurisdiction']}    "
             f"downstream: {section['downstream_jurisdiction']}",
-            f"Worst class: {facts['worst_class']}    target: {facts['target_class']}    days failed: "
+            f"Worst class: {facts['worst_class']}    target: {target}    days failed: "
             f"{facts['days_failed']}    since: {facts['opened_on']}",
             "Basis: " + "; ".join(BASIS_EN[b] for b in bases),
         ]
+        if facts.get("target_status") == "assumed":
+            header.insert(0, ASSUMED_TARGET_EN)
         items_title, more = "Failing items:", "{n} more: see the e-mail or envmon alerts list"
         footer = [f"Data: {facts['data_label']}", f"Registry assumptions to verify: {section['assumptions'] or 'none'}",
                   FOOTER_EN.format(episode=facts["episode_id"])]

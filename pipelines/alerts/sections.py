@@ -168,6 +168,9 @@ def facts_of(kind: str, episode: dict, routing: Routing, data_label: str, day: d
 def _notice(connection, routing: Routing, kind: str, episode: dict, data_label: str, now: datetime, day: date,
             changes: EpisodeChanges | None, key_suffix: str | None = None, **extra) -> int | None:
     key = f"section/{episode['episode_id']}/{kind}" + (f"/{key_suffix}" if key_suffix else "")
+    if "target_status" not in extra:
+        status = episode_target_status(connection, episode)
+        extra.update({"target_status": status} if status else {})
     recipients = routing_rules.section_recipients(routing, episode["section_id"], escalation=kind == "escalated")
     notice = {"notice_key": key, "category": "section", "kind": kind, "episode_id": episode["episode_id"],
               "subject_id": episode["section_id"], "is_urgent": URGENT[kind], "effective_on": day,
@@ -176,6 +179,26 @@ def _notice(connection, routing: Routing, kind: str, episode: dict, data_label: 
     if notice_id is not None and changes is not None:
         changes.notices += 1
     return notice_id
+
+
+def episode_target_status(connection, episode: dict) -> str | None:
+    """What the target the episode's days were judged against rests on (issue 23): 'assumed' where
+    any of its assessed days was judged against an assumed target, else that of its days ('official');
+    a day stored before target_status was recorded tells the registry's status for it."""
+    from sqlalchemy import select
+
+    from pipelines import target_status
+    from warehouse import schema
+
+    a = schema.assessments
+    rows = connection.execute(select(a.c.period_start, a.c.target_status).where(
+        a.c.station_id == episode["section_id"], a.c.period == "day", a.c.status == "assessed",
+        a.c.period_start >= episode["opened_on"], a.c.period_start <= episode["last_failed_on"])).all()
+    statuses = {status or target_status.registry_status(episode["section_id"], day) for day, status in rows}
+    for status in ("assumed", "unset", "official"):
+        if status in statuses:
+            return status
+    return None
 
 
 def _data_label(connection, episode_id: int) -> str:

@@ -33,13 +33,23 @@ def _instants_iso(frame: pd.DataFrame, columns) -> pd.DataFrame:
     return frame
 
 
+def _with_target_status(frame: pd.DataFrame) -> pd.DataFrame:
+    """The `target_status` column last (official, assumed, unset: what the verdict's target rests on,
+    issue 23); a row from before it was stored tells the registry's status for its section and day,
+    an air row none (an empty cell)."""
+    from pipelines import target_status
+
+    frame = target_status.filled(frame)
+    return frame[[*[c for c in frame.columns if c != "target_status"], "target_status"]]
+
+
 def export_frame(engine, table: str) -> pd.DataFrame:
     if table == "observations":
         return observations(engine)
     if table == "assessments":
         frame = db.read_table(engine, "assessments", order_by=["period_start", "station_id"])
         names = db.read_table(engine, "stations")[["station_id", "name_zh"]].rename(columns={"name_zh": "station_name"})
-        frame = frame.merge(names, on="station_id", how="left")
+        frame = _with_target_status(frame.merge(names, on="station_id", how="left"))
         return frame[["station_id", "station_name", *[c for c in frame.columns if c not in ("station_id", "station_name")]]]
     if table == "quarantine":
         return _instants_iso(db.read_table(engine, "quarantine", order_by=["quarantine_id"]), ["observed_at"])
@@ -56,7 +66,8 @@ def export_frame(engine, table: str) -> pd.DataFrame:
         return _instants_iso(db.read_table(engine, "observation_history", order_by=["history_id"]),
                              ["observed_at", "superseded_at"])
     if table == "assessment-history":  # results replaced by a computation under another rule version
-        return _instants_iso(db.read_table(engine, "assessment_history", order_by=["history_id"]), ["superseded_at"])
+        return _instants_iso(_with_target_status(db.read_table(engine, "assessment_history", order_by=["history_id"])),
+                             ["superseded_at"])
     if table == "rollups":  # daily and monthly means; reported_mean says '< limit' below a detection limit
         return db.read_table(engine, "rollups", order_by=["period", "period_start", "station_id", "parameter"])
     if table == "air-annual":  # the HJ 663 annual statistics, per station and city (pipelines.assessment.air_annual)

@@ -44,14 +44,18 @@ def _counts_text(counts: dict) -> str:
 
 
 def section_tables(reader, year, sections, now, before) -> Table:
+    from pipelines import display
+
     table = registry.sections()
     rows = []
     for section_id in sections:
         section, result = table.loc[section_id], now[section_id]
         status, exceeding = w.section_status(section_id, result)
-        rows.append([section["name_zh"], section["water_body"], section["city"], section["target_class"],
-                     result.water_class or MISSING, before[section_id].class_text(), status, exceeding,
-                     result.months, result.note()])
+        target_status = w.target_status(section_id, date(year, 1, 1))  # an assumed target is said to be one
+        rows.append([section["name_zh"], section["water_body"], section["city"],
+                     display.target_text(section["target_class"], "zh", target_status),
+                     result.water_class or MISSING, before[section_id].class_text(),
+                     w.against_target(status, target_status), exceeding, result.months, result.note()])
     rules = surface_water.completeness()
     return Table("sections_annual", "断面年度水质", f"表1 {year}年地表水断面年度水质",
                  [Column("断面名称"), Column("所在水体"), Column("所在地市"), Column("水质目标"), Column("年度水质类别"),
@@ -59,7 +63,7 @@ def section_tables(reader, year, sections, now, before) -> Table:
                   Column("备注")], rows,
                  [f"年均值为各月均值的算术平均；某指标有效月均值少于 {rules.loc['year', 'min_values']} 个时不参与年度评价 "
                   f"({rules.loc['year', 'status']})，必评指标（{w.names(w.required_indicators())}）缺年均值时“数据不全”。",
-                  "超标倍数以水质目标类别的标准限值计。"])
+                  "超标倍数以水质目标类别的标准限值计。", w.TARGET_STATUS_NOTE])
 
 
 def river_table(year, sections, now) -> Table:

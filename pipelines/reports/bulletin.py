@@ -3,6 +3,7 @@ cross-boundary sections against their agreements, the drinking-water reservoirs,
 bays per survey and the air of each city, for one month, from the warehouse."""
 from __future__ import annotations
 
+from pipelines import display
 from pipelines.assessment import cross_boundary, daily, seawater, surface_water
 from pipelines.reference import registry, standards
 from pipelines.reports import air, figures
@@ -69,8 +70,11 @@ def surface_table(month: Month, now: dict, before: dict, sections) -> Table:
     for section_id in sections:
         section, result, last = table.loc[section_id], now[section_id], before[section_id]
         status, exceeding = w.section_status(section_id, result)
-        rows.append([section["name_zh"], section["water_body"], section["city"], section["target_class"],
-                     result.water_class or MISSING, last.class_text(), status, exceeding, result.note()])
+        target_status = w.target_status(section_id, month.first)  # an assumed target is said to be one
+        rows.append([section["name_zh"], section["water_body"], section["city"],
+                     display.target_text(section["target_class"], "zh", target_status),
+                     result.water_class or MISSING, last.class_text(), w.against_target(status, target_status),
+                     exceeding, result.note()])
     return Table("surface_water", "地表水断面", f"表1 {month.zh}地表水断面水质状况",
                  [Column("断面名称"), Column("所在水体"), Column("所在地市"), Column("水质目标"), Column("本月水质类别"),
                   Column("上年同期类别"), Column("是否达标"), Column("主要超标项目（超标倍数）"), Column("备注")], rows,
@@ -78,7 +82,7 @@ def surface_table(month: Month, now: dict, before: dict, sections) -> Table:
                   f"月均值为当月各有效日均值的算术平均 ({daily.SURFACE_WATER_STANDARD})。",
                   "超标倍数 = (月均值 − 水质目标类别标准限值) / 该限值；pH、溶解氧不计超标倍数。",
                   f"数据完整性：月内某必评指标（{w.names(w.required_indicators())}）无有效日均值时，该断面本月“数据不全”，"
-                  "不判为达标（已有指标已劣于目标时判为未达标）。"])
+                  "不判为达标（已有指标已劣于目标时判为未达标）。", w.TARGET_STATUS_NOTE])
 
 
 def completeness_table(month: Month, now: dict, sections) -> Table:
@@ -156,6 +160,8 @@ def cross_boundary_table(reader: WarehouseReader, month: Month, sections) -> Tab
         days = reader.section_days(section_id, [month])
         monthly, result = w.cross_boundary_month(section_id, month.label, days)
         scheme_name, indicators = w.scheme_text(monthly.scheme)
+        # an agreement's own target is the agreement's; the default scheme's is the registry's
+        target_status = w.target_status(section_id, month.first) if monthly.scheme.scheme_id == "default" else None
         kind, upstream, downstream = w.jurisdictions(section_id)
         year_days = reader.section_days(section_id, to_date, crossing)
         yearly = None
@@ -175,7 +181,8 @@ def cross_boundary_table(reader: WarehouseReader, month: Month, sections) -> Tab
             if incomplete and yearly.meets_agreement is not False:
                 conclusion = "待定（数据不全）"
         rows.append([section["name_zh"], section["water_body"], kind, upstream, downstream, scheme_name, indicators,
-                     monthly.scheme.target_class, result.water_class or MISSING, result.status,
+                     display.target_text(monthly.scheme.target_class, "zh", target_status),
+                     result.water_class or MISSING, w.against_target(result.status, target_status),
                      w.exceedances(result.verdict) if result.verdict.is_assessed else MISSING,
                      monthly.answerable_jurisdiction or MISSING,
                      yearly.months_assessed if yearly else 0, yearly.months_compliant if yearly else 0,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from pipelines import display
 from pipelines.assessment import cross_boundary, daily, surface_water
 from pipelines.reference import registry, standards
 from pipelines.reports.document import MISSING
@@ -85,6 +86,29 @@ class PeriodResult:
         if self.missing:
             return f"数据不全：{names(self.missing)}无有效值 (incomplete: no valid {', '.join(self.missing)})"
         return ""
+
+
+TARGET_STATUS_NOTE = ("水质目标标“（假定）”者为断面登记表中的假定目标（尚无正式目标文件），其评价结论标“（目标为假定）”；"
+                      "目标未定的断面只评水质类别，不判是否达标（“目标未定”）。")
+
+
+def target_status(section_id: str, first_day) -> str | None:
+    """The registry's status of the section's target in force on the period's first day
+    (official, assumed, unset; None where it cannot say): the documents write it beside each
+    verdict (issue 23)."""
+    from pipelines import target_status as statuses
+
+    return statuses.registry_status(section_id, first_day)
+
+
+def against_target(status: str, status_of_target: str | None) -> str:
+    """是否达标 as the documents write it: 达标 / 未达标 against an official target, 未达标（目标为假定）
+    against an assumed one, 目标未定 where the section has no target (never 未达标)."""
+    if status_of_target == "unset" and status in (COMPLIANT, FAILED, INCOMPLETE, MISSING):
+        return display.word("target_unset", "zh")
+    if status in (COMPLIANT, FAILED):
+        return display.assumed_target_text(status, "zh", status_of_target)
+    return status
 
 
 def exceedances(verdict: surface_water.Verdict) -> str:

@@ -9,11 +9,11 @@ from dash import html
 from dashboards.app import components
 from dashboards.app.i18n import t
 from dashboards.app.pages import (
-    air, alerts, coastal, cross_boundary, overview, quality, reservoirs, section,
+    air, alerts, coastal, cross_boundary, overview, quality, registry, reservoirs, section,
 )
 
 PAGES = {"overview": overview, "cross-boundary": cross_boundary, "section": section, "reservoirs": reservoirs,
-         "coastal": coastal, "air": air, "alerts": alerts, "quality": quality}
+         "coastal": coastal, "air": air, "alerts": alerts, "quality": quality, "registry": registry}
 
 
 def page_of(path: str):

@@ -33,7 +33,7 @@ def _surveys(context) -> pd.DataFrame:
     points = _points(context)
     if end is None:
         return pd.DataFrame(columns=["station_id", "period_start", "water_class", "target_class", "is_compliant",
-                                     "failing_parameters", "bay"])
+                                     "failing_parameters", "target_status", "bay"])
     rows = context.warehouse.assessments_between(start, end, tuple(points["station_id"]), "seawater", assessed_only=True)
     return rows.assign(bay=rows["station_id"].map(points.set_index("station_id")["water_body"]))
 
@@ -48,8 +48,10 @@ def point_table(context) -> pd.DataFrame:
                           columns[2]: rows["period_start"],
                           columns[3]: [display.class_text(c, lang) for c in rows["water_class"]],
                           columns[4]: [display.text_or_dash(c) for c in rows["target_class"]],
-                          columns[5]: [display.verdict_text(v, lang, "assessed" if not display.is_missing(c) else "no data")
-                                       for v, c in zip(rows["is_compliant"], rows["water_class"])],
+                          columns[5]: [display.verdict_text(r["is_compliant"], lang,
+                                                            "assessed" if not display.is_missing(r["water_class"])
+                                                            else "no data", display.target_status_of(r))
+                                       for r in rows.to_dict("records")],
                           columns[6]: [figures.failing_text(f, lang) for f in rows["failing_parameters"]]},
                          columns=columns)
     return frame.sort_values([columns[2], columns[0]], ascending=[False, True])

@@ -42,10 +42,11 @@ def month_text(row, lang: str) -> str:
     指标不全; a failure lacking an indicator: 'Ⅴ · 未达标 (指标不全)'."""
     if row is None:
         return display.word("no_data", lang)
+    target_status = display.target_status_of(row)  # against an assumed target the verdict says so
     if failed(row) and row["status"] != "assessed":
-        return (f"{display.class_and_verdict(row['water_class'], False, lang)} "
+        return (f"{display.class_and_verdict(row['water_class'], False, lang, 'assessed', target_status)} "
                 f"({display.word('indicators_incomplete', lang)})")
-    return display.class_and_verdict(row["water_class"], row["is_compliant"], lang, row["status"])
+    return display.class_and_verdict(row["water_class"], row["is_compliant"], lang, row["status"], target_status)
 
 
 def rate_of(rows: list, lang: str, periods: int = RATE_MONTHS) -> str:

@@ -151,9 +151,10 @@ def cross_boundary_today(context, as_of: date | None = None, city: str | None = 
         if row is None or display.is_missing(water_class):
             status = display.word("no_data", lang)
         else:
-            status = f"{display.verdict_text(row['is_compliant'], lang, row['status'])} · {row['period_start']}"
+            status = (f"{display.verdict_text(row['is_compliant'], lang, row['status'], display.target_status_of(row))}"
+                      f" · {row['period_start']}")
         rows.append({columns[0]: f"{section['name_zh']} ({section['water_body']})",
-                     columns[1]: display.class_text(water_class, lang), columns[2]: display.text_or_dash(section["target_class"]),
+                     columns[1]: display.class_text(water_class, lang), columns[2]: display.target_text(section["target_class"], lang, display.target_status_of(row)),
                      columns[3]: status,
                      columns[4]: "" if row is None else figures.failing_text(row["failing_parameters"], lang),
                      columns[5]: display.text_or_dash(section["upstream_jurisdiction"]),

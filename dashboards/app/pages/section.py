@@ -131,8 +131,10 @@ def daily_table(context, section_id: str | None = None) -> pd.DataFrame:
     frame = pd.DataFrame({
         columns[0]: daily["period_start"],
         columns[1]: [display.class_text(c, lang, s) for c, s in zip(daily["water_class"], daily["status"])],
-        columns[2]: [display.text_or_dash(c) for c in daily["target_class"]],
-        columns[3]: [display.verdict_text(v, lang, s) for v, s in zip(daily["is_compliant"], daily["status"])],
+        columns[2]: [display.target_text(r["target_class"], lang, display.target_status_of(r))
+                     for r in daily.to_dict("records")],
+        columns[3]: [display.verdict_text(v, lang, s, display.target_status_of(r))
+                     for v, s, r in zip(daily["is_compliant"], daily["status"], daily.to_dict("records"))],
         columns[4]: [figures.failing_text(f, lang) for f in daily["failing_parameters"]],
         columns[5]: daily["values_used"], columns[6]: [display.text_or_dash(v) for v in daily["standard"]]})
     return frame.sort_values(columns[0], ascending=False)
