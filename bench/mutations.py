@@ -192,6 +192,25 @@ MUTATIONS = (
         (("pipelines/alerts/__init__.py", "    if not dag_failed(context):", "    if dag_failed(context) and False:"),),
         ("tests/test_alert_delivery_health.py::"
          "test_a_failed_run_with_the_warehouse_down_reaches_the_operators_through_the_second_path",)),
+    # issue 23: envmon registry import
+    Mutation(
+        "registry-import-scope", "a city's official list counts every other city's sections as no longer listed",
+        (("pipelines/reference/official_list.py",
+          'in_scope = sections[sections["city"].isin(official.cities) & ~sections["section_id"].isin(listed)]',
+          'in_scope = sections[~sections["section_id"].isin(listed)]'),),
+        ("tests/test_registry_import.py::test_a_gbk_csv_list_gives_its_exact_diff_as_json",)),
+    Mutation(
+        "registry-import-assumed-as-official", "a list's target of the same class as an assumed one is taken as "
+                                               "no change (the assumed target is never made official)",
+        (("pipelines/reference/official_list.py", 'if old_class == row.target_class and old_status == "official":',
+          "if old_class == row.target_class:"),),
+        ("tests/test_registry_import.py::test_a_cities_xlsx_list_gives_its_exact_diff",)),
+    Mutation(
+        "registry-import-feed-river", "a list's row is no longer matched by the river the CNEMC feed prints "
+                                      "(高速公路西桥 on 大榄河 becomes a new section)",
+        (("pipelines/reference/official_list.py",
+          'rivers |= feed_rivers().get((name, section.get("city", "")), set())', "rivers |= set()"),),
+        ("tests/test_registry_import.py::test_a_row_is_matched_by_the_river_the_cnemc_feed_prints_and_not_by_its_name_alone",)),
     Mutation(
         "simulator-over-range", "the simulator's over-range readings stay inside the instrument's range",
         (("pipelines/sources/simulator.py", "instrument_max()[parameter] * float(rng.uniform(1.2, 3.0))",
