@@ -220,6 +220,32 @@ MUTATIONS = (
         "late-rows-reload", "the next night no longer loads the day before again with its late rows and revisions",
         (("pipelines/nightly.py", "    earlier = day - timedelta(days=1)", "    earlier = day - timedelta(days=2)"),),
         ("tests/test_simulator.py::test_the_nightly_run_of_the_next_night_loads_the_late_rows_and_the_revisions",)),
+    Mutation(
+        "agreement-missing-months-pass", "an agreement year counts its months without data as compliant (met "
+                                         "although the missing months could decide it)",
+        (("pipelines/assessment/cross_boundary.py", "    worst = yearly.months_compliant / months_in_year\n",
+          "    worst = (yearly.months_compliant + uncounted) / months_in_year\n"),),
+        ("tests/test_agreements.py::test_agreement_verdict_never_counts_a_missing_month_either_way",)),
+    Mutation(
+        "agreement-transfer-direction", "the annual report's implied transfer takes the pass terms for a missed "
+                                        "year and the fail terms for a met one (广东 → 广西 when 广西 should pay)",
+        (("pipelines/assessment/cross_boundary.py",
+          "    transfer = {MET: agreement.on_pass, NOT_MET: agreement.on_fail}.get(verdict)\n",
+          "    transfer = {MET: agreement.on_fail, NOT_MET: agreement.on_pass}.get(verdict)\n"),),
+        ("tests/test_agreements.py::test_2019_hand_worked_outcome_and_money_in_the_xlsx_and_html",)),
+    # issue 23: a verdict against an assumed target says so; a day classed without a target is shown
+    Mutation(
+        "assumed-target-silent", "a verdict against an assumed target reads as one against an official target "
+                                 "(未达标, not 未达标（目标为假定）)",
+        (("pipelines/display.py", '    if target_status != "assumed":\n        return verdict\n',
+          "    if True:\n        return verdict\n"),),
+        ("tests/test_assumed_targets.py::test_the_overview_says_a_failure_is_against_an_assumed_target",
+         "tests/test_assumed_targets.py::test_the_bulletin_says_which_verdicts_are_against_an_assumed_target")),
+    Mutation(
+        "unset-target-no-class", "the Overview drops a day classed without a target (status 'target unset'): "
+                                 "the section reads 无数据 instead of its class and 目标未定",
+        (("warehouse/queries.py", "a.c.status.in_((ASSESSED, TARGET_UNSET))", "a.c.status == ASSESSED"),),
+        ("tests/test_assumed_targets.py::test_the_overview_says_a_failure_is_against_an_assumed_target",)),
 )
 
 
