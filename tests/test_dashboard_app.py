@@ -429,7 +429,13 @@ def test_the_acknowledging_role_may_acknowledge_and_nothing_else(tmp_path):
             done = alerts.acknowledge(ack, episode_id, "yulin", "现场排查")
             assert done["acknowledged_by"] == "yulin"
             assert [(a["actor"], a["comment"]) for a in alert_store.actions_of(ack, episode_id)] == [("yulin", "现场排查")]
+            # the security audit log: added to and read, never changed nor emptied (issue 24)
+            from warehouse import security_audit
+
+            security_audit.record(ack, "acknowledgement", "yulin", "10.0.0.7", f"episode {episode_id}")
+            assert list(security_audit.events(ack)["event"]) == ["acknowledgement"]
             for statement in ("UPDATE alert_episodes SET status = 'resolved'", "DELETE FROM alert_actions",
+                              "UPDATE security_audit SET detail = 'x'", "DELETE FROM security_audit",
                               "UPDATE alert_actions SET comment = 'x'", "SELECT count(*) FROM assessments",
                               "INSERT INTO alert_notices (notice_key) VALUES ('x')", "CREATE TABLE intruder (x int)"):
                 with ack.connect() as connection, pytest.raises(ProgrammingError, match="permission denied"):
