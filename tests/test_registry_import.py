@@ -267,6 +267,22 @@ def test_a_gbk_csv_list_gives_its_exact_diff_as_json(migrated, tmp_path, capsys)
     assert_same_tables(before, warehouse_tables(migrated))
 
 
+def test_a_row_is_matched_by_the_river_the_cnemc_feed_prints_and_not_by_its_name_alone(tmp_path):
+    """高速公路西桥: the registry puts it on the 钦江, the feed's tooltip on the 大榄河; a bureau may write
+    either. 高速公路桥 is another section (白沙河): the same name on an unknown river is a new section."""
+    from pipelines.reference import registry
+
+    path = write_csv(tmp_path / "qinzhou.csv", [["高速公路西桥", "大榄河", "钦州市", "国控", "Ⅲ", "", "", ""],
+                                               ["高速公路桥", "钦江", "北海市", "国控", "Ⅲ", "", "", ""]])
+    sections = registry.sections(date(2026, 1, 1)).reset_index(drop=True)
+    listed = official_list.read_official_list(path)
+    assert official_list.match_rows(listed.rows, sections.set_index("section_id", drop=False), path) == \
+        {2: "qinjiang-gaosuxiqiao"}
+    diff = official_list.compare(listed, sections, date(2026, 1, 1), "qinzhou.csv")
+    assert [(e["name_zh"], e["water_body"], e["note"]) for e in diff.new_sections] == [
+        ("高速公路桥", "钦江", "the registry's baisha-gaosugonglu 高速公路桥 is on 白沙河, not 钦江")]
+
+
 # --- --apply: a new registry version, and the changed period reassessed -------------------------------
 
 WATER_DAYS = (date(2025, 12, 30), date(2025, 12, 31), date(2026, 1, 1), date(2026, 1, 2))
