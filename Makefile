@@ -2,12 +2,15 @@
 #   make run    installs into .venv if needed, then runs seven simulated nights on the embedded database
 #   make test   installs into .venv if needed, then runs the test suite
 #   make mutations  breaks the core rules one at a time in a copy of the tree: the tests must catch each
+#   make audit  the locked requirements against a vulnerability database (pip-audit): weekly and before
+#               each release; it fails, saying so, where the service does not answer (deploy/audit.py)
 PYTHON ?= python3.11
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 DAYS ?= 7
+AUDIT_SERVICE ?= pypi
 
-.PHONY: run test mutations suites clean
+.PHONY: run test mutations suites audit clean
 
 $(INSTALLED): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +30,9 @@ mutations: $(INSTALLED)
 
 suites: $(INSTALLED)
 	$(VENV)/bin/python -m expectations.build
+
+audit: $(INSTALLED)
+	$(VENV)/bin/python deploy/audit.py --service $(AUDIT_SERVICE)
 
 clean:
 	rm -rf $(VENV) .envmon
