@@ -246,6 +246,22 @@ MUTATIONS = (
                                  "the section reads 无数据 instead of its class and 目标未定",
         (("warehouse/queries.py", "a.c.status.in_((ASSESSED, TARGET_UNSET))", "a.c.status == ASSESSED"),),
         ("tests/test_assumed_targets.py::test_the_overview_says_a_failure_is_against_an_assumed_target",)),
+    # issue 24: sign-in
+    Mutation(
+        "signin-no-lockout", "failed sign-ins never lock a name: a brute force goes on until the throttle's "
+                             "window ends, and the right password is let in at once",
+        (("dashboards/app/signin.py", "                if failures >= self.rules.max_failures:\n",
+          "                if failures >= 10 ** 6:\n"),),
+        ("tests/test_signin.py::test_a_brute_force_is_throttled_locked_out_and_audited_and_the_lockout_holds_in_every_process",)),
+    Mutation(
+        "signin-totp-skipped", "a user with a second factor signs in with the password alone",
+        (("dashboards/app/users.py", '    if entry.get("totp_secret"):\n', "    if False:\n"),),
+        ("tests/test_signin.py::test_a_second_factor_is_asked_of_its_user",)),
+    Mutation(
+        "signin-unknown-name-fast", "a wrong name is answered without hashing the password: faster than a wrong "
+                                    "password, so names can be told apart by the time taken",
+        (("dashboards/app/users.py", '        check_password_hash(_UNKNOWN_USER_HASH, password or "")\n', ""),),
+        ("tests/test_signin.py::test_a_wrong_name_is_answered_as_a_wrong_password_byte_for_byte_and_as_slowly",)),
 )
 
 
