@@ -30,13 +30,16 @@ def record_unknowns(engine: Engine, unknowns: list[dict], payload_id: int | None
                        "name_zh": unknown["name_zh"], "city": unknown["city"], "water_body": unknown.get("water_body"),
                        "city_basis": unknown["city_basis"], "first_seen_at": seen_at, "first_payload_id": payload_id,
                        "last_seen_at": seen_at, "last_payload_id": payload_id, "payloads_seen": 1,
-                       "values_seen": int(unknown.get("values", 0))}
+                       "values_seen": int(unknown.get("values", 0)),
+                       "longitude": unknown.get("longitude"), "latitude": unknown.get("latitude")}
                 connection.execute(insert(table), [row])
                 first_seen.append(row)
             elif payload_id is None or payload_id not in (known["first_payload_id"], known["last_payload_id"]):
                 connection.execute(update(table).where(key).values(
                     last_seen_at=seen_at, last_payload_id=payload_id, payloads_seen=known["payloads_seen"] + 1,
-                    values_seen=known["values_seen"] + int(unknown.get("values", 0))))
+                    values_seen=known["values_seen"] + int(unknown.get("values", 0)),
+                    # the newest coordinates the payloads give (none from the water feed: kept as they were)
+                    longitude=unknown.get("longitude", known["longitude"]), latitude=unknown.get("latitude", known["latitude"])))
     return first_seen
 
 

@@ -345,6 +345,8 @@ unknown_stations = Table(  # migration 0011: stations and sections the payloads 
     Column("city", Text, nullable=False),
     Column("water_body", Text),
     Column("city_basis", Text, nullable=False),            # how its city is known (the payload's tooltip, area)
+    Column("longitude", Float),                            # migration 0016: as the payload gives them (air), for
+    Column("latitude", Float),                             # `envmon registry adopt`; the water feed gives none
     Column("first_seen_at", UtcDateTime, nullable=False),
     Column("first_payload_id", Integer),
     Column("last_seen_at", UtcDateTime, nullable=False),

@@ -27,11 +27,14 @@ def add_parsers(commands) -> None:
                     "when a problem is found.")
     check.add_argument("--json", action="store_true", help="the problems as one JSON list")
     _add_import_parser(actions)
+    _add_adopt_parser(actions)
 
 
 def run(settings, args) -> int:
     if args.registry_action == "import":
         return _import(settings, args)
+    if args.registry_action == "adopt":
+        return _adopt(settings, args)
     if args.registry_action == "check":
         return _check(args)
     return _unknown(settings, args)
@@ -117,4 +120,61 @@ def _import(settings, args) -> int:
         print(json.dumps(outcome.as_json(), ensure_ascii=False))
     else:
         print("\n".join(outcome.lines()))
+    return 0
+
+
+def _add_adopt_parser(actions) -> None:
+    adopt = actions.add_parser(
+        "adopt", help="add a section or station the feeds publish but the registry lacks, from the feed's own facts",
+        description="The unknown station or section (`envmon registry unknown`) named by NAME (its name or its key), "
+                    "or every one with --all-unknown, joins the registry as a new registry version (kind adopt), "
+                    "recorded with who adopted it and when: a water section with its name, province, basin, river "
+                    "and city as the feed gives them; an air station with its code, name, area and coordinates. Its "
+                    "target is unset: its classes are computed and its compliance reads 目标未定 until a bureau's "
+                    "list sets a target (`envmon registry import`). It is assessed from --from on (default today): "
+                    "the days already stored from then are reassessed now. Its readings of earlier payloads were "
+                    "counted out of scope at ingest and not stored, so earlier days stay without it; to assess them, "
+                    "adopt with an earlier --from, then ingest the archived payloads again (`envmon ingest "
+                    "--payload-id N`).")
+    adopt.add_argument("names", nargs="*", metavar="NAME", help="an unknown section's or station's name or key")
+    adopt.add_argument("--all-unknown", action="store_true", help="adopt every unknown station and section")
+    adopt.add_argument("--from", dest="valid_from", type=_day, metavar="YYYY-MM-DD",
+                       help="the first day it is assessed (default today, on the bureaus' clock)")
+    adopt.add_argument("--by", help="who adopts it (default: the operating-system user)")
+    adopt.add_argument("--json", action="store_true", help="what was adopted as one JSON object")
+
+
+def _adopt(settings, args) -> int:
+    from pipelines import clock
+    from pipelines.reference.official_list import operating_system_user
+    from warehouse import db, registry_adopt
+
+    if bool(args.names) == bool(args.all_unknown):
+        print("registry adopt: give NAME (one or more) or --all-unknown, not both", file=sys.stderr)
+        return 2
+    engine = db.engine_for(settings.warehouse_url)
+    db.migrate(engine)
+    valid_from = args.valid_from or clock.today()
+    try:
+        outcome = registry_adopt.adopt(engine, names=args.names, all_unknown=args.all_unknown,
+                                       applied_by=args.by or operating_system_user(), valid_from=valid_from,
+                                       settings=settings)
+    except registry_adopt.AdoptionError as error:
+        print(error, file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"version_id": outcome.applied.version_id if outcome.applied else None,
+                          "valid_from": valid_from.isoformat(), "adopted": outcome.adopted,
+                          "days_reassessed": (outcome.reassessed or {}).get("days_reassessed", 0)},
+                         ensure_ascii=False))
+        return 0
+    if not outcome.adopted:
+        print("registry adopt: no unknown station or section to adopt")
+        return 0
+    for row in outcome.adopted:
+        where = row["city"] + (f", {row['water_body']}" if row["water_body"] else "")
+        print(f"{row['name_zh']} ({where})\tjoins as {row['station_id']} from {valid_from}\ttarget unset (目标未定)")
+    print(f"registry adopt: {len(outcome.adopted)} joined the registry in version {outcome.applied.version_id} "
+          f"(adopt, by {args.by or operating_system_user()}); "
+          f"{(outcome.reassessed or {}).get('days_reassessed', 0)} stored days from {valid_from} reassessed")
     return 0

@@ -56,6 +56,11 @@ def use_seed() -> None:
     use_registry(None, None, None)
 
 
+def has_joined_stations() -> bool:
+    """Whether the registry in force holds stations beyond the seed files' (adopted, imported, withdrawn)."""
+    return _JOINED is not None and not _JOINED[1].empty
+
+
 def version_key():
     """The key of the registry in force for this process (None: the seed files)."""
     return (None if _JOINED is None else _JOINED[0], targets.active_key())
@@ -117,12 +122,12 @@ def _merged(seed: pd.DataFrame, id_column: str, registry_name: str, day: date) -
                 extra[column] = None
         extra = extra[list(seed.columns) + ["version_id"]].rename(columns={"version_id": "joined_in_version"})
         for column in seed.columns:
-            if seed[column].dtype == bool:
+            if pd.api.types.is_bool_dtype(seed[column]):
                 extra[column] = extra[column].map(lambda v: bool(v) if v is not None and v == v else False)
-            elif seed[column].dtype == object:
-                extra[column] = extra[column].map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else v)
-            else:
+            elif pd.api.types.is_float_dtype(seed[column]):
                 extra[column] = extra[column].astype(float)
+            else:  # text, as the seed files are read: '' where the row has nothing
+                extra[column] = extra[column].map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else v)
         frame = pd.concat([frame.assign(joined_in_version=None), extra.set_index(id_column, drop=False)])
     else:
         frame = frame.assign(joined_in_version=None)

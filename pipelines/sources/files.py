@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -557,8 +558,19 @@ def _note_unknown_air(unknown: dict, table: reading.Table, row: reading.Row, cod
     entry = unknown.setdefault(code, {"source": "cnemc-air", "station_key": code,
                                       "name_zh": (record.get("positionname") or "").strip(), "city": area,
                                       "water_body": "", "province": "", "basin": "",
-                                      "city_basis": "the payload's area column", "values": 0})
+                                      "city_basis": "the payload's area column", "values": 0,
+                                      "longitude": _coordinate(record.get("longitude")),
+                                      "latitude": _coordinate(record.get("latitude"))})
     entry["values"] += values
+
+
+def _coordinate(text) -> float | None:
+    """A coordinate cell as the feed prints it, None where it is not a number (`registry adopt` takes it)."""
+    try:
+        value = float(str(text).strip())
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _air_geojson(text: reading.Text) -> reading.Table:

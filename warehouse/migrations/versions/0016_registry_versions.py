@@ -25,6 +25,9 @@ def upgrade() -> None:
     # NULL for results written before 0016: the status of their target was not recorded
     op.add_column("assessments", sa.Column("target_status", sa.String(16)))
     op.add_column("assessment_history", sa.Column("target_status", sa.String(16)))
+    # an unknown air station's coordinates as its payload gives them: `envmon registry adopt` takes them
+    op.add_column("unknown_stations", sa.Column("longitude", sa.Float))
+    op.add_column("unknown_stations", sa.Column("latitude", sa.Float))
     op.create_table(
         "registry_versions",
         sa.Column("version_id", sa.Integer, primary_key=True, autoincrement=True),
@@ -93,6 +96,9 @@ def downgrade() -> None:
     op.drop_index("ix_section_targets_section", table_name="section_targets")
     op.drop_table("section_targets")
     op.drop_table("registry_versions")
+    with op.batch_alter_table("unknown_stations") as batch:
+        batch.drop_column("latitude")
+        batch.drop_column("longitude")
     with op.batch_alter_table("assessment_history") as batch:
         batch.drop_column("target_status")
     with op.batch_alter_table("assessments") as batch:
