@@ -384,3 +384,40 @@ def test_apply_writes_a_version_and_changes_the_verdicts_of_the_changed_period_o
     assert any(line.startswith("reassessed: 2 days, ") for line in out)
     assert not [line for line in out if ELSEWHERE in line or "2025-12" in line]
 
+
+def test_apply_adds_withdraws_and_moves_from_its_day_and_the_same_list_again_changes_nothing(migrated, tmp_path,
+                                                                                              capsys):
+    from pipelines.reference import registry
+    from warehouse import registry_store
+
+    path = yulin_list(tmp_path)
+    code, out, err = envmon(capsys, "registry", "import", str(path), "--valid-from", "2026-01-01", "--apply", "--json")
+    assert code == 0, err
+    applied = json.loads(out[0])["applied"]
+    assert applied["version_id"] == registry_store.current_version(migrated) == 2
+    assert applied["reassessed"]["days_reassessed"] == 0          # nothing stored to reassess
+    changshan = official_list.new_section_id("长山", "沙铲河", "玉林市")
+    assert {p["section_id"] for p in applied["changed_periods"]} == {
+        changshan, "huanghua-boundary", "jiuzhou-wenchequiao", "nanliu-hengtang", "xiujiang-ziliangdukou",
+        "luojiang-boundary"}
+    assert all(p["first_day"] == "2026-01-01" and p["last_day"] is None for p in applied["changed_periods"])
+
+    december, january = registry.sections(date(2025, 12, 31)), registry.sections(date(2026, 1, 1))
+    assert changshan not in december.index and "huanghua-boundary" in december.index
+    assert "huanghua-boundary" not in january.index                  # no longer listed from the list's day
+    joined = january.loc[changshan]
+    assert (joined["name_zh"], joined["water_body"], joined["city"], joined["station_type"]) == ("长山", "沙铲河", "玉林市", "river")
+    assert (joined["target_class"], joined["target_status"]) == ("Ⅲ", "official")
+    assert (december.loc["xiujiang-ziliangdukou", "longitude"], january.loc["xiujiang-ziliangdukou", "longitude"]) == \
+        (110.35, 110.40)
+    assert (january.loc["nanliu-hengtang", "target_class"], january.loc["nanliu-hengtang", "target_status"]) == \
+        ("Ⅱ", "official")
+    assert (december.loc["nanliu-hengtang", "target_class"], december.loc["nanliu-hengtang", "target_status"]) == \
+        ("Ⅲ", "assumed")
+
+    before = warehouse_tables(migrated)
+    code, out, err = envmon(capsys, "registry", "import", str(path), "--valid-from", "2026-01-01")
+    assert code == 0, err
+    assert out[1:] == ["0 new, 0 no longer listed, 0 targets changed, 0 coordinates moved, 5 unchanged",
+                       "nothing applied: add --apply to write this as a new registry version"]
+    assert_same_tables(before, warehouse_tables(migrated))
