@@ -163,6 +163,31 @@ def test_an_idle_session_ends_and_a_used_one_does_not(dashboard):
     assert ("session_expired", "127.0.0.41") in [e[:2] for e in audit(dashboard, "idle-region")]
 
 
+def test_a_session_ends_when_idle_and_after_its_whole_length_however_busy(set_clock):
+    """SignIn.expired on the clock: idle longer than the idle minutes, or signed in longer than the
+    session's lifetime (8 h), even with a request every minute."""
+    from dashboards.app.signin import LoginRules, SignIn
+
+    sign_in, session = SignIn(None, None, LoginRules(idle_minutes=30)), {}
+    signed_in = datetime(2027, 1, 4, 9, 0, tzinfo=timezone.utc)
+    set_clock(signed_in)
+    sign_in.started(session)
+    for minutes in (29, 58, 87):  # busy: each request within the idle minutes of the one before
+        set_clock(signed_in + timedelta(minutes=minutes))
+        assert not sign_in.expired(session, 8 * 3600)
+    set_clock(signed_in + timedelta(minutes=87 + 31))
+    assert sign_in.expired(session, 8 * 3600)  # idle 31 min
+    session = {}
+    set_clock(signed_in)
+    sign_in.started(session)
+    for minutes in range(20, 8 * 60, 20):
+        set_clock(signed_in + timedelta(minutes=minutes))
+        assert not sign_in.expired(session, 8 * 3600)
+    set_clock(signed_in + timedelta(hours=8, minutes=1))
+    assert sign_in.expired(session, 8 * 3600)  # busy all day: 8 h after the sign-in, over
+    assert sign_in.expired({}, 8 * 3600)  # a session that never signed in here
+
+
 def test_a_disabled_users_session_is_refused_at_its_next_request(dashboard):
     http = client(dashboard["base"], "127.0.0.51")
     assert login(http, "qinzhou-duty", PASSWORD).status_code == 302

@@ -27,6 +27,7 @@ from dashboards.app import users as users_module
 
 log = logging.getLogger(__name__)
 SEEN_KEY = "envmon_seen"  # the session's last request, Unix seconds on pipelines.clock
+STARTED_KEY = "envmon_started"  # its sign-in: the session's whole length counts from it
 AUDIT_TABLE = "security-audit"  # the Data quality page's table of the audit log (its callback is never cached)
 ENV_VARS = ("ENVMON_LOGIN_MAX_FAILURES", "ENVMON_LOGIN_LOCKOUT_MINUTES", "ENVMON_LOGIN_RATE_PER_USER",
             "ENVMON_LOGIN_RATE_PER_ADDRESS", "ENVMON_LOGIN_LIMITER_STORAGE", "ENVMON_DASHBOARD_IDLE_MINUTES",
@@ -144,15 +145,19 @@ class SignIn:
     def started(self, session) -> None:
         from pipelines import clock
 
-        session[SEEN_KEY] = clock.now().timestamp()
+        session[STARTED_KEY] = session[SEEN_KEY] = clock.now().timestamp()
 
-    def expired(self, session) -> bool:
-        """True if the session has been idle too long (or never recorded a request); else notes this request."""
+    def expired(self, session, lifetime_seconds: float) -> bool:
+        """True if the session has been idle too long, or has lasted its whole lifetime since the
+        sign-in (or recorded neither); else notes this request. The whole length is checked here:
+        noting each request re-signs the cookie, which would otherwise make the lifetime slide."""
         from pipelines import clock
 
         now = clock.now().timestamp()
-        seen = session.get(SEEN_KEY)
-        if not isinstance(seen, (int, float)) or now - seen > self.rules.idle_minutes * 60:
+        seen, started = session.get(SEEN_KEY), session.get(STARTED_KEY)
+        if not isinstance(seen, (int, float)) or not isinstance(started, (int, float)):
+            return True
+        if now - seen > self.rules.idle_minutes * 60 or now - started > lifetime_seconds:
             return True
         session[SEEN_KEY] = now
         return False
@@ -190,12 +195,11 @@ def install(server, users_path, audit_engine, rules: LoginRules, login_page) -> 
     def end_idle_session():
         if flask.request.path in ("/healthz", "/login") or not flask_login.current_user.is_authenticated:
             return None
-        if sign_in.expired(flask.session):
+        if sign_in.expired(flask.session, server.config["PERMANENT_SESSION_LIFETIME"].total_seconds()):
             name = flask_login.current_user.get_id()
             flask_login.logout_user()
             flask.session.clear()
-            sign_in.record("session_expired", name, flask.request.remote_addr,
-                           f"idle more than {rules.idle_minutes:g} min")
+            sign_in.record("session_expired", name, flask.request.remote_addr)
         return None
 
     return sign_in
