@@ -15,7 +15,7 @@ from pipelines.alerts import cli as alerts_cli
 from pipelines.config import load_settings
 from dashboards.app import cli as dashboard_cli
 from pipelines.reports import cli as reports
-from pipelines.cli import collect_commands, registry_commands
+from pipelines.cli import backup_commands, collect_commands, registry_commands
 from pipelines.clock import BUREAU_TZ
 
 EXPORTS = ("observations", "assessments", "quarantine", "alerts", "published", "payloads", "history", "rollups",
@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     reports.add_parsers(commands)  # bulletin, assessment-report
     registry_commands.add_parsers(commands)  # registry unknown, registry check
     collect_commands.add_parsers(commands)  # collect status (the collection ledger)
+    backup_commands.add_parsers(commands)  # backup, restore
     reassess = commands.add_parser(
         "reassess", help="recompute the stored assessments of a range of days under the rules in force",
         description="After a change of the rule tables (pipelines/reference/data): every day of the range that "
@@ -208,6 +209,8 @@ def _dispatch(args) -> int:
         return registry_commands.run(settings, args)
     if args.command == collect_commands.COMMAND:
         return collect_commands.run(settings, args)
+    if args.command in backup_commands.COMMANDS:
+        return backup_commands.run(settings, args)
     if args.command == "reassess":
         return _reassess(settings, args)
     return _ingest(settings, args)

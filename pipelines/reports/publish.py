@@ -120,7 +120,9 @@ def _supersede(target: Path, previous: dict, manifest_path: Path) -> None:
     archive = target / "superseded" / f"{previous['stamp'][:19].replace(':', '')}-{previous['fingerprint'][:12]}"
     archive.mkdir(parents=True, exist_ok=True)
     for entry in previous.get("files", {}).values():
-        path = Path(entry["path"])
+        # the file beside its manifest, not the absolute path recorded: a restored ENVMON_HOME may
+        # lie elsewhere than the one that issued it (pipelines/operations/backup.py)
+        path = target / Path(entry["path"]).name
         if path.exists():
             shutil.move(str(path), archive / path.name)
     if manifest_path.exists():

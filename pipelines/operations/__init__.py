@@ -1,0 +1,1 @@
+"""Operating envmon over the years: backups and restores (backup.py)."""
