@@ -25,7 +25,7 @@ LAB_HEADER = "sample_id,section_id,sampled_at,lab,parameter,result,unit,detectio
 # no QC flat-line test flags the series.
 CLASS_III = {"ph": (7.5, 0.05, "dimensionless"), "do": (5.5, 0.1, "mg/L"), "codmn": (5.0, 0.1, "mg/L"),
              "nh3n": (0.8, 0.01, "mg/L"), "tp": (0.15, 0.005, "mg/L")}
-SECTION = "nanliu-yaqiao"   # 亚桥 (南流江): target Ⅲ in the seed, assumed (a secondary source)
+SECTION = "nanliu-hengtang"   # 横塘 (南流江, a city-boundary section): target Ⅲ in the seed, assumed (secondary)
 DAYS = (date(2025, 12, 30), date(2025, 12, 31), date(2026, 1, 2), date(2026, 1, 3))
 
 
@@ -83,7 +83,7 @@ def test_a_target_changed_from_2026_changes_2026_and_leaves_2025_alone(tmp_path,
     settings = _settings(tmp_path, warehouse_url)
     ingest.ingest_file("lab", _lab_file(tmp_path, SECTION, DAYS), datetime(2026, 1, 5, 9, tzinfo=BUREAU_TZ), settings)
     engine = db.engine_for(settings.warehouse_url)
-    before = _day_rows(engine, SECTION)
+    before, months_before = _day_rows(engine, SECTION), _month_rows(engine, SECTION)
     assert {day: (r["water_class"], r["target_class"], r["target_status"], r["is_compliant"])
             for day, r in before.items()} == {day: ("Ⅲ", "Ⅲ", "assumed", True) for day in DAYS}
 
@@ -103,9 +103,18 @@ def test_a_target_changed_from_2026_changes_2026_and_leaves_2025_alone(tmp_path,
     for day in DAYS[2:]:   # 2026: class Ⅲ against the official Ⅱ fails
         assert (after[day]["water_class"], after[day]["target_class"], after[day]["target_status"],
                 after[day]["is_compliant"]) == ("Ⅲ", "Ⅱ", "official", False)
+    # the month to date of the cross-boundary section: December as it was, January against the new target
+    months = _month_rows(engine, SECTION)
+    assert months[date(2025, 12, 1)] == months_before[date(2025, 12, 1)]
+    assert (months_before[date(2026, 1, 1)]["target_status"], months_before[date(2026, 1, 1)]["is_compliant"]) == (
+        "assumed", True)
+    assert (months[date(2026, 1, 1)]["water_class"], months[date(2026, 1, 1)]["target_class"],
+            months[date(2026, 1, 1)]["target_status"], months[date(2026, 1, 1)]["is_compliant"]) == (
+        "Ⅲ", "Ⅱ", "official", False)
     history = db.read_table(engine, "assessment_history")
     mine = history[history["station_id"] == SECTION]
-    assert sorted(pd.to_datetime(mine["period_start"]).dt.date) == [date(2026, 1, 2), date(2026, 1, 3)]
+    assert sorted(zip(mine["period"], pd.to_datetime(mine["period_start"]).dt.date)) == [
+        ("day", date(2026, 1, 2)), ("day", date(2026, 1, 3)), ("month", date(2026, 1, 1))]
     assert set(mine["target_status"]) == {"assumed"} and set(mine["target_class"]) == {"Ⅲ"}
     assert mine["is_compliant"].astype(bool).all()
     # the history of the registry: the seed, then the import, with who and from which document
@@ -201,3 +210,9 @@ def test_adopt_refuses_a_name_it_does_not_know_in_one_line(tmp_path, capsys, mon
                    "them by name and key)"]
     engine = db.engine_for(f"sqlite:///{tmp_path / 'warehouse.db'}")
     assert registry_store.registry_history(engine)["kind"].tolist() == ["seed"]
+
+
+def _month_rows(engine, section_id):
+    frame = db.read_table(engine, "assessments")
+    frame = frame[(frame["station_id"] == section_id) & (frame["period"] == "month")]
+    return {pd.Timestamp(r["period_start"]).date(): r for r in frame.to_dict("records")}

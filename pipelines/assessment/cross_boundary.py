@@ -13,6 +13,8 @@ import pandas as pd
 
 from pipelines.reference import registry, standards
 from pipelines.assessment import surface_water
+from pipelines.assessment.daily import with_target
+from pipelines.reference.targets import Target, target_in_force
 
 
 @dataclass
@@ -31,9 +33,11 @@ def schemes(at=None) -> pd.DataFrame:
     return standards.in_force("cross_boundary_schemes", at)
 
 
-def scheme_for(section_id: str, year: int) -> Scheme:
+def scheme_for(section_id: str, year: int, at: date | None = None) -> Scheme:
     """The scheme of a section for a calendar year: the rows in force on its last day (the
-    agreements set their targets per year; period_changeover.csv, surface_water/year)."""
+    agreements set their targets per year; period_changeover.csv, surface_water/year). Under the
+    default scheme the target is the section's own in force on `at` (a month: its last day; default
+    the year's last day: pipelines.reference.targets), '' when unset: never a default class."""
     table = schemes(date(year, 12, 31))
     for _, row in table[table["applies_to"] != "*"].iterrows():
         if section_id in row["applies_to"].split(";"):
@@ -41,8 +45,20 @@ def scheme_for(section_id: str, year: int) -> Scheme:
                           _rate(row["required_monthly_compliance"]), row["source"], row["agreement_id"],
                           row["target_status"])
     default = table[table["applies_to"] == "*"].iloc[0]
-    return Scheme(default["scheme_id"], None, registry.sections().loc[section_id, "target_class"],
+    target = target_in_force(section_id, at or date(year, 12, 31))
+    return Scheme(default["scheme_id"], None, target.target_class or "",   # '': unset (as the registry writes it)
                   float(default["required_monthly_compliance"]), default["source"], "", default["target_status"])
+
+
+def stored_target_status(scheme: Scheme, section_id: str, day: date) -> str:
+    """assessments.target_status of a period judged under `scheme`: the section's own target's status
+    under the default scheme ('section'); an agreement's own term, as recorded, is 'official'; any
+    other ('assumed', a term the copies do not give) is 'assumed'. Unset when there is no class."""
+    if scheme.target_status == "section":
+        return target_in_force(section_id, day).status
+    if not scheme.target_class:
+        return "unset"
+    return "official" if scheme.target_status == "agreement" else "assumed"
 
 
 def _rate(text: str) -> float | None:
@@ -61,7 +77,9 @@ class MonthlyVerdict:
 
 def assess_month(section_id: str, month: str, frame: pd.DataFrame) -> MonthlyVerdict:
     """`frame`: the month's valid values (parameter, value) of the section."""
-    scheme = scheme_for(section_id, int(month[:4]))
+    year, number = int(month[:4]), int(month[5:7])
+    month_end = (date(year, number, 28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    scheme = scheme_for(section_id, year, at=month_end)   # the month's own target (issue 23)
     verdict = surface_water.classify_period(frame, "month", registry.water_body_type(section_id),
                                             scheme.target_class, scheme.indicators)
     upstream = registry.sections().loc[section_id, "upstream_jurisdiction"]
@@ -119,14 +137,14 @@ def month_to_date_rows(monthly_rollups: pd.DataFrame, month_start) -> list[dict]
     (month to date), against its agreement's scheme. The upstream jurisdiction answers for it."""
     import json
 
-    sections = registry.water_sections()
     month_end = (month_start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    sections = registry.water_sections(month_end)   # the registry and the targets of the month's last day
     version = standards.rule_version("surface_water", month_end).id  # period_changeover.csv: a month, its last day
     rows = []
     for section_id, section in sections[sections["is_cross_boundary"]].iterrows():
         mine = monthly_rollups[(monthly_rollups["station_id"] == section_id)
                                & (monthly_rollups["averaging_period"] == "PT0S") & monthly_rollups["mean"].notna()]
-        scheme = scheme_for(section_id, month_start.year)
+        scheme = scheme_for(section_id, month_start.year, at=month_end)
         verdict = surface_water.classify(dict(zip(mine["parameter"], mine["mean"])),
                                          registry.water_body_type(section_id), scheme.target_class,
                                          context="period_mean", indicators=scheme.indicators, at=month_end)
@@ -148,6 +166,10 @@ def month_to_date_rows(monthly_rollups: pd.DataFrame, month_start) -> list[dict]
         rows[-1] = surface_water.with_required_status(rows[-1], dict(zip(mine["parameter"], mine["mean"])),
                                                       registry.water_body_type(section_id), scheme.indicators,
                                                       month_end)
+        # the target it was judged against and its status; unset: the class without a verdict (目标未定)
+        rows[-1] = with_target(rows[-1], Target(scheme.target_class or None,
+                                                stored_target_status(scheme, section_id, month_end),
+                                                scheme.source, scheme.source, None, None))
     return rows
 
 

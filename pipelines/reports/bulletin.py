@@ -45,7 +45,7 @@ def city_of_bureau(code: str) -> str:
 def in_scope(section_id: str, city: str | None, code: str | None) -> bool:
     if city is None:
         return True
-    section = registry.sections().loc[section_id]
+    section = registry.section_row(section_id)   # a section withdrawn since is still found
     return section["city"] == city or code in section["responsible_bureaus"].split(";")
 
 
@@ -59,13 +59,15 @@ def _points(now, before) -> float | None:
 
 # --- surface water ------------------------------------------------------------------------------
 
-def section_results(reader: WarehouseReader, month: Month) -> dict[str, w.PeriodResult]:
-    return {section_id: w.month_result(section_id, reader.section_days(section_id, [month]))
-            for section_id in registry.water_sections().index}
+def section_results(reader: WarehouseReader, month: Month, sections=None) -> dict[str, w.PeriodResult]:
+    """Each section's month (`sections`, default the registry's on the month's last day), judged
+    against the target in force then (w.month_result)."""
+    sections = registry.water_sections(month.last).index if sections is None else sections
+    return {section_id: w.month_result(section_id, reader.section_days(section_id, [month])) for section_id in sections}
 
 
 def surface_table(month: Month, now: dict, before: dict, sections) -> Table:
-    table = registry.sections()
+    table = registry.sections(month.last)   # the targets in force in the month (issue 23)
     rows = []
     for section_id in sections:
         section, result, last = table.loc[section_id], now[section_id], before[section_id]
@@ -86,7 +88,7 @@ def surface_table(month: Month, now: dict, before: dict, sections) -> Table:
 
 
 def completeness_table(month: Month, now: dict, sections) -> Table:
-    table = registry.sections()
+    table = registry.sections(month.last)
     rows = []
     for section_id in sections:
         result = now[section_id]
@@ -108,7 +110,7 @@ def completeness_table(month: Month, now: dict, sections) -> Table:
 def city_summary(month: Month, now: dict, before: dict) -> tuple[Table, list[dict]]:
     """Per city: the share of its complete sections at Ⅰ–Ⅲ and at 劣Ⅴ, against the same month a
     year before; ranked by the Ⅰ–Ⅲ share (higher first), then the 劣Ⅴ share (lower first)."""
-    table = registry.water_sections()
+    table = registry.water_sections(month.last)
     stats = []
     for city in cities():
         ids = list(table.index[table["city"] == city])
@@ -151,7 +153,7 @@ def city_summary(month: Month, now: dict, before: dict) -> tuple[Table, list[dic
 # --- cross-boundary -----------------------------------------------------------------------------
 
 def cross_boundary_table(reader: WarehouseReader, month: Month, sections) -> Table:
-    table = registry.sections()
+    table = registry.sections(month.last)
     to_date = months_of(month.year, month.month)
     crossing = list(table.index[table["is_cross_boundary"] & table["station_type"].isin(registry.WATER_STATION_TYPES)])
     rows = []
@@ -215,7 +217,7 @@ def drinking_table(month: Month, now: dict, sections) -> Table:
 
 
 def coastal_tables(reader: WarehouseReader, month: Month, city: str | None) -> list[Table]:
-    points = registry.sea_points()
+    points = registry.sea_points(month.last)   # each point judged against its target in force in the month
     if city is not None:
         points = points[points["city"] == city]
     samples = reader.sea_samples(month)
@@ -286,10 +288,11 @@ def air_table(reader: WarehouseReader, month: Month, scope_cities: list[str]) ->
 def build(reader: WarehouseReader, month: Month, city_code: str | None = None) -> Document:
     city = city_of_bureau(city_code) if city_code else None
     scope = city or "全部城市"
-    water = [s for s in registry.water_sections().index if in_scope(s, city, city_code)]
-    now = section_results(reader, month)
-    before = section_results(reader, month.year_before())
-    sections_table = registry.sections()
+    # the registry of the month (sections adopted later are not in it, withdrawn ones still are)
+    water = [s for s in registry.water_sections(month.last).index if in_scope(s, city, city_code)]
+    now = section_results(reader, month, water)
+    before = section_results(reader, month.year_before(), water)
+    sections_table = registry.sections(month.last)
     crossing = [s for s in water if sections_table.loc[s, "is_cross_boundary"]]
     drinking = [s for s in water if sections_table.loc[s, "is_drinking_water_source"]]
     summary, stats = city_summary(month, now, before)
@@ -302,7 +305,7 @@ def build(reader: WarehouseReader, month: Month, city_code: str | None = None) -
               *coastal_tables(reader, month, city), air_rows]
     figure_list = _figures(month, now, water, stats, air_now, air_before, scope_cities)
     lineage = reader.lineage(reads(month))
-    points = [p for p, row in registry.sea_points().iterrows() if city is None or row["city"] == city]
+    points = [p for p, row in registry.sea_points(month.last).iterrows() if city is None or row["city"] == city]
     header = [
         ("报告期 (period)", f"{month.zh}（{month.first} 至 {month.last}，北京时间）; 上年同期 {month.year_before().zh}; "
                             f"跨界达标率统计 {month.year}年1月至{month.month}月"),
