@@ -216,3 +216,20 @@ def _month_rows(engine, section_id):
     frame = db.read_table(engine, "assessments")
     frame = frame[(frame["station_id"] == section_id) & (frame["period"] == "month")]
     return {pd.Timestamp(r["period_start"]).date(): r for r in frame.to_dict("records")}
+
+
+def test_an_adopted_station_is_in_the_stations_table_from_its_version(tmp_path):
+    engine = db.engine_for(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    db.migrate(engine)
+    registry_store.apply_registry_version(
+        engine, kind="adopt", applied_by="test", source_document="a payload", valid_from=date(2026, 3, 1),
+        stations=pd.DataFrame([{"station_id": "1410A", "name_zh": "新站", "city": "南宁市", "station_type": "air",
+                                "longitude": 108.3, "latitude": 22.8, "is_cross_boundary": False}]),
+        withdrawn=["yongjiang-laokou"], targets=None)
+    stations = db.read_table(engine, "stations").set_index("station_id")
+    assert stations.loc["1410A", "name_zh"] == "新站"
+    assert "yongjiang-laokou" not in stations.index   # withdrawn from 2026-03-01; the suite's today is 2027-01-01
+    assert "1410A" in registry.air_stations(date(2026, 3, 1)).index
+    assert "1410A" not in registry.air_stations(date(2026, 2, 28)).index
+    assert "yongjiang-laokou" in registry.sections(date(2026, 2, 28)).index
+    assert registry.section_row("yongjiang-laokou")["name_zh"] == "老口"   # a withdrawn section is still named

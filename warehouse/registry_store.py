@@ -214,7 +214,17 @@ def apply_registry_version(engine: Engine, *, kind: str, applied_by: str, source
         connection.execute(update(schema.registry_versions).where(schema.registry_versions.c.version_id == version_id)
                            .values(summary=json.dumps(record, ensure_ascii=False, default=str, sort_keys=True)))
     use_warehouse_registry(engine)
+    _sync_stations(engine)
     return AppliedVersion(version_id, _merged_periods(periods), valid_from, kind)
+
+
+def _sync_stations(engine: Engine) -> None:
+    """The warehouse's stations table (for joins and exports) as the registry in force today."""
+    from pipelines.reference import standards
+    from warehouse.db import sync_reference_tables
+
+    with engine.begin() as connection:
+        sync_reference_tables(connection, registry.all_stations(), standards.parameters())
 
 
 def _is_section(stations: pd.DataFrame, station_id: str) -> bool:
