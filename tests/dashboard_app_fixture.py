@@ -15,6 +15,7 @@ the nightly run stores them. What the tests check is known in advance:
 from __future__ import annotations
 
 import json
+import re
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 
@@ -180,6 +181,23 @@ def _alerts(engine) -> None:
              "delivery_detail": None, "sent_at": now, "attempts": 1} for n in range(3)]
     with engine.begin() as connection:
         connection.execute(insert(schema.alerts), rows)
+
+
+def login_form(page_html: str) -> dict:
+    """The login form's hidden fields (its CSRF token), as a browser sends them back."""
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page_html))
+
+
+def sign_in(client, name: str, password: str, path: str = "/login"):
+    """Flask's test `client` signs in as a browser does: the login form's token sent back with the
+    name and password (to `path`), and afterwards, as Dash's renderer does, the token cookie the app
+    hands it (dashboards/app/security.py) sent as X-CSRFToken with every request. The login's answer."""
+    form = login_form(client.get("/login").get_data(as_text=True))
+    answer = client.post(path, data={**form, "username": name, "password": password})
+    token = client.get_cookie("_csrf_token")
+    if token is not None:
+        client.environ_base["HTTP_X_CSRFTOKEN"] = token.value
+    return answer
 
 
 @contextmanager

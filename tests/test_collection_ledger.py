@@ -198,7 +198,9 @@ def test_a_missing_hour_becomes_a_gap_told_once_and_late_and_revised_hours_come_
     app = create_app(settings.warehouse_url, settings.home / "users.json", settings.home, secret_key="test",
                      cache_seconds=0)
     client = app.server.test_client()
-    assert client.post("/login", data={"username": "region", "password": "correct horse battery"}).status_code == 302
+    from tests.dashboard_app_fixture import sign_in
+
+    assert sign_in(client, "region", "correct horse battery").status_code == 302
     body = {"output": "page.children", "outputs": {"id": "page", "property": "children"},
             "inputs": [{"id": "url", "property": "pathname", "value": "/quality"}],
             "state": [{"id": "url", "property": "search", "value": "?lang=en"}], "changedPropIds": ["url.pathname"]}

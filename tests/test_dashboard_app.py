@@ -43,7 +43,7 @@ def app(warehouse):
 
 def login(app, name: str):
     client = app.server.test_client()
-    answer = client.post("/login", data={"username": name, "password": PASSWORD})
+    answer = fixture.sign_in(client, name, PASSWORD)
     assert answer.status_code == 302, answer.data
     return client
 
@@ -141,13 +141,13 @@ def test_no_callback_answers_without_a_login(app):
 
 
 def test_a_wrong_password_gets_the_login_page_again(app):
-    answer = app.server.test_client().post("/login", data={"username": "region", "password": "wrong password"})
+    answer = fixture.sign_in(app.server.test_client(), "region", "wrong password")
     assert answer.status_code == 401 and b"login-error" in answer.data
 
 
 def test_a_login_never_redirects_off_the_site(app):
     client = app.server.test_client()
-    answer = client.post("/login?next=//evil.example/x", data={"username": "region", "password": PASSWORD})
+    answer = fixture.sign_in(client, "region", PASSWORD, "/login?next=//evil.example/x")
     assert answer.headers["Location"] == "/"
 
 
@@ -214,7 +214,7 @@ def test_after_envmon_ingest_of_real_files_the_app_says_measured_not_simulated(t
     users.add_user(users_path, "region", PASSWORD, "regional", "gx-dept")
     app = create_app(url, users_path, tmp_path, secret_key="test", cache_seconds=0)
     client = app.server.test_client()
-    client.post("/login", data={"username": "region", "password": PASSWORD})
+    fixture.sign_in(client, "region", PASSWORD)
     page = route(client, "/").replace(" ", "")
     assert '"data-kind":"measured"' in page and "SIMULATED" not in page
 

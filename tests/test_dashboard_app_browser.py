@@ -214,7 +214,8 @@ def test_a_city_bureau_sees_only_its_own_and_shared_sections_by_link_and_by_url(
         const outputs = callback.output.slice(2, -2).split('...').map(o => {
             const dot = o.lastIndexOf('.'); return {id: o.slice(0, dot), property: o.slice(dot + 1)}; });
         const answer = await fetch('/_dash-update-component', {method: 'POST',
-            headers: {'Content-Type': 'application/json'}, body: JSON.stringify({
+            headers: {'Content-Type': 'application/json',  // the page's own token, as Dash's renderer sends it
+                      'X-CSRFToken': document.cookie.match(/_csrf_token=([^;]+)/)[1]}, body: JSON.stringify({
               output: callback.output, outputs: outputs,
               inputs: [{id: 'section-range', property: 'start_date', value: '2026-10-01'},
                        {id: 'section-range', property: 'end_date', value: '2026-11-20'},
@@ -264,7 +265,8 @@ def test_a_bureau_acknowledges_an_episode_and_another_city_cannot(session, serve
         const outputs = callback.output.slice(2, -2).split('...').map(o => {
             const dot = o.lastIndexOf('.'); return {id: o.slice(0, dot), property: o.slice(dot + 1)}; });
         const answer = await fetch('/_dash-update-component', {method: 'POST',
-            headers: {'Content-Type': 'application/json'}, body: JSON.stringify({
+            headers: {'Content-Type': 'application/json',  // the page's own token, as Dash's renderer sends it
+                      'X-CSRFToken': document.cookie.match(/_csrf_token=([^;]+)/)[1]}, body: JSON.stringify({
               output: callback.output, outputs: outputs,
               inputs: [{id: 'alerts-ack-button', property: 'n_clicks', value: 1}],
               state: [{id: 'alerts-ack-episode', property: 'value', value: episode},

@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from dashboards.app import signin
+from dashboards.app import security
 from dashboards.app import users as users_module
 
 log = logging.getLogger(__name__)
@@ -29,13 +30,14 @@ SESSION_HOURS = 8
 # the app's own settings, beside pipelines/config.py's (the warehouse URLs, ENVMON_HOME)
 ENV_VARS = ("ENVMON_DASHBOARD_USERS", "ENVMON_DASHBOARD_SECRET_KEY", "ENVMON_DASHBOARD_SESSION_HOURS",
             "ENVMON_DASHBOARD_ACK_URL")
+ENV_VARS += security.ENV_VARS  # the number of trusted proxies in front (dashboards/app/security.py)
 ENV_VARS += signin.ENV_VARS  # throttle, lockout, idle timeout, audit log (dashboards/app/signin.py)
 
 
 def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str | None = None,
                session_hours: float = SESSION_HOURS, cache_seconds: float | None = None,
                audit_url: str | None = None, login_rules: signin.LoginRules | None = None,
-               ack_url: str | None = None):
+               ack_url: str | None = None, proxies: int = 0):
     import dash
     import flask
     import flask_login
@@ -79,6 +81,8 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
         if path.startswith("/_dash-") or path.startswith("/download/"):
             return flask.Response("login required", status=401)
         return flask.redirect("/login?" + _next_query(flask.request.full_path))
+
+    security.protect_forms(server)  # CSRF: after the login wall, before the callbacks' cache answers
 
     @server.before_request
     def start_clock():
@@ -202,7 +206,7 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
     server.config["ENVMON_WAREHOUSE"] = warehouse
     # the acknowledgements' own connection (None: acknowledging is off, `envmon alerts ack` remains)
     server.config["ENVMON_ACK_ENGINE"] = db.engine_for(ack_url) if ack_url else None
-    return app
+    return security.add_headers(app, proxies)  # CSP and the rest on every response; the proxies trusted
 
 
 def _next_query(full_path: str) -> str:
@@ -227,7 +231,7 @@ def app_from_environment(environ=None):
                       secret_key=env.get("ENVMON_DASHBOARD_SECRET_KEY"),
                       session_hours=float(env.get("ENVMON_DASHBOARD_SESSION_HOURS", SESSION_HOURS)),
                       audit_url=signin.audit_url_of(env, settings), login_rules=signin.login_rules(env),
-                      ack_url=ack_url_of(env, settings))
+                      ack_url=ack_url_of(env, settings), proxies=security.trusted_proxies(env))
 
 
 def ack_url_of(env, settings) -> str | None:

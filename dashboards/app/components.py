@@ -174,7 +174,9 @@ def date_range(picker_id: str, first: date | None, last: date | None, start: dat
 
 
 def graph(graph_id: str, figure: dict, **kwargs) -> dcc.Graph:
-    return dcc.Graph(id=graph_id, figure=figure, config={"displaylogo": False, "responsive": False}, **kwargs)
+    # no 'Share chart' button: plotly.js would upload the figure's data to Plotly Cloud, off the bureau's network
+    return dcc.Graph(id=graph_id, figure=figure, config={"displaylogo": False, "responsive": False,
+                                                         "showSendToCloud": False}, **kwargs)
 
 
 def notice(text: str, kind: str = "info", element_id: str | None = None) -> html.Div:

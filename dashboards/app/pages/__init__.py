@@ -6,7 +6,7 @@ import html as html_escape
 
 from dash import html
 
-from dashboards.app import components
+from dashboards.app import components, security
 from dashboards.app.i18n import t
 from dashboards.app.pages import (
     air, alerts, coastal, cross_boundary, overview, quality, registry, reservoirs, section,
@@ -54,7 +54,7 @@ def login_page(lang: str, failed: bool | str) -> str:
     other = ("English", "?lang=en") if lang != "en" else ("中文", "?")
     return f"""<!DOCTYPE html><html lang="{'en' if lang == 'en' else 'zh-CN'}"><head><meta charset="utf-8">
 <title>envmon · {t('login', lang)}</title><link rel="stylesheet" href="/assets/envmon.css"></head>
-<body class="login"><form method="post" class="login-box" id="login-form">
+<body class="login"><form method="post" class="login-box" id="login-form">{security.csrf_field()}
 <h1>{html_escape.escape(t('title', lang))}</h1>{error}
 <label>{t('username', lang)}<input name="username" id="username" autocomplete="username" required></label>
 <label>{t('password', lang)}<input name="password" id="password" type="password" autocomplete="current-password" required></label>
