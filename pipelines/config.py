@@ -33,6 +33,9 @@ ENVMON_COLLECT_MAX_TRIES, ENVMON_COLLECT_LOOKBACK_HOURS
                       air collections, half a day of the water feed's 2-hourly ones), and the hours
                       back that are fetched again until unchanged, for late stations and revisions
                       (default 48, allowed 24-72)
+ENVMON_BACKUP_DIR, ENVMON_BACKUP_KEEP
+                      the daily backup (dags/envmon_backup.py, `envmon backup`): the folder each night's
+                      backup is written to (unset: no backup DAG), and how many are kept (default 14)
 ENVMON_NOW            the clock's instant, for tests and replays (pipelines/clock.py); unset: the real clock
 """
 from __future__ import annotations
@@ -66,6 +69,8 @@ ENV_VARS = (
     "ENVMON_FETCH_FIRST_WAIT_SECONDS",
     "ENVMON_COLLECT_MAX_TRIES",
     "ENVMON_COLLECT_LOOKBACK_HOURS",
+    "ENVMON_BACKUP_DIR",
+    "ENVMON_BACKUP_KEEP",
 )  # and ENVMON_NOW, never set in a deployment (pipelines/clock.py)
 
 DEFAULT_SEED = 20260301
@@ -201,6 +206,16 @@ def fetch_retries(environ: dict[str, str] | None = None) -> tuple[int, float]:
     ENVMON_FETCH_FIRST_WAIT_SECONDS; default 4 attempts, 2 s)."""
     env = os.environ if environ is None else environ
     return int(env.get("ENVMON_FETCH_ATTEMPTS") or 4), float(env.get("ENVMON_FETCH_FIRST_WAIT_SECONDS") or 2.0)
+
+
+def backup_schedule(environ: dict[str, str] | None = None) -> tuple[Path | None, int]:
+    """The daily backup's folder (ENVMON_BACKUP_DIR; None: no scheduled backup) and how many backups
+    it keeps (ENVMON_BACKUP_KEEP, default 14: two weeks to notice a loss before its last copy goes)."""
+    env = os.environ if environ is None else environ
+    keep = int(env.get("ENVMON_BACKUP_KEEP") or 14)
+    if keep < 1:
+        raise ValueError(f"ENVMON_BACKUP_KEEP must be at least 1, not {keep}")
+    return (Path(env["ENVMON_BACKUP_DIR"]) if env.get("ENVMON_BACKUP_DIR") else None), keep
 
 
 LOOKBACK_HOURS_ALLOWED = (24, 72)  # shorter misses the revisions CNEMC makes in the day after; longer re-asks for little

@@ -224,3 +224,54 @@ def test_the_scheduled_backup_keeps_the_newest_and_clears_what_a_crash_left(tmp_
     assert sorted(p.name for p in root.iterdir()) == ["envmon-backup-20270103T033000+0800",
                                                       "envmon-backup-20270104T033000+0800"]
     assert made[-1]["removed"] == ["envmon-backup-20270102T033000+0800"]
+
+
+def test_the_backup_dag_runs_daily_at_five_where_a_backup_folder_is_set(monkeypatch, tmp_path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from pipelines.runner import DAGS_FOLDER
+    from warehouse import db
+
+    monkeypatch.delenv("ENVMON_BACKUP_DIR", raising=False)
+    assert DagBag(dag_folder=str(DAGS_FOLDER / "envmon_backup.py")).dags == {}
+    monkeypatch.setenv("ENVMON_BACKUP_DIR", str(tmp_path / "backups"))
+    monkeypatch.setenv("ENVMON_BACKUP_KEEP", "3")
+    monkeypatch.setenv("ENVMON_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ENVMON_DASHBOARD_USERS", str(tmp_path / "none.json"))
+    monkeypatch.delenv("ENVMON_WAREHOUSE_URL", raising=False)
+    bag = DagBag(dag_folder=str(DAGS_FOLDER / "envmon_backup.py"))
+    assert bag.import_errors == {}
+    dag = bag.dags["envmon_backup"]
+    assert dag.timetable.expression == "0 5 * * *" and dag.catchup is False and dag.max_active_runs == 1
+    (task,) = dag.tasks
+    assert task.owner == "envmon" and task.on_failure_callback
+    db.migrate(db.engine_for(f"sqlite:///{tmp_path / 'home' / 'warehouse.db'}"))
+    made = task.python_callable()  # what the worker runs: a backup in the folder, the manifest in it
+    assert Path(made["path"]).parent == tmp_path / "backups" and (Path(made["path"]) / "manifest.json").exists()
+
+
+@pytest.mark.postgres
+def test_the_postgres_init_gives_airflow_a_database_and_a_role_of_its_own():
+    """deploy/postgres-init/00-airflow.sh, run as the postgres service's first start runs it: Airflow's
+    metadata in a database that its own role owns, a role that is no superuser."""
+    script = Path(__file__).resolve().parents[1] / "deploy" / "postgres-init" / "00-airflow.sh"
+    server = make_url(postgres_server_url())
+    suffix = uuid.uuid4().hex[:8]
+    names = {"AIRFLOW_DB_NAME": f"airflow_{suffix}", "AIRFLOW_DB_USER": f"airflow_owner_{suffix}"}
+    admin = create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        result = subprocess.run(["bash", str(script)], capture_output=True, text=True, env={
+            **os.environ, **names, "POSTGRES_USER": server.username, "POSTGRES_DB": server.database,
+            "PGHOST": server.host, "PGPORT": str(server.port or 5432), "AIRFLOW_DB_PASSWORD": "metadata-secret"})
+        assert result.returncode == 0, result.stderr
+        with admin.connect() as connection:
+            owner = connection.execute(text("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :name"),
+                                       {"name": names["AIRFLOW_DB_NAME"]}).scalar_one()
+            superuser = connection.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = :name"),
+                                           {"name": names["AIRFLOW_DB_USER"]}).scalar_one()
+        assert (owner, superuser) == (names["AIRFLOW_DB_USER"], False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{names["AIRFLOW_DB_NAME"]}" WITH (FORCE)'))
+            connection.execute(text(f'DROP ROLE IF EXISTS "{names["AIRFLOW_DB_USER"]}"'))
+        admin.dispose()

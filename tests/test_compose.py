@@ -69,12 +69,14 @@ def test_the_environment_variables_match_what_the_code_reads():
     services = _compose()["services"]
     # the workers run the tasks: every setting of the code (the seed is the simulator's, for tests)
     envmon_vars = {k for k in services["airflow-worker"]["environment"] if k.startswith("ENVMON_")}
-    assert envmon_vars == set(ENV_VARS) - {"ENVMON_SIMULATOR_SEED"}
+    assert envmon_vars - {"ENVMON_DASHBOARD_USERS"} == set(ENV_VARS) - {"ENVMON_SIMULATOR_SEED"}  # users: the backup's
     assert services["airflow-worker"]["environment"]["ENVMON_WAREHOUSE_URL"].startswith("postgresql+psycopg://")
     for name, service in services.items():  # nobody is handed a setting the code does not read
         unknown = {k for k in service.get("environment") or {} if k.startswith("ENVMON_")} - set(ENV_VARS)
         if name == "dashboard":  # the app's own settings (dashboards/app)
             unknown -= set(DASHBOARD_ENV_VARS)
+        if name in ("airflow-worker", "envmon-restore"):  # the backup copies the users file, the restore writes it
+            unknown -= {"ENVMON_DASHBOARD_USERS"}
         if name == "proxy":  # the ones its entrypoint reads (the certificate)
             unknown -= set(re.findall(r"\$\{(ENVMON_\w+)", (ROOT / "deploy" / "proxy" / "entrypoint.sh").read_text()))
         assert unknown <= {"ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD"} if name == "postgres" else not unknown, \
@@ -89,13 +91,15 @@ def _secrets_of(service: dict) -> set[str]:
     return names
 
 
-SECRETS = {"POSTGRES_PASSWORD", "ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD", "ENVMON_SMTP_PASSWORD",
-           "ENVMON_SMTP_USER", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY",
+SECRETS = {"POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD", "ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD",
+           "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY",
            "ENVMON_DASHBOARD_SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD"}
-AIRFLOW_SECRETS = {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
+AIRFLOW_SECRETS = {"AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
 # which service may hold which secret, and why
 ALLOWED_SECRETS = {
-    "postgres": {"POSTGRES_PASSWORD", "ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD"},  # creates the roles
+    "postgres": {"POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD", "ENVMON_DB_PASSWORD",  # the superuser; creates the roles
+                 "ENVMON_DASHBOARD_DB_PASSWORD"},
+    "envmon-restore": {"ENVMON_DB_PASSWORD"},                               # restores the warehouse as its owner
     "airflow-init": AIRFLOW_SECRETS | {"ENVMON_DB_PASSWORD",                # migrates both databases
                                        "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER",   # tests the channels
                                        "AIRFLOW_ADMIN_PASSWORD"},                    # creates the first admin
@@ -338,3 +342,31 @@ def test_every_airflow_component_signs_in_with_fab_and_the_init_makes_the_admin(
     assert re.search(r"airflow users create --role=Admin .*\n.*--password=\"\$_AIRFLOW_WWW_USER_PASSWORD\"", script)
     example = (ROOT / ".env.example").read_text(encoding="utf-8")
     assert re.search(r"^AIRFLOW_ADMIN_PASSWORD=$", example, re.M)  # documented, left empty
+
+
+def test_airflow_metadata_has_a_database_and_a_role_of_its_own():
+    """Not the server's superuser nor the warehouse's database: the superuser's password stays in the
+    postgres service, and deploy/postgres-init/00-airflow.sh makes Airflow's role and database."""
+    services = _compose()["services"]
+    assert services["postgres"]["environment"]["POSTGRES_USER"] == "postgres"
+    for name, service in services.items():
+        assert "POSTGRES_PASSWORD" not in _secrets_of(service) or name == "postgres", name
+    for name, service in _airflow_services(services).items():
+        metadata = service["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        assert metadata.split("://", 1)[1].startswith("airflow:${AIRFLOW_DB_PASSWORD"), name
+    script = (ROOT / "deploy" / "postgres-init" / "00-airflow.sh").read_text(encoding="utf-8")
+    assert 'CREATE DATABASE :"db_name" OWNER :"owner"' in script
+
+
+def test_the_daily_backup_runs_on_the_workers_into_a_volume_of_its_own():
+    services = _compose()["services"]
+    for name in ("airflow-worker", "airflow-dag-processor"):  # runs it; parses the DAG, which exists where the folder is set
+        assert services[name]["environment"]["ENVMON_BACKUP_DIR"] == "/opt/envmon-backups", name
+    worker = services["airflow-worker"]
+    assert "envmon-backups:/opt/envmon-backups" in worker["volumes"]
+    # the users file it copies, read-only, where the dashboard keeps it
+    assert "dashboard-users:/opt/envmon-dashboard:ro" in worker["volumes"]
+    assert worker["environment"]["ENVMON_DASHBOARD_USERS"] == services["dashboard"]["environment"]["ENVMON_DASHBOARD_USERS"]
+    restore = services["envmon-restore"]
+    assert restore["profiles"] == ["restore"] and "envmon-backups:/opt/envmon-backups:ro" in restore["volumes"]
+    assert "envmon-backups" in _compose()["volumes"]
