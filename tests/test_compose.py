@@ -370,3 +370,6 @@ def test_the_daily_backup_runs_on_the_workers_into_a_volume_of_its_own():
     restore = services["envmon-restore"]
     assert restore["profiles"] == ["restore"] and "envmon-backups:/opt/envmon-backups:ro" in restore["volumes"]
     assert "envmon-backups" in _compose()["volumes"]
+    # pg_dump of the server's major version in the image (an older one refuses a newer server)
+    major = services["postgres"]["image"].split(":")[1].split(".")[0]
+    assert f"postgresql-client-{major}" in (ROOT / "Dockerfile").read_text(encoding="utf-8")
