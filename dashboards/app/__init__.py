@@ -71,7 +71,8 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
     sign_in = signin.install(server, users_path, db.engine_for(audit_url) if audit_url else None,
                              login_rules or signin.LoginRules(), pages.login_page)
 
-    open_paths = ("/login", "/logout", "/healthz", "/assets/envmon.css")
+    # /metrics: Prometheus scrapes it on compose's network; the proxy never serves it (deploy/proxy)
+    open_paths = ("/login", "/logout", "/healthz", "/metrics", "/assets/envmon.css")
 
     @server.before_request
     def require_login():
@@ -132,6 +133,13 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
     @server.get("/healthz")
     def health():
         return "ok"
+
+    @server.get("/metrics")
+    def metrics():
+        """envmon's Prometheus metrics, from the warehouse at each scrape (pipelines/operations/metrics.py)."""
+        from pipelines.operations import metrics as envmon_metrics
+
+        return flask.Response(envmon_metrics.exposition(engine), content_type=envmon_metrics.CONTENT_TYPE)
 
     @server.route("/login", methods=["GET", "POST"])
     @sign_in.throttle
