@@ -262,6 +262,17 @@ MUTATIONS = (
                                     "password, so names can be told apart by the time taken",
         (("dashboards/app/users.py", '        check_password_hash(_UNKNOWN_USER_HASH, password or "")\n', ""),),
         ("tests/test_signin.py::test_a_wrong_name_is_answered_as_a_wrong_password_byte_for_byte_and_as_slowly",)),
+    # issue 24: headers, cookies and CSRF
+    Mutation(
+        "csrf-unchecked", "the app no longer checks the CSRF token: a forged acknowledgement or login goes through",
+        (("dashboards/app/security.py", "        csrf.protect()  # raises CSRFError (400) without a valid token\n", ""),),
+        ("tests/test_app_security.py::test_an_acknowledgement_without_the_token_or_from_another_origin_acknowledges_nothing",
+         "tests/test_app_security.py::test_a_login_without_its_csrf_token_is_refused_and_with_it_accepted")),
+    Mutation(
+        "frame-ancestors-any", "the CSP lets any site frame the app (frame-ancestors *; chromium then ignores X-Frame-Options)",
+        (("dashboards/app/security.py", "        \"frame-ancestors 'none'\",\n", "        \"frame-ancestors *\",\n"),),
+        ("tests/test_app_security.py::test_a_page_on_another_origin_that_frames_the_app_shows_nothing",
+         "tests/test_app_security.py::test_every_response_carries_the_security_headers")),
     # issue 24: the deployment (TLS proxy, dependency audit)
     Mutation(
         "proxy-serves-plain-http", "the TLS proxy's port 80 serves the app in the clear instead of redirecting to https",
@@ -278,6 +289,22 @@ MUTATIONS = (
         "audit-incomplete-passes", "make audit passes when some packages could not be looked up",
         (("deploy/audit.py", "        status = status or 2\n", "        status = status or 0\n"),),
         ("tests/test_audit.py",)),
+    # issue 23: targets in force by period, the registry versioned in the warehouse
+    Mutation(
+        "target-of-another-day", "a section-day is judged against the latest target, not the one in force that day",
+        (("pipelines/assessment/daily.py", "    target = target_in_force(section_id, day)   # the target in force that day",
+          "    target = target_in_force(section_id, date.max)   # the target in force that day"),),
+        ("tests/test_registry_targets.py::test_a_target_changed_from_2026_changes_2026_and_leaves_2025_alone",)),
+    Mutation(
+        "unset-target-judged", "a period without a target is stored as assessed, not 'target unset' (目标未定)",
+        (("pipelines/assessment/daily.py", "    if not target.is_set:\n        row[\"is_compliant\"] = None\n",
+          "    if False:\n        row[\"is_compliant\"] = None\n"),),
+        ("tests/test_registry_targets.py::test_an_unset_target_gives_the_class_and_no_verdict",)),
+    Mutation(
+        "target-not-closed", "a new target leaves the one it replaces open-ended: two targets in force on a day",
+        (("warehouse/registry_store.py", ".values(valid_to=valid_from - timedelta(days=1), closed_in_version=version_id))",
+          ".values(closed_in_version=version_id))"),),
+        ("tests/test_registry_targets.py::test_a_target_changed_from_2026_changes_2026_and_leaves_2025_alone",)),
 )
 
 
