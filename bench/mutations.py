@@ -289,6 +289,22 @@ MUTATIONS = (
         "audit-incomplete-passes", "make audit passes when some packages could not be looked up",
         (("deploy/audit.py", "        status = status or 2\n", "        status = status or 0\n"),),
         ("tests/test_audit.py",)),
+    # issue 24: the deployment (TLS proxy, dependency audit)
+    Mutation(
+        "proxy-serves-plain-http", "the TLS proxy's port 80 serves the app in the clear instead of redirecting to https",
+        (("deploy/proxy/envmon.conf", "    return 308 https://$host$request_uri;\n",
+          "    location / {\n        set $envmon_app http://dashboard:8050;\n        proxy_pass $envmon_app;\n    }\n"),),
+        ("tests/test_proxy.py::test_plain_http_is_redirected_to_https",
+         "tests/test_compose.py::test_only_the_proxy_is_published_and_only_tls_is_served")),
+    Mutation(
+        "proxy-forwarded-proto", "the proxy tells the app the request came over plain http: cookies not Secure",
+        (("deploy/proxy/envmon.conf", "proxy_set_header X-Forwarded-Proto $scheme;",
+          "proxy_set_header X-Forwarded-Proto http;"),),
+        ("tests/test_proxy.py::test_the_app_behind_the_proxy_sets_secure_cookies_and_audits_the_clients_address",)),
+    Mutation(
+        "audit-incomplete-passes", "make audit passes when some packages could not be looked up",
+        (("deploy/audit.py", "        status = status or 2\n", "        status = status or 0\n"),),
+        ("tests/test_audit.py",)),
     # issue 23: targets in force by period, the registry versioned in the warehouse
     Mutation(
         "target-of-another-day", "a section-day is judged against the latest target, not the one in force that day",
