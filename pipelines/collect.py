@@ -38,6 +38,7 @@ from pipelines import bulk_ingest, clock, ingest, nightly
 from pipelines.clock import bureau_date
 from pipelines.config import FILE_SOURCES, LIVE_SOURCES, Settings, load_settings
 from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS
+from pipelines.sources import inbox
 from pipelines.sources.files import PayloadError
 from warehouse import collection_ledger as ledger
 from warehouse import db
@@ -335,6 +336,7 @@ def collect_inbox(source: str, settings: Settings | None = None, now: datetime |
                   run_day: date | None = None) -> dict:
     """Ingest every file of ENVMON_INBOX/<source>/ whose content is not in the payload log yet. A
     file that cannot be read is logged as failed with its reason and does not stop the others.
+    Then every file the log holds is moved to processed/ or refused/ (pipelines/sources/inbox.py).
     `run_day`: the day of the nightly run collecting, which assesses that day itself."""
     settings = settings or load_settings()
     now = now or clock.now()
@@ -347,10 +349,14 @@ def collect_inbox(source: str, settings: Settings | None = None, now: datetime |
     nightly.prepare_warehouse(settings)
     resumed = ingest.resume_payloads(settings, source, recompute=False)
 
+    engine = db.engine_for(settings.warehouse_url)
+    scanned: dict[Path, str] = {}  # every file read, by its sha256: moved aside once logged and archived
+
     def new_files():  # read one at a time, as the batches take them
         for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
             payload = path.read_bytes()
-            if _already_logged(settings, source, payload):
+            scanned[path] = hashlib.sha256(payload).hexdigest()
+            if db.payload_status_by_sha(engine, source, scanned[path]) is not None:
                 continue
             yield bulk_ingest.Payload(source, path.name, datetime.fromtimestamp(path.stat().st_mtime, BUREAU_TZ),
                                       origin=str(path), fetched_basis="the file's modification time",
@@ -358,5 +364,7 @@ def collect_inbox(source: str, settings: Settings | None = None, now: datetime |
 
     outcome = bulk_ingest.ingest(new_files(), settings, again=True, assess=False)
     failed = [{"file": refused["file"], "error": refused["error"]} for refused in outcome.refused]
-    return {**_finish(source, settings, now, _summaries(outcome), resumed, run_day), "failed": failed,
-            "inbox": str(folder)}
+    finished = _finish(source, settings, now, _summaries(outcome), resumed, run_day)
+    # after the payloads are marked loaded: a crash before leaves the files for the next scan
+    moved = inbox.set_aside(folder, scanned, lambda digest: db.logged_payload(engine, source, digest), now)
+    return {**finished, "failed": failed, "inbox": str(folder), "set_aside": moved}

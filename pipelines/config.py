@@ -36,6 +36,12 @@ ENVMON_COLLECT_MAX_TRIES, ENVMON_COLLECT_LOOKBACK_HOURS
 ENVMON_BACKUP_DIR, ENVMON_BACKUP_KEEP
                       the daily backup (dags/envmon_backup.py, `envmon backup`): the folder each night's
                       backup is written to (unset: no backup DAG), and how many are kept (default 14)
+ENVMON_AIRFLOW_RETENTION_DAYS, ENVMON_LOG_RETENTION_DAYS, ENVMON_INBOX_KEEP_DAYS
+                      retention (dags/envmon_maintenance.py, daily): Airflow's metadata rows (DAG runs,
+                      task instances, XComs, its log table) older than this are removed with `airflow
+                      db clean` (default 90), task log files older than this are deleted (default 30),
+                      and inbox files set aside in processed/ and refused/ (all in the payload archive)
+                      are deleted after this many days (default 30)
 ENVMON_NOW            the clock's instant, for tests and replays (pipelines/clock.py); unset: the real clock
 """
 from __future__ import annotations
@@ -71,6 +77,9 @@ ENV_VARS = (
     "ENVMON_COLLECT_LOOKBACK_HOURS",
     "ENVMON_BACKUP_DIR",
     "ENVMON_BACKUP_KEEP",
+    "ENVMON_AIRFLOW_RETENTION_DAYS",
+    "ENVMON_LOG_RETENTION_DAYS",
+    "ENVMON_INBOX_KEEP_DAYS",
 )  # and ENVMON_NOW, never set in a deployment (pipelines/clock.py)
 
 DEFAULT_SEED = 20260301
@@ -216,6 +225,21 @@ def backup_schedule(environ: dict[str, str] | None = None) -> tuple[Path | None,
     if keep < 1:
         raise ValueError(f"ENVMON_BACKUP_KEEP must be at least 1, not {keep}")
     return (Path(env["ENVMON_BACKUP_DIR"]) if env.get("ENVMON_BACKUP_DIR") else None), keep
+
+
+RETENTION_DEFAULTS = {"ENVMON_AIRFLOW_RETENTION_DAYS": 90, "ENVMON_LOG_RETENTION_DAYS": 30, "ENVMON_INBOX_KEEP_DAYS": 30}
+
+
+def retention_days(environ: dict[str, str] | None = None) -> dict[str, int]:
+    """The maintenance DAG's retention in days, by setting (RETENTION_DEFAULTS where unset)."""
+    env = os.environ if environ is None else environ
+    days = {}
+    for name, default in RETENTION_DEFAULTS.items():
+        text = (env.get(name) or "").strip()
+        if text and not text.isdigit() or text and int(text) < 1:
+            raise ValueError(f"{name} must be a whole number of days, at least 1, not {text!r}")
+        days[name] = int(text) if text else default
+    return days
 
 
 LOOKBACK_HOURS_ALLOWED = (24, 72)  # shorter misses the revisions CNEMC makes in the day after; longer re-asks for little

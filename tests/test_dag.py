@@ -93,12 +93,14 @@ def test_live_mode_collects_each_feed_on_its_own_cadence_and_the_nightly_run_onl
 
 
 def test_without_live_mode_or_an_inbox_there_is_only_the_nightly_dag_and_the_monthly_documents(dagbag):
-    assert set(dagbag.dags) == {"envmon_nightly", "envmon_monthly"}  # envmon_monthly: tests/test_reports.py
+    # envmon_monthly: tests/test_reports.py; envmon_maintenance (retention): tests/test_retention.py
+    assert set(dagbag.dags) == {"envmon_nightly", "envmon_monthly", "envmon_maintenance"}
 
 
 def test_files_mode_collects_every_inbox_in_the_nightly_run(monkeypatch, tmp_path):
     bag = _dagbag(monkeypatch, tmp_path, ENVMON_SOURCE_MODE="files", ENVMON_INBOX=str(tmp_path / "inbox"))
-    assert set(bag.dags) == {"envmon_nightly", "envmon_monthly"}  # no second collector of the same inbox
+    # no second collector of the same inbox
+    assert set(bag.dags) == {"envmon_nightly", "envmon_monthly", "envmon_maintenance"}
     nightly = bag.dags["envmon_nightly"]
     collectors = {f"collect_{s}" for s in ("cnemc_water", "cnemc_air", "lab", "coastal")}
     assert nightly.get_task("prepare_warehouse").downstream_task_ids == collectors

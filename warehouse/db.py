@@ -811,6 +811,16 @@ def payload_status_by_sha(engine: Engine, source: str, sha256: str) -> str | Non
         return connection.execute(query).scalar()
 
 
+def logged_payload(engine: Engine, source: str, sha256: str) -> dict | None:
+    """The newest logged payload of a source with this content (status, retryable, error and
+    archive_path), if any: the inbox moves a file aside once it is logged and archived."""
+    table = schema.payloads
+    query = (select(table.c.status, table.c.retryable, table.c.error, table.c.archive_path)
+             .where(table.c.source == source, table.c.sha256 == sha256).order_by(table.c.payload_id.desc()).limit(1))
+    with engine.connect() as connection:
+        row = connection.execute(query).mappings().first()
+    return dict(row) if row else None
+
 # --- reports: the bulletin's and the annual assessment's reads ----------------------------------
 
 def observations_between(engine: Engine, first: date, last: date, station_ids=None, columns=None) -> pd.DataFrame:
