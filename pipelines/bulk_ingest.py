@@ -376,6 +376,7 @@ class _Neighbours:
 def _store(engine, source: str, batch: list[_Logged], settings: Settings, outcome: Outcome) -> set[date]:
     """Validate, QC, compare and store one batch of one source's payloads; returns the days with
     good rows (the days to assess). Each payload's summary goes to outcome.summaries."""
+    from pipelines import statements
     from pipelines.alerts.operational import tell_format_changes as operational_format_changes
     from pipelines.ingest import _tell_operators_of_unknown_stations, quarantine_days
     from pipelines.quality import qc
@@ -403,28 +404,34 @@ def _store(engine, source: str, batch: list[_Logged], settings: Settings, outcom
             done = with_partition_day(qc.apply(good, context=context if len(context) else None))
             neighbours.merge(done, logged.payload_id)
             checked.append(done)
-    for logged, (good, quarantined), done in zip(batch, split, checked):
+        # a lab's report version decides which file's value stands, not arrival order (issue 25)
+        superseded = statements.superseded_rows(engine, source, [(logged.payload_id, _shown_name(logged), done)
+                                                                 for logged, done in zip(batch, checked)])
+    complete = statements.CompleteStatements(source)
+    for logged, (good, quarantined), done, older in zip(batch, split, checked, superseded):
         parsed = logged.parsed
+        done = done.drop(index=older.index)
+        complete.add(logged.payload_id, _shown_name(logged), parsed, done)
         with outcome.clock.stage("published"):
             published = compare_published(parsed.published, good)  # envmon's own from the values it keeps
         fetched_day = logged.item.fetched_at.astimezone(BUREAU_TZ).date()
-        bad = quarantine_days(pd.concat([quarantined, parsed.rejected], ignore_index=True), fetched_day)
+        bad = quarantine_days(pd.concat([quarantined, parsed.rejected, older], ignore_index=True), fetched_day)
         batch_id = parsed.observations["batch_id"].iloc[0] if len(parsed.observations) else (
             parsed.rejected["batch_id"].iloc[0] if len(parsed.rejected) else f"{source}/empty")
         assessed = sorted(set(done["partition_day"]))
         days = sorted(set(assessed) | set(bad["partition_day"]))
-        held = len(quarantined) + len(parsed.rejected)
+        held = len(quarantined) + len(parsed.rejected) + len(older)
         disagreements = 0 if published is None or published.empty else int((published["agrees"] == False).sum())  # noqa: E712
         notes = parsed.notes + [f"warning: {w}" for w in parsed.warnings]
         rows.append(bulk.PayloadRows(
             logged.payload_id, batch_id, done, bad, published,
-            {"rows_read": parsed.read, "rows_loaded": len(good), "rows_quarantined": held,
+            {"rows_read": parsed.read, "rows_loaded": len(good) - len(older), "rows_quarantined": held,
              "rows_out_of_scope": parsed.out_of_scope, "encoding": parsed.encoding, "notes": "\n".join(notes) or None,
              "days": ",".join(d.isoformat() for d in assessed)},
             days=days))
         entries.append((logged, assessed, days, held, disagreements))
     with outcome.clock.stage("load"):
-        bulk.store_batch(engine, source, domain, suite_name, rows)
+        bulk.store_batch(engine, source, domain, suite_name, rows, after_merge=complete if complete.statements else None)
     touched = set()
     for (logged, assessed, days, held, disagreements), stored in zip(entries, rows):
         parsed = logged.parsed
@@ -445,6 +452,7 @@ def _store(engine, source: str, batch: list[_Logged], settings: Settings, outcom
             "encoding": parsed.encoding, "notes": parsed.notes, "warnings": parsed.warnings,
             "format_changes": parsed.format_changes,  # the header against feed_formats.csv (issue 21)
             "registry_unknown_first_seen": first_seen_names,
+            **_statement_summary(complete, logged.payload_id, parsed),
             "payload_id": logged.payload_id, "sha256": logged.sha256, "archive": str(logged.archive),
             "file": str(logged.item.path) if logged.item.path else logged.item.name})
         _tell_operators_of_unknown_stations(source, first_seen_names, settings)
@@ -452,6 +460,19 @@ def _store(engine, source: str, batch: list[_Logged], settings: Settings, outcom
         touched.update(assessed)
         logged.parsed = None  # let go of the payload's frames: memory follows the batch
     return touched
+
+
+def _shown_name(logged: _Logged) -> str:
+    """The payload's file name, as a reason names it."""
+    return Path(str(logged.item.path or logged.item.name)).name
+
+
+def _statement_summary(complete, payload_id: int, parsed) -> dict:
+    """What a sampling file said of itself (issue 25): a complete statement, and the values it withdrew."""
+    withdrawn = complete.withdrawn(payload_id)
+    if withdrawn is None and not getattr(parsed, "complete_statement", False):
+        return {}
+    return {"complete_statement": True, "report_version": parsed.report_version, "withdrawn": withdrawn or 0}
 
 
 # --- the days a run touched, assessed once, set-based ------------------------------------------

@@ -64,6 +64,9 @@ def load_new_partitions(engine: Engine, good: pd.DataFrame, quarantined: pd.Data
         fresh = set(wanted) - existing
         if not fresh:
             return existing
+        from warehouse import stewardship  # a value withdrawn or re-flagged stays so (issue 25)
+
+        good = stewardship.applied_by_source(connection, good)
 
         def of_fresh(frame: pd.DataFrame) -> pd.DataFrame:
             if frame.empty or not existing:
@@ -390,7 +393,8 @@ def merge_versions(stored: pd.DataFrame, incoming: pd.DataFrame) -> tuple[pd.Dat
     current = np.maximum.accumulate(anchor)           # the version in force after each one
     before = np.r_[-1, current[:-1]]                   # ... and before it
     superseded = versions.iloc[before[changed]]
-    history = superseded[[*MERGE_KEY, "value", "original_value", "qc_flag", "batch_id", "payload_id"]].assign(
+    kept = [c for c in ("stewardship_id",) if c in superseded]  # the steward's action in force on it (issue 25)
+    history = superseded[[*MERGE_KEY, "value", "original_value", "qc_flag", "batch_id", "payload_id", *kept]].assign(
         superseded_by_payload_id=versions["payload_id"].to_numpy()[changed]).reset_index(drop=True)
     revisions = pd.Series(versions["payload_id"].to_numpy()[changed]).value_counts()
     last = np.r_[group[1:] != group[:-1], True]
@@ -441,14 +445,18 @@ def _delete_keys(connection: Connection, table, frame: pd.DataFrame, key: list[s
         staging.drop(connection)
 
 
-def store_batch(engine: Engine, source: str, domain: str, suite_name: str, payloads: list[PayloadRows]) -> dict:
+def store_batch(engine: Engine, source: str, domain: str, suite_name: str, payloads: list[PayloadRows],
+                after_merge=None) -> dict:
     """Everything the payloads of a batch write, in ONE transaction: each (source, day) partition they touch merged payload after payload, their
     quarantined rows (replacing earlier rows of the same batch id), the partition log, what the
     publisher reported (a later payload's row of a station and hour wins), the source's watermark,
     and each payload's own status `stored` with its days and counts. A fault before the commit
     leaves none of them stored; after it, all. Locks in the one order every writer takes them:
     the partitions by day, then the published results, then the watermark. Returns the counts of
-    new, revised and unchanged observations; each PayloadRows gets its `revised`."""
+    new, revised and unchanged observations; each PayloadRows gets its `revised`. The actions of
+    stewardship in force are applied to the rows written (a withdrawn value stays so), and
+    `after_merge(connection)`, if given, runs in the same transaction once the rows are merged (a
+    lab's complete statement, pipelines/statements.py)."""
     o, q, log = schema.observations, schema.quarantine, schema.partition_log
     touched = sorted({day for p in payloads for day in p.days})
     db.ensure_observation_partitions(engine, touched)
@@ -458,13 +466,16 @@ def store_batch(engine: Engine, source: str, domain: str, suite_name: str, paylo
     with engine.begin() as connection:
         for day in touched:  # the locks every writer takes, in one order
             db.partition_lock(connection, "observations", source, day)
-        stored = pd.DataFrame(columns=[*MERGE_KEY, *REVISION_COLUMNS, "batch_id", "payload_id"])
+        from warehouse import stewardship  # under the locks: an action committed before is seen (issue 25)
+
+        incoming = stewardship.applied(connection, source, incoming)
+        stored = pd.DataFrame(columns=[*MERGE_KEY, *REVISION_COLUMNS, "batch_id", "payload_id", "stewardship_id"])
         if len(incoming):
             occupied = sorted(day for (day,) in connection.execute(
                 select(o.c.partition_day).where(o.c.source == source, o.c.partition_day.in_(touched))
                 .group_by(o.c.partition_day)).all())
             if occupied:
-                columns = [*MERGE_KEY, *REVISION_COLUMNS, "batch_id", "payload_id"]
+                columns = [*MERGE_KEY, *REVISION_COLUMNS, "batch_id", "payload_id", "stewardship_id"]
                 stored = read(connection, select(*(_as_text(o, c, {"observed_at"}) for c in columns)).where(
                     o.c.source == source, o.c.partition_day.in_(occupied)), columns, times=["observed_at"])
                 stored["value"] = pd.to_numeric(stored["value"]).astype("float64")
@@ -486,6 +497,8 @@ def store_batch(engine: Engine, source: str, domain: str, suite_name: str, paylo
             held = pd.concat(held, ignore_index=True)
             last = held.groupby(["batch_id", "partition_day"])["_order"].transform("max")
             fill(connection, q, held[held["_order"] == last], db.QUARANTINE_COLUMNS)
+        if after_merge is not None:
+            after_merge(connection)
         _write_partition_log(connection, source, domain, suite_name, payloads, touched)
         published = [p.published.assign(payload_id=p.payload_id) for p in payloads
                      if p.published is not None and len(p.published)]

@@ -362,6 +362,9 @@ def load_partition(engine: Engine, source: str, day: date, good: pd.DataFrame, q
     ensure_observation_partitions(engine, [day])
     with engine.begin() as connection:
         partition_lock(connection, "observations", source, day)  # the same key as merge_partition
+        from warehouse import stewardship  # a value withdrawn or re-flagged stays so (issue 25)
+
+        good = stewardship.applied(connection, source, good)
         changed = replace_observations(connection, source, day, good)
         changed |= replace_partition(connection, schema.quarantine,
                                      {"source": source, "partition_day": day},
@@ -773,7 +776,7 @@ def rollups_for(engine: Engine, period: str, period_start: date) -> pd.DataFrame
 
 
 VERSION_COLUMNS = ["source", "station_id", "parameter", "observed_at", "averaging_period", "layer", "value",
-                   "original_value", "qc_flag", "batch_id", "payload_id"]
+                   "original_value", "qc_flag", "batch_id", "payload_id", "stewardship_id"]
 
 
 def value_versions(engine: Engine, station_id: str, parameter: str, observed_at: datetime | None = None) -> pd.DataFrame:
@@ -781,18 +784,23 @@ def value_versions(engine: Engine, station_id: str, parameter: str, observed_at:
     ones from observation_history, oldest first, then the current one, each with its payload."""
     o, h, p = schema.observations, schema.observation_history, schema.payloads
     current = select(*(o.c[c] for c in VERSION_COLUMNS)).where(o.c.station_id == station_id, o.c.parameter == parameter)
-    superseded = select(*(h.c[c] for c in VERSION_COLUMNS), h.c.superseded_at, h.c.superseded_by_payload_id) \
-        .where(h.c.station_id == station_id, h.c.parameter == parameter)
+    superseded = select(*(h.c[c] for c in VERSION_COLUMNS), h.c.superseded_at, h.c.superseded_by_payload_id,
+                        h.c.superseded_by_stewardship_id).where(h.c.station_id == station_id, h.c.parameter == parameter)
     if observed_at is not None:
         current, superseded = current.where(o.c.observed_at == observed_at), superseded.where(h.c.observed_at == observed_at)
     with engine.connect() as connection:
         now = _frame(connection, current, VERSION_COLUMNS).assign(version="current")
         before = _frame(connection, superseded.order_by(h.c.history_id),
-                        VERSION_COLUMNS + ["superseded_at", "superseded_by_payload_id"]).assign(version="superseded")
+                        VERSION_COLUMNS + ["superseded_at", "superseded_by_payload_id", "superseded_by_stewardship_id"]
+                        ).assign(version="superseded")
         payloads = _frame(connection, select(p.c.payload_id, p.c.origin, p.c.received_at),
                           ["payload_id", "origin", "received_at"])
     versions = pd.concat([frame for frame in (before, now) if len(frame)], ignore_index=True) \
-        if len(before) or len(now) else now.assign(superseded_at=None, superseded_by_payload_id=None)
+        if len(before) or len(now) else now.assign(superseded_at=None, superseded_by_payload_id=None,
+                                                   superseded_by_stewardship_id=None)
+    for column in ("superseded_at", "superseded_by_payload_id", "superseded_by_stewardship_id"):
+        if column not in versions:  # no superseded version
+            versions[column] = None
     versions = versions.merge(payloads.rename(columns={"origin": "payload_origin", "received_at": "payload_received_at"}),
                               on="payload_id", how="left")
     versions["observed_at"] = pd.to_datetime(versions["observed_at"], utc=True)

@@ -87,6 +87,10 @@ observations = Table(  # on PostgreSQL partitioned by month of partition_day (mi
     Column("original_unit", String(32)),
     Column("detail", Text),
     Column("payload_id", Integer),
+    # migration 0019 (warehouse/stewardship.py): the steward's action in force on the value, if any, and
+    # the flag QC gave it, kept while a steward's flag stands in qc_flag (a restore puts it back)
+    Column("stewardship_id", Integer),
+    Column("qc_flag_tested", String(16)),
     # partition_day follows from observed_at and the averaging period, so it adds nothing to the
     # key's meaning; PostgreSQL needs it there to partition on it. Station first: the key doubles
     # as the station-and-day index.
@@ -202,6 +206,7 @@ assessment_history = Table(  # results replaced by a computation under other rul
     Column("superseded_at", UtcDateTime, nullable=False),
     Column("superseded_by_rule_version", String(64)),
     Column("target_status", String(16)),    # migration 0016
+    Column("superseded_by_stewardship_id", Integer),  # migration 0019: a value withdrawn or re-flagged changed it
     Index("ix_assessment_history_key", "station_id", "period", "period_start"),
 )
 
@@ -387,6 +392,8 @@ observation_history = Table(  # values replaced by a later payload: nothing is o
     Column("payload_id", Integer),
     Column("superseded_at", UtcDateTime, nullable=False),
     Column("superseded_by_payload_id", Integer),
+    Column("stewardship_id", Integer),                  # migration 0019: the steward's action in force on it
+    Column("superseded_by_stewardship_id", Integer),    # the steward's action that replaced it (no payload did)
     Index("ix_observation_history_key", "source", "station_id", "parameter", "observed_at"),
 )
 
@@ -577,6 +584,28 @@ security_audit = Table(  # migration 0017: who signed in, who failed, who change
     Column("detail", Text),                                # why (wrong password, locked, episode 12); never a secret
     Index("ix_security_audit_user", "user_name", "occurred_at"),
     Index("ix_security_audit_occurred", "occurred_at"),
+)
+
+
+observation_stewardship = Table(  # migration 0019: values withdrawn or re-flagged, who, when, why (warehouse/stewardship.py)
+    "observation_stewardship", metadata,
+    Column("stewardship_id", Integer, primary_key=True, autoincrement=True),
+    Column("action", String(16), nullable=False),          # withdraw | flag | restore
+    Column("flag", String(16)),                            # the flag it sets (withdrawn, suspect, ...); restore: none
+    Column("source", String(32)),                          # NULL: the values of every source
+    Column("station_id", String(64), nullable=False),
+    Column("parameter", String(32), nullable=False),
+    Column("layer", String(16)),                           # NULL: every layer
+    Column("observed_from", UtcDateTime, nullable=False),  # the values observed from … to, both included
+    Column("observed_to", UtcDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("acted_by", Text, nullable=False),
+    Column("acted_at", UtcDateTime, nullable=False),
+    Column("origin", String(24), nullable=False),          # manual (envmon observations) | complete_statement
+    Column("payload_id", Integer),                         # the lab file whose complete statement withdrew it
+    Column("values_affected", Integer, nullable=False),
+    Column("lifted_by_id", Integer),                       # the restore that ended it; NULL: in force
+    Index("ix_observation_stewardship_key", "station_id", "parameter"),
 )
 
 

@@ -28,6 +28,9 @@ EVENTS = (
     "acknowledgement",    # an alert episode acknowledged (the app, envmon alerts ack)
     "key_added",          # an API key issued
     "key_revoked",        # an API key revoked
+    "observation_withdrawn",  # a stored value withdrawn (envmon observations invalidate, a lab's complete statement)
+    "observation_flagged",    # a stored value re-flagged by hand (envmon observations flag)
+    "observation_restored",   # a withdrawal or flag ended (envmon observations restore)
 )
 NAME_CHARS = 150  # a name typed at the sign-in form is kept as typed, up to this long
 ADDRESS_CHARS = 64

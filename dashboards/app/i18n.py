@@ -250,7 +250,10 @@ VALUES = {
                        "session_expired": ("会话超时", "session expired"), "user_added": ("新增用户", "user added"),
                        "password_reset": ("重置密码", "password reset"), "user_disabled": ("停用用户", "user disabled"),
                        "user_enabled": ("启用用户", "user enabled"), "acknowledgement": ("确认预警", "alert acknowledged"),
-                       "key_added": ("新增密钥", "key added"), "key_revoked": ("吊销密钥", "key revoked")},
+                       "key_added": ("新增密钥", "key added"), "key_revoked": ("吊销密钥", "key revoked"),
+                       "observation_withdrawn": ("撤销监测值", "value withdrawn"),  # issue 25: stewardship
+                       "observation_flagged": ("人工标记监测值", "value re-flagged"),
+                       "observation_restored": ("恢复监测值", "value restored")},
     # security_audit.detail of a failed sign-in (dashboards/app/users.check)
     "security_detail": {"unknown user": ("无此用户", "unknown user"), "wrong password": ("密码错误", "wrong password"),
                         "code missing": ("未填动态验证码", "code missing"), "wrong code": ("动态验证码错误", "wrong code"),

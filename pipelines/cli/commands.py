@@ -16,6 +16,7 @@ from pipelines.config import load_settings
 from dashboards.app import cli as dashboard_cli
 from pipelines.reports import cli as reports
 from pipelines.cli import backup_commands, collect_commands, registry_commands
+from pipelines.cli import stewardship_commands
 from pipelines.clock import BUREAU_TZ
 
 EXPORTS = ("observations", "assessments", "quarantine", "alerts", "published", "payloads", "history", "rollups",
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     registry_commands.add_parsers(commands)  # registry unknown, registry check
     collect_commands.add_parsers(commands)  # collect status (the collection ledger)
     backup_commands.add_parsers(commands)  # backup, restore
+    stewardship_commands.add_parsers(commands)  # observations invalidate, flag, restore (issue 25)
     reassess = commands.add_parser(
         "reassess", help="recompute the stored assessments of a range of days under the rules in force",
         description="After a change of the rule tables (pipelines/reference/data): every day of the range that "
@@ -173,7 +175,8 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
-NEEDS_WAREHOUSE = ("run", "backfill", "export", "ingest", "history", "reassess", "collect", *reports.COMMANDS)
+NEEDS_WAREHOUSE = ("run", "backfill", "export", "ingest", "history", "reassess", "collect", *reports.COMMANDS,
+                   stewardship_commands.COMMAND)
 
 
 def _dispatch(args) -> int:
@@ -211,6 +214,8 @@ def _dispatch(args) -> int:
         return collect_commands.run(settings, args)
     if args.command in backup_commands.COMMANDS:
         return backup_commands.run(settings, args)
+    if args.command == stewardship_commands.COMMAND:
+        return stewardship_commands.run(settings, args)
     if args.command == "reassess":
         return _reassess(settings, args)
     return _ingest(settings, args)
@@ -391,11 +396,15 @@ def _export(settings, table: str) -> int:
 
 HISTORY_COLUMNS = ["station_id", "parameter", "observed_at", "averaging_period", "layer", "version", "value",
                    "original_value", "qc_flag", "source", "batch_id", "payload_id", "payload_origin",
-                   "payload_received_at", "superseded_at", "superseded_by_payload_id"]
+                   "payload_received_at", "superseded_at", "superseded_by_payload_id",
+                   # issue 25: the steward's action in force on the version, and the one that replaced it, in words
+                   "stewardship", "superseded_by_stewardship"]
 
 
 def _history(settings, args) -> int:
     """The versions of a value as CSV, oldest first: what each payload said, and what replaced it."""
+    import pandas as pd
+
     from warehouse import db
 
     versions = db.value_versions(db.engine_for(settings.warehouse_url), args.station, args.parameter, args.at)
@@ -404,7 +413,12 @@ def _history(settings, args) -> int:
               file=sys.stderr)
         return 1
     for column in ("observed_at", "payload_received_at", "superseded_at"):
-        versions[column] = [t.isoformat() if isinstance(t, datetime) else "" for t in versions[column]]
+        versions[column] = [t.isoformat() if isinstance(t, datetime) and not pd.isna(t) else "" for t in versions[column]]
+    from warehouse import stewardship  # 'withdrawn by X on D: reason' (issue 25)
+
+    engine = db.engine_for(settings.warehouse_url)
+    versions["stewardship"] = stewardship.described(engine, versions["stewardship_id"])
+    versions["superseded_by_stewardship"] = stewardship.described(engine, versions["superseded_by_stewardship_id"])
     versions.reindex(columns=HISTORY_COLUMNS).to_csv(sys.stdout, index=False)
     return 0
 

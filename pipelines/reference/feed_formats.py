@@ -13,7 +13,9 @@ quarantined, never read as something they may not be (a renamed `氨氮(mg/L)` i
 taken for 氨氮: it is named as unknown, and 氨氮 as missing).
 
 Roles: `key` (identifies the record: missing refuses the payload), `value` (a measurement),
-`descriptive` (read when present: names, coordinates, the publisher's class or AQI)."""
+`descriptive` (read when present: names, coordinates, the publisher's class or AQI), `optional`
+(read when present, and its absence is no change: a template column added later, such as the lab's
+report_version, that files made before it rightly lack)."""
 from __future__ import annotations
 
 import re
@@ -26,7 +28,7 @@ import pandas as pd
 from pipelines.reference.standards import DATA_DIR
 
 TABLE = DATA_DIR / "feed_formats.csv"
-ROLES = ("key", "value", "descriptive")
+ROLES = ("key", "value", "descriptive", "optional")
 TAG = re.compile(r"<[^>]+>")
 NAME_AND_UNIT = re.compile(r"(?P<name>.*?)\s*[(（](?P<unit>[^()（）]*)[)）]\s*")
 # Units written two ways for one unit (the feed's μ, U+03BC, and the micro sign µ, U+00B5).
@@ -118,7 +120,7 @@ def check(feed: str, format_id: str, header: list[str], at=None) -> HeaderCheck:
     for position, text in enumerate(header):
         if text in columns and text not in found.positions:
             found.positions[text] = position
-    absent = [row for column, row in columns.items() if column not in found.positions]
+    absent = [row for column, row in columns.items() if column not in found.positions and row["role"] != "optional"]
     unmatched = [(p, t) for p, t in enumerate(header) if p not in found.positions.values()]
     for position, text in unmatched:
         name, unit = name_and_unit(text)

@@ -77,6 +77,10 @@ class Parsed:
     notes: list[str] = field(default_factory=list)     # said of the whole payload (a year inferred, ...)
     warnings: list[str] = field(default_factory=list)  # the same, where a person should look
     unknown_stations: list[dict] = field(default_factory=list)  # in the registry's cities, not in it
+    # a lab or coastal file's own word on itself (pipelines/statements.py, issue 25): the complete
+    # statement for what it covers, and its report version (0 or None: none given)
+    complete_statement: bool = False
+    report_version: int | None = None
 
     def __post_init__(self):
         if self.rejected is None:

@@ -35,6 +35,10 @@ LAYERS = {"surface", "bottom"}
 NOT_DETECTED = {"nd", "未检出", "n.d.", "bdl"}
 BELOW_LIMIT = re.compile(r"^<\s*(?P<limit>[0-9.]+(?:[eE][-+]?\d+)?)$")
 CHINESE_L_SUFFIX = re.compile(r"^(?P<limit>[0-9.]+(?:[eE][-+]?\d+)?)\s*L$")  # 0.01L: below a limit of 0.01
+# the file's own word on itself (pipelines/statements.py, issue 25): optional template columns
+REPORT_VERSION = re.compile(r"^[vV]?\s*(?P<number>\d+)(?:\.0+)?$")  # 2, 2.0 (Excel), v2
+YES = {"yes", "y", "true", "1", "是"}
+NO = {"no", "n", "false", "0", "否"}
 
 
 @cache
@@ -140,6 +144,7 @@ def _parse(header: list[str], table_rows: list[reading.Row], source: str, requir
     extra = [header[p] for p in sorted(checked.unknown)]
     rejected = Rejections(source)
     rows, out_of_scope = [], 0
+    statement_words: set[str] = set()  # the complete_statement cells, as yes / no / other
     # A last row without a line break may be cut anywhere: where its last cell decides the value,
     # the row cannot be trusted (a descriptive last cell, method or lab, is kept with a note).
     last_cell = header[-1]
@@ -154,7 +159,7 @@ def _parse(header: list[str], table_rows: list[reading.Row], source: str, requir
             rejected.value(row.rule, f"line {row.line}: {row.problem}", station, code, None, "PT0S", record.get("result", ""))
             continue
         cut = row is table_rows[-1] and not ends_cleanly
-        if cut and last_cell not in ("method", "lab", "survey"):
+        if cut and last_cell not in ("method", "lab", "survey", "complete_statement"):  # descriptive, or yes cut to "ye": no statement
             rejected.value("value_truncated", f"line {row.line}: the payload ends inside the last cell ({last_cell}) "
                            "without a line break: it may be cut short (truncated)", station, code, None, "PT0S",
                            record.get("result", ""))
@@ -177,11 +182,17 @@ def _parse(header: list[str], table_rows: list[reading.Row], source: str, requir
                                                          record.get("detection_limit", ""), canonical_unit)
         if note:
             problems.append((rule, note))
+        version, version_problem = _report_version(record.get("report_version", ""))
+        if version_problem:
+            problems.append(("report_version", version_problem))
+        statement_words.add(_statement_word(record.get("complete_statement", "")))
         if problems:
             rejected.value(problems[0][0], f"line {row.line}: " + "; ".join(reason for _, reason in problems),
                            station, code, when, "PT0S", record.get("result", ""), canonical_unit or record.get("unit", ""))
             continue
         detail = {k: record[k] for k in ("lab", "method", *extra_detail, *extra) if record.get(k)}
+        if version is not None:
+            detail["report_version"] = version
         rows.append({
             "station_id": station, "parameter": code, "observed_at": when,
             "utc_offset_minutes": int(when.utcoffset().total_seconds() // 60),
@@ -191,13 +202,59 @@ def _parse(header: list[str], table_rows: list[reading.Row], source: str, requir
             "source": source, "original_value": record["result"],
             "layer": record.get("layer", "") if choices and "layer" in choices else "",  # coastal only, checked
             "sample_id": record.get("sample_id", ""), "detection_limit": limit, "censoring": censoring,
-            "original_unit": record["unit"], "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True),
+            "original_unit": record["unit"], "detail": detail,  # JSON once the file's statement is known
         })
+    complete, version, said = _statement(statement_words, {r["detail"].get("report_version") for r in rows})
+    for row in rows:  # a complete statement's rows say so: a lower version arriving later yields to it
+        row["detail"] = json.dumps({**row["detail"], **({"complete_statement": True} if complete else {})},
+                                   ensure_ascii=False, sort_keys=True)
     sampled = [r["observed_at"] for r in rows]
     first_day = min(sampled).astimezone(BUREAU_TZ).date() if sampled else fetched_at.astimezone(BUREAU_TZ).date()
     observations, held = _finish(rows, rejected, source, fetched_at, day=first_day)
-    return Parsed(observations, out_of_scope, source, rejected=held, read=len(table_rows), encoding=encoding,
-                  warnings=files_format_warnings(checked, "the cells of unknown columns are kept in each row's detail"), format_changes=checked.as_changes())
+    warnings = files_format_warnings(checked, "the cells of unknown columns are kept in each row's detail")
+    parsed = Parsed(observations, out_of_scope, source, rejected=held, read=len(table_rows), encoding=encoding,
+                    warnings=warnings + said, format_changes=checked.as_changes(),
+                    complete_statement=complete, report_version=version)
+    if complete:
+        parsed.notes.append(f"complete statement (report version {version or 'none'}): a value the lab reported "
+                            "before for the sections or points and days it lists, and it no longer lists, is withdrawn")
+    return parsed
+
+
+def _report_version(text: str) -> tuple[int | None, str]:
+    """(version, problem) of a report_version cell: a whole number from 1; empty is none."""
+    text = str(text or "").strip()
+    if not text:
+        return None, ""
+    match = REPORT_VERSION.match(text)
+    if not match or int(match["number"]) < 1:
+        return None, f"report_version {reading._short(text)!r} is not a whole number from 1"
+    return int(match["number"]), ""
+
+
+def _statement_word(text: str) -> str:
+    text = str(text or "").strip().lower()
+    return "yes" if text in YES else "no" if text in NO or not text else "other"
+
+
+def _statement(words: set[str], versions: set) -> tuple[bool, int | None, list[str]]:
+    """Whether the file is a complete statement (a `yes` in complete_statement, no row saying
+    otherwise, one report version over its rows), its version, and a warning where it is not
+    taken as one though a row says yes."""
+    if "yes" not in words:
+        return False, None, []
+    if "other" in words:
+        return False, None, ["complete_statement: a cell is neither yes nor no: the file is not taken as a complete "
+                             "statement, nothing is withdrawn"]
+    if "no" in words:
+        return False, None, ["complete_statement: some rows say yes and others no (or leave it empty): fill every row "
+                             "with yes; the file is not taken as a complete statement, nothing is withdrawn"]
+    if len(versions) > 1:
+        shown = ", ".join(str(v) if v else "none" for v in sorted(versions, key=lambda v: v or 0))
+        return False, None, [f"complete_statement: the rows give report versions {shown}: a complete statement has one; "
+                             "the file is not taken as one, nothing is withdrawn"]
+    version = next(iter(versions), None)
+    return True, version, []
 
 
 def parse_lab(payload: bytes, name: str = "results.csv", fetched_at: datetime | None = None) -> Parsed:
