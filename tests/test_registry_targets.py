@@ -103,6 +103,13 @@ def test_a_target_changed_from_2026_changes_2026_and_leaves_2025_alone(tmp_path,
     for day in DAYS[2:]:   # 2026: class Ⅲ against the official Ⅱ fails
         assert (after[day]["water_class"], after[day]["target_class"], after[day]["target_status"],
                 after[day]["is_compliant"]) == ("Ⅲ", "Ⅱ", "official", False)
+    # `envmon reassess` over both months later (a rule correction, say) judges each day by its own target again
+    from pipelines import reassess
+
+    reassess.reassess_days(engine, DAYS, settings)
+    again = _day_rows(engine, SECTION)
+    assert [(again[d]["target_class"], again[d]["target_status"], again[d]["is_compliant"]) for d in DAYS] == [
+        ("Ⅲ", "assumed", True), ("Ⅲ", "assumed", True), ("Ⅱ", "official", False), ("Ⅱ", "official", False)]
     # the month to date of the cross-boundary section: December as it was, January against the new target
     months = _month_rows(engine, SECTION)
     assert months[date(2025, 12, 1)] == months_before[date(2025, 12, 1)]
