@@ -1,0 +1,449 @@
+"""The mutation check: deliberate breakages of envmon's core rules, each applied alone to a
+throw-away copy of the tree, with the tests that should notice it run against that copy. Every
+mutation must be caught (its tests fail); one that survives means a rule no test really checks.
+
+    .venv/bin/python bench/mutations.py            # all of them; exit 1 unless every one is caught
+    .venv/bin/python bench/mutations.py --list     # what they are
+    .venv/bin/python bench/mutations.py --only qc-filter --only iaqi-rounding --json
+
+The tests first run on the unbroken copy: a mutation counts as caught only if the same tests
+passed without it. A mutation whose code is no longer where it says (the rule moved) is reported
+as `not applied` and fails the check, so the list is kept in step with the code. The copy is the
+working tree's tracked and untracked (not ignored) files; `python` is this interpreter, with the
+copy first on PYTHONPATH (the `envmon` command the end-to-end tests start imports it too).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    what: str
+    # (file, exact text, replacement): the first candidate whose text the tree holds exactly once
+    # is applied (several where the code is in the middle of a move)
+    candidates: tuple[tuple[str, str, str], ...]
+    tests: tuple[str, ...]  # test files (globs) or node ids
+    # commands run in the copy once the mutation is in (the copy's `python` first), for a breakage
+    # that goes through a generator as a reviewer's would: the GX suites regenerated from a mutated
+    # qc_parameters.csv (python -m expectations.build). What they write (`after_writes`, globs) is
+    # put back with the mutated file.
+    after: tuple[tuple[str, ...], ...] = ()
+    after_writes: tuple[str, ...] = ()
+
+
+MUTATIONS = (
+    Mutation(
+        "qc-filter", "the nightly assessment no longer keeps only ENVMON_ASSESSABLE_FLAGS observations",
+        (("pipelines/nightly.py",
+          '    observations = observations[observations["qc_flag"].isin(settings.assessable_flags)]\n', ""),),
+        ("tests/test_nightly.py",)),
+    Mutation(
+        "gb3838-class-boundary", "a value on a GB 3838 class limit takes the worse class (< for ≤)",
+        (("pipelines/reference/standards.py", "        return value <= limit\n", "        return value < limit\n"),),
+        ("tests/test_standards.py", "tests/test_surface_water.py")),
+    Mutation(
+        "iaqi-rounding", "the individual AQI is rounded to nearest instead of up (HJ 633 practice: ceil)",
+        (("pipelines/reference/standards.py", "math.ceil(round(exact, 9))", "round(exact)"),),
+        ("tests/test_standards.py", "tests/test_air_quality.py")),
+    Mutation(
+        "cross-boundary-verdict", "a section whose class equals its target no longer complies (< for ≤)",
+        (("pipelines/assessment/surface_water.py",
+          "standards.surface_class_rank(self.water_class) <= standards.surface_class_rank(self.target_class)",
+          "standards.surface_class_rank(self.water_class) < standards.surface_class_rank(self.target_class)"),),
+        ("tests/test_surface_water.py", "tests/test_assessment.py", "tests/test_trends_and_schemes.py",
+         "tests/test_nightly.py")),
+    Mutation(
+        "dashboard-verdict", "the dashboard shows every assessed cross-boundary section as 达标 compliant",
+        (("dashboards/report.py", 'return display.verdict_text(row["is_compliant"], LANG, "assessed")',
+          'return display.word("compliant", LANG)'),),
+        ("tests/test_dashboard.py",)),
+    Mutation(
+        "alert-dedup", "an alert already raised for a section and period is raised (and sent) again",
+        (("warehouse/alert_store.py", '    if notice_keys(connection, [row["notice_key"]]):\n        return None\n', ""),),
+        # the alert files by name: the glob would take the delivery-health file's cluster test too
+        ("tests/test_alerts.py", "tests/test_alerts_month.py", "tests/test_alerts_operational.py")),
+    Mutation(
+        "qc-filter-archive", "the archive path assesses the touched days from every stored observation, not only "
+                             "the ENVMON_ASSESSABLE_FLAGS ones",
+        (("pipelines/bulk_ingest.py",
+          '            usable = observations[observations["qc_flag"].isin(settings.assessable_flags)]\n',
+          "            usable = observations\n"),),
+        ("tests/test_archive_ingest.py",)),
+    Mutation(
+        "read-count-archive", "the archive path counts rows read after validation (loaded + quarantined)",
+        (("pipelines/bulk_ingest.py", '{"rows_read": parsed.read,', '{"rows_read": len(good) + held,'),),
+        ("tests/test_archive_ingest.py",)),
+    Mutation(
+        "read-count", "rows read are counted after validation (loaded + quarantined) instead of as ingested",
+        (("pipelines/nightly.py", '"rows_read": len(ingested),', '"rows_read": len(good) + len(quarantined),'),),
+        ("tests/test_nightly.py",)),
+    Mutation(
+        "qc-clock", "QC's time-in-the-future test asks the wall clock instead of pipelines.clock",
+        (("pipelines/quality/qc.py", "    now = now or clock.now()\n",
+          "    now = now or datetime.now().astimezone()\n"),),
+        ("tests/test_qc.py",)),
+    # issue 22: the three gaps a reviewer found (a month without data counted in a compliance rate,
+    # the history switched off on the nightly/backfill/month-row path, a QC range widened far past
+    # the physical with the suites regenerated)
+    Mutation(
+        "cross-boundary-page-rate", "the Cross-boundary page counts every month with a row (no data, too few, "
+                                    "indicators incomplete) in its 12-month compliance rate",
+        (("dashboards/app/pages/cross_boundary.py", "    counted = [r for r in rows if assessed(r)]\n",
+          "    counted = list(rows)\n"),),
+        ("tests/test_missing_months.py::test_the_page_words_each_month_and_counts_only_assessed_months",)),
+    Mutation(
+        "cross-boundary-year-rate", "cross_boundary.assess_year counts a month without a class (no valid value, "
+                                    "too few) in the year's compliance rate",
+        (("pipelines/assessment/cross_boundary.py",
+          "    if not verdict.verdict.is_assessed:\n        return False\n", ""),),
+        ("tests/test_missing_months.py::test_months_without_valid_data_are_not_counted_in_the_rate",
+         "tests/test_missing_months.py::test_a_year_without_an_assessed_month_has_no_rate_and_no_verdict")),
+    Mutation(
+        "assessment-history-off", "db.replace_assessments no longer keeps the results it replaces under another "
+                                  "rule version (the nightly, backfill and month-row path)",
+        (("warehouse/db.py", "        _keep_superseded_rule_versions(connection, domain, period, day, rows)\n", ""),),
+        ("tests/test_assessment_history_paths.py::test_the_month_rows_keep_what_they_replace",
+         "tests/test_assessment_history_paths.py::test_the_nightly_run_keeps_what_it_replaces")),
+    Mutation(
+        "qc-pm25-upper", "PM2.5's instrument upper limit widened from 2000 to 20,000 µg/m³ in qc_parameters.csv, "
+                         "the GX suites regenerated",
+        (("pipelines/reference/data/qc_parameters.csv", "\npm2_5,0,2000,", "\npm2_5,0,20000,"),),
+        ("tests/test_qc_ranges.py::test_pm25_above_its_upper_limit_is_quarantined_worked_example",),
+        after=(("python", "-m", "expectations.build"),), after_writes=("expectations/*.json",)),
+
+    # issues 20 and 21: the rules this wave added, each with the test that holds it
+    Mutation(
+        "overview-domain-day", "the Overview shows the air figures of the surface-water latest day",
+        (("dashboards/app/pages/overview.py", 'day, air_day = days["surface_water"], days["air"]',
+          'day, air_day = days["surface_water"], days["surface_water"]'),),
+        ("tests/test_dashboard_app.py::test_the_overview_states_each_domains_own_latest_day",)),
+    Mutation(
+        "alerts-items-json", "the Alerts page shows the stored failing items (JSON) instead of 总磷 1.8倍",
+        (("dashboards/app/pages/alerts.py",
+          '[display.multiples_text(items, lang) or "—" for items in episodes["failing_items"]]',
+          'list(episodes["failing_items"])'),),
+        ("tests/test_dashboard_app.py::test_the_alerts_page_writes_items_as_people_write_them_not_json",)),
+    Mutation(
+        "air-ranking-order", "the cities are ranked by comprehensive index descending (worst first)",
+        (("pipelines/assessment/air_quality.py", "ordered = sorted(published.values())",
+          "ordered = sorted(published.values(), reverse=True)"),),
+        ("tests/test_air_annual_statistics.py::test_attainment_composite_index_and_ranking_of_two_cities_by_hand",)),
+    Mutation(
+        "air-annual-validity", "a year to date or a year short of GB 3095's valid days is given a verdict",
+        (("pipelines/assessment/air_annual.py",
+          "year_valid = closed and all(air_quality.annual_is_valid(days[code], at) for code in MEAN_ITEMS)",
+          "year_valid = True"),),
+        ("tests/test_air_annual_statistics.py::"
+         "test_a_year_to_date_or_a_year_short_of_324_days_is_insufficient_data_never_a_verdict",)),
+    Mutation(
+        "collect-gap", "an hour that never arrives is tried for ever instead of becoming a gap after N tries",
+        (("pipelines/collect.py", '    row["status"] = "gap" if row["tries"] >= max_tries else "failed"\n',
+          '    row["status"] = "failed"\n'),),
+        ("tests/test_collection_ledger.py::"
+         "test_a_missing_hour_becomes_a_gap_told_once_and_late_and_revised_hours_come_in[sqlite]",)),
+    Mutation(
+        "feed-outage-once", "every run of a feed outage tells the operators again",
+        (("pipelines/alerts/operational.py", "    if episode is None:\n        ", "    if episode is None or new_gaps:\n        "),),
+        ("tests/test_collection_ledger.py::test_a_feed_down_for_hours_is_one_episode_not_a_notice_per_run[sqlite]",)),
+    Mutation(
+        "feed-format-unknown", "a renamed or unknown column of a feed is dropped in silence",
+        (("pipelines/sources/files.py",
+          "    unknown = sorted(checked.unknown.items())  # (position, change): values quarantined, never guessed",
+          "    unknown = []"),),
+        ("tests/test_feed_formats.py::"
+         "test_water_json_renamed_nh3n_and_tp_are_named_and_their_values_quarantined_not_dropped",)),
+    Mutation(
+        "indicators-incomplete", "a section-day without a required indicator (TP) is assessed on what is left",
+        (("pipelines/assessment/surface_water.py",
+          "    return (INDICATORS_INCOMPLETE, missing) if missing else (ASSESSED, [])",
+          "    return (ASSESSED, [])"),),
+        ("tests/test_indicator_completeness.py::test_worked_example_a_day_without_tp_is_incomplete_not_compliant",)),
+    Mutation(
+        "episode-incomplete-day", "a day without a verdict (no data, incomplete) counts for the alert episodes",
+        (("pipelines/alerts/episodes.py", "    if not _verdict(daily)[0]:", "    if False:"),),
+        ("tests/test_indicator_completeness.py::"
+         "test_an_incomplete_day_is_neither_a_failure_nor_a_compliant_day_for_episodes",)),
+    Mutation(
+        "section-silence", "a cross-boundary section silent for fewer than N days is already told as silent",
+        (("pipelines/alerts/operational.py", "        if silent_days < after:", "        if silent_days < 0:"),),
+        ("tests/test_indicator_completeness.py::test_a_long_silence_is_one_notice_and_opens_no_episode",)),
+    Mutation(
+        "alert-backlog-age", "an undelivered alert is never overdue, so no operator hears of it",
+        (("pipelines/alerts/health.py", "        overdue = not deferred and age > limit.total_seconds() / 60",
+          "        overdue = False"),),
+        ("tests/test_alert_delivery_health.py::"
+         "test_smtp_unreachable_and_a_robot_secret_missing_reach_the_operators_through_the_second_path",)),
+    Mutation(
+        "alert-second-path", "a failed run whose notice cannot be recorded is not sent on the second path",
+        (("pipelines/alerts/__init__.py", "    if not dag_failed(context):", "    if dag_failed(context) and False:"),),
+        ("tests/test_alert_delivery_health.py::"
+         "test_a_failed_run_with_the_warehouse_down_reaches_the_operators_through_the_second_path",)),
+    # issue 23: envmon registry import
+    Mutation(
+        "registry-import-scope", "a city's official list counts every other city's sections as no longer listed",
+        (("pipelines/reference/official_list.py",
+          'in_scope = sections[sections["city"].isin(official.cities) & ~sections["section_id"].isin(listed)]',
+          'in_scope = sections[~sections["section_id"].isin(listed)]'),),
+        ("tests/test_registry_import.py::test_a_gbk_csv_list_gives_its_exact_diff_as_json",)),
+    Mutation(
+        "registry-import-assumed-as-official", "a list's target of the same class as an assumed one is taken as "
+                                               "no change (the assumed target is never made official)",
+        (("pipelines/reference/official_list.py", 'if old_class == row.target_class and old_status == "official":',
+          "if old_class == row.target_class:"),),
+        ("tests/test_registry_import.py::test_a_cities_xlsx_list_gives_its_exact_diff",)),
+    Mutation(
+        "registry-import-feed-river", "a list's row is no longer matched by the river the CNEMC feed prints "
+                                      "(高速公路西桥 on 大榄河 becomes a new section)",
+        (("pipelines/reference/official_list.py",
+          'rivers |= feed_rivers().get((name, section.get("city", "")), set())', "rivers |= set()"),),
+        ("tests/test_registry_import.py::test_a_row_is_matched_by_the_river_the_cnemc_feed_prints_and_not_by_its_name_alone",)),
+    Mutation(
+        "simulator-over-range", "the simulator's over-range readings stay inside the instrument's range",
+        (("pipelines/sources/simulator.py", "instrument_max()[parameter] * float(rng.uniform(1.2, 3.0))",
+          "instrument_max()[parameter] * float(rng.uniform(0.2, 0.9))"),),
+        ("tests/test_simulator.py::test_a_reading_above_the_instruments_range_is_quarantined_by_validation",)),
+    Mutation(
+        "late-rows-reload", "the next night no longer loads the day before again with its late rows and revisions",
+        (("pipelines/nightly.py", "    earlier = day - timedelta(days=1)", "    earlier = day - timedelta(days=2)"),),
+        ("tests/test_simulator.py::test_the_nightly_run_of_the_next_night_loads_the_late_rows_and_the_revisions",)),
+    Mutation(
+        "agreement-missing-months-pass", "an agreement year counts its months without data as compliant (met "
+                                         "although the missing months could decide it)",
+        (("pipelines/assessment/cross_boundary.py", "    worst = yearly.months_compliant / months_in_year\n",
+          "    worst = (yearly.months_compliant + uncounted) / months_in_year\n"),),
+        ("tests/test_agreements.py::test_agreement_verdict_never_counts_a_missing_month_either_way",)),
+    Mutation(
+        "agreement-transfer-direction", "the annual report's implied transfer takes the pass terms for a missed "
+                                        "year and the fail terms for a met one (广东 → 广西 when 广西 should pay)",
+        (("pipelines/assessment/cross_boundary.py",
+          "    transfer = {MET: agreement.on_pass, NOT_MET: agreement.on_fail}.get(verdict)\n",
+          "    transfer = {MET: agreement.on_fail, NOT_MET: agreement.on_pass}.get(verdict)\n"),),
+        ("tests/test_agreements.py::test_2019_hand_worked_outcome_and_money_in_the_xlsx_and_html",)),
+    # issue 23: a verdict against an assumed target says so; a day classed without a target is shown
+    Mutation(
+        "assumed-target-silent", "a verdict against an assumed target reads as one against an official target "
+                                 "(未达标, not 未达标（目标为假定）)",
+        (("pipelines/display.py", '    if target_status != "assumed":\n        return verdict\n',
+          "    if True:\n        return verdict\n"),),
+        ("tests/test_assumed_targets.py::test_the_overview_says_a_failure_is_against_an_assumed_target",
+         "tests/test_assumed_targets.py::test_the_bulletin_says_which_verdicts_are_against_an_assumed_target")),
+    Mutation(
+        "unset-target-no-class", "the Overview drops a day classed without a target (status 'target unset'): "
+                                 "the section reads 无数据 instead of its class and 目标未定",
+        (("warehouse/queries.py", "a.c.status.in_((ASSESSED, TARGET_UNSET))", "a.c.status == ASSESSED"),),
+        ("tests/test_assumed_targets.py::test_the_overview_says_a_failure_is_against_an_assumed_target",)),
+    # issue 24: sign-in
+    Mutation(
+        "signin-no-lockout", "failed sign-ins never lock a name: a brute force goes on until the throttle's "
+                             "window ends, and the right password is let in at once",
+        (("dashboards/app/signin.py", "                if failures >= self.rules.max_failures:\n",
+          "                if failures >= 10 ** 6:\n"),),
+        ("tests/test_signin.py::test_a_brute_force_is_throttled_locked_out_and_audited_and_the_lockout_holds_in_every_process",)),
+    Mutation(
+        "signin-totp-skipped", "a user with a second factor signs in with the password alone",
+        (("dashboards/app/users.py", '    if entry.get("totp_secret"):\n', "    if False:\n"),),
+        ("tests/test_signin.py::test_a_second_factor_is_asked_of_its_user",)),
+    Mutation(
+        "signin-unknown-name-fast", "a wrong name is answered without hashing the password: faster than a wrong "
+                                    "password, so names can be told apart by the time taken",
+        (("dashboards/app/users.py", '        check_password_hash(_UNKNOWN_USER_HASH, password or "")\n', ""),),
+        ("tests/test_signin.py::test_a_wrong_name_is_answered_as_a_wrong_password_byte_for_byte_and_as_slowly",)),
+    # issue 24: headers, cookies and CSRF
+    Mutation(
+        "csrf-unchecked", "the app no longer checks the CSRF token: a forged acknowledgement or login goes through",
+        (("dashboards/app/security.py", "        csrf.protect()  # raises CSRFError (400) without a valid token\n", ""),),
+        ("tests/test_app_security.py::test_an_acknowledgement_without_the_token_or_from_another_origin_acknowledges_nothing",
+         "tests/test_app_security.py::test_a_login_without_its_csrf_token_is_refused_and_with_it_accepted")),
+    Mutation(
+        "frame-ancestors-any", "the CSP lets any site frame the app (frame-ancestors *; chromium then ignores X-Frame-Options)",
+        (("dashboards/app/security.py", "        \"frame-ancestors 'none'\",\n", "        \"frame-ancestors *\",\n"),),
+        ("tests/test_app_security.py::test_a_page_on_another_origin_that_frames_the_app_shows_nothing",
+         "tests/test_app_security.py::test_every_response_carries_the_security_headers")),
+    # issue 24: the deployment (TLS proxy, dependency audit)
+    Mutation(
+        "proxy-serves-plain-http", "the TLS proxy's port 80 serves the app in the clear instead of redirecting to https",
+        (("deploy/proxy/envmon.conf", "    return 308 https://$host$request_uri;\n",
+          "    location / {\n        set $envmon_app http://dashboard:8050;\n        proxy_pass $envmon_app;\n    }\n"),),
+        ("tests/test_proxy.py::test_plain_http_is_redirected_to_https",
+         "tests/test_compose.py::test_only_the_proxy_is_published_and_only_tls_is_served")),
+    Mutation(
+        "proxy-forwarded-proto", "the proxy tells the app the request came over plain http: cookies not Secure",
+        (("deploy/proxy/envmon.conf", "proxy_set_header X-Forwarded-Proto $scheme;",
+          "proxy_set_header X-Forwarded-Proto http;"),),
+        ("tests/test_proxy.py::test_the_app_behind_the_proxy_sets_secure_cookies_and_audits_the_clients_address",)),
+    Mutation(
+        "audit-incomplete-passes", "make audit passes when some packages could not be looked up",
+        (("deploy/audit.py", "        status = status or 2\n", "        status = status or 0\n"),),
+        ("tests/test_audit.py",)),
+    # issue 23: targets in force by period, the registry versioned in the warehouse
+    Mutation(
+        "target-of-another-day", "a section-day is judged against the latest target, not the one in force that day",
+        (("pipelines/assessment/daily.py", "    target = target_in_force(section_id, day)   # the target in force that day",
+          "    target = target_in_force(section_id, date.max)   # the target in force that day"),),
+        ("tests/test_registry_targets.py::test_a_target_changed_from_2026_changes_2026_and_leaves_2025_alone",)),
+    Mutation(
+        "unset-target-judged", "a period without a target is stored as assessed, not 'target unset' (目标未定)",
+        (("pipelines/assessment/daily.py", "    if not target.is_set:\n        row[\"is_compliant\"] = None\n",
+          "    if False:\n        row[\"is_compliant\"] = None\n"),),
+        ("tests/test_registry_targets.py::test_an_unset_target_gives_the_class_and_no_verdict",)),
+    Mutation(
+        "target-not-closed", "a new target leaves the one it replaces open-ended: two targets in force on a day",
+        (("warehouse/registry_store.py", ".values(valid_to=valid_from - timedelta(days=1), closed_in_version=version_id))",
+          ".values(closed_in_version=version_id))"),),
+        ("tests/test_registry_targets.py::test_a_target_changed_from_2026_changes_2026_and_leaves_2025_alone",)),
+)
+
+
+def copy_tree(destination: Path) -> None:
+    """The working tree's tracked and untracked, not ignored, files (a plain copy less the usual
+    clutter where this is not a git checkout)."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True)
+    if listed.returncode == 0:
+        for name in filter(None, listed.stdout.decode().split("\0")):
+            source = ROOT / name
+            if source.is_file():
+                target = destination / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+    else:
+        shutil.copytree(ROOT, destination, dirs_exist_ok=True, symlinks=True,
+                        ignore=shutil.ignore_patterns(".git", ".venv", ".envmon", "__pycache__", "*.egg-info"))
+
+
+def test_paths(tree: Path, tests: tuple[str, ...]) -> list[str]:
+    paths = []
+    for pattern in tests:
+        found = sorted(glob.glob(str(tree / pattern.split("::")[0])))
+        paths += [str(Path(p).relative_to(tree)) + (pattern[len(pattern.split("::")[0]):]) for p in found] or [pattern]
+    return paths
+
+
+def _environment(tree: Path) -> dict:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+            "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def run_after(tree: Path, mutation: Mutation) -> dict[Path, bytes]:
+    """The mutation's post-steps run in the copy; returns what the files they write held before
+    (to be put back). Raises if a step fails: the breakage did not go through its generator."""
+    written = {Path(p): Path(p).read_bytes() for pattern in mutation.after_writes
+               for p in glob.glob(str(tree / pattern))}
+    for command in mutation.after:
+        argv = [sys.executable if command[0] == "python" else command[0], *command[1:]]
+        result = subprocess.run(argv, cwd=tree, env=_environment(tree), capture_output=True, text=True)
+        if result.returncode != 0:
+            for path, content in written.items():
+                path.write_bytes(content)
+            raise RuntimeError(f"post-step {' '.join(command)} failed: {result.stderr.strip()[-500:]}")
+    return written
+
+
+def run_tests(tree: Path, tests: list[str]) -> tuple[int, float, str]:
+    environment = _environment(tree)
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+                            cwd=tree, env=environment, capture_output=True, text=True)
+    summary = (result.stdout.strip().splitlines() or [""])[-1]
+    return result.returncode, time.monotonic() - started, summary
+
+
+def apply(tree: Path, mutation: Mutation) -> tuple[Path, str] | None:
+    """The mutation applied to the copy: (file, its original text), or None if no candidate applies."""
+    for relative, text, replacement in mutation.candidates:
+        path = tree / relative
+        if not path.exists():
+            continue
+        original = path.read_text(encoding="utf-8")
+        if original.count(text) == 1:
+            path.write_text(original.replace(text, replacement), encoding="utf-8")
+            return path, original
+    return None
+
+
+def check(mutations: list[Mutation], keep: bool = False) -> list[dict]:
+    tree = Path(tempfile.mkdtemp(prefix="envmon-mutations-"))
+    results = []
+    try:
+        copy_tree(tree)
+        baseline_tests = sorted({t for m in mutations for t in test_paths(tree, m.tests)})
+        code, seconds, summary = run_tests(tree, baseline_tests)
+        if code != 0:
+            raise SystemExit(f"the tests fail without any mutation ({summary}); fix them first:\n  "
+                             + " ".join(baseline_tests))
+        print(f"baseline: {summary} ({seconds:.0f} s)", file=sys.stderr)
+        for mutation in mutations:
+            applied = apply(tree, mutation)
+            if applied is None:
+                results.append({"mutation": mutation.name, "what": mutation.what, "outcome": "not applied",
+                                "detail": "its code is not where the mutation says: update bench/mutations.py"})
+                continue
+            path, original = applied
+            written: dict[Path, bytes] = {}
+            try:
+                try:
+                    written = run_after(tree, mutation)
+                except RuntimeError as error:
+                    results.append({"mutation": mutation.name, "what": mutation.what, "outcome": "error (post-step)",
+                                    "file": str(path.relative_to(tree)), "tests": list(mutation.tests),
+                                    "detail": str(error)})
+                    continue
+                code, seconds, summary = run_tests(tree, test_paths(tree, mutation.tests))
+            finally:
+                path.write_text(original, encoding="utf-8")
+                for generated, content in written.items():
+                    generated.write_bytes(content)
+            outcome = {1: "caught", 0: "SURVIVED"}.get(code, f"error (pytest exit {code})")
+            results.append({"mutation": mutation.name, "what": mutation.what, "outcome": outcome,
+                            "file": str(path.relative_to(tree)), "tests": list(mutation.tests),
+                            "seconds": round(seconds, 1), "detail": summary})
+            print(f"{mutation.name}: {outcome} ({seconds:.0f} s)", file=sys.stderr)
+    finally:
+        if keep:
+            print(f"copy kept at {tree}", file=sys.stderr)
+        else:
+            shutil.rmtree(tree, ignore_errors=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--list", action="store_true", help="list the mutations and exit")
+    parser.add_argument("--only", action="append", metavar="NAME", help="run this mutation (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--keep", action="store_true", help="keep the throw-away copy")
+    args = parser.parse_args(argv)
+    if args.list:
+        for mutation in MUTATIONS:
+            print(f"{mutation.name:24} {mutation.what}\n{'':24} tests: {' '.join(mutation.tests)}")
+        return 0
+    unknown = set(args.only or ()) - {m.name for m in MUTATIONS}
+    if unknown:
+        parser.error(f"no mutation named {', '.join(sorted(unknown))}")
+    chosen = [m for m in MUTATIONS if not args.only or m.name in args.only]
+    results = check(chosen, keep=args.keep)
+    caught = sum(r["outcome"] == "caught" for r in results)
+    if args.json:
+        print(json.dumps({"mutations": results, "caught": caught, "tried": len(results)}, ensure_ascii=False))
+    else:
+        for r in results:
+            print(f"{r['outcome']:12} {r['mutation']:24} {r['what']}  [{r['detail']}]")
+        print(f"{caught} of {len(results)} mutations caught")
+    return 0 if caught == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
