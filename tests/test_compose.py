@@ -373,3 +373,62 @@ def test_the_daily_backup_runs_on_the_workers_into_a_volume_of_its_own():
     # pg_dump of the server's major version in the image (an older one refuses a newer server)
     major = services["postgres"]["image"].split(":")[1].split(".")[0]
     assert f"postgresql-client-{major}" in (ROOT / "Dockerfile").read_text(encoding="utf-8")
+
+
+# ---- watching it (issue 25) -----------------------------------------------------------------------
+
+ONE_SHOT = {"airflow-init", "envmon-restore"}  # jobs that run and exit: nothing to watch
+
+
+def _healthcheck(service: dict) -> str:
+    test = service["healthcheck"]["test"]
+    return " ".join(test[1:]) if isinstance(test, list) else test
+
+
+def test_every_long_running_service_has_a_real_healthcheck():
+    services = _compose()["services"]
+    for name, service in services.items():
+        if name in ONE_SHOT:
+            assert service["restart"] == "no" and "healthcheck" not in service, name
+            continue
+        assert "healthcheck" in service and not service["healthcheck"].get("disable"), f"{name} has no healthcheck"
+    checks = {name: _healthcheck(s) for name, s in services.items() if name not in ONE_SHOT}
+    assert checks["airflow-scheduler"] == "airflow jobs check --job-type SchedulerJob --local"
+    assert checks["airflow-triggerer"] == "airflow jobs check --job-type TriggererJob --local"
+    assert checks["airflow-dag-processor"] == "airflow jobs check --job-type DagProcessorJob --local"
+    assert checks["airflow-worker"] == ("celery --app airflow.providers.celery.executors.celery_executor.app "
+                                        'inspect ping -d "celery@$${HOSTNAME}"')  # $$: compose's escape of $
+    assert checks["airflow-apiserver"].endswith("http://localhost:8080/api/v2/monitor/health")
+    assert "/healthz" in checks["dashboard"]
+    # each command is what Airflow 3.3 offers: its CLI's job types, the Celery app, the health route
+    from airflow.cli.cli_config import ARG_JOB_TYPE_FILTER
+    from airflow.api_fastapi.core_api.routes.public.monitor import monitor_router
+
+    assert {"SchedulerJob", "TriggererJob", "DagProcessorJob"} <= set(ARG_JOB_TYPE_FILTER.kwargs["choices"])
+    module, _, app = "airflow.providers.celery.executors.celery_executor.app".rpartition(".")
+    assert type(getattr(importlib.import_module(module), app)).__name__ == "Celery"
+    assert "/monitor/health" in {route.path for route in monitor_router.routes}
+
+
+def test_airflow_sends_its_metrics_to_the_statsd_exporter_which_prometheus_scrapes_with_envmon():
+    services = _compose()["services"]
+    exporter = services["statsd-exporter"]
+    assert exporter["image"].startswith("prom/statsd-exporter:")
+    assert "--statsd.listen-udp=:9125" in exporter["command"]
+    assert "./deploy/statsd/mapping.yml:/etc/statsd/mapping.yml:ro" in exporter["volumes"]
+    for name, service in _airflow_services(services).items():
+        env = service["environment"]
+        assert (env["AIRFLOW__METRICS__STATSD_ON"], env["AIRFLOW__METRICS__STATSD_HOST"],
+                env["AIRFLOW__METRICS__STATSD_PORT"]) == ("True", "statsd-exporter", "9125"), name
+        assert env["AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED"] == "True", name  # tags become labels
+    assert "statsd" in _pins()  # Airflow's statsd_on imports it
+    mapping = yaml.safe_load((ROOT / "deploy" / "statsd" / "mapping.yml").read_text(encoding="utf-8"))
+    assert mapping["defaults"]["observer_type"] == "histogram"
+    prometheus = services["prometheus"]
+    assert "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+    targets = {job["job_name"]: (job.get("metrics_path", "/metrics"), job["static_configs"][0]["targets"])
+               for job in config["scrape_configs"]}
+    assert targets == {"envmon": ("/metrics", ["dashboard:8050"]), "airflow": ("/metrics", ["statsd-exporter:9102"])}
+    assert "--port 8050" in " ".join(services["dashboard"]["command"])
+    assert not exporter.get("ports") and not prometheus.get("ports")  # neither is published
