@@ -609,6 +609,39 @@ observation_stewardship = Table(  # migration 0019: values withdrawn or re-flagg
 )
 
 
+# The open data API (migration 0018, issue 26; warehouse/api_store.py): partner keys, hashed, and the
+# log of every partner request.
+api_keys = Table(
+    "api_keys", metadata,
+    Column("key_id", Integer, primary_key=True, autoincrement=True),
+    Column("organisation", Text, nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),   # SHA-256 of the key; the key is never stored
+    Column("key_prefix", String(16), nullable=False),              # its first characters, to tell keys apart
+    Column("scope", Text, nullable=False),                         # 'city:玉林市;section:jiuzhou-shijiao'
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("revoked_at", UtcDateTime),
+    Column("revoked_by", Text),
+)
+
+api_access_log = Table(
+    "api_access_log", metadata,
+    Column("access_id", Integer, primary_key=True, autoincrement=True),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("key_id", Integer, nullable=False),
+    Column("organisation", Text, nullable=False),
+    Column("address", String(64)),
+    Column("method", String(8), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("query", Text),
+    Column("collection", String(64)),
+    Column("status", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),        # features, or observation values, answered
+    Index("ix_api_access_log_key", "key_id", "occurred_at"),
+    Index("ix_api_access_log_occurred", "occurred_at"),
+)
+
+
 def utc_now() -> datetime:
     """Time stamps of rows (loaded, staged, raised, superseded...): pipelines.clock.now(), the one clock."""
     from pipelines.clock import now

@@ -18,6 +18,7 @@ from pipelines.reports import cli as reports
 from pipelines.cli import backup_commands, collect_commands, registry_commands
 from pipelines.cli import stewardship_commands
 from pipelines.clock import BUREAU_TZ
+from pipelines.cli import api_commands
 
 EXPORTS = ("observations", "assessments", "quarantine", "alerts", "published", "payloads", "history", "rollups",
            "assessment-history", "air-annual")
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     reports.add_parsers(commands)  # bulletin, assessment-report
     registry_commands.add_parsers(commands)  # registry unknown, registry check
     collect_commands.add_parsers(commands)  # collect status (the collection ledger)
+    api_commands.add_parsers(commands)  # api, apikeys (the open data API, issue 26)
     backup_commands.add_parsers(commands)  # backup, restore
     stewardship_commands.add_parsers(commands)  # observations invalidate, flag, restore (issue 25)
     reassess = commands.add_parser(
@@ -212,6 +214,8 @@ def _dispatch(args) -> int:
         return registry_commands.run(settings, args)
     if args.command == collect_commands.COMMAND:
         return collect_commands.run(settings, args)
+    if args.command in api_commands.COMMANDS:
+        return api_commands.run(settings, args)
     if args.command in backup_commands.COMMANDS:
         return backup_commands.run(settings, args)
     if args.command == stewardship_commands.COMMAND:

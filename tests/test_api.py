@@ -1,0 +1,411 @@
+"""`envmon api` (issue 26) from outside: a running server on a populated warehouse (SQLite and
+PostgreSQL), read with OWSLib and plain HTTP; its answers validated against the GeoJSON and
+CoverageJSON schemas (tests/fixtures/schemas, offline); the partner tier's keys, scope and access
+log; the public tier's rate limit; paging and ETag.
+
+The warehouse: a lab payload (横塘 and 鼠岭 of Yulin, 合浦水库 of Beihai; TP '<0.01' and '0.02L'
+below their detection limits; a negative NH3-N quarantined), the CNEMC hourly air fixture
+(二十一中 of Nanning, 江州分局 of Chongzuo) and the CNEMC water snapshot fixture (横塘 and 鼠岭).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from email.utils import format_datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import jsonschema
+import pytest
+
+from tests.conftest import free_port, fresh_postgres_schema
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SCHEMAS = FIXTURES / "schemas"
+ENVMON = str(Path(sys.executable).parent / "envmon")
+LAB = """sample_id,section_id,sampled_at,lab,parameter,result,unit,detection_limit,method
+YL-1,nanliu-hengtang,2026-11-03 09:40,玉林市环境监测站,ph,7.36,无量纲,,HJ 1147-2020
+YL-1,nanliu-hengtang,2026-11-03 09:40,玉林市环境监测站,do,6.1,mg/L,,HJ 506-2009
+YL-1,nanliu-hengtang,2026-11-03 09:40,玉林市环境监测站,nh3n,0.87,mg/L,0.025,HJ 535-2009
+YL-1,nanliu-hengtang,2026-11-03 09:40,玉林市环境监测站,tp,<0.01,mg/L,0.01,GB/T 11893-1989
+YL-2,nanliu-hengtang,2026-11-04 09:40,玉林市环境监测站,nh3n,-5,mg/L,0.025,HJ 535-2009
+YL-3,jiuzhou-wenchequiao,2026-11-03 10:10,玉林市环境监测站,nh3n,0.41,mg/L,0.025,HJ 535-2009
+BH-1,hepu-reservoir,2026-11-03 09:00,北海市环境监测站,nh3n,0.52,mg/L,0.025,HJ 535-2009
+BH-1,hepu-reservoir,2026-11-03 09:00,北海市环境监测站,tp,0.02L,mg/L,0.02,GB/T 11893-1989
+"""
+YULIN_WATER = {"nanliu-hengtang", "jiuzhou-wenchequiao"}
+BEIHAI_RESERVOIR = "hepu-reservoir"
+WHOLE_REGION = "POLYGON((104 20, 113 20, 113 27, 104 27, 104 20))"
+AROUND_HEPU = "POLYGON((109.0 21.5, 109.6 21.5, 109.6 22.0, 109.0 22.0, 109.0 21.5))"
+PUBLIC_LIMIT = 3  # requests a minute on the limited server
+
+
+def _populate(url: str, home: Path) -> None:
+    from pipelines.clock import BUREAU_TZ
+    from pipelines.config import load_settings
+    from pipelines.ingest import ingest_payload
+
+    settings = load_settings({"ENVMON_HOME": str(home), "ENVMON_WAREHOUSE_URL": url})
+    fetched = datetime(2027, 1, 1, 2, tzinfo=BUREAU_TZ)
+    ingest_payload("lab", LAB.encode("utf-8"), "lab.csv", fetched, settings)
+    ingest_payload("cnemc-air", (FIXTURES / "cnemc-air-hourly.csv").read_bytes(), "air.csv",
+                   datetime(2026, 3, 15, 12, tzinfo=BUREAU_TZ), settings)
+    ingest_payload("cnemc-water", (FIXTURES / "cnemc-water-publish.json").read_bytes(), "water.json", fetched, settings)
+
+
+def _start(env: dict, port: int) -> subprocess.Popen:
+    return subprocess.Popen([ENVMON, "api", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait(process: subprocess.Popen, base: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"envmon api ended: {process.stderr.read()}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    raise AssertionError("envmon api did not answer within 60 s")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def served(request, tmp_path_factory):
+    from warehouse import api_store, db
+
+    home = tmp_path_factory.mktemp(f"api-{request.param}")
+    with (fresh_postgres_schema() if request.param == "postgresql" else _sqlite(home)) as url:
+        engine = db.engine_for(url)
+        db.migrate(engine)
+        env = {**os.environ, "ENVMON_HOME": str(home), "ENVMON_WAREHOUSE_URL": url}
+        ports = free_port(), free_port()
+        # the servers start (imports: seconds) while the warehouse fills; they read it per request
+        main = _start({**env, "ENVMON_API_PUBLIC_RATE": "1000/minute"}, ports[0])
+        limited = _start({**env, "ENVMON_API_PUBLIC_RATE": f"{PUBLIC_LIMIT}/minute"}, ports[1])
+        try:
+            _populate(url, home)
+            scope = api_store.check_scope(api_store.parse_scope("city:yulin"), _stations(engine), _city_of_bureau())
+            yulin, key = api_store.add_key(engine, "玉林市环境监测站", scope, "test", "cli:test")
+            revoked = _revoked_key(url)
+            base, limited_base = (f"http://127.0.0.1:{port}/api" for port in ports)
+            _wait(main, base)
+            _wait(limited, limited_base)
+            yield SimpleNamespace(url=url, env=env, base=base, limited_base=limited_base, key=key,
+                                  key_id=yulin.key_id, scope=scope, revoked_key=revoked)
+        finally:
+            for process in (main, limited):
+                process.terminate()
+                process.wait(timeout=20)
+            engine.dispose()
+
+
+def _stations(engine):
+    from warehouse import queries
+
+    return queries.stations(engine)
+
+
+def _city_of_bureau():
+    from pipelines.api import access
+
+    return access.city_of_bureau()
+
+
+class _sqlite:
+    def __init__(self, home: Path):
+        self.url = f"sqlite:///{home / 'warehouse.db'}"
+
+    def __enter__(self):
+        return self.url
+
+    def __exit__(self, *_):
+        return False
+
+
+def _revoked_key(url: str) -> str:
+    from warehouse import api_store, db
+
+    engine = db.engine_for(url)
+    row, key = api_store.add_key(engine, "北海市环境监测站", "city:北海市", "test", "cli:test")
+    api_store.revoke_key(engine, row.key_id, "test", "cli:test")
+    return key
+
+
+def _get(served, path: str, key: str | None = None, **params) -> httpx.Response:
+    headers = {"X-API-Key": key} if key else {}
+    return httpx.get(f"{served.base}{path}", params=params, headers=headers, timeout=30)
+
+
+def _geojson_valid(document: dict) -> None:
+    jsonschema.validate(document, json.loads((SCHEMAS / "geojson-FeatureCollection.json").read_text()))
+
+
+def _coveragejson_valid(document: dict) -> None:
+    from covjson_pydantic.coverage import CoverageCollection
+
+    schema = json.loads((SCHEMAS / "coveragejson-CoverageCollection.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(document)
+    CoverageCollection.model_validate_json(json.dumps(document))  # JSON mode: enums given as their strings
+
+
+def _station_ids(document: dict) -> set[str]:
+    return {coverage["envmon:station_id"] for coverage in document["coverages"]}
+
+
+@pytest.fixture
+def owslib_headers(monkeypatch):
+    """OWSLib 0.35 updates its module's REQUEST_HEADERS with a client's headers (a key would leak into
+    every later client): each test gets a copy of its own."""
+    import owslib.ogcapi
+
+    monkeypatch.setattr(owslib.ogcapi, "REQUEST_HEADERS", dict(owslib.ogcapi.REQUEST_HEADERS))
+
+
+# --- OGC shapes, read with OWSLib -----------------------------------------------------------------------
+def test_owslib_reads_the_collections_and_the_sections_features(served, owslib_headers):
+    from owslib.ogcapi.features import Features
+
+    api = Features(served.base)
+    ids = {c["id"] for c in api.collections()["collections"]}
+    assert {"sections", "air-stations", "coastal-points", "assessments", "water-observations",
+            "air-observations", "coastal-observations"} <= ids
+    assert "http://www.opengis.net/spec/ogcapi-edr-1/1.0/conf/core" in api.conformance()["conformsTo"]
+    sections = api.collection_items("sections", limit=200)
+    _geojson_valid(sections)
+    hengtang = next(f for f in sections["features"] if f["id"] == "nanliu-hengtang")
+    assert hengtang["geometry"] == {"type": "Point", "coordinates": [109.62, 22.02]}
+    assert {k: hengtang["properties"][k] for k in ("name_zh", "river", "city", "kind", "target_class", "target_status")} \
+        == {"name_zh": "横塘", "river": "南流江", "city": "玉林市", "kind": "river", "target_class": "Ⅲ",
+            "target_status": "assumed"}
+    air = api.collection_items("air-stations", limit=200)
+    _geojson_valid(air)
+    assert all(f["properties"]["kind"] == "air" for f in air["features"]) and len(air["features"]) == 26
+    coastal = api.collection_items("coastal-points", limit=200)
+    _geojson_valid(coastal)
+    assert len(coastal["features"]) == 10
+
+
+def test_owslib_reads_a_sections_series_with_units_qc_flags_censoring_and_original_values(served, owslib_headers):
+    from owslib.ogcapi.edr import EnvironmentalDataRetrieval
+
+    edr = EnvironmentalDataRetrieval(served.base, headers={"X-API-Key": served.key})
+    assert "water-observations" in edr.data()
+    series = edr.query_data("water-observations", "locations/nanliu-hengtang", parameter_names=["tp", "nh3n"],
+                            datetime_="2026-11-01/2026-11-30")
+    _coveragejson_valid(series)
+    lab = next(c for c in series["coverages"] if c["envmon:source"] == "lab")
+    assert lab["domain"]["axes"]["t"]["values"] == ["2026-11-03T01:40:00Z"]  # 09:40 in Asia/Shanghai
+    ranges = lab["ranges"]
+    assert ranges["tp"]["values"] == [0.01] and ranges["tp.censoring"]["values"] == ["<"]
+    assert ranges["tp.original_value"]["values"] == ["<0.01"] and ranges["tp.detection_limit"]["values"] == [0.01]
+    assert ranges["nh3n"]["values"] == [0.87] and ranges["nh3n.censoring"]["values"] == [None]
+    assert ranges["nh3n.qc_flag"]["values"] == ["good"]
+    assert series["parameters"]["tp"]["unit"]["symbol"] == "mg/L"
+    assert lab["envmon:quarantined"] == {"nh3n": 1}  # the negative NH3-N of 11-04
+    assert {c["envmon:source"] for c in series["coverages"]} == {"lab"}  # the feed's 12-31 values lie outside
+
+
+def test_the_landing_page_links_the_openapi_document(served):
+    landing = _get(served, "").json()
+    described = next(link for link in landing["links"] if link["rel"] == "service-desc")
+    document = httpx.get(described["href"], timeout=30).json()
+    assert document["openapi"].startswith("3.")
+    assert "/api/collections/{collection_id}/area" in document["paths"]
+    assert "/api/collections/{collection_id}/locations/{location_id}" in document["paths"]
+
+
+def test_assessments_carry_rule_version_and_target_status_and_partners_get_the_verdict(served):
+    public = _get(served, "/collections/assessments/items", station_id="nanliu-hengtang", period="day")
+    assert public.status_code == 200
+    _geojson_valid(public.json())
+    day = next(f for f in public.json()["features"] if f["properties"]["period_start"] == "2026-11-03")
+    assert day["properties"]["rule_version"] and day["properties"]["target_status"] == "assumed"
+    assert "is_compliant" not in day["properties"] and "failing_parameters" not in day["properties"]
+    partner = _get(served, "/collections/assessments/items", served.key, station_id="nanliu-hengtang", period="day")
+    day = next(f for f in partner.json()["features"] if f["properties"]["period_start"] == "2026-11-03")
+    assert "is_compliant" in day["properties"] and day["properties"]["target_class"] == "Ⅲ"
+    air = _get(served, "/collections/assessments/items", domain="air", period="day").json()["features"]
+    # two hours of air make no valid day (insufficient data): the day rows say so, AQI empty, rules named
+    assert air and all({"aqi", "primary_pollutants", "status"} <= set(f["properties"]) for f in air)
+    assert all(f["properties"]["rule_version"].startswith("air@") for f in air)
+
+
+# --- the tiers ---------------------------------------------------------------------------------------------
+def test_the_public_reads_hourly_air_values_only_and_no_raw_water(served):
+    assert _get(served, "/collections/water-observations/locations/nanliu-hengtang").status_code == 401
+    assert _get(served, "/collections/water-observations/area", coords=WHOLE_REGION).status_code == 401
+    air = _get(served, "/collections/air-observations/locations/1401A")
+    assert air.status_code == 200
+    document = air.json()
+    _coveragejson_valid(document)
+    keys = {key for coverage in document["coverages"] for key in coverage["ranges"]}
+    assert "pm2_5" in keys and not any("." in key or "@" in key for key in keys)  # no QC, no 24-h means
+    assert all("envmon:source" not in c and "envmon:quarantined" not in c for c in document["coverages"])
+
+
+def test_a_city_key_cannot_read_another_citys_raw_data_by_url(served):
+    assert _get(served, f"/collections/water-observations/locations/{BEIHAI_RESERVOIR}", served.key).status_code == 403
+    tricks = [f"/collections/water-observations/locations/nanliu-hengtang/../{BEIHAI_RESERVOIR}",
+              f"/collections/water-observations/locations/nanliu-hengtang%2F..%2F{BEIHAI_RESERVOIR}",
+              f"/collections/water-observations/locations/{BEIHAI_RESERVOIR}%20",
+              "/collections/water-observations/locations/nanliu-hengtang,hepu-reservoir",
+              f"/collections/water-observations/locations/{BEIHAI_RESERVOIR.upper()}"]
+    for path in tricks:
+        answer = _get(served, path, served.key)
+        assert answer.status_code in (403, 404), (path, answer.status_code)
+        assert BEIHAI_RESERVOIR not in json.dumps(answer.json().get("coverages", []))
+
+
+def test_a_city_key_cannot_read_another_citys_raw_data_by_crafted_query(served):
+    everything = _get(served, "/collections/water-observations/area", served.key, coords=WHOLE_REGION, limit=1000)
+    assert everything.status_code == 200
+    _coveragejson_valid(everything.json())
+    assert _station_ids(everything.json()) == YULIN_WATER
+    around_hepu = _get(served, "/collections/water-observations/area", served.key, coords=AROUND_HEPU)
+    assert around_hepu.status_code == 200 and around_hepu.json()["coverages"] == []
+    crafted = [{"coords": WHOLE_REGION, "location_id": BEIHAI_RESERVOIR, "station_id": BEIHAI_RESERVOIR},
+               {"coords": WHOLE_REGION, "parameter-name": "tp", "parameter_names": "tp,nh3n"},
+               {"coords": f"{WHOLE_REGION} ) , ((109 21, 110 21, 110 22, 109 22, 109 21))"}]
+    for params in crafted:
+        answer = _get(served, "/collections/water-observations/area", served.key, **params)
+        assert answer.status_code in (200, 400), params
+        if answer.status_code == 200:
+            assert BEIHAI_RESERVOIR not in _station_ids(answer.json()), params
+    # the other city's air station: what the public reads, no QC flags
+    air = _get(served, "/collections/air-observations/area", served.key, coords=WHOLE_REGION).json()
+    chongzuo = next(c for c in air["coverages"] if c["envmon:station_id"] == "2521A")
+    assert not any("." in key for key in chongzuo["ranges"]) and "envmon:source" not in chongzuo
+    verdicts = _get(served, "/collections/assessments/items", served.key, station_id=BEIHAI_RESERVOIR).json()
+    assert verdicts["features"] and all("is_compliant" not in f["properties"] for f in verdicts["features"])
+
+
+def test_an_unknown_or_revoked_key_is_refused_not_served_as_the_public(served):
+    for key in (served.revoked_key, served.key + "x", "envmon_nothing"):
+        answer = _get(served, "/collections/air-observations/locations/1401A", key)
+        assert answer.status_code == 401 and answer.json()["code"] == "Unauthorized"
+
+
+def test_public_requests_past_the_limit_get_429(served):
+    url = f"{served.limited_base}/collections/sections/items"
+    codes = [httpx.get(url, timeout=30).status_code for _ in range(PUBLIC_LIMIT + 2)]
+    assert codes[:PUBLIC_LIMIT] == [200] * PUBLIC_LIMIT and codes[PUBLIC_LIMIT:] == [429, 429]
+    refused = httpx.get(url, timeout=30)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    # a partner counts against its own limit, not the public's
+    assert httpx.get(url, headers={"X-API-Key": served.key}, timeout=30).status_code == 200
+
+
+# --- paging, ETag -----------------------------------------------------------------------------------------
+def test_next_links_page_through_every_value_once(served):
+    whole = _get(served, "/collections/air-observations/area", served.key, coords=WHOLE_REGION, limit=1000).json()
+    assert not any(link["rel"] == "next" for link in whole["links"])
+    url, pages, values = f"{served.base}/collections/air-observations/area", 0, []
+    params = {"coords": WHOLE_REGION, "limit": 7}
+    while url:
+        answer = httpx.get(url, params=params, headers={"X-API-Key": served.key}, timeout=30)
+        document, params, pages = answer.json(), None, pages + 1
+        _coveragejson_valid(document)
+        values += _cells(document)
+        following = [link["href"] for link in document["links"] if link["rel"] == "next"]
+        assert (answer.headers.get("Link") is not None) == bool(following)
+        url = following[0] if following else None
+    assert sorted(values) == sorted(_cells(whole)) and len(values) == len(set(values)) > 7
+    assert pages == -(-len(values) // 7)
+
+
+def _cells(document: dict) -> list[tuple]:
+    """Each observation a coverage answers: a value, or (partner view) a flag without a value."""
+    cells = []
+    for coverage in document["coverages"]:
+        times = coverage["domain"]["axes"]["t"]["values"]
+        for key, array in coverage["ranges"].items():
+            if "." in key:
+                continue
+            flags = coverage["ranges"].get(f"{key}.qc_flag", {}).get("values") or [None] * len(times)
+            cells += [(coverage["id"], key, t, value) for t, value, flag in zip(times, array["values"], flags)
+                      if value is not None or flag is not None]
+    return cells
+
+
+def test_an_unchanged_answer_is_304_by_etag_and_by_date(served):
+    first = _get(served, "/collections/water-observations/locations/nanliu-hengtang", served.key)
+    assert first.status_code == 200 and first.headers["ETag"] and first.headers["Last-Modified"]
+    again = httpx.get(f"{served.base}/collections/water-observations/locations/nanliu-hengtang",
+                      headers={"X-API-Key": served.key, "If-None-Match": first.headers["ETag"]}, timeout=30)
+    assert again.status_code == 304 and again.content == b""
+    other = httpx.get(f"{served.base}/collections/water-observations/locations/nanliu-hengtang",
+                      params={"parameter-name": "tp"}, headers={"X-API-Key": served.key,
+                                                                "If-None-Match": first.headers["ETag"]}, timeout=30)
+    assert other.status_code == 200
+    since = httpx.get(f"{served.base}/collections/sections/items",
+                      headers={"If-Modified-Since": first.headers["Last-Modified"]}, timeout=30)
+    assert since.status_code == 304
+    earlier = format_datetime(datetime(2026, 1, 1, tzinfo=__import__("datetime").timezone.utc), usegmt=True)
+    assert httpx.get(f"{served.base}/collections/sections/items", headers={"If-Modified-Since": earlier},
+                     timeout=30).status_code == 200
+
+
+# --- keys and the access log ----------------------------------------------------------------------------
+def test_partner_requests_are_logged_with_who_what_and_how_many_rows(served):
+    from warehouse import api_store, db
+
+    engine = db.engine_for(served.url)
+    before = len(api_store.access_log(engine, served.key_id))
+    served_rows = _get(served, "/collections/water-observations/locations/jiuzhou-wenchequiao", served.key)
+    refused = _get(served, f"/collections/water-observations/locations/{BEIHAI_RESERVOIR}", served.key)
+    assert (served_rows.status_code, refused.status_code) == (200, 403)
+    logged = api_store.access_log(engine, served.key_id).iloc[before:]
+    assert list(logged["organisation"]) == ["玉林市环境监测站"] * 2
+    assert list(logged["path"]) == ["/api/collections/water-observations/locations/jiuzhou-wenchequiao",
+                                    f"/api/collections/water-observations/locations/{BEIHAI_RESERVOIR}"]
+    assert list(logged["status"]) == [200, 403]
+    values = sum(1 for cell in _cells(served_rows.json()))
+    assert list(logged["rows"]) == [values, 0] and values > 0
+    assert set(logged["collection"]) == {"water-observations"}
+
+
+def test_keys_are_hashed_at_rest_and_their_changes_audited(served):
+    from sqlalchemy import select
+
+    from warehouse import db, schema, security_audit
+
+    engine = db.engine_for(served.url)
+    with engine.connect() as connection:
+        stored = [tuple(map(str, row)) for row in connection.execute(select(schema.api_keys))]
+    assert not any(served.key in cell for row in stored for cell in row)
+    assert served.scope == "city:玉林市"
+    events = security_audit.events(engine)
+    assert {"key_added", "key_revoked"} <= set(events["event"])
+    assert not events["detail"].fillna("").str.contains(served.key, regex=False).any()
+
+
+def test_apikeys_add_prints_the_key_once_list_never_shows_it_and_revoke_ends_it(tmp_path):
+    env = {**os.environ, "ENVMON_HOME": str(tmp_path), "ENVMON_WAREHOUSE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+
+    def envmon(*args):
+        return subprocess.run([ENVMON, "apikeys", *args], env=env, capture_output=True, text=True, timeout=120)
+
+    added = envmon("add", "湛江市生态环境局", "--scope", "section:jiuzhou-shijiao,section:hedi-reservoir", "--json")
+    assert added.returncode == 0, added.stderr
+    key = json.loads(added.stdout)
+    assert key["scope"] == "section:jiuzhou-shijiao;section:hedi-reservoir" and key["key"].startswith("envmon_")
+    revoked = envmon("revoke", str(key["key_id"]))
+    assert revoked.returncode == 0 and "revoked" in revoked.stdout
+    listed = envmon("list")
+    assert listed.returncode == 0 and "湛江市生态环境局" in listed.stdout and key["key"] not in listed.stdout
+    assert key["key"][:12] in listed.stdout and "revoked" in listed.stdout
+    refused = envmon("add", "某机构", "--scope", "city:广州市")
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and "广州市" in refused.stderr
+
+
+def test_every_answer_carries_the_security_headers(served):
+    for path in ("", "/collections/sections/items", "/collections/water-observations/locations/nanliu-hengtang"):
+        headers = _get(served, path).headers
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
