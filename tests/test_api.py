@@ -409,3 +409,21 @@ def test_every_answer_carries_the_security_headers(served):
     for path in ("", "/collections/sections/items", "/collections/water-observations/locations/nanliu-hengtang"):
         headers = _get(served, path).headers
         assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
+
+
+def test_changed_since_gives_only_the_values_stored_since_a_revision_included(served):
+    from pipelines import clock
+    from pipelines.config import load_settings
+    from pipelines.ingest import ingest_payload
+
+    path = "/collections/water-observations/locations/jiuzhou-wenchequiao"
+    before = clock.now()
+    assert _get(served, path, served.key, **{"changed-since": before.isoformat()}).json()["coverages"] == []
+    revision = LAB.splitlines()[0] + "\nYL-3,jiuzhou-wenchequiao,2026-11-03 10:10,玉林市环境监测站,nh3n,0.45,mg/L,0.025,HJ 535-2009\n"
+    settings = load_settings({"ENVMON_HOME": served.env["ENVMON_HOME"], "ENVMON_WAREHOUSE_URL": served.url})
+    ingest_payload("lab", revision.encode("utf-8"), "lab-revised.csv", before, settings)
+    changed = _get(served, path, served.key, **{"changed-since": before.isoformat()})
+    assert changed.status_code == 200
+    assert [(c["envmon:source"], c["ranges"]["nh3n"]["values"]) for c in changed.json()["coverages"]] \
+        == [("lab", [0.45])]
+    assert _get(served, path, served.key, **{"changed-since": "2026-11-03"}).status_code == 400

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from dashboards.app import ENV_VARS as DASHBOARD_ENV_VARS
+from pipelines.api.access import ENV_VARS as API_ENV_VARS
 from pipelines.config import ENV_VARS
 from tests.airflow_cluster import CELERY_CONFIG_OPTIONS, FAB_AUTH_MANAGER
 
@@ -77,6 +78,8 @@ def test_the_environment_variables_match_what_the_code_reads():
             unknown -= set(DASHBOARD_ENV_VARS)
         if name in ("airflow-worker", "envmon-restore"):  # the backup copies the users file, the restore writes it
             unknown -= {"ENVMON_DASHBOARD_USERS"}
+        if name == "api":  # the open data API's own settings (pipelines/api/access.py)
+            unknown -= set(API_ENV_VARS)
         if name == "proxy":  # the ones its entrypoint reads (the certificate)
             unknown -= set(re.findall(r"\$\{(ENVMON_\w+)", (ROOT / "deploy" / "proxy" / "entrypoint.sh").read_text()))
         assert unknown <= {"ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD"} if name == "postgres" else not unknown, \
@@ -93,7 +96,7 @@ def _secrets_of(service: dict) -> set[str]:
 
 SECRETS = {"POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD", "ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD",
            "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY",
-           "ENVMON_DASHBOARD_SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD"}
+           "ENVMON_DASHBOARD_SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD", "ENVMON_API_DB_PASSWORD"}
 AIRFLOW_SECRETS = {"AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
 # which service may hold which secret, and why
 ALLOWED_SECRETS = {
@@ -107,6 +110,7 @@ ALLOWED_SECRETS = {
                                          "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER"},
     "dashboard": {"ENVMON_DASHBOARD_DB_PASSWORD",                            # reads, as the read-only role
                   "ENVMON_DASHBOARD_SECRET_KEY"},                            # signs its session cookies
+    "api": {"ENVMON_API_DB_PASSWORD"},                                      # reads, and logs partner requests
 }
 
 

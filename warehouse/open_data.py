@@ -31,11 +31,21 @@ def _frame(engine: Engine, query, columns) -> pd.DataFrame:
 
 
 def observations_page(engine: Engine, station_ids, *, start: datetime | None, end: datetime | None,
-                      parameters=None, averaging_periods=None, qc_flags=None, limit: int, offset: int) -> pd.DataFrame:
+                      parameters=None, averaging_periods=None, qc_flags=None, changed_since: datetime | None = None,
+                      limit: int, offset: int) -> pd.DataFrame:
     """Observations of `station_ids` with start ≤ observed_at < end, in a stable order (station,
-    layer, source, time, parameter), `limit` + 1 rows from `offset`."""
+    layer, source, time, parameter), `limit` + 1 rows from `offset`. changed_since: only the rows
+    stored since then (a new value or a revision): the payload that brought the row was received
+    then or later, or, for rows of no logged payload (the nightly batches), their partition was
+    loaded then or later."""
     o = schema.observations
     query = select(*(o.c[c] for c in OBSERVATION_COLUMNS)).where(o.c.station_id.in_(sorted(station_ids)))
+    if changed_since is not None:
+        p, log = schema.payloads, schema.partition_log
+        query = query.select_from(
+            o.outerjoin(p, p.c.payload_id == o.c.payload_id).outerjoin(
+                log, (log.c.source == o.c.source) & (log.c.partition_day == o.c.partition_day))
+        ).where(func.coalesce(p.c.received_at, log.c.loaded_at) >= changed_since)
     if start is not None:
         query = query.where(o.c.observed_at >= start)
     if end is not None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-ENV_VARS = ("ENVMON_API_PUBLIC_RATE", "ENVMON_API_PARTNER_RATE", "ENVMON_API_MAX_LIMIT")
+ENV_VARS = ("ENVMON_API_WAREHOUSE_URL", "ENVMON_API_PUBLIC_RATE", "ENVMON_API_PARTNER_RATE", "ENVMON_API_MAX_LIMIT")
 DEFAULT_PUBLIC_RATE = "60/minute"
 DEFAULT_PARTNER_RATE = "600/minute"
 PUBLIC_QC_FLAGS = ("good", "not_evaluated")  # a value QC found suspect or failed is not published
