@@ -4,9 +4,10 @@ CeleryExecutor, `airflow celery worker`s on the local Redis. Airflow's metadata 
 warehouse live in two databases of their own on the local PostgreSQL, created fresh and dropped at
 the end; AIRFLOW_HOME, the logs and each worker's ENVMON_HOME are in a work directory; the DAGs
 folder is the project's dags/. The init is deploy/airflow-init.sh, the script docker-compose.yml
-runs. Airflow's auth manager is FAB's, as in docker-compose.yml: the init creates an admin with a
-password made for this cluster, and `api()` / `api_token()` call the REST API with or without a
-token from FAB's /auth/token.
+runs. Airflow's auth manager is FAB's, as in docker-compose.yml; with `make_admin` the init creates
+an admin with a password made for this cluster (one more Airflow CLI process, 10-20 s here, so only
+where a test signs in), and `api()` / `api_token()` call the REST API with or without a token from
+FAB's /auth/token.
 
 Every process starts in a process group of its own and is stopped through its pid (the group's
 id) when the cluster closes, also when a test fails. Every wait has a deadline, and a wait for a
@@ -157,6 +158,7 @@ class AirflowCluster:
     extra_env: dict = field(default_factory=dict)
     init_env: dict = field(default_factory=dict)  # for deploy/airflow-init.sh alone, over extra_env
     preload: bool = True               # False: no worker preload (each task imports what it uses)
+    make_admin: bool = False           # True: the init creates the FAB admin (self.admin), as compose's does
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     timings: dict = field(default_factory=dict)
 
@@ -205,7 +207,7 @@ class AirflowCluster:
             self._check_redis()
         self._create_databases()
         self.run(["bash", str(ROOT / "deploy" / "airflow-init.sh")], timeout=240, name="init",
-                 env={**self.admin, **self.init_env})
+                 env={**(self.admin if self.make_admin else {}), **self.init_env})
         self.timings["init_seconds"] = round(time.monotonic() - started, 1)
         # --proxy-headers: as docker-compose.yml runs it behind its TLS proxy
         self._start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port),

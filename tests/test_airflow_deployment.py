@@ -170,7 +170,7 @@ def test_celery_deployment_runs_scheduled_manual_and_backfill_days_on_two_worker
 
 
 def test_local_executor_deployment_runs_a_manual_day(tmp_path):
-    with AirflowCluster(tmp_path, executor="LocalExecutor", use_job_schedule=False) as cluster:
+    with AirflowCluster(tmp_path, executor="LocalExecutor", use_job_schedule=False, make_admin=True) as cluster:
         assert_api_needs_a_fab_token(cluster)  # production auth (issue 24), on the cluster already running
         manual = trigger_manual_run(cluster)
         expected_day = manual["expected_day"]
