@@ -220,6 +220,23 @@ MUTATIONS = (
         "late-rows-reload", "the next night no longer loads the day before again with its late rows and revisions",
         (("pipelines/nightly.py", "    earlier = day - timedelta(days=1)", "    earlier = day - timedelta(days=2)"),),
         ("tests/test_simulator.py::test_the_nightly_run_of_the_next_night_loads_the_late_rows_and_the_revisions",)),
+    # issue 25: watchable and retention
+    Mutation(
+        "metrics-section-freshness-no-value", "a cross-boundary section's freshness counts its rows without a value "
+                                              "(a feed printing -- for it looks fresh)",
+        (("warehouse/metrics_store.py", "with_value = and_(o.c.station_id == section_id, o.c.value.is_not(None))",
+          "with_value = and_(o.c.station_id == section_id)"),),
+        ("tests/test_metrics.py::test_the_app_serves_each_family_with_the_warehouse_state_without_a_login[sqlite]",)),
+    Mutation(
+        "retention-db-clean-cutoff", "airflow db clean cuts at the log retention (30 days) instead of the metadata's",
+        (("pipelines/operations/retention.py", 'clean_airflow_metadata(now - timedelta(days=days["ENVMON_AIRFLOW_RETENTION_DAYS"]), run)',
+          'clean_airflow_metadata(now - timedelta(days=days["ENVMON_LOG_RETENTION_DAYS"]), run)'),),
+        ("tests/test_retention.py::test_maintenance_cleans_the_metadata_before_its_cutoff_and_deletes_old_task_logs",)),
+    Mutation(
+        "inbox-refused-as-processed", "a file refused for its content is set aside as processed, without its reason",
+        (("pipelines/sources/inbox.py", 'kind = REFUSED if row["status"] == "failed" and row["retryable"] is not True else PROCESSED',
+          "kind = PROCESSED"),),
+        ("tests/test_retention.py::test_collected_files_are_moved_aside_and_a_second_scan_reads_nothing",)),
     Mutation(
         "agreement-missing-months-pass", "an agreement year counts its months without data as compliant (met "
                                          "although the missing months could decide it)",
