@@ -263,6 +263,18 @@ MUTATIONS = (
                                  "the section reads 无数据 instead of its class and 目标未定",
         (("warehouse/queries.py", "a.c.status.in_((ASSESSED, TARGET_UNSET))", "a.c.status == ASSESSED"),),
         ("tests/test_assumed_targets.py::test_the_overview_says_a_failure_is_against_an_assumed_target",)),
+    # issue 26: the open data API's tiers
+    Mutation(
+        "api-city-scope-everything", "a city-scoped partner key holds every city's stations (another city's raw "
+                                     "series and QC flags read by URL)",
+        (("pipelines/api/access.py", '            own = stations["city"] == value\n',
+          '            own = stations["city"].notna()\n'),),
+        ("tests/test_api.py::test_a_city_key_cannot_read_another_citys_raw_data_by_url[sqlite]",)),
+    Mutation(
+        "api-public-gets-qc", "the public's CoverageJSON carries the partner view (QC flags, original values, "
+                              "quarantine counts)",
+        (("pipelines/api/coverage.py", "        partner = station_id in partner_ids\n", "        partner = True\n"),),
+        ("tests/test_api.py::test_the_public_reads_hourly_air_values_only_and_no_raw_water[sqlite]",)),
     # issue 24: sign-in
     Mutation(
         "signin-no-lockout", "failed sign-ins never lock a name: a brute force goes on until the throttle's "
