@@ -132,6 +132,11 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
 
     @server.get("/healthz")
     def health():
+        try:  # healthy only if the warehouse answers a SELECT 1; the reason stays in the log, not the answer
+            db.check_reachable(warehouse_url)
+        except db.WarehouseUnreachable as error:
+            log.warning("/healthz: %s", error)
+            return flask.Response("warehouse unreachable", status=503, mimetype="text/plain")
         return "ok"
 
     @server.get("/metrics")
