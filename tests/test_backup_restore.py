@@ -59,12 +59,17 @@ def _environment(home: Path, url: str) -> dict:
             "ENVMON_DASHBOARD_USERS": str(home / "users" / "dashboard-users.json")}
 
 
-def _populate(env: dict) -> None:
-    """Two real payloads (archived as received), their days assessed, the month's bulletin issued,
-    and a dashboard user."""
-    envmon(env, "ingest", "--source", "cnemc-water", "--file", str(FIXTURES / "cnemc-water-publish.json"))
-    envmon(env, "ingest", "--source", "cnemc-air", "--file", str(FIXTURES / "cnemc-air-hourly.csv"))
-    envmon(env, "bulletin", "--month", "2026-12", "--format", "html", "--format", "xlsx")  # the PDF: seconds more
+PAYLOADS = {"cnemc-water": "cnemc-water-publish.json", "cnemc-air": "cnemc-air-hourly.csv"}
+FETCHED_AT = "2027-01-01T02:00:00+08:00"  # when the fixtures were fetched (tests/conftest.py SUITE_NOW)
+
+
+def _populate(env: dict, sources, formats) -> None:
+    """Real payloads (archived as received), their days assessed, the month's bulletin issued, and a
+    dashboard user."""
+    for source in sources:
+        envmon(env, "ingest", "--source", source, "--file", str(FIXTURES / PAYLOADS[source]),
+               "--fetched-at", FETCHED_AT)
+    envmon(env, "bulletin", "--month", "2026-12", *[f"--format={fmt}" for fmt in formats])
     envmon(env, "users", "add", "drill-regional", "--role", "regional", "--bureau", "gx-dept", "--password-stdin",
            stdin=PASSWORD + "\n")
 
@@ -91,9 +96,9 @@ def _state(env: dict) -> dict:
             "users": Path(env["ENVMON_DASHBOARD_USERS"]).read_bytes()}
 
 
-def _drill(tmp_path: Path, source_url: str, target_url: str) -> tuple[dict, dict, dict]:
+def _drill(tmp_path: Path, source_url: str, target_url: str, sources, formats) -> tuple[dict, dict, dict]:
     source = _environment(tmp_path / "home", source_url)
-    _populate(source)
+    _populate(source, sources, formats)
     before = _state(source)
     backup = tmp_path / "backups" / "drill"
     envmon(source, "backup", str(backup))
@@ -102,23 +107,23 @@ def _drill(tmp_path: Path, source_url: str, target_url: str) -> tuple[dict, dict
     return before, _state(target), {"source": source, "target": target, "backup": backup, "summary": restored}
 
 
-def _assert_equal(before: dict, after: dict) -> None:
+def _assert_equal(before: dict, after: dict, payloads: int, suffixes: set) -> None:
     assert after["counts"] == before["counts"]
     assert before["counts"]["observations"] > 0 and before["counts"]["assessments"] > 0
-    assert before["counts"]["payloads"] == 2
+    assert before["counts"]["payloads"] == payloads
     for table in EXPORTED:
         assert after["exports"][table] == before["exports"][table], table
     assert len(before["exports"]["assessments"].splitlines()) > 10
-    assert after["archive"] == before["archive"] and len(before["archive"]) == 2
+    assert after["archive"] == before["archive"] and len(before["archive"]) == payloads
     assert after["documents"] == before["documents"]
-    assert {Path(name).suffix for name in before["documents"]} >= {".xlsx", ".html", ".json"}
+    assert {Path(name).suffix for name in before["documents"]} >= suffixes | {".json"}  # and the manifest
     assert after["users"] == before["users"] and b"drill-regional" in after["users"]
 
 
 @pytest.mark.postgres
 def test_a_postgresql_warehouse_restores_into_a_fresh_database_and_folder_equal(tmp_path, new_database):
-    before, after, drill = _drill(tmp_path, new_database(), new_database())
-    _assert_equal(before, after)
+    before, after, drill = _drill(tmp_path, new_database(), new_database(), PAYLOADS, ("html", "xlsx"))
+    _assert_equal(before, after, payloads=2, suffixes={".html", ".xlsx"})
     manifest = json.loads((drill["backup"] / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["warehouse"]["file"] == "warehouse.dump" and manifest["counts"] == before["counts"]
     assert (drill["backup"] / "warehouse.dump").read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
@@ -134,8 +139,8 @@ def test_a_postgresql_warehouse_restores_into_a_fresh_database_and_folder_equal(
 
 def test_a_sqlite_warehouse_restores_into_a_fresh_folder_equal(tmp_path):
     before, after, drill = _drill(tmp_path, f"sqlite:///{tmp_path / 'home' / 'warehouse.db'}",
-                                  f"sqlite:///{tmp_path / 'restored-home' / 'warehouse.db'}")
-    _assert_equal(before, after)
+                                  f"sqlite:///{tmp_path / 'restored-home' / 'warehouse.db'}", ["cnemc-air"], ["html"])
+    _assert_equal(before, after, payloads=1, suffixes={".html"})
     assert (drill["backup"] / "warehouse.sqlite").read_bytes()[:16] == b"SQLite format 3\x00"
     target = drill["target"]
     # a second restore onto the restored copy is refused, naming what is there, unless forced
@@ -144,6 +149,16 @@ def test_a_sqlite_warehouse_restores_into_a_fresh_folder_equal(tmp_path):
     assert "not empty" in refused.stderr and "--force" in refused.stderr
     envmon(target, "restore", str(drill["backup"]), "--force")
     assert _state(target) == after
+    # the dashboard app on the restored copy: healthy, and the restored user signs in and reads a page
+    from dashboards.app import create_app
+    from tests.dashboard_app_fixture import sign_in
+
+    app = create_app(target["ENVMON_WAREHOUSE_URL"], Path(target["ENVMON_DASHBOARD_USERS"]),
+                     Path(target["ENVMON_HOME"]), secret_key="test", cache_seconds=0)
+    client = app.server.test_client()
+    assert client.get("/healthz").get_data(as_text=True) == "ok"
+    assert sign_in(client, "drill-regional", PASSWORD).status_code == 302
+    assert client.get("/").status_code == 200
 
 
 def test_a_backup_with_one_byte_changed_is_refused_with_one_line_and_nothing_restored(tmp_path):

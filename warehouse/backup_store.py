@@ -33,8 +33,14 @@ class BackupStoreError(RuntimeError):
 
 
 def table_names(connection: Connection) -> list[str]:
-    """Every table of the warehouse's schema, as the database lists them (partitions included)."""
-    return sorted(inspect(connection).get_table_names())
+    """Every table of the warehouse's schema, as the database lists them. A PostgreSQL partition is
+    counted in its partitioned table (observations), not again on its own."""
+    names = set(inspect(connection).get_table_names())
+    if connection.dialect.name == "postgresql":
+        names -= set(connection.execute(text(
+            "SELECT relname FROM pg_class WHERE relispartition AND relnamespace = current_schema()::regnamespace"
+        )).scalars())
+    return sorted(names)
 
 
 def table_counts(connection: Connection) -> dict[str, int]:
