@@ -41,7 +41,7 @@ from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, KEY_COLUMNS, burea
 
 BATCH_OBSERVATIONS = 250_000   # observations validated and stored together: memory follows this
 BATCH_PAYLOADS = 400           # and at most this many payloads (their locks, their log rows)
-STAGES = ("archive", "parse", "validate", "qc", "published", "load", "assess", "alerts")
+STAGES = ("archive", "parse", "validate", "data_docs", "qc", "published", "load", "assess", "alerts")
 PAYLOAD_TAG = "\x1f"           # between a row's layer and its payload's number while validating
 
 
@@ -379,13 +379,15 @@ def _store(engine, source: str, batch: list[_Logged], settings: Settings, outcom
     from pipelines import statements
     from pipelines.alerts.operational import tell_format_changes as operational_format_changes
     from pipelines.ingest import _tell_operators_of_unknown_stations, quarantine_days
-    from pipelines.quality import qc
+    from pipelines.quality import data_docs, qc
     from pipelines.quality.published import compare_published
     from warehouse import bulk, db, registry_drift
 
     domain = SOURCE_DOMAINS[source]
     with outcome.clock.stage("validate"):
         split, suite_name = _validate(source, batch)
+    with outcome.clock.stage("data_docs"):   # every validation path writes its Data Docs (issue 25)
+        data_docs.build_payload_docs(settings, data_docs.payload_site(settings, source))
     rows, entries = [], []
     with outcome.clock.stage("qc"):
         spans = []

@@ -109,6 +109,14 @@ class Settings:
     dashboard_warehouse_url: str | None = None
     alert_routing: Path | None = None   # None: the packaged routing file
     simulator_faults: tuple[str, ...] | None = None  # None: every fault (ENVMON_SIMULATOR_FAULTS=default)
+    # issue 25: where Data Docs are written (a path every worker and the app reach; default
+    # ENVMON_HOME/data_docs), and the cities whose own bulletin the monthly DAG issues (bureau codes, or all)
+    data_docs: Path | None = None
+    bulletin_cities: tuple[str, ...] = ()
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return self.data_docs or self.home / "data_docs"
 
     @property
     def dashboard_url(self) -> str:
@@ -185,6 +193,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dashboard_warehouse_url=env.get("ENVMON_DASHBOARD_WAREHOUSE_URL") or None,
         alert_routing=Path(env["ENVMON_ALERT_ROUTING"]) if env.get("ENVMON_ALERT_ROUTING") else None,
         simulator_faults=simulator_faults(env),
+        data_docs=Path(env["ENVMON_DATA_DOCS_DIR"]).resolve() if env.get("ENVMON_DATA_DOCS_DIR") else None,
+        bulletin_cities=tuple(c.strip() for c in env.get("ENVMON_BULLETIN_CITIES", "").split(",") if c.strip()),
     )
 
 

@@ -3,15 +3,13 @@ a small JSON-able summary; batches travel between steps through the warehouse's 
 table (warehouse/staging.py), so any step can be re-run alone and on any worker."""
 from __future__ import annotations
 
-import os
 from datetime import date, timedelta
-from pathlib import Path
 
 import pandas as pd
 
 from pipelines import clock
 from pipelines.assessment import cross_boundary, daily, rollups
-from pipelines.quality import qc
+from pipelines.quality import data_docs, qc
 from pipelines.reference import registry, standards
 from pipelines.config import NIGHTLY_SOURCES, Settings, load_settings
 from pipelines.observations import SOURCE_DOMAINS, bureau_day, conform, with_partition_day
@@ -100,7 +98,7 @@ def validate(source: str, day: date, settings: Settings | None = None) -> dict:
         return {"source": source, "day": day.isoformat(), "read": len(frame), "skipped": "batch already loaded"}
     docs = data_docs_dir(settings, day, source)
     outcome = run_suite(frame, SOURCE_DOMAINS[source], docs_dir=docs)
-    _share_static_assets(docs, settings.home / "data_docs" / "static")
+    _share_static_assets(docs, settings.data_docs_dir / "static")
     # the day before is context for the series tests at the batch's start (read, never changed)
     context = db.series_context(db.engine_for(settings.warehouse_url), source, day - timedelta(days=1),
                                 day - timedelta(days=1))
@@ -111,57 +109,12 @@ def validate(source: str, day: date, settings: Settings | None = None) -> dict:
             "quarantined": len(outcome.quarantined), "suite": outcome.suite_name}
 
 
-DATA_DOCS_RETENTION_DAYS = 400  # a year of nightly Data Docs and some, then the oldest are pruned
-
-
-def data_docs_dir(settings: Settings, day: date, source: str) -> Path:
-    return settings.home / "data_docs" / day.isoformat() / source
-
-
-def _share_static_assets(site: Path, shared: Path) -> None:
-    """Each Data Docs site ships 7 MB of fonts, styles and vendored scripts: keep one copy, link
-    it from every site. What the shared copy lacks (the vendored scripts, after an upgrade) moves in."""
-    import shutil
-
-    own = site / "static"
-    if own.is_symlink() or not own.exists():
-        return
-    if not shared.exists():
-        shutil.move(str(own), str(shared))
-    else:
-        for entry in own.iterdir():
-            if not (shared / entry.name).exists():
-                shutil.move(str(entry), str(shared / entry.name))
-        vendored, current = own / "vendor" / "manifest.json", shared / "vendor" / "manifest.json"
-        if vendored.exists() and (not current.exists() or vendored.read_bytes() != current.read_bytes()):
-            shutil.rmtree(shared / "vendor")
-            shutil.move(str(own / "vendor"), str(shared / "vendor"))
-        shutil.rmtree(own)
-    own.symlink_to(os.path.relpath(shared, site), target_is_directory=True)
-
-
-def write_data_docs_index(settings: Settings, today: date | None = None) -> Path:
-    """One page linking each day's Data Docs, newest first, after pruning the oldest: it stays
-    usable after years of nightly runs."""
-    import html
-    import shutil
-
-    root = settings.home / "data_docs"
-    root.mkdir(parents=True, exist_ok=True)
-    days = sorted((p for p in root.iterdir() if p.is_dir() and p.name != "static"), reverse=True)
-    newest = date.fromisoformat(days[0].name) if days else (today or clock.today())
-    for folder in days:
-        if (newest - date.fromisoformat(folder.name)).days > DATA_DOCS_RETENTION_DAYS:
-            shutil.rmtree(folder)
-    items = []
-    for folder in sorted((p for p in root.iterdir() if p.is_dir() and p.name != "static"), reverse=True):
-        links = " · ".join(f'<a href="{folder.name}/{s.name}/index.html">{html.escape(s.name)}</a>'
-                           for s in sorted(folder.iterdir()) if (s / "index.html").exists())
-        items.append(f"<li>{folder.name}: {links}</li>")
-    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>envmon Data Docs</title></head><body>"
-            "<h1>envmon validation (Great Expectations Data Docs)</h1><ul>" + "".join(items) + "</ul></body></html>")
-    (root / "index.html").write_text(page, encoding="utf-8")
-    return root / "index.html"
+# Data Docs live in pipelines/quality/data_docs.py (every validation path writes them, issue 25): the
+# nightly's own names kept for its callers
+DATA_DOCS_RETENTION_DAYS = data_docs.RETENTION_DAYS
+data_docs_dir = data_docs.site_dir
+_share_static_assets = data_docs.share_static_assets
+write_data_docs_index = data_docs.write_index
 
 
 def _already_loaded(settings: Settings, source: str, day: date, frame: pd.DataFrame) -> bool:

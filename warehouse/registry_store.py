@@ -475,3 +475,23 @@ def assumed_targets(engine: Engine, day: date) -> pd.DataFrame:
     has to load. The columns of targets_in_force."""
     frame = targets_in_force(engine, day)
     return frame[frame["status"] != "official"].reset_index(drop=True)
+
+
+def use_registry_version(engine: Engine, version: int | None) -> None:
+    """Make the registry as it stood when `version` was the newest this process's registry (an
+    issued document rebuilt, pipelines/reports/issues.py): the stations of versions up to it, the
+    target rows it had, with the ends later versions gave them taken off. None: the seed files."""
+    if version is None:
+        registry.use_seed()
+        return
+    with engine.connect() as connection:
+        target_rows = _target_rows(connection, in_force_only=False)
+        station_rows = _station_rows(connection)
+    opened, superseded, closed = (pd.to_numeric(target_rows[c]) for c in ("version_id", "superseded_in_version",
+                                                                          "closed_in_version"))
+    kept = (opened <= version) & ~(superseded <= version)
+    later = closed.gt(version)   # a later version ended it: as of `version` it was open-ended
+    target_rows = target_rows.assign(valid_to=target_rows["valid_to"].astype(object).where(~later, None))[kept]
+    station_rows = station_rows[pd.to_numeric(station_rows["version_id"]) <= version]
+    key = ("as of", version)
+    registry.use_registry(key, station_rows, targets.normalised(target_rows[targets.COLUMNS]))

@@ -79,7 +79,7 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
         path = flask.request.path
         if path in open_paths or flask_login.current_user.is_authenticated:
             return None
-        if path.startswith("/_dash-") or path.startswith("/download/"):
+        if path.startswith(("/_dash-", "/download/", "/issued/")):
             return flask.Response("login required", status=401)
         return flask.redirect("/login?" + _next_query(flask.request.full_path))
 
@@ -176,10 +176,25 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
         flask.session.clear()
         return flask.redirect("/login")
 
+    # where every validation path writes its Data Docs (pipelines/quality/data_docs.py): the shared
+    # folder ENVMON_DATA_DOCS_DIR names, as pipelines.config reads it, else ENVMON_HOME/data_docs
+    data_docs_root = Path(os.environ.get("ENVMON_DATA_DOCS_DIR") or home / "data_docs")
+
     @server.get("/data-docs/")
     @server.get("/data-docs/<path:name>")
     def data_docs(name: str = "index.html"):
-        return flask.send_from_directory(home / "data_docs", name)
+        return flask.send_from_directory(data_docs_root, name)
+
+    @server.get("/issued/<issue>.<fmt>")
+    def issued_document(issue: str, fmt: str):
+        """An issued document's file (issue 25), to a user who may see the issue, else 404."""
+        from dashboards.app.pages import documents
+
+        path = documents.issued_file(home, flask_login.current_user.user, issue, fmt)
+        if path is None or not path.is_file():
+            flask.abort(404)
+        return flask.send_file(path, mimetype=documents.MEDIA_TYPES[fmt], as_attachment=True,
+                               download_name=path.name)
 
     @server.get("/download/<page>/<table>.<fmt>")
     def download(page: str, table: str, fmt: str):
@@ -217,6 +232,7 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
 
     pages.register_callbacks(app, current_context)
     server.config["ENVMON_WAREHOUSE"] = warehouse
+    server.config["ENVMON_HOME"] = home   # the issued documents (pages/documents.py)
     # the acknowledgements' own connection (None: acknowledging is off, `envmon alerts ack` remains)
     server.config["ENVMON_ACK_ENGINE"] = db.engine_for(ack_url) if ack_url else None
     return security.add_headers(app, proxies)  # CSP and the rest on every response; the proxies trusted

@@ -18,7 +18,7 @@ from pipelines import display
 
 NAVIGATION = (("/", "overview"), ("/cross-boundary", "cross_boundary"), ("/section", "section"),
               ("/reservoirs", "reservoirs"), ("/coastal", "coastal"), ("/air", "air"), ("/alerts", "alerts"),
-              ("/quality", "quality"), ("/registry", "registry"))
+              ("/quality", "quality"), ("/registry", "registry"), ("/documents", "documents"))
 REGIONAL_ONLY = frozenset({"/registry"})  # the registry is the region's to keep: no link for a city bureau
 
 

@@ -51,7 +51,37 @@ class Message:
 def render(facts: dict, language: str = "zh") -> Message:
     if facts["category"] == "operational":
         return _operational(facts, language)
+    if facts["category"] == "document":
+        return _document(facts, language)
     return _section(facts, language)
+
+
+def _document(facts: dict, language: str) -> Message:
+    """An issued document (issue 25): re-issued with what changed, or out of date after late data."""
+    zh = language == "zh"
+    if facts["kind"] == "reissued":
+        label = "重新印发" if zh else "re-issued"
+        lead = (f"{facts['title']} 已重新印发为 {facts['number']}（{facts['subject_id']}），"
+                f"替代 {facts.get('previous_number') or facts['previous']}。" if zh else
+                f"{facts['title']} is re-issued as {facts['number']} ({facts['subject_id']}), replacing "
+                f"{facts.get('previous_number') or facts['previous']}.")
+        items = facts.get("change_lines") or (["数据来源有变化，各表内容未变。"] if zh else
+                                              ["The lineage changed; no table's content did."])
+        title = "变化之处：" if zh else "What changed (tables, rows and columns):"
+        footer = ["原版本保存在 superseded/ 中。" if zh else "The earlier issue is kept in superseded/."]
+    else:
+        label = "已过时" if zh else "out of date"
+        lead = (f"已印发的 {facts['title']}（{facts['number']}，{facts['subject_id']}）所用数据已有迟到或修订，"
+                "超出自动重新印发的期限，该期已过时。" if zh else
+                f"The issued {facts['title']} ({facts['number']}, {facts['subject_id']}) is out of date: late or "
+                "revised data changed what it read, past the window in which it is issued again by itself.")
+        items = [("有变化的月份：" if zh else "Months changed: ") + "、".join(facts.get("months") or ["—"])]
+        title = ""
+        footer = [("如需重新印发：" if zh else "To issue it again: ") + facts["command"]]
+    subject = f"[envmon 文件] {label}: {facts['number']}" if zh else f"[envmon document] {label}: {facts['number']}"
+    text = "\n".join([lead, *([title] if title else []), *items, *footer])
+    markdown = [f"### {label}: {facts['number']}", lead, *[f"- {item}" for item in items], *footer]
+    return Message(subject, text, subject, markdown, _html(subject, lead, [], title, items, footer))
 
 
 def _name(code: str, language: str) -> str:

@@ -15,7 +15,7 @@ from pipelines.reports import air, figures
 from pipelines.reports import water as w
 from pipelines.reports.bulletin import cities, city_of_bureau, in_scope
 from pipelines.reports.document import (
-    MISSING, Column, Document, Figure, Table, data_status, fingerprint, lineage_tables, stamp_of,
+    MISSING, Column, Document, Figure, Table, data_status, fingerprint, inputs, lineage_tables, stamp_of,
     unverified_assumptions,
 )
 from pipelines.reports.reading import Month, WarehouseReader, months_of
@@ -433,9 +433,10 @@ def build(reader: WarehouseReader, year: int, city_code: str | None = None) -> D
                   [Column("断面与假定")], [[line] for line in unverified_assumptions(water)], [])
     figure_list = _figures(year, now, water, rates, air_now, air_before, assessments, scope_cities)
     title = f"{'' if city is None else city}{year}年度环境质量考核评价报告"
+    used = inputs(reader, [m for _, m in reads(year)])
     return Document("assessment", title, str(year), f"{year}年", scope, header,
                     [*tables, notes, *lineage_tables(lineage)], figure_list, lineage, stamp_of(lineage, _epoch()),
-                    fingerprint("assessment", scope, str(year), lineage["partitions"], reader.assessable_flags))
+                    fingerprint("assessment", scope, str(year), used), used)
 
 
 def _epoch():

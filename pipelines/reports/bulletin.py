@@ -9,7 +9,7 @@ from pipelines.reference import registry, standards
 from pipelines.reports import air, figures
 from pipelines.reports import water as w
 from pipelines.reports.document import (
-    MISSING, Column, Document, Figure, Table, data_status, fingerprint, lineage_tables, stamp_of,
+    MISSING, Column, Document, Figure, Table, data_status, fingerprint, inputs, lineage_tables, stamp_of,
     unverified_assumptions,
 )
 from pipelines.reports.reading import ROUTINE_SURVEY, Month, WarehouseReader, months_of
@@ -290,8 +290,8 @@ def build(reader: WarehouseReader, month: Month, city_code: str | None = None) -
     scope = city or "全部城市"
     # the registry of the month (sections adopted later are not in it, withdrawn ones still are)
     water = [s for s in registry.water_sections(month.last).index if in_scope(s, city, city_code)]
-    now = section_results(reader, month, water)
-    before = section_results(reader, month.year_before(), water)
+    now = section_results(reader, month)   # every section: the city summary ranks them all
+    before = section_results(reader, month.year_before(), list(now))
     sections_table = registry.sections(month.last)
     crossing = [s for s in water if sections_table.loc[s, "is_cross_boundary"]]
     drinking = [s for s in water if sections_table.loc[s, "is_drinking_water_source"]]
@@ -326,9 +326,10 @@ def build(reader: WarehouseReader, month: Month, city_code: str | None = None) -
     notes = Table("assumptions", "登记假定", "说明：登记册中的假定 (registry assumptions, as the registry states them)",
                   [Column("断面/点位与假定")], [[line] for line in unverified_assumptions(water + points)], [])
     title = f"{'' if city is None else city}{month.zh}环境质量月报"
+    used = inputs(reader, [m for _, m in reads(month)])   # the data read, the rule rows and registry of its months
     return Document("bulletin", title, month.label, month.zh, scope, header, [*tables, notes, *lineage_tables(lineage)],
-                    figure_list, lineage, stamp_of(lineage, _epoch()),
-                    fingerprint("bulletin", scope, month.label, lineage["partitions"], reader.assessable_flags))
+                    figure_list, lineage, stamp_of(lineage, _epoch()), fingerprint("bulletin", scope, month.label, used),
+                    used)
 
 
 def _epoch():

@@ -1,5 +1,5 @@
-"""`envmon bulletin` and `envmon assessment-report`: their arguments and what they do. Light to
-import (argparse only); the documents are built inside `run`."""
+"""`envmon bulletin`, `envmon assessment-report` and `envmon report list|rebuild`: their arguments and
+what they do. Light to import (argparse only); the documents are built inside `run`."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-COMMANDS = ("bulletin", "assessment-report")
+COMMANDS = ("bulletin", "assessment-report", "report")
 FORMATS = ("xlsx", "html", "pdf")
 
 
@@ -52,11 +52,25 @@ def add_parsers(commands) -> None:
                     "agreements, drinking-water sources, trends and the air of each city against GB 3095 class II.")
     report.add_argument("--year", type=_year, metavar="YYYY", help="the year (default: last year)")
     _common(report)
+    issued = commands.add_parser(
+        "report", help="the issued documents: list them, or rebuild one from its manifest",
+        description="Every bulletin and assessment issued to ENVMON_HOME/reports is numbered "
+                    "(bulletin-2026-11-nanning-r2) and keeps the rows it read. `list` names them; `rebuild ISSUE` "
+                    "makes one again from its manifest (its rows, registry version and clock) and says whether "
+                    "it is byte-identical (XLSX, HTML; the PDF by its text) or what differs.")
+    actions = issued.add_subparsers(dest="report_action", required=True, metavar="list|rebuild")
+    listing = actions.add_parser("list", help="the issued documents, newest first, superseded ones too")
+    listing.add_argument("--json", action="store_true", help="one JSON object per issue")
+    rebuild = actions.add_parser("rebuild", help="rebuild an issue from its manifest and compare")
+    rebuild.add_argument("issue", metavar="ISSUE", help="the issue id, e.g. bulletin-2026-11-region-r1")
+    rebuild.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
 
 def run(settings, args) -> int:
     from pipelines.reports import publish
 
+    if args.command == "report":
+        return _report(settings, args)
     formats = list(dict.fromkeys(args.formats or []))
     if args.out is not None:
         if not formats:
@@ -69,16 +83,35 @@ def run(settings, args) -> int:
             print("envmon: --out takes one --format", file=sys.stderr)
             return 2
     formats = formats or list(FORMATS)
+    reader = publish.reader_for(settings)
     if args.command == "bulletin":
         period = args.month or publish.last_month()
-        document = publish.build_bulletin(period, args.city, settings)
+        document = publish.build_bulletin(period, args.city, settings, reader)
     else:
         period = args.year or publish.last_year()
-        document = publish.build_assessment(period, args.city, settings)
-    record = publish.write(document, formats, settings, city=args.city, out=args.out)
+        document = publish.build_assessment(period, args.city, settings, reader)
+    record = publish.write(document, formats, settings, city=args.city, out=args.out, reader=reader)
     if args.json:
         print(json.dumps(record, ensure_ascii=False))
     else:
         for fmt in formats:
             print(f"{document.title} ({fmt}): {record['files'][fmt]['path']}")
     return 0
+
+
+def _report(settings, args) -> int:
+    from pipelines.reports import issues
+
+    if args.report_action == "list":
+        listed = issues.listing(settings)
+        for row in listed:
+            print(json.dumps(row, ensure_ascii=False) if args.json else
+                  f"{row['issue']}  {row['number']}  {row['title']}  {row['state']}  {row['issued_at']}")
+        return 0
+    try:
+        outcome = issues.rebuild(settings, args.issue)
+    except (issues.IssueError, ValueError) as error:
+        print(f"envmon: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(outcome.as_dict(), ensure_ascii=False) if args.json else "\n".join(issues.rebuild_lines(outcome)))
+    return 0 if outcome.identical else 1

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.clock import BUREAU_TZ
+from pipelines.reference import standards
 from pipelines.reports.reading import WarehouseReader, is_simulated
 
 # How a column's numbers are shown; the XLSX keeps the number and gets the matching number format.
@@ -75,7 +76,8 @@ class Document:
     figures: list[Figure]
     lineage: dict         # partitions, batches, payloads (frames), newest_load
     stamp: datetime       # the newest load of the data read: the document's only time stamp
-    fingerprint: str      # of the partitions read and the rules: unchanged → the same document
+    fingerprint: str      # of the data read, the rules and the registry: unchanged → the same document
+    inputs: dict = field(default_factory=dict)   # what the fingerprint is made of (document.inputs)
 
     def table(self, key: str) -> Table:
         return next(t for t in self.tables if t.key == key)
@@ -116,11 +118,12 @@ def data_status(reader: WarehouseReader, months) -> str:
             f"not assessed (QC flag outside {', '.join(reader.assessable_flags)}) {unused / total:.1%}")
 
 
-def unverified_assumptions(section_ids) -> list[str]:
-    """The registry's own statement of what is assumed, for each station in the document."""
+def unverified_assumptions(section_ids, at=None) -> list[str]:
+    """The registry's own statement of what is assumed, for each station in the document (the
+    registry of `at`, default today)."""
     from pipelines.reference import registry
 
-    sections = registry.sections()
+    sections = registry.sections(at)
     lines = []
     for section_id in section_ids:
         if section_id in sections.index and sections.loc[section_id, "assumptions"]:
@@ -134,30 +137,76 @@ def stamp_of(lineage: dict, fallback: datetime) -> datetime:
     return (newest or fallback).astimezone(BUREAU_TZ).replace(microsecond=0)
 
 
-def rules_digest() -> str:
-    """The rule and registry tables the documents are made with, and the code that applies and lays
-    them out (pipelines/assessment, pipelines/reports): a new version of either changes the
-    fingerprint, so the monthly DAG issues the documents again."""
-    from pipelines.reference import standards
+# The rule tables the documents read (pipelines/reference/data): every rule table but the feeds'
+# layouts, which only the ingest reads; and the parameters' names and units, which the tables print.
+REPORT_RULE_TABLES = tuple(sorted(set(standards.RULE_TABLES) - {"feed_formats"}))
+REPORT_NAME_FILES = ("parameters.csv",)
 
+
+def report_days(months) -> list:
+    """The days whose rules and registry a document of these months uses: each month's first and
+    last (a rule or registry change inside a month shows on one of them)."""
+    return sorted({day for month in months for day in (month.first, month.last)})
+
+
+def rules_digest(days) -> str:
+    """The rows of the report rule tables in force on `days`, and the parameters' names: a row
+    added for another period, or a table the documents never read, leaves it as it was."""
     digest = hashlib.sha256()
-    here = Path(__file__).parent
-    # the reports' own tables moved to pipelines/reference/data (one table each): a folder gone is skipped
-    files = [p for folder in (standards.DATA_DIR, here / "data") if folder.is_dir()
-             for p in folder.iterdir() if p.is_file()]
-    files += [*here.glob("*.py"), *(here.parent / "assessment").glob("*.py")]
-    for path in sorted(files):
-        digest.update(f"{path.parent.name}/{path.name}".encode() + b"\0" + path.read_bytes())
+    for table in REPORT_RULE_TABLES:
+        starts = sorted({standards.version_start(table, day) for day in days})
+        digest.update(table.encode() + b"\0")
+        for start in starts:
+            digest.update(_rows_text(table, start).encode())
+    for name in REPORT_NAME_FILES:
+        digest.update(name.encode() + b"\0" + (standards.DATA_DIR / name).read_bytes())
     return digest.hexdigest()
 
 
-def fingerprint(kind: str, scope: str, period: str, partitions: pd.DataFrame, assessable_flags) -> str:
-    """What decides a document's content: the (source, day) partitions it reads, each with the batch
-    it was last loaded from and its counts, the flags assessed, the rules and the code that applies
-    them. The same fingerprint, the same document."""
-    rows = partitions[["source", "partition_day", "batch_id", "rows_loaded", "rows_quarantined"]].astype(str)
-    payload = {"kind": kind, "scope": scope, "period": period, "flags": list(assessable_flags),
-               "rules": rules_digest(), "partitions": rows.sort_values(["partition_day", "source"]).values.tolist()}
+def _rows_text(table: str, start) -> str:
+    try:
+        rows = standards.in_force(table, start)
+    except standards.RuleNotInForce:   # no row that day (an agreement not yet signed): that is its state
+        return f"{start}\nnone in force\n"
+    return f"{start}\n" + rows.sort_values(list(rows.columns)).to_csv(index=False)
+
+
+# What the documents read of the registry's bureaus: names and jurisdictions (which city a bureau's
+# document covers), never the duty addresses, which only the notices use.
+BUREAU_COLUMNS = ["bureau_id", "name_zh", "jurisdiction"]
+
+
+def registry_digest(days) -> str:
+    """The registry rows the documents use on `days`: the sections, coastal points and air stations
+    (with each section's target in force) and the bureaus' names and jurisdictions."""
+    from pipelines.reference import registry
+
+    digest = hashlib.sha256()
+    seen = set()
+    for day in days:
+        for frame in (registry.sections(day), registry.air_stations(day)):
+            if id(frame) in seen:   # the same stretch of days between two registry changes
+                continue
+            seen.add(id(frame))
+            digest.update(f"{day}\n".encode() + frame.sort_index().to_csv().encode())
+    digest.update(registry.bureaus()[BUREAU_COLUMNS].sort_index().to_csv(index=False).encode())
+    return digest.hexdigest()
+
+
+def inputs(reader: WarehouseReader, months) -> dict:
+    """What decides a document's content: the data it read (their version), the rule rows in
+    force and the registry rows of its days, the QC flags assessed."""
+    days = report_days(months)
+    return {"data_version": reader.data_version(), "rules": rules_digest(days), "registry": registry_digest(days),
+            "flags": list(reader.assessable_flags)}
+
+
+def fingerprint(kind: str, scope: str, period: str, document_inputs: dict) -> str:
+    """The same fingerprint, the same document: its kind, scope and period and `inputs` (data,
+    rules, registry, flags). Not the code, the libraries or the partition log: those are
+    recorded in the manifest (publish.manifest), and a new envmon or a reload of the same rows
+    issues nothing again."""
+    payload = {"kind": kind, "scope": scope, "period": period, **document_inputs}
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
@@ -198,6 +247,7 @@ def lineage_tables(lineage: dict) -> list[Table]:
         Table("lineage_partitions", "数据分区", "数据分区：来源 × 日 (partitions read)",
               [Column("来源"), Column("日期"), Column("最近一次载入批次"),
                Column("载入行数", "integer"), Column("隔离行数", "integer")], partition_rows,
-              ["Each (source, day) partition read with the batch it was last loaded from: the document's "
-               "fingerprint is made of these rows, the QC flags assessed and the rule tables."], in_print=False),
+              ["Each (source, day) partition read with the batch it was last loaded from (the document's "
+               "fingerprint is made of the rows read, the QC flags assessed, the rule rows and the registry)."],
+              in_print=False),
     ]

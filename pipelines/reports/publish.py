@@ -3,10 +3,14 @@ monthly DAG (dags/envmon_monthly.py), which issues last month's bulletin and las
 and issues them again when the data they read have changed since.
 
 A document produced to its default place, ENVMON_HOME/reports/{bulletins/YYYY-MM|assessments/YYYY}/,
-is written in every format with a manifest.json beside it: its fingerprint (the partitions read,
-each with the batch it was last loaded from, the QC flags assessed, the rule tables and the code), the
-batches and payloads its values came from, and each file's SHA-256. A later issue moves the
-earlier files to superseded/ in that folder: what was sent stays."""
+is an issue (pipelines/reports/issues.py): numbered (bulletin-2026-11-nanning-r2, 南宁市2026年第11期
+（第2版）), written in every format with a manifest.json beside it: its fingerprint (the data it read,
+the rule rows and registry rows of its months, the QC flags assessed: document.inputs), the data
+version and the rows themselves kept for a rebuild, envmon's, the rules', the registry's, the
+libraries' and the fonts' versions, the batches and payloads its values came from, each table's
+rows, and each file's SHA-256. A later issue (the next revision) moves the earlier files to
+superseded/ in that folder, what was sent stays, and is announced to the document's recipients
+with what changed."""
 from __future__ import annotations
 
 import hashlib
@@ -17,9 +21,9 @@ from pathlib import Path
 
 from pipelines import clock
 from pipelines.config import Settings, load_settings
-from pipelines.reports import annual, bulletin, render_html, render_pdf, render_xlsx
-from pipelines.reports.document import Document, fingerprint
-from pipelines.reports.reading import Month, WarehouseReader, months_of, partitions_of
+from pipelines.reports import annual, bulletin, issues, render_html, render_pdf, render_xlsx
+from pipelines.reports.document import Document, registry_digest, report_days, rules_digest
+from pipelines.reports.reading import Month, WarehouseReader, months_of
 from warehouse import db
 
 FORMATS = ("xlsx", "html", "pdf")
@@ -37,18 +41,25 @@ def last_year(today: date | None = None) -> int:
     return (today or clock.today()).year - 1
 
 
-def _reader(settings: Settings) -> WarehouseReader:
-    return WarehouseReader(db.engine_for(settings.warehouse_url), settings.assessable_flags)
+def reader_for(settings: Settings) -> WarehouseReader:
+    """A reader of the warehouse, with the warehouse's registry version in force (whoever applied it)."""
+    from warehouse import registry_store
+
+    engine = db.engine_for(settings.warehouse_url)
+    registry_store.use_warehouse_registry(engine)
+    return WarehouseReader(engine, settings.assessable_flags)
 
 
-def build_bulletin(month: Month, city: str | None = None, settings: Settings | None = None) -> Document:
+def build_bulletin(month: Month, city: str | None = None, settings: Settings | None = None,
+                   reader: WarehouseReader | None = None) -> Document:
     settings = settings or load_settings()
-    return bulletin.build(_reader(settings), month, city)
+    return bulletin.build(reader or reader_for(settings), month, city)
 
 
-def build_assessment(year: int, city: str | None = None, settings: Settings | None = None) -> Document:
+def build_assessment(year: int, city: str | None = None, settings: Settings | None = None,
+                     reader: WarehouseReader | None = None) -> Document:
     settings = settings or load_settings()
-    return annual.build(_reader(settings), year, city)
+    return annual.build(reader or reader_for(settings), year, city)
 
 
 def folder(settings: Settings, kind: str, period: str) -> Path:
@@ -63,9 +74,13 @@ def render(document: Document, fmt: str) -> bytes:
     return RENDERERS[fmt](document)
 
 
-def write(document: Document, formats, settings: Settings, city: str | None = None, out: Path | None = None) -> dict:
-    """Write the document in `formats`: to `out` (one format), or to its default folder with its
-    manifest, moving an earlier issue with another fingerprint to superseded/. Returns the manifest."""
+def write(document: Document, formats, settings: Settings, city: str | None = None, out: Path | None = None,
+          reader: WarehouseReader | None = None) -> dict:
+    """Write the document in `formats`: to `out` (one format, not an issue), or to its default folder
+    as an issue with its manifest: the same fingerprint as the last issue, the same revision (files
+    written again); another, the next revision, the earlier issue moved to superseded/ and the
+    re-issue announced. `reader`: the reader the document was made with, whose rows the issue keeps
+    (bulletins). Returns the manifest."""
     files = {}
     if out is not None:
         out = Path(out)
@@ -77,17 +92,57 @@ def write(document: Document, formats, settings: Settings, city: str | None = No
     target = folder(settings, document.kind, document.period_label)
     manifest_path = _manifest_path(settings, document.kind, document.period_label, city)
     previous = read_manifest(settings, document.kind, document.period_label, city)
-    if previous and previous["fingerprint"] != document.fingerprint:
+    same = bool(previous) and previous["fingerprint"] == document.fingerprint
+    issue = _issue_of(document, city, previous, same)
+    issues.with_issue_header(document, issue["id"], issue["number"])
+    if previous and not same:
         _supersede(target, previous, manifest_path)
     target.mkdir(parents=True, exist_ok=True)
     for fmt in formats:
         path = target / file_name(document.kind, document.period_label, city, fmt)
         path.write_bytes(render(document, fmt))
         files[fmt] = path
-    record = manifest(document, files)
-    if previous and previous["fingerprint"] == document.fingerprint:
+    record = {**manifest(document, files), "issue": issue, **_issue_record(document, settings, reader)}
+    if same:   # the rows it was issued with, as of then
         record["files"] = {**previous.get("files", {}), **record["files"]}
-    manifest_path.write_text(json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
+        for name in ("snapshot", "data_as_of"):
+            record[name] = previous.get(name, record.get(name))
+    partial = manifest_path.with_suffix(".partial")
+    partial.write_text(json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
+    partial.replace(manifest_path)
+    if previous and not same:
+        issues.announce_reissue(settings, record, previous, city)
+    return record
+
+
+def _issue_of(document: Document, city: str | None, previous: dict | None, same: bool) -> dict:
+    """The issue's id, number, revision and time: kept from the last issue when the fingerprint is
+    the same, else the next revision (an issue before numbering counts as the first)."""
+    if same and previous.get("issue"):
+        return previous["issue"]
+    revision = (previous.get("issue", {}).get("revision", 1) + 1) if previous else 1
+    return {"id": issues.issue_id(document.kind, document.period_label, city, revision),
+            "number": issues.issue_number(document, revision), "revision": revision, "city": city,
+            "scope_code": issues.scope_code(city), "issued_at": clock.now().isoformat(),
+            "supersedes": (previous.get("issue", {}).get("id") if previous else None)}
+
+
+def _issue_record(document: Document, settings: Settings, reader: WarehouseReader | None) -> dict:
+    """What an issue keeps beyond its lineage: what its fingerprint is made of, the versions it was
+    made with, each table's rows, and (a bulletin made here) the rows it read."""
+    from pipelines.reference import registry, standards
+
+    month_last = (Month.parse(document.period_label).last if document.kind == "bulletin"
+                  else date(int(document.period_label), 12, 31))
+    key = registry.version_key()[0]
+    record = {"inputs": document.inputs, "data_version": document.inputs.get("data_version"),
+              "data_as_of": clock.now().isoformat(),
+              "rule_versions": {domain: standards.rule_version(domain, month_last).id
+                                for domain in ("surface_water", "seawater", "air")},
+              "registry_version": key[0] if isinstance(key, tuple) and isinstance(key[0], int) else None,
+              "versions": issues.versions(), "contents": issues.contents(document)}
+    if reader is not None and document.kind == "bulletin":
+        record["snapshot"] = {"reads": issues.store_reads(settings, reader)}
     return record
 
 
@@ -131,47 +186,138 @@ def _supersede(target: Path, previous: dict, manifest_path: Path) -> None:
 
 # --- the monthly DAG --------------------------------------------------------------------------
 
-def current_fingerprint(settings: Settings, kind: str, period: str) -> tuple[str, int]:
-    """(fingerprint, partitions of the period itself) of the document the warehouse would give now,
-    from the partition log alone (no observation is read)."""
-    engine = db.engine_for(settings.warehouse_url)
-    if kind == "bulletin":
-        month = Month.parse(period)
-        reads, own = bulletin.reads(month), [month]
-    else:
-        reads, own = annual.reads(int(period)), months_of(int(period))
-    partitions = partitions_of(engine, reads)
-    in_period = sum(len(db.partition_log_between(engine, m.first, m.last)) for m in own)
-    return fingerprint(kind, "全部城市", period, partitions, settings.assessable_flags), in_period
+STATE_FILE = "refresh-state.json"   # what the last refresh had seen of the warehouse (loads, revisions)
 
 
-def refresh(kind: str, period: str, settings: Settings) -> str:
-    """Issue the document if it has not been, or again if what it reads has changed since."""
-    current, in_period = current_fingerprint(settings, kind, period)
-    if in_period == 0:
-        return "no data"
-    previous = read_manifest(settings, kind, period)
-    if previous and previous["fingerprint"] == current and set(FORMATS) <= set(previous.get("files", {})):
+def reads_of(kind: str, period: str) -> list[tuple[str, Month]]:
+    return bulletin.reads(Month.parse(period)) if kind == "bulletin" else annual.reads(int(period))
+
+
+def _may_have_changed(previous: dict, kind: str, period: str, touched: set[str] | None, flags) -> bool:
+    """Whether an issue needs building again to know: a month it read was loaded or revised since
+    the last refresh (None: not known, so yes), or the rule rows, the registry rows of its months or
+    the flags assessed are not those it was made with. Costs no read of an observation."""
+    made = previous.get("inputs")
+    if not made or touched is None:
+        return True
+    months = sorted({m for _, m in reads_of(kind, period)})
+    if any(m.label in touched for m in months):
+        return True
+    days = report_days(months)
+    return made.get("rules") != rules_digest(days) or made.get("registry") != registry_digest(days) or \
+        made.get("flags") != list(flags)
+
+
+def _build(kind: str, period: str, city: str | None, reader: WarehouseReader) -> Document:
+    return (bulletin.build(reader, Month.parse(period), city) if kind == "bulletin"
+            else annual.build(reader, int(period), city))
+
+
+def refresh(kind: str, period: str, settings: Settings, city: str | None = None,
+            touched: set[str] | None = None) -> str:
+    """Issue the document if it has not been, or again if what it reads has changed since: the
+    data it read, the rule rows or the registry rows of its months (not a recipient's address,
+    not a table it never reads). `touched`: the months loaded or revised since the last refresh."""
+    previous = read_manifest(settings, kind, period, city)
+    complete = previous is not None and set(FORMATS) <= set(previous.get("files", {}))
+    if complete and not _may_have_changed(previous, kind, period, touched, settings.assessable_flags):
         return "unchanged"
-    document = (build_bulletin(Month.parse(period), settings=settings) if kind == "bulletin"
-                else build_assessment(int(period), settings=settings))
-    write(document, FORMATS, settings)
+    engine = db.engine_for(settings.warehouse_url)
+    own = [Month.parse(period)] if kind == "bulletin" else months_of(int(period))
+    if sum(len(db.partition_log_between(engine, m.first, m.last)) for m in own) == 0:
+        return "no data"
+    reader = reader_for(settings)
+    document = _build(kind, period, city, reader)
+    if complete and previous["fingerprint"] == document.fingerprint:
+        return "unchanged"
+    write(document, FORMATS, settings, city, reader=reader)
     return "reissued" if previous else "issued"
 
 
+def issued_cities(settings: Settings) -> list[str]:
+    """The cities whose own bulletin the monthly DAG issues (ENVMON_BULLETIN_CITIES)."""
+    from pipelines.reference import registry
+
+    wanted = getattr(settings, "bulletin_cities", ()) or ()
+    cities = [code for code, row in registry.bureaus().iterrows() if row["jurisdiction"].endswith("市")
+              and len(row["jurisdiction"].split()) == 2 and row["jurisdiction"].startswith("广西")]
+    return cities if tuple(wanted) == ("all",) else [c for c in wanted if c in cities]
+
+
+def _label(period: str, city: str | None) -> str:
+    return period if city is None else f"{period}/{city}"
+
+
+def _state(settings: Settings, kind: str) -> dict | None:
+    path = settings.home / "reports" / KINDS[kind] / STATE_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _save_state(settings: Settings, kind: str, state: dict) -> None:
+    path = settings.home / "reports" / KINDS[kind] / STATE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(state, sort_keys=True), encoding="utf-8")
+
+
 def refresh_bulletins(today: date, settings: Settings | None = None) -> dict:
-    """Last month's bulletin, and those of the months before it (RECHECKED_MONTHS) that have one."""
+    """Last month's bulletin (the region's and those of ENVMON_BULLETIN_CITIES), those of the months
+    before it that have one (RECHECKED_MONTHS, the re-check window), issued again when their data
+    changed; an issue older than the window whose data changed is told out of date, once."""
+    from warehouse import document_store
+
     settings = settings or load_settings()
+    engine = db.engine_for(settings.warehouse_url)
+    touched, seen = document_store.months_changed_since(engine, _state(settings, "bulletin"))
     month = last_month(today)
-    outcome = {month.label: refresh("bulletin", month.label, settings)}
+    outcome = {}
+    for city in [None, *issued_cities(settings)]:
+        outcome[_label(month.label, city)] = refresh("bulletin", month.label, settings, city, touched)
+    window = [month]
     for _ in range(RECHECKED_MONTHS):
         month = month.previous()
-        if read_manifest(settings, "bulletin", month.label):
-            outcome[month.label] = refresh("bulletin", month.label, settings)
+        window.append(month)
+    for path, record in issues.manifests(settings):
+        if issues.is_superseded(path):
+            continue
+        city = record.get("issue", {}).get("city")
+        label = _label(record["period"], city)
+        if label in outcome:
+            continue
+        if Month.parse(record["period"]) in window:
+            outcome[label] = refresh("bulletin", record["period"], settings, city, touched)
+        elif Month.parse(record["period"]) < window[-1]:
+            state = out_of_date(record, settings, city, touched)
+            if state:
+                outcome[label] = state
+    _save_state(settings, "bulletin", seen)
     return outcome
 
 
+def out_of_date(record: dict, settings: Settings, city: str | None, touched: set[str] | None) -> str | None:
+    """An issue past the re-check window: built again (not written) when its months changed; when
+    its fingerprint is no longer the issue's, one notice says the issued bulletin is out of date."""
+    if "inputs" not in record:   # issued before envmon kept its inputs: nothing to compare with
+        return None
+    if not _may_have_changed(record, "bulletin", record["period"], touched, settings.assessable_flags):
+        return None
+    document = _build("bulletin", record["period"], city, reader_for(settings))
+    if document.fingerprint == record["fingerprint"]:
+        return None
+    changed = sorted({m.label for _, m in bulletin.reads(Month.parse(record["period"]))} & (touched or set()))
+    issues.announce_out_of_date(settings, record, city, changed)
+    return "out of date"
+
+
 def refresh_assessment(today: date, settings: Settings | None = None) -> dict:
+    from warehouse import document_store
+
     settings = settings or load_settings()
     year = str(last_year(today))
-    return {year: refresh("assessment", year, settings)}
+    engine = db.engine_for(settings.warehouse_url)
+    touched, seen = document_store.months_changed_since(engine, _state(settings, "assessment"))
+    outcome = {year: refresh("assessment", year, settings, touched=touched)}
+    _save_state(settings, "assessment", seen)
+    return outcome

@@ -118,6 +118,35 @@ class WarehouseReader:
         self._cache: dict[tuple, pd.DataFrame] = {}
         self._read_counts: list[pd.DataFrame] = []   # what was read, for the data's status
         self._batches: list[pd.DataFrame] = []       # the batches and payloads of what was read
+        # every warehouse read, in order, as the document made it (an issue's data, kept with it so
+        # that it can be rebuilt: pipelines/reports/issues.py): (what, key) → frame
+        self.reads: dict[tuple, pd.DataFrame] = {}
+
+    # --- the warehouse reads (a snapshot reader answers them from an issue's stored frames) -------
+
+    def _fetch(self, key: tuple, month: Month, stations, columns) -> pd.DataFrame:
+        return db.observations_between(self.engine, month.first, month.last, stations, columns)
+
+    def _fetch_partitions(self, reads) -> pd.DataFrame:
+        return partitions_of(self.engine, reads)
+
+    def _fetch_payloads(self, ids) -> pd.DataFrame:
+        return db.payloads_by_id(self.engine, ids)
+
+    def _kept(self, key: tuple, frame: pd.DataFrame) -> pd.DataFrame:
+        self.reads[key] = frame
+        return frame
+
+    def data_version(self) -> str:
+        """The version of the observations this document read: a digest of every row of every
+        read (sorted, so the same rows in another order are the same version). The partition log
+        and the payloads are lineage, not data: a reload of the same rows does not change it."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for key in sorted((k for k in self.reads if k[0] == "observations"), key=repr):
+            digest.update(repr(key).encode() + b"\0" + frame_digest(self.reads[key]).encode())
+        return digest.hexdigest()
 
     def _observations(self, domain: str, month: Month, stations=None) -> pd.DataFrame:
         """A domain's observations of a month: every station of the domain, or `stations` only
@@ -128,13 +157,15 @@ class WarehouseReader:
             return frame[frame["station_id"].isin(list(stations))]
         key = ("observations", domain, month, None if stations is None else tuple(sorted(stations)))
         if key not in self._cache:
+            # the stations of the registry of the month (not of today: an issue re-read later reads the same)
             all_stations, columns = {
-                "water": (registry.water_sections().index, WATER_COLUMNS),
-                "sea": (registry.sea_points().index, SEA_COLUMNS),
-                "air": (registry.air_stations().index, AIR_COLUMNS),
+                "water": (registry.water_sections(month.last).index, WATER_COLUMNS),
+                "sea": (registry.sea_points(month.last).index, SEA_COLUMNS),
+                "air": (registry.air_stations(month.last).index, AIR_COLUMNS),
             }[domain]
-            frame = db.observations_between(self.engine, month.first, month.last,
-                                            all_stations if stations is None else stations, columns)
+            wanted = sorted(all_stations if stations is None else stations)
+            read = ("observations", domain, month.label, None if stations is None else tuple(wanted))
+            frame = self._kept(read, self._fetch(read, month, wanted, columns))
             self._record(frame, domain, month)
             self._cache[key] = frame
         return self._cache[key]
@@ -194,7 +225,7 @@ class WarehouseReader:
         daily values of daily.air_day_values under that day's rules (NaN where not valid)."""
         key = ("air-station-days", month)
         if key not in self._cache:
-            stations = registry.air_stations()
+            stations = registry.air_stations(month.last)
             days = [month.first + timedelta(days=n) for n in range(month.days)]
             observations = self._assessable(self._observations("air", month))
             grid = daily.hourly_grid(observations, list(stations.index), days)  # the nightly series, all at once
@@ -251,7 +282,7 @@ class WarehouseReader:
         """The batches and payloads of the observations read; the partitions of `reads` (the
         (domain, month) pairs the document reads), each with the batch it was last loaded from;
         and the newest load among them (the document's time stamp)."""
-        partitions = partitions_of(self.engine, reads)
+        partitions = self._kept(("partitions",), self._fetch_partitions(reads))
         batches = pd.concat(self._batches, ignore_index=True) if self._batches else pd.DataFrame(
             columns=[*LINEAGE_COLUMNS, "first_day", "last_day", "rows"])
         if len(batches):  # a batch read in two reads (two months, or water and coastal) is one batch
@@ -260,11 +291,38 @@ class WarehouseReader:
                        .reset_index().sort_values(["source", "first_day", "batch_id"], kind="stable")
                        .reset_index(drop=True))
         ids = sorted({int(i) for i in batches["payload_id"].dropna()})
-        payloads = db.payloads_by_id(self.engine, ids) if ids else pd.DataFrame(
+        payloads = self._kept(("payloads",), self._fetch_payloads(ids)) if ids else pd.DataFrame(
             columns=["payload_id", "source", "origin", "sha256", "received_at", "fetched_at", "status"])
         loaded = pd.to_datetime(partitions["loaded_at"], utc=True) if len(partitions) else pd.Series(dtype=object)
         return {"partitions": partitions, "batches": batches, "payloads": payloads,
                 "newest_load": None if loaded.empty else loaded.max().to_pydatetime()}
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """A digest of a frame's rows whatever their order: each row as text (Python's shortest float
+    repr, ISO times), the rows sorted. Text, not pandas' own hashing, so that a library upgrade
+    does not change the version of data that did not change."""
+    import hashlib
+
+    columns = sorted(frame.columns)
+    if not len(frame):
+        return hashlib.sha256(("\x1f".join(columns) + "\n").encode()).hexdigest()
+    cells = [frame[c].map(_cell_text) for c in columns]
+    rows = cells[0].str.cat(cells[1:], sep="\x1f") if len(cells) > 1 else cells[0]
+    text = "\x1f".join(columns) + "\n" + "\n".join(sorted(rows.tolist()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _cell_text(value) -> str:
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NaT:
+        return ""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, (float, np.floating)):   # an id kept as a float beside a missing one reads as the int
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return str(value)
 
 
 def _survey(detail) -> str:

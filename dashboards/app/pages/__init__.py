@@ -11,9 +11,11 @@ from dashboards.app.i18n import t
 from dashboards.app.pages import (
     air, alerts, coastal, cross_boundary, overview, quality, registry, reservoirs, section,
 )
+from dashboards.app.pages import documents
 
 PAGES = {"overview": overview, "cross-boundary": cross_boundary, "section": section, "reservoirs": reservoirs,
          "coastal": coastal, "air": air, "alerts": alerts, "quality": quality, "registry": registry}
+PAGES["documents"] = documents  # issue 25: the issued bulletins and assessments
 
 
 def page_of(path: str):
