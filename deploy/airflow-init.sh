@@ -2,7 +2,10 @@
 # The one-off init of a deployment (docker-compose.yml's airflow-init; tests/airflow_cluster.py runs
 # this same script against the local PostgreSQL). Idempotent: safe on every `docker compose up`.
 #   1. Airflow's metadata database (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, ..._ASYNC)
-#   2. envmon's warehouse (ENVMON_WAREHOUSE_URL): Alembic migrations and the reference tables
+#   2. envmon's warehouse (ENVMON_WAREHOUSE_URL): Alembic migrations and the reference tables; then,
+#      where ENVMON_DASHBOARD_ACK_DB_USER names it (compose does), the dashboard's acknowledging role's
+#      grants on the tables (deploy/dashboard-ack-grants.sh): the app signs users in only where it can
+#      write the security audit log through that role
 #   3. the Airflow pools in deploy/airflow-pools.json (`cnemc`, used by the live collection DAGs)
 #   4. the first admin of Airflow's UI and REST API, in the FAB auth manager's users (the tables
 #      step 1 made), from the environment: _AIRFLOW_WWW_USER_USERNAME and _AIRFLOW_WWW_USER_PASSWORD
@@ -14,13 +17,17 @@
 #      init fails, naming what is missing, unless the operators and every bureau can be reached, so
 #      the deployment does not start alerting nobody. Elsewhere it reports and passes (`make run`
 #      writes e-mails to ENVMON_HOME/outbox as .eml files).
-# The warehouse's database, its owner and the dashboards' read-only role envmon_dashboard are made
-# by deploy/postgres-init/01-envmon.sh when the postgres service first starts, not here.
+# The warehouse's database, its owner, the dashboards' read-only role envmon_dashboard and the
+# acknowledging role envmon_dashboard_ack are made by deploy/postgres-init when the postgres service
+# first starts, not here.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 airflow db migrate
 python -c 'from pipelines.nightly import prepare_warehouse; print(prepare_warehouse())'
+if [ -n "${ENVMON_DASHBOARD_ACK_DB_USER:-}" ]; then
+  bash "$here/dashboard-ack-grants.sh"
+fi
 airflow pools import "${ENVMON_AIRFLOW_POOLS:-$here/airflow-pools.json}"
 if [ -n "${_AIRFLOW_WWW_USER_PASSWORD:-}" ]; then
   # --option=value: a generated password may begin with "-"; Airflow masks --password in the

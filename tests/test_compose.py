@@ -82,7 +82,10 @@ def test_the_environment_variables_match_what_the_code_reads():
             unknown -= set(API_ENV_VARS)
         if name == "proxy":  # the ones its entrypoint reads (the certificate)
             unknown -= set(re.findall(r"\$\{(ENVMON_\w+)", (ROOT / "deploy" / "proxy" / "entrypoint.sh").read_text()))
-        assert unknown <= {"ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD"} if name == "postgres" else not unknown, \
+        if name == "airflow-init":  # the role its script grants to (deploy/dashboard-ack-grants.sh)
+            unknown -= set(re.findall(r"\$\{(ENVMON_\w+)", (ROOT / "deploy" / "airflow-init.sh").read_text()))
+        assert unknown <= {"ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD", "ENVMON_DASHBOARD_ACK_DB_PASSWORD"} \
+            if name == "postgres" else not unknown, \
             (name, unknown)
 
 
@@ -96,12 +99,13 @@ def _secrets_of(service: dict) -> set[str]:
 
 SECRETS = {"POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD", "ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD",
            "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY",
-           "ENVMON_DASHBOARD_SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD", "ENVMON_API_DB_PASSWORD"}
+           "ENVMON_DASHBOARD_SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD", "ENVMON_API_DB_PASSWORD",
+           "ENVMON_DASHBOARD_ACK_DB_PASSWORD"}
 AIRFLOW_SECRETS = {"AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
 # which service may hold which secret, and why
 ALLOWED_SECRETS = {
     "postgres": {"POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD", "ENVMON_DB_PASSWORD",  # the superuser; creates the roles
-                 "ENVMON_DASHBOARD_DB_PASSWORD"},
+                 "ENVMON_DASHBOARD_DB_PASSWORD", "ENVMON_DASHBOARD_ACK_DB_PASSWORD"},
     "envmon-restore": {"ENVMON_DB_PASSWORD"},                               # restores the warehouse as its owner
     "airflow-init": AIRFLOW_SECRETS | {"ENVMON_DB_PASSWORD",                # migrates both databases
                                        "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER",   # tests the channels
@@ -109,6 +113,7 @@ ALLOWED_SECRETS = {
     "airflow-worker": AIRFLOW_SECRETS | {"ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD",  # runs the tasks
                                          "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER"},
     "dashboard": {"ENVMON_DASHBOARD_DB_PASSWORD",                            # reads, as the read-only role
+                  "ENVMON_DASHBOARD_ACK_DB_PASSWORD",                        # writes its audit log, acknowledges
                   "ENVMON_DASHBOARD_SECRET_KEY"},                            # signs its session cookies
     "api": {"ENVMON_API_DB_PASSWORD"},                                      # reads, and logs partner requests
 }
@@ -137,6 +142,52 @@ def test_the_dashboard_connects_as_the_read_only_role():
     assert ":-${ENVMON_DB_PASSWORD}" not in text
     script = (ROOT / "deploy" / "postgres-init" / "01-envmon.sh").read_text(encoding="utf-8")
     assert "${ENVMON_DASHBOARD_DB_PASSWORD:?" in script and ":-$ENVMON_DB_PASSWORD" not in script
+
+
+def _interpolated(value: str, env: dict) -> str:
+    """A compose value with its ${NAME:?...}/${NAME:-default} filled from env, as compose fills them."""
+    def fill(match):
+        name, operator, rest = match.group(1), match.group(2), match.group(3)
+        if name in env:
+            return env[name]
+        assert operator == ":-", f"{name} is required and not set"
+        return rest
+    return re.sub(r"\$\{(\w+)(:\?|:-)?([^}]*)\}", fill, str(value))
+
+
+def test_the_dashboard_writes_its_audit_log_through_a_role_the_deployment_makes_and_grants():
+    """Sign-in answers 503 where the app cannot write security_audit (dashboards/app/signin.py): the
+    URL the app takes for it (signin.audit_url_of on the dashboard's own environment) must be a role
+    that deploy/postgres-init creates, with its password required from .env, and that the init job
+    grants INSERT on security_audit after the migration."""
+    from dashboards.app import signin
+    from pipelines.config import load_settings
+
+    services = _compose()["services"]
+    dot_env = {name: f"{name.lower()}-value" for name in SECRETS}
+    environment = {k: _interpolated(v, dot_env) for k, v in services["dashboard"]["environment"].items()}
+    audit_url = signin.audit_url_of(environment, load_settings(environment))
+    assert audit_url, "the dashboard has no URL to write the security audit log through: sign-in answers 503"
+    role = audit_url.split("://", 1)[1].split(":", 1)[0]
+    assert role != "envmon_dashboard", "the read-only role cannot write the audit log"
+    assert role not in ("envmon", "postgres"), "the dashboard must not hold the owner's or the superuser's password"
+    # made on the postgres service's first start, with a password .env must give (no default)
+    script = (ROOT / "deploy" / "postgres-init" / "02-dashboard-ack.sh").read_text(encoding="utf-8")
+    assert f'ack_role="${{ENVMON_DASHBOARD_ACK_DB_USER:-{role}}}"' in script
+    assert 'CREATE ROLE :"ack_role" LOGIN' in script and "${ENVMON_DASHBOARD_ACK_DB_PASSWORD:?" in script
+    assert "${ENVMON_DASHBOARD_ACK_DB_PASSWORD:?" in services["postgres"]["environment"]["ENVMON_DASHBOARD_ACK_DB_PASSWORD"]
+    assert "${ENVMON_DASHBOARD_ACK_DB_PASSWORD:?" in services["dashboard"]["environment"]["ENVMON_DASHBOARD_AUDIT_URL"]
+    # granted by the owner after the migration: the init job names the role and runs the grants
+    assert services["airflow-init"]["environment"]["ENVMON_DASHBOARD_ACK_DB_USER"] == role
+    steps = [line.strip() for line in (ROOT / "deploy" / "airflow-init.sh").read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    migrate = steps.index("python -c 'from pipelines.nightly import prepare_warehouse; print(prepare_warehouse())'")
+    assert steps[migrate + 1:migrate + 4] == ['if [ -n "${ENVMON_DASHBOARD_ACK_DB_USER:-}" ]; then',
+                                                'bash "$here/dashboard-ack-grants.sh"', "fi"]
+    grants = (ROOT / "deploy" / "dashboard-ack-role.sql").read_text(encoding="utf-8")
+    assert 'GRANT SELECT, INSERT ON security_audit TO :"ack_role";' in grants
+    assert 'GRANT USAGE ON SEQUENCE security_audit_event_id_seq TO :"ack_role";' in grants
+    assert "dashboard-ack-role.sql" in (ROOT / "deploy" / "dashboard-ack-grants.sh").read_text(encoding="utf-8")
 
 
 def test_env_files_stay_out_of_git_and_out_of_the_image():

@@ -382,7 +382,8 @@ def test_without_an_acknowledging_connection_the_app_writes_nothing(alerting, tm
 
 
 def test_the_acknowledging_role_may_acknowledge_and_nothing_else(tmp_path):
-    """deploy/dashboard-ack-role.sql against a real PostgreSQL: the app's acknowledging connection
+    """deploy/postgres-init/02-dashboard-ack.sh and deploy/dashboard-ack-role.sql (granted by
+    deploy/dashboard-ack-grants.sh) against a real PostgreSQL: the app's acknowledging connection
     records an acknowledgement through pipelines.alerts.acknowledge, and can change nothing else."""
     import shutil
     import subprocess
@@ -416,14 +417,18 @@ def test_the_acknowledging_role_may_acknowledge_and_nothing_else(tmp_path):
                 "failing_items": "[]", "days_failed": 1, "bases": "day", "created_at": EPISODES_AT,
                 "updated_at": EPISODES_AT})
         owner.dispose()
-        script = Path(__file__).resolve().parents[1] / "deploy" / "dashboard-ack-role.sql"
+        # as the deployment does it: the role on the postgres service's first start, the grants by
+        # the init job after the migration (deploy/airflow-init.sh)
+        deploy = Path(__file__).resolve().parents[1] / "deploy"
         environment = {**os.environ, "PGHOST": server.host, "PGPORT": str(server.port or 5432),
-                       "PGUSER": server.username, "PGDATABASE": database}
+                       "POSTGRES_USER": server.username, "ENVMON_DB_NAME": database,
+                       "ENVMON_DASHBOARD_ACK_DB_USER": role, "ENVMON_DASHBOARD_ACK_DB_PASSWORD": "ack-secret",
+                       "ENVMON_WAREHOUSE_URL": owner_url.render_as_string(hide_password=False)}
         if server.password:
             environment["PGPASSWORD"] = server.password
-        result = subprocess.run(["psql", "-v", "ON_ERROR_STOP=1", "-v", f"ack_role={role}", "-v", "ack_password=ack-secret",
-                                 "-f", str(script)], env=environment, capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr
+        for script in (deploy / "postgres-init" / "02-dashboard-ack.sh", deploy / "dashboard-ack-grants.sh"):
+            result = subprocess.run(["bash", str(script)], env=environment, capture_output=True, text=True)
+            assert result.returncode == 0, result.stderr
         ack = create_engine(owner_url.set(username=role, password="ack-secret"))
         try:
             done = alerts.acknowledge(ack, episode_id, "yulin", "现场排查")
