@@ -42,6 +42,11 @@ ENVMON_AIRFLOW_RETENTION_DAYS, ENVMON_LOG_RETENTION_DAYS, ENVMON_INBOX_KEEP_DAYS
                       db clean` (default 90), task log files older than this are deleted (default 30),
                       and inbox files set aside in processed/ and refused/ (all in the payload archive)
                       are deleted after this many days (default 30)
+ENVMON_DATA_DOCS_DIR  where every validation path writes its Great Expectations Data Docs and the app
+                      serves them (/data-docs/): a folder every worker reaches (default ENVMON_HOME/data_docs)
+ENVMON_BULLETIN_CITIES
+                      bureau codes (comma-separated) or "all": the cities whose own bulletin the monthly
+                      DAG issues beside the region's (default: none)
 ENVMON_NOW            the clock's instant, for tests and replays (pipelines/clock.py); unset: the real clock
 """
 from __future__ import annotations
@@ -80,6 +85,8 @@ ENV_VARS = (
     "ENVMON_AIRFLOW_RETENTION_DAYS",
     "ENVMON_LOG_RETENTION_DAYS",
     "ENVMON_INBOX_KEEP_DAYS",
+    "ENVMON_DATA_DOCS_DIR",
+    "ENVMON_BULLETIN_CITIES",
 )  # and ENVMON_NOW, never set in a deployment (pipelines/clock.py)
 
 DEFAULT_SEED = 20260301
