@@ -1,8 +1,9 @@
 """The bureaus' documents, every morning at 06:00 (Asia/Shanghai), after the nightly run: last
 month's bulletin (月报) as soon as the month is over, and again whenever late data change what it
-read (up to three months back); last year's assessment (年度考核) likewise. A document is issued
-when the fingerprint of what it reads (each partition's batch, the QC flags assessed, the rule
-tables) differs from its last issue's, so an unchanged day costs a look at the partition log.
+read (up to three months back; an older issue is told out of date, once); last year's assessment
+(年度考核) likewise. A document is issued when the fingerprint of what it reads (its rows, the rule
+and registry rows of its months, the QC flags assessed) differs from its last issue's, and built
+again only when one of its months was loaded or revised since: a quiet day costs a few queries.
 Wiring only: the work lives in pipelines.reports.publish, imported inside the tasks."""
 from __future__ import annotations
 
