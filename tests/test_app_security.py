@@ -205,6 +205,7 @@ def test_where_no_proxy_is_trusted_a_client_cannot_claim_tls(served):
 def test_the_asgi_middleware_sets_the_same_headers():
     """For an ASGI app (the open data API): the same headers, HSTS and Secure cookies over TLS."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     async def api(scope, receive, send):
         await send({"type": "http.response.start", "status": 200,
@@ -219,7 +220,13 @@ def test_the_asgi_middleware_sets_the_same_headers():
         async with httpx.AsyncClient(transport=transport, base_url=f"{scheme}://api.test") as client:
             return await client.get("/collections")
 
-    plain, tls = asyncio.run(get("http")), asyncio.run(get("https"))
+    def run_alone(coroutine):
+        # in a thread of its own, with its own event loop: Playwright's sync API (the chromium tests
+        # of this file) leaves a loop running in the main thread, where asyncio.run() is refused
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            return thread.submit(asyncio.run, coroutine).result()
+
+    plain, tls = run_alone(get("http")), run_alone(get("https"))
     for response, secure in ((plain, False), (tls, True)):
         assert_headers(response, f"ASGI {'https' if secure else 'http'}", tls=secure)
         assert ("Secure" in response.headers["set-cookie"]) == secure
