@@ -345,6 +345,19 @@ MUTATIONS = (
         (("pipelines/statements.py", "            if standing is not None and standing[0] > version:",
           "            if False:"),),
         ("tests/test_stewardship.py::test_report_version_2_stands_though_version_1_arrives_after_it[sqlite]",)),
+    # issue 25: backups and the restore drill
+    Mutation(
+        "restore-trusts-a-damaged-backup", "envmon restore checks each file's size but not its sha256, so a backup "
+                                           "with one byte changed is restored",
+        (("pipelines/operations/backup.py",
+          '        if path.stat().st_size != expected["bytes"] or _sha256(path) != expected["sha256"]:\n',
+          '        if path.stat().st_size != expected["bytes"]:\n'),),
+        ("tests/test_backup_restore.py::test_a_backup_with_one_byte_changed_is_refused_with_one_line_and_nothing_"
+         "restored",)),
+    Mutation(
+        "healthz-without-the-database", "/healthz answers ok without asking the warehouse",
+        (("dashboards/app/__init__.py", "            db.check_reachable(warehouse_url)\n", "            pass\n"),),
+        ("tests/test_healthz.py",)),
 )
 
 
