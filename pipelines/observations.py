@@ -61,6 +61,7 @@ SOURCE_DOMAINS = {
     "cnemc-air": "air",
     "lab": "water",
     "coastal": "coastal",
+    "partner-edr": "water",  # a partner's shared sections, pulled from its OGC API – EDR (issue 26)
 }
 
 

@@ -642,6 +642,26 @@ api_access_log = Table(
 )
 
 
+# The source partner-edr (migration 0020, issue 26; warehouse/partner_store.py): per partner URL, the
+# watermark of its next pull (the partner's clock), the ETag of the first page, how the last pull went.
+partner_pulls = Table(
+    "partner_pulls", metadata,
+    Column("partner_url", Text, primary_key=True),
+    Column("organisation", Text, nullable=False),
+    Column("collection", String(64), nullable=False),
+    Column("watermark", UtcDateTime),               # changed-since of the next pull; NULL: everything
+    Column("last_modified", UtcDateTime),           # the partner's Last-Modified at the last pull
+    Column("first_page_url", Text),                 # the first page asked, and its ETag (If-None-Match)
+    Column("first_page_etag", Text),
+    Column("last_pulled_at", UtcDateTime, nullable=False),
+    Column("last_status", String(16), nullable=False),   # pulled | not_modified | failed
+    Column("last_error", Text),
+    Column("pages", Integer, nullable=False),            # of the last pull
+    Column("rows_received", Integer, nullable=False),
+    Column("payloads", Integer, nullable=False),
+)
+
+
 def utc_now() -> datetime:
     """Time stamps of rows (loaded, staged, raised, superseded...): pipelines.clock.now(), the one clock."""
     from pipelines.clock import now

@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "refused alone while the others load. Many payloads are validated and stored in batches of "
                     "--batch-size observations, and the days they touched are assessed once, at the end. A file "
                     "whose content the log already holds as loaded is not ingested again (--again does).")
-    ingest.add_argument("--source", choices=("cnemc-water", "cnemc-air", "lab", "coastal"))
+    ingest.add_argument("--source", choices=("cnemc-water", "cnemc-air", "lab", "coastal", "partner-edr"))
     ingest.add_argument("--file", type=Path, action="append",
                         help="a payload file; give --file several times for several")
     ingest.add_argument("--dir", type=Path, action="append", dest="folder", metavar="FOLDER",
@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "reason other than its content), of --source or of all sources")
     ingest.add_argument("--fetched-at", type=_timestamp, help="when it was fetched (default: file modification time)")
     ingest.add_argument("--json", action="store_true")
+    ingest.add_argument("--url", help="partner-edr: the partner's OGC API root (https://host/api); its shared sections "
+                                      "are pulled since the watermark kept for that URL")
+    ingest.add_argument("--key-file", type=Path, metavar="PATH",
+                        help="partner-edr: the file holding our key for the partner (key = \"...\", organisation = "
+                             "\"...\"; see pipelines/sources/partner_edr.py)")
     history = commands.add_parser("history", help="list every version of a value, each with its payload")
     history.add_argument("--station", required=True, help="station or section id")
     history.add_argument("--parameter", required=True, help="parameter code")
@@ -452,6 +457,8 @@ def _ingest(settings, args) -> int:
 
     if args.resume:
         return _resume(settings, args)
+    if args.source == "partner-edr" or args.url or args.key_file:
+        return _pull_partner(settings, args)
     if args.payload_id is not None:
         try:
             summary = ingest.reingest(args.payload_id, settings)
@@ -480,6 +487,36 @@ def _ingest(settings, args) -> int:
     if len(files) == 1 and not folders and not patterns:
         return _ingest_one(settings, args, paths[0])
     return _ingest_many(settings, args, paths)
+
+
+def _pull_partner(settings, args) -> int:
+    """`envmon ingest --source partner-edr --url URL --key-file PATH`: one pull of a partner's shared
+    sections (pipelines/partner_pull.py)."""
+    from pipelines import partner_pull
+    from pipelines.sources.partner_edr import PartnerError
+
+    if args.source != "partner-edr" or not args.url or not args.key_file:
+        print("envmon: a partner is pulled with --source partner-edr --url URL --key-file PATH", file=sys.stderr)
+        return 2
+    try:
+        summary = partner_pull.pull(args.url, args.key_file, settings)
+    except PartnerError as error:
+        print(f"envmon: partner-edr: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        partner, totals = summary["partner"], summary["sources"]["partner-edr"]
+        if partner["not_modified"]:
+            print(f"{partner['organisation']} ({partner['url']}): nothing new since the last pull (304)")
+        else:
+            print(f"{partner['organisation']} ({partner['url']}): {partner['pages']} pages, "
+                  f"{partner['pages_unchanged']} of them held already; {totals['read']} values read, "
+                  f"{totals['loaded']} loaded, {totals['revised']} revised, {totals['quarantined']} quarantined, "
+                  f"{totals['out_of_scope']} out of scope; next pull from {partner['watermark'] or 'the start'}")
+        for failed in summary["failed"]:
+            print(f"envmon: partner-edr: {failed['error']}", file=sys.stderr)
+    return 1 if summary["failed"] else 0
 
 
 def _ingest_one(settings, args, path: Path) -> int:

@@ -158,8 +158,18 @@ def apply(frame: pd.DataFrame, now: datetime | None = None, context: pd.DataFram
     noted = noted.union(gaps.index)
     if len(noted):
         previous = frame.loc[noted, "qc_note"]
-        out.loc[noted, "qc_note"] = [f"{p}; {n}" if p else n for p, n in zip(previous, (notes.get(i, "") for i in noted))]
+        out.loc[noted, "qc_note"] = [_joined(p, n) for p, n in zip(previous, (notes.get(i, "") for i in noted))]
     return out
+
+
+def _joined(given: str, found: str) -> str:
+    """The source's note, then what the tests found that it does not say already (a partner's
+    values come with the words of the same tests, run there: issue 26)."""
+    if not given:
+        return found
+    said = given.split("; ")
+    new = [part for part in found.split("; ") if part and part not in said]
+    return "; ".join([given, *new]) if new else given
 
 
 DUPLICATE_EXPECTATION = "qc_duplicate"

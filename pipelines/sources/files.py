@@ -645,6 +645,10 @@ def parse_payload(source: str, payload: bytes, name: str, fetched_at: datetime,
         return samples.parse_lab(payload, name, fetched_at)
     if source == "coastal":
         return samples.parse_coastal(payload, name, fetched_at)
+    if source == "partner-edr":  # a page of a partner's EDR (CoverageJSON), issue 26
+        from pipelines.sources import partner_edr
+
+        return partner_edr.parse(payload, fetched_at, name, fetched_basis)
     raise ValueError(f"unknown file source {source!r}; known: {list(FILE_SOURCES)}")
 
 
