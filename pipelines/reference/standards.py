@@ -59,6 +59,9 @@ RULE_TABLES: dict[str, tuple[str, ...]] = {
     "censoring": ("method",),
     "required_indicators": ("code", "applies_to"),  # the indicators a GB 3838 section-day or month needs
     "feed_formats": ("feed", "format", "column"),     # each feed's header (pipelines/reference/feed_formats.py)
+    # each section's target by period (issue 23): the registry's seed. The targets in force are the
+    # warehouse's registry (pipelines/reference/targets.py target_in_force), this file its version 1
+    "section_targets": ("section_id",),
 }
 # The tables whose rows in force make up a domain's rule version (what an assessment records).
 DOMAIN_TABLES: dict[str, tuple[str, ...]] = {

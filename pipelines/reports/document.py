@@ -138,8 +138,9 @@ def stamp_of(lineage: dict, fallback: datetime) -> datetime:
 
 
 # The rule tables the documents read (pipelines/reference/data): every rule table but the feeds'
-# layouts, which only the ingest reads; and the parameters' names and units, which the tables print.
-REPORT_RULE_TABLES = tuple(sorted(set(standards.RULE_TABLES) - {"feed_formats"}))
+# layouts, which only the ingest reads, and the targets' seed, whose rows in force are the registry's
+# (registry_digest); and the parameters' names and units, which the tables print.
+REPORT_RULE_TABLES = tuple(sorted(set(standards.RULE_TABLES) - {"feed_formats", "section_targets"}))
 REPORT_NAME_FILES = ("parameters.csv",)
 
 
