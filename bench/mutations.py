@@ -55,6 +55,24 @@ MUTATIONS = (
         "gb3838-class-boundary", "a value on a GB 3838 class limit takes the worse class (< for ≤)",
         (("pipelines/reference/standards.py", "        return value <= limit\n", "        return value < limit\n"),),
         ("tests/test_standards.py", "tests/test_surface_water.py")),
+    # issue 25: bulletins issued like documents
+    Mutation(
+        "bulletin-fingerprint-recipients", "the documents' fingerprint takes the bureaus' duty addresses too, so "
+        "editing a recipient issues the bulletins again",
+        (("pipelines/reports/document.py", 'BUREAU_COLUMNS = ["bureau_id", "name_zh", "jurisdiction"]',
+          'BUREAU_COLUMNS = ["bureau_id", "name_zh", "jurisdiction", "email"]'),),
+        ("tests/test_bulletin_documents.py::test_editing_a_recipients_address_issues_nothing_again",)),
+    Mutation(
+        "issued-document-any-city", "the app serves every city's issued documents to every user",
+        (("dashboards/app/pages/documents.py", '    return user.is_regional or issue.get("city") in (None, user.bureau)',
+          "    return True"),),
+        ("tests/test_bulletin_documents.py::test_the_app_lists_and_serves_the_issues_by_role",)),
+    Mutation(
+        "bulletin-rebuild-reads-the-warehouse", "a rebuild reads the warehouse as it is now, not the rows the issue kept",
+        (("pipelines/reports/issues.py",
+          '    reader = SnapshotReader(data_folder(settings), snapshot["reads"], record["inputs"]["flags"])',
+          "    reader = publish.reader_for(settings)"),),
+        ("tests/test_bulletin_documents.py::test_each_revision_rebuilds_from_its_manifest_byte_for_byte",)),
     Mutation(
         "iaqi-rounding", "the individual AQI is rounded to nearest instead of up (HJ 633 practice: ceil)",
         (("pipelines/reference/standards.py", "math.ceil(round(exact, 9))", "round(exact)"),),
