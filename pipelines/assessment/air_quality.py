@@ -79,19 +79,35 @@ def _present(values: dict, code: str) -> float | None:
 
 
 def _result(sub_indices: dict[str, int], notes: list[str], at) -> AqiResult:
-    version = standards.rule_version("air", at)
-    if not sub_indices:
-        return AqiResult(None, notes=notes, standard=version.label, rule_version=version.id)
-    aqi = max(sub_indices.values())
-    if standards.aqi_convention("primary_pollutant_ties", at) != "integer":
-        raise ValueError("aqi_conventions.csv: only integer ties of the primary pollutant are implemented")
-    # ties on the integer (rounded-up) sub-indices; none at or below the threshold (HJ 633; the feed)
-    above = _number_rule("primary_pollutant_above_aqi", at)
-    primary = [c for c, v in sub_indices.items() if v == aqi] if aqi > above else []
-    exceeding = [c for c, v in sub_indices.items() if v > _number_rule("exceeding_above_iaqi", at)]
-    level = standards.aqi_level(aqi, at)
-    return AqiResult(aqi, sub_indices, primary, exceeding, level["level"], level["category"], level["hex"], notes,
-                     version.label, version.id)
+    return _ResultRules(at).result(sub_indices, notes)
+
+
+class _ResultRules:
+    """The rules that turn sub-indices into an AQI result on one day, looked up once for all the
+    stations of that day: the AQI, the primary and exceeding pollutants, the level."""
+
+    def __init__(self, at):
+        self.at = at
+        self.version = standards.rule_version("air", at)
+        if standards.aqi_convention("primary_pollutant_ties", at) != "integer":
+            raise ValueError("aqi_conventions.csv: only integer ties of the primary pollutant are implemented")
+        self.primary_above = _number_rule("primary_pollutant_above_aqi", at)
+        self.exceeding_above = _number_rule("exceeding_above_iaqi", at)
+        self.levels: dict[int, dict] = {}
+
+    def result(self, sub_indices: dict[str, int], notes: list[str]) -> AqiResult:
+        version = self.version
+        if not sub_indices:
+            return AqiResult(None, notes=notes, standard=version.label, rule_version=version.id)
+        aqi = max(sub_indices.values())
+        # ties on the integer (rounded-up) sub-indices; none at or below the threshold (HJ 633; the feed)
+        primary = [c for c, v in sub_indices.items() if v == aqi] if aqi > self.primary_above else []
+        exceeding = [c for c, v in sub_indices.items() if v > self.exceeding_above]
+        if aqi not in self.levels:
+            self.levels[aqi] = standards.aqi_level(aqi, self.at)
+        level = self.levels[aqi]
+        return AqiResult(aqi, sub_indices, primary, exceeding, level["level"], level["category"], level["hex"], notes,
+                         version.label, version.id)
 
 
 def hourly_aqi(values: dict[str, float], at=None) -> AqiResult:
@@ -128,23 +144,44 @@ def hourly_aqi(values: dict[str, float], at=None) -> AqiResult:
 def daily_aqi(values: dict[str, float], at=None) -> AqiResult:
     """Daily AQI under the rules in force on the day `at`, from 24-h means of SO2, NO2, CO, PM10,
     PM2.5, the O3 daily maximum 1-h (`o3`) and the O3 daily maximum 8-h mean (`o3_8h`). O3 8-h above
-    800: the 1-h index stands (note 3)."""
-    sub, notes = {}, []
-    for code, period in _breakpoint_periods("daily_breakpoints", at).items():
-        value = _present(values, code)
-        if value is None:
-            continue
+    800: the 1-h index stands (note 3). One station of daily_aqis."""
+    return daily_aqis({code: np.array([np.nan if _present(values, code) is None else _present(values, code)])
+                       for code in values}, at)[0]
+
+
+def daily_aqis(values: dict[str, np.ndarray], at=None) -> list[AqiResult]:
+    """daily_aqi of many stations on one day: values[code] holds each station's value (NaN where it
+    has none). Each distinct concentration is rounded and indexed once (rounded_concentration,
+    standards.iaqi), then each station's sub-indices assembled in daily_aqi's order."""
+    periods = _breakpoint_periods("daily_breakpoints", at)
+    size = len(next(iter(values.values()))) if values else 1
+    indexed: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # code → (sub-index or -1, above the table)
+    for code, period in periods.items():
+        column = np.asarray(values.get(code, np.full(size, np.nan)), dtype=float)
         pollutant = "o3" if code == "o3_8h" else code
-        index = standards.iaqi(pollutant, period, rounded_concentration(code, value, at), at)
-        if index is None:
-            notes.append("O3 8-h above 800: the O3 1-h sub-index is used")
-            continue
-        sub[code] = index
-    if "o3_8h" in sub and "o3" in sub:  # one O3 sub-index: the larger of the two
-        sub["o3"] = max(sub.pop("o3_8h"), sub["o3"])
-    elif "o3_8h" in sub:
-        sub["o3"] = sub.pop("o3_8h")
-    return _result(sub, notes, at)
+        distinct, where = np.unique(column, return_inverse=True)
+        looked_up = [None if math.isnan(v) else standards.iaqi(pollutant, period, rounded_concentration(code, v, at), at)
+                     for v in distinct.tolist()]
+        index = np.array([-1 if i is None else i for i in looked_up], dtype=int)[where.reshape(-1)]
+        over = np.array([i is None and not math.isnan(v) for i, v in zip(looked_up, distinct.tolist())],
+                        dtype=bool)[where.reshape(-1)]
+        indexed[code] = (index, over)
+    rules = _ResultRules(at)
+    results = []
+    for station in range(size):
+        sub, notes = {}, []
+        for code in periods:
+            index, over = indexed[code]
+            if over[station]:
+                notes.append("O3 8-h above 800: the O3 1-h sub-index is used")
+            elif index[station] >= 0:
+                sub[code] = int(index[station])
+        if "o3_8h" in sub and "o3" in sub:  # one O3 sub-index: the larger of the two
+            sub["o3"] = max(sub.pop("o3_8h"), sub["o3"])
+        elif "o3_8h" in sub:
+            sub["o3"] = sub.pop("o3_8h")
+        results.append(rules.result(sub, notes))
+    return results
 
 
 def is_good_day(aqi: int | None, day=None) -> bool | None:
@@ -188,13 +225,120 @@ def o3_8h_daily_max(hourly_for_day: pd.Series, hours_before: pd.Series | None = 
 
 
 def daily_values(hourly: dict[str, pd.Series], day) -> dict[str, float | None]:
-    """A station's daily statistics from its day of hourly series (one per pollutant code): the 24-h
-    means, the O3 daily maximum 1-h (`o3`) and 8-h (`o3_8h`), under the day's validity rules."""
-    values = {code: daily_mean(series, day) for code, series in hourly.items() if code != "o3"}
-    o3 = hourly["o3"].dropna()
-    values["o3"] = float(o3.max()) if len(o3) >= validity(day)["daily_mean"] else None
-    values["o3_8h"] = o3_8h_daily_max(hourly["o3"], at=day)
-    return values
+    """A station's daily statistics from its day of hourly series (one per pollutant code, the 24
+    hour-end slots 01:00 … 24:00): the 24-h means, the O3 daily maximum 1-h (`o3`) and 8-h (`o3_8h`),
+    under the day's validity rules. One station-day of daily_statistics (the one implementation)."""
+    codes = [code for code in hourly if code in POLLUTANTS]
+    if any(len(series) != SLOTS for series in hourly.values()) or "o3" not in hourly:
+        raise ValueError(f"daily_values needs the day's {SLOTS} hourly slots of each pollutant, O3 included")
+    grid = np.full((1, 1, len(POLLUTANTS), SLOTS), np.nan)
+    for code in codes:
+        grid[0, 0, POLLUTANTS.index(code)] = hourly[code].to_numpy(dtype=float)
+    statistics = daily_statistics(grid, [day])
+    wanted = [code for code in codes if code != "o3"] + ["o3", "o3_8h"]
+    return {code: _number_or_none(statistics[code][0, 0]) for code in wanted}
+
+
+def _number_or_none(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+# --- the daily statistics of many station-days at once ----------------------------------------
+# One implementation of the day rules for every path (the nightly day, the archive's months, the
+# reports' and the annual statistics' re-reads): numpy over a grid of station × day × pollutant ×
+# hour-end slot. The pandas functions above (daily_mean, o3_8h_moving_means, o3_8h_daily_max) are
+# the rules as first written, one series at a time: tests/test_air_quality.py holds this equal to
+# them, bit for bit, on real and random days.
+
+SLOTS = 24   # a day's hour-end slots, 01:00 … 24:00 Beijing
+
+
+def daily_statistics(grid: np.ndarray, days) -> dict[str, np.ndarray]:
+    """grid[station, day, pollutant (POLLUTANTS order), slot] → {code: values[station, day]}: the
+    24-h mean of each pollutant but O3, the O3 daily maximum 1-h (`o3`) and 8-h mean (`o3_8h`);
+    NaN where the day's validity rules (air_validity.csv in force on each of `days`) give none."""
+    rules = [validity(day) for day in days]
+    enough_hours = np.array([r["daily_mean"] for r in rules])            # per day, broadcast over stations
+    counts = (~np.isnan(grid)).sum(axis=-1)
+    out = {}
+    for p, code in enumerate(POLLUTANTS):
+        if code != "o3":
+            out[code] = np.where(counts[:, :, p] >= enough_hours, _means_as_pandas(grid[:, :, p]), np.nan)
+    o3 = grid[:, :, POLLUTANTS.index("o3")]
+    with np.errstate(all="ignore"):
+        highest = np.where(counts[:, :, POLLUTANTS.index("o3")] > 0, np.nanmax(np.where(np.isnan(o3), -np.inf, o3),
+                                                                               axis=-1), np.nan)
+    out["o3"] = np.where(counts[:, :, POLLUTANTS.index("o3")] >= enough_hours, highest, np.nan)
+    out["o3_8h"] = _o3_8h_daily_max(o3, np.array([r["o3_8h_mean"] for r in rules]),
+                                    np.array([r["o3_8h_daily_max"] for r in rules]))
+    return out
+
+
+def _means_as_pandas(values: np.ndarray) -> np.ndarray:
+    """The mean of the non-NaN values along the last axis, summed as Series.dropna().mean() sums
+    them (numpy's pairwise sum of the n values kept, in order), so equal to it to the last bit:
+    rows are grouped by n and each group's first n values (NaNs moved last, order kept) summed."""
+    flat = values.reshape(-1, values.shape[-1])
+    present = ~np.isnan(flat)
+    counts = present.sum(axis=1)
+    packed = np.take_along_axis(flat, np.argsort(~present, axis=1, kind="stable"), axis=1)
+    means = np.full(len(flat), np.nan)
+    for n in np.unique(counts[counts > 0]):
+        rows = np.flatnonzero(counts == n)
+        means[rows] = np.ascontiguousarray(packed[rows, :n]).sum(axis=1) / n
+    return means.reshape(values.shape[:-1])
+
+
+def _o3_8h_daily_max(o3: np.ndarray, enough_in_window: np.ndarray, enough_means: np.ndarray) -> np.ndarray:
+    """The O3 daily maximum 8-h mean of each station-day (o3[station, day, slot]): of the 8-h means
+    ending at the day's hours 8..24, valid with ≥ enough_in_window values, the largest, where at least
+    enough_means are valid (as o3_8h_daily_max)."""
+    means, counts = rolling_means_8h(o3)
+    last = means[..., -17:]
+    valid = counts[..., -17:] >= enough_in_window[:, None]
+    highest = np.where(valid, last, -np.inf).max(axis=-1)
+    return np.where(valid.sum(axis=-1) >= enough_means, highest, np.nan)
+
+
+def rolling_means_8h(series: np.ndarray, window: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """The means and counts of the `window`-hour windows ending at each slot of the last axis, as
+    pandas' rolling(window, min_periods=1).mean() and .count() give them: the window's sum kept by
+    adding each value and removing the one leaving, each with Kahan compensation, the mean snapped to
+    the value when the window holds one repeated value (pandas GH#42064) and to 0 on the wrong side of
+    it, NaN over an empty window. Every row at once; the slots one after another."""
+    shape = series.shape[:-1]
+    total, add_carry, remove_carry = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    count, negatives, same_run = np.zeros(shape, int), np.zeros(shape, int), np.zeros(shape, int)
+    previous = series[..., 0].copy()
+    means, counts = np.full(series.shape, np.nan), np.zeros(series.shape, int)
+    for slot in range(series.shape[-1]):
+        if slot >= window:   # the value leaving the window
+            leaving = series[..., slot - window]
+            here = ~np.isnan(leaving)
+            y = -leaving - remove_carry
+            t = total + y
+            remove_carry = np.where(here, t - total - y, remove_carry)
+            total = np.where(here, t, total)
+            count = count - here
+            negatives = negatives - (here & np.signbit(leaving))
+        value = series[..., slot]
+        here = ~np.isnan(value)
+        y = value - add_carry
+        t = total + y
+        add_carry = np.where(here, t - total - y, add_carry)
+        total = np.where(here, t, total)
+        count = count + here
+        negatives = negatives + (here & np.signbit(value))
+        same_run = np.where(here, np.where(value == previous, same_run + 1, 1), same_run)
+        previous = np.where(here, value, previous)
+        with np.errstate(all="ignore"):
+            mean = total / count
+        mean = np.where(same_run >= count, previous, mean)
+        mean = np.where((same_run < count) & (negatives == 0) & (mean < 0), 0.0, mean)
+        mean = np.where((same_run < count) & (negatives == count) & (mean > 0), 0.0, mean)
+        means[..., slot] = np.where(count > 0, mean, np.nan)
+        counts[..., slot] = count
+    return means, counts
 
 
 def percentile(values, p: float) -> float:

@@ -182,12 +182,8 @@ def _hourly_by_pollutant(observations: pd.DataFrame, station_id: str, day: date)
 def assess_air_day(observations: pd.DataFrame, day: date) -> list[dict]:
     """Daily AQI per air station from its hourly values: 24-h means (≥ 20 hours), the O3 daily
     maximum 1-h and 8-h values; 'insufficient data' when no pollutant is valid."""
-    rows = []
-    for station_id in registry.air_stations(day).index:
-        hourly = _hourly_by_pollutant(observations, station_id, day)
-        values_used = int(sum(series.notna().sum() for series in hourly.values()))
-        rows.append(air_day_row(station_id, day, hourly, values_used))
-    return rows
+    # the set-based path for one day: the day's grid slots each reading as _hourly_by_pollutant does
+    return assess_air_days(observations.assign(partition_day=day), [day])
 
 
 def air_day_values(hourly: dict[str, pd.Series], day: date | None = None) -> dict[str, float | None]:
@@ -203,6 +199,10 @@ def air_day_row(station_id: str, day: date, hourly: dict[str, pd.Series], values
     rules in force on that day (period_changeover.csv, air/day): validity, breakpoints, good day."""
     values = air_quality.daily_values(hourly, day)
     result = air_quality.daily_aqi({k: v for k, v in values.items() if v is not None}, day)
+    return _air_row(station_id, day, result, values_used)
+
+
+def _air_row(station_id: str, day: date, result: air_quality.AqiResult, values_used: int) -> dict:
     assessed = result.aqi is not None
     return {
         "station_id": station_id, "period": "day", "period_start": day, "domain": "air",
@@ -308,22 +308,21 @@ def hourly_grid(observations: pd.DataFrame, stations: list[str], days: list[date
 
 
 def assess_air_days(observations: pd.DataFrame, days) -> list[dict]:
-    """assess_air_day for each of `days` (observations with partition_day): every station's
-    hourly series of every day cut from one grid, each day's series indexed by its 24 hour-end
-    slots as _hourly_by_pollutant indexes them, then the same air_day_row."""
+    """assess_air_day for each of `days` (observations with partition_day), set-based: every
+    station's hourly series of every day in one grid (hourly_grid, slotted as _hourly_by_pollutant
+    slots them), the daily statistics of all station-days at once (air_quality.daily_statistics),
+    then the AQI of each day's stations together (air_quality.daily_aqis)."""
     import numpy as np
 
     days = sorted(days)
     stations = list(dict.fromkeys(sid for day in days for sid in registry.air_stations(day).index))
-    in_registry = {day: set(registry.air_stations(day).index) for day in days}
     grid = hourly_grid(observations, stations, days)
     present = (~np.isnan(grid)).sum(axis=(2, 3))
+    statistics = air_quality.daily_statistics(grid, days)
     rows = []
     for d, day in enumerate(days):
-        hours = pd.date_range(pd.Timestamp(day, tz=BUREAU_TZ) + pd.Timedelta(hours=1), periods=24, freq="h")
-        for s, station_id in enumerate(stations):
-            if station_id not in in_registry[day]:
-                continue
-            hourly = {code: pd.Series(grid[s, d, p], index=hours) for p, code in enumerate(air_quality.POLLUTANTS)}
-            rows.append(air_day_row(station_id, day, hourly, int(present[s, d])))
+        in_registry = set(registry.air_stations(day).index)
+        mine = [s for s, station_id in enumerate(stations) if station_id in in_registry]
+        results = air_quality.daily_aqis({code: column[mine, d] for code, column in statistics.items()}, day)
+        rows += [_air_row(stations[s], day, result, int(present[s, d])) for s, result in zip(mine, results)]
     return rows
