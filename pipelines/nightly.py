@@ -93,9 +93,10 @@ def _redeliveries(source: str, day: date, settings: Settings) -> list[str]:
 
 def validate(source: str, day: date, settings: Settings | None = None) -> dict:
     settings = settings or load_settings()
+    if _already_loaded(settings, source, day):   # before reading: a loaded batch's copies are pruned
+        read = staging.staged_rows(db.engine_for(settings.warehouse_url), source, day)["ingested"]
+        return {"source": source, "day": day.isoformat(), "read": read, "skipped": "batch already loaded"}
     frame = _staged(settings, source, day, "ingested")
-    if _already_loaded(settings, source, day, frame):
-        return {"source": source, "day": day.isoformat(), "read": len(frame), "skipped": "batch already loaded"}
     docs = data_docs_dir(settings, day, source)
     outcome = run_suite(frame, SOURCE_DOMAINS[source], docs_dir=docs)
     _share_static_assets(docs, settings.data_docs_dir / "static")
@@ -117,15 +118,14 @@ _share_static_assets = data_docs.share_static_assets
 write_data_docs_index = data_docs.write_index
 
 
-def _already_loaded(settings: Settings, source: str, day: date, frame: pd.DataFrame) -> bool:
-    """An unchanged re-run touches nothing: the partition was loaded from this very batch (the
-    batch id is a hash of its content) and its validated stages are still staged."""
-    if not len(frame):
-        return False
+def _already_loaded(settings: Settings, source: str, day: date) -> bool:
+    """An unchanged re-run touches nothing: the partition was loaded from the batch staged as
+    ingested (the batch id is a hash of its content) and its validated stages are of that batch.
+    Told from the staged batch ids alone: once loaded, their Parquet copies are pruned."""
     engine = db.engine_for(settings.warehouse_url)
-    batch = frame["batch_id"].iloc[0]
     staged = staging.staged_batch_ids(engine, source, day)
-    return staged.get("valid") == batch and staged.get("quarantined") == batch and \
+    batch = staged.get("ingested")
+    return batch is not None and staged.get("valid") == batch and staged.get("quarantined") == batch and \
         db.partition_batch(engine, source, day) == batch
 
 
@@ -134,12 +134,15 @@ def load(source: str, day: date, settings: Settings | None = None) -> dict:
     counted on the batch as ingested, before validation and QC decided anything: a row those
     steps lose shows as read ≠ loaded + quarantined in the partition log and the run summary."""
     settings = settings or load_settings()
+    engine = db.engine_for(settings.warehouse_url)
+    if _already_loaded(settings, source, day):
+        counts = staging.staged_rows(engine, source, day)
+        staging.prune_loaded(engine, source, day, db.partition_batch(engine, source, day))
+        return {"source": source, "day": day.isoformat(), "loaded": counts.get("valid", 0),
+                "quarantined": counts.get("quarantined", 0), "changed": False, "skipped": "batch already loaded"}
     good = _staged(settings, source, day, "valid")
     quarantined = _staged(settings, source, day, "quarantined")
     ingested = _staged(settings, source, day, "ingested", columns=["batch_id"])
-    if _already_loaded(settings, source, day, ingested):
-        return {"source": source, "day": day.isoformat(), "loaded": len(good), "quarantined": len(quarantined),
-                "changed": False, "skipped": "batch already loaded"}
     outside = good[bureau_day(good["observed_at"], good["averaging_period"]) != day] if len(good) else good
     if len(outside):
         raise ValueError(f"{source} batch for {day} holds {len(outside)} observations of other days")
@@ -150,7 +153,10 @@ def load(source: str, day: date, settings: Settings | None = None) -> dict:
                "rows_read": len(ingested), "rows_loaded": len(good),
                "rows_quarantined": len(quarantined), "suite_name": f"envmon_{SOURCE_DOMAINS[source]}_observations",
                "loaded_at": clock.now()}
-    changed = db.load_partition(db.engine_for(settings.warehouse_url), source, day, good, quarantined, log_row)
+    changed = db.load_partition(engine, source, day, good, quarantined, log_row)
+    # committed: the batch's staged copies are no longer needed by this run (a re-run of it is told
+    # unchanged by their batch ids, kept); a batch staged since by another run is left alone
+    staging.prune_loaded(engine, source, day, batch)
     return {"source": source, "day": day.isoformat(), "loaded": len(good), "quarantined": len(quarantined),
             "changed": changed}
 

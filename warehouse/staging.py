@@ -3,6 +3,12 @@
 A validate task may run on another Celery worker than the ingest task before it, without that
 worker's disk: the warehouse is the one place every worker reaches. A batch is stored as Parquet
 bytes, so its column types and time zones come back exactly as they were written.
+
+Staging holds what a run in flight needs, not every night twice: once a batch is loaded (the load's
+transaction committed), its Parquet copies are pruned (prune_loaded): the rows stay, with their
+batch ids and row counts and no bytes, so a re-run of any task of that night still tells the batch
+is loaded already (pipelines.nightly._already_loaded) and touches nothing. A batch staged and not
+loaded yet (a run stopped between its tasks) keeps its copies until its load.
 """
 from __future__ import annotations
 
@@ -10,9 +16,12 @@ import io
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import Engine, and_, delete, insert, select
+from sqlalchemy import Engine, and_, delete, insert, select, update
 
 from warehouse import schema
+
+
+PRUNED = b""   # the bytes of a staged batch once loaded (the column is NOT NULL)
 
 
 def _where(source: str, day: date, stage: str | None = None):
@@ -41,6 +50,9 @@ def get(engine: Engine, source: str, day: date, stage: str, columns: list[str] |
         blob = connection.execute(select(schema.staged_batches.c.parquet).where(_where(source, day, stage))).scalar()
     if blob is None:
         raise LookupError(f"no {stage} batch of {source} for {day} is staged: run the task before this one first")
+    if blob == PRUNED:
+        raise LookupError(f"the {stage} batch of {source} for {day} is loaded and its staged copy pruned: "
+                          "run the day again from its ingest task")
     return pd.read_parquet(io.BytesIO(blob), columns=columns)
 
 
@@ -50,3 +62,26 @@ def staged_batch_ids(engine: Engine, source: str, day: date) -> dict[str, str]:
     with engine.connect() as connection:
         rows = connection.execute(select(table.c.stage, table.c.batch_id).where(_where(source, day))).all()
     return {stage: batch for stage, batch in rows}
+
+
+def staged_rows(engine: Engine, source: str, day: date) -> dict[str, int]:
+    """The rows of each stage staged for the partition (kept when its copy is pruned)."""
+    table = schema.staged_batches
+    with engine.connect() as connection:
+        rows = connection.execute(select(table.c.stage, table.c.rows).where(_where(source, day))).all()
+    return {stage: int(count) for stage, count in rows}
+
+
+def prune_loaded(engine: Engine, source: str, day: date, batch_id: str | None) -> int:
+    """Drop the Parquet copies of the partition's stages that hold `batch_id`, the batch its load
+    committed; keep their rows (batch id, row count). Returns how many copies were pruned."""
+    if not batch_id:
+        return 0
+    from warehouse.db import partition_lock
+
+    table = schema.staged_batches
+    with engine.begin() as connection:
+        partition_lock(connection, "staged_batches", source, day, "prune")
+        result = connection.execute(update(table).where(_where(source, day), table.c.batch_id == batch_id,
+                                                        table.c.parquet != PRUNED).values(parquet=PRUNED))
+    return result.rowcount
