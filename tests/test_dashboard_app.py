@@ -517,6 +517,49 @@ def test_callback_answers_are_kept_until_the_warehouse_changes_and_never_after(w
         event.remove(engine, "before_cursor_execute", listener)
 
 
+ADOPTED = "cnemc-test-adopted"
+
+
+def test_the_app_reads_the_registry_the_warehouse_holds_and_its_changes(warehouse):
+    """The app never migrates (it reads as the read-only role): it takes the warehouse's registry
+    itself, at start and when a version is applied while it runs. A section adopted into the
+    warehouse shows on its pages for the regional user with its target unset, and a target a
+    bureau's list made official shows on the Cross-boundary board as the registry has it."""
+    from pipelines.reference import registry
+    from warehouse import registry_store
+
+    url = _copy_of(warehouse, "registry")
+    engine = db.engine_for(url)
+    app = create_app(url, warehouse["users"], warehouse["home"], secret_key="test", cache_seconds=0)
+    client = login(app, "region")
+
+    def board() -> dict[str, dict]:
+        text = client.get("/download/cross-boundary/board.csv").get_data().decode("utf-8-sig")
+        return {row["section_id"]: row for row in csv.DictReader(io.StringIO(text))}
+
+    assert board()[fixture.FAILING]["目标"] == "Ⅲ（假定）"   # the seed's target, assumed
+    registry_store.apply_registry_version(
+        engine, kind="adopt", applied_by="test", source_document="a CNEMC payload (test)", valid_from=date(2026, 1, 1),
+        stations=pd.DataFrame([{"station_id": ADOPTED, "name_zh": "测试新断面", "water_body": "南流江", "basin": "珠江流域",
+                                "province": "广西壮族自治区", "city": "玉林市", "station_type": "river",
+                                "is_cross_boundary": True, "upstream_jurisdiction": "广西壮族自治区 玉林市",
+                                "downstream_jurisdiction": "广西壮族自治区 北海市",
+                                "responsible_bureaus": "yulin;beihai;gx-dept"}]), withdrawn=[], targets=None)
+    registry_store.apply_registry_version(
+        engine, kind="import", applied_by="test", source_document="玉林市 2026–2030 目标 (test)",
+        valid_from=date(2026, 1, 1), stations=None, withdrawn=[],
+        targets=pd.DataFrame([{"section_id": fixture.FAILING, "target_class": "Ⅱ", "status": "official",
+                               "basis": "2026–2030 target (test)", "source_document": "目标责任书 (test)"}]))
+    registry.use_seed()   # this process stands for the app's, which applies no version: back to the seed files
+    rows = board()
+    assert rows[fixture.FAILING]["目标"] == "Ⅱ"                      # official since 2026: no （假定）
+    assert rows[ADOPTED]["目标"] == "目标未定" and rows[ADOPTED]["断面"].startswith("测试新断面")
+    for path in (f"/section/{ADOPTED}", "/cross-boundary"):
+        page = json.dumps(json.loads(route(client, path)), ensure_ascii=False)
+        assert "测试新断面" in page, path
+    assert registry.sections().loc[ADOPTED, "target_status"] == "unset"   # the app's process took it
+
+
 # --- real data with its gaps (issue 20): missing shown as missing, one vocabulary per language -------
 GAP_WATER_DAY, GAP_SEA_DAY, GAP_AIR_DAY = date(2021, 4, 5), date(2026, 5, 12), date(2026, 7, 24)
 GAP_FAILING, GAP_NAN_CLASS, GAP_SILENT = "jiuzhou-wenchequiao", "jiuzhou-shijiao", "hedi-reservoir"

@@ -242,8 +242,9 @@ def data_version(engine: Engine) -> tuple:
     """What changes when the data the app shows do, read in one statement from indexes (a few ms):
     the newest partition load and the partitions' count (a night loaded or re-loaded, an ingest),
     the newest payload and alert, the newest superseded assessment (a reassessment under other
-    rules), and where the warehouse has alert episodes the newest change of an episode and the
-    newest action on one (the nightly alert step, an acknowledgement)."""
+    rules), where the warehouse has alert episodes the newest change of an episode and the
+    newest action on one (the nightly alert step, an acknowledgement), and where it has a versioned
+    registry its newest version (a section adopted, a bureau's list imported)."""
     from sqlalchemy import column, table
     from sqlalchemy.exc import DBAPIError
 
@@ -254,12 +255,16 @@ def data_version(engine: Engine) -> tuple:
     actions = table("alert_actions", column("action_id"))
     alerting = [select(func.max(episodes.c.updated_at)).scalar_subquery(),
                 select(func.max(actions.c.action_id)).scalar_subquery()]
-    try:
-        with engine.connect() as connection:
-            return tuple(connection.execute(select(*parts, *alerting)).one())
-    except DBAPIError:  # a warehouse from before alert episodes (migration 0010)
-        with engine.connect() as connection:
-            return tuple(connection.execute(select(*parts)).one())
+    registry = [select(func.max(table("registry_versions", column("version_id")).c.version_id)).scalar_subquery()]
+    # the newest warehouse first; then one from before the registry (0016), before alert episodes (0010)
+    for later in ([*alerting, *registry], alerting):
+        try:
+            with engine.connect() as connection:
+                return tuple(connection.execute(select(*parts, *later)).one())
+        except DBAPIError:
+            continue
+    with engine.connect() as connection:
+        return tuple(connection.execute(select(*parts)).one())
 
 
 def air_annual_statistics(engine: Engine, year: int | None = None, site_ids=None) -> pd.DataFrame:

@@ -48,6 +48,7 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
 
     engine = db.engine_for(warehouse_url)
     warehouse = data.Warehouse(engine) if cache_seconds is None else data.Warehouse(engine, cache_seconds)
+    _use_registry_of(warehouse)
     server = flask.Flask(__name__)
     if not secret_key:
         log.warning("ENVMON_DASHBOARD_SECRET_KEY is not set: sessions end when the app restarts")
@@ -216,6 +217,7 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
 
     def current_context(params: dict) -> components.PageContext:
         user = flask_login.current_user.user
+        warehouse.use_its_registry()   # the registry the warehouse holds now (adopted, imported sections)
         stations = warehouse.stations()
         lang = "en" if params.get("lang") == "en" else "zh"
         return components.PageContext(warehouse, stations, data.scope_for(user, stations), user, lang, params)
@@ -261,6 +263,18 @@ def app_from_environment(environ=None):
                       session_hours=float(env.get("ENVMON_DASHBOARD_SESSION_HOURS", SESSION_HOURS)),
                       audit_url=signin.audit_url_of(env, settings), login_rules=signin.login_rules(env),
                       ack_url=ack_url_of(env, settings), proxies=security.trusted_proxies(env))
+
+
+def _use_registry_of(warehouse) -> None:
+    """The warehouse's registry from the start (the app never migrates: it reads as the read-only
+    role); a warehouse not reachable yet leaves the seed, and the first request reads it again."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        warehouse.use_its_registry()
+    except DBAPIError as error:
+        log.warning("the warehouse's registry could not be read at start (%s); the seed files until it can",
+                    str(error).splitlines()[0])
 
 
 def ack_url_of(env, settings) -> str | None:

@@ -41,6 +41,7 @@ class Warehouse:
         self._cache: dict[tuple, tuple[float, object]] = {}
         self._version: tuple = (None, -1.0)
         self._lock = threading.Lock()
+        self._registry: tuple = ("not read", None)  # (newest registry version seen, the key it made)
 
     def _current_version(self, now: float):
         version, checked = self._version
@@ -57,6 +58,23 @@ class Warehouse:
                 self._cache.clear()
             self._version = (version, now)
         return version
+
+    def use_its_registry(self) -> None:
+        """Make the warehouse's registry this process's (registry.sections(), the targets in force:
+        adopted and imported sections, their targets), as `envmon` does after db.migrate. Read-only:
+        one query of the newest registry version per call (each request), the registry itself read
+        again only when that changed or another warehouse's registry was made this process's."""
+        from pipelines.reference import registry
+        from warehouse import registry_store
+
+        newest = newest_registry_version(self.engine)
+        seen, key = self._registry
+        if newest == seen and registry.version_key()[0] == key:
+            return
+        key = registry_store.use_warehouse_registry(self.engine) if newest is not None else None
+        if key is None:
+            registry.use_seed()
+        self._registry = (newest, key)
 
     def __getattr__(self, name: str):
         function = getattr(queries, name)
@@ -83,6 +101,21 @@ class Warehouse:
     def clear(self) -> None:
         with self._lock:
             self._cache.clear()
+
+
+def newest_registry_version(engine: Engine) -> int | None:
+    """The newest registry version of the warehouse (registry_versions, migration 0016); None
+    before that migration or before its first version (the seed files are the registry then)."""
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import DBAPIError
+
+    from warehouse import schema
+
+    try:
+        with engine.connect() as connection:
+            return connection.execute(select(func.max(schema.registry_versions.c.version_id))).scalar()
+    except DBAPIError:   # no registry_versions table: a warehouse before migration 0016
+        return None
 
 
 class ResponseCache:

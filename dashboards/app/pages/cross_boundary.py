@@ -118,6 +118,7 @@ def board_table(context, end: date | None = None) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     alerts = _alert_states(context, lang)
     year_months = set(months[-RATE_MONTHS:])
+    last_day = month_bounds(months[-1])[1]
     by_section: dict[str, dict] = {}
     for row in monthly.to_dict("records"):  # plain dicts: a few hundred rows, no pandas per row
         by_section.setdefault(row["station_id"], {})[row["period_start"]] = row
@@ -126,12 +127,14 @@ def board_table(context, end: date | None = None) -> pd.DataFrame:
         mine = by_section.get(section["station_id"], {})
         recent = [r for month, r in mine.items() if month in year_months]
         newest = mine.get(months[-1])
-        scheme = schemes.scheme_for(section["station_id"], months[-1].year)
+        # the target of the newest month shown: in force on its last day (the registry's, by period)
+        scheme = schemes.scheme_for(section["station_id"], months[-1].year, at=last_day)
+        target_status = schemes.stored_target_status(scheme, section["station_id"], last_day)
         alert = alerts.get(section["station_id"])
         rows.append({
             columns[0]: f"{section['name_zh']} ({section['water_body']})",
             columns[1]: section["upstream_jurisdiction"], columns[2]: section["downstream_jurisdiction"],
-            columns[3]: scheme.target_class,
+            columns[3]: display.target_text(scheme.target_class, lang, target_status),
             columns[4]: month_text(newest, lang),
             columns[5]: rate_of(recent, lang, len(year_months)),
             # an agreement whose rate was never recovered (九洲江 2015–2017) says so, never 'nan%'
