@@ -15,6 +15,9 @@ ENVMON_SIMULATOR_SEED seed of the simulator (default 20260301)
 ENVMON_SIMULATOR_FAULTS  the real feeds' faults the simulator makes: "default" (all of them: a few
                       of each in any week), "none" (the clean world) or a comma list of names from
                       pipelines/sources/simulator.py FAULTS (offline, missing_month, over_range, ...)
+ENVMON_SCOPE          "beibu" (default: the registry's stations; others counted out of scope) or
+                      "national": every station and section the feeds publish, adopted with its
+                      target unset (pipelines/scope.py)
 ENVMON_ASSESSABLE_FLAGS  QC flags whose values the assessments use (default: good,not_evaluated)
 ENVMON_SMTP_HOST, ENVMON_SMTP_PORT, ENVMON_SMTP_USER, ENVMON_SMTP_PASSWORD, ENVMON_SMTP_STARTTLS,
 ENVMON_ALERT_FROM     the SMTP server alerts are sent through; without a host, e-mail alerts are
@@ -66,6 +69,7 @@ ENV_VARS = (
     "ENVMON_CNEMC_AIR_URL",
     "ENVMON_SIMULATOR_SEED",
     "ENVMON_SIMULATOR_FAULTS",
+    "ENVMON_SCOPE",
     "ENVMON_ASSESSABLE_FLAGS",
     "ENVMON_SMTP_HOST",
     "ENVMON_SMTP_PORT",
@@ -213,6 +217,20 @@ def simulator_faults(environ: dict[str, str] | None = None) -> tuple[str, ...]:
 
     env = os.environ if environ is None else environ
     return parse_faults(env.get("ENVMON_SIMULATOR_FAULTS") or "default")
+
+
+SCOPES = ("beibu", "national")
+
+
+def scope(environ: dict[str, str] | None = None) -> str:
+    """ENVMON_SCOPE (issue 27): `beibu` (default) the registry's Beibu Gulf stations, everything
+    else in a payload counted out of scope; `national` every station and section the feeds publish,
+    adopted into the registry with its target unset (pipelines/scope.py). Read where it is used, as
+    ENVMON_SIMULATOR_FAULTS is, so the parser, the workers and the tests agree."""
+    value = ((os.environ if environ is None else environ).get("ENVMON_SCOPE") or "beibu").strip()
+    if value not in SCOPES:
+        raise ValueError(f"ENVMON_SCOPE must be 'beibu' or 'national', not {value!r}")
+    return value
 
 
 def task_retries(retries: int, first_delay: timedelta, environ: dict[str, str] | None = None) -> dict:

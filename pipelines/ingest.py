@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines import nightly
+from pipelines import nightly, scope
 from pipelines.config import Settings
 from pipelines.observations import bureau_day
 from pipelines.sources import files
@@ -129,6 +129,7 @@ def _prepare(settings: Settings) -> None:
     if settings.warehouse_url not in _PREPARED:
         nightly.prepare_warehouse(settings)
         _PREPARED.add(settings.warehouse_url)
+    scope.bind(settings)  # at national scope, the stations a payload publishes join this warehouse's registry
 
 
 def unfinished_note(payload_id: int) -> str:

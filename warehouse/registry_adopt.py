@@ -130,6 +130,29 @@ def adopt(engine: Engine, *, names: list[str] | None = None, all_unknown: bool =
     return Adoption(applied, adopted, reassessed)
 
 
+def adopt_published(engine: Engine, unknowns: list[dict], *, applied_by: str, valid_from: date, seen_at) -> Adoption:
+    """National scope (pipelines/scope.py): the stations a payload publishes that the registry lacks
+    (the parser's Parsed.unknown_stations), adopted as they are read, as one registry version of kind
+    'adopt' for the payload, targets unset. None is stored yet, so there is nothing to reassess."""
+    registry_store.use_warehouse_registry(engine)
+    seen = [{**u, "first_seen_at": seen_at, "first_payload_id": "being read"} for u in unknowns]
+    rows = [station_row(u) for u in seen]
+    rows = list({row["station_id"]: row for row in rows}.values())  # a key the payload repeats joins once
+    sources = sorted({u["source"] for u in unknowns})
+    applied = registry_store.apply_registry_version(
+        engine, kind="adopt", applied_by=applied_by, valid_from=valid_from, stations=pd.DataFrame(rows),
+        withdrawn=[], targets=None,
+        source_document=f"the {', '.join(sources)} payload read at {seen_at:%Y-%m-%d %H:%M %Z} "
+                        f"({len(rows)} stations it publishes that the registry lacked; ENVMON_SCOPE=national)",
+        summary={"adopted": len(rows), "scope": "national", "sources": sources})
+    _forget_unknown(engine, pd.DataFrame(seen, columns=["source", "station_key"]))
+    registry_store.use_warehouse_registry(engine)
+    adopted = [{"station_id": r["station_id"], "name_zh": r["name_zh"], "city": r["city"],
+                "water_body": r.get("water_body", ""), "station_key": r["feed_key"],
+                "source": AIR_SOURCE if r["registry"] == registry.AIR_REGISTRY else WATER_SOURCE} for r in rows]
+    return Adoption(applied, adopted, None)
+
+
 def _forget_unknown(engine: Engine, chosen: pd.DataFrame) -> None:
     """An adopted station is no longer unknown (its sightings are in the version's source document)."""
     table = schema.unknown_stations

@@ -316,7 +316,8 @@ def parse_cnemc_water(payload: bytes | str, fetched_at: datetime, name: str = ""
             section_id = None  # same name, another place: names are not unique nationally
         if section_id is None:
             out_of_scope += len(value_columns) + len(unknown)
-            _note_unknown(unknown_sections, province, basin, name_text, tooltip, len(value_columns) + len(unknown))
+            _note_unknown(unknown_sections, province, basin, name_text, tooltip, len(value_columns) + len(unknown),
+                          lambda cell=cell: years.time(_text(cell("监测时间")) or "")[0])
             continue
         texts = [(code, "PT0S", _text(cell(header))) for header, code in value_columns] + [
             (change["parameter"], "PT0S", _text(record[position] if position < len(record) else None))
@@ -359,9 +360,14 @@ def parse_cnemc_water(payload: bytes | str, fetched_at: datetime, name: str = ""
                   unknown_stations=list(unknown_sections.values()), format_changes=checked.as_changes())
 
 
-def _note_unknown(unknown: dict, province: str, basin: str, name: str, tooltip: str, values: int) -> None:
+def _note_unknown(unknown: dict, province: str, basin: str, name: str, tooltip: str, values: int,
+                  observed=lambda: None) -> None:
     """A section outside the registry that lies in one of its cities, by the feed's own tooltip,
-    else by what earlier tooltips said of it (cnemc_water_feed_places.csv)."""
+    else by what earlier tooltips said of it (cnemc_water_feed_places.csv); at national scope any
+    section (pipelines/scope.py), its city unknown when neither says it. `observed` gives the
+    reading's time (the day it would join the registry from, when adopted)."""
+    from pipelines import scope
+
     if not name:
         return
     city, river = TOOLTIP_CITY.search(tooltip), TOOLTIP_RIVER.search(tooltip)
@@ -369,15 +375,22 @@ def _note_unknown(unknown: dict, province: str, basin: str, name: str, tooltip: 
         place, water_body, basis = city["city"].strip(), (river["river"].strip() if river else ""), "the payload's tooltip"
     elif (province, basin, name) in feed_places():
         (place, water_body), basis = feed_places()[(province, basin, name)], "the feed's earlier tooltips"
+    elif scope.national():
+        place, water_body, basis = "", "", "UNKNOWN: neither the payload nor earlier tooltips name it"
     else:
         return
-    if place not in registry_cities():
+    if not scope.takes_city(place, registry_cities()):
         return
     key = f"{province[:40]}/{basin[:40]}/{name[:100]}"  # within unknown_stations.station_key
     entry = unknown.setdefault(key, {"source": "cnemc-water", "station_key": key, "name_zh": name, "city": place,
                                      "water_body": water_body, "province": province, "basin": basin,
                                      "city_basis": basis, "values": 0})
     entry["values"] += values
+    if scope.national():
+        when = observed()
+        day = when.astimezone(BUREAU_TZ).date() if when is not None else None
+        if day is not None and (entry.get("observed_day") is None or day < entry["observed_day"]):
+            entry["observed_day"] = day
 
 
 def _marker_flags() -> dict[str, str]:
@@ -554,10 +567,13 @@ def _air_time_problems(frame: pd.DataFrame, when: pd.Series, fetched: datetime) 
 
 
 def _note_unknown_air(unknown: dict, table: reading.Table, row: reading.Row, code: str, values: int) -> None:
-    """An air station outside the registry whose `area` is one of the registry's cities."""
+    """An air station outside the registry whose `area` is one of the registry's cities (at national
+    scope: any station, pipelines/scope.py)."""
+    from pipelines import scope
+
     record = table.record(row)
     area = (record.get("area") or "").strip()
-    if not code or area not in registry_cities():
+    if not code or not scope.takes_city(area, registry_cities()):
         return
     entry = unknown.setdefault(code, {"source": "cnemc-air", "station_key": code,
                                       "name_zh": (record.get("positionname") or "").strip(), "city": area,
@@ -566,6 +582,10 @@ def _note_unknown_air(unknown: dict, table: reading.Table, row: reading.Row, cod
                                       "longitude": _coordinate(record.get("longitude")),
                                       "latitude": _coordinate(record.get("latitude"))})
     entry["values"] += values
+    if scope.national():
+        when = pd.to_datetime((record.get("timepoint") or "").strip(), format="%Y-%m-%dT%H%M", errors="coerce")
+        if not pd.isna(when) and (entry.get("observed_day") is None or when.date() < entry["observed_day"]):
+            entry["observed_day"] = when.date()  # Beijing time, as the feed prints it
 
 
 def _coordinate(text) -> float | None:
@@ -638,7 +658,12 @@ def parse_payload(source: str, payload: bytes, name: str, fetched_at: datetime,
     if fetched_at is not None and fetched_at.tzinfo is None:
         fetched_at = fetched_at.replace(tzinfo=BUREAU_TZ)  # the bureaus' clock, as for the times themselves
     if source in PARSERS:
-        return PARSERS[source](payload, fetched_at, name=name, fetched_basis=fetched_basis)
+        from pipelines import scope
+
+        parsed = PARSERS[source](payload, fetched_at, name=name, fetched_basis=fetched_basis)
+        if scope.adopt_published(source, parsed, fetched_at):  # national scope: they joined; read again
+            parsed = PARSERS[source](payload, fetched_at, name=name, fetched_basis=fetched_basis)
+        return parsed
     from pipelines.sources import samples
 
     if source == "lab":
