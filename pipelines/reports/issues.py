@@ -22,7 +22,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from importlib import metadata
 from pathlib import Path
 
@@ -336,20 +336,35 @@ def is_superseded(path: Path) -> bool:
 
 def listing(settings) -> list[dict]:
     """The numbered issues, newest first: id, number, title, kind, period, city, state (current or
-    superseded), issued_at and each format's file."""
+    superseded), issued_at and each format's file. Each manifest is read once while it is unchanged
+    (the app lists them on every visit; a manifest lists every payload, so it may be large)."""
+    home = settings if isinstance(settings, (str, Path)) else settings.home
     rows = []
     for kind in ("bulletin", "assessment"):
-        for path, record in manifests(settings, kind):
-            issue = record.get("issue")
-            if not issue:
+        root = Path(home) / "reports" / ("bulletins" if kind == "bulletin" else "assessments")
+        if not root.is_dir():
+            continue
+        for path in [*root.glob("*/manifest*.json"), *root.glob("*/superseded/*/manifest*.json")]:
+            try:
+                row = _listed(path, path.stat().st_mtime_ns, kind)
+            except (OSError, ValueError):
                 continue
-            files = {fmt: issued_file(path, entry) for fmt, entry in record.get("files", {}).items()}
-            rows.append({"issue": issue["id"], "number": issue["number"], "title": record["title"], "kind": kind,
-                         "period": record["period"], "city": issue.get("city"), "revision": issue["revision"],
-                         "state": "superseded" if is_superseded(path) else "current",
-                         "issued_at": issue["issued_at"],
-                         "files": {fmt: str(f) for fmt, f in files.items() if f is not None}})
+            if row is not None:
+                rows.append(row)
     return sorted(rows, key=lambda r: (r["period"], r["issued_at"], r["issue"]), reverse=True)
+
+
+@lru_cache(maxsize=4096)
+def _listed(path: Path, _mtime: int, kind: str) -> dict | None:
+    record = json.loads(path.read_text(encoding="utf-8"))
+    issue = record.get("issue")
+    if not issue:
+        return None
+    files = {fmt: issued_file(path, entry) for fmt, entry in record.get("files", {}).items()}
+    return {"issue": issue["id"], "number": issue["number"], "title": record["title"], "kind": kind,
+            "period": record["period"], "city": issue.get("city"), "revision": issue["revision"],
+            "state": "superseded" if is_superseded(path) else "current", "issued_at": issue["issued_at"],
+            "files": {fmt: str(f) for fmt, f in files.items() if f is not None}}
 
 
 def find(settings, identifier: str) -> tuple[Path, dict]:

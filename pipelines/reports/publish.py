@@ -193,19 +193,23 @@ def reads_of(kind: str, period: str) -> list[tuple[str, Month]]:
     return bulletin.reads(Month.parse(period)) if kind == "bulletin" else annual.reads(int(period))
 
 
-def _may_have_changed(previous: dict, kind: str, period: str, touched: set[str] | None, flags) -> bool:
+def _may_have_changed(previous: dict, kind: str, period: str, touched: set[str] | None, flags,
+                      digests: dict | None = None) -> bool:
     """Whether an issue needs building again to know: a month it read was loaded or revised since
     the last refresh (None: not known, so yes), or the rule rows, the registry rows of its months or
-    the flags assessed are not those it was made with. Costs no read of an observation."""
+    the flags assessed are not those it was made with. Costs no read of an observation; `digests`
+    keeps the digests of one refresh (the region's and the cities' issues share their days)."""
     made = previous.get("inputs")
     if not made or touched is None:
         return True
     months = sorted({m for _, m in reads_of(kind, period)})
     if any(m.label in touched for m in months):
         return True
-    days = report_days(months)
-    return made.get("rules") != rules_digest(days) or made.get("registry") != registry_digest(days) or \
-        made.get("flags") != list(flags)
+    days = tuple(report_days(months))
+    digests = {} if digests is None else digests
+    if days not in digests:
+        digests[days] = (rules_digest(days), registry_digest(days))
+    return (made.get("rules"), made.get("registry")) != digests[days] or made.get("flags") != list(flags)
 
 
 def _build(kind: str, period: str, city: str | None, reader: WarehouseReader) -> Document:
@@ -214,13 +218,13 @@ def _build(kind: str, period: str, city: str | None, reader: WarehouseReader) ->
 
 
 def refresh(kind: str, period: str, settings: Settings, city: str | None = None,
-            touched: set[str] | None = None) -> str:
+            touched: set[str] | None = None, digests: dict | None = None) -> str:
     """Issue the document if it has not been, or again if what it reads has changed since: the
     data it read, the rule rows or the registry rows of its months (not a recipient's address,
     not a table it never reads). `touched`: the months loaded or revised since the last refresh."""
     previous = read_manifest(settings, kind, period, city)
     complete = previous is not None and set(FORMATS) <= set(previous.get("files", {}))
-    if complete and not _may_have_changed(previous, kind, period, touched, settings.assessable_flags):
+    if complete and not _may_have_changed(previous, kind, period, touched, settings.assessable_flags, digests):
         return "unchanged"
     engine = db.engine_for(settings.warehouse_url)
     own = [Month.parse(period)] if kind == "bulletin" else months_of(int(period))
@@ -272,9 +276,9 @@ def refresh_bulletins(today: date, settings: Settings | None = None) -> dict:
     engine = db.engine_for(settings.warehouse_url)
     touched, seen = document_store.months_changed_since(engine, _state(settings, "bulletin"))
     month = last_month(today)
-    outcome = {}
+    outcome, digests = {}, {}
     for city in [None, *issued_cities(settings)]:
-        outcome[_label(month.label, city)] = refresh("bulletin", month.label, settings, city, touched)
+        outcome[_label(month.label, city)] = refresh("bulletin", month.label, settings, city, touched, digests)
     window = [month]
     for _ in range(RECHECKED_MONTHS):
         month = month.previous()
@@ -287,21 +291,22 @@ def refresh_bulletins(today: date, settings: Settings | None = None) -> dict:
         if label in outcome:
             continue
         if Month.parse(record["period"]) in window:
-            outcome[label] = refresh("bulletin", record["period"], settings, city, touched)
+            outcome[label] = refresh("bulletin", record["period"], settings, city, touched, digests)
         elif Month.parse(record["period"]) < window[-1]:
-            state = out_of_date(record, settings, city, touched)
+            state = out_of_date(record, settings, city, touched, digests)
             if state:
                 outcome[label] = state
     _save_state(settings, "bulletin", seen)
     return outcome
 
 
-def out_of_date(record: dict, settings: Settings, city: str | None, touched: set[str] | None) -> str | None:
+def out_of_date(record: dict, settings: Settings, city: str | None, touched: set[str] | None,
+                digests: dict | None = None) -> str | None:
     """An issue past the re-check window: built again (not written) when its months changed; when
     its fingerprint is no longer the issue's, one notice says the issued bulletin is out of date."""
     if "inputs" not in record:   # issued before envmon kept its inputs: nothing to compare with
         return None
-    if not _may_have_changed(record, "bulletin", record["period"], touched, settings.assessable_flags):
+    if not _may_have_changed(record, "bulletin", record["period"], touched, settings.assessable_flags, digests):
         return None
     document = _build("bulletin", record["period"], city, reader_for(settings))
     if document.fingerprint == record["fingerprint"]:
