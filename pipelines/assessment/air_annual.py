@@ -127,13 +127,18 @@ def _indexed(rows: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_index()
 
 
-def statistics_of(days: pd.DataFrame, year: int, through: date) -> dict:
-    """One station's or city's row of statistics (without scope, site and rank) from its daily values
-    (DatetimeIndex; the columns of air_quality.ANNUAL_COLUMNS) of `year` up to `through`."""
-    closed = through >= date(year, 12, 31)
+def year_rules(year: int) -> tuple:
+    """(the rules' date, rule version, HJ 663 table) of `year`: the same for every station of the year."""
     at = air_quality.year_rule_date(year)
-    version = standards.rule_version("air", at)
-    table = air_quality.annual_statistics_table(at)
+    return at, standards.rule_version("air", at), air_quality.annual_statistics_table(at)
+
+
+def statistics_of(days: pd.DataFrame, year: int, through: date, rules: tuple | None = None) -> dict:
+    """One station's or city's row of statistics (without scope, site and rank) from its daily values
+    (DatetimeIndex; the columns of air_quality.ANNUAL_COLUMNS) of `year` up to `through`; `rules`:
+    year_rules(year), looked up once by a caller with many stations."""
+    closed = through >= date(year, 12, 31)
+    at, version, table = rules or year_rules(year)
     present = days.dropna(how="all")
     row = {"year": year, "period": PERIOD_YEAR if closed else PERIOD_YEAR_TO_DATE, "first_day": date(year, 1, 1),
            "through_day": min(through, date(year, 12, 31)), "days_with_data": int(len(present)),
@@ -192,18 +197,23 @@ def year_statistics(station_days_frame: pd.DataFrame, year: int, through: date) 
     frame = station_days_frame[[d.year == year and d <= through for d in station_days_frame["day"]]] \
         if len(station_days_frame) else station_days_frame
     empty = _indexed(pd.DataFrame(columns=["day", *air_quality.ANNUAL_COLUMNS]))
+    rules = year_rules(year)
+    # each station's rows by one grouping, not one scan of the year per station (1,600 at national scope)
+    by_station = dict(tuple(frame.groupby("station_id", sort=False))) if len(frame) else {}
     rows = []
     for station_id, station in stations.iterrows():
-        mine = frame[frame["station_id"] == station_id]
-        days = _indexed(mine) if len(mine) else empty
+        mine = by_station.get(station_id)
+        days = _indexed(mine) if mine is not None and len(mine) else empty
         rows.append({"scope": "station", "site_id": station_id, "city": station["city"],
-                     **statistics_of(days, year, through), "city_rank": None, "cities_ranked": None})
+                     **statistics_of(days, year, through, rules), "city_rank": None, "cities_ranked": None})
     cities = list(dict.fromkeys(stations["city"]))
     city_rows = []
     for city in cities:
-        mine = frame[frame["station_id"].isin(list(stations.index[stations["city"] == city]))]
+        members = [by_station[s] for s in stations.index[stations["city"] == city] if s in by_station]
+        mine = pd.concat(members).sort_index() if members else frame.iloc[0:0]  # in stored order, as before
         days = air_quality.city_daily_values(mine) if len(mine) else empty
-        city_rows.append({"scope": "city", "site_id": city, "city": city, **statistics_of(days, year, through)})
+        city_rows.append({"scope": "city", "site_id": city, "city": city,
+                          **statistics_of(days, year, through, rules)})
     ranks = air_quality.rank_by_composite_index({row["site_id"]: row["composite_index"] for row in city_rows})
     ranked = sum(rank is not None for rank in ranks.values())
     for row in city_rows:
