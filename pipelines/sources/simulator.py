@@ -21,6 +21,7 @@ faults that take a section's whole day away, so that every week shows the cross-
 """
 from __future__ import annotations
 
+import json
 import math
 import zlib
 from collections.abc import Iterable
@@ -264,11 +265,12 @@ def offline_days(seed: int, station_id: str, day: date) -> tuple[date, int] | No
     return _block_episode(seed, "offline", station_id, day, (2, 4))
 
 
-def silent_reason(station_id: str, day: date, seed: int, active: frozenset[str]) -> str | None:
-    """Why the feed carries nothing of the station that day (a fault's name), or None."""
+def silent_reason(station_id: str, day: date, seed: int, active: frozenset[str], water: bool | None = None) -> str | None:
+    """Why the feed carries nothing of the station that day (a fault's name), or None. `water`:
+    whether it is a water section, when the caller knows (else looked up in the registry)."""
     if station_id in SPARED:
         return None
-    water = station_id in registry.water_sections().index
+    water = station_id in registry.water_sections().index if water is None else water
     if water and "dropped_section" in active:
         section, first = dropped_section(seed)
         if station_id == section and day >= first:
@@ -370,7 +372,7 @@ def simulate_water(day: date, seed: int, faults: str | Iterable[str] | None = No
     markers = marker_flags()
     rows = []
     for section_id, section in registry.water_sections().iterrows():
-        if silent_reason(section_id, day, seed, active):
+        if silent_reason(section_id, day, seed, active, water=True):
             continue
         rng = _rng(seed, "water", section_id, day)
         levels = _water_levels(section)
@@ -435,7 +437,7 @@ def simulate_air(day: date, seed: int, faults: str | Iterable[str] | None = None
     rows = []
     season = 1.0 + 0.35 * math.cos(2 * math.pi * (day.timetuple().tm_yday - 15) / 365)  # winter haze
     for station_id, station in registry.air_stations().iterrows():
-        if silent_reason(station_id, day, seed, active):
+        if silent_reason(station_id, day, seed, active, water=False):
             continue
         rng = _rng(seed, "air", station_id, day)
         washout = 0.55 if is_rain_day(seed, station["city"], day) else 1.0
@@ -482,7 +484,7 @@ def simulate_coastal(day: date, seed: int, faults: str | Iterable[str] | None = 
     active = active_faults(faults)
     rows = []
     for point_id, point in registry.sea_points().iterrows():
-        if silent_reason(point_id, day, seed, active):
+        if silent_reason(point_id, day, seed, active, water=False):
             continue
         rng = _rng(seed, "coastal", point_id, day)
         load = BAY_LOAD.get(point["water_body"], 1.0)
@@ -515,3 +517,126 @@ SIMULATORS = {
     "simulated-air": simulate_air,
     "simulated-coastal": simulate_coastal,
 }
+
+
+# --- the national day, in the feeds' own formats (issue 27) ----------------------------------------
+#
+# Every station the CNEMC feeds publish (given as the feeds list them: a real payload's stations and
+# sections, pipelines/sources/files.py reads them back), every hour of air and every 4-hourly water
+# snapshot, made at once with numpy: one array per parameter over stations × hours, printed with the
+# feeds' own columns, rounding and tooltips, so the bytes go through envmon's real parsers. Clean world
+# (no FAULTS): it measures the pipeline at scale, the Beibu simulator above tests the faults.
+
+NATIONAL_AIR_HEADER = ("timepoint", "stationcode", "longitude", "latitude", "area", "positionname", "primarypollutant",
+                       "aqi", "pm10", "pm10_24h", "pm2_5", "pm2_5_24h", "o3", "o3_24h", "o3_8h", "o3_8h_24h",
+                       "no2", "no2_24h", "so2", "so2_24h", "co", "co_24h")
+AIR_DECIMALS = {"pm10": 0, "pm2_5": 0, "o3": 0, "no2": 0, "so2": 0, "co": 1}
+# The national water response's header as the feed prints it (GJZ/Ajax/Publish.ashx, 2020–2021).
+NATIONAL_WATER_THEAD = ["省份", "流域", "断面名称", "监测时间", "水质类别"] + [
+    f"{name}<br/><span class='unit'>({unit})</span>" for name, unit in (
+        ("水温", "℃"), ("pH", "无量纲"), ("溶解氧", "mg/L"), ("电导率", "μS/cm"), ("浊度", "NTU"), ("高锰酸盐指数", "mg/L"),
+        ("氨氮", "mg/L"), ("总磷", "mg/L"), ("总氮", "mg/L"), ("叶绿素α", "mg/L"), ("藻密度", "cells/L"))] + ["站点情况"]
+WATER_DECIMALS = {"water_temp": 1, "ph": 2, "do": 2, "conductivity": 1, "turbidity": 1, "codmn": 2, "nh3n": 3,
+                  "tp": 3, "tn": 2}
+
+
+def national_air_day(day: date, seed: int, stations: pd.DataFrame) -> dict[datetime, bytes]:
+    """The hourly air feed's 24 payloads of `day` (key: the hour's end, Beijing time) for `stations`
+    (columns stationcode, positionname, area, longitude, latitude: as the feed lists them)."""
+    rng = _rng(seed, "national-air", day)
+    count, hours = len(stations), np.array(AIR_HOURS, dtype=float)
+    season = 1.0 + 0.35 * math.cos(2 * math.pi * (day.timetuple().tm_yday - 15) / 365)
+    level = np.exp(rng.normal(0, 0.45, (count, 1)))   # each city's own pollution level
+    traffic = np.exp(-((hours - 8.5) ** 2) / 4) + np.exp(-((hours - 18.5) ** 2) / 5)
+    pm2_5 = 28 * season * level * (1 + 0.3 * traffic) * np.exp(rng.normal(0, 0.15, (count, 24)))
+    values = {
+        "pm2_5": pm2_5,
+        "pm10": pm2_5 * 1.7 * np.exp(rng.normal(0, 0.1, (count, 24))),
+        "no2": 18 * level * (1 + 1.2 * traffic) * np.exp(rng.normal(0, 0.15, (count, 24))),
+        "so2": 7 * np.exp(rng.normal(0, 0.2, (count, 24))),
+        "co": 0.7 * (1 + 0.3 * traffic) * np.exp(rng.normal(0, 0.1, (count, 24))),
+        "o3": np.maximum(5.0, 70 + 55 * np.cos(2 * math.pi * (hours - 15) / 24) + rng.normal(0, 8, (count, 24))) / season,
+    }
+    printed = {code: np.round(array, AIR_DECIMALS[code]) for code, array in values.items()}
+    hours_so_far = np.arange(1, 25)
+    columns = {code: _air_text(array, code) for code, array in printed.items()}
+    # the feed's running statistics, within the day simulated: 24-h means so far, the 8-h O3 mean
+    for code, array in printed.items():
+        columns[f"{code}_24h"] = _air_text(np.round(np.cumsum(array, axis=1) / hours_so_far, AIR_DECIMALS[code]), code)
+    o3_sums = np.cumsum(np.pad(printed["o3"], ((0, 0), (1, 0))), axis=1)
+    window = np.minimum(hours_so_far, 8)
+    o3_8h = np.round((o3_sums[:, 1:] - o3_sums[:, np.maximum(hours_so_far - window, 0)]) / window)
+    columns["o3_8h"] = _air_text(o3_8h, "o3")
+    columns["o3_8h_24h"] = _air_text(np.maximum.accumulate(o3_8h, axis=1), "o3")
+    fixed = {"stationcode": stations["stationcode"].to_numpy(str), "longitude": stations["longitude"].to_numpy(str),
+             "latitude": stations["latitude"].to_numpy(str), "area": stations["area"].to_numpy(str),
+             "positionname": stations["positionname"].to_numpy(str), "primarypollutant": np.full(count, ""),
+             "aqi": np.full(count, "NA")}   # the published AQI left out: envmon computes its own
+    payloads = {}
+    for index, hour in enumerate(AIR_HOURS):
+        when = _local(day, hour)
+        table = {"timepoint": np.full(count, f"{when:%Y-%m-%dT%H%M}")}
+        table |= {column: fixed[column] if column in fixed else columns[column][:, index]
+                  for column in NATIONAL_AIR_HEADER[1:]}
+        payloads[when] = pd.DataFrame(table, columns=list(NATIONAL_AIR_HEADER)).to_csv(index=False).encode("utf-8")
+    return payloads
+
+
+def _air_text(values: np.ndarray, code: str) -> np.ndarray:
+    decimals = AIR_DECIMALS[code]
+    return np.char.mod(f"%.{decimals}f", values) if decimals else np.char.mod("%d", values.astype(np.int64))
+
+
+def national_water_day(day: date, seed: int, sections: pd.DataFrame) -> dict[datetime, bytes]:
+    """The water feed's six 4-hourly snapshots of `day` (key: the reading time, Beijing time) for
+    `sections` (columns province, basin, name_zh: the feed's own 省份, 流域, 断面名称), as the national
+    Publish.ashx response prints them: each value's raw reading in its tooltip, rounded in the cell."""
+    rng = _rng(seed, "national-water", day)
+    count, hours = len(sections), np.array(WATER_HOURS, dtype=float)
+    diurnal = np.cos(2 * math.pi * (hours - 16) / 24)
+    loaded = rng.random((count, 1)) < 0.3            # a third of the rivers carry a town's load
+    levels = {key: np.where(loaded, LOADED_RIVER[key], CLEAN_RIVER[key]) for key in CLEAN_RIVER}
+    temp = _seasonal_water_temp(day) + rng.normal(0, 3, (count, 1)) + 1.0 * diurnal + rng.normal(0, 0.2, (count, 6))
+    saturation = 14.6 - 0.39 * temp + 0.007 * temp ** 2
+    values = {
+        "water_temp": temp,
+        "ph": 7.4 + 0.25 * diurnal + rng.normal(0, 0.05, (count, 6)),
+        "do": np.maximum(saturation - levels["do_deficit"] + 0.8 * diurnal + rng.normal(0, 0.15, (count, 6)), 0.3),
+        "conductivity": 180 + rng.normal(0, 8, (count, 6)),
+        "turbidity": 12 * np.exp(rng.normal(0, 0.2, (count, 6))),
+        "codmn": levels["codmn"] * np.exp(rng.normal(0, 0.08, (count, 6))),
+        "nh3n": levels["nh3n"] * np.exp(rng.normal(0, 0.12, (count, 6))),
+        "tp": levels["tp"] * np.exp(rng.normal(0, 0.10, (count, 6))),
+        "tn": levels["tn"] * np.exp(rng.normal(0, 0.08, (count, 6))),
+    }
+    cells = {code: np.char.add(np.char.add(np.char.add("<span title='原始值：", np.char.mod("%.4f", array)), "'>"),
+                               np.char.add(np.char.mod(f"%.{WATER_DECIMALS[code]}f", array), "</span>"))
+             for code, array in values.items()}
+    names = sections[["province", "basin", "name_zh"]].to_numpy(str).tolist()
+    payloads = {}
+    for index, hour in enumerate(WATER_HOURS):
+        when = _local(day, hour)
+        stamp = f"{when:%m-%d %H:%M}"
+        columns = [cells[code][:, index].tolist() for code in WATER_PARAMETERS]
+        body = [[*name, stamp, "", *row, "--", "--", "正常"] for name, row in zip(names, zip(*columns))]
+        document = {"result": 1, "total": 1, "records": count, "thead": NATIONAL_WATER_THEAD, "tbody": body}
+        payloads[when] = json.dumps(document, ensure_ascii=False).encode("utf-8")
+    return payloads
+
+
+def feed_air_stations(payload: bytes) -> pd.DataFrame:
+    """The stations an hourly air payload lists (stationcode, positionname, area, longitude, latitude)."""
+    import io
+
+    table = pd.read_csv(io.BytesIO(payload), dtype=str, keep_default_na=False)
+    table = table.drop_duplicates("stationcode")
+    return table[["stationcode", "positionname", "area", "longitude", "latitude"]].reset_index(drop=True)
+
+
+def feed_water_sections(payload: bytes) -> pd.DataFrame:
+    """The sections a national water response lists (province, basin, name_zh), each key once."""
+    from pipelines.sources.files import _cell
+
+    body = json.loads(payload.decode("utf-8"))["tbody"]
+    rows = [(str(r[0]).strip(), str(r[1]).strip(), _cell(r[2])[0]) for r in body]
+    return pd.DataFrame(rows, columns=["province", "basin", "name_zh"]).drop_duplicates().reset_index(drop=True)
