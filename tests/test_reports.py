@@ -235,6 +235,22 @@ def test_cross_boundary_monthly_verdict_and_year_to_date_rate(june):
     assert "2025-01, 2025-02, 2025-04" in row["备注"]
 
 
+def test_a_month_of_the_2015_2017_jiuzhou_agreement_says_it_cannot_be_assessed(tmp_path):
+    """九洲江 2015–2017: the copies of the agreement cut its target sentence off, so its required
+    rate is not recovered (cross_boundary_agreements.csv): the year to date cannot be assessed, not
+    '待年度评价', and its Ⅲ is an assumed target. 石角 in May and June 2016, every item Ⅱ."""
+    engine = make_warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    values = {"ph": 7.5, "do": 6.5, "codmn": 3.5, "nh3n": 0.4, "tp": 0.08, "bod5": 2.5}
+    load(engine, [_row("lab", "jiuzhou-shijiao", p, _sampled(day), v) | {"day": day}
+                  for day in (date(2016, 5, 5), date(2016, 6, 5)) for p, v in values.items()])
+    document = bulletin.build(WarehouseReader(engine), Month(2016, 6))
+    row = sheet(publish.render(document, "xlsx"), "跨界断面")["石角"]
+    assert row["考核方案"].startswith("jiuzhou-gd-gx")
+    assert (row["年初至今评价月数"], row["达标月数"], row["协议要求达标率"]) == (2, 2, "—")
+    assert row["年度考核结论（截至本月）"] == "不能评价（协议考核目标原文未取得）"
+    assert (row["水质目标"], row["本月是否达标"]) == ("Ⅲ（假定）", "达标（目标为假定）")
+
+
 def test_drinking_water_reservoir_table2_and_trophic_state(june):
     import math
 

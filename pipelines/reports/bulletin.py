@@ -162,8 +162,10 @@ def cross_boundary_table(reader: WarehouseReader, month: Month, sections) -> Tab
         days = reader.section_days(section_id, [month])
         monthly, result = w.cross_boundary_month(section_id, month.label, days)
         scheme_name, indicators = w.scheme_text(monthly.scheme)
-        # an agreement's own target is the agreement's; the default scheme's is the registry's
-        target_status = w.target_status(section_id, month.first) if monthly.scheme.scheme_id == "default" else None
+        # the default scheme's target is the registry's; an agreement's is official where its own
+        # terms give it, else assumed (九洲江 2015–2017: the copies cut the target sentence off)
+        target_status = (w.target_status(section_id, month.first) if monthly.scheme.scheme_id == "default"
+                         else cross_boundary.stored_target_status(monthly.scheme, section_id, month.last))
         kind, upstream, downstream = w.jurisdictions(section_id)
         year_days = reader.section_days(section_id, to_date, crossing)
         yearly = None
@@ -178,7 +180,11 @@ def cross_boundary_table(reader: WarehouseReader, month: Month, sections) -> Tab
         if absent:
             remarks.append(f"年内无数据月份：{', '.join(absent)}")
         conclusion = MISSING
-        if yearly is not None:
+        if yearly is not None and yearly.required_rate is None:
+            # an agreement whose required rate was never recovered (九洲江 2015–2017) cannot be
+            # assessed, whatever the year brings: never 待年度评价
+            conclusion = display.agreement_verdict_text(cross_boundary.TERMS_UNKNOWN)
+        elif yearly is not None:
             conclusion = {True: "达到", False: "未达到", None: "待年度评价"}[yearly.meets_agreement]
             if incomplete and yearly.meets_agreement is not False:
                 conclusion = "待定（数据不全）"
@@ -200,7 +206,8 @@ def cross_boundary_table(reader: WarehouseReader, month: Month, sections) -> Tab
                  ["各断面按其协议方案 (pipelines/reference/data/cross_boundary_schemes.csv) 的指标与目标评价；"
                   "无协议方案者按断面自身目标、全部评价指标、每月均须达标。",
                   "年初至今月均值达标率 = 达标月数 / 评价月数 (cross_boundary.assess_year)；年度考核结论另须年均值达到目标类别，"
-                  "年均值需足够的月份 (年度规则)，此前为“待年度评价”。数据不全的月份不能证明达标。"])
+                  "年均值需足够的月份 (年度规则)，此前为“待年度评价”。数据不全的月份不能证明达标。"
+                  "协议要求达标率未取得的协议 (九洲江 2015–2017年) 为“不能评价”。"])
 
 
 # --- drinking water, coastal, air --------------------------------------------------------------
