@@ -138,21 +138,21 @@ def _in_words(config, row: pd.Series) -> str:
     return f"fails {_rule_id(config)}: {config.meta.get('rule', '')}".rstrip(": ")
 
 
-def build_data_docs(docs_dir: Path, expectations: bool = True) -> Path:
+def build_data_docs(docs_dir: Path, shared_assets: bool = False) -> Path:
     """Great Expectations Data Docs (suites and this process's validation results) in docs_dir,
     loading their scripts, styles and fonts from copies in the site (data_docs_offline): they
-    render offline, from disk or through the dashboard app. `expectations` False: the validation
-    pages alone (data_docs_views.site_config)."""
+    render offline, from disk or through the dashboard app. `shared_assets`: a payload batch's site
+    whose static/ already links the shared copy (data_docs_views.SharedAssetsSiteBuilder)."""
     from pipelines.quality.data_docs_offline import make_offline
 
     context = _context()
-    site = f"envmon_{abs(hash(str(docs_dir)))}_{int(expectations)}"
+    site = f"envmon_{abs(hash(str(docs_dir)))}"
     if site not in (context.get_site_names() or []):
         from pipelines.quality.data_docs_views import site_config
 
-        context.add_data_docs_site(site, site_config(str(docs_dir), expectations))
+        context.add_data_docs_site(site, site_config(str(docs_dir), shared_assets))
     context.build_data_docs(site_names=[site])
-    if not expectations:   # a site per batch: not kept in the context's configuration, which would grow
+    if shared_assets:   # a site per batch: not kept in the context's configuration, which would grow
         context.delete_data_docs_site(site)
     make_offline(Path(docs_dir))
     # The results are on disk now; forget them, so the next site holds only its own validation and
