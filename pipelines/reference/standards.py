@@ -274,7 +274,12 @@ def changeover(domain: str, period: str) -> str:
     """How a period that spans a change of rules is assessed (period_changeover.csv): 'own' (under
     the rules of its own time), 'split' (each day under its own rules) or 'end' (all of it under the
     rules in force on its last day)."""
-    rows = in_force("period_changeover", None)
+    return _changeover(domain, period, version_start("period_changeover", None))
+
+
+@rule_cache  # asked for every station's year by the annual statistics: 1,600 at national scope
+def _changeover(domain: str, period: str, start: date) -> str:
+    rows = _in_force("period_changeover", start)
     match = rows[(rows["domain"] == domain) & (rows["period"] == period)]
     if match.empty:
         raise KeyError(f"no changeover rule for {domain} {period} in period_changeover.csv")
