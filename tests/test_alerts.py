@@ -483,11 +483,15 @@ def test_a_robot_keeps_to_its_rate_per_minute(tmp_path, monkeypatch):
 def test_every_envmon_task_reports_its_failure_and_live_mode_sends_between_nights(monkeypatch, tmp_path):
     from tests.test_dag import LIVE, _dagbag
 
-    bag = _dagbag(monkeypatch, tmp_path, **LIVE, ENVMON_INBOX=str(tmp_path / "inbox"))
+    bag = _dagbag(monkeypatch, tmp_path, **LIVE, ENVMON_INBOX=str(tmp_path / "inbox"),
+                  ENVMON_BACKUP_DIR=str(tmp_path / "backups"))
     assert bag.import_errors == {}
     wired = [d for d in bag.dags.values() if d.dag_id.startswith("envmon_")]
-    assert {d.dag_id for d in wired} >= {"envmon_nightly", "envmon_alerts", "envmon_monthly"}
-    assert len(wired) == 7
+    # every DAG of live mode with a backup folder (envmon_collect_partner_edr exists only where a
+    # partners file is set: tests/test_partner_edr.py)
+    assert {d.dag_id for d in wired} == {
+        "envmon_nightly", "envmon_alerts", "envmon_monthly", "envmon_maintenance", "envmon_backup",
+        "envmon_collect_cnemc_water", "envmon_collect_cnemc_air", "envmon_collect_lab", "envmon_collect_coastal"}
     for dag in wired:
         for task in dag.tasks:
             assert task.on_failure_callback, (dag.dag_id, task.task_id)
