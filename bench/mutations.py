@@ -55,6 +55,19 @@ MUTATIONS = (
         "gb3838-class-boundary", "a value on a GB 3838 class limit takes the worse class (< for ≤)",
         (("pipelines/reference/standards.py", "        return value <= limit\n", "        return value < limit\n"),),
         ("tests/test_standards.py", "tests/test_surface_water.py")),
+    # issue 27: national scope
+    Mutation(
+        "national-scope-counts-out-of-scope", "at ENVMON_SCOPE=national a section outside the Beibu cities is still "
+                                              "counted out of scope instead of joining the registry",
+        (("pipelines/scope.py", "    return national() or bool(city) and city in registry_cities\n",
+          "    return bool(city) and city in registry_cities\n"),),
+        ("tests/test_national_scope.py::test_at_national_scope_every_section_of_the_real_snapshot_joins_with_its_"
+         "target_unset",)),
+    Mutation(
+        "national-simulator-drops-an-hour", "the national air simulator leaves out the day's last hour",
+        (("pipelines/sources/simulator.py", "    for index, hour in enumerate(AIR_HOURS):\n",
+          "    for index, hour in enumerate(AIR_HOURS[:-1]):\n"),),
+        ("tests/test_national_scope.py::test_the_national_simulator_prints_the_real_formats_for_every_station",)),
     # issue 25: bulletins issued like documents
     Mutation(
         "bulletin-fingerprint-recipients", "the documents' fingerprint takes the bureaus' duty addresses too, so "
