@@ -389,6 +389,26 @@ MUTATIONS = (
         "healthz-without-the-database", "/healthz answers ok without asking the warehouse",
         (("dashboards/app/__init__.py", "            db.check_reachable(warehouse_url)\n", "            pass\n"),),
         ("tests/test_healthz.py",)),
+    # the merge of issues 23 and 24 (H-N)
+    Mutation(
+        "app-keeps-the-seed-registry", "the dashboard app never takes the warehouse's registry: adopted sections "
+                                       "and imported targets do not reach its pages",
+        (("dashboards/app/__init__.py", "        warehouse.use_its_registry()   # the registry the warehouse holds "
+          "now (adopted, imported sections)\n", ""),),
+        ("tests/test_dashboard_app.py::test_the_app_reads_the_registry_the_warehouse_holds_and_its_changes",)),
+    Mutation(
+        "bulletin-unknown-terms-pending", "the bulletin calls a 九洲江 2015–2017 year to date 待年度评价, as if its "
+                                          "required rate were known",
+        (("pipelines/reports/bulletin.py", "        if yearly is not None and yearly.required_rate is None:\n",
+          "        if False:\n"),),
+        ("tests/test_reports.py::test_a_month_of_the_2015_2017_jiuzhou_agreement_says_it_cannot_be_assessed",)),
+    Mutation(
+        "compose-dashboard-audit-unwritable", "compose has the dashboard write its audit log as the read-only role "
+                                              "(sign-in answers 503 as deployed)",
+        (("docker-compose.yml", "&dashboard-ack-url postgresql+psycopg://envmon_dashboard_ack:${ENVMON_DASHBOARD_ACK_DB_"
+          "PASSWORD:?", "&dashboard-ack-url postgresql+psycopg://envmon_dashboard:${ENVMON_DASHBOARD_DB_PASSWORD:?"),),
+        ("tests/test_compose.py::test_the_dashboard_writes_its_audit_log_through_a_role_the_deployment_makes_and_"
+         "grants",)),
 )
 
 
