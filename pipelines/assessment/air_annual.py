@@ -91,16 +91,10 @@ def station_day_values(observations: pd.DataFrame, stations: list[str], days: li
     observations of `days` (with partition_day), as the nightly computes a station's day: the hourly
     series cut from daily.hourly_grid, daily.air_day_values under each day's rules."""
     grid = daily.hourly_grid(observations, stations, days)
-    rows = []
-    for d, day in enumerate(days):
-        hours = pd.date_range(pd.Timestamp(day, tz=daily.BUREAU_TZ) + pd.Timedelta(hours=1), periods=24, freq="h")
-        for s, station_id in enumerate(stations):
-            if pd.isna(grid[s, d]).all():
-                continue
-            hourly = {code: pd.Series(grid[s, d, p], index=hours) for p, code in enumerate(air_quality.POLLUTANTS)}
-            values = daily.air_day_values(hourly, day)
-            rows.append({"day": day, "station_id": station_id,
-                         **{c: (float("nan") if values.get(c) is None else values[c]) for c in DAY_COLUMNS}})
+    statistics = air_quality.daily_statistics(grid, days)   # every station-day at once (issue 27)
+    with_any = ~pd.isna(grid).all(axis=(2, 3))
+    rows = [{"day": day, "station_id": station_id, **{c: float(statistics[c][s, d]) for c in DAY_COLUMNS}}
+            for d, day in enumerate(days) for s, station_id in enumerate(stations) if with_any[s, d]]
     return pd.DataFrame(rows, columns=["day", "station_id", *DAY_COLUMNS])
 
 
