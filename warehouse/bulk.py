@@ -260,14 +260,14 @@ def fill(connection: Connection, table, frame: pd.DataFrame, columns: list[str] 
         return
     columns = columns or [c.name for c in table.c]
     frame = frame.reindex(columns=columns)
-    for name in columns:
-        if type(table.c[name].type).__name__ == "Integer":
-            frame[name] = _integers(frame[name])
-    if connection.dialect.name == "postgresql":
+    if connection.dialect.name == "postgresql":   # db._fill takes integer columns with NaN as they are
         target = table if len(columns) == len(table.c) else \
             Table(table.name, MetaData(), *(table.c[c]._copy() for c in columns))
         db._fill(connection, target, frame)
         return
+    for name in columns:
+        if type(table.c[name].type).__name__ == "Integer":
+            frame[name] = _integers(frame[name])
     values = [_sqlite_values(frame[name], type(table.c[name].type).__name__) for name in columns]
     statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
     connection.exec_driver_sql(statement, list(zip(*values)))

@@ -399,6 +399,12 @@ _POSTGRES_COPY_TYPES = {"String": "text", "Text": "text", "UtcDateTime": "timest
                         "Integer": "int4", "Float": "float8", "Boolean": "bool"}
 
 
+def _as_integers(column: pd.Series) -> pd.Series:
+    """An integer column that may hold missing values (NaN in a float column), as Python ints and
+    None: binary COPY of int4 takes no floats."""
+    return pd.Series([None if pd.isna(v) else int(v) for v in column.tolist()], index=column.index, dtype=object)
+
+
 def _copy_values(column: pd.Series) -> list:
     """A column as Python values for COPY, missing as None (column-wise: far faster than per cell)."""
     missing = column.isna()
@@ -412,18 +418,80 @@ def _copy_values(column: pd.Series) -> list:
 
 
 def _fill(connection: Connection, staging, frame: pd.DataFrame) -> None:
-    """Write the frame into a table: binary COPY on PostgreSQL, executemany elsewhere."""
+    """Write the frame into a table: COPY on PostgreSQL (a CSV buffer Arrow writes column-wise; the
+    row-by-row binary COPY where Arrow cannot take a column as its table's type), executemany
+    elsewhere."""
     columns = [c.name for c in staging.c]
     frame = frame.reindex(columns=columns)
     if connection.dialect.name == "postgresql":
-        rows = zip(*(_copy_values(frame[column]) for column in columns))
+        buffer = _arrow_csv(staging, frame)
         cursor = connection.connection.driver_connection.cursor()
+        if buffer is not None:
+            with cursor.copy(f"COPY {staging.name} ({', '.join(columns)}) FROM STDIN (FORMAT CSV)") as copy:
+                copy.write(buffer)
+            return
+        rows = zip(*(_copy_values(_as_integers(frame[c.name]) if type(c.type).__name__ == "Integer" else frame[c.name])
+                     for c in staging.c))
         with cursor.copy(f"COPY {staging.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types([_POSTGRES_COPY_TYPES[type(c.type).__name__] for c in staging.c])
             for row in rows:
                 copy.write_row(row)
         return
     connection.execute(insert(staging), records(frame, columns))
+
+
+# What Arrow must have made of a column for its CSV to read back as the table's type: a text column
+# only text (a number would be written unquoted and bare), times only with their zone.
+def _arrow_kinds():
+    import pyarrow as pa
+
+    text = (pa.types.is_string, pa.types.is_large_string)
+    return {"String": text, "Text": text, "Integer": (pa.types.is_integer,),
+            "UtcDateTime": (lambda kind: pa.types.is_timestamp(kind) and kind.tz is not None,),
+            "Date": (pa.types.is_date32,), "Float": (pa.types.is_floating, pa.types.is_integer),
+            "Boolean": (pa.types.is_boolean,)}
+
+
+def _arrow_csv(table, frame: pd.DataFrame) -> bytes | None:
+    """The frame as CSV for COPY ... (FORMAT CSV), written by Arrow column-wise: text always quoted,
+    so an empty string stays one and a missing value (unquoted, empty) is NULL; floats in their
+    shortest exact form; times as ISO with their offset. None where a column is not of its table
+    type's kind (then the caller writes row by row)."""
+    import pyarrow as pa
+    import pyarrow.csv as arrow_csv
+
+    try:
+        arrow = pa.Table.from_arrays([_arrow_column(frame[c.name], type(c.type).__name__) for c in table.c],
+                                     names=[c.name for c in table.c]).combine_chunks()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return None
+    kinds = _arrow_kinds()
+    for column in table.c:
+        kind = arrow.schema.field(column.name).type
+        if not (pa.types.is_null(kind) or any(is_kind(kind) for is_kind in kinds[type(column.type).__name__])):
+            return None
+    buffer = pa.BufferOutputStream()   # one chunk per column: the writer garbled columns chunked unlike each other
+    arrow_csv.write_csv(arrow, buffer, arrow_csv.WriteOptions(include_header=False, quoting_style="needed"))
+    return buffer.getvalue().to_pybytes()
+
+
+def _arrow_column(column: pd.Series, kind: str):
+    """A column for Arrow: NULLs where nothing is known (a column the frame lacked comes as NaN),
+    integers of a float column (NaN for missing) as integers."""
+    import pyarrow as pa
+
+    missing = column.isna()
+    if missing.all():   # typed: the CSV writer's cast of an untyped null column read stray memory
+        kind_of = {"String": pa.large_string(), "Text": pa.large_string(), "Integer": pa.int64(),
+                   "Float": pa.float64(), "UtcDateTime": pa.timestamp("us", tz="UTC"), "Date": pa.date32(),
+                   "Boolean": pa.bool_()}
+        return pa.array([None] * len(column), type=kind_of[kind])
+    if kind == "Integer" and pd.api.types.is_float_dtype(column.dtype):
+        values = column.to_numpy()
+        if not np.array_equal(values[~missing.to_numpy()], np.round(values[~missing.to_numpy()])):
+            raise ValueError("an integer column holds fractions")
+        return pa.array(column.astype("Int64"), from_pandas=True)
+    return pa.array(column, from_pandas=True)
 
 
 def ensure_observation_partitions(engine: Engine, days) -> None:
