@@ -125,6 +125,7 @@ def measure(name: str, kind: str, folder: Path, observations: int, url: str | No
     # far, so the first run's peak is read in a fresh interpreter that runs only it
     first = _in_child(folder, env, batch_size)
     again = _in_child(folder, env, batch_size)
+    bare = bare_load(folder, url) if url and any(folder.glob("*.csv")) else None   # the same run, the same schema
     seconds = first["seconds"]
     wall = first["_wall"]
     stages = {**seconds, "other": max(0.0, wall - sum(seconds.values()))}
@@ -142,9 +143,32 @@ def measure(name: str, kind: str, folder: Path, observations: int, url: str | No
         "rerun_unchanged_payloads": len(again["unchanged"]),
         "rerun_in_process_seconds": again.get("wall_seconds"),  # less the interpreter's start and imports
         "batch_size": batch_size or 250_000,
+        "bare_load_rows": bare and bare["rows"], "bare_load_seconds": bare and round(bare["seconds"], 1),
+        "times_bare_load": bare and round(wall / bare["seconds"], 2),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
     }
+
+
+BARE_VALUE_COLUMNS = ["pm10", "pm10_24h", "pm2_5", "pm2_5_24h", "o3", "o3_24h", "no2", "no2_24h", "so2", "so2_24h",
+                      "co", "co_24h"]   # twelve values a row, as many as envmon reads from it
+
+
+def bare_load(folder: Path, url: str) -> dict:
+    """The floor issue 27 measures envmon against: the same CSV files read with pandas.read_csv,
+    melted to one row per value, and appended with DataFrame.to_sql (its defaults) to a table of
+    the same PostgreSQL schema; no checks, no QC, no assessment. In a process of its own."""
+    code = ("import json, sys, time; import pandas as pd; from pathlib import Path; from sqlalchemy import create_engine; "
+            "engine = create_engine(sys.argv[1]); start = time.perf_counter(); rows = 0\n"
+            "for path in sorted(Path(%r).glob('*.csv')):\n"
+            "    frame = pd.read_csv(path)\n"
+            "    long = frame.melt(id_vars=['timepoint', 'stationcode'], value_vars=%r, var_name='parameter')\n"
+            "    long.to_sql('bare_load', engine, if_exists='append', index=False); rows += len(long)\n"
+            "print(json.dumps({'rows': rows, 'seconds': time.perf_counter() - start}))" % (str(folder), BARE_VALUE_COLUMNS))
+    result = subprocess.run([sys.executable, "-c", code, url], cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr.strip()[-3000:])
+    return json.loads(result.stdout)
 
 
 def _in_child(folder: Path, env: dict, batch_size: int | None) -> dict:

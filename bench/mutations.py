@@ -409,6 +409,21 @@ MUTATIONS = (
           "PASSWORD:?", "&dashboard-ack-url postgresql+psycopg://envmon_dashboard:${ENVMON_DASHBOARD_DB_PASSWORD:?"),),
         ("tests/test_compose.py::test_the_dashboard_writes_its_audit_log_through_a_role_the_deployment_makes_and_"
          "grants",)),
+    # issue 27: the work done set-based (H-O)
+    Mutation(
+        "o3-8h-window-of-7", "the set-based O3 8-h means average 7 hours, not 8",
+        (("pipelines/assessment/air_quality.py", "def rolling_means_8h(series: np.ndarray, window: int = 8)",
+          "def rolling_means_8h(series: np.ndarray, window: int = 7)"),),
+        ("tests/test_air_quality.py::test_the_rolling_8h_means_are_pandas_to_the_last_bit",)),
+    Mutation(
+        "staging-never-pruned", "a loaded night's Parquet copies stay in staged_batches: the warehouse keeps every "
+                                "night twice",
+        (("pipelines/nightly.py", "    staging.prune_loaded(engine, source, day, batch)\n", ""),),
+        ("tests/test_staging.py::test_loaded_nights_are_not_kept_twice_and_a_rerun_touches_nothing[sqlite]",)),
+    Mutation(
+        "copy-csv-text-unquoted", "the set-wise COPY writes text unquoted: an empty string is stored as NULL",
+        (("warehouse/db.py", 'include_header=False, quoting_style="needed"', 'include_header=False, quoting_style="none"'),),
+        ("tests/test_copy_buffer.py::test_edge_values_read_back_as_written",)),
 )
 
 
