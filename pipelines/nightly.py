@@ -194,8 +194,9 @@ def _assess(engine, day: date, settings: Settings) -> dict:
     monthly = cross_boundary.month_to_date_rows(db.rollups_for(engine, "month", month_start), month_start)
     db.replace_assessments(engine, "surface_water", month_start, monthly, period="month")
     failures = [a for a in surface + sea if a["is_cross_boundary"] and a["is_compliant"] is False]
-    return {"day": day.isoformat(), "sections_assessed": sum(a["status"] == "assessed" for a in surface),
-            "points_assessed": sum(a["status"] == "assessed" for a in sea),
+    classed = ("assessed", "target unset")   # a class, with or without a target (pipelines/cli/summary.py)
+    return {"day": day.isoformat(), "sections_assessed": sum(a["status"] in classed for a in surface),
+            "points_assessed": sum(a["status"] in classed for a in sea),
             "air_stations_assessed": sum(a["status"] == "assessed" for a in air),
             "cross_boundary_failures": len(failures)}
 

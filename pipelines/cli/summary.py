@@ -7,6 +7,10 @@ from sqlalchemy import Engine
 
 from warehouse import db, registry_drift
 
+# a period with a class: judged against its target, or classed where the registry sets no target yet
+# (issue 23: 'target unset', e.g. the two unnamed boundary sections); neither lacks data
+CLASSED = ("assessed", "target unset")
+
 
 def run_summary(engine: Engine, days: list[date], started_at: datetime, dashboard: str, data_label: str) -> dict:
     log = db.partition_log_for_days(engine, days)
@@ -32,15 +36,16 @@ def run_summary(engine: Engine, days: list[date], started_at: datetime, dashboar
     alerts = report.run_alerts(engine, started_at)
     return {
         "sources": sources,
-        "sections_assessed": len({a["station_id"] for a in surface if a["status"] == "assessed"}),
+        "sections_assessed": len({a["station_id"] for a in surface if a["status"] in CLASSED}),
         "cross_boundary_failures": len(failures),
         "alerts_raised": alerts["notices"],   # notices recorded by this run (a state change each)
         "dashboard": dashboard,
         "days": [d.isoformat() for d in days],
         "data": data_label,
-        "section_days_assessed": sum(a["status"] == "assessed" for a in surface),
-        "section_days_insufficient_data": sum(a["status"] != "assessed" for a in surface),
-        "coastal_points_assessed": len({a["station_id"] for a in sea if a["status"] == "assessed"}),
+        "section_days_assessed": sum(a["status"] in CLASSED for a in surface),
+        "section_days_target_unset": sum(a["status"] == "target unset" for a in surface),
+        "section_days_insufficient_data": sum(a["status"] not in CLASSED for a in surface),
+        "coastal_points_assessed": len({a["station_id"] for a in sea if a["status"] in CLASSED}),
         "air_stations_assessed": len({a["station_id"] for a in air if a["status"] == "assessed"}),
         "air_station_days_over_aqi_100": sum(a["is_compliant"] is False for a in air),
         "cross_boundary_sections_failed": sorted({a["station_id"] for a in failures}),
