@@ -306,6 +306,18 @@ MUTATIONS = (
                               "quarantine counts)",
         (("pipelines/api/coverage.py", "        partner = station_id in partner_ids\n", "        partner = True\n"),),
         ("tests/test_api.py::test_the_public_reads_hourly_air_values_only_and_no_raw_water[sqlite]",)),
+    # issue 26: the other direction (source partner-edr)
+    Mutation(
+        "partner-unit-unchecked", "a partner's value in another unit than the warehouse's is stored as if it were "
+                                  "in the warehouse's (µg/L read as mg/L)",
+        (("pipelines/sources/partner_edr.py", "    if unit != units[parameter]:\n", "    if False:\n"),),
+        ("tests/test_partner_edr.py::test_the_parser_keeps_what_it_can_and_quarantines_each_value_it_cannot_with_its_reason",)),
+    Mutation(
+        "partner-overlap-reingested", "a page of the pull's overlap whose rows are all held already is ingested "
+                                      "again (a new payload each pull: pulling again changes the warehouse)",
+        (("warehouse/partner_store.py", "    if observations.empty:\n        return True\n",
+          "    if True:\n        return False\n"),),
+        ("tests/test_partner_edr.py::test_pulling_again_changes_nothing_then_a_answers_304[A-postgresql-B-sqlite]",)),
     # issue 24: sign-in
     Mutation(
         "signin-no-lockout", "failed sign-ins never lock a name: a brute force goes on until the throttle's "
