@@ -26,7 +26,7 @@ test: $(INSTALLED)
 	$(VENV)/bin/pytest -q
 
 mutations: $(INSTALLED)
-	$(VENV)/bin/python bench/mutations.py
+	$(VENV)/bin/python bench/mutations.py $(MUTATIONS_ARGS)
 
 suites: $(INSTALLED)
 	$(VENV)/bin/python -m expectations.build
