@@ -313,6 +313,21 @@ def test_the_same_warehouse_gives_the_same_bytes(june):
         assert publish.render(again, fmt) == publish.render(june["document"], fmt), fmt
 
 
+def test_a_library_registering_its_own_xml_prefix_does_not_change_the_workbook(june):
+    """lxml's namespace prefixes are global: a library imported in the same process (OWSLib, which the
+    OGC API's tests import, names DC terms 'dct') made openpyxl write that prefix, the fixed modified
+    time was missed, and an issued bulletin could not be rebuilt byte for byte."""
+    from lxml import etree
+
+    before = publish.render(june["document"], "xlsx")
+    uri = "http://purl.org/dc/terms/"
+    etree.register_namespace("dct", uri)  # as owslib.util does on import
+    try:
+        assert publish.render(june["document"], "xlsx") == before
+    finally:
+        etree.register_namespace("dcterms", uri)  # openpyxl's own prefix again
+
+
 def _cells(xlsx: bytes, name: str) -> dict[tuple[str, str], object]:
     return {(key, heading): value for key, row in sheet(xlsx, name).items() for heading, value in row.items()}
 

@@ -89,6 +89,15 @@ def render(document: Document) -> bytes:
     return _fixed_times(buffer.getvalue(), stamp)
 
 
+def _dcterms_prefix(core: bytes) -> bytes:
+    """openpyxl writes core.xml through lxml, whose namespace prefixes are global: a library
+    that registers its own prefix for DC terms (OWSLib registers 'dct') changes the bytes, and the
+    times fixed below would be missed. The same document must give the same bytes: 'dcterms' always."""
+    for prefix in set(re.findall(rb'xmlns:(\w+)="http://purl\.org/dc/terms/"', core)) - {b"dcterms"}:
+        core = re.sub(rb"\b" + prefix + rb"(?=[:=])", b"dcterms", core)
+    return core
+
+
 def _fixed_times(data: bytes, stamp: datetime) -> bytes:
     """openpyxl writes "now" as the modified time and into every zip entry: put the stamp there."""
     when = max(stamp, datetime(1980, 1, 1))
@@ -99,7 +108,7 @@ def _fixed_times(data: bytes, stamp: datetime) -> bytes:
             content = source.read(info.filename)
             if info.filename == "docProps/core.xml":
                 content = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)",
-                                 lambda m: m.group(1) + iso.encode() + m.group(2), content)
+                                 lambda m: m.group(1) + iso.encode() + m.group(2), _dcterms_prefix(content))
             entry = zipfile.ZipInfo(info.filename, date_time=when.timetuple()[:6])
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = info.external_attr
