@@ -181,6 +181,27 @@ def _registry_back_to_seed():
     registry.use_seed()
 
 
+@pytest.fixture(autouse=True)
+def _no_log_handler_on_a_closed_stream():
+    """A command run under capsys may leave a logging handler on the stream captured for that test,
+    closed when the test ends: a later test's log line then prints '--- Logging error ---' and its
+    traceback into that later test's stderr (seen in the whole suite, never in a file alone)."""
+    _drop_handlers_on_closed_streams()
+    yield
+    _drop_handlers_on_closed_streams()
+
+
+def _drop_handlers_on_closed_streams() -> None:
+    import logging
+
+    loggers = [logging.getLogger()] + [logger for logger in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(logger, logging.Logger)]
+    for logger in loggers:
+        for handler in list(logger.handlers):
+            if getattr(getattr(handler, "stream", None), "closed", False):
+                logger.removeHandler(handler)
+
+
 def _environment() -> dict[str, str]:
     """The environment less pytest's own variable and the harness's (ENVMON_TEST_*: the test servers
     it finds or starts once for the session)."""

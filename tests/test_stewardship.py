@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from pipelines import ingest
+from pipelines import clock, ingest
 from pipelines.cli import commands
 from pipelines.config import load_settings
 from pipelines.observations import BUREAU_TZ
@@ -85,7 +85,8 @@ def test_a_withdrawn_value_leaves_the_assessment_is_audited_shown_in_history_and
     (action,) = db.read_table(engine, "observation_stewardship").to_dict("records")
     assert (action["action"], action["acted_by"], action["reason"], action["values_affected"]) == \
         ("withdraw", "alice", REASON, 1)
-    assert abs(action["acted_at"] - datetime(2027, 1, 1, 12, 0, tzinfo=BUREAU_TZ)) < timedelta(minutes=10)  # the clock
+    # envmon's clock: the suite's runs on from ENVMON_NOW, so the whole session's length is no error
+    assert abs(action["acted_at"] - clock.now()) < timedelta(minutes=10)
     audit = security_audit.events(engine)
     (row,) = audit[audit["event"] == "observation_withdrawn"].to_dict("records")
     assert row["user_name"] == "alice" and REASON in row["detail"] and row["address"].startswith("cli:")
