@@ -4,7 +4,7 @@
 -- of the log. Partner keys are issued as the owner (`envmon apikeys add` on a worker). Run it once as
 -- a superuser after the warehouse is migrated (api_access_log must exist):
 --
---   docker compose exec -T postgres psql -v ON_ERROR_STOP=1 -U airflow -d envmon \
+--   docker compose exec -T postgres psql -v ON_ERROR_STOP=1 -U postgres -d envmon \
 --       -v api_role=envmon_api -v api_password="$ENVMON_API_DB_PASSWORD" -v owner=envmon \
 --       < deploy/api-role.sql
 CREATE ROLE :"api_role" LOGIN PASSWORD :'api_password';
