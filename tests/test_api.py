@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ import httpx
 import jsonschema
 import pytest
 
+from tests.api_server import start_api, wait_until_serving
 from tests.conftest import free_port, fresh_postgres_schema
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -58,24 +58,6 @@ def _populate(url: str, home: Path) -> None:
     ingest_payload("cnemc-water", (FIXTURES / "cnemc-water-publish.json").read_bytes(), "water.json", fetched, settings)
 
 
-def _start(env: dict, port: int) -> subprocess.Popen:
-    return subprocess.Popen([ENVMON, "api", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def _wait(process: subprocess.Popen, base: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"envmon api ended: {process.stderr.read()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    raise AssertionError("envmon api did not answer within 60 s")
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def served(request, tmp_path_factory):
     from warehouse import api_store, db
@@ -87,16 +69,16 @@ def served(request, tmp_path_factory):
         env = {**os.environ, "ENVMON_HOME": str(home), "ENVMON_WAREHOUSE_URL": url}
         ports = free_port(), free_port()
         # the servers start (imports: seconds) while the warehouse fills; they read it per request
-        main = _start({**env, "ENVMON_API_PUBLIC_RATE": "1000/minute"}, ports[0])
-        limited = _start({**env, "ENVMON_API_PUBLIC_RATE": f"{PUBLIC_LIMIT}/minute"}, ports[1])
+        main = start_api({**env, "ENVMON_API_PUBLIC_RATE": "1000/minute"}, ports[0])
+        limited = start_api({**env, "ENVMON_API_PUBLIC_RATE": f"{PUBLIC_LIMIT}/minute"}, ports[1])
         try:
             _populate(url, home)
             scope = api_store.check_scope(api_store.parse_scope("city:yulin"), _stations(engine), _city_of_bureau())
             yulin, key = api_store.add_key(engine, "玉林市环境监测站", scope, "test", "cli:test")
             revoked = _revoked_key(url)
             base, limited_base = (f"http://127.0.0.1:{port}/api" for port in ports)
-            _wait(main, base)
-            _wait(limited, limited_base)
+            wait_until_serving(main, base)
+            wait_until_serving(limited, limited_base)
             yield SimpleNamespace(url=url, env=env, base=base, limited_base=limited_base, key=key,
                                   key_id=yulin.key_id, scope=scope, revoked_key=revoked)
         finally:

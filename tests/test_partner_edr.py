@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from datetime import date, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,6 +25,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from tests.api_server import start_api, wait_until_serving
 from tests.conftest import free_port, fresh_postgres_schema
 
 ENVMON = str(Path(sys.executable).parent / "envmon")
@@ -69,19 +69,6 @@ def _settings(env: dict):
     return load_settings({"ENVMON_HOME": env["ENVMON_HOME"], "ENVMON_WAREHOUSE_URL": env["ENVMON_WAREHOUSE_URL"]})
 
 
-def _wait(process: subprocess.Popen, base: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"envmon api ended: {process.stderr.read()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    raise AssertionError("envmon api did not answer within 60 s")
-
-
 def _populate_a(env: dict) -> None:
     from pipelines import history
     from pipelines.clock import BUREAU_TZ
@@ -107,8 +94,7 @@ def instances(request, tmp_path_factory):
         b_env = {**os.environ, "ENVMON_HOME": str(b_home), "ENVMON_WAREHOUSE_URL": b_url}
         db.migrate(db.engine_for(a_url))
         port = free_port()
-        server = subprocess.Popen([ENVMON, "api", "--port", str(port)], env=a_env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True)
+        server = start_api(a_env, port)
         try:
             _populate_a(a_env)  # while the server starts: it reads the warehouse per request
             issued = json.loads(_envmon(a_env, "apikeys", "add", B_ORGANISATION, "--scope", "city:yulin",
@@ -117,7 +103,7 @@ def instances(request, tmp_path_factory):
             key_file.write_text(f'# our key at {A_ORGANISATION}\nkey = "{issued["key"]}"\n'
                                 f'organisation = "{A_ORGANISATION}"\n', encoding="utf-8")
             base = f"http://127.0.0.1:{port}/api"
-            _wait(server, base)
+            wait_until_serving(server, base)
             yield SimpleNamespace(a_env=a_env, b_env=b_env, a_url=a_url, b_url=b_url, base=base, key_file=key_file,
                                   key_id=issued["key_id"], scope=issued["scope"], pulls={})
         finally:
