@@ -506,10 +506,12 @@ def apply(tree: Path, mutation: Mutation) -> tuple[Path, str] | None:
 
 
 def check(mutations: list[Mutation], keep: bool = False, baseline: bool = True) -> list[dict]:
-    tree = Path(tempfile.mkdtemp(prefix="envmon-mutations-"))
+    scratch = Path(tempfile.mkdtemp(prefix="envmon-mutations-"))
+    tree = scratch / ROOT.name
     results = []
     try:
         copy_tree(tree)
+        _share_reference_beside(scratch)
         if baseline:
             baseline_tests = sorted({t for m in mutations for t in test_paths(tree, m.tests)})
             code, seconds, summary = run_tests(tree, baseline_tests)
@@ -542,6 +544,9 @@ def check(mutations: list[Mutation], keep: bool = False, baseline: bool = True) 
                 for generated, content in written.items():
                     generated.write_bytes(content)
             outcome = {1: "caught", 0: "SURVIVED"}.get(code, f"error (pytest exit {code})")
+            if code == 0 and "skipped" in summary:
+                # a skipped test catches nothing: say why the mutation went unchecked
+                outcome = "NOT CHECKED (its tests skipped)"
             results.append({"mutation": mutation.name, "what": mutation.what, "outcome": outcome,
                             "file": str(path.relative_to(tree)), "tests": list(mutation.tests),
                             "seconds": round(seconds, 1), "detail": summary})
@@ -550,8 +555,16 @@ def check(mutations: list[Mutation], keep: bool = False, baseline: bool = True) 
         if keep:
             print(f"copy kept at {tree}", file=sys.stderr)
         else:
-            shutil.rmtree(tree, ignore_errors=True)
+            shutil.rmtree(scratch, ignore_errors=True)
     return results
+
+
+def _share_reference_beside(scratch: Path) -> None:
+    """The real samples' ../shared, seen from the copy as from the checkout: without it the
+    real-data tests skip, and a mutation only they can catch would pass as survived."""
+    shared = ROOT.parent / "shared"
+    if shared.is_dir():
+        (scratch / "shared").symlink_to(shared, target_is_directory=True)
 
 
 def main(argv: list[str] | None = None) -> int:
