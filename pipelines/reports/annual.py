@@ -19,7 +19,6 @@ from pipelines.reports.document import (
     unverified_assumptions,
 )
 from pipelines.reports.reading import Month, WarehouseReader, months_of
-from warehouse import db
 
 RIVER_METHODS = {"mean of sections": "断面均值法（<5个断面）", "section shares": "断面比例法（≥5个断面）"}
 DIRECTIONS = {"rising": "上升", "falling": "下降", "no significant trend": "无显著趋势"}
@@ -269,13 +268,12 @@ def drinking_table(year, sections, now) -> Table:
                  ["表2项目与 TLI 以年均值计 (总站生字〔2001〕090号)。"])
 
 
-def trends_table(engine, year, sections, reader) -> Table:
+def trends_table(year, sections, reader) -> Table:
     """Spearman on the year's monthly means (the monthly values the annual class is made from);
-    seasonal Kendall on the warehouse's stored monthly rollup means, every year up to this one."""
-    stored = db.rollups(engine, "month", w.TREND_PARAMETERS)
-    stored = stored[(stored["averaging_period"] == "PT0S") & stored["mean"].notna()]
+    seasonal Kendall on the warehouse's stored monthly rollup means, every year up to this one
+    (read through the reader, so that an issue keeps them and is rebuilt from them)."""
+    stored = reader.monthly_rollups(w.TREND_PARAMETERS, sections, year).copy()
     stored["period_start"] = pd.to_datetime(stored["period_start"])
-    stored = stored[stored["period_start"].dt.year <= year]
     table = registry.sections()
     rows = []
     for section_id in sections:
@@ -409,7 +407,7 @@ def build(reader: WarehouseReader, year: int, city_code: str | None = None) -> D
     agreement_rows = agreement_tables(reader, year, water)
     air_rows, air_now, air_before, assessments = air_table(reader, year, scope_cities)
     tables = [section_tables(reader, year, water, now, before), river_table(year, water, now), cross, *agreement_rows,
-              drinking_table(year, drinking, now), trends_table(reader.engine, year, water, reader), air_rows]
+              drinking_table(year, drinking, now), trends_table(year, water, reader), air_rows]
     lineage = reader.lineage(reads(year))
     points = []
     header = [

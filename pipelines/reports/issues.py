@@ -2,7 +2,8 @@
 
 - Number: one stable id per kind, period, scope and revision, `bulletin-2026-11-nanning-r2` (the
   region's: `…-region-r1`), and the number the bureaus write, 南宁市2026年第11期（第2版）.
-- Data as of the issue: the observations a document read are kept beside it, content-addressed
+- Data as of the issue: the rows a document read (observations; an annual assessment's stored
+  monthly rollups and air statistics too) are kept beside it, content-addressed
   (ENVMON_HOME/reports/data/<digest>.parquet, shared by the issues that read the same rows), with
   the partition log and payload rows its lineage printed. The manifest names them; the data version
   is the digest of those rows (reading.WarehouseReader.data_version).
@@ -188,6 +189,12 @@ class SnapshotReader(WarehouseReader):
 
     def _fetch_payloads(self, ids):
         return self._stored_read(("payloads",))
+
+    def _fetch_rollups(self, key, parameters, stations, through_year):
+        return self._stored_read(key)
+
+    def _fetch_air_annual(self, key, year):
+        return self._stored_read(key)
 
 
 class IssueError(RuntimeError):
@@ -404,14 +411,14 @@ class Rebuilt:
 def rebuild(settings, identifier: str, formats=("xlsx", "html", "pdf")) -> Rebuilt:
     """Make an issue again from its manifest: its stored rows, its registry version, its clock."""
     from pipelines import clock
-    from pipelines.reports import bulletin, publish
+    from pipelines.reports import annual, bulletin, publish
     from pipelines.reports.document import fingerprint
     from warehouse import db, registry_store
 
     manifest_path, record = find(settings, identifier)
-    if record["kind"] != "bulletin" or "snapshot" not in record:
-        raise IssueError(f"{identifier} was issued without its data kept (only bulletins issued by this envmon "
-                         "keep them): it cannot be rebuilt")
+    if "snapshot" not in record:
+        raise IssueError(f"{identifier} was issued without its data kept (an issue made before envmon kept "
+                         "them): it cannot be rebuilt")
     snapshot = record["snapshot"]
     reader = SnapshotReader(data_folder(settings), snapshot["reads"], record["inputs"]["flags"])
     engine = db.engine_for(settings.warehouse_url)
@@ -420,8 +427,11 @@ def rebuild(settings, identifier: str, formats=("xlsx", "html", "pdf")) -> Rebui
     try:
         registry_store.use_registry_version(engine, record.get("registry_version"))
         with clock.set_to(issued_at, running=False):
-            document = bulletin.build(reader, Month.parse(record["period"]), city)
-            document.fingerprint = fingerprint("bulletin", document.scope, document.period_label, document.inputs)
+            if record["kind"] == "bulletin":
+                document = bulletin.build(reader, Month.parse(record["period"]), city)
+            else:   # the annual assessment: its observations, stored rollups and air statistics as kept
+                document = annual.build(reader, int(record["period"]), city)
+            document.fingerprint = fingerprint(record["kind"], document.scope, document.period_label, document.inputs)
             with_issue_header(document, identifier, record["issue"]["number"])
             rendered = {fmt: publish.render(document, fmt) for fmt in formats if fmt in record["files"]}
     finally:

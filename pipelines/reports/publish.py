@@ -129,7 +129,7 @@ def _issue_of(document: Document, city: str | None, previous: dict | None, same:
 
 def _issue_record(document: Document, settings: Settings, reader: WarehouseReader | None) -> dict:
     """What an issue keeps beyond its lineage: what its fingerprint is made of, the versions it was
-    made with, each table's rows, and (a bulletin made here) the rows it read."""
+    made with, each table's rows, and (a document made here with its reader) the rows it read."""
     from pipelines.reference import registry, standards
 
     month_last = (Month.parse(document.period_label).last if document.kind == "bulletin"
@@ -141,7 +141,7 @@ def _issue_record(document: Document, settings: Settings, reader: WarehouseReade
                                 for domain in ("surface_water", "seawater", "air")},
               "registry_version": key[0] if isinstance(key, tuple) and isinstance(key[0], int) else None,
               "versions": issues.versions(), "contents": issues.contents(document)}
-    if reader is not None and document.kind == "bulletin":
+    if reader is not None:   # a bulletin's or an assessment's rows, for `envmon report rebuild`
         record["snapshot"] = {"reads": issues.store_reads(settings, reader)}
     return record
 
@@ -205,6 +205,8 @@ def _may_have_changed(previous: dict, kind: str, period: str, touched: set[str] 
     months = sorted({m for _, m in reads_of(kind, period)})
     if any(m.label in touched for m in months):
         return True
+    if kind == "assessment" and any(label[:4] <= period for label in touched):
+        return True   # its trends read the stored monthly means of every year up to its own
     days = tuple(report_days(months))
     digests = {} if digests is None else digests
     if days not in digests:

@@ -39,6 +39,8 @@ AIR_COLUMNS = ["station_id", "parameter", "partition_day", "observed_at", "avera
                "source", "batch_id", "payload_id"]
 AIR_DAY_COLUMNS = ("so2", "no2", "co", "pm10", "pm2_5", "o3", "o3_8h")
 ROUTINE_SURVEY = "routine"   # samples not from a survey file: the month's routine sampling
+# the reads that are data (their rows make the data version), not lineage
+DATA_READS = ("observations", "rollups", "air_annual")
 # the reader's domains and the partition log's (pipelines.observations.SOURCE_DOMAINS)
 LOG_DOMAINS = {"water": "water", "air": "air", "sea": "coastal"}
 
@@ -133,18 +135,38 @@ class WarehouseReader:
     def _fetch_payloads(self, ids) -> pd.DataFrame:
         return db.payloads_by_id(self.engine, ids)
 
+    def _fetch_rollups(self, key: tuple, parameters, stations, through_year: int) -> pd.DataFrame:
+        """The stored monthly rollups (the pipeline's monthly means, PT0S) of `stations` and
+        `parameters`, every year up to `through_year`, with a mean."""
+        stored = db.rollups(self.engine, "month", list(parameters))
+        stored = stored[(stored["averaging_period"] == "PT0S") & stored["mean"].notna()
+                        & stored["station_id"].isin(list(stations))]
+        stored = stored[pd.to_datetime(stored["period_start"]).dt.year <= through_year]
+        return stored.sort_values(["station_id", "parameter", "period_start"]).reset_index(drop=True)
+
+    def _fetch_air_annual(self, key: tuple, year: int) -> pd.DataFrame:
+        """The cities' HJ 663 statistics of a closed year as the pipeline stored them (none: empty)."""
+        from warehouse import air_annual_store, queries
+
+        if not queries.has_table(self.engine, "air_annual_statistics"):
+            return pd.DataFrame(columns=air_annual_store.COLUMNS)
+        from pipelines.assessment import air_annual
+
+        return air_annual_store.annual_statistics(self.engine, year, "city", period=air_annual.PERIOD_YEAR)
+
     def _kept(self, key: tuple, frame: pd.DataFrame) -> pd.DataFrame:
         self.reads[key] = frame
         return frame
 
     def data_version(self) -> str:
-        """The version of the observations this document read: a digest of every row of every
-        read (sorted, so the same rows in another order are the same version). The partition log
-        and the payloads are lineage, not data: a reload of the same rows does not change it."""
+        """The version of the data this document read: a digest of every row of every read of
+        observations, and of the stored rollups and air statistics an annual assessment reads
+        (sorted, so the same rows in another order are the same version). The partition log and
+        the payloads are lineage, not data: a reload of the same rows does not change it."""
         import hashlib
 
         digest = hashlib.sha256()
-        for key in sorted((k for k in self.reads if k[0] == "observations"), key=repr):
+        for key in sorted((k for k in self.reads if k[0] in DATA_READS), key=repr):
             digest.update(repr(key).encode() + b"\0" + frame_digest(self.reads[key]).encode())
         return digest.hexdigest()
 
@@ -195,7 +217,7 @@ class WarehouseReader:
             frame = self._cache[everything]
             return frame[frame["station_id"].isin(list(sections))]
         if key not in self._cache:
-            from pipelines import history  # the batched path's station-and-day keys: one call for the month
+            from pipelines.ingest import history  # the batched path's station-and-day keys: one call for the month
 
             usable = self._assessable(self._observations("water", month, sections))
             means = daily.surface_water_daily_means(history._day_keyed(usable)) if len(usable) else pd.DataFrame(
@@ -268,6 +290,25 @@ class WarehouseReader:
         frame = self._assessable(self._observations("sea", month)).copy()
         frame["survey"] = [_survey(detail) for detail in frame["detail"]]
         return frame
+
+    # --- what the pipeline stored from the observations (the annual assessment) -----------------
+
+    def monthly_rollups(self, parameters, stations, through_year: int) -> pd.DataFrame:
+        """The stored monthly means of `stations` and `parameters`, every year up to `through_year`
+        (the seasonal Kendall's series): read once, and kept with an issue like the observations."""
+        read = ("rollups", "month", tuple(sorted(parameters)), tuple(sorted(stations)), int(through_year))
+        if read not in self._cache:
+            self._cache[read] = self._kept(read, self._fetch_rollups(read, parameters, sorted(stations),
+                                                                     int(through_year)))
+        return self._cache[read]
+
+    def air_annual_statistics(self, year: int) -> pd.DataFrame:
+        """The cities' stored HJ 663 statistics of the closed `year` (table air_annual_statistics;
+        empty where the pipeline has not closed it): read once, kept with an issue."""
+        read = ("air_annual", int(year))
+        if read not in self._cache:
+            self._cache[read] = self._kept(read, self._fetch_air_annual(read, int(year)))
+        return self._cache[read]
 
     # --- status and lineage ------------------------------------------------------------------
 
