@@ -6,6 +6,8 @@
 #      where ENVMON_DASHBOARD_ACK_DB_USER names it (compose does), the dashboard's acknowledging role's
 #      grants on the tables (deploy/dashboard-ack-grants.sh): the app signs users in only where it can
 #      write the security audit log through that role
+#   2b. the shared storage (pipelines/storage.py): the bucket of an S3-compatible store made where missing,
+#      and a probe written, read and removed
 #   3. the Airflow pools in deploy/airflow-pools.json (`cnemc`, used by the live collection DAGs)
 #   4. the first admin of Airflow's UI and REST API, in the FAB auth manager's users (the tables
 #      step 1 made), from the environment: _AIRFLOW_WWW_USER_USERNAME and _AIRFLOW_WWW_USER_PASSWORD
@@ -28,6 +30,9 @@ python -c 'from pipelines.nightly import prepare_warehouse; print(prepare_wareho
 if [ -n "${ENVMON_DASHBOARD_ACK_DB_USER:-}" ]; then
   bash "$here/dashboard-ack-grants.sh"
 fi
+# the shared storage (ENVMON_STORAGE_URL): its bucket made on an object store, then written, read and
+# removed once, so a wrong endpoint or key stops the deployment here, not at the first payload
+python -c 'from pipelines import storage; from pipelines.config import load_settings; print(storage.prepare(load_settings()))'
 airflow pools import "${ENVMON_AIRFLOW_POOLS:-$here/airflow-pools.json}"
 if [ -n "${_AIRFLOW_WWW_USER_PASSWORD:-}" ]; then
   # --option=value: a generated password may begin with "-"; Airflow masks --password in the

@@ -45,8 +45,12 @@ ENVMON_AIRFLOW_RETENTION_DAYS, ENVMON_LOG_RETENTION_DAYS, ENVMON_INBOX_KEEP_DAYS
                       db clean` (default 90), task log files older than this are deleted (default 30),
                       and inbox files set aside in processed/ and refused/ (all in the payload archive)
                       are deleted after this many days (default 30)
-ENVMON_DATA_DOCS_DIR  where every validation path writes its Great Expectations Data Docs and the app
-                      serves them (/data-docs/): a folder every worker reaches (default ENVMON_HOME/data_docs)
+ENVMON_STORAGE_URL, ENVMON_STORAGE_ENDPOINT_URL
+                      the shared storage every worker and the app reach (pipelines/storage.py): the
+                      payload archive (gzip, its sha256 checked on every re-read), the issued documents
+                      and the Data Docs of every validation path. A folder (a mounted volume) or an
+                      S3-compatible store (s3://bucket/prefix, MinIO in compose, at the endpoint URL;
+                      credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). Default: ENVMON_HOME itself
 ENVMON_BULLETIN_CITIES
                       bureau codes (comma-separated) or "all": the cities whose own bulletin the monthly
                       DAG issues beside the region's (default: none)
@@ -89,7 +93,8 @@ ENV_VARS = (
     "ENVMON_AIRFLOW_RETENTION_DAYS",
     "ENVMON_LOG_RETENTION_DAYS",
     "ENVMON_INBOX_KEEP_DAYS",
-    "ENVMON_DATA_DOCS_DIR",
+    "ENVMON_STORAGE_URL",
+    "ENVMON_STORAGE_ENDPOINT_URL",
     "ENVMON_BULLETIN_CITIES",
 )  # and ENVMON_NOW, never set in a deployment (pipelines/clock.py)
 
@@ -120,14 +125,20 @@ class Settings:
     dashboard_warehouse_url: str | None = None
     alert_routing: Path | None = None   # None: the packaged routing file
     simulator_faults: tuple[str, ...] | None = None  # None: every fault (ENVMON_SIMULATOR_FAULTS=default)
-    # issue 25: where Data Docs are written (a path every worker and the app reach; default
-    # ENVMON_HOME/data_docs), and the cities whose own bulletin the monthly DAG issues (bureau codes, or all)
-    data_docs: Path | None = None
+    # issue 25: the shared storage (pipelines/storage.py; None: ENVMON_HOME) and its S3 endpoint, and
+    # the cities whose own bulletin the monthly DAG issues (bureau codes, or all)
+    storage_url: str | None = None
+    storage_endpoint_url: str | None = None
     bulletin_cities: tuple[str, ...] = ()
 
     @property
     def data_docs_dir(self) -> Path:
-        return self.data_docs or self.home / "data_docs"
+        """Where Great Expectations builds Data Docs: the storage's data_docs/ when the storage is a
+        folder; else a local folder, each site then copied to the store (pipelines/quality/data_docs.py)."""
+        from pipelines import storage
+
+        local = storage.of(self).local_path(storage.DATA_DOCS)
+        return local if local is not None else self.home / "data_docs"
 
     @property
     def dashboard_url(self) -> str:
@@ -204,7 +215,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dashboard_warehouse_url=env.get("ENVMON_DASHBOARD_WAREHOUSE_URL") or None,
         alert_routing=Path(env["ENVMON_ALERT_ROUTING"]) if env.get("ENVMON_ALERT_ROUTING") else None,
         simulator_faults=simulator_faults(env),
-        data_docs=Path(env["ENVMON_DATA_DOCS_DIR"]).resolve() if env.get("ENVMON_DATA_DOCS_DIR") else None,
+        storage_url=env.get("ENVMON_STORAGE_URL") or None,
+        storage_endpoint_url=env.get("ENVMON_STORAGE_ENDPOINT_URL") or None,
         bulletin_cities=tuple(c.strip() for c in env.get("ENVMON_BULLETIN_CITIES", "").split(",") if c.strip()),
     )
 

@@ -282,11 +282,11 @@ def _shown_texts(node) -> list[str]:
 def test_envmon_ingest_of_a_file_writes_its_data_docs_where_the_app_serves_them(tmp_path):
     url = f"sqlite:///{tmp_path / 'warehouse.db'}"
     make_warehouse(url)
-    docs = tmp_path / "shared" / "data-docs"
+    docs = tmp_path / "shared" / "data_docs"   # the shared storage's (pipelines/storage.py), not the home's
     payload = tmp_path / "late-tp.csv"
     payload.write_text(LATE_TP, encoding="utf-8")
     env = {"ENVMON_HOME": str(tmp_path / "home"), "ENVMON_WAREHOUSE_URL": url, "PATH": "/usr/bin:/bin",
-           "ENVMON_DATA_DOCS_DIR": str(docs)}
+           "ENVMON_STORAGE_URL": str(tmp_path / "shared")}
     result = subprocess.run([ENVMON, "ingest", "--source", "lab", "--file", str(payload), "--json"], capture_output=True,
                             text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr

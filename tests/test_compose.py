@@ -100,21 +100,26 @@ def _secrets_of(service: dict) -> set[str]:
 SECRETS = {"POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD", "ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD",
            "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY",
            "ENVMON_DASHBOARD_SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD", "ENVMON_API_DB_PASSWORD",
-           "ENVMON_DASHBOARD_ACK_DB_PASSWORD"}
+           "ENVMON_DASHBOARD_ACK_DB_PASSWORD", "ENVMON_STORAGE_SECRET_KEY"}
 AIRFLOW_SECRETS = {"AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
 # which service may hold which secret, and why
 ALLOWED_SECRETS = {
     "postgres": {"POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD", "ENVMON_DB_PASSWORD",  # the superuser; creates the roles
                  "ENVMON_DASHBOARD_DB_PASSWORD", "ENVMON_DASHBOARD_ACK_DB_PASSWORD"},
-    "envmon-restore": {"ENVMON_DB_PASSWORD"},                               # restores the warehouse as its owner
+    "envmon-restore": {"ENVMON_DB_PASSWORD",                               # restores the warehouse as its owner
+                       "ENVMON_STORAGE_SECRET_KEY"},                       # and the archive and documents
+    "minio": {"ENVMON_STORAGE_SECRET_KEY"},                                # the shared storage itself
     "airflow-init": AIRFLOW_SECRETS | {"ENVMON_DB_PASSWORD",                # migrates both databases
+                                       "ENVMON_STORAGE_SECRET_KEY",                  # makes the storage's bucket
                                        "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER",   # tests the channels
                                        "AIRFLOW_ADMIN_PASSWORD"},                    # creates the first admin
     "airflow-worker": AIRFLOW_SECRETS | {"ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD",  # runs the tasks
+                                         "ENVMON_STORAGE_SECRET_KEY",              # archives, issues, Data Docs
                                          "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER"},
     "dashboard": {"ENVMON_DASHBOARD_DB_PASSWORD",                            # reads, as the read-only role
                   "ENVMON_DASHBOARD_ACK_DB_PASSWORD",                        # writes its audit log, acknowledges
-                  "ENVMON_DASHBOARD_SECRET_KEY"},                            # signs its session cookies
+                  "ENVMON_DASHBOARD_SECRET_KEY",                             # signs its session cookies
+                  "ENVMON_STORAGE_SECRET_KEY"},                              # reads the documents, Data Docs
     "api": {"ENVMON_API_DB_PASSWORD"},                                      # reads, and logs partner requests
 }
 
@@ -487,3 +492,25 @@ def test_airflow_sends_its_metrics_to_the_statsd_exporter_which_prometheus_scrap
     assert targets == {"envmon": ("/metrics", ["dashboard:8050"]), "airflow": ("/metrics", ["statsd-exporter:9102"])}
     assert "--port 8050" in " ".join(services["dashboard"]["command"])
     assert not exporter.get("ports") and not prometheus.get("ports")  # neither is published
+
+
+def test_the_shared_storage_is_a_pinned_minio_every_service_that_reads_or_writes_it_reaches():
+    """Issue 25: the archive, the issued documents and the Data Docs in one S3-compatible store
+    (pipelines/storage.py): the workers write them, the init job makes the bucket, the dashboard
+    serves them, the restore writes them back; the keys come from .env, never the file."""
+    services = _compose()["services"]
+    minio = services["minio"]
+    assert re.fullmatch(r"minio/minio:RELEASE\.\d{4}-\d\d-\d\dT[\dZ-]+", minio["image"])   # a pinned release
+    assert "ports" not in minio and "healthcheck" in minio
+    for name in ("airflow-worker", "airflow-init", "dashboard", "envmon-restore"):
+        environment = services[name]["environment"]
+        assert environment["ENVMON_STORAGE_URL"].endswith("s3://envmon}"), name
+        assert "http://minio:9000" in environment["ENVMON_STORAGE_ENDPOINT_URL"], name
+        assert environment["AWS_SECRET_ACCESS_KEY"] == minio["environment"]["MINIO_ROOT_PASSWORD"], name
+        assert "${ENVMON_STORAGE_SECRET_KEY:?" in environment["AWS_SECRET_ACCESS_KEY"], name
+        assert services[name]["depends_on"]["minio"]["condition"] == "service_healthy", name
+    for name in ("airflow-apiserver", "airflow-scheduler", "airflow-triggerer", "api", "proxy"):
+        assert "ENVMON_STORAGE_URL" not in (services[name].get("environment") or {}), name
+    assert "ENVMON_DATA_DOCS_DIR" not in (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    assert "storage.prepare" in (ROOT / "deploy" / "airflow-init.sh").read_text(encoding="utf-8")
+    assert "ENVMON_STORAGE_SECRET_KEY=" in (ROOT / ".env.example").read_text(encoding="utf-8")

@@ -177,25 +177,40 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
         flask.session.clear()
         return flask.redirect("/login")
 
-    # where every validation path writes its Data Docs (pipelines/quality/data_docs.py): the shared
-    # folder ENVMON_DATA_DOCS_DIR names, as pipelines.config reads it, else ENVMON_HOME/data_docs
-    data_docs_root = Path(os.environ.get("ENVMON_DATA_DOCS_DIR") or home / "data_docs")
+    # the shared storage (pipelines/storage.py: ENVMON_STORAGE_URL, else ENVMON_HOME), where every
+    # validation path writes its Data Docs and the issued documents are kept, whichever worker wrote them
+    from pipelines import storage
+
+    shared = storage.from_env(home)
 
     @server.get("/data-docs/")
     @server.get("/data-docs/<path:name>")
     def data_docs(name: str = "index.html"):
-        return flask.send_from_directory(data_docs_root, name)
+        local = shared.local_path(storage.DATA_DOCS)
+        if local is not None:
+            return flask.send_from_directory(local, name)
+        from pipelines.quality.data_docs import served
+
+        try:
+            body = served(shared, name)
+        except OSError:
+            body = None
+        if body is None:
+            flask.abort(404)
+        import mimetypes
+
+        return flask.Response(body, mimetype=mimetypes.guess_type(name)[0] or "application/octet-stream")
 
     @server.get("/issued/<issue>.<fmt>")
     def issued_document(issue: str, fmt: str):
         """An issued document's file (issue 25), to a user who may see the issue, else 404."""
         from dashboards.app.pages import documents
 
-        path = documents.issued_file(home, flask_login.current_user.user, issue, fmt)
+        path = documents.issued_file(shared, flask_login.current_user.user, issue, fmt)
         if path is None or not path.is_file():
             flask.abort(404)
-        return flask.send_file(path, mimetype=documents.MEDIA_TYPES[fmt], as_attachment=True,
-                               download_name=path.name)
+        return flask.send_file(io.BytesIO(path.read_bytes()), mimetype=documents.MEDIA_TYPES[fmt],
+                               as_attachment=True, download_name=path.name)
 
     @server.get("/download/<page>/<table>.<fmt>")
     def download(page: str, table: str, fmt: str):
@@ -234,7 +249,8 @@ def create_app(warehouse_url: str, users_path: Path, home: Path, secret_key: str
 
     pages.register_callbacks(app, current_context)
     server.config["ENVMON_WAREHOUSE"] = warehouse
-    server.config["ENVMON_HOME"] = home   # the issued documents (pages/documents.py)
+    server.config["ENVMON_HOME"] = home
+    server.config["ENVMON_STORAGE"] = shared   # the issued documents (pages/documents.py)
     # the acknowledgements' own connection (None: acknowledging is off, `envmon alerts ack` remains)
     server.config["ENVMON_ACK_ENGINE"] = db.engine_for(ack_url) if ack_url else None
     return security.add_headers(app, proxies)  # CSP and the rest on every response; the proxies trusted

@@ -3,9 +3,10 @@
 A backup folder holds
   warehouse.dump | warehouse.sqlite   the warehouse (warehouse/backup_store.py: pg_dump --format=custom
                                       in one snapshot, or SQLite's online backup API)
-  archive/                            the raw payloads as received (ENVMON_HOME/archive): the only
-                                      copy of the CNEMC water snapshots, which the feed never serves again
-  reports/                            the issued documents (ENVMON_HOME/reports), superseded issues too
+  archive/                            the raw payloads as received (archive/ of the shared storage,
+                                      pipelines/storage.py: ENVMON_STORAGE_URL, default ENVMON_HOME), gzip:
+                                      the only copy of the CNEMC water snapshots, which the feed never serves again
+  reports/                            the issued documents (reports/ of the shared storage), superseded issues too
   dashboard-users.json                the dashboard's users (ENVMON_DASHBOARD_USERS), if there is one
   manifest.json                       envmon's version, the Alembic revision, the time, the counts per
                                       table of the dump, and every file's sha256 and size
@@ -27,14 +28,14 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from pipelines import clock
+from pipelines import clock, storage
 from pipelines.config import Settings
 from warehouse import backup_store, db
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 USERS = "dashboard-users.json"
-FOLDERS = ("archive", "reports")  # under ENVMON_HOME, copied whole
+FOLDERS = ("archive", "reports")  # of the shared storage (pipelines/storage.py), copied whole
 SCHEDULED_PREFIX = "envmon-backup-"
 CHUNK = 1 << 20
 
@@ -90,13 +91,12 @@ def backup(destination: Path, settings: Settings, users_path: Path | None = None
     try:
         warehouse = backup_store.dump(settings.warehouse_url, partial)
         files = {warehouse["file"]: _entry(partial / warehouse["file"])}
+        store = storage.of(settings)
         for folder in FOLDERS:
-            root = settings.home / folder
-            for source in _files_under(root):
-                relative = Path(folder) / source.relative_to(root)
-                (partial / relative).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, partial / relative)
-                files[relative.as_posix()] = _entry(partial / relative)
+            for key in store.keys(folder):   # read through the storage: a folder or an object store
+                (partial / key).parent.mkdir(parents=True, exist_ok=True)
+                (partial / key).write_bytes(store.read(key))
+                files[key] = _entry(partial / key)
         users = users_path or _users_file()
         if users.exists():
             shutil.copy2(users, partial / USERS)
@@ -169,9 +169,10 @@ def _what_the_target_holds(settings: Settings, users: Path) -> list[str]:
     tables = backup_store.has_tables(db.engine_for(settings.warehouse_url))
     if tables:
         held.append(f"the warehouse holds {tables} tables")
+    store = storage.of(settings)
     for folder in FOLDERS:
-        if _files_under(settings.home / folder):
-            held.append(f"{settings.home / folder} holds files")
+        if store.keys(folder):
+            held.append(f"{store.describe(folder)} holds files")
     if users.exists():
         held.append(f"the users file {users} exists")
     return held
@@ -217,16 +218,15 @@ def restore(source: Path, settings: Settings, force: bool = False, users_path: P
 
 
 def _restore_files(source: Path, manifest: dict, settings: Settings, users: Path, replace: bool) -> dict:
+    store = storage.of(settings)
     if replace:
         for folder in FOLDERS:
-            shutil.rmtree(settings.home / folder, ignore_errors=True)
+            store.remove(folder)
     restored = {folder: 0 for folder in FOLDERS}
     for relative in sorted(manifest["files"]):
         top = relative.split("/", 1)[0]
-        if top in FOLDERS:
-            target = settings.home / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source / relative, target)
+        if top in FOLDERS:   # written through the storage: a folder or an object store
+            store.write(relative, (source / relative).read_bytes())
             restored[top] += 1
         elif relative == USERS:
             users.parent.mkdir(parents=True, exist_ok=True)

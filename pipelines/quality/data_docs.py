@@ -1,8 +1,12 @@
 """Where Great Expectations' Data Docs are written, on every validation path (issue 25): the nightly
 run's simulated batches (a site per day and source) and every payload batch (live collection, the
 inbox files, `envmon ingest`: a site per batch, named for the source and the time it was
-validated). They go to ENVMON_DATA_DOCS_DIR (default ENVMON_HOME/data_docs), a folder every worker
-and the dashboard app reach (its /data-docs/), under one index page, newest day first.
+validated). They go to the shared storage's data_docs/ (pipelines/storage.py: ENVMON_STORAGE_URL,
+default ENVMON_HOME), which every worker and the dashboard app reach (its /data-docs/), under one
+index page, newest day first. On a folder they are built in place; on an object store each site is
+built in a local folder (ENVMON_HOME/data_docs), then copied to the store without its static/ (the
+one shared copy, data_docs/static/, is copied once; the app serves a site's static/ from it) and
+removed locally, and the index is made from what the store holds, whichever worker wrote it.
 
 Cost: a payload batch's site links the 7 MB of static assets every site shares before it is built
 (data_docs_views.SharedAssetsSiteBuilder: GX copies nothing), so it costs its pages alone: about
@@ -11,6 +15,7 @@ day of the simulated water network (1,863 rows; measured 2026-12-07; copying the
 cost 0.4 s more). `envmon ingest --json` reports it per run as `seconds.data_docs`."""
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import os
@@ -88,7 +93,13 @@ def _days(root: Path) -> list[Path]:
 
 def write_index(settings, today: date | None = None) -> Path:
     """One page linking each day's Data Docs, newest first, after pruning the oldest: it stays
-    usable after years of nightly runs and collections."""
+    usable after years of nightly runs and collections. On an object store, the sites built here
+    are copied to it first, and the page lists the store's."""
+    from pipelines import storage
+
+    store = storage.of(settings)
+    if not store.is_local:
+        return _publish_to_store(settings, store, today)
     root = settings.data_docs_dir
     root.mkdir(parents=True, exist_ok=True)
     days = _days(root)
@@ -96,14 +107,95 @@ def write_index(settings, today: date | None = None) -> Path:
     for folder in days:
         if (newest - date.fromisoformat(folder.name)).days > RETENTION_DAYS:
             shutil.rmtree(folder, ignore_errors=True)
-    items = []
-    for folder in _days(root):
-        links = " · ".join(f'<a href="{folder.name}/{s.name}/index.html">{html.escape(s.name)}</a>'
-                           for s in sorted(folder.iterdir()) if (s / "index.html").exists())
-        items.append(f"<li>{folder.name}: {links}</li>")
-    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>envmon Data Docs</title></head><body>"
-            "<h1>envmon validation (Great Expectations Data Docs)</h1><ul>" + "".join(items) + "</ul></body></html>")
+    page = _index_page([(folder.name, [s.name for s in sorted(folder.iterdir()) if (s / "index.html").exists()])
+                        for folder in _days(root)])
     partial = root / f"index.html.{os.getpid()}.partial"
     partial.write_text(page, encoding="utf-8")
     partial.replace(root / "index.html")   # two workers writing at once: each reader sees a whole page
     return root / "index.html"
+
+
+def _index_page(days: list[tuple[str, list[str]]]) -> str:
+    items = []
+    for day, sites in days:
+        links = " · ".join(f'<a href="{day}/{site}/index.html">{html.escape(site)}</a>' for site in sites)
+        items.append(f"<li>{day}: {links}</li>")
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>envmon Data Docs</title></head><body>"
+            "<h1>envmon validation (Great Expectations Data Docs)</h1><ul>" + "".join(items) + "</ul></body></html>")
+
+
+def _is_day(name: str) -> bool:
+    try:
+        date.fromisoformat(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _upload_tree(store, local: Path, key: str) -> int:
+    """Every file under `local` to the store under `key`, a static/ link (the shared copy) left out."""
+    count = 0
+    for path in sorted(local.rglob("*")):
+        relative = path.relative_to(local)
+        if "static" in relative.parts[:1] and (local / "static").is_symlink():
+            continue
+        if path.is_file() and not path.is_symlink():
+            store.write(f"{key}/{relative.as_posix()}", path.read_bytes())
+            count += 1
+    return count
+
+
+def _publish_to_store(settings, store, today: date | None = None) -> Path:
+    """Copy the sites built in the local folder to the object store (the shared static assets once,
+    or again after an upgrade changed them), remove them here, prune the store's oldest days and
+    write its index page. Returns the local folder's index (a copy of the store's)."""
+    from pipelines import storage
+
+    local = settings.data_docs_dir
+    local.mkdir(parents=True, exist_ok=True)
+    shared = local / "static"
+    if shared.is_dir():
+        manifest = shared / "vendor" / "manifest.json"
+        key = f"{storage.DATA_DOCS}/static/vendor/manifest.json"
+        if not store.exists(key) or (manifest.exists() and store.read(key) != manifest.read_bytes()):
+            _upload_tree(store, shared, f"{storage.DATA_DOCS}/static")
+    for day in _days(local):
+        for site in sorted(day.iterdir()):
+            if site.is_dir() and (site / "index.html").exists():
+                _upload_tree(store, site, f"{storage.DATA_DOCS}/{day.name}/{site.name}")
+                shutil.rmtree(site, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            day.rmdir()
+    fs, root = store.fs, store.path(storage.DATA_DOCS)
+    days = sorted((p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)), reverse=True) \
+        if fs.isdir(root) else []
+    days = [d for d in days if _is_day(d)]
+    newest = date.fromisoformat(days[0]) if days else (today or clock.today())
+    listed = []
+    for day in days:
+        if (newest - date.fromisoformat(day)).days > RETENTION_DAYS:
+            store.remove(f"{storage.DATA_DOCS}/{day}")
+            continue
+        sites = sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(f"{root}/{day}", detail=False))
+        listed.append((day, sites))
+    page = _index_page(listed)
+    store.write(f"{storage.DATA_DOCS}/index.html", page.encode("utf-8"))
+    (local / "index.html").write_text(page, encoding="utf-8")
+    return local / "index.html"
+
+
+def served(store, name: str) -> bytes | None:
+    """A Data Docs file as the app serves it from an object store (/data-docs/<name>): a site's
+    static/ is the one shared copy. None: not there."""
+    from pipelines import storage
+
+    candidates = [f"{storage.DATA_DOCS}/{name}"]
+    parts = name.split("/")
+    if len(parts) > 3 and parts[2] == "static" and _is_day(parts[0]):
+        candidates.append(f"{storage.DATA_DOCS}/static/{'/'.join(parts[3:])}")
+    for key in candidates:
+        try:
+            return store.read(key)
+        except (FileNotFoundError, ValueError):
+            continue
+    return None

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import platform
 import shutil
@@ -134,8 +135,10 @@ def fonts() -> list[dict]:
 
 # --- the data as of the issue -----------------------------------------------------------------
 
-def data_folder(settings) -> Path:
-    return settings.home / "reports" / "data"
+def data_folder(settings):
+    from pipelines import storage
+
+    return storage.reports_root(settings) / "data"
 
 
 def store_reads(settings, reader: WarehouseReader) -> list[dict]:
@@ -148,9 +151,11 @@ def store_reads(settings, reader: WarehouseReader) -> list[dict]:
         digest = frame_digest(frame)
         path = folder / f"{digest}.parquet"
         if not path.exists():
-            partial = path.with_suffix(".partial")
-            frame.to_parquet(partial, index=False)
-            partial.replace(path)
+            from pipelines import storage
+
+            buffer = io.BytesIO()
+            frame.to_parquet(buffer, index=False)
+            storage.write_atomic(path, buffer.getvalue())
         entries.append({"read": [list(k) if isinstance(k, tuple) else k for k in key], "digest": digest,
                         "rows": len(frame), "file": path.name})
     return entries
@@ -168,10 +173,10 @@ class SnapshotReader(WarehouseReader):
         super().__init__(None, assessable_flags)
         self._stored = {}
         for entry in entries:
-            path = Path(folder) / entry["file"]
+            path = folder / entry["file"]
             if not path.exists():
                 raise IssueError(f"the data of this issue are missing: {path} (restore reports/ from a backup)")
-            frame = pd.read_parquet(path)
+            frame = pd.read_parquet(io.BytesIO(path.read_bytes()))
             if frame_digest(frame) != entry["digest"]:
                 raise IssueError(f"{path} does not hold the rows it was written with (its digest differs)")
             self._stored[_key(entry["read"])] = frame
@@ -322,11 +327,18 @@ def announce_out_of_date(settings, record: dict, city: str | None, months_touche
 
 # --- finding an issue ---------------------------------------------------------------------------
 
+def reports_root(settings):
+    """reports/ of the shared storage (pipelines/storage.py), from the Settings, the Storage or
+    ENVMON_HOME itself."""
+    from pipelines import storage
+
+    return storage.reports_root(settings)
+
+
 def manifests(settings, kind: str = "bulletin") -> list[tuple[Path, dict]]:
     """Every manifest of a kind, issued now or superseded, oldest folder first (`settings`: the
-    Settings, or ENVMON_HOME itself)."""
-    home = settings if isinstance(settings, (str, Path)) else settings.home
-    root = Path(home) / "reports" / ("bulletins" if kind == "bulletin" else "assessments")
+    Settings, the shared Storage, or ENVMON_HOME itself)."""
+    root = reports_root(settings) / ("bulletins" if kind == "bulletin" else "assessments")
     found = []
     if root.is_dir():
         for path in sorted(root.glob("*/manifest*.json")) + sorted(root.glob("*/superseded/*/manifest*.json")):
@@ -345,15 +357,15 @@ def listing(settings) -> list[dict]:
     """The numbered issues, newest first: id, number, title, kind, period, city, state (current or
     superseded), issued_at and each format's file. Each manifest is read once while it is unchanged
     (the app lists them on every visit; a manifest lists every payload, so it may be large)."""
-    home = settings if isinstance(settings, (str, Path)) else settings.home
     rows = []
     for kind in ("bulletin", "assessment"):
-        root = Path(home) / "reports" / ("bulletins" if kind == "bulletin" else "assessments")
+        root = reports_root(settings) / ("bulletins" if kind == "bulletin" else "assessments")
         if not root.is_dir():
             continue
         for path in [*root.glob("*/manifest*.json"), *root.glob("*/superseded/*/manifest*.json")]:
             try:
-                row = _listed(path, path.stat().st_mtime_ns, kind)
+                stat = path.stat()
+                row = _listed(path, getattr(stat, "st_mtime_ns", None) or int(stat.st_mtime * 1e9), kind)
             except (OSError, ValueError):
                 continue
             if row is not None:
@@ -379,12 +391,12 @@ def find(settings, identifier: str) -> tuple[Path, dict]:
     for path, record in manifests(settings, kind):
         if record.get("issue", {}).get("id") == identifier:
             return path, record
-    raise IssueError(f"no issue {identifier} under {settings.home / 'reports'}")
+    raise IssueError(f"no issue {identifier} under {reports_root(settings)}")
 
 
-def issued_file(manifest_path: Path, entry: dict) -> Path | None:
+def issued_file(manifest_path, entry: dict):
     """The issued file of a manifest entry: beside the manifest (current or superseded/)."""
-    path = manifest_path.parent / Path(entry["path"]).name
+    path = manifest_path.parent / entry["path"].replace("\\", "/").rsplit("/", 1)[-1]
     return path if path.exists() else None
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -62,8 +61,12 @@ def build_assessment(year: int, city: str | None = None, settings: Settings | No
     return annual.build(reader or reader_for(settings), year, city)
 
 
-def folder(settings: Settings, kind: str, period: str) -> Path:
-    return settings.home / "reports" / KINDS[kind] / period
+def folder(settings: Settings, kind: str, period: str):
+    """The issue's folder in the shared storage (pipelines/storage.py: ENVMON_HOME/reports by
+    default): a pathlib.Path, or a UPath on an object store."""
+    from pipelines import storage
+
+    return storage.reports_root(settings) / KINDS[kind] / period
 
 
 def file_name(kind: str, period: str, city: str | None, fmt: str) -> str:
@@ -107,9 +110,9 @@ def write(document: Document, formats, settings: Settings, city: str | None = No
         record["files"] = {**previous.get("files", {}), **record["files"]}
         for name in ("snapshot", "data_as_of"):
             record[name] = previous.get(name, record.get(name))
-    partial = manifest_path.with_suffix(".partial")
-    partial.write_text(json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
-    partial.replace(manifest_path)
+    from pipelines import storage
+
+    storage.write_atomic(manifest_path, json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"))
     if previous and not same:
         issues.announce_reissue(settings, record, previous, city)
     return record
@@ -152,8 +155,8 @@ def manifest(document: Document, files: dict) -> dict:
     return {
         "kind": document.kind, "title": document.title, "period": document.period_label, "scope": document.scope,
         "fingerprint": document.fingerprint, "stamp": document.stamp.isoformat(),
-        "files": {fmt: {"path": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
-                        "bytes": Path(path).stat().st_size} for fmt, path in files.items()},
+        "files": {fmt: {"path": str(path), "sha256": hashlib.sha256(_as_path(path).read_bytes()).hexdigest(),
+                        "bytes": _as_path(path).stat().st_size} for fmt, path in files.items()},
         "partitions": len(lineage["partitions"]),
         "batches": [{k: (str(v) if isinstance(v, date) else int(v) if k in ("payload_id", "rows") and v is not None
                      else v) for k, v in row.items()} for row in batches.to_dict(orient="records")],
@@ -162,7 +165,11 @@ def manifest(document: Document, files: dict) -> dict:
     }
 
 
-def _manifest_path(settings: Settings, kind: str, period: str, city: str | None) -> Path:
+def _as_path(path):
+    return path if hasattr(path, "read_bytes") else Path(path)
+
+
+def _manifest_path(settings: Settings, kind: str, period: str, city: str | None):
     return folder(settings, kind, period) / (f"manifest-{city}.json" if city else "manifest.json")
 
 
@@ -171,17 +178,17 @@ def read_manifest(settings: Settings, kind: str, period: str, city: str | None =
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def _supersede(target: Path, previous: dict, manifest_path: Path) -> None:
+def _supersede(target, previous: dict, manifest_path) -> None:
     archive = target / "superseded" / f"{previous['stamp'][:19].replace(':', '')}-{previous['fingerprint'][:12]}"
     archive.mkdir(parents=True, exist_ok=True)
     for entry in previous.get("files", {}).values():
         # the file beside its manifest, not the absolute path recorded: a restored ENVMON_HOME may
         # lie elsewhere than the one that issued it (pipelines/operations/backup.py)
-        path = target / Path(entry["path"]).name
+        path = target / entry["path"].replace("\\", "/").rsplit("/", 1)[-1]
         if path.exists():
-            shutil.move(str(path), archive / path.name)
+            path.rename(archive / path.name)   # a Path, or a UPath of the object store (copied, then removed)
     if manifest_path.exists():
-        shutil.move(str(manifest_path), archive / manifest_path.name)
+        manifest_path.rename(archive / manifest_path.name)
 
 
 # --- the monthly DAG --------------------------------------------------------------------------
@@ -255,7 +262,9 @@ def _label(period: str, city: str | None) -> str:
 
 
 def _state(settings: Settings, kind: str) -> dict | None:
-    path = settings.home / "reports" / KINDS[kind] / STATE_FILE
+    from pipelines import storage
+
+    path = storage.reports_root(settings) / KINDS[kind] / STATE_FILE
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -263,9 +272,10 @@ def _state(settings: Settings, kind: str) -> dict | None:
 
 
 def _save_state(settings: Settings, kind: str, state: dict) -> None:
-    path = settings.home / "reports" / KINDS[kind] / STATE_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(state, sort_keys=True), encoding="utf-8")
+    from pipelines import storage
+
+    storage.write_atomic(storage.reports_root(settings) / KINDS[kind] / STATE_FILE,
+                         json.dumps(state, sort_keys=True).encode("utf-8"))
 
 
 def refresh_bulletins(today: date, settings: Settings | None = None) -> dict:

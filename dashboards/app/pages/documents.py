@@ -5,7 +5,6 @@ crafted address gets nothing more than the page shows); superseded issues are li
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import flask
 from dash import html
@@ -24,13 +23,14 @@ def may_see(user, issue: dict) -> bool:
     return user.is_regional or issue.get("city") in (None, user.bureau)
 
 
-def visible_issues(home: Path, user) -> list[dict]:
+def visible_issues(home, user) -> list[dict]:
+    """`home`: the shared storage (pipelines/storage.py), or ENVMON_HOME."""
     from pipelines.reports import issues
 
     return [row for row in issues.listing(home) if may_see(user, row)]
 
 
-def issued_file(home: Path, user, identifier: str, fmt: str) -> Path | None:
+def issued_file(home, user, identifier: str, fmt: str):
     """The file of an issue the user may see, or None (unknown issue, format, or not the user's)."""
     from pipelines.reports import issues
 
@@ -42,7 +42,9 @@ def issued_file(home: Path, user, identifier: str, fmt: str) -> Path | None:
         return None
     for row in issues.listing(home):
         if row["issue"] == identifier and may_see(user, row) and fmt in row["files"]:
-            return Path(row["files"][fmt])
+            from pipelines import storage
+
+            return storage.same_kind(issues.reports_root(home), row["files"][fmt])
     return None
 
 
@@ -62,7 +64,7 @@ def _row(context, issue: dict) -> html.Tr:
 
 def render(context, rest):
     lang = context.lang
-    home = flask.current_app.config.get("ENVMON_HOME")
+    home = flask.current_app.config.get("ENVMON_STORAGE") or flask.current_app.config.get("ENVMON_HOME")
     rows = visible_issues(home, context.user) if home is not None else []
     if not rows:
         return [html.H3(t("documents", lang)), components.notice(t("documents_none", lang), "info", "documents-none")], None
