@@ -5,7 +5,7 @@ and restore".
 
     .venv/bin/python bench/backup_restore.py --days 30 [--dialect postgresql|sqlite]
 
-The warehouse is filled by pipelines.history.backfill (the same rows as N nightly runs) plus the
+The warehouse is filled by pipelines.ingest.history.backfill (the same rows as N nightly runs) plus the
 real fixture payloads (tests/fixtures), archived as received."""
 from __future__ import annotations
 
@@ -33,13 +33,14 @@ def _database(admin, name: str) -> str:
 
 
 def _populate(settings, days: int) -> None:
-    from pipelines import history, ingest
+    from pipelines.ingest import history
+    from pipelines.ingest.payloads import ingest_payload
 
     last = date(2026, 12, 30)
     history.backfill(last - timedelta(days=days - 1), last, settings, workers=0)
     fetched = datetime(2027, 1, 1, tzinfo=timezone.utc)
     for source, name in (("cnemc-water", "cnemc-water-publish.json"), ("cnemc-air", "cnemc-air-hourly.csv")):
-        ingest.ingest_payload(source, (FIXTURES / name).read_bytes(), name, fetched, settings)
+        ingest_payload(source, (FIXTURES / name).read_bytes(), name, fetched, settings)
 
 
 def measure(dialect: str, days: int) -> dict:

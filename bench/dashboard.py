@@ -11,7 +11,7 @@ older measure, up to Playwright's "networkidle", which adds its 500 ms of quiet 
 
 --url: a warehouse already filled (brought to the newest migration first: the dashboard's indexes
 are migration 0013); else --fill-from/--fill-to backfill a fresh schema first with
-pipelines/history.py (ten years: 23 min on 2 shared cores, 2026-12-02; 82 min under heavy load),
+pipelines/ingest/history.py (ten years: 23 min on 2 shared cores, 2026-12-02; 82 min under heavy load),
 then ANALYZE it; --schema names it (default: a fresh random name), --keep keeps it for the next run. Targets (issue 12): every
 callback p95 ≤ 200 ms, every page fully drawn ≤ 1.5 s. The app's query cache (60 s) is on, as
 deployed: the first load of a page is reported apart (`first_load_ms`, the cold caches). A
@@ -71,7 +71,7 @@ def summary(values: list[float]) -> dict:
 def fill(first: date, last: date, base_url: str, schema: str | None = None) -> str:
     from sqlalchemy import create_engine, text
 
-    from pipelines import history
+    from pipelines.ingest import history
     from pipelines.config import load_settings
 
     schema = schema or f"envmon_bench_dashboard_{uuid.uuid4().hex[:8]}"

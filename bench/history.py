@@ -1,6 +1,6 @@
 """Years of simulated Beibu history backfilled the way a bureau adopting envmon loads its archive:
 every registry section, coastal point and air station simulated, validated, QC'd, loaded, rolled up
-and assessed by pipelines/history.py, chunk by chunk.
+and assessed by pipelines/ingest/history.py, chunk by chunk.
 
     .venv/bin/python bench/history.py --from 2018-01-01 --to 2025-12-31 --json
 
@@ -91,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("ENVMON_HOME", tempfile.mkdtemp(prefix="envmon-bench-history-"))
 
-    from pipelines import history
+    from pipelines.ingest import history
     from pipelines.config import load_settings
 
     schema_name = f"envmon_bench_history_{uuid.uuid4().hex[:8]}"

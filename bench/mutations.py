@@ -110,13 +110,13 @@ MUTATIONS = (
     Mutation(
         "qc-filter-archive", "the archive path assesses the touched days from every stored observation, not only "
                              "the ENVMON_ASSESSABLE_FLAGS ones",
-        (("pipelines/bulk_ingest.py",
+        (("pipelines/ingest/batches.py",
           '            usable = observations[observations["qc_flag"].isin(settings.assessable_flags)]\n',
           "            usable = observations\n"),),
         ("tests/test_archive_ingest.py",)),
     Mutation(
         "read-count-archive", "the archive path counts rows read after validation (loaded + quarantined)",
-        (("pipelines/bulk_ingest.py", '{"rows_read": parsed.read,', '{"rows_read": len(good) + held,'),),
+        (("pipelines/ingest/batches.py", '{"rows_read": parsed.read,', '{"rows_read": len(good) + held,'),),
         ("tests/test_archive_ingest.py",)),
     Mutation(
         "read-count", "rows read are counted after validation (loaded + quarantined) instead of as ingested",
@@ -182,7 +182,7 @@ MUTATIONS = (
          "test_a_year_to_date_or_a_year_short_of_324_days_is_insufficient_data_never_a_verdict",)),
     Mutation(
         "collect-gap", "an hour that never arrives is tried for ever instead of becoming a gap after N tries",
-        (("pipelines/collect.py", '    row["status"] = "gap" if row["tries"] >= max_tries else "failed"\n',
+        (("pipelines/ingest/collect.py", '    row["status"] = "gap" if row["tries"] >= max_tries else "failed"\n',
           '    row["status"] = "failed"\n'),),
         ("tests/test_collection_ledger.py::"
          "test_a_missing_hour_becomes_a_gap_told_once_and_late_and_revised_hours_come_in[sqlite]",)),

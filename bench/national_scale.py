@@ -7,7 +7,7 @@ the test server; dropped afterwards unless --keep): the stations and sections th
 the real samples of ../shared/reference/formats (the national air hour's 1,601 stations, the national
 water response's 1,900 sections) are simulated for each day by pipelines/sources/simulator.py
 (national_air_day: 24 hourly CSV payloads; national_water_day: six 4-hourly Publish.ashx JSON
-responses) and ingested as `envmon ingest` does (pipelines/bulk_ingest.ingest: archive, parse, the
+responses) and ingested as `envmon ingest` does (pipelines/ingest/batches.ingest: archive, parse, the
 registry adopting every station the first payloads publish, validation, QC, the published comparison,
 load, the days' assessments and rollups, the air annual statistics and the alert step), one day after
 another. Then the app's Overview (the Dash callback the browser asks for: map, KPIs, cross-boundary
@@ -58,8 +58,8 @@ def schema_bytes(engine, schema_name: str) -> int:
 
 
 def day_payloads(day: date, seed: int, stations, sections) -> tuple[list, float]:
-    """The day's 30 payloads as bulk_ingest items (fetched the next night), and the seconds it took."""
-    from pipelines.bulk_ingest import Payload
+    """The day's 30 payloads as pipelines.ingest.batches items (fetched the next night), and the seconds it took."""
+    from pipelines.ingest.batches import Payload
     from pipelines.clock import nightly_run_time
     from pipelines.sources import simulator
 
@@ -76,11 +76,11 @@ def day_payloads(day: date, seed: int, stations, sections) -> tuple[list, float]
 
 
 def run_day(day: date, seed: int, stations, sections, settings) -> dict:
-    from pipelines import bulk_ingest
+    from pipelines.ingest import batches
 
     items, simulate_seconds = day_payloads(day, seed, stations, sections)
     started = time.perf_counter()
-    outcome = bulk_ingest.ingest(items, settings, again=True, assess=True)
+    outcome = batches.ingest(items, settings, again=True, assess=True)
     seconds = time.perf_counter() - started
     if outcome.refused or outcome.failed:
         raise SystemExit(f"{day}: refused {outcome.refused[:1]} failed {outcome.failed[:1]}")

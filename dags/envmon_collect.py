@@ -6,7 +6,7 @@ and revisions, and a run that records a gap succeeds), and the laboratory and co
 mode only; the inbox DAGs wherever ENVMON_INBOX is set, except in files mode, where the nightly run
 collects every inbox itself. Calls to the CNEMC endpoints share the
 pool `cnemc` (deploy/airflow-pools.json), so catch-up and retries never hammer the feed.
-Wiring only: the work lives in pipelines.collect."""
+Wiring only: the work lives in pipelines.ingest.collect."""
 from __future__ import annotations
 
 import os
@@ -52,7 +52,7 @@ def _collection_dag(source: str, collect_task):
 def _live_task(source: str):
     @task(task_id=f"collect_{source.replace('-', '_')}", pool=CNEMC_POOL, outlets=[SOURCE_ASSETS[source]])
     def collect() -> dict:
-        from pipelines import collect as collection
+        from pipelines.ingest import collect as collection
 
         return collection.collect_live(source)
 
@@ -62,7 +62,7 @@ def _live_task(source: str):
 def _inbox_task(source: str):
     @task(task_id=f"collect_{source}", outlets=[SOURCE_ASSETS[source]])
     def collect() -> dict:
-        from pipelines import collect as collection
+        from pipelines.ingest import collect as collection
 
         return collection.collect_inbox(source)
 

@@ -78,7 +78,7 @@ def envmon_nightly():
 
         @task(task_id=f"collect_{source.replace('-', '_')}", outlets=[WAREHOUSE_ASSET])
         def collect(source: str = source) -> dict:
-            from pipelines import collect as collection
+            from pipelines.ingest import collect as collection
 
             return collection.collect_inbox(source, run_day=_day())
 

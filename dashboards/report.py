@@ -234,7 +234,7 @@ def _series_title(station: pd.Series) -> str:
 
 
 def _label_text(data_label: str) -> str:
-    """The nightly's data label (pipelines/nightly.data_label, in English) as the page says it."""
+    """The nightly's data label (pipelines/config.data_label, in English) as the page says it."""
     if "simulated" in data_label:
         return "模拟数据（envmon 模拟器生成，并非实测）"
     if "live" in data_label:

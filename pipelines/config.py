@@ -31,7 +31,7 @@ ENVMON_FETCH_ATTEMPTS, ENVMON_FETCH_FIRST_WAIT_SECONDS
                       attempts of a live CNEMC request and the wait before the second (then
                       doubling, at most 60 s); default 4 and 2 s
 ENVMON_COLLECT_MAX_TRIES, ENVMON_COLLECT_LOOKBACK_HOURS
-                      the collection ledger (pipelines/collect.py): collections that may ask for an
+                      the collection ledger (pipelines/ingest/collect.py): collections that may ask for an
                       expected hour or snapshot before it is recorded as a gap (default 6: six hourly
                       air collections, half a day of the water feed's 2-hourly ones), and the hours
                       back that are fetched again until unchanged, for late stations and revisions
@@ -180,6 +180,16 @@ def source_mode(environ: dict[str, str] | None = None) -> str:
     if mode not in SOURCE_MODES:
         raise ValueError(f"ENVMON_SOURCE_MODE must be 'simulated', 'files' or 'live', not {mode!r}")
     return mode
+
+
+SIMULATED_LABEL = "simulated (envmon simulator; not measured data)"
+
+
+def data_label(settings: Settings) -> str:
+    """What the data are, as the alerts, the run summary and the static report say it (from the
+    source mode): here, below the nightly steps and the alerts, so that both can import it."""
+    labels = {"simulated": SIMULATED_LABEL, "files": "CNEMC feeds (files)", "live": "CNEMC feeds (live)"}
+    return labels[settings.source_mode]
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:

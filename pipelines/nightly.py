@@ -11,22 +11,14 @@ from pipelines import clock
 from pipelines.assessment import cross_boundary, daily, rollups
 from pipelines.quality import data_docs, qc
 from pipelines.reference import registry, standards
-from pipelines.config import NIGHTLY_SOURCES, Settings, load_settings
+from pipelines.config import NIGHTLY_SOURCES, Settings, data_label, load_settings
 from pipelines.observations import SOURCE_DOMAINS, bureau_day, conform, with_partition_day
 from pipelines.sources import simulator
 from pipelines.quality.validation import validate as run_suite
 from warehouse import db, staging
 
-SIMULATED_LABEL = "simulated (envmon simulator; not measured data)"
-
-
 def sources_for(settings: Settings) -> tuple[str, ...]:
     return NIGHTLY_SOURCES[settings.source_mode]
-
-
-def data_label(settings: Settings) -> str:
-    labels = {"simulated": SIMULATED_LABEL, "files": "CNEMC feeds (files)", "live": "CNEMC feeds (live)"}
-    return labels[settings.source_mode]
 
 
 def _stage(settings: Settings, source: str, day: date, stage: str, frame: pd.DataFrame, batch: str) -> None:
@@ -52,10 +44,10 @@ def prepare_warehouse(settings: Settings | None = None) -> dict:
 
 def ingest(source: str, day: date, settings: Settings | None = None) -> dict:
     """The simulator's day of a simulated source, staged for validation. (Real payloads take the
-    payload path instead: pipelines.ingest, from `envmon ingest` or the collection tasks.)"""
+    payload path instead: pipelines.ingest.payloads, from `envmon ingest` or the collection tasks.)"""
     settings = settings or load_settings()
     if source not in simulator.SIMULATORS:
-        raise ValueError(f"{source} is not a simulated source; real payloads go through pipelines.ingest")
+        raise ValueError(f"{source} is not a simulated source; real payloads go through pipelines.ingest.payloads")
     frame = _simulated(source, day, settings)
     _stage(settings, source, day, "ingested", frame, _batch_of(frame, source, day))
     summary = {"source": source, "day": day.isoformat(), "read": len(frame)}  # what the source produced

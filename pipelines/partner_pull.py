@@ -4,7 +4,7 @@ partner-edr --url URL --key-file PATH` and the collection DAG dags/envmon_collec
 A pull asks the partner's EDR area query over the whole earth (the key's scope decides which
 sections come back) for the values stored there since the watermark (`changed-since`), page by
 page along the `next` links, and ingests each page through the one payload path
-(pipelines/bulk_ingest.py): archived as received, logged, validated, QC'd, merged (a changed value
+(pipelines/ingest/batches.py): archived as received, logged, validated, QC'd, merged (a changed value
 for the same key is a revision, the old one kept in observation_history and shown by `envmon
 history`), and the days it touched assessed again.
 
@@ -22,8 +22,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from pipelines import bulk_ingest, clock, ingest, nightly
+from pipelines import clock, nightly
 from pipelines.config import Settings, load_settings
+from pipelines.ingest import batches, payloads
 from pipelines.sources import partner_edr
 from pipelines.sources.partner_edr import SOURCE, PartnerError
 from warehouse import db, partner_store
@@ -42,7 +43,7 @@ def pull(url: str, key_file: Path, settings: Settings | None = None, now: dateti
     root = partner_edr.api_root(url)
     nightly.prepare_warehouse(settings)
     engine = db.engine_for(settings.warehouse_url)
-    resumed = ingest.resume_payloads(settings, SOURCE)  # what a fault left unfinished, first
+    resumed = payloads.resume_payloads(settings, SOURCE)  # what a fault left unfinished, first
     kept = partner_store.state(engine, root) or {}
     with partner_edr.PartnerClient(root, credentials.key, retry=retry, transport=transport) as client:
         organisation = credentials.organisation or kept.get("organisation") or \
@@ -62,7 +63,7 @@ def pull(url: str, key_file: Path, settings: Settings | None = None, now: dateti
             partner_store.save_state(engine, {**state, "last_status": "not_modified"})
             return _summary(state, [], resumed, not_modified=True)
         walk = _Walk(engine, client, first, organisation, now)
-        outcome = bulk_ingest.ingest(walk.payloads(), settings, again=True, assess=True)
+        outcome = batches.ingest(walk.payloads(), settings, again=True, assess=True)
     state.update(pages=walk.pages, rows_received=walk.rows, payloads=len(outcome.summaries),
                  first_page_url=first_url, first_page_etag=first.etag)
     failed = [{"file": r["file"], "error": r["error"]} for r in outcome.refused] + walk.failed
@@ -114,7 +115,7 @@ class _Walk:
                     partner_store.brings_nothing_new(self.engine, SOURCE, parsed.observations):
                 self.unchanged += 1
             else:
-                yield bulk_ingest.Payload(SOURCE, name, self.now, origin=page.url, content=page.body)
+                yield batches.Payload(SOURCE, name, self.now, origin=page.url, content=page.body)
             if page.next_url is None or page.next_url in seen:
                 return
             try:

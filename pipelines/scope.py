@@ -10,7 +10,7 @@ until a bureau imports its list), as one registry version per payload, and the p
 with it in the registry. It joins from the day of its earliest reading in that payload.
 
 The parser has no warehouse of its own: the ingest binds the one it loads into (`bind`, called
-by pipelines/ingest._prepare before any payload is read); a payload read with none bound (a bare
+by pipelines/ingest/batches.prepare before any payload is read); a payload read with none bound (a bare
 parse) is read as at beibu scope, its stations reported unknown, never adopted.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A steward's action on stored values and what follows it (issue 25): the action itself, audited, in
 one transaction (warehouse/stewardship.py), then the days and months it touched assessed again
-(pipelines/reassess.reassess_days), each result it changed kept in assessment_history with the
+(pipelines/ingest/reassess.reassess_days), each result it changed kept in assessment_history with the
 action that changed it, and the alert step for those days, as after late data: an episode a
 withdrawn value opened ends as revised."""
 from __future__ import annotations
@@ -38,7 +38,7 @@ def reassess(settings: Settings, days: list[date], action_id: int) -> list[dict]
     assessment_history, superseded by the action (a result replaced under other rules is kept there
     by the assessment itself). Then the alert step for the days, as after late data."""
     from pipelines import alerts
-    from pipelines.reassess import reassess_days
+    from pipelines.ingest.reassess import reassess_days
 
     if not days:
         return []

@@ -98,7 +98,7 @@ def ingest_command(path: Path) -> list[str]:
 
 
 def collect_command(source: str = SOURCE) -> list[str]:
-    return [sys.executable, "-c", "import json, sys; from pipelines.collect import collect_inbox; "
+    return [sys.executable, "-c", "import json, sys; from pipelines.ingest.collect import collect_inbox; "
             f"print(json.dumps(collect_inbox({source!r}), default=str))"]
 
 
@@ -178,14 +178,14 @@ def payload_statuses(url: str) -> list[tuple]:
 def clean_holdings(payloads: list[bytes], assessed_before: date | None = None) -> dict:
     """What a clean run holds: the payloads ingested one after the other, with no fault, into a
     warehouse of their own."""
-    from pipelines import ingest
+    from pipelines.ingest.payloads import ingest_payload
 
     with tempfile.TemporaryDirectory(prefix="envmon-clean-") as folder:
         url = f"sqlite:///{folder}/warehouse.db"
         settings = settings_for(Path(folder) / "home", url)
         fetched = datetime.fromisoformat(FETCHED)
         for number, payload in enumerate(payloads):
-            ingest.ingest_payload(SOURCE, payload, f"clean-{number}.csv", fetched, settings)
+            ingest_payload(SOURCE, payload, f"clean-{number}.csv", fetched, settings)
         held = holdings(url, assessed_before=assessed_before)
         from warehouse import db
 
@@ -441,7 +441,8 @@ def source_down_three_nights(workdir: Path, url: str) -> Recovery:
     collections succeeds (issue 21: a missing hour never fails a run), records every hour it asked
     as failed with its reason in the collection ledger, and moves nothing; the first collection
     after it catches up every missed hour (none has reached ENVMON_COLLECT_MAX_TRIES, 6)."""
-    from pipelines import collect, ingest
+    from pipelines.ingest import collect
+    from pipelines.ingest.payloads import ingest_payload
     from pipelines.observations import BUREAU_TZ
     from pipelines.sources.live import RetryPolicy
     from warehouse import collection_ledger, db
@@ -453,7 +454,7 @@ def source_down_three_nights(workdir: Path, url: str) -> Recovery:
         fast = RetryPolicy(attempts=2, first_wait_seconds=0.01, max_wait_seconds=0.05)
         night = datetime.combine(FIRST_DAY, datetime.min.time(), BUREAU_TZ) + timedelta(hours=23)
         # the watermark before the outage: the feed's hour ending at 23:00 of the first day
-        ingest.ingest_payload(SOURCE, air_csv(FIRST_DAY, [23]), "seed.csv", night, settings)
+        ingest_payload(SOURCE, air_csv(FIRST_DAY, [23]), "seed.csv", night, settings)
         feed.down = True
         for number in range(3):  # three nights: the collections at 02:00 of three mornings get nothing
             now = night + timedelta(hours=3 + 24 * number)

@@ -203,7 +203,7 @@ def test_re_running_a_day_gives_the_same_rows_and_the_year_end_closes_the_year(n
 
 
 def test_envmon_reassess_refreshes_the_years_it_touches(nightly_year):
-    from pipelines import reassess
+    from pipelines.ingest import reassess
 
     engine = nightly_year["engine"]
     with engine.begin() as connection:   # a stale stored index: reassess must put the computed one back
@@ -320,7 +320,7 @@ def test_the_real_march_2026_beibu_feed_through_envmon_ingest(tmp_path, monkeypa
 
 
 def test_the_batched_history_stores_the_statistics_of_the_years_it_fills(tmp_path):
-    from pipelines import history
+    from pipelines.ingest import history
 
     url = f"sqlite:///{tmp_path / 'warehouse.db'}"
     settings = load_settings({"ENVMON_WAREHOUSE_URL": url, "ENVMON_HOME": str(tmp_path / "home")})

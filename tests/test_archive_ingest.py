@@ -1,4 +1,4 @@
-"""`envmon ingest` of many payloads in one go (pipelines/bulk_ingest.py): several --file, a folder,
+"""`envmon ingest` of many payloads in one go (pipelines/ingest/batches.py): several --file, a folder,
 a glob, on both warehouses. The fixtures are payloads of the real formats written here: CNEMC
 hourly air CSVs (the feed's 22 columns, a station outside the registry, a value revised by a later
 file, a bad cell, a repeated row, a value below the instrument's range), CNEMC water per-section
@@ -309,14 +309,14 @@ def test_the_assessments_of_the_touched_days_are_those_of_the_day_by_day_path(wa
 
 
 def test_the_progress_bar_counts_payloads_and_observations(warehouses, tmp_path):
-    from pipelines import ingest as ingesting
+    from pipelines.ingest.payloads import ingest_files
     from pipelines.config import load_settings
 
     paths = write_archive(tmp_path / "archive")
     url = warehouses()
     settings = load_settings({"ENVMON_HOME": str(tmp_path / "home"), "ENVMON_WAREHOUSE_URL": url})
     seen = []
-    outcome = ingesting.ingest_files("cnemc-air", paths["cnemc-air"], settings, batch_size=1,
+    outcome = ingest_files("cnemc-air", paths["cnemc-air"], settings, batch_size=1,
                                      fetched_at=datetime.fromisoformat(FETCHED),
                                      progress=lambda o, n, size: seen.append((n, size, o.observations)))
     assert seen[-1][0] == 4 and seen[-1][1] == sum(p.stat().st_size for p in paths["cnemc-air"])

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from pipelines import ingest
+from pipelines.ingest.payloads import ingest_file
 from pipelines.config import load_settings
 from pipelines.observations import BUREAU_TZ
 from pipelines.sources.files import PayloadError
@@ -46,7 +46,7 @@ def test_a_row_without_a_valid_time_never_creates_an_assessment_day(any_warehous
     results = tmp_path / "results.csv"
     results.write_text(LAB_HEADER + "S1,nanliu-yaqiao,2026-11-03 09:40,L,nh3n,0.4,mg/L,0.025,HJ 535\n"
                                     "S2,nanliu-yaqiao,03/11/2026 9h40,L,tp,0.1,mg/L,0.01,GB 11893\n", encoding="utf-8")
-    summary = ingest.ingest_file("lab", results, FETCHED, settings)
+    summary = ingest_file("lab", results, FETCHED, settings)
     assert summary["days"] == ["2026-11-03"] and summary["quarantine_days"] == ["2027-01-01"]
     engine = _engine(settings)
     held = db.read_table(engine, "quarantine")
@@ -63,7 +63,7 @@ def test_quarantined_values_carry_the_rule_id_and_the_rule_in_words(settings, tm
     air = tmp_path / "air.csv"
     air.write_text((FIXTURES / "cnemc-air-hourly.csv").read_text(encoding="utf-8")
                    .replace(",,20,20,22,", ",,20,-9999,22,"), encoding="utf-8")
-    summary = ingest.ingest_file("cnemc-air", air, FETCHED, settings)["sources"]["cnemc-air"]
+    summary = ingest_file("cnemc-air", air, FETCHED, settings)["sources"]["cnemc-air"]
     assert summary["reconciled"] and summary["quarantined"] == 1
     (row,) = db.read_table(_engine(settings), "quarantine").to_dict("records")
     assert row["reason"] == "below the instrument's lower limit for pm10: \u22129999 < 0 µg/m³"
@@ -100,7 +100,7 @@ def test_the_cli_says_which_year_it_took_and_warns_against_the_file_names_date(s
 def test_a_gbk_payload_is_loaded_and_its_encoding_logged(settings, tmp_path):
     air = tmp_path / "hourly.csv"
     air.write_bytes((FIXTURES / "cnemc-air-hourly.csv").read_text(encoding="utf-8").encode("gbk"))
-    summary = ingest.ingest_file("cnemc-air", air, FETCHED, settings)
+    summary = ingest_file("cnemc-air", air, FETCHED, settings)
     assert summary["encoding"] == "gb18030" and summary["sources"]["cnemc-air"]["loaded"] == 36
     assert db.read_table(_engine(settings), "payloads")["encoding"].tolist() == ["gb18030"]
 
@@ -108,7 +108,7 @@ def test_a_gbk_payload_is_loaded_and_its_encoding_logged(settings, tmp_path):
 def test_an_80_character_chinese_file_name_is_archived(settings, tmp_path):
     payload = tmp_path / ("北部湾城市群" * 13 + "监测.csv")
     payload.write_bytes((FIXTURES / "cnemc-air-hourly.csv").read_bytes())
-    summary = ingest.ingest_file("cnemc-air", payload, FETCHED, settings)
+    summary = ingest_file("cnemc-air", payload, FETCHED, settings)
     archived = summary["archive"]
     assert os.path.exists(archived) and len(os.path.basename(archived).encode()) <= 255 and archived.endswith(".csv")
 
@@ -118,14 +118,14 @@ def test_a_section_of_a_registry_city_missing_from_the_registry_is_recorded_once
     payload = tmp_path / "publish.json"
     payload.write_text(WATER.replace("所在地市:密云区&#10;所属河流:潮河'>古北口<", "所在地市:南宁市&#10;所属河流:武鸣河'>叮当<"),
                        encoding="utf-8")
-    first = ingest.ingest_file("cnemc-water", payload, FETCHED, settings)
+    first = ingest_file("cnemc-water", payload, FETCHED, settings)
     assert first["registry_unknown_first_seen"] == ["叮当 (南宁市)"]
     engine = _engine(settings)
     (new,) = registry_drift.newly_seen(engine, since)
     assert (new["name_zh"], new["city"], new["water_body"], new["values_seen"]) == ("叮当", "南宁市", "武鸣河", 11)
     later = tmp_path / "later.json"
     later.write_text(payload.read_text(encoding="utf-8").replace("原始值：0.41234", "原始值：0.51234"), encoding="utf-8")
-    assert ingest.ingest_file("cnemc-water", later, FETCHED, settings)["registry_unknown_first_seen"] == []
+    assert ingest_file("cnemc-water", later, FETCHED, settings)["registry_unknown_first_seen"] == []
     assert registry_drift.unknown_stations(engine)["payloads_seen"].tolist() == [2]
     # the operators heard of it once, on first sight, not again on the second payload
     notices = db.read_table(engine, "alert_notices")
@@ -140,4 +140,4 @@ def test_a_refused_payload_raises_only_the_documented_refusal(settings, tmp_path
     page = tmp_path / "results.xlsx"
     page.write_bytes(b"PK\x03\x04 not a workbook")
     with pytest.raises(PayloadError, match="refused as a lab payload: format: not an XLSX workbook"):
-        ingest.ingest_file("lab", page, FETCHED, settings)
+        ingest_file("lab", page, FETCHED, settings)

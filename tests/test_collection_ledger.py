@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import clock, collect
+from pipelines import clock
+from pipelines.ingest import collect
 from pipelines.config import load_settings
 from pipelines.observations import BUREAU_TZ
 from pipelines.sources.live import RetryPolicy
@@ -86,7 +87,7 @@ def environment(tmp_path, feed, monkeypatch, warehouse_url):
     """Live mode against the fake feed, on SQLite and on PostgreSQL; two tries before a gap, a
     one-day look-back; operators with quiet hours (the packaged routing file, plus quiet hours)."""
     routing = tmp_path / "routing.toml"
-    shutil.copy(Path(collect.__file__).parent / "reference" / "data" / "alert_routing.toml", routing)
+    shutil.copy(Path(collect.__file__).parents[1] / "reference" / "data" / "alert_routing.toml", routing)
     with routing.open("a", encoding="utf-8") as out:
         out.write('\nquiet_hours = "22:00-07:30"\n')  # the file's last table is the operators'
     env = {"ENVMON_HOME": str(tmp_path / "home"), "ENVMON_WAREHOUSE_URL": warehouse_url, "ENVMON_SOURCE_MODE": "live", "ENVMON_CNEMC_AIR_URL": feed.url,

@@ -54,11 +54,12 @@ def _rounds() -> list[list[tuple[str, bytes]]]:
 
 def _worker(url: str, home: str, payloads: list[tuple[str, bytes]], barrier, results) -> None:
     """Ingest this worker's payload of each round; report each outcome (or the error) per round."""
-    from pipelines import bulk_ingest, ingest
+    from pipelines.ingest import batches
+    from pipelines.ingest.payloads import ingest_payload
     from warehouse import bulk
 
     settings = load_settings({"ENVMON_HOME": home, "ENVMON_WAREHOUSE_URL": url})
-    merge, assess = bulk.store_batch, bulk_ingest.assess_days  # the payload's one transaction; its days' recomputation
+    merge, assess = bulk.store_batch, batches.assess_days  # the payload's one transaction; its days' recomputation
 
     def merge_together(*args, **kwargs):
         barrier.wait(BARRIER_TIMEOUT)
@@ -68,11 +69,11 @@ def _worker(url: str, home: str, payloads: list[tuple[str, bytes]], barrier, res
         barrier.wait(BARRIER_TIMEOUT)
         return assess(*args, **kwargs)
 
-    bulk.store_batch, bulk_ingest.assess_days = merge_together, assess_together
+    bulk.store_batch, batches.assess_days = merge_together, assess_together
     fetched = datetime(2026, 4, 1, tzinfo=BUREAU_TZ)
     for number, (name, payload) in enumerate(payloads):
         try:
-            summary = ingest.ingest_payload(SOURCE, payload, name, fetched, settings)
+            summary = ingest_payload(SOURCE, payload, name, fetched, settings)
             results.put((number, name, summary["sources"][SOURCE], None))
         except BaseException as error:  # noqa: BLE001 - reported to the test, which fails on it
             results.put((number, name, None, _described(error)))

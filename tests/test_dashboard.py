@@ -13,7 +13,7 @@ import pytest
 from dashboards import report
 from pipelines import nightly
 from pipelines.assessment import rollups
-from pipelines.config import load_settings
+from pipelines.config import SIMULATED_LABEL, load_settings
 from pipelines.observations import conform
 from pipelines.reference import registry
 from warehouse import db
@@ -62,7 +62,7 @@ def page(tmp_path_factory):
                     standard="GB 3838-2002; cross-boundary scheme jiuzhou-gd-gx; month to date")], period="month")
     for day in (DAY_BEFORE, DAY):
         db.replace_assessments(engine, "air", day, [_air(s, d, aqi) for (s, d), aqi in AQI.items() if d == day])
-    path = report.write_report(engine, home / "dashboards", nightly.SIMULATED_LABEL)
+    path = report.write_report(engine, home / "dashboards", SIMULATED_LABEL)
     return path.read_text(encoding="utf-8")
 
 

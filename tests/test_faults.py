@@ -54,7 +54,8 @@ def test_resume_leaves_a_payload_that_another_process_is_ingesting(warehouse, tm
     import subprocess
     import sys
 
-    from pipelines import ingest, nightly
+    from pipelines import nightly
+    from pipelines.ingest.payloads import resume_payloads
     from warehouse import db
 
     settings = faults.settings_for(tmp_path / "home", warehouse)
@@ -71,7 +72,7 @@ def test_resume_leaves_a_payload_that_another_process_is_ingesting(warehouse, tm
         env=faults.environment(tmp_path / "home", warehouse), stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        result = ingest.resume_payloads(settings)
+        result = resume_payloads(settings)
         assert result["busy"] == [payload_id] and result["resumed"] == []
         assert db.get_payload(engine, payload_id)["status"] == "received"
     finally:

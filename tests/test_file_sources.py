@@ -46,7 +46,7 @@ def test_ingest_command_rejects_html_with_a_clear_error(tmp_path):
 def test_files_mode_runs_every_inbox_payload_through_the_one_payload_path(tmp_path):
     """In files mode the nightly run collects the inbox as `envmon ingest` would: each new payload
     archived, logged and merged once; its day is left to the run's own assess task."""
-    from pipelines import collect
+    from pipelines.ingest import collect
     from warehouse import db
 
     inbox = tmp_path / "inbox" / "cnemc-air"

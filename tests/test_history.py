@@ -1,11 +1,12 @@
-"""The batched history (pipelines/history.py) leaves the warehouse as the nightly steps do, day by day."""
+"""The batched history (pipelines/ingest/history.py) leaves the warehouse as the nightly steps do, day by day."""
 from datetime import date, datetime, time, timezone
 
 import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from pipelines import history, nightly
+from pipelines import nightly
+from pipelines.ingest import history
 from pipelines.config import load_settings
 from pipelines.observations import BUREAU_TZ, conform, with_partition_day
 from pipelines.sources import simulator

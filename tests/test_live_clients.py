@@ -168,7 +168,7 @@ class HourlyAirServer(ReplayServer):
 
 
 def test_live_mode_ingests_every_hour_since_the_watermark_and_then_only_new_ones(tmp_path, water_server, monkeypatch):
-    from pipelines import collect
+    from pipelines.ingest import collect
     from pipelines.config import load_settings
     from warehouse import db
 

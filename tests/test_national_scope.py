@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from pipelines import config, ingest, scope
+from pipelines import config, scope
+from pipelines.ingest.payloads import ingest_file
 from pipelines.config import load_settings
 from pipelines.observations import BUREAU_TZ
 from pipelines.reference import registry
@@ -45,7 +46,7 @@ def _air_codes(path) -> set[str]:
 def test_at_beibu_scope_the_national_hour_keeps_its_other_stations_out_of_scope(tmp_path):
     path = real_data(AIR_HOUR)
     settings = load_settings({"ENVMON_HOME": str(tmp_path)})
-    summary = ingest.ingest_file("cnemc-air", path, datetime(2026, 3, 15, 12, 30, tzinfo=BUREAU_TZ), settings)
+    summary = ingest_file("cnemc-air", path, datetime(2026, 3, 15, 12, 30, tzinfo=BUREAU_TZ), settings)
     counts = summary["sources"]["cnemc-air"]
     assert counts["out_of_scope"] > 0 and counts["out_of_scope"] == counts["read"] - counts["loaded"] - counts["quarantined"]
     engine = db.engine_for(settings.warehouse_url)
@@ -61,7 +62,7 @@ def test_at_national_scope_every_station_of_the_real_hour_joins_and_is_assessed(
     path = real_data(AIR_HOUR)
     url = postgres_url
     settings = load_settings({"ENVMON_HOME": str(tmp_path), "ENVMON_WAREHOUSE_URL": url})
-    summary = ingest.ingest_file("cnemc-air", path, datetime(2026, 3, 15, 12, 30, tzinfo=BUREAU_TZ), settings)
+    summary = ingest_file("cnemc-air", path, datetime(2026, 3, 15, 12, 30, tzinfo=BUREAU_TZ), settings)
     counts = summary["sources"]["cnemc-air"]
     assert counts["out_of_scope"] == 0
     assert counts["read"] == counts["loaded"] + counts["quarantined"]
@@ -92,7 +93,7 @@ def test_at_national_scope_every_station_of_the_real_hour_joins_and_is_assessed(
 def test_at_national_scope_every_section_of_the_real_snapshot_joins_with_its_target_unset(national, tmp_path):
     path = real_data(WATER_SNAPSHOT)
     settings = load_settings({"ENVMON_HOME": str(tmp_path)})
-    summary = ingest.ingest_file("cnemc-water", path, datetime(2020, 5, 8, 16, 30, tzinfo=BUREAU_TZ), settings)
+    summary = ingest_file("cnemc-water", path, datetime(2020, 5, 8, 16, 30, tzinfo=BUREAU_TZ), settings)
     counts = summary["sources"]["cnemc-water"]
     body = json.loads(path.read_text(encoding="utf-8"))["tbody"]
     keys = {(r[0], r[1], files._cell(r[2])[0]) for r in body}

@@ -70,7 +70,7 @@ def _settings(env: dict):
 
 
 def _populate_a(env: dict) -> None:
-    from pipelines import history
+    from pipelines.ingest import history
     from pipelines.clock import BUREAU_TZ
     from pipelines.ingest import ingest_payload
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from pipelines.cli import exports
-from pipelines import ingest
+from pipelines.ingest.payloads import ingest_file, reingest
 from pipelines.config import load_settings
 from pipelines.observations import BUREAU_TZ
 from tests.conftest import FIXTURES, FORMATS, real_data
@@ -50,7 +50,7 @@ def _observations(settings):
 
 
 def test_lab_template_round_trips_every_result_and_unit(settings):
-    summary = ingest.ingest_file("lab", TEMPLATES / "lab-results-example.csv", FETCHED, settings)
+    summary = ingest_file("lab", TEMPLATES / "lab-results-example.csv", FETCHED, settings)
     assert _reconciles(summary) and summary["sources"]["lab"]["quarantined"] == 0
     example = pd.read_csv(TEMPLATES / "lab-results-example.csv", dtype=str, keep_default_na=False)
     stored = _observations(settings)
@@ -70,7 +70,7 @@ def test_lab_template_round_trips_every_result_and_unit(settings):
 @pytest.mark.parametrize("parameter, text, limit", [("cd", "ND", 0.00005), ("cyanide", "未检出", 0.004),
                                                     ("pb", "<0.09", 0.00009), ("se", "0.4L", 0.0004)])
 def test_below_detection_limit_is_kept_as_a_censored_value(settings, parameter, text, limit):
-    ingest.ingest_file("lab", TEMPLATES / "lab-results-example.csv", FETCHED, settings)
+    ingest_file("lab", TEMPLATES / "lab-results-example.csv", FETCHED, settings)
     raw = db.read_table(db.engine_for(settings.warehouse_url), "observations").set_index(["station_id", "parameter"])
     row = raw.loc[("nanliu-hengtang", parameter)]
     assert row["censoring"] == "<" and row["original_value"] == text
@@ -88,7 +88,7 @@ def test_lab_xlsx_gives_the_same_observations_as_csv(settings, tmp_path):
 
 
 def test_coastal_template_keeps_surface_and_bottom_apart(settings):
-    summary = ingest.ingest_file("coastal", TEMPLATES / "coastal-survey-example.csv", FETCHED, settings)
+    summary = ingest_file("coastal", TEMPLATES / "coastal-survey-example.csv", FETCHED, settings)
     assert _reconciles(summary) and summary["sources"]["coastal"]["domain"] == "coastal"
     raw = db.read_table(db.engine_for(settings.warehouse_url), "observations")
     din = raw[(raw["station_id"] == "maowei-01") & (raw["parameter"] == "din")]
@@ -105,7 +105,7 @@ def test_unreadable_lab_rows_are_quarantined_with_their_reason(settings, tmp_pat
                    "S1,nanliu-hengtang,2026-11-03 09:40,L,zz,1,mg/L,,\n"
                    "S1,nanliu-hengtang,2026-11-03 09:40,L,do,6.1,mg/L,,\n"
                    "S2,no-such-section,2026-11-03 09:40,L,do,6.1,mg/L,,\n", encoding="utf-8")
-    summary = ingest.ingest_file("lab", bad, FETCHED, settings)["sources"]["lab"]
+    summary = ingest_file("lab", bad, FETCHED, settings)["sources"]["lab"]
     assert (summary["read"], summary["loaded"], summary["quarantined"], summary["out_of_scope"]) == (6, 1, 4, 1)
     reasons = " | ".join(db.read_table(db.engine_for(settings.warehouse_url), "quarantine")["reason"])
     for expected in ("unknown unit 'furlongs'", "'ND' without a detection limit", "result 'abc' is not a number",
@@ -114,11 +114,11 @@ def test_unreadable_lab_rows_are_quarantined_with_their_reason(settings, tmp_pat
 
 
 def test_a_revised_value_wins_and_the_old_one_is_kept_in_history(settings, tmp_path):
-    first = ingest.ingest_file("cnemc-water", FIXTURES / "cnemc-water-publish.json", FETCHED, settings)
+    first = ingest_file("cnemc-water", FIXTURES / "cnemc-water-publish.json", FETCHED, settings)
     revised = tmp_path / "later.json"
     revised.write_text((FIXTURES / "cnemc-water-publish.json").read_text(encoding="utf-8")
                        .replace("原始值：0.41234'>0.412", "原始值：1.61234'>1.612"), encoding="utf-8")
-    second = ingest.ingest_file("cnemc-water", revised, FETCHED.replace(hour=6), settings)
+    second = ingest_file("cnemc-water", revised, FETCHED.replace(hour=6), settings)
     assert second["sources"]["cnemc-water"]["revised"] == 1 and second["payload_id"] != first["payload_id"]
     engine = db.engine_for(settings.warehouse_url)
     stored = db.read_table(engine, "observations").set_index(["station_id", "parameter"])
@@ -135,20 +135,20 @@ def test_a_late_lab_result_recomputes_the_day(settings, tmp_path):
     results = tmp_path / "late.csv"
     header = "sample_id,section_id,sampled_at,lab,parameter,result,unit,detection_limit,method\n"
     results.write_text(header + "S1,nanliu-yaqiao,2026-11-03 09:40,L,nh3n,0.4,mg/L,0.025,HJ 535\n", encoding="utf-8")
-    ingest.ingest_file("lab", results, FETCHED, settings)
+    ingest_file("lab", results, FETCHED, settings)
     engine = db.engine_for(settings.warehouse_url)
     assert db.read_table(engine, "assessments").set_index("station_id").loc["nanliu-yaqiao", "water_class"] == "Ⅱ"
     results.write_text(header + "S1,nanliu-yaqiao,2026-11-03 09:40,L,nh3n,1.3,mg/L,0.025,HJ 535\n", encoding="utf-8")
-    summary = ingest.ingest_file("lab", results, FETCHED, settings)
+    summary = ingest_file("lab", results, FETCHED, settings)
     assert summary["sources"]["lab"]["revised"] == 1
     assessment = db.read_table(engine, "assessments").set_index("station_id").loc["nanliu-yaqiao"]
     assert assessment["water_class"] == "Ⅳ" and not assessment["is_compliant"]   # a single manual sample is classed
 
 
 def test_reingesting_a_logged_payload_changes_nothing(settings):
-    first = ingest.ingest_file("cnemc-water", FIXTURES / "cnemc-water-publish.json", FETCHED, settings)
+    first = ingest_file("cnemc-water", FIXTURES / "cnemc-water-publish.json", FETCHED, settings)
     before = _observations(settings)
-    again = ingest.reingest(first["payload_id"], settings)
+    again = reingest(first["payload_id"], settings)
     assert again["payload_id"] == first["payload_id"] and again["sources"]["cnemc-water"]["revised"] == 0
     pd.testing.assert_frame_equal(_observations(settings), before)
     payload = db.get_payload(db.engine_for(settings.warehouse_url), first["payload_id"])
@@ -161,13 +161,13 @@ def test_a_failed_payload_is_logged_with_its_error(settings, tmp_path):
     page.write_text("<html>502</html>")
     from pipelines.sources.files import PayloadError
     with pytest.raises(PayloadError):
-        ingest.ingest_file("cnemc-water", page, FETCHED, settings)
+        ingest_file("cnemc-water", page, FETCHED, settings)
     logged = db.read_table(db.engine_for(settings.warehouse_url), "payloads")
     assert logged["status"].tolist() == ["failed"] and "Publish.ashx" in logged["error"][0]
 
 
 def test_watermark_is_the_newest_observation(settings):
-    ingest.ingest_file("cnemc-air", FIXTURES / "cnemc-air-hourly.csv", FETCHED, settings)
+    ingest_file("cnemc-air", FIXTURES / "cnemc-air-hourly.csv", FETCHED, settings)
     newest = db.watermark(db.engine_for(settings.warehouse_url), "cnemc-air")
     assert newest == pd.Timestamp("2026-03-15 01:00", tz="Asia/Shanghai").to_pydatetime()
 
@@ -183,7 +183,7 @@ def test_every_real_sample_ingests_with_each_row_accounted_for(settings):
                  for name in ("national-hourly-2026-03-15T12.csv", "beibu6-hourly-2026-03-01-to-03-28.csv",
                               "beibu6-snapshot-2017-07-07T16.geojson")]
     for source, path, fetched in payloads:
-        summary = ingest.ingest_file(source, path, fetched, settings)
+        summary = ingest_file(source, path, fetched, settings)
         assert _reconciles(summary), path.name
         # what the payload holds, counted apart from envmon's parsers (the csv and json modules)
         assert summary["sources"][source]["read"] == _held_values(path), path.name
@@ -203,7 +203,7 @@ def test_every_real_sample_ingests_with_each_row_accounted_for(settings):
 @pytest.mark.real_data
 def test_station_names_are_history_and_the_code_is_the_key(settings):
     path = real_data("cnemc-air/beibu6-snapshot-2017-07-07T16.geojson")
-    ingest.ingest_file("cnemc-air", path, datetime(2017, 7, 7, 17, tzinfo=BUREAU_TZ), settings)
+    ingest_file("cnemc-air", path, datetime(2017, 7, 7, 17, tzinfo=BUREAU_TZ), settings)
     engine = db.engine_for(settings.warehouse_url)
     published = db.read_table(engine, "published_results").set_index("station_id")
     assert published.loc["1401A", "published_name"] == "振宁花园"          # the 2017 name
@@ -213,7 +213,7 @@ def test_station_names_are_history_and_the_code_is_the_key(settings):
 
 def test_published_results_are_checked_against_envmons_own(settings, tmp_path):
     # 横塘 is published Ⅲ, but its values (TP withheld as 极值过滤) give Ⅱ: flagged and counted
-    summary = ingest.ingest_file("cnemc-water", FIXTURES / "cnemc-water-publish.json", FETCHED, settings)
+    summary = ingest_file("cnemc-water", FIXTURES / "cnemc-water-publish.json", FETCHED, settings)
     assert summary["sources"]["cnemc-water"]["published_disagreements"] == 1
     published = db.read_table(db.engine_for(settings.warehouse_url), "published_results").set_index("station_id")
     assert published.loc["nanliu-hengtang", ["published_class", "envmon_class", "agrees"]].tolist() == ["Ⅲ", "Ⅱ", False]
@@ -221,12 +221,12 @@ def test_published_results_are_checked_against_envmons_own(settings, tmp_path):
     air = tmp_path / "air.csv"
     air.write_text((FIXTURES / "cnemc-air-hourly.csv").read_text(encoding="utf-8").replace(",,20,20,22,", ",,99,20,22,"),
                    encoding="utf-8")
-    air_summary = ingest.ingest_file("cnemc-air", air, FETCHED, settings)
+    air_summary = ingest_file("cnemc-air", air, FETCHED, settings)
     assert air_summary["sources"]["cnemc-air"]["published_disagreements"] == 1   # 2521A published 99, computed 20
 
 
 def test_a_non_detect_in_the_lab_template_is_reported_below_its_limit_in_the_rollups(settings):
-    ingest.ingest_file("lab", TEMPLATES / "lab-results-example.csv", FETCHED, settings)
+    ingest_file("lab", TEMPLATES / "lab-results-example.csv", FETCHED, settings)
     rolled = exports.export_frame(db.engine_for(settings.warehouse_url), "rollups")
     day = rolled[(rolled["period"] == "day") & (rolled["station_id"] == "nanliu-hengtang")].set_index("parameter")
     # Cd "ND" with a detection limit of 0.00005 mg/L: counted as 0.000025, reported "< 0.00005"
@@ -246,7 +246,7 @@ def test_repeated_rows_of_a_real_air_payload_are_settled_by_the_duplicate_test(s
     changed[columns.index("pm10")] = str(int(original_pm10) + 40)
     payload = tmp_path / "repeated.csv"
     payload.write_text("\n".join([header, first, second, first, ",".join(changed)]) + "\n", encoding="utf-8")
-    summary = ingest.ingest_file("cnemc-air", payload, datetime(2026, 3, 2, tzinfo=BUREAU_TZ), settings)
+    summary = ingest_file("cnemc-air", payload, datetime(2026, 3, 2, tzinfo=BUREAU_TZ), settings)
     assert _reconciles(summary)
     engine = db.engine_for(settings.warehouse_url)
     held = db.read_table(engine, "quarantine")
@@ -262,11 +262,11 @@ def test_repeated_rows_of_a_real_air_payload_are_settled_by_the_duplicate_test(s
 
 
 def test_the_history_of_a_value_lists_each_version_with_its_payload(settings, tmp_path, monkeypatch, capsys):
-    first = ingest.ingest_file("cnemc-water", FIXTURES / "cnemc-water-publish.json", FETCHED, settings)
+    first = ingest_file("cnemc-water", FIXTURES / "cnemc-water-publish.json", FETCHED, settings)
     revised = tmp_path / "later.json"
     revised.write_text((FIXTURES / "cnemc-water-publish.json").read_text(encoding="utf-8")
                        .replace("原始值：0.41234'>0.412", "原始值：1.61234'>1.612"), encoding="utf-8")
-    second = ingest.ingest_file("cnemc-water", revised, FETCHED.replace(hour=6), settings)
+    second = ingest_file("cnemc-water", revised, FETCHED.replace(hour=6), settings)
     monkeypatch.setenv("ENVMON_HOME", str(settings.home))
     from pipelines import cli
     assert cli.main(["history", "--station", "nanliu-hengtang", "--parameter", "nh3n"]) == 0

@@ -16,7 +16,7 @@ from pipelines import nightly
 from pipelines.config import load_settings
 from pipelines.observations import conform, with_partition_day
 from pipelines.quality.validation import validate
-from pipelines.reassess import reassess
+from pipelines.ingest.reassess import reassess
 from pipelines.reference import standards
 from pipelines.sources import simulator
 from warehouse import db, schema

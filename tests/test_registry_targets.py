@@ -11,7 +11,8 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
-from pipelines import display, ingest
+from pipelines import display
+from pipelines.ingest.payloads import ingest_file
 from pipelines.config import load_settings
 from pipelines.observations import BUREAU_TZ
 from pipelines.reference import registry, targets
@@ -81,7 +82,7 @@ def test_a_day_before_any_target_row_has_its_target_unset():
 
 def test_a_target_changed_from_2026_changes_2026_and_leaves_2025_alone(tmp_path, warehouse_url):
     settings = _settings(tmp_path, warehouse_url)
-    ingest.ingest_file("lab", _lab_file(tmp_path, SECTION, DAYS), datetime(2026, 1, 5, 9, tzinfo=BUREAU_TZ), settings)
+    ingest_file("lab", _lab_file(tmp_path, SECTION, DAYS), datetime(2026, 1, 5, 9, tzinfo=BUREAU_TZ), settings)
     engine = db.engine_for(settings.warehouse_url)
     before, months_before = _day_rows(engine, SECTION), _month_rows(engine, SECTION)
     assert {day: (r["water_class"], r["target_class"], r["target_status"], r["is_compliant"])
@@ -104,7 +105,7 @@ def test_a_target_changed_from_2026_changes_2026_and_leaves_2025_alone(tmp_path,
         assert (after[day]["water_class"], after[day]["target_class"], after[day]["target_status"],
                 after[day]["is_compliant"]) == ("Ⅲ", "Ⅱ", "official", False)
     # `envmon reassess` over both months later (a rule correction, say) judges each day by its own target again
-    from pipelines import reassess
+    from pipelines.ingest import reassess
 
     reassess.reassess_days(engine, DAYS, settings)
     again = _day_rows(engine, SECTION)
@@ -135,7 +136,7 @@ def test_a_target_changed_from_2026_changes_2026_and_leaves_2025_alone(tmp_path,
 
 def test_an_unset_target_gives_the_class_and_no_verdict(tmp_path):
     settings = _settings(tmp_path, f"sqlite:///{tmp_path / 'warehouse.db'}")
-    ingest.ingest_file("lab", _lab_file(tmp_path, "huanghua-boundary", DAYS[:1]),
+    ingest_file("lab", _lab_file(tmp_path, "huanghua-boundary", DAYS[:1]),
                        datetime(2026, 1, 5, 9, tzinfo=BUREAU_TZ), settings)
     row = _day_rows(db.engine_for(settings.warehouse_url), "huanghua-boundary")[DAYS[0]]
     assert row["water_class"] == "Ⅲ" and display.is_missing(row["target_class"]) and row["is_compliant"] is None
@@ -158,7 +159,7 @@ def test_adopting_dingdang_gives_classes_then_a_target_gives_compliance_from_its
     settings = load_settings({"ENVMON_HOME": str(tmp_path), "ENVMON_WAREHOUSE_URL": warehouse_url,
                               "ENVMON_ASSESSABLE_FLAGS": "good,not_evaluated,suspect"})
     fetched = datetime(2021, 4, 5, 16, 10, tzinfo=BUREAU_TZ)
-    ingest.ingest_file("cnemc-water", real_data("cnemc-water/publish-ashx-2020-05-08.json"),
+    ingest_file("cnemc-water", real_data("cnemc-water/publish-ashx-2020-05-08.json"),
                        datetime(2020, 5, 8, 16, tzinfo=BUREAU_TZ), settings)
     engine = db.engine_for(settings.warehouse_url)
     unknown = registry_adopt.registry_drift.unknown_stations(engine)
@@ -181,7 +182,7 @@ def test_adopting_dingdang_gives_classes_then_a_target_gives_compliance_from_its
     version = registry_store.registry_history(engine).iloc[0]
     assert (version["kind"], version["applied_by"]) == ("adopt", "南宁市站")
 
-    ingest.ingest_file("cnemc-water", real_data("cnemc-water/by-name-csv-2021-04/叮当.csv"), fetched, settings)
+    ingest_file("cnemc-water", real_data("cnemc-water/by-name-csv-2021-04/叮当.csv"), fetched, settings)
     rows = _day_rows(engine, section_id)
     assert rows, "the adopted section is assessed"
     classes = {day: row["water_class"] for day, row in rows.items()}

@@ -553,7 +553,7 @@ def test_parsing_the_monthly_dag_imports_nothing_heavy():
 
 
 def test_the_simulated_default_gives_a_bulletin_labelled_simulated(tmp_path):
-    from pipelines import history
+    from pipelines.ingest import history
 
     from pipelines import clock
 

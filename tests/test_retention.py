@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import collect
+from pipelines.ingest import collect
 from pipelines.config import load_settings
 from pipelines.observations import BUREAU_TZ
 from pipelines.operations import retention

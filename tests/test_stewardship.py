@@ -14,7 +14,8 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from pipelines import clock, ingest
+from pipelines import clock
+from pipelines.ingest.payloads import ingest_file, ingest_files, reingest
 from pipelines.cli import commands
 from pipelines.config import load_settings
 from pipelines.observations import BUREAU_TZ
@@ -67,7 +68,7 @@ def _envmon(*args) -> int:
 
 def test_a_withdrawn_value_leaves_the_assessment_is_audited_shown_in_history_and_stays_withdrawn(
         settings, tmp_path, capsys):
-    ingest.ingest_file("lab", _file(tmp_path, "hengtang.csv", HENGTANG + [SECOND_TP]), FETCHED, settings)
+    ingest_file("lab", _file(tmp_path, "hengtang.csv", HENGTANG + [SECOND_TP]), FETCHED, settings)
     engine = db.engine_for(settings.warehouse_url)
     before = _day_result(engine)
     assert (before["water_class"], before["is_compliant"]) == ("Ⅳ", False)    # mean tp 0.21 > 0.2
@@ -101,8 +102,8 @@ def test_a_withdrawn_value_leaves_the_assessment_is_audited_shown_in_history_and
     assert earlier["water_class"].tolist() == ["Ⅳ"] and earlier["superseded_by_stewardship_id"].tolist() == [1]
 
     # the same payload again, from the archive and as a new payload: the value stays withdrawn
-    ingest.reingest(1, settings)
-    ingest.ingest_file("lab", tmp_path / "hengtang.csv", FETCHED, settings)
+    reingest(1, settings)
+    ingest_file("lab", tmp_path / "hengtang.csv", FETCHED, settings)
     assert _values(engine)["09:40"] == (0.23, "withdrawn")
     assert _day_result(engine)["water_class"] == "Ⅲ"
 
@@ -118,7 +119,7 @@ def test_a_withdrawn_value_leaves_the_assessment_is_audited_shown_in_history_and
 
 def test_a_value_flagged_by_hand_stays_flagged_when_its_partition_is_loaded_again(settings, tmp_path):
     """The nightly load's path (db.load_partition) applies the steward's flag as the archive path does."""
-    ingest.ingest_file("lab", _file(tmp_path, "hengtang.csv", HENGTANG + [SECOND_TP]), FETCHED, settings)
+    ingest_file("lab", _file(tmp_path, "hengtang.csv", HENGTANG + [SECOND_TP]), FETCHED, settings)
     engine = db.engine_for(settings.warehouse_url)
     assert _envmon("observations", "flag", "--station", "nanliu-hengtang", "--parameter", "tp", "--flag", "suspect",
                    "--from", "2026-11-03T15:10", "--to", "2026-11-03T15:10", "--reason", "reading drift") == 0
@@ -131,7 +132,7 @@ def test_a_value_flagged_by_hand_stays_flagged_when_its_partition_is_loaded_agai
 
 
 def _ingest(settings, *paths):
-    outcome = ingest.ingest_files("lab", list(paths), settings, fetched_at=FETCHED)
+    outcome = ingest_files("lab", list(paths), settings, fetched_at=FETCHED)
     assert not outcome.refused and not outcome.failed
     return outcome.summaries
 

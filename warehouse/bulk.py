@@ -1,4 +1,4 @@
-"""Multi-day writes and reads for backfills (pipelines/history.py).
+"""Multi-day writes and reads for backfills (pipelines/ingest/history.py).
 
 warehouse/db.py loads one (source, day) partition, or rewrites one day's rollups or assessments,
 per transaction: right for a nightly run, thousands of round trips for years of history. Here a
@@ -199,7 +199,7 @@ def observations_between(engine: Engine, first: date, last: date, excluded_sourc
     return frame
 
 
-# --- the archive path of `envmon ingest` (pipelines/bulk_ingest.py) ---------------------------
+# --- the archive path of `envmon ingest` (pipelines/ingest/batches.py) ---------------------------
 # Many payloads of one source stored in one transaction: each (source, day) partition merged
 # exactly as the payloads would be merged one after another (a later value
 # wins, the one it replaces goes to observation_history, a payload logged earlier than the stored

@@ -1,5 +1,5 @@
 """The collection ledger's SQL (table collection_ledger, migration 0014): one row per expected feed
-hour or snapshot of a source, read and written by pipelines/collect.py, listed by
+hour or snapshot of a source, read and written by pipelines/ingest/collect.py, listed by
 `envmon collect status` and the app's Data quality page."""
 from __future__ import annotations
 

@@ -420,9 +420,9 @@ def days_to_reassess(engine: Engine, applied: AppliedVersion) -> list[date]:
 
 def reassess_changed(engine: Engine, applied: AppliedVersion, settings=None) -> dict:
     """Reassess exactly the stored days (and their months) whose target or registry changed with
-    `applied` (pipelines.reassess.reassess_days: results replaced are kept in assessment_history).
+    `applied` (pipelines.ingest.reassess.reassess_days: results replaced are kept in assessment_history).
     Days before the version's valid_from are not touched."""
-    from pipelines import reassess
+    from pipelines.ingest import reassess
     from pipelines.config import load_settings
 
     days = days_to_reassess(engine, applied)

@@ -93,11 +93,12 @@ def after_late_data(settings, days) -> dict | None:
     """The alert step for the days a payload changed (the ingest path, after it re-assessed them):
     the days before today; today waits for its nightly run, as collection does. A late payload
     that turns a day into a failure is thus alerted once, and its re-ingest tells nobody again."""
-    from pipelines import clock, nightly
+    from pipelines import clock
+    from pipelines.config import data_label
 
     today = clock.bureau_date(clock.now())
     late = sorted({day for day in days if day < today})
-    return run(settings, late, nightly.data_label(settings)) if late else None
+    return run(settings, late, data_label(settings)) if late else None
 
 
 def housekeeping(settings=None) -> dict:

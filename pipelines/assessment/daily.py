@@ -219,7 +219,7 @@ def _air_row(station_id: str, day: date, result: air_quality.AqiResult, values_u
 
 
 # --- many days at once: the same rows as the one-day functions above, from one frame ----------
-# `envmon ingest` of an archive (pipelines/bulk_ingest.py) and `envmon reassess` assess every day
+# `envmon ingest` of an archive (pipelines/ingest/batches.py) and `envmon reassess` assess every day
 # they touched set-based: one call per domain over a frame of many days (with partition_day), not
 # one query and one pass per day. Each function gives, for each of `days`, exactly the rows its
 # one-day counterpart gives for that day's observations (tests/test_archive_ingest.py).

@@ -12,7 +12,7 @@ from pathlib import Path
 from pipelines import clock
 from pipelines.clock import yesterday
 from pipelines.alerts import cli as alerts_cli
-from pipelines.config import load_settings
+from pipelines.config import data_label, load_settings
 from dashboards.app import cli as dashboard_cli
 from pipelines.reports import cli as reports
 from pipelines.cli import backup_commands, collect_commands, registry_commands
@@ -231,7 +231,7 @@ def _dispatch(args) -> int:
 
 
 def _reassess(settings, args) -> int:
-    from pipelines.reassess import reassess
+    from pipelines.ingest.reassess import reassess
 
     if args.last < args.first:
         print(f"envmon: --to {args.last} is before --from {args.first}", file=sys.stderr)
@@ -300,7 +300,7 @@ def _run_days(settings, days: list[date], as_json: bool) -> int:
         print(f"envmon: {error}", file=sys.stderr)
         return 1
     summary = run_summary(db.engine_for(settings.warehouse_url), days, started,
-                          str(settings.dashboard_dir / "index.html"), nightly.data_label(settings))
+                          str(settings.dashboard_dir / "index.html"), data_label(settings))
     summary["log"] = str(log_path)
     if as_json:
         print(json.dumps(summary, ensure_ascii=False))
@@ -334,7 +334,7 @@ def _run_replay(settings, args) -> int:
         return 1
     run_days = [date.fromisoformat(day) for day in played["days"]]
     summary = run_summary(db.engine_for(settings.warehouse_url), run_days, started,
-                          str(settings.dashboard_dir / "index.html"), nightly.data_label(replace_mode(settings)))
+                          str(settings.dashboard_dir / "index.html"), data_label(replace_mode(settings)))
     summary["log"] = str(log_path)
     summary["replay"] = {key: played[key] for key in ("replay", "collections", "payloads_served", "failed_collections")}
     if args.json:
@@ -433,9 +433,9 @@ def _history(settings, args) -> int:
 
 
 def _resume(settings, args) -> int:
-    from pipelines import ingest
+    from pipelines.ingest import payloads
 
-    result = ingest.resume_payloads(settings, args.source)
+    result = payloads.resume_payloads(settings, args.source)
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k != "summaries"}, ensure_ascii=False))
     else:
@@ -445,14 +445,14 @@ def _resume(settings, args) -> int:
         for busy in result["busy"]:
             print(f"payload {busy}: being ingested by another process, left to it")
         for given_up in result["given_up"]:
-            print(f"payload {given_up}: failed {ingest.MAX_ATTEMPTS} times; retry it with --payload-id {given_up}")
+            print(f"payload {given_up}: failed {payloads.MAX_ATTEMPTS} times; retry it with --payload-id {given_up}")
     for failed in result["failed"]:
         print(f"envmon: payload {failed['payload_id']}: {failed['error']}", file=sys.stderr)
     return 1 if result["failed"] else 0
 
 
 def _ingest(settings, args) -> int:
-    from pipelines import ingest
+    from pipelines.ingest import payloads
     from pipelines.sources.files import PayloadError
 
     if args.resume:
@@ -461,7 +461,7 @@ def _ingest(settings, args) -> int:
         return _pull_partner(settings, args)
     if args.payload_id is not None:
         try:
-            summary = ingest.reingest(args.payload_id, settings)
+            summary = payloads.reingest(args.payload_id, settings)
         except (KeyError, FileNotFoundError, PayloadError) as error:
             print(f"envmon: payload {args.payload_id}: {error}", file=sys.stderr)
             return 1
@@ -478,7 +478,7 @@ def _ingest(settings, args) -> int:
         if not folder.is_dir():
             print(f"envmon: no such folder {folder}", file=sys.stderr)
             return 2
-    from pipelines.bulk_ingest import files_of
+    from pipelines.ingest.batches import files_of
 
     paths = files_of(files, folders, patterns)
     if not paths:
@@ -537,7 +537,7 @@ def _run_ingest(settings, args, paths: list[Path]):
     """The archive path over `paths`, with a progress bar on a terminal (none with --json). A
     fault after a payload was logged carries a note saying what to do; before, nothing was
     logged and the same command again is the retry."""
-    from pipelines import ingest
+    from pipelines.ingest import payloads
 
     options = {"again": args.again}
     if args.batch_size:
@@ -546,14 +546,14 @@ def _run_ingest(settings, args, paths: list[Path]):
     basis = "--fetched-at" if fetched else None
     with _ingest_progress(paths, quiet=args.json) as progress:
         try:
-            return ingest.ingest_files(args.source, paths, settings, fetched_at=fetched, fetched_basis=basis,
+            return payloads.ingest_files(args.source, paths, settings, fetched_at=fetched, fetched_basis=basis,
                                        progress=progress, **options)
         except Exception as error:
             notes = [note for note in getattr(error, "__notes__", ()) if "--resume" in note]
             if not notes:
                 raise
             where = f"{paths[0]}: " if len(paths) == 1 else ""
-            raise ingest.PayloadUnfinished(f"{where}{describe_error(error)}; {notes[-1]}") from error
+            raise payloads.PayloadUnfinished(f"{where}{describe_error(error)}; {notes[-1]}") from error
 
 
 def _unchanged_summary(settings, unchanged: dict) -> dict:
@@ -576,7 +576,7 @@ def _unchanged_summary(settings, unchanged: dict) -> dict:
 
 
 def _stage_seconds(outcome) -> dict:
-    from pipelines.bulk_ingest import STAGES
+    from pipelines.ingest.batches import STAGES
 
     return {stage: round(outcome.clock.seconds.get(stage, 0.0), 3) for stage in STAGES}
 

@@ -1,5 +1,6 @@
 """Payloads ingested many at a time: `envmon ingest` of several files, a folder or a glob, the
-collection tasks, `envmon ingest --resume`, and one payload at a time too (pipelines.ingest).
+collection tasks, `envmon ingest --resume`, and one payload at a time too (pipelines/ingest/payloads.py,
+which builds on this module; nothing here imports it).
 
 Each payload is still archived as received and logged on its own (the payload log), so a payload
 that cannot be read is refused alone, with its reason, while the others load. What is batched is
@@ -24,7 +25,9 @@ touched, after the last payload, and not after each.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -35,9 +38,13 @@ from typing import Callable, Iterable
 
 import pandas as pd
 
-from pipelines import clock
+from pipelines import clock, nightly, scope
 from pipelines.config import Settings
+from pipelines.ingest.archive import archive
 from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, KEY_COLUMNS, bureau_day, with_partition_day
+from warehouse import db
+
+LOG = logging.getLogger(__name__)
 
 BATCH_OBSERVATIONS = 250_000   # observations validated and stored together: memory follows this
 BATCH_PAYLOADS = 400           # and at most this many payloads (their locks, their log rows)
@@ -119,6 +126,54 @@ class Outcome:
         return [s["payload_id"] for s in self.summaries]
 
 
+def tell_operators_of_unknown_stations(source: str, first_seen: list[str], settings: Settings) -> None:
+    """One operational notice per station the registry lacks, the first time a payload names it
+    (issue 11). A notice that cannot be recorded never fails the stored payload: it is logged."""
+    if not first_seen:
+        return
+    from pipelines.alerts import operational  # submodules load when used (pipelines/alerts/__init__.py)
+    try:
+        operational.report_unknown_stations(source, first_seen, settings)
+    except Exception as error:  # noqa: BLE001 - the payload is stored; the operators' notice is secondary
+        LOG.warning("stations the registry lacks were not told to the operators: %s", db.operational_reason(error))
+
+
+_PREPARED: set[str] = set()
+
+
+def prepare(settings: Settings) -> None:
+    """Migrate the warehouse and sync its reference tables once per process and warehouse: a
+    collection catching up a hundred hours ingests a hundred payloads."""
+    if settings.warehouse_url not in _PREPARED:
+        nightly.prepare_warehouse(settings)
+        _PREPARED.add(settings.warehouse_url)
+    scope.bind(settings)  # at national scope, the stations a payload publishes join this warehouse's registry
+
+
+def record_fault(engine, payload_id: int, status: str, error: BaseException) -> None:
+    """Log why a payload did not finish, for resume to take it up again: `failed` if nothing of it
+    is stored, but a payload already `stored` stays so (its rows are in). When the warehouse itself
+    is what failed, the status it has (received or stored) already says the payload is unfinished."""
+    with contextlib.suppress(Exception):
+        if (db.get_payload(engine, payload_id) or {}).get("status") == "stored":
+            status = "stored"
+        db.update_payload(engine, payload_id, status=status, retryable=True,
+                          error=f"{type(error).__name__}: {db.operational_reason(error)}"
+                          if not isinstance(error, KeyboardInterrupt) else "interrupted")
+
+
+def quarantine_days(bad: pd.DataFrame, payload_day: date) -> pd.DataFrame:
+    """The partition day of each quarantined row: its bureau day where it has a valid time, else
+    the payload's day, only for the record."""
+    bad = bad.copy()
+    bad["partition_day"] = payload_day
+    valid_time = bad["observed_at"].notna() if len(bad) else pd.Series(dtype=bool)
+    if valid_time.any():
+        bad.loc[valid_time, "partition_day"] = bureau_day(bad.loc[valid_time, "observed_at"],
+                                                          bad.loc[valid_time, "averaging_period"])
+    return bad
+
+
 def _sha(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
@@ -136,8 +191,6 @@ def ingest(payloads: Iterable[Payload], settings: Settings, *, batch_size: int =
     to do (`on_fault="raise"`), or recorded in `failed` and the run goes on with the next batch
     (`on_fault="record"`, as resume does). `progress(outcome, payloads_done, bytes_done)` is called
     after each payload is received and after each batch is stored."""
-    from pipelines import ingest as single
-    from warehouse import db
 
     engine = db.engine_for(settings.warehouse_url)
     outcome = Outcome()
@@ -160,7 +213,7 @@ def ingest(payloads: Iterable[Payload], settings: Settings, *, batch_size: int =
             touched.update(_store(engine, source, batch, settings, outcome))
         except BaseException as error:  # noqa: BLE001 - recorded on each payload of the batch
             for logged in batch:
-                single._record_fault(engine, logged.payload_id, "failed", error)
+                record_fault(engine, logged.payload_id, "failed", error)
             ids = [logged.payload_id for logged in batch]
             if on_fault == "raise" or not isinstance(error, Exception):
                 error.add_note(_unfinished_note(ids + outcome.stored_ids))
@@ -219,7 +272,7 @@ def ingest(payloads: Iterable[Payload], settings: Settings, *, batch_size: int =
                 alerts.after_late_data(settings, days)  # a late failure is alerted once (issue 13)
         except BaseException as error:
             for payload_id in outcome.stored_ids:
-                single._record_fault(engine, payload_id, "stored", error)
+                record_fault(engine, payload_id, "stored", error)
             error.add_note(_unfinished_note(outcome.stored_ids))
             raise
         db.mark_loaded(engine, outcome.stored_ids)
@@ -238,8 +291,6 @@ def _unfinished_note(payload_ids: list[int]) -> str:
 def _receive(engine, item: Payload, settings: Settings, again: bool, locks, outcome: Outcome) -> _Logged | None:
     """Read, hash, archive and log the payload (or find it logged), under its lock. None: its
     content is loaded already (unchanged), or another process holds the logged payload (busy)."""
-    from pipelines import ingest as single
-    from warehouse import db
 
     with outcome.clock.stage("archive"):
         if item.payload_id is None and not again:
@@ -248,14 +299,14 @@ def _receive(engine, item: Payload, settings: Settings, again: bool, locks, outc
             try:  # before the warehouse is prepared: an unchanged archive is only read and hashed
                 earlier = db.payload_ids_loaded_with(engine, item.source, [digest]).get(digest)
             except Exception:  # noqa: BLE001 - a warehouse not migrated yet: prepared below, then asked
-                single._prepare(settings)
+                prepare(settings)
                 earlier = db.payload_ids_loaded_with(engine, item.source, [digest]).get(digest)
             if earlier is not None:
                 outcome.unchanged.append({"file": str(item.path or item.name), "payload_id": earlier["payload_id"],
                                           "sha256": digest, "source": item.source})
                 return None
             item = _with_content(item, payload)
-        single._prepare(settings)  # migrated and its reference tables synced, once per process
+        prepare(settings)  # migrated and its reference tables synced, once per process
         if item.payload_id is not None:  # logged already: taken up again from the archive
             if not locks.add(item.payload_id, wait=item.wait_for_lock):
                 outcome.busy.append(item.payload_id)
@@ -269,13 +320,13 @@ def _receive(engine, item: Payload, settings: Settings, again: bool, locks, outc
                 outcome.failed.append({"file": str(item.archive_path), "payload_id": item.payload_id,
                                        "error": f"the archived payload cannot be read: {error}"})
                 return None
-            digest, path = single.archive(settings, item.source, payload, item.name, clock.now()) \
+            digest, path = archive(settings, item.source, payload, item.name, clock.now()) \
                 if item.archive_path is None else (_sha(payload), Path(item.archive_path))
             db.begin_attempt(engine, item.payload_id)
             return _Logged(item, item.payload_id, digest, path, content=payload)
         payload = item.read()
         received = clock.now()
-        digest, path = single.archive(settings, item.source, payload, item.name, received)
+        digest, path = archive(settings, item.source, payload, item.name, received)
         payload_id = db.insert_payload(engine, {
             "source": item.source, "received_at": received, "fetched_at": item.fetched_at, "sha256": digest,
             "size_bytes": len(payload), "archive_path": str(path), "origin": item.origin or item.name,
@@ -295,7 +346,6 @@ def _with_content(item: Payload, content: bytes) -> Payload:
 def _parse(engine, logged: _Logged) -> dict | None:
     """Parse the payload; a refusal is logged (failed, not retryable) and returned."""
     from pipelines.sources import files
-    from warehouse import db
 
     item = logged.item
     payload, logged.content = logged.content, None
@@ -378,10 +428,9 @@ def _store(engine, source: str, batch: list[_Logged], settings: Settings, outcom
     good rows (the days to assess). Each payload's summary goes to outcome.summaries."""
     from pipelines import statements
     from pipelines.alerts.operational import tell_format_changes as operational_format_changes
-    from pipelines.ingest import _tell_operators_of_unknown_stations, quarantine_days
     from pipelines.quality import data_docs, qc
     from pipelines.quality.published import compare_published
-    from warehouse import bulk, db, registry_drift
+    from warehouse import bulk, registry_drift
 
     domain = SOURCE_DOMAINS[source]
     with outcome.clock.stage("validate"):
@@ -457,7 +506,7 @@ def _store(engine, source: str, batch: list[_Logged], settings: Settings, outcom
             **_statement_summary(complete, logged.payload_id, parsed),
             "payload_id": logged.payload_id, "sha256": logged.sha256, "archive": str(logged.archive),
             "file": str(logged.item.path) if logged.item.path else logged.item.name})
-        _tell_operators_of_unknown_stations(source, first_seen_names, settings)
+        tell_operators_of_unknown_stations(source, first_seen_names, settings)
         operational_format_changes(source, parsed.format_changes, settings)
         touched.update(assessed)
         logged.parsed = None  # let go of the payload's frames: memory follows the batch
@@ -486,7 +535,7 @@ def assess_days(engine, days, settings: Settings) -> dict:
     (warehouse/bulk.py); then the month's rollups and month-to-date cross-boundary rows. Under the
     month's computation lock nightly.assess takes."""
     from pipelines.assessment import cross_boundary, daily, rollups
-    from warehouse import bulk, db, registry_store
+    from warehouse import bulk, registry_store
 
     registry_store.use_warehouse_registry(engine)  # the registry version in force now, whoever applied it
     days = sorted(set(days))

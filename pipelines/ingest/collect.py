@@ -17,15 +17,15 @@ unchanged twice, so stations that send late and CNEMC's revisions are ingested l
 (the later one wins; the values it replaces go to observation_history). A collection that records
 a gap succeeds; the outage is one operational episode told to the operators (opened, ended).
 
-Every payload takes the one path of pipelines/bulk_ingest.py (as `envmon ingest` of many files
+Every payload takes the one path of pipelines/ingest/batches.py (as `envmon ingest` of many files
 does): each archived and logged on its own, the collection's payloads validated and stored in
 batches, read one at a time as the batches need them (an hour's file is fetched when its turn
 comes). Days before today that a collection changed (late or revised data) are re-assessed once,
-set-based (bulk_ingest.assess_days), and alerted on at once; today's day is assessed by the nightly
+set-based (batches.assess_days), and alerted on at once; today's day is assessed by the nightly
 run, when it is complete.
 
 Each collection first finishes the payloads of its source that a fault left unfinished
-(pipelines.ingest.resume_payloads), and marks its payloads `loaded` only once the days they changed
+(pipelines.ingest.payloads.resume_payloads), and marks its payloads `loaded` only once the days they changed
 are re-assessed.
 """
 from __future__ import annotations
@@ -34,9 +34,10 @@ import hashlib
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from pipelines import bulk_ingest, clock, ingest, nightly
+from pipelines import clock, nightly
 from pipelines.clock import bureau_date
-from pipelines.config import FILE_SOURCES, LIVE_SOURCES, Settings, load_settings
+from pipelines.config import FILE_SOURCES, LIVE_SOURCES, Settings, data_label, load_settings
+from pipelines.ingest import batches, payloads
 from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS
 from pipelines.sources import inbox
 from pipelines.sources.files import PayloadError
@@ -68,8 +69,8 @@ def reassess_late_days(days: list[str], settings: Settings, now: datetime, skip:
     late = sorted({d for d in days if date.fromisoformat(d) < today and date.fromisoformat(d) != skip})
     if late:
         late_days = [date.fromisoformat(day) for day in late]
-        bulk_ingest.assess_days(db.engine_for(settings.warehouse_url), late_days, settings)  # once, set-based
-        alerts.run(settings, late_days, nightly.data_label(settings))  # the alert step of those days
+        batches.assess_days(db.engine_for(settings.warehouse_url), late_days, settings)  # once, set-based
+        alerts.run(settings, late_days, data_label(settings))  # the alert step of those days
     return late
 
 
@@ -79,7 +80,7 @@ def _finish(source: str, settings: Settings, now: datetime, summaries: list[dict
     mark its payloads loaded: a crash before that leaves them `stored`, for the next collection."""
     days = sorted({day for summary in summaries for day in summary["days"]} | set(resumed["days"]))
     reassessed = reassess_late_days(days, settings, now, run_day)
-    ingest.mark_loaded(db.engine_for(settings.warehouse_url), [s["payload_id"] for s in summaries] + resumed["resumed"])
+    payloads.mark_loaded(db.engine_for(settings.warehouse_url), [s["payload_id"] for s in summaries] + resumed["resumed"])
     return {"sources": {source: _totals(source, summaries + resumed["summaries"])},
             "payloads": [s["payload_id"] for s in summaries], "resumed": resumed["resumed"],
             "days": days, "reassessed": reassessed}
@@ -204,13 +205,13 @@ def collect_live(source: str, settings: Settings | None = None, now: datetime | 
     max_tries, lookback = collection_rules()
     nightly.prepare_warehouse(settings)
     engine = db.engine_for(settings.warehouse_url)
-    resumed = ingest.resume_payloads(settings, source, recompute=False)
+    resumed = payloads.resume_payloads(settings, source, recompute=False)
     retry = retry or RetryPolicy()
     counts = {key: 0 for key in COUNTS_LEDGER}
     by_name: dict[str, dict] = {}  # payload name -> its ledger row, for what the ingest says of it
     collect_rows = _collect_water if source == "cnemc-water" else _collect_air
     touched, items = collect_rows(settings, engine, now, max_tries, lookback, retry, counts, by_name)
-    outcome = bulk_ingest.ingest(items, settings, again=True, assess=False)
+    outcome = batches.ingest(items, settings, again=True, assess=False)
     summaries = _summaries(outcome)
     for summary in outcome.summaries:
         row = by_name.get(summary["file"])
@@ -260,7 +261,7 @@ def _collect_air(settings, engine, now, max_tries, lookback, retry, counts, by_n
             name = f"{timepoint}.csv"
             if _received(row, body, _describe(source, body, name, now), now, counts):
                 by_name[name] = row
-                yield bulk_ingest.Payload(source, name, now, origin=client.url.format(timepoint=timepoint), content=body)
+                yield batches.Payload(source, name, now, origin=client.url.format(timepoint=timepoint), content=body)
 
     return touched, fetched()
 
@@ -304,7 +305,7 @@ def _collect_water(settings, engine, now, max_tries, lookback, retry, counts, by
             counts["unchanged"] += 1  # logged before the ledger was kept: recorded, not ingested twice
         else:
             by_name[name] = row
-            items.append(bulk_ingest.Payload(source, name, now, origin=settings.cnemc_water_url, content=body))
+            items.append(batches.Payload(source, name, now, origin=settings.cnemc_water_url, content=body))
     touched = [row]
     for other_slot, other in slots.items():
         if other is row or other["status"] not in ledger.UNFINISHED:
@@ -347,7 +348,7 @@ def collect_inbox(source: str, settings: Settings | None = None, now: datetime |
         return {"sources": {source: _totals(source, [])}, "payloads": [], "resumed": [], "failed": [], "days": [],
                 "reassessed": [], "inbox": str(folder) if folder else None}
     nightly.prepare_warehouse(settings)
-    resumed = ingest.resume_payloads(settings, source, recompute=False)
+    resumed = payloads.resume_payloads(settings, source, recompute=False)
 
     engine = db.engine_for(settings.warehouse_url)
     scanned: dict[Path, str] = {}  # every file read, by its sha256: moved aside once logged and archived
@@ -358,11 +359,11 @@ def collect_inbox(source: str, settings: Settings | None = None, now: datetime |
             scanned[path] = hashlib.sha256(payload).hexdigest()
             if db.payload_status_by_sha(engine, source, scanned[path]) is not None:
                 continue
-            yield bulk_ingest.Payload(source, path.name, datetime.fromtimestamp(path.stat().st_mtime, BUREAU_TZ),
+            yield batches.Payload(source, path.name, datetime.fromtimestamp(path.stat().st_mtime, BUREAU_TZ),
                                       origin=str(path), fetched_basis="the file's modification time",
                                       path=path, content=payload)
 
-    outcome = bulk_ingest.ingest(new_files(), settings, again=True, assess=False)
+    outcome = batches.ingest(new_files(), settings, again=True, assess=False)
     failed = [{"file": refused["file"], "error": refused["error"]} for refused in outcome.refused]
     finished = _finish(source, settings, now, _summaries(outcome), resumed, run_day)
     # after the payloads are marked loaded: a crash before leaves the files for the next scan

@@ -1,7 +1,7 @@
 """Ingesting payloads of a real source: archive each as received, log it, parse, validate and
 merge it into the warehouse (a later value wins, the old one kept in history), keep what the
 publisher reported, advance the source's watermark and recompute the days it touched. One payload
-or thousands take the same path (pipelines/bulk_ingest.py): a payload here is a batch of one.
+or thousands take the same path (pipelines/ingest/batches.py): a payload here is a batch of one.
 
 A payload is all or nothing in effect. Its status in the payload log says how far it got:
 `received` (logged; nothing of it stored), `stored` (every day of it, its published results and
@@ -11,22 +11,15 @@ says so: `envmon ingest --resume`, and the next collection of the source, finish
 left `received`, `stored` or failed-retryable (resume_payloads)."""
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import logging
-import os
 from datetime import date, datetime
 from pathlib import Path
 
-import pandas as pd
-
-from pipelines import nightly, scope
 from pipelines.config import Settings
-from pipelines.observations import bureau_day
+from pipelines.ingest import batches
+from pipelines.ingest.batches import prepare, record_fault
+from pipelines.observations import BUREAU_TZ
 from pipelines.sources import files
 from warehouse import db
-
-LOG = logging.getLogger(__name__)
 
 
 MAX_ATTEMPTS = 5  # resume gives a failed-retryable payload this many tries; --payload-id always tries
@@ -36,51 +29,6 @@ class PayloadUnfinished(RuntimeError):
     """A fault stopped a logged payload; its status says how far it got, and resume finishes it."""
 
 
-class ArchiveError(OSError):
-    """The payload could not be archived (a full disk, a folder without write access): nothing
-    was logged, so the next collection finds the payload new and tries again."""
-
-
-def archive(settings: Settings, source: str, payload: bytes, name: str, received_at: datetime) -> tuple[str, Path]:
-    """Keep the payload as received. Written to a temporary name and renamed: a full disk leaves
-    no truncated file under the archive's name for a later re-ingest to read."""
-    digest = hashlib.sha256(payload).hexdigest()
-    folder = settings.home / "archive" / source / f"{received_at:%Y}" / f"{received_at:%m}"
-    path = folder / f"{digest[:16]}-{archive_name(name)}"
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            with open(partial, "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(partial, path)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            partial.unlink()
-        failure = ArchiveError(f"cannot archive {source} payload {name!r} in {folder}: {error.strerror or error}")
-        failure.errno = error.errno
-        raise failure from error
-    return digest, path
-
-
-ARCHIVE_NAME_BYTES = 200  # with the digest and the .partial of the write, within a file name's 255 bytes
-
-
-def archive_name(name: str) -> str:
-    """The payload's own file name, shortened where it is too long for the archive's file system
-    (80 Chinese characters are 240 bytes): the start of its stem and its suffix are kept."""
-    name = Path(name).name
-    if len(name.encode()) <= ARCHIVE_NAME_BYTES:
-        return name
-    suffix = Path(name).suffix if len(Path(name).suffix.encode()) < 16 else ""
-    stem = name[:len(name) - len(suffix)] if suffix else name
-    while len(f"{stem}…{suffix}".encode()) > ARCHIVE_NAME_BYTES:
-        stem = stem[:-1]
-    return f"{stem}…{suffix}"
-
-
 def ingest_payload(source: str, payload: bytes, name: str, fetched_at: datetime, settings: Settings,
                    origin: str | None = None, payload_id: int | None = None, recompute: bool = True,
                    fetched_basis: str = "the fetch time") -> dict:
@@ -88,11 +36,9 @@ def ingest_payload(source: str, payload: bytes, name: str, fetched_at: datetime,
     plus out_of_scope, and read = loaded + quarantined + out_of_scope. With recompute=False the
     payload is left `stored`: the caller assesses its days and marks it loaded (mark_loaded).
     Given again, a payload is ingested again (a new entry in the log), as it always was."""
-    from pipelines import bulk_ingest
-
-    item = bulk_ingest.Payload(source, name, fetched_at, origin=origin, fetched_basis=fetched_basis,
+    item = batches.Payload(source, name, fetched_at, origin=origin, fetched_basis=fetched_basis,
                                content=payload, payload_id=payload_id)
-    return _single(bulk_ingest.ingest([item], settings, again=True, assess=recompute))
+    return _single(batches.ingest([item], settings, again=True, assess=recompute))
 
 
 def _single(outcome) -> dict:
@@ -108,59 +54,6 @@ def _single(outcome) -> dict:
     return summary
 
 
-def _tell_operators_of_unknown_stations(source: str, first_seen: list[str], settings: Settings) -> None:
-    """One operational notice per station the registry lacks, the first time a payload names it
-    (issue 11). A notice that cannot be recorded never fails the stored payload: it is logged."""
-    if not first_seen:
-        return
-    from pipelines.alerts import operational  # submodules load when used (pipelines/alerts/__init__.py)
-    try:
-        operational.report_unknown_stations(source, first_seen, settings)
-    except Exception as error:  # noqa: BLE001 - the payload is stored; the operators' notice is secondary
-        LOG.warning("stations the registry lacks were not told to the operators: %s", db.operational_reason(error))
-
-
-_PREPARED: set[str] = set()
-
-
-def _prepare(settings: Settings) -> None:
-    """Migrate the warehouse and sync its reference tables once per process and warehouse: a
-    collection catching up a hundred hours ingests a hundred payloads."""
-    if settings.warehouse_url not in _PREPARED:
-        nightly.prepare_warehouse(settings)
-        _PREPARED.add(settings.warehouse_url)
-    scope.bind(settings)  # at national scope, the stations a payload publishes join this warehouse's registry
-
-
-def unfinished_note(payload_id: int) -> str:
-    """The note a fault carries once its payload is logged (BaseException.add_note): what to do."""
-    return f"payload {payload_id} is logged unfinished: `envmon ingest --resume` finishes it"
-
-
-def _record_fault(engine, payload_id: int, status: str, error: BaseException) -> None:
-    """Log why a payload did not finish, for resume to take it up again: `failed` if nothing of it
-    is stored, but a payload already `stored` stays so (its rows are in). When the warehouse itself
-    is what failed, the status it has (received or stored) already says the payload is unfinished."""
-    with contextlib.suppress(Exception):
-        if (db.get_payload(engine, payload_id) or {}).get("status") == "stored":
-            status = "stored"
-        db.update_payload(engine, payload_id, status=status, retryable=True,
-                          error=f"{type(error).__name__}: {db.operational_reason(error)}"
-                          if not isinstance(error, KeyboardInterrupt) else "interrupted")
-
-
-def quarantine_days(bad: pd.DataFrame, payload_day: date) -> pd.DataFrame:
-    """The partition day of each quarantined row: its bureau day where it has a valid time, else
-    the payload's day, only for the record."""
-    bad = bad.copy()
-    bad["partition_day"] = payload_day
-    valid_time = bad["observed_at"].notna() if len(bad) else pd.Series(dtype=bool)
-    if valid_time.any():
-        bad.loc[valid_time, "partition_day"] = bureau_day(bad.loc[valid_time, "observed_at"],
-                                                          bad.loc[valid_time, "averaging_period"])
-    return bad
-
-
 def mark_loaded(engine, payload_ids) -> None:
     """The payloads are done: stored, and their days assessed (or left, by the caller's choice,
     to the nightly run of a day not yet complete)."""
@@ -171,13 +64,13 @@ def resume_payloads(settings: Settings, source: str | None = None, recompute: bo
     """Finish every payload a fault left unfinished (of one source, or all), oldest first, each
     under its lock: one that another process is ingesting right now is left to it. `received` and
     failed-retryable payloads are ingested again from the archive (nothing of them is stored), in
-    batches (pipelines/bulk_ingest.py); `stored` ones have their days assessed (their rows are not
+    batches (pipelines/ingest/batches.py); `stored` ones have their days assessed (their rows are not
     merged again: a newer payload may have revised them since). Every day is assessed once, at the
     end. A failed-retryable payload is tried MAX_ATTEMPTS times. With recompute=False the days are
     returned for the caller to assess, and the payloads left stored."""
-    from pipelines import alerts, bulk_ingest
+    from pipelines import alerts
 
-    _prepare(settings)
+    prepare(settings)
     engine = db.engine_for(settings.warehouse_url)
     given_up, items, stored = [], [], []
     for row in db.unfinished_payloads(engine, source):
@@ -187,10 +80,10 @@ def resume_payloads(settings: Settings, source: str | None = None, recompute: bo
             stored.append(row)
         else:
             archived = Path(row["archive_path"])
-            items.append(bulk_ingest.Payload(row["source"], _archived_name(archived), row["fetched_at"],
+            items.append(batches.Payload(row["source"], _archived_name(archived), row["fetched_at"],
                                              origin=row["origin"], fetched_basis="the fetch time logged with the payload",
                                              payload_id=row["payload_id"], archive_path=archived, wait_for_lock=False))
-    outcome = bulk_ingest.ingest(items, settings, again=True, assess=False, on_fault="record")
+    outcome = batches.ingest(items, settings, again=True, assess=False, on_fault="record")
     failed = [{"payload_id": f["payload_id"], "error": f["error"]} for f in outcome.failed + outcome.refused]
     busy, finished, days = list(outcome.busy), list(outcome.stored_ids), set(outcome.assessed_days)
     with db.PayloadLocks(engine) as locks:
@@ -205,11 +98,11 @@ def resume_payloads(settings: Settings, source: str | None = None, recompute: bo
             days |= {date.fromisoformat(d) for d in (current["days"] or "").split(",") if d}
         if recompute and finished:
             try:
-                bulk_ingest.assess_days(engine, sorted(days), settings)
+                batches.assess_days(engine, sorted(days), settings)
                 alerts.after_late_data(settings, sorted(days))  # a late failure is alerted once (issue 13)
             except Exception as error:  # noqa: BLE001 - recorded on the payloads; resume takes them up again
                 for payload_id in finished:
-                    _record_fault(engine, payload_id, "stored", error)
+                    record_fault(engine, payload_id, "stored", error)
                 failed += [{"payload_id": payload_id, "error": db.operational_reason(error)} for payload_id in finished]
                 finished = []
             else:
@@ -235,24 +128,19 @@ def ingest_file(source: str, path: Path, fetched_at: datetime, settings: Setting
 def ingest_files(source: str, paths: list[Path], settings: Settings, fetched_at: datetime | None = None,
                  fetched_basis: str | None = None, **options):
     """Many payload files of one source in one go (`envmon ingest` with several --file, --dir or
-    --glob): see pipelines/bulk_ingest.ingest for `options` (batch_size, again, progress). Each
+    --glob): see pipelines/ingest/batches.ingest for `options` (batch_size, again, progress). Each
     file's fetch time is `fetched_at`, else its modification time."""
-    from pipelines import bulk_ingest
-    from pipelines.observations import BUREAU_TZ
-
     items = []
     for path in paths:
         path = Path(path)
         fetched = fetched_at or datetime.fromtimestamp(path.stat().st_mtime, BUREAU_TZ)
         basis = fetched_basis or ("--fetched-at" if fetched_at else "the file's modification time")
-        items.append(bulk_ingest.Payload(source, path.name, fetched, origin=str(path), fetched_basis=basis, path=path))
-    return bulk_ingest.ingest(items, settings, **options)
+        items.append(batches.Payload(source, path.name, fetched, origin=str(path), fetched_basis=basis, path=path))
+    return batches.ingest(items, settings, **options)
 
 
 def reingest(payload_id: int, settings: Settings) -> dict:
     """Run a logged payload again from the archive, as received."""
-    from pipelines import bulk_ingest
-
     engine = db.engine_for(settings.warehouse_url)
     db.migrate(engine)
     row = db.get_payload(engine, payload_id)
@@ -261,7 +149,7 @@ def reingest(payload_id: int, settings: Settings) -> dict:
     archived = Path(row["archive_path"])
     if not archived.is_file():
         raise FileNotFoundError(f"the archived payload {archived} is not there")
-    item = bulk_ingest.Payload(row["source"], _archived_name(archived), row["fetched_at"], origin=row["origin"],
+    item = batches.Payload(row["source"], _archived_name(archived), row["fetched_at"], origin=row["origin"],
                                fetched_basis="the fetch time logged with the payload", payload_id=payload_id,
                                archive_path=archived)
-    return _single(bulk_ingest.ingest([item], settings, again=True))
+    return _single(batches.ingest([item], settings, again=True))

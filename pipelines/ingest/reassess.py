@@ -4,7 +4,7 @@ UNVERIFIED, a new version of a standard).
 
 Each day that holds assessments is assessed again as the nightly assessment step assesses it (the
 same rules, the same month lock, the day's rollups and the month-to-date cross-boundary rows), under
-the rules in force at the day, but set-based, a month at a time (pipelines/bulk_ingest.assess_days,
+the rules in force at the day, but set-based, a month at a time (pipelines/ingest/batches.assess_days,
 as `envmon ingest` of an archive assesses the days it touched): one read and one write per month,
 not per day. Every result records the rule version it was computed under; a stored
 result that a computation under another version replaces is kept in assessment_history
@@ -17,7 +17,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from pipelines import bulk_ingest
+from pipelines.ingest import batches
 from pipelines.config import Settings, load_settings
 from warehouse import db
 
@@ -58,7 +58,7 @@ def reassess_days(engine, days, settings: Settings, window: tuple[date, date] | 
     month_first, month_last = window or (month_first, month_last)
     before = db.assessments_between(engine, month_first, month_last)
     history_before = len(db.read_table(engine, "assessment_history"))
-    bulk_ingest.assess_days(engine, days, settings)
+    batches.assess_days(engine, days, settings)
     after = db.assessments_between(engine, month_first, month_last)
     return {"days_reassessed": len(days), **_changes(before, after),
             "kept_in_history": len(db.read_table(engine, "assessment_history")) - history_before}

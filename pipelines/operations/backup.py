@@ -11,7 +11,7 @@ A backup folder holds
   manifest.json                       envmon's version, the Alembic revision, the time, the counts per
                                       table of the dump, and every file's sha256 and size
 
-The warehouse is copied first: a payload is archived before it is logged (pipelines/ingest.py), so
+The warehouse is copied first: a payload is archived before it is logged (pipelines/ingest/archive.py), so
 every payload the copy logs has its file in the archive copied after it. The folder is written under
 a hidden .partial name and renamed when complete: a backup cut short never looks like one.
 

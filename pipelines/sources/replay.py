@@ -1,5 +1,5 @@
 """A replay of recorded real feeds: the CNEMC feeds played back from a folder of payloads, each at
-its own fetch time, through the live collection path (pipelines/collect.py and the httpx clients of
+its own fetch time, through the live collection path (pipelines/ingest/collect.py and the httpx clients of
 pipelines/sources/live.py, retries and checks included) and the real nightly DAG.
 
 The folder holds the payloads and `manifest.csv` (file, source, channel, fetched_at); replay/ in the
@@ -42,7 +42,7 @@ CHANNELS = {"cnemc-air": ("feed",), "cnemc-water": ("feed", "inbox")}
 
 def first_run_hours() -> int:
     """How far back the air collection's first run asks: the collection ledger's look-back
-    (ENVMON_COLLECT_LOOKBACK_HOURS, pipelines/collect.py)."""
+    (ENVMON_COLLECT_LOOKBACK_HOURS, pipelines/ingest/collect.py)."""
     from pipelines.config import collection_rules
 
     return collection_rules()[1]
@@ -219,7 +219,8 @@ def replay_days(recorded: list[Recorded]) -> list[date]:
 def run_replay(settings, folder: Path, days: list[date] | None, log_path: Path) -> dict:
     """Play a replay folder over `days` (default: every day a collection of it runs on): the
     collections at their fetch times, each day's nightly DAG run after them. Returns what was collected and what failed."""
-    from pipelines import collect, nightly
+    from pipelines import nightly
+    from pipelines.ingest import collect
     from pipelines.runner import DagRunFailed, configure_airflow, load_dag, output_to
     from warehouse import db
 

@@ -1,6 +1,6 @@
 """archive ingest (issue 15): no change of the schema
 
-`envmon ingest` of many payloads at once (pipelines/bulk_ingest.py, warehouse/bulk.store_batch)
+`envmon ingest` of many payloads at once (pipelines/ingest/batches.py, warehouse/bulk.store_batch)
 writes the tables as they are: the payload log already holds what each payload needs (status,
 days, counts, sha256 with its index on (source, sha256) for the content already loaded), and the
 merge, the quarantine, the partition log and the published results keep their keys and indexes.

@@ -1,7 +1,7 @@
 """collection ledger (issue 21): one row per expected feed hour (air) or snapshot (water) with its
 fetch status (pending, failed, fetched, late, revised, gap), tries, times, sha256 and rows, so
 that one missing hour is recorded as a gap instead of holding a watermark back, and the recent
-hours are fetched again until they stop changing (pipelines/collect.py, warehouse/collection_ledger.py)
+hours are fetched again until they stop changing (pipelines/ingest/collect.py, warehouse/collection_ledger.py)
 
 Revision ID: 0014
 Revises: 0013
