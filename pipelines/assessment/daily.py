@@ -98,13 +98,16 @@ def _assessment_row(station_id, day, domain, standard, verdict, target, is_compl
     }
 
 
-def surface_water_day_row(section_id: str, section, day: date, values: dict, used_counts: dict) -> dict:
+def surface_water_day_row(section_id: str, section, day: date, values: dict, used_counts: dict,
+                          verdict: surface_water.Verdict | None = None, target: Target | None = None) -> dict:
     """One section-day: classed on the indicators with a valid day value; 'indicators incomplete'
     when one its method requires has none (never compliant; a failure of those it has stays one),
-    'insufficient data' when none could be classed (surface_water.status_of)."""
-    target = target_in_force(section_id, day)   # the target in force that day, never a default
+    'insufficient data' when none could be classed (surface_water.status_of). `verdict` and `target`:
+    the day's, when the caller classed many section-days at once (assess_surface_water_days)."""
+    target = target or target_in_force(section_id, day)   # the target in force that day, never a default
     water_body_type = registry.water_body_type(section_id)
-    verdict = surface_water.classify(values, water_body_type, target.target_class, at=day)
+    if verdict is None:
+        verdict = surface_water.classify(values, water_body_type, target.target_class, at=day)
     status, _ = surface_water.status_of(verdict, values, water_body_type, at=day)
     used = int(sum(n for p, n in used_counts.items() if p in verdict.parameter_classes))
     is_compliant = surface_water.verdict_under(status, verdict.is_compliant)
@@ -257,9 +260,23 @@ def assess_surface_water_days(observations: pd.DataFrame, days) -> list[dict]:
                                pd.DataFrame(columns=["station_id", "parameter", "mean", "count"]))
     rows = []
     for day in days:
-        for section_id, section in registry.water_sections(day).iterrows():   # the registry of that day
-            values, counts = means.get((section_id, day), ({}, {}))
-            rows.append(surface_water_day_row(section_id, section, day, values, counts))
+        sections = registry.water_sections(day)   # the registry of that day
+        # every section of the day classed at once (surface_water.classify_many: the values' classes and
+        # exceedance multiples as arrays), under the rules in force that day
+        found = {sid: means.get((sid, day), ({}, {})) for sid in sections.index}
+        day_targets = {sid: target_in_force(sid, day) for sid in sections.index}
+        keys, codes, values = [], [], []
+        for sid, (mine, _) in found.items():
+            keys += [sid] * len(mine)
+            codes += list(mine)
+            values += list(mine.values())
+        verdicts = surface_water.classify_many(keys, codes, values,
+                                               {sid: registry.water_body_type(sid) for sid in sections.index},
+                                               {sid: t.target_class for sid, t in day_targets.items()}, at=day)
+        for section_id, section in sections.iterrows():
+            mine, counts = found[section_id]
+            rows.append(surface_water_day_row(section_id, section, day, mine, counts, verdicts[section_id],
+                                              day_targets[section_id]))
     return rows
 
 

@@ -92,45 +92,83 @@ def reported(code: str, value: float, context: str, at=None) -> float:
     return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_EVEN))
 
 
-def _exceedance(code, value, water_class, target, water_body_type, at=None) -> Exceedance:
-    return Exceedance(code, value, water_class,
-                      standards.exceedance_multiple(code, value, target, water_body_type, at),
-                      standards.exceedance_multiple(code, value, standards.EXCEEDANCE_BASIS_CLASS, water_body_type, at))
-
-
-def main_pollutants(classes: dict[str, str], values: dict[str, float], water_body_type: str, at=None) -> list[str]:
-    """The three indicators of worst class, ties broken by the larger multiple over class III,
-    named only when the section is worse than class III (standards.md §2.2)."""
-    over_iii = [c for c, k in classes.items() if standards.surface_class_rank(k) > 3]
-
-    def severity(code):
-        multiple = standards.exceedance_multiple(code, values[code], "Ⅲ", water_body_type, at)
-        return (standards.surface_class_rank(classes[code]), multiple if multiple is not None else -1.0)
-
-    return sorted(over_iii, key=severity, reverse=True)[:MAIN_POLLUTANT_COUNT]
-
-
 def classify(values: dict[str, float], water_body_type: str = "river", target_class: str | None = None,
              context: str = "realtime_feed", indicators=None, at=None) -> Verdict:
     """Single-factor class over the assessment indicators present (or `indicators`, a scheme's
     subset), under the GB 3838 rows in force at `at` (default: today). Failing indicators are those
-    worse than the target (class III without a target)."""
-    classes, compared = {}, {}
-    for code in indicators or standards.assessment_indicators(at):
-        value = values.get(code)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+    worse than the target (class III without a target). One sample, day or period: classify_many of
+    one key, the same rules."""
+    codes = list(values)
+    return classify_many([0] * len(codes), codes, [values[c] for c in codes], {0: water_body_type},
+                         {0: target_class}, context, indicators, at)[0]
+
+
+def reported_values(codes, values, context: str, at=None) -> list[float]:
+    """`reported` of each value (raw where its context keeps the raw value, the common case)."""
+    precision = _precision(at)
+    return [value if precision.get((context, code)) in (None, "raw") else reported(code, value, context, at)
+            for code, value in zip(codes, values)]
+
+
+def classify_many(keys, codes, values, water_body_types: dict, target_classes: dict,
+                  context: str = "realtime_feed", indicators=None, at=None) -> dict:
+    """The single-factor verdicts of many samples, days or periods at once (set-based, issue 27):
+    rows (keys[i], codes[i], values[i]); `water_body_types` and `target_classes` by key, which names
+    every key to judge (a key without a classed value gets an unassessed Verdict). Each value is
+    classed by standards.surface_water_ranks and its exceedance multiples computed by
+    standards.exceedance_multiples over all rows together; then per key: the worst class, the
+    failing indicators (worse than the target, class III without one) and the main pollutants, in
+    the indicators' table order, as `classify` gives them one key at a time."""
+    import numpy as np
+
+    order = {code: n for n, code in enumerate(indicators or standards.assessment_indicators(at))}
+    chosen = []
+    for key, code, value in zip(keys, codes, values):
+        if key not in target_classes or code not in order or value is None \
+                or (isinstance(value, float) and math.isnan(value)):
             continue
-        value = reported(code, float(value), context, at)
-        water_class = standards.surface_water_class(code, value, water_body_type, at)
-        if water_class is not None:
-            classes[code], compared[code] = water_class, value
-    if not classes:
-        return Verdict(None, target_class=target_class)
-    worst = max(classes.values(), key=standards.surface_class_rank)
-    basis = target_class or standards.EXCEEDANCE_BASIS_CLASS
-    failing = [_exceedance(code, compared[code], k, basis, water_body_type, at) for code, k in classes.items()
-               if standards.surface_class_rank(k) > standards.surface_class_rank(basis)]
-    return Verdict(worst, classes, failing, main_pollutants(classes, compared, water_body_type, at), target_class)
+        chosen.append((key, code, float(value)))
+    if chosen:
+        position = {key: n for n, key in enumerate(target_classes)}
+        chosen.sort(key=lambda r: (position.get(r[0], len(position)), order[r[1]]))
+    row_keys = [r[0] for r in chosen]
+    row_codes = [r[1] for r in chosen]
+    types = [water_body_types[k] for k in row_keys]
+    compared = reported_values(row_codes, [r[2] for r in chosen], context, at)
+    ranks = standards.surface_water_ranks(row_codes, compared, types, at) if chosen else np.zeros(0, dtype=int)
+    classed = np.flatnonzero(ranks > 0)
+    bases = [target_classes[row_keys[i]] or standards.EXCEEDANCE_BASIS_CLASS for i in classed]
+    c_codes, c_values, c_types = [row_codes[i] for i in classed], [compared[i] for i in classed], [types[i] for i in classed]
+    vs_basis = standards.exceedance_multiples(c_codes, c_values, bases, c_types, at)
+    vs_iii = standards.exceedance_multiples(c_codes, c_values, [standards.EXCEEDANCE_BASIS_CLASS] * len(classed),
+                                            c_types, at)
+    basis_rank = np.array([standards.surface_class_rank(b) for b in bases], dtype=int)
+    failing_rows = ranks[classed] > basis_rank
+
+    def plain(x):
+        return None if math.isnan(x) else float(x)
+
+    found: dict = {}
+    for j, i in enumerate(classed.tolist()):
+        key, code, rank = row_keys[i], row_codes[i], int(ranks[i])
+        worst, classes, failing, over_iii = found.setdefault(key, [0, {}, [], []])
+        water_class = standards.SURFACE_WATER_RANKED[rank]
+        classes[code] = water_class
+        found[key][0] = max(worst, rank)
+        if failing_rows[j]:
+            failing.append(Exceedance(code, c_values[j], water_class, plain(vs_basis[j]), plain(vs_iii[j])))
+        if rank > 3:
+            multiple = plain(vs_iii[j])
+            over_iii.append((rank, multiple if multiple is not None else -1.0, code))
+    verdicts = {}
+    for key, target_class in target_classes.items():
+        if key not in found:
+            verdicts[key] = Verdict(None, target_class=target_class)
+            continue
+        worst, classes, failing, over_iii = found[key]
+        main = [code for _, _, code in sorted(over_iii, key=lambda r: (r[0], r[1]), reverse=True)][:MAIN_POLLUTANT_COUNT]
+        verdicts[key] = Verdict(standards.SURFACE_WATER_RANKED[worst], classes, failing, main, target_class)
+    return verdicts
 
 
 def required_indicators(water_body_type: str = "river", at=None) -> tuple[str, ...]:

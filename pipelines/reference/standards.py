@@ -367,14 +367,86 @@ def _meets(direction: str, cell: str, value: float) -> bool:
 def surface_water_class(code: str, value: float, water_body_type: str = "river", at=None) -> str | None:
     """GB 3838 class of one value under the version in force at `at`: the best class whose limit
     it meets; a value on a limit takes the better class; worse than class V is 劣Ⅴ. None when the
-    item has no limit for that water body type."""
-    row = _surface_row(code, water_body_type, at)
-    if row is None or value is None or math.isnan(value):
+    item has no limit for that water body type. (One value through surface_water_ranks, the rule.)"""
+    if value is None or math.isnan(value):
         return None
-    for water_class in SURFACE_WATER_CLASSES:
-        if _meets(row["direction"], known(row, _CLASS_COLUMN[water_class], f"{code} class {water_class}"), value):
-            return water_class
-    return SURFACE_WATER_WORST
+    rank = int(surface_water_ranks([code], [value], [water_body_type], at)[0])
+    return SURFACE_WATER_RANKED[rank]
+
+
+# rank → class: 0 no limit (None), 1 … 5 Ⅰ … Ⅴ, 6 劣Ⅴ (surface_class_rank's numbers)
+SURFACE_WATER_RANKED = (None, *SURFACE_WATER_CLASSES, SURFACE_WATER_WORST)
+
+
+@rule_cache
+def _surface_limit_arrays(start: date) -> dict:
+    """The GB 3838 rows in force from `start` as arrays, one row per (code, water-body type): the
+    direction and, for each class Ⅰ … Ⅴ, the lower and upper bound of a value that meets it (NaN
+    where the direction sets none) and whether the cell is known."""
+    import numpy as np
+
+    keys = sorted(_surface_rows(start))
+    n = len(keys)
+    low, high = np.full((n, 5), -np.inf), np.full((n, 5), np.inf)
+    low_exclusive, cell_known = np.zeros(n, dtype=bool), np.zeros((n, 5), dtype=bool)
+    limit = np.full((n, 5), np.nan)                      # the cell itself (not for a range): exceedance's S
+    rows = [_surface_rows(start)[key] for key in keys]
+    for i, row in enumerate(rows):
+        direction = row["direction"]
+        if direction not in ("range", "max", "min", "min_exclusive"):
+            raise ValueError(f"unknown limit direction {direction!r}")
+        low_exclusive[i] = direction == "min_exclusive"
+        for k, water_class in enumerate(SURFACE_WATER_CLASSES):
+            cell = row[_CLASS_COLUMN[water_class]]
+            if cell is None or (isinstance(cell, float) and math.isnan(cell)) or str(cell).strip() == "":
+                continue
+            cell_known[i, k] = True
+            if direction != "range":
+                limit[i, k] = float(cell)
+            if direction == "range":
+                low[i, k], high[i, k] = (float(part) for part in str(cell).split("-"))
+            elif direction == "max":
+                high[i, k] = float(cell)
+            else:
+                low[i, k] = float(cell)
+    return {"index": {key: i for i, key in enumerate(keys)}, "rows": rows, "low": low, "high": high,
+            "low_exclusive": low_exclusive, "known": cell_known, "limit": limit,
+            "range": np.array([row["direction"] == "range" for row in rows], dtype=bool)}
+
+
+def _surface_row_index(codes, water_body_types, at) -> tuple:
+    import numpy as np
+
+    arrays = _surface_limit_arrays(version_start("gb3838_surface_water", at))
+    index = arrays["index"]
+    return arrays, np.array([index.get((c, t), -1) for c, t in zip(codes, water_body_types)], dtype=int)
+
+
+def surface_water_ranks(codes, values, water_body_types, at=None):
+    """The GB 3838 class of many values at once (set-based, issue 27), as ranks: 1 … 5 for Ⅰ … Ⅴ,
+    6 for 劣Ⅴ, 0 where the item has no limit for its water-body type or the value is NaN. Each value
+    takes the best class whose limit it meets (a value on a limit takes the better class), under the
+    version in force at `at`; a class cell not known where a value reaches it refuses (known())."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    arrays, rows = _surface_row_index(codes, water_body_types, at)
+    ranks = np.zeros(len(values), dtype=np.int8)
+    pending = (rows >= 0) & ~np.isnan(values)
+    safe = np.maximum(rows, 0)
+    for k, water_class in enumerate(SURFACE_WATER_CLASSES):
+        unknown = pending & ~arrays["known"][safe, k]
+        if unknown.any():
+            i = int(np.flatnonzero(unknown)[0])
+            row = arrays["rows"][rows[i]]
+            known(row, _CLASS_COLUMN[water_class], f"{row['code']} class {water_class}")
+        low, high = arrays["low"][safe, k], arrays["high"][safe, k]
+        above = np.where(arrays["low_exclusive"][safe], values > low, values >= low)
+        meets = pending & above & (values <= high)
+        ranks[meets] = k + 1
+        pending &= ~meets
+    ranks[pending] = 6
+    return ranks
 
 
 def surface_water_limit(code: str, water_class: str, water_body_type: str = "river", at=None) -> float | None:
@@ -396,12 +468,32 @@ def exceedance_multiple(code: str, value: float, basis_class: str, water_body_ty
                         at=None) -> float | None:
     """(C − S) / S against the basis class limit (standards.md §2.2); None where not defined
     (pH, DO) or where the value does not exceed."""
-    if code in NO_EXCEEDANCE_MULTIPLE:
-        return None
-    limit = surface_water_limit(code, basis_class, water_body_type, at)
-    if limit is None or value <= limit:
-        return None
-    return (value - limit) / limit
+    multiple = float(exceedance_multiples([code], [value], [basis_class], [water_body_type], at)[0])
+    return None if math.isnan(multiple) else multiple
+
+
+def exceedance_multiples(codes, values, basis_classes, water_body_types, at=None):
+    """exceedance_multiple of many values at once (set-based, issue 27): (C − S) / S against each
+    row's basis class limit, NaN where not defined (pH, DO, a range, no limit) or not exceeded."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    arrays, rows = _surface_row_index(codes, water_body_types, at)
+    out = np.full(len(values), np.nan)
+    column = np.array([SURFACE_WATER_CLASSES.index(k) if k in SURFACE_WATER_CLASSES else -1 for k in basis_classes],
+                      dtype=int)
+    eligible = (rows >= 0) & (column >= 0) & np.array([c not in NO_EXCEEDANCE_MULTIPLE for c in codes], dtype=bool)
+    if not eligible.any():
+        return out
+    where = np.flatnonzero(eligible)
+    where = where[~arrays["range"][rows[where]]]        # a range (pH) has no single limit
+    for i in where[~arrays["known"][rows[where], column[where]]]:
+        row = arrays["rows"][rows[i]]
+        known(row, _CLASS_COLUMN[basis_classes[i]], f"{row['code']} class {basis_classes[i]}")
+    limit = arrays["limit"][rows[where], column[where]]
+    exceeds = values[where] > limit
+    out[where[exceeds]] = (values[where][exceeds] - limit[exceeds]) / limit[exceeds]
+    return out
 
 
 def seawater_class(code: str, value: float, at=None) -> str | None:
