@@ -48,7 +48,7 @@ PUBLIC_LIMIT = 3  # requests a minute on the limited server
 def _populate(url: str, home: Path) -> None:
     from pipelines.clock import BUREAU_TZ
     from pipelines.config import load_settings
-    from pipelines.ingest import ingest_payload
+    from pipelines.ingest.payloads import ingest_payload
 
     settings = load_settings({"ENVMON_HOME": str(home), "ENVMON_WAREHOUSE_URL": url})
     fetched = datetime(2027, 1, 1, 2, tzinfo=BUREAU_TZ)
@@ -302,6 +302,48 @@ def test_next_links_page_through_every_value_once(served):
     assert pages == -(-len(values) // 7)
 
 
+def test_paging_by_key_gives_every_row_once_when_rows_share_a_time(served):
+    """The next link carries the key of the page's last row (`after`), not an offset: rows of one
+    time (a lab sample's parameters, an hour's pollutants) split across pages come once each, in a
+    station's series and in an area query that mixes the key's city (raw) with the public view of
+    the others, whatever the page size."""
+    for path, params in (("/collections/water-observations/locations/nanliu-hengtang", {}),
+                         ("/collections/air-observations/area", {"coords": WHOLE_REGION})):
+        expected = _cells(_get(served, path, served.key, limit=1000, **params).json())
+        assert len(expected) > 5
+        for limit in (1, 2, 3, 5):
+            url, query, pages, split = f"{served.base}{path}", {**params, "limit": limit}, [], False
+            while url:
+                answer = httpx.get(url, params=query, headers={"X-API-Key": served.key}, timeout=30)
+                assert answer.status_code == 200, answer.text
+                document, query = answer.json(), None
+                _coveragejson_valid(document)
+                pages.append(_cells(document))
+                if len(pages) > 1 and pages[-2] and pages[-1]:
+                    split |= pages[-2][-1][:3:2] == pages[-1][0][:3:2]  # the same coverage and time
+                following = [link["href"] for link in document["links"] if link["rel"] == "next"]
+                assert all("after=" in href and "offset=" not in href for href in following)
+                url = following[0] if following else None
+            values = [cell for page in pages for cell in page]
+            assert sorted(values) == sorted(expected) and len(values) == len(set(values)), (path, limit)
+            assert len(pages) == -(-len(expected) // limit) and all(len(page) == limit for page in pages[:-1])
+            if limit == 1:
+                assert split, "no page boundary fell between two rows of one time"
+    garbled = _get(served, "/collections/water-observations/locations/nanliu-hengtang", served.key, after="not-a-key")
+    assert garbled.status_code == 400 and garbled.json()["code"] == "InvalidParameterValue"
+
+
+def test_a_days_query_keeps_the_values_whose_averaging_period_began_the_day_before(served):
+    """observed_at bounds partition_day as well, so that PostgreSQL reads only the partitions that
+    can hold the rows; an hourly mean stamped 00:00 (23:00-24:00) is of the day before's partition
+    and still answers a query for the day it is stamped in."""
+    day = _get(served, "/collections/air-observations/locations/1401A", datetime="2026-03-15").json()
+    nanning = next(c for c in day["coverages"] if c["envmon:station_id"] == "1401A")
+    times = nanning["domain"]["axes"]["t"]["values"]
+    assert times[0] == "2026-03-14T16:00:00Z"  # 00:00 of the 15th in Asia/Shanghai
+    assert nanning["ranges"]["pm10"]["values"][0] == 61
+
+
 def _cells(document: dict) -> list[tuple]:
     """Each observation a coverage answers: a value, or (partner view) a flag without a value."""
     cells = []
@@ -396,7 +438,7 @@ def test_every_answer_carries_the_security_headers(served):
 def test_changed_since_gives_only_the_values_stored_since_a_revision_included(served):
     from pipelines import clock
     from pipelines.config import load_settings
-    from pipelines.ingest import ingest_payload
+    from pipelines.ingest.payloads import ingest_payload
 
     path = "/collections/water-observations/locations/jiuzhou-wenchequiao"
     before = clock.now()

@@ -7,10 +7,12 @@ Under /api: the landing page, /conformance, /openapi (the OpenAPI document), /co
   status), at /collections/{id}/items[/{featureId}], with bbox, datetime, limit and offset;
 - EDR (CoverageJSON): `water-observations`, `air-observations`, `coastal-observations`, at
   /collections/{id}/locations (the stations), /locations/{stationId} and /area?coords=POLYGON(...),
-  with datetime, parameter-name, limit and offset.
+  with datetime, parameter-name and limit (and offset).
 Who sees what: pipelines/api/access.py. Every answer carries an ETag (of its body) and a
-Last-Modified (the newest load); If-None-Match or If-Modified-Since give 304. Pages: `limit`,
-`offset`, and a `next` link (in the body's links and the Link header) while more rows remain.
+Last-Modified (the newest load); If-None-Match or If-Modified-Since give 304. Pages: `limit`, and a
+`next` link (in the body's links and the Link header) while more rows remain: for features it
+carries `offset`, for observations `after`, the key of the page's last row, so that reading a
+year page by page costs each page's rows once (see _observations).
 
 Why not pygeoapi (0.21, the last for Python 3.11): its EDR query hands the provider no request
 (no key, no address: a per-key scope could only pass through a side channel), no offset or next
@@ -19,6 +21,8 @@ all of that would have been middleware around it, and the OGC shapes its own cod
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import logging
@@ -146,7 +150,7 @@ def create_app(warehouse_url: str, environ=None):
 
     @app.get(f"{BASE}/collections", summary="The collections")
     def collections(request: Request):
-        stations = _stations(engine)
+        stations = _stations(engine, request)
         body = {"collections": [_collection(request, cid, stations) for cid in _collection_ids()],
                 "links": [_link(f"{_root(request)}/collections", "self", "application/json", "this document")]}
         return _respond(request, body, "application/json")
@@ -154,7 +158,8 @@ def create_app(warehouse_url: str, environ=None):
     @app.get(f"{BASE}/collections/{{collection_id}}", summary="A collection")
     def collection(request: Request, collection_id: str):
         _known(collection_id)
-        return _respond(request, _collection(request, collection_id, _stations(engine)), "application/json")
+        stations = _stations(engine, request)
+        return _respond(request, _collection(request, collection_id, stations), "application/json")
 
     @app.get(f"{BASE}/collections/{{collection_id}}/items", summary="Features of a collection")
     def items(request: Request, collection_id: str, limit: int | None = None, offset: int = 0,
@@ -164,7 +169,7 @@ def create_app(warehouse_url: str, environ=None):
             raise ApiError(404, "NotFound", f"no feature collection {collection_id!r}")
         request.state.collection = collection_id
         limit = _limit(limit, DEFAULT_ITEMS_LIMIT, settings, offset)
-        stations = _stations(engine)
+        stations = _stations(engine, request)
         if collection_id == ASSESSMENTS:
             features, more = _assessment_features(engine, request, stations, limit, offset, bbox, datetime,
                                                   station_id, period, domain)
@@ -180,7 +185,8 @@ def create_app(warehouse_url: str, environ=None):
         if collection_id not in FEATURE_COLLECTIONS:
             raise ApiError(404, "NotFound", f"no station collection {collection_id!r}")
         request.state.collection = collection_id
-        features, _ = _station_features(engine, collection_id, _stations(engine), 1, 0, None, only=feature_id)
+        stations = _stations(engine, request)
+        features, _ = _station_features(engine, collection_id, stations, 1, 0, None, only=feature_id)
         if not features:
             raise ApiError(404, "NotFound", f"no feature {feature_id!r} in {collection_id}")
         request.state.rows = 1
@@ -191,7 +197,7 @@ def create_app(warehouse_url: str, environ=None):
     @app.get(f"{BASE}/collections/{{collection_id}}/locations", summary="The locations of an EDR collection")
     def locations(request: Request, collection_id: str, bbox: str | None = None):
         types = _edr(collection_id)[0]
-        stations = _stations(engine)
+        stations = _stations(engine, request)
         chosen = _within_bbox(stations[stations["station_type"].isin(types)], bbox)
         features = [_station_feature(row, None) for row in chosen.itertuples(index=False)]
         request.state.collection, request.state.rows = collection_id, len(features)
@@ -201,10 +207,11 @@ def create_app(warehouse_url: str, environ=None):
     @app.get(f"{BASE}/collections/{{collection_id}}/locations/{{location_id:path}}",
              summary="A station's series (CoverageJSON)")
     def location(request: Request, collection_id: str, location_id: str, limit: int | None = None,
-                 offset: int = 0, datetime: str | None = None):  # changed-since: read from the query (a dash)
+                 offset: int = 0, datetime: str | None = None, after: str | None = None):
+        # changed-since: read from the query (a dash); after (a next link's page key): by _observations
         types = _edr(collection_id)[0]
         request.state.collection = collection_id
-        stations = _stations(engine)
+        stations = _stations(engine, request)
         domain = stations[stations["station_type"].isin(types)]
         if location_id not in set(domain["station_id"]):
             raise ApiError(404, "NotFound", f"no location {location_id!r} in {collection_id}")
@@ -216,10 +223,10 @@ def create_app(warehouse_url: str, environ=None):
 
     @app.get(f"{BASE}/collections/{{collection_id}}/area", summary="The series of the stations in an area")
     def area(request: Request, collection_id: str, coords: str, limit: int | None = None, offset: int = 0,
-             datetime: str | None = None):
+             datetime: str | None = None, after: str | None = None):  # after: read by _observations
         types = _edr(collection_id)[0]
         request.state.collection = collection_id
-        stations = _stations(engine)
+        stations = _stations(engine, request)
         domain = stations[stations["station_type"].isin(types)]
         polygon = parse_polygon(coords)
         inside = [row.station_id for row in domain.itertuples(index=False)
@@ -245,7 +252,8 @@ def _caller(engine, request) -> access.Caller:
     found = api_store.key_for(engine, key)
     if found is None:
         raise ApiError(401, "Unauthorized", "unknown or revoked API key")
-    return access.Caller(found, access.scoped_station_ids(found.scope, queries.stations(engine)))
+    stations = request.state.stations = queries.stations(engine)  # the route reads the same registry
+    return access.Caller(found, access.scoped_station_ids(found.scope, stations))
 
 
 def _presented_key(headers) -> str | None:
@@ -312,10 +320,14 @@ def _extent(stations: pd.DataFrame) -> dict:
     return {"spatial": {"bbox": bbox, "crs": coverage.CRS84}}
 
 
-def _stations(engine) -> pd.DataFrame:
+def _stations(engine, request) -> pd.DataFrame:
+    """The registry, read once a request (the partner's scope was worked out from it already)."""
     from warehouse import queries
 
-    return queries.stations(engine)
+    stations = getattr(request.state, "stations", None)
+    if stations is None:
+        stations = request.state.stations = queries.stations(engine)
+    return stations
 
 
 def _targets_today(engine) -> dict[str, tuple]:
@@ -392,32 +404,33 @@ def _assessment_features(engine, request, stations, limit, offset, bbox, datetim
 # --- observations ---------------------------------------------------------------------------------------
 def _observations(request, engine, collection_id, domain_stations, station_ids, limit, offset, datetime_text,
                   settings):
+    """A page of observations as CoverageJSON. Pages go by key: the next link carries `after`, the
+    key of the page's last row (warehouse/open_data.PAGE_KEY), and the next page is read from
+    there, so a page costs the same whichever it is; `offset` (not in the next links) skips rows
+    from there, read and dropped."""
     from warehouse import open_data, queries
 
     caller = request.state.caller
     request.state.collection = collection_id
     limit = _limit(limit, DEFAULT_OBSERVATIONS_LIMIT, settings, offset)
     start, end = _time_bounds(datetime_text)
-    changed_since = _changed_since(request)
-    wanted = _parameter_names(request)
+    after = _after(request)
+    wanted = _parameter_filter(_parameter_names(request))
+    reads = dict(start=start, end=end, changed_since=_changed_since(request), limit=limit + offset, after=after,
+                 **wanted)
     partner_ids = frozenset(s for s in station_ids if caller.sees_raw(s))
     public_ids = [s for s in station_ids if s not in partner_ids]
-    parameters = None if wanted is None else {name.split("@")[0] for name in wanted}
     frames = []
     if partner_ids:
-        frames.append(open_data.observations_page(engine, partner_ids, start=start, end=end, parameters=parameters,
-                                                  changed_since=changed_since, limit=limit + offset, offset=0))
+        frames.append(open_data.observations_page(engine, partner_ids, **reads))
     if public_ids:  # only the air collection has a public view (the check was made by the route)
-        frames.append(open_data.observations_page(
-            engine, public_ids, start=start, end=end, parameters=parameters,
-            averaging_periods=access.PUBLIC_AVERAGING, qc_flags=access.PUBLIC_QC_FLAGS, changed_since=changed_since,
-            limit=limit + offset, offset=0))
-    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=open_data.OBSERVATION_COLUMNS)
-    if wanted is not None:
-        keys = [coverage.range_key(p, a) for p, a in zip(rows["parameter"], rows["averaging_period"])]
-        rows = rows[[key in wanted or key.split("@")[0] in wanted for key in keys]]
-    rows = rows.sort_values(["station_id", "layer", "source", "observed_at", "parameter", "averaging_period"],
-                            kind="stable", ignore_index=True)
+        frames.append(open_data.observations_page(engine, public_ids, averaging_periods=access.PUBLIC_AVERAGING,
+                                                  qc_flags=access.PUBLIC_QC_FLAGS, **reads))
+    frames = [frame for frame in frames if len(frame)]
+    if len(frames) > 1:  # disjoint stations, each frame in key order: in the stations' order, as read
+        rows = pd.concat(frames, ignore_index=True).sort_values("station_id", kind="stable", ignore_index=True)
+    else:
+        rows = frames[0] if frames else pd.DataFrame(columns=open_data.OBSERVATION_COLUMNS + ["partition_day"])
     page, more = rows.iloc[offset:offset + limit], len(rows) > offset + limit
     quarantined = {}
     if partner_ids and len(page):
@@ -428,9 +441,55 @@ def _observations(request, engine, collection_id, domain_stations, station_ids, 
             quarantined.setdefault(row.station_id, {})[str(row.parameter)] = int(row.rows)
     names = {r.code: (r.name_zh, r.name_en) for r in queries.parameters(engine).itertuples(index=False)}
     body = coverage.coverage_collection(page, domain_stations, names, partner_ids, quarantined)
-    body["links"] = _page_links(request, limit, offset, more, COVJSON)
+    following = after_token(open_data.page_key(page.iloc[-1])) if more else None
+    body["links"] = _page_links(request, limit, offset, more, COVJSON, after=following)
     request.state.rows = len(page)
     return _respond(request, body, COVJSON)
+
+
+def after_token(key: tuple) -> str:
+    """A page key (warehouse/open_data.PAGE_KEY) as the `after` of a next link: URL-safe base64 of
+    its JSON, the time in UTC to the microsecond. Opaque to clients; it names no more than the
+    page's last row, which the client has read."""
+    station_id, day, parameter, observed_at, period, layer, source = key
+    values = [station_id, day.isoformat(), parameter, pd.Timestamp(observed_at).tz_convert("UTC").isoformat(),
+              period, layer, source]
+    text = json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(text).decode("ascii").rstrip("=")
+
+
+def _after(request) -> tuple | None:
+    """The key a next link's `after` carries, or None; 400 for anything the API did not write."""
+    text = request.query_params.get("after")
+    if not text:
+        return None
+    try:
+        values = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("utf-8"))
+        station_id, day, parameter, observed_at, period, layer, source = values
+        moment = datetime.fromisoformat(observed_at)
+        texts = (station_id, parameter, period, layer, source)
+        if moment.tzinfo is None or not all(isinstance(value, str) for value in texts):
+            raise ValueError("not a key")
+        return (station_id, date.fromisoformat(day), parameter, moment.astimezone(timezone.utc), period, layer,
+                source)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(400, "InvalidParameterValue", "after: not a key of this API's next links") from None
+
+
+def _parameter_filter(wanted: set[str] | None) -> dict:
+    """parameter-name as the warehouse read's filter: a code (`pm2_5`) wants every averaging period
+    of it, a range key with its period (`pm2_5@PT24H`, coverage.range_key) that one alone; a code
+    with the base period (`pm2_5@PT1H`) names no range, as its range is keyed `pm2_5`."""
+    if wanted is None:
+        return {}
+    codes, pairs = set(), set()
+    for name in wanted:
+        code, _, period = name.partition("@")
+        if not period:
+            codes.add(code)
+        elif period not in coverage.BASE_AVERAGING:
+            pairs.add((code, period))
+    return {"parameters": codes, "parameter_periods": pairs}
 
 
 def _changed_since(request) -> datetime | None:
@@ -559,11 +618,13 @@ def _limit(limit: int | None, default: int, settings: access.Settings, offset: i
     return min(limit, settings.max_limit)
 
 
-def _page_links(request, limit, offset, more, media_type) -> list[dict]:
+def _page_links(request, limit, offset, more, media_type, after: str | None = None) -> list[dict]:
+    """self, and next while more rows remain: by key (`after`) where the page gives one, else by offset."""
     links = [_link(str(request.url), "self", media_type, "this page")]
     if more:
-        params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset")]
-        query = urlencode(params + [("limit", limit), ("offset", offset + limit)])
+        params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset", "after")]
+        following = [("after", after)] if after is not None else [("offset", offset + limit)]
+        query = urlencode(params + [("limit", limit)] + following)
         links.append(_link(f"{str(request.url).split('?')[0]}?{query}", "next", media_type, "the next page"))
     return links
 
@@ -644,7 +705,16 @@ def _json_value(value):
 
 
 def serve(host: str, port: int, warehouse_url: str, environ=None) -> None:
+    import gc
+
     import uvicorn
 
-    uvicorn.run(create_app(warehouse_url, environ), host=host, port=port, log_level="warning", access_log=False,
-                proxy_headers=True)
+    from warehouse import api_store, open_data, queries  # noqa: F401 - the routes' imports, loaded before the freeze
+
+    app = create_app(warehouse_url, environ)
+    # The imported modules' objects stay as long as the server: frozen, the collector no longer walks
+    # them each time a page's tens of thousands of cells fill its youngest generation (a full
+    # collection over them took 100 ms and more, a page's own time, on every few pages).
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 BASE_AVERAGING = ("PT0S", "PT1H")
@@ -55,41 +56,86 @@ def extra_parameter(key: str, label: str) -> dict:
     return {"type": "Parameter", "observedProperty": {"label": {"en": f"{label} of {key}"}}}
 
 
+PRESENTED_ORDER = ["station_id", "layer", "source", "observed_at", "parameter", "averaging_period"]
+
+
 def coverage_collection(rows: pd.DataFrame, stations: pd.DataFrame, names: dict, partner_ids: frozenset[str],
                         quarantined: dict[str, dict[str, int]]) -> dict:
     """The CoverageCollection of a page of observations (warehouse/open_data.observations_page's
-    columns). `partner_ids`: the stations shown in the partner view; `names`: code → (zh, en)."""
+    columns, in any order). `partner_ids`: the stations shown in the partner view; `names`:
+    code → (zh, en).
+
+    Built column-wise: the page is put in PRESENTED_ORDER once (the coverages in that order; within
+    one, the last row of a time and range wins), each column's cells made once for the whole page,
+    and each range laid out by its rows' positions on the coverage's time axis, not cell by cell."""
     parameters: dict[str, dict] = {}
     coverages = []
-    located = stations.set_index("station_id")
-    for (station_id, layer, source), group in rows.groupby(["station_id", "layer", "source"], sort=False):
-        partner = station_id in partner_ids
-        coverages.append(_coverage(station_id, layer, source, group, located.loc[station_id], names, partner,
-                                   quarantined.get(station_id, {}), parameters))
+    if len(rows):
+        column = {c: rows[c].to_numpy(dtype=object) for c in ("station_id", "layer", "source", "parameter",
+                                                                "averaging_period", "unit")}
+        codes = {c: pd.factorize(column[c], sort=True)[0]
+                 for c in ("station_id", "layer", "source", "parameter", "averaging_period")}
+        times = pd.DatetimeIndex(pd.to_datetime(rows["observed_at"], utc=True)).as_unit("ns").asi8
+        order = np.lexsort((codes["averaging_period"], codes["parameter"], times, codes["source"], codes["layer"],
+                            codes["station_id"]))
+        column = {c: v[order] for c, v in column.items()}
+        times = times[order]
+        key_codes, key_names = range_keys(codes["parameter"][order], column["parameter"],
+                                          codes["averaging_period"][order], column["averaging_period"])
+        cells = {"value": _floats(rows["value"])[order]}
+        if partner_ids:
+            for _suffix, name, data_type, _label in EXTRA_RANGES:
+                cells[name] = (_floats(rows[name]) if data_type == "float" else _texts(rows[name]))[order]
+        grouped = [codes[c][order] for c in ("station_id", "layer", "source")]
+        starts = np.flatnonzero(np.concatenate(([True], np.logical_or.reduce([g[1:] != g[:-1] for g in grouped]))))
+        located = stations.set_index("station_id")
+        for first, stop in zip(starts, [*starts[1:], len(order)]):
+            station_id, layer, source = (column[c][first] for c in ("station_id", "layer", "source"))
+            part = slice(first, stop)
+            coverages.append(_coverage(
+                station_id, layer, source, {c: v[part] for c, v in column.items()}, key_codes[part], key_names,
+                times[part], {c: v[part] for c, v in cells.items()}, located.loc[station_id], names,
+                station_id in partner_ids, quarantined.get(station_id, {}), parameters))
     return {"type": "CoverageCollection", "domainType": "PointSeries", "parameters": parameters,
             "referencing": referencing(), "coverages": coverages}
 
 
-def _coverage(station_id, layer, source, group: pd.DataFrame, station, names, partner, quarantined, parameters) -> dict:
-    group = group.assign(key=[range_key(p, a) for p, a in zip(group["parameter"], group["averaging_period"])])
-    times = sorted(set(group["observed_at"]))
-    position = {t: i for i, t in enumerate(times)}
+def range_keys(parameter_codes: np.ndarray, parameters: np.ndarray, period_codes: np.ndarray,
+               periods: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Each row's range key (range_key) as a code into the sorted list of the keys, worked out once
+    per distinct parameter and period, from their factorized codes."""
+    pairs = parameter_codes.astype(np.int64) * (int(period_codes.max()) + 1) + period_codes
+    distinct, first, inverse = np.unique(pairs, return_index=True, return_inverse=True)
+    keys = [range_key(parameters[i], periods[i]) for i in first]
+    names = sorted(set(keys))
+    index = np.array([names.index(key) for key in keys], dtype=np.int64)
+    return index[inverse.reshape(-1)], names
+
+
+def _coverage(station_id, layer, source, column: dict, key_codes: np.ndarray, key_names: list[str], times: np.ndarray,
+              cells: dict, station, names, partner, quarantined, parameters) -> dict:
+    axis, position = np.unique(times, return_inverse=True)
+    position = position.reshape(-1)
+    size = len(axis)
     ranges = {}
-    for key, rows in group.groupby("key", sort=True):
-        first = rows.iloc[0]
-        parameters.setdefault(key, parameter_object(first["parameter"], first["averaging_period"], names,
-                                                    str(first["unit"])))
-        ranges[key] = _ndarray("float", len(times), position, rows, "value")
+    by_key = np.argsort(key_codes, kind="stable")
+    bounds = np.flatnonzero(np.concatenate(([True], np.diff(key_codes[by_key]) != 0, [True])))
+    for first, stop in zip(bounds[:-1], bounds[1:]):
+        at = by_key[first:stop]
+        key, row = key_names[key_codes[at[0]]], at[0]
+        parameters.setdefault(key, parameter_object(column["parameter"][row], column["averaging_period"][row], names,
+                                                    str(column["unit"][row])))
+        ranges[key] = _ndarray("float", size, position[at], cells["value"][at])
         if partner:
-            for suffix, column, data_type, label in EXTRA_RANGES:
+            for suffix, name, data_type, label in EXTRA_RANGES:
                 parameters.setdefault(f"{key}.{suffix}", extra_parameter(key, label))
-                ranges[f"{key}.{suffix}"] = _ndarray(data_type, len(times), position, rows, column)
+                ranges[f"{key}.{suffix}"] = _ndarray(data_type, size, position[at], cells[name][at])
     coverage = {
         "type": "Coverage",
         "id": "/".join(part for part in (station_id, layer, source) if part),
         "domain": {"type": "Domain", "domainType": "PointSeries", "axes": {
             "x": {"values": [_number(station["longitude"])]}, "y": {"values": [_number(station["latitude"])]},
-            "t": {"values": [_iso(t) for t in times]}}, "referencing": referencing()},
+            "t": {"values": _iso_times(axis)}}, "referencing": referencing()},
         "ranges": ranges,
         "envmon:station_id": station_id,
         "envmon:name_zh": station["name_zh"],
@@ -102,20 +148,33 @@ def _coverage(station_id, layer, source, group: pd.DataFrame, station, names, pa
     return coverage
 
 
-def _ndarray(data_type: str, size: int, position: dict, rows: pd.DataFrame, column: str) -> dict:
-    values = [None] * size
-    for when, value in zip(rows["observed_at"], rows[column]):
-        values[position[when]] = _cell(value, data_type)
-    return {"type": "NdArray", "dataType": data_type, "axisNames": ["t"], "shape": [size], "values": values}
+def _ndarray(data_type: str, size: int, positions: np.ndarray, cells: np.ndarray) -> dict:
+    values = np.full(size, None, dtype=object)
+    values[positions] = cells  # rows in order: a later row at the same time and range wins, as it did cell by cell
+    return {"type": "NdArray", "dataType": data_type, "axisNames": ["t"], "shape": [size], "values": values.tolist()}
 
 
-def _cell(value, data_type: str):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if data_type == "float":
-        return _number(value)
-    text = str(value)
-    return text if text else None
+def _floats(column: pd.Series) -> np.ndarray:
+    """A float column's cells: Python floats, None for a missing or non-finite value."""
+    numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64")
+    cells = numbers.astype(object)
+    cells[~np.isfinite(numbers)] = None
+    return cells
+
+
+def _texts(column: pd.Series) -> np.ndarray:
+    """A text column's cells (the warehouse's text, as the driver gives it): None for a missing or
+    empty one."""
+    values = column.to_numpy(dtype=object)
+    cells = values.copy()
+    cells[pd.isna(values) | (values == "")] = None
+    return cells
+
+
+def _iso_times(nanoseconds: np.ndarray) -> list[str]:
+    """UTC instants (ns since the epoch) as 2026-11-03T01:40:00Z, to the second."""
+    text = np.datetime_as_string(nanoseconds.astype("datetime64[ns]").astype("datetime64[s]"), unit="s")
+    return [f"{t}Z" for t in text.tolist()]
 
 
 def _number(value):
@@ -123,7 +182,3 @@ def _number(value):
         return None
     number = float(value)
     return None if math.isnan(number) or math.isinf(number) else number
-
-
-def _iso(moment) -> str:
-    return pd.Timestamp(moment).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
