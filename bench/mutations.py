@@ -52,9 +52,12 @@ MUTATIONS = (
           '    observations = observations[observations["qc_flag"].isin(settings.assessable_flags)]\n', ""),),
         ("tests/test_nightly.py",)),
     Mutation(
-        "gb3838-class-boundary", "a value on a GB 3838 class limit takes the worse class (< for ≤)",
-        (("pipelines/reference/standards.py", "        return value <= limit\n", "        return value < limit\n"),),
-        ("tests/test_standards.py", "tests/test_surface_water.py")),
+        "gb3838-class-boundary", "a value on a GB 3838 class limit takes the worse class (< for ≤), in the "
+        "set-based class of many values that every water class goes through (issue 27)",
+        (("pipelines/reference/standards.py", "        meets = pending & above & (values <= high)\n",
+          "        meets = pending & above & (values < high)\n"),),
+        ("tests/test_standards.py", "tests/test_surface_water.py",
+         "tests/test_water_set_based.py::test_the_class_of_values_on_and_beside_each_limit_many_at_once_is_the_class_of_each")),
     # issue 27: national scope
     Mutation(
         "national-scope-counts-out-of-scope", "at ENVMON_SCOPE=national a section outside the Beibu cities is still "
