@@ -40,7 +40,7 @@ def _settings(tmp_path: Path, url: str | None = None):
 
 
 def _late_tp(settings, when: datetime) -> dict:
-    from pipelines.ingest import ingest_payload
+    from pipelines.ingest.payloads import ingest_payload
 
     summary = ingest_payload("lab", LATE_TP.encode(), "late-tp.csv", when, settings)
     assert summary["sources"]["lab"]["loaded"] == 1

@@ -72,7 +72,7 @@ def _settings(env: dict):
 def _populate_a(env: dict) -> None:
     from pipelines.ingest import history
     from pipelines.clock import BUREAU_TZ
-    from pipelines.ingest import ingest_payload
+    from pipelines.ingest.payloads import ingest_payload
 
     settings = _settings(env)
     history.backfill(SIMULATED_DAY, SIMULATED_DAY, settings, workers=0)
@@ -192,7 +192,7 @@ def first_pull(instances) -> dict:
 def revision(instances, first_pull) -> dict:
     """A revises a lab value (a second payload of the same sample); B pulls again."""
     from pipelines.clock import BUREAU_TZ
-    from pipelines.ingest import ingest_payload
+    from pipelines.ingest.payloads import ingest_payload
 
     at_a = ingest_payload("lab", LAB.format(nh3n="0.93").encode(), "yulin-lab-v2.csv",
                           datetime(2027, 1, 1, 10, tzinfo=BUREAU_TZ), _settings(instances.a_env))

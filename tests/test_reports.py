@@ -333,7 +333,7 @@ def _cells(xlsx: bytes, name: str) -> dict[tuple[str, str], object]:
 
 
 def test_a_late_payload_changes_the_reissued_bulletin_only_where_it_should(tmp_path):
-    from pipelines.ingest import ingest_payload
+    from pipelines.ingest.payloads import ingest_payload
 
     url = f"sqlite:///{tmp_path / 'warehouse.db'}"
     make_warehouse(url)
