@@ -439,6 +439,18 @@ MUTATIONS = (
         "copy-csv-text-unquoted", "the set-wise COPY writes text unquoted: an empty string is stored as NULL",
         (("warehouse/db.py", 'include_header=False, quoting_style="needed"', 'include_header=False, quoting_style="none"'),),
         ("tests/test_copy_buffer.py::test_edge_values_read_back_as_written",)),
+    # issue 27, the house: the ingest side without import circles (tests/test_import_layers.py)
+    Mutation(
+        "ingest-circle-back", "the batched ingest imports the one-payload module again (inside a function, as the "
+        "old circle did): pipelines.ingest.batches <-> payloads",
+        (("pipelines/ingest/batches.py", "def prepare(settings: Settings) -> None:\n",
+          "def prepare(settings: Settings) -> None:\n    from pipelines.ingest import payloads  # noqa: F401\n"),),
+        ("tests/test_import_layers.py",)),
+    Mutation(
+        "alerts-nightly-circle-back", "the alerts take data_label from the nightly steps, which call them",
+        (("pipelines/alerts/__init__.py", "    from pipelines.config import data_label\n",
+          "    from pipelines.nightly import data_label\n"),),
+        ("tests/test_import_layers.py",)),
 )
 
 
