@@ -124,7 +124,7 @@ def test_collected_files_are_moved_aside_and_a_second_scan_reads_nothing(setting
     assert [p for p in lab.iterdir() if p.is_file()] == []
     # the archive holds every one of them
     archived = {row["archive_path"] for row in db.read_table(db.engine_for(settings.warehouse_url), "payloads").to_dict("records")}
-    assert all(Path(path).is_file() for path in archived) and len(archived) == 2
+    assert all((settings.home / key).is_file() for key in archived) and len(archived) == 2   # storage keys
 
     read = []
     monkeypatch.setattr(Path, "read_bytes", lambda self, _real=Path.read_bytes: read.append(self) or _real(self))

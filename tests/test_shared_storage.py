@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import logging
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -18,21 +20,19 @@ RECEIVED = datetime(2026, 12, 7, 9, 30, tzinfo=timezone.utc)
 
 @pytest.fixture(scope="module")
 def s3_endpoint():
-    """moto's S3 server on a free local port, with a bucket `envmon`; the credentials are moto's
-    dummies, handed as the AWS_* variables botocore reads (as compose hands MinIO's)."""
+    """moto's S3 server on a free local port (a real HTTP endpoint; the tests hand its dummy
+    credentials as the AWS_* variables botocore reads, as compose hands MinIO's)."""
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    patch = pytest.MonkeyPatch()
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        patch.setenv(name, value)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
-    patch.undo()
+
+
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 @pytest.fixture
@@ -40,6 +40,8 @@ def s3_storage(s3_endpoint, request, monkeypatch):
     """A fresh prefix of a fresh bucket, as ENVMON_STORAGE_URL and ENVMON_STORAGE_ENDPOINT_URL."""
     bucket = f"envmon-{abs(hash(request.node.nodeid)) % 10**8}"
     url = f"s3://{bucket}/shared"
+    for name, value in S3_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("ENVMON_STORAGE_URL", url)
     monkeypatch.setenv("ENVMON_STORAGE_ENDPOINT_URL", s3_endpoint)
     return url, s3_endpoint
@@ -124,3 +126,119 @@ def test_a_storage_key_cannot_leave_the_storage(tmp_path):
     for key in ("../x", "archive/../../x", "a//b"):
         with pytest.raises(ValueError):
             store.path(key)
+
+
+# --- two workers, one storage, one warehouse ---------------------------------------------------------
+
+PASSWORD = "Shared-storage-2027-Beibu!"
+
+
+def _storage_environment(kind: str, tmp_path, s3_endpoint_factory) -> dict:
+    """The storage settings both workers get: a folder both mount, or a bucket of the S3 endpoint."""
+    if kind == "folder":
+        return {"ENVMON_STORAGE_URL": str(tmp_path / "shared-volume")}
+    endpoint = s3_endpoint_factory()
+    bucket = f"two-workers-{abs(hash(str(tmp_path))) % 10**8}"
+    import s3fs
+
+    s3fs.S3FileSystem(endpoint_url=endpoint, key="testing", secret="testing").mkdir(bucket)
+    return {"ENVMON_STORAGE_URL": f"s3://{bucket}/envmon", "ENVMON_STORAGE_ENDPOINT_URL": endpoint, **S3_CREDENTIALS}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("kind", ["folder", "s3"])
+def test_a_payload_worker_a_received_is_resumed_and_rerun_by_worker_b_and_its_documents_served_elsewhere(
+        kind, tmp_path, postgres_url, request, monkeypatch):
+    """Worker A (its own ENVMON_HOME) receives and archives a payload and is killed inside its load;
+    its machine is gone. Worker B (another ENVMON_HOME, the same storage and warehouse) finishes it
+    with `envmon ingest --resume` and runs it again by `--payload-id`: the warehouse holds what a
+    clean run holds. A damaged archived copy is then refused with one line and nothing changes. A
+    bulletin issued on worker B, and the Data Docs of its run, are served by the app on a third home."""
+    import shutil
+    import signal
+    from datetime import timedelta
+
+    from tests import faults
+
+    storage_env = _storage_environment(kind, tmp_path, lambda: request.getfixturevalue("s3_endpoint"))
+    for name, value in storage_env.items():
+        monkeypatch.setenv(name, value)
+    url = postgres_url
+    home_a, home_b, home_app = tmp_path / "worker-a", tmp_path / "worker-b", tmp_path / "app"
+    path = faults.write_payload(tmp_path / "in", "three-days.csv", faults.THREE_DAYS)
+    # worker A: killed while its load waits for the second day's partition
+    with faults.holding_partition(url, faults.FIRST_DAY + timedelta(days=1)):
+        process = faults.start(faults.ingest_command(path), faults.environment(home_a, url, **storage_env))
+        faults.backend_waiting_for(url, faults.FIRST_DAY + timedelta(days=1), process)
+        process.send_signal(signal.SIGKILL)
+        process.wait(60)
+    faults.assert_nothing_stored(url)
+    [(payload_id, status, _, _)] = faults.payload_statuses(url)
+    assert status == "received"
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        key, sha256 = connection.execute(text("SELECT archive_path, sha256 FROM payloads")).one()
+    engine.dispose()
+    assert key.startswith("archive/cnemc-air/") and key.endswith(".gz")   # a storage key, not A's path
+    assert not (home_a / "archive").exists()
+    faults.wait_for_lock_release(url, "payload", payload_id)
+    shutil.rmtree(home_a, ignore_errors=True)                             # worker A's machine is gone
+
+    # worker B resumes it from the shared archive, then runs it again by id
+    worker_b = faults.environment(home_b, url, **storage_env)
+    faults.assert_succeeded(faults.run(faults.envmon_command("ingest", "--resume"), worker_b), "--resume on B")
+    clean = faults.clean_holdings([faults.THREE_DAYS])
+    faults.assert_same_as_clean(url, clean)
+    rerun = faults.run(faults.envmon_command("ingest", "--payload-id", str(payload_id), "--json"), worker_b)
+    faults.assert_succeeded(rerun, "--payload-id on B")
+    summary = json.loads(rerun.stdout.strip().splitlines()[-1])
+    assert summary["sha256"] == sha256 and sum(e["read"] for e in summary["sources"].values()) == 72 * faults.STATIONS * 6
+    faults.assert_same_as_clean(url, clean)
+
+    # the archived copy damaged: refused with one line, never ingested, the warehouse unchanged
+    settings_b = faults.settings_for(home_b, url, **storage_env)
+    store = storage.of(settings_b)
+    store.write(key, storage.compress(faults.THREE_DAYS.replace(b",50,", b",59,")))
+    refused = faults.run(faults.envmon_command("ingest", "--payload-id", str(payload_id)), worker_b)
+    line = faults.assert_one_line_error(refused, "--payload-id of a damaged archived payload")
+    assert "is damaged" in line and sha256[:16] in line, line
+    faults.assert_same_as_clean(url, clean)
+    assert faults.payload_statuses(url)[0][1:3] == ("failed", False)    # told, for an operator to restore it
+
+    # a bulletin issued on worker B; the app on a third home serves it and B's Data Docs, by the storage
+    faults.assert_succeeded(faults.run(faults.envmon_command("bulletin", "--month", "2026-03", "--format=html"),
+                                       worker_b), "envmon bulletin on B")
+    users = tmp_path / "users.json"
+    faults.assert_succeeded(subprocess_users(users, worker_b), "envmon users add")
+    shutil.rmtree(home_b, ignore_errors=True)                             # worker B's disk is gone too
+    from dashboards.app import create_app
+    from tests.dashboard_app_fixture import sign_in
+
+    app = create_app(url, users, home_app, secret_key="test", cache_seconds=0)
+    client = app.server.test_client()
+    assert sign_in(client, "storage-regional", PASSWORD).status_code == 302
+    from pipelines.reports import issues
+
+    [issued] = issues.listing(storage.from_env(home_app))
+    document = client.get(f"/issued/{issued['issue']}.html")
+    assert document.status_code == 200 and "2026" in document.get_data(as_text=True)
+    index = client.get("/data-docs/")
+    assert index.status_code == 200
+    sites = re.findall(r'href="(\d{4}-\d\d-\d\d/cnemc-air-\d{6}/index.html)"', index.get_data(as_text=True))
+    assert sites, index.get_data(as_text=True)[:2000]
+    site = client.get(f"/data-docs/{sites[0]}")
+    assert site.status_code == 200 and "validation" in site.get_data(as_text=True).lower()
+    assert not home_app.joinpath("data_docs").exists() or kind == "folder"
+
+
+def subprocess_users(users, env):
+    from tests import faults
+
+    import subprocess
+
+    return subprocess.run(faults.envmon_command("users", "add", "storage-regional", "--role", "regional", "--bureau",
+                                                "gx-dept", "--password-stdin"), input=PASSWORD + "\n", text=True,
+                          capture_output=True, env={**env, "ENVMON_DASHBOARD_USERS": str(users)}, cwd=faults.ROOT,
+                          timeout=300)

@@ -38,7 +38,7 @@ from typing import Callable, Iterable
 
 import pandas as pd
 
-from pipelines import clock, nightly, scope
+from pipelines import clock, nightly, scope, storage
 from pipelines.config import Settings
 from pipelines.ingest.archive import archive
 from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, KEY_COLUMNS, bureau_day, with_partition_day
@@ -70,7 +70,8 @@ class Stopwatch:
 @dataclass
 class Payload:
     """One payload to ingest: a file (`path`), bytes in hand (`content`), or a logged payload
-    taken up again from the archive (`payload_id` and `archive_path`)."""
+    taken up again from the archive (`payload_id`, its storage key `archive_path` and the `sha256`
+    logged when it was received, which the re-read is checked against: pipelines/storage.py)."""
     source: str
     name: str
     fetched_at: datetime
@@ -79,22 +80,30 @@ class Payload:
     path: Path | None = None
     content: bytes | None = None
     payload_id: int | None = None
-    archive_path: Path | None = None
+    archive_path: str | None = None   # a storage key (an older row: an absolute path)
     wait_for_lock: bool = True     # a logged payload another process holds: wait, or leave it (resume)
+    sha256: str | None = None      # of the payload as received (the log's), for an archived one
+    size_bytes: int | None = None  # as received (the log's), for an archived one
 
     @property
     def size(self) -> int:
         if self.content is not None:
             return len(self.content)
+        if self.path is None:
+            return self.size_bytes or 0
         try:
-            return (self.path or self.archive_path).stat().st_size
+            return self.path.stat().st_size
         except (OSError, AttributeError):
             return 0
 
-    def read(self) -> bytes:
+    def read(self, settings: Settings | None = None) -> bytes:
+        """The payload's bytes; an archived one read from the shared storage, its sha256 checked
+        (storage.ArchiveDamaged where it differs)."""
         if self.content is not None:
             return self.content
-        return Path(self.path or self.archive_path).read_bytes()
+        if self.path is None and self.archive_path is not None:
+            return storage.read_archived(settings, self.archive_path, self.sha256)
+        return Path(self.path).read_bytes()
 
 
 @dataclass
@@ -103,7 +112,7 @@ class _Logged:
     item: Payload
     payload_id: int
     sha256: str
-    archive: Path
+    archive: str                   # its storage key
     parsed: object = None          # files.Parsed
     order: int = 0
     content: bytes | None = None   # until parsed
@@ -312,16 +321,18 @@ def _receive(engine, item: Payload, settings: Settings, again: bool, locks, outc
                 outcome.busy.append(item.payload_id)
                 return None
             try:
-                payload = item.read()
-            except OSError as error:
-                db.update_payload(engine, item.payload_id, status="failed", retryable=False,
-                                  error=f"the archived payload cannot be read: {error}")
+                payload = item.read(settings)
+            except (OSError, storage.ArchiveDamaged) as error:
+                # damaged (its sha256 is not the one logged) or unreadable: refused, never ingested
+                reason = str(error) if isinstance(error, storage.ArchiveDamaged) else \
+                    f"the archived payload cannot be read: {error}"
+                db.update_payload(engine, item.payload_id, status="failed", retryable=False, error=reason)
                 locks.release([item.payload_id])
                 outcome.failed.append({"file": str(item.archive_path), "payload_id": item.payload_id,
-                                       "error": f"the archived payload cannot be read: {error}"})
+                                       "error": reason})
                 return None
             digest, path = archive(settings, item.source, payload, item.name, clock.now()) \
-                if item.archive_path is None else (_sha(payload), Path(item.archive_path))
+                if item.archive_path is None else (_sha(payload), item.archive_path)
             db.begin_attempt(engine, item.payload_id)
             return _Logged(item, item.payload_id, digest, path, content=payload)
         payload = item.read()
@@ -329,7 +340,7 @@ def _receive(engine, item: Payload, settings: Settings, again: bool, locks, outc
         digest, path = archive(settings, item.source, payload, item.name, received)
         payload_id = db.insert_payload(engine, {
             "source": item.source, "received_at": received, "fetched_at": item.fetched_at, "sha256": digest,
-            "size_bytes": len(payload), "archive_path": str(path), "origin": item.origin or item.name,
+            "size_bytes": len(payload), "archive_path": path, "origin": item.origin or item.name,
             "status": "received"})
         locks.add(payload_id)
         db.begin_attempt(engine, payload_id)

@@ -367,5 +367,8 @@ def collect_inbox(source: str, settings: Settings | None = None, now: datetime |
     failed = [{"file": refused["file"], "error": refused["error"]} for refused in outcome.refused]
     finished = _finish(source, settings, now, _summaries(outcome), resumed, run_day)
     # after the payloads are marked loaded: a crash before leaves the files for the next scan
-    moved = inbox.set_aside(folder, scanned, lambda digest: db.logged_payload(engine, source, digest), now)
+    from pipelines import storage
+
+    moved = inbox.set_aside(folder, scanned, lambda digest: db.logged_payload(engine, source, digest), now,
+                            archived=lambda key: storage.archived_exists(settings, key))   # in the shared archive
     return {**finished, "failed": failed, "inbox": str(folder), "set_aside": moved}

@@ -324,7 +324,7 @@ def _process_chunk(engine, batches: list[SourceBatch], context: dict[str, pd.Dat
         if batch.docs is not None:  # here, not in the workers: one process at a time moves the shared copy
             from pipelines.nightly import _share_static_assets
 
-            _share_static_assets(batch.docs, settings.home / "data_docs" / "static")
+            _share_static_assets(batch.docs, settings.data_docs_dir / "static")
     progress.days += len(days)
     progress.observations += sum(len(frame) for frame in checked.values())
     progress.quarantined += sum(len(b.quarantined) for b in batches)

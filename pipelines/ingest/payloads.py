@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
+from pipelines import storage
 from pipelines.config import Settings
 from pipelines.ingest import batches
 from pipelines.ingest.batches import prepare, record_fault
@@ -79,10 +80,7 @@ def resume_payloads(settings: Settings, source: str | None = None, recompute: bo
         elif row["status"] == "stored":
             stored.append(row)
         else:
-            archived = Path(row["archive_path"])
-            items.append(batches.Payload(row["source"], _archived_name(archived), row["fetched_at"],
-                                             origin=row["origin"], fetched_basis="the fetch time logged with the payload",
-                                             payload_id=row["payload_id"], archive_path=archived, wait_for_lock=False))
+            items.append(_archived(row, wait_for_lock=False))   # from the shared storage, whichever worker received it
     outcome = batches.ingest(items, settings, again=True, assess=False, on_fault="record")
     failed = [{"payload_id": f["payload_id"], "error": f["error"]} for f in outcome.failed + outcome.refused]
     busy, finished, days = list(outcome.busy), list(outcome.stored_ids), set(outcome.assessed_days)
@@ -112,8 +110,13 @@ def resume_payloads(settings: Settings, source: str | None = None, recompute: bo
             "summaries": [{k: v for k, v in summary.items() if k != "file"} for summary in outcome.summaries]}
 
 
-def _archived_name(archived: Path) -> str:
-    return archived.name.split("-", 1)[1] if "-" in archived.name else archived.name
+def _archived(row: dict, wait_for_lock: bool = True) -> "batches.Payload":
+    """A logged payload taken up again from the shared archive (pipelines/storage.py): its storage
+    key, and the sha256 logged when it was received, which the re-read is checked against."""
+    return batches.Payload(row["source"], storage.archived_name(row["archive_path"]), row["fetched_at"],
+                           origin=row["origin"], fetched_basis="the fetch time logged with the payload",
+                           payload_id=row["payload_id"], archive_path=row["archive_path"], sha256=row["sha256"],
+                           size_bytes=row.get("size_bytes"), wait_for_lock=wait_for_lock)
 
 
 def ingest_file(source: str, path: Path, fetched_at: datetime, settings: Settings,
@@ -146,10 +149,8 @@ def reingest(payload_id: int, settings: Settings) -> dict:
     row = db.get_payload(engine, payload_id)
     if row is None:
         raise KeyError(f"no payload {payload_id} in the ingest log")
-    archived = Path(row["archive_path"])
-    if not archived.is_file():
-        raise FileNotFoundError(f"the archived payload {archived} is not there")
-    item = batches.Payload(row["source"], _archived_name(archived), row["fetched_at"], origin=row["origin"],
-                               fetched_basis="the fetch time logged with the payload", payload_id=payload_id,
-                               archive_path=archived)
-    return _single(batches.ingest([item], settings, again=True))
+    if not storage.archived_exists(settings, row["archive_path"]):
+        where = row["archive_path"] if Path(row["archive_path"]).is_absolute() else \
+            storage.of(settings).describe(row["archive_path"])
+        raise FileNotFoundError(f"the archived payload {where} is not there")
+    return _single(batches.ingest([_archived(row)], settings, again=True))

@@ -8,9 +8,9 @@ every file ever dropped.
 The day is the bureau day it was moved. Moved, not deleted: an operator sees at once what was
 taken and what was refused, and a refused file can be corrected and dropped again (a new content
 is a new payload). Nothing in these folders is needed any more: every file in them is in the
-payload archive (ENVMON_HOME/archive), so `envmon_maintenance` deletes the day folders older than
-ENVMON_INBOX_KEEP_DAYS (pipelines/operations/retention.py). A file whose archived copy is not
-there (an archive on a disk this worker does not reach) is left where it is."""
+payload archive (archive/ of the shared storage, pipelines/storage.py), so `envmon_maintenance`
+deletes the day folders older than ENVMON_INBOX_KEEP_DAYS (pipelines/operations/retention.py). A
+file whose archived copy is not there (a storage this worker does not reach) is left where it is."""
 from __future__ import annotations
 
 import hashlib
@@ -35,14 +35,16 @@ def _destination(folder: Path, kind: str, now: datetime, name: str, digest: str)
     return target
 
 
-def set_aside(folder: Path, scanned: dict[Path, str], logged, now: datetime) -> dict[str, list[str]]:
+def set_aside(folder: Path, scanned: dict[Path, str], logged, now: datetime,
+              archived=lambda archive_path: Path(archive_path).is_file()) -> dict[str, list[str]]:
     """Move each scanned file (path → sha256) whose content `logged(sha256)` finds in the payload
     log with its archived copy: to processed/, or refused/ with the reason when its content was
-    refused. `logged` answers None or the log's row (status, retryable, error, archive_path)."""
+    refused. `logged` answers None or the log's row (status, retryable, error, archive_path);
+    `archived(archive_path)` whether its archived copy is there (storage.archived_exists)."""
     moved = {PROCESSED: [], REFUSED: []}
     for path, digest in scanned.items():
         row = logged(digest)
-        if row is None or not path.is_file() or not Path(row["archive_path"]).is_file():
+        if row is None or not path.is_file() or not archived(row["archive_path"]):
             continue
         kind = REFUSED if row["status"] == "failed" and row["retryable"] is not True else PROCESSED
         target = _destination(folder, kind, now, path.name, digest)
