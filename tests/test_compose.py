@@ -514,3 +514,15 @@ def test_the_shared_storage_is_a_pinned_minio_every_service_that_reads_or_writes
     assert "ENVMON_DATA_DOCS_DIR" not in (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
     assert "storage.prepare" in (ROOT / "deploy" / "airflow-init.sh").read_text(encoding="utf-8")
     assert "ENVMON_STORAGE_SECRET_KEY=" in (ROOT / ".env.example").read_text(encoding="utf-8")
+
+
+def test_every_container_log_is_rotated_by_size_with_settings():
+    """The containers' own output (the scheduler's, the workers', nginx's...) is Docker's json-file log,
+    unbounded unless rotated: each service keeps CONTAINER_LOG_FILES files of CONTAINER_LOG_MAX_SIZE."""
+    for name, service in _compose()["services"].items():
+        logging = service.get("logging") or {}
+        assert logging.get("driver") == "json-file", f"{name}: no rotated log"
+        assert logging["options"] == {"max-size": "${CONTAINER_LOG_MAX_SIZE:-20m}",
+                                      "max-file": "${CONTAINER_LOG_FILES:-5}"}, name
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "CONTAINER_LOG_MAX_SIZE" in readme and "CONTAINER_LOG_FILES" in readme
