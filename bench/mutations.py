@@ -90,6 +90,18 @@ MUTATIONS = (
           "    reader = publish.reader_for(settings)"),),
         ("tests/test_bulletin_documents.py::test_each_revision_rebuilds_from_its_manifest_byte_for_byte",)),
     Mutation(
+        "assessment-stored-reads-unversioned", "the data version covers the observations alone: the annual "
+        "assessment's stored monthly means and air statistics, revised, neither re-issue it nor are rebuilt as kept",
+        (("pipelines/reports/reading.py", 'DATA_READS = ("observations", "rollups", "air_annual")',
+          'DATA_READS = ("observations",)'),),
+        ("tests/test_assessment_documents.py",)),
+    Mutation(
+        "assessment-out-of-date-silent", "late data that change an assessment of a year before last year's raise "
+        "no notice (only bulletins are told out of date)",
+        (("pipelines/reports/publish.py", '        state = out_of_date(record, settings, city, touched, kind="assessment")\n',
+          "        state = None\n"),),
+        ("tests/test_assessment_documents.py::test_late_data_of_an_assessed_year_past_the_window_raise_one_notice",)),
+    Mutation(
         "iaqi-rounding", "the individual AQI is rounded to nearest instead of up (HJ 633 practice: ceil)",
         (("pipelines/reference/standards.py", "math.ceil(round(exact, 9))", "round(exact)"),),
         ("tests/test_standards.py", "tests/test_air_quality.py")),

@@ -24,7 +24,7 @@ from pipelines.config import load_settings
 from pipelines.reports import issues, publish
 from pipelines.reports.reading import WarehouseReader
 from tests.test_bulletin_documents import _deliveries, _notices
-from tests.test_reports import YEAR, year_document  # noqa: F401 - the hand-worked year's warehouse
+from tests.test_reports import GOOD_II, YEAR, year_document  # noqa: F401 - the hand-worked year's warehouse
 from warehouse import air_annual_store, db
 
 LAOKOU = "yongjiang-laokou"
@@ -70,7 +70,7 @@ def assessed(year_document, tmp_path_factory):  # noqa: F811
     _store_air_statistics(engine, 2.22)
     reader = publish.reader_for(settings)   # as `envmon assessment-report --year 2023` does
     document = publish.build_assessment(YEAR, None, settings, reader)
-    r2 = publish.write(document, ("xlsx", "html"), settings, reader=reader)
+    r2 = publish.write(document, publish.FORMATS, settings, reader=reader)
     return {"settings": settings, "engine": engine, "first": first, "r1": r1, "r2": r2}
 
 
@@ -124,3 +124,38 @@ def test_a_late_value_of_a_year_the_trends_read_makes_the_refresh_look_again(ass
     assert publish._may_have_changed(r2, "assessment", str(YEAR), {"2021-03"}, flags)
     assert publish._may_have_changed(r2, "assessment", str(YEAR), {f"{YEAR}-05"}, flags)
     assert not publish._may_have_changed(r2, "assessment", str(YEAR), {f"{YEAR + 1}-01"}, flags)
+
+
+def _late_lab(settings, day: date) -> None:
+    """亚桥's sample of `day` (every item Ⅱ) arriving now, as a lab file through envmon ingest's path."""
+    from datetime import datetime
+
+    from pipelines.ingest.payloads import ingest_payload
+    from pipelines.observations import BUREAU_TZ
+
+    units = {"ph": "无量纲"}
+    lines = ["sample_id,section_id,sampled_at,lab,parameter,result,unit,detection_limit,method"]
+    lines += [f"BH-{day:%Y%m%d}-01,nanliu-yaqiao,{day} 10:00,北海市环境监测站,{p},{v},{units.get(p, 'mg/L')},,"
+              for p, v in GOOD_II.items()]
+    summary = ingest_payload("lab", ("\n".join(lines) + "\n").encode(), f"late-{day}.csv",
+                             datetime.now(BUREAU_TZ), settings)
+    assert summary["sources"]["lab"]["loaded"] == len(GOOD_II), summary
+
+
+def test_late_data_of_an_assessed_year_past_the_window_raise_one_notice(assessed):
+    """Last refreshed for 2023; in January 2025 the refresh issues 2024's and looks at 2023's: a late
+    October sample of 亚桥 changes it, one `out_of_date` notice, and the nights after raise none."""
+    settings = assessed["settings"]
+    assert publish.refresh_assessment(date(YEAR + 1, 1, 6), settings) == {str(YEAR): "unchanged"}
+    _late_lab(settings, date(YEAR, 10, 12))
+    outcome = publish.refresh_assessment(date(YEAR + 2, 1, 5), settings)
+    assert outcome == {str(YEAR + 1): "no data", str(YEAR): "out of date"}
+    (notice,) = _notices(settings, "out_of_date")
+    facts = json.loads(notice["facts"])
+    assert notice["subject_id"] == f"assessment-{YEAR}-region-r2" and facts["months"] == [f"{YEAR}-10"]
+    assert facts["command"] == f"envmon assessment-report --year {YEAR}"
+    assert publish.read_manifest(settings, "assessment", str(YEAR))["issue"]["revision"] == 2   # told, not issued
+    assert publish.refresh_assessment(date(YEAR + 2, 1, 6), settings) == {str(YEAR + 1): "no data"}
+    _late_lab(settings, date(YEAR, 11, 12))
+    publish.refresh_assessment(date(YEAR + 2, 1, 7), settings)
+    assert len(_notices(settings, "out_of_date")) == 1

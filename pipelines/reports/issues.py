@@ -319,7 +319,8 @@ def announce_reissue(settings, record: dict, previous: dict, city: str | None) -
 
 def announce_out_of_date(settings, record: dict, city: str | None, months_touched: list[str]) -> int | None:
     """One notice per issue (its key is the issue's id): the nights after it tell nobody again."""
-    command = f"envmon bulletin --month {record['period']}" + (f" --city {city}" if city else "")
+    command = (f"envmon bulletin --month {record['period']}" if record["kind"] == "bulletin"
+               else f"envmon assessment-report --year {record['period']}") + (f" --city {city}" if city else "")
     facts = {"months": months_touched, "command": command}
     return announce(settings, "out_of_date", record, facts, f"document/out_of_date/{record['issue']['id']}", city,
                     operators=True)

@@ -313,22 +313,28 @@ def refresh_bulletins(today: date, settings: Settings | None = None) -> dict:
 
 
 def out_of_date(record: dict, settings: Settings, city: str | None, touched: set[str] | None,
-                digests: dict | None = None) -> str | None:
-    """An issue past the re-check window: built again (not written) when its months changed; when
-    its fingerprint is no longer the issue's, one notice says the issued bulletin is out of date."""
+                digests: dict | None = None, kind: str = "bulletin") -> str | None:
+    """An issue past the re-check window (a bulletin's months, the assessment of last year): built
+    again (not written) when what it read changed; when its fingerprint is no longer the issue's,
+    one notice says the issued document is out of date."""
     if "inputs" not in record:   # issued before envmon kept its inputs: nothing to compare with
         return None
-    if not _may_have_changed(record, "bulletin", record["period"], touched, settings.assessable_flags, digests):
+    period = record["period"]
+    if not _may_have_changed(record, kind, period, touched, settings.assessable_flags, digests):
         return None
-    document = _build("bulletin", record["period"], city, reader_for(settings))
+    document = _build(kind, period, city, reader_for(settings))
     if document.fingerprint == record["fingerprint"]:
         return None
-    changed = sorted({m.label for _, m in bulletin.reads(Month.parse(record["period"]))} & (touched or set()))
+    read = {m.label for _, m in reads_of(kind, period)}
+    changed = sorted(label for label in (touched or set())
+                     if label in read or (kind == "assessment" and label[:4] <= period))
     issues.announce_out_of_date(settings, record, city, changed)
     return "out of date"
 
 
 def refresh_assessment(today: date, settings: Settings | None = None) -> dict:
+    """Last year's assessment, issued, or again when what it read changed; an assessment of a year
+    before it whose data changed is told out of date, once (its re-check window is last year)."""
     from warehouse import document_store
 
     settings = settings or load_settings()
@@ -336,5 +342,13 @@ def refresh_assessment(today: date, settings: Settings | None = None) -> dict:
     engine = db.engine_for(settings.warehouse_url)
     touched, seen = document_store.months_changed_since(engine, _state(settings, "assessment"))
     outcome = {year: refresh("assessment", year, settings, touched=touched)}
+    # the assessments of the years before: issued again by hand only, told out of date once
+    for path, record in issues.manifests(settings, "assessment"):
+        city = record.get("issue", {}).get("city")
+        if issues.is_superseded(path) or record["period"] >= year or _label(record["period"], city) in outcome:
+            continue
+        state = out_of_date(record, settings, city, touched, kind="assessment")
+        if state:
+            outcome[_label(record["period"], city)] = state
     _save_state(settings, "assessment", seen)
     return outcome
