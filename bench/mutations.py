@@ -451,6 +451,19 @@ MUTATIONS = (
         "copy-csv-text-unquoted", "the set-wise COPY writes text unquoted: an empty string is stored as NULL",
         (("warehouse/db.py", 'include_header=False, quoting_style="needed"', 'include_header=False, quoting_style="none"'),),
         ("tests/test_copy_buffer.py::test_edge_values_read_back_as_written",)),
+    Mutation(
+        "archive-sha256-unchecked", "a payload re-read from the archive is not checked against the sha256 logged "
+        "when it was received: a damaged copy is ingested",
+        (("pipelines/storage.py", "    if sha256:\n        found = hashlib.sha256(payload)",
+          "    if False:\n        found = hashlib.sha256(payload)"),),
+        ("tests/test_shared_storage.py::test_a_damaged_archived_payload_is_refused_with_one_line",)),
+    Mutation(
+        "storage-is-the-local-home", "the shared storage is ignored: each worker archives into and reads its own "
+        "ENVMON_HOME, so another worker cannot resume or re-run the payload",
+        (("pipelines/storage.py", 'url = getattr(settings, "storage_url", None) or str(settings.home)',
+          "url = str(settings.home)"),),
+        ("tests/test_shared_storage.py::test_a_payload_worker_a_received_is_resumed_and_rerun_by_worker_b_and_its"
+         "_documents_served_elsewhere[folder]",)),
     # issue 27, the house: the ingest side without import circles (tests/test_import_layers.py)
     Mutation(
         "ingest-circle-back", "the batched ingest imports the one-payload module again (inside a function, as the "
