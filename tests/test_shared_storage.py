@@ -242,3 +242,40 @@ def subprocess_users(users, env):
                                                 "gx-dept", "--password-stdin"), input=PASSWORD + "\n", text=True,
                           capture_output=True, env={**env, "ENVMON_DASHBOARD_USERS": str(users)}, cwd=faults.ROOT,
                           timeout=300)
+
+
+def test_migration_0021_gives_an_older_rows_absolute_path_its_storage_key_and_the_payload_runs_again(tmp_path):
+    """A row logged before shared storage names its uncompressed file by the absolute path of the
+    worker that received it; migration 0021 rewrites it to the key that path ends with, and
+    `--payload-id` reads the old file from the default storage (ENVMON_HOME), its sha256 checked."""
+    from sqlalchemy import text
+
+    from pipelines.config import load_settings
+    from pipelines.ingest.payloads import ingest_file, reingest
+    from tests.conftest import FIXTURES
+    from warehouse import db
+
+    settings = load_settings({"ENVMON_HOME": str(tmp_path / "home")})
+    fixture = FIXTURES / "cnemc-air-hourly.csv"
+    first = ingest_file("cnemc-air", fixture, datetime.fromisoformat("2027-01-01T02:00:00+08:00"), settings)
+    engine = db.engine_for(settings.warehouse_url)
+    key = db.get_payload(engine, first["payload_id"])["archive_path"]
+    # as envmon wrote it before: the payload as received, uncompressed, its absolute path logged
+    old_key = key[:-len(".gz")]
+    old_path = settings.home / old_key
+    old_path.write_bytes(fixture.read_bytes())
+    (settings.home / key).unlink()
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE payloads SET archive_path = :path"), {"path": str(old_path)})
+        connection.execute(text("UPDATE alembic_version SET version_num = '0020'"))
+    db.migrate(engine)
+    assert db.get_payload(engine, first["payload_id"])["archive_path"] == old_key
+    again = reingest(first["payload_id"], settings)
+    assert again["sha256"] == first["sha256"] and again["sources"]["cnemc-air"]["read"] == \
+        first["sources"]["cnemc-air"]["read"]
+    old_path.write_bytes(fixture.read_bytes().replace(b",", b";", 1))   # the old file damaged: refused
+    from pipelines.ingest.payloads import PayloadUnfinished
+
+    with pytest.raises(PayloadUnfinished, match="is damaged"):
+        reingest(first["payload_id"], settings)
+    engine.dispose()
