@@ -130,6 +130,13 @@ def create_app(warehouse_url: str, environ=None):
 
     @app.get(f"{BASE}/healthz", include_in_schema=False)
     def health():
+        # healthy only if the warehouse answers a SELECT 1 (compose's healthcheck of the api service);
+        # the reason stays in the log, not in the answer
+        try:
+            db.check_reachable(warehouse_url)
+        except db.WarehouseUnreachable as error:
+            log.warning("/api/healthz: %s", error)
+            return JSONResponse({"status": "warehouse unreachable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     @app.get(BASE, summary="Landing page")
