@@ -103,6 +103,28 @@ class Warehouse:
             self._cache.clear()
 
 
+class RequestMemo:
+    """A Warehouse whose answers are kept for one request (one callback): a page that draws a map and
+    tables from the same rows reads them once, whether or not the app's cache is on."""
+
+    def __init__(self, warehouse: Warehouse):
+        self._warehouse = warehouse
+        self._answers: dict[tuple, object] = {}
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._warehouse, name)
+        if not callable(attribute) or not hasattr(queries, name):
+            return attribute
+
+        def once(*args, **kwargs):
+            key = (name, args, tuple(sorted(kwargs.items())))
+            if key not in self._answers:
+                self._answers[key] = attribute(*args, **kwargs)
+            return self._answers[key]
+
+        return once
+
+
 def newest_registry_version(engine: Engine) -> int | None:
     """The newest registry version of the warehouse (registry_versions, migration 0016); None
     before that migration or before its first version (the seed files are the registry then)."""

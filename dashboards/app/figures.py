@@ -114,6 +114,54 @@ def section_map(stations: pd.DataFrame, latest: pd.DataFrame, lang: str, highlig
     return {"data": traces, "layout": layout}
 
 
+def national_map(air: pd.DataFrame, classes: pd.DataFrame, lang: str, days_text: str) -> dict:
+    """The national Overview (issue 27): each air station at its coordinates, one WebGL scatter per
+    HJ 633 AQI level (grey: no AQI that day); beside it the sections, which the water feed publishes
+    without coordinates, counted by class per province or city (`classes`: group, water_class)."""
+    levels = standards.aqi_levels()
+    traces = []
+    aqi = pd.to_numeric(air["aqi"], errors="coerce")
+    placed = air["longitude"].notna() & air["latitude"].notna()
+    pending = placed.copy()
+    for _, level in levels.iterrows():
+        high = float(level["aqi_high"]) if str(level["aqi_high"]).strip() not in ("", "nan") else float("inf")
+        members = air[pending & (aqi >= float(level["aqi_low"])) & (aqi <= high)]
+        pending &= ~air.index.isin(members.index)
+        traces.append(_air_points(members, f"{level['category']} ({level['aqi_low']}–{level['aqi_high']})"
+                                  if high != float("inf") else f"{level['category']} (>{int(level['aqi_low']) - 1})",
+                                  level["hex"], lang))
+    traces.append(_air_points(air[pending], display.word("no_data", lang), NO_CLASS, lang))
+    groups = sorted(g for g in set(classes["group"].fillna("")) if g)
+    counted = classes.assign(water_class=classes["water_class"].map(
+        lambda c: "" if display.is_missing(c) else c)).groupby(["group", "water_class"]).size()
+    colours = class_colours()
+    for water_class in [*SURFACE_CLASSES, ""]:
+        counts = [int(counted.get((g, water_class), 0)) for g in groups]
+        if not any(counts):
+            continue
+        traces.append({"type": "bar", "orientation": "h", "y": groups, "x": counts, "xaxis": "x2", "yaxis": "y2",
+                       "name": display.class_text(water_class, lang) if water_class else display.word("no_data", lang),
+                       "marker": {"color": colours.get(water_class, NO_CLASS)}, "legendgroup": "water"})
+    layout = {"font": FONT, "hovermode": "closest", "barmode": "stack", "height": max(600, 14 * len(groups) + 120),
+              "title": {"text": f"{t('national_map_title', lang)} · {days_text}", "x": 0.01, "font": {"size": 15}},
+              "xaxis": {"domain": [0, 0.6], "title": {"text": "°E"}, "zeroline": False},
+              "yaxis": {"title": {"text": "°N"}, "scaleanchor": "x", "zeroline": False},
+              "xaxis2": {"domain": [0.72, 1], "anchor": "y2", "title": {"text": t("national_map_sections", lang)}},
+              "yaxis2": {"anchor": "x2", "autorange": "reversed", "automargin": True, "type": "category"},
+              "legend": {"orientation": "h", "y": -0.08}}
+    return {"data": traces, "layout": layout}
+
+
+def _air_points(members: pd.DataFrame, name: str, colour: str, lang: str) -> dict:
+    hover = [f"<b>{n}</b> ({c})<br>AQI {display.text_or_dash(a)}"
+             for n, c, a in zip(members["name_zh"], members["city"], members["aqi"].map(
+                 lambda v: None if display.is_missing(v) else int(v)))]
+    return {"type": "scattergl", "mode": "markers", "name": name, "x": members["longitude"].tolist(),
+            "y": members["latitude"].tolist(), "customdata": members["station_id"].tolist(), "hovertext": hover,
+            "hoverinfo": "text", "marker": {"size": 6, "color": colour, "line": {"width": 0.5, "color": "#333"}},
+            "legendgroup": "air"}
+
+
 def _labels(points: list[dict], lang: str) -> list[dict]:
     fixed = []
     annotations = []

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pandas as pd
 from dash import Input, Output, State, dcc, html
 
-from dashboards.app import components, figures
+from dashboards.app import components, figures, places
 from dashboards.app.data import city_name, parse_day
 from dashboards.app.i18n import t, value_text
 from pipelines import display
@@ -17,9 +17,18 @@ POLLUTANTS = ("pm2_5", "pm10", "o3", "no2", "so2", "co")
 
 
 def _stations(context) -> pd.DataFrame:
+    if places.national():   # issue 27: the province and city chosen, refused outside the user's stations
+        visible, province, city = _national_place(context)
+        return places.narrowed(visible, province, city)
     air = context.visible[context.visible["station_type"] == "air"]
     city = context.param("city")
     return air[air["city"] == city] if city in SIX_CITIES else air
+
+
+def _national_place(context):
+    visible = places.with_provinces(context.visible[(context.visible["station_type"] == "air").to_numpy()])
+    province, city = places.chosen(visible, context.param("province"), context.param("city"))
+    return visible, province, city
 
 
 def _range(context):
@@ -72,11 +81,20 @@ def figures_for(context):
 def render(context, rest):
     lang = context.lang
     start, end = _range(context)
-    cities = sorted(set(context.visible[context.visible["station_type"] == "air"]["city"]), key=SIX_CITIES.index)
-    options = [{"label": t("all_cities", lang), "value": ""}] + [{"label": city_name(c, lang), "value": c} for c in cities]
+    if places.national():
+        visible, province, city = _national_place(context)
+        options = places.city_options(visible, province, t("all_cities", lang), lambda c: city_name(c, lang))
+        chosen = [html.Label([t("province", lang), dcc.Dropdown(
+            id="air-province", options=places.province_options(visible, t("all_provinces", lang)),
+            value=province or "", clearable=False, style={"width": "200px"})])]
+    else:
+        cities = sorted(set(context.visible[context.visible["station_type"] == "air"]["city"]), key=SIX_CITIES.index)
+        options = [{"label": t("all_cities", lang), "value": ""}] + [{"label": city_name(c, lang), "value": c} for c in cities]
+        chosen, city = [], context.param("city")
     body = [
         html.Div([
-            html.Label([t("city", lang), dcc.Dropdown(id="air-city", options=options, value=context.param("city") or "",
+            *chosen,
+            html.Label([t("city", lang), dcc.Dropdown(id="air-city", options=options, value=city or "",
                                                       clearable=False, style={"width": "200px"})]),
             html.Label([t("period", lang), components.date_range("air-range", None, None, start, end)]),
             html.Label([t("pollutant", lang), dcc.Dropdown(id="air-pollutant", options=[
@@ -94,6 +112,9 @@ def render(context, rest):
 
 
 def register(app, current_context) -> None:
+    if places.national():
+        return register_national(app, current_context)
+
     @app.callback(Output("air-calendar", "figure"), Output("air-series", "figure"), *components.table_targets("air-table"),
                   Output("url", "search", allow_duplicate=True),
                   Input("air-city", "value"), Input("air-range", "start_date"), Input("air-range", "end_date"),
@@ -105,6 +126,27 @@ def register(app, current_context) -> None:
         context = current_context(params)
         calendar, series = figures_for(context)
         return (calendar, series, *components.table_outputs("air-table", daily_table(context), "air/daily", context),
+                components.search_string(params))
+
+
+def register_national(app, current_context) -> None:
+    """As register, with the province filter of the national scope; the city list follows the province."""
+    @app.callback(Output("air-calendar", "figure"), Output("air-series", "figure"), *components.table_targets("air-table"),
+                  Output("air-city", "options"), Output("url", "search", allow_duplicate=True),
+                  Input("air-province", "value"), Input("air-city", "value"), Input("air-range", "start_date"),
+                  Input("air-range", "end_date"), Input("air-pollutant", "value"), State("url", "search"),
+                  prevent_initial_call="initial_duplicate")
+    def update(province, city, start, end, pollutant, search):
+        params = components.parse_search(search)
+        params.update({"province": province or None, "city": city or None, "from": (start or "")[:10] or None,
+                       "to": (end or "")[:10] or None, "pollutant": pollutant})
+        context = current_context(params)
+        visible, province, city = _national_place(context)
+        params.update(province=province, city=city)
+        calendar, series = figures_for(context)
+        return (calendar, series, *components.table_outputs("air-table", daily_table(context), "air/daily", context),
+                places.city_options(visible, province, t("all_cities", context.lang),
+                                    lambda c: city_name(c, context.lang)),
                 components.search_string(params))
 
 

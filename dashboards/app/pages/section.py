@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 import pandas as pd
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
-from dashboards.app import components, figures
+from dashboards.app import components, figures, places
 from dashboards.app.data import city_name, parse_day
 from dashboards.app.i18n import t
 from pipelines import display
@@ -140,13 +140,37 @@ def daily_table(context, section_id: str | None = None) -> pd.DataFrame:
     return frame.sort_values(columns[0], ascending=False)
 
 
+def _options(sections: pd.DataFrame, lang: str) -> list[dict]:
+    return [{"label": f"{'◆ ' if s['is_cross_boundary'] else ''}{s['name_zh']} · {s['water_body']} "
+                      f"({city_name(s['city'], lang)})",
+             "value": s["station_id"]} for _, s in sections.iterrows() if s["station_type"] != "air"]
+
+
+def _national_sections(context) -> tuple[pd.DataFrame, pd.DataFrame, str | None, str | None]:
+    """National scope (issue 27): the user's sections with provinces, those of the province and city
+    chosen (refused outside the user's stations), and the two chosen."""
+    visible = context.visible
+    visible = places.with_provinces(visible[(visible["station_type"] != "air").to_numpy()])
+    province, city = places.chosen(visible, context.param("province"), context.param("city"))
+    return visible, places.narrowed(visible, province, city), province, city
+
+
 def _picker(context):
     lang = context.lang
-    options = [{"label": f"{'◆ ' if s['is_cross_boundary'] else ''}{s['name_zh']} · {s['water_body']} "
-                         f"({city_name(s['city'], lang)})",
-                "value": s["station_id"]} for _, s in context.visible.iterrows() if s["station_type"] != "air"]
-    return html.Div([html.Label([t("section", lang), dcc.Dropdown(id="section-pick", options=options,
-                                                                  style={"width": "420px"})])], className="filters")
+    if not places.national():
+        return html.Div([html.Label([t("section", lang), dcc.Dropdown(id="section-pick", options=_options(
+            context.visible, lang), style={"width": "420px"})])], className="filters")
+    visible, shown, province, city = _national_sections(context)
+    return html.Div([
+        html.Label([t("province", lang), dcc.Dropdown(
+            id="section-province", options=places.province_options(visible, t("all_provinces", lang)),
+            value=province or "", clearable=False, style={"width": "200px"})]),
+        html.Label([t("city", lang), dcc.Dropdown(
+            id="section-city", options=places.city_options(visible, province, t("all_cities", lang),
+                                                           lambda c: city_name(c, lang)),
+            value=city or "", clearable=False, style={"width": "200px"})]),
+        html.Label([t("section", lang), dcc.Dropdown(id="section-pick", options=_options(shown, lang),
+                                                     style={"width": "420px"})])], className="filters")
 
 
 def render(context, rest):
@@ -222,6 +246,20 @@ def register(app, current_context) -> None:
                   prevent_initial_call=True)
     def pick(section_id):
         return f"/section/{section_id}" if section_id else no_update
+
+    if places.national():
+        @app.callback(Output("section-pick", "options"), Output("section-city", "options"),
+                      Input("section-province", "value"), Input("section-city", "value"), State("url", "search"),
+                      prevent_initial_call=True)
+        def narrow(province, city, search):
+            """The sections of the province and city chosen (issue 27), refused outside the user's stations."""
+            params = components.parse_search(search)
+            params.update(province=province or None, city=city or None)
+            context = current_context(params)
+            visible, shown, province, _ = _national_sections(context)
+            return (_options(shown, context.lang),
+                    places.city_options(visible, province, t("all_cities", context.lang),
+                                        lambda c: city_name(c, context.lang)))
 
 
 TABLES = {"quarantine": quarantine_table, "daily": daily_table}

@@ -1,0 +1,255 @@
+"""The app at national scope (issue 27): the Overview's province and city filters narrow its rows and its
+national map, a filter outside the user's stations is refused on the server, and at beibu scope (the
+default) there is no province filter. A small national world: a few stations and sections of the real
+national feeds (Guangxi and Beijing), simulated for one day in the feeds' formats and ingested at
+ENVMON_SCOPE=national, so that they join the registry as the real feeds' do."""
+from __future__ import annotations
+
+import json
+import os
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+
+from dashboards.app import create_app, users
+from pipelines import scope
+from pipelines.reference import places
+from tests import dashboard_app_fixture as fixture
+from tests.conftest import real_data
+
+PASSWORD = "correct horse battery"
+DAY = date(2026, 11, 2)
+AIR_HOUR = "cnemc-air/national-hourly-2026-03-15T12.csv"
+WATER_SNAPSHOT = "cnemc-water/publish-ashx-2020-05-08.json"
+BEIJING, GUANGXI = "北京市", "广西壮族自治区"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from pipelines.clock import nightly_run_time
+    from pipelines.config import load_settings
+    from pipelines.ingest import batches
+    from pipelines.sources import simulator
+
+    air_path, water_path = real_data(AIR_HOUR), real_data(WATER_SNAPSHOT)
+    home = tmp_path_factory.mktemp("national-app")
+    url = f"sqlite:///{home / 'warehouse.db'}"
+    saved = {k: os.environ.get(k) for k in ("ENVMON_SCOPE", "ENVMON_HOME", "ENVMON_WAREHOUSE_URL",
+                                            "ENVMON_SIMULATOR_FAULTS")}
+    os.environ.update({"ENVMON_SCOPE": "national", "ENVMON_HOME": str(home), "ENVMON_WAREHOUSE_URL": url,
+                       "ENVMON_SIMULATOR_FAULTS": "none"})
+    try:
+        stations = simulator.feed_air_stations(air_path.read_bytes())
+        # two Nanning stations (Guangxi, in the seed registry) and three of Beijing and Baoding (adopted)
+        chosen = pd.concat([stations[stations["area"] == "南宁市"].head(2), stations[stations["area"] == "北京市"].head(2),
+                            stations[stations["area"] == "保定市"].head(1)], ignore_index=True)
+        sections = simulator.feed_water_sections(water_path.read_bytes())
+        picked = pd.concat([sections[sections["province"] == BEIJING].head(3),
+                            sections[sections["province"] == GUANGXI].head(2)], ignore_index=True)
+        settings = load_settings()
+        fetched = nightly_run_time(DAY + timedelta(days=1))
+        items = [batches.Payload("cnemc-water", f"w-{when:%Y%m%dT%H%M}.json", fetched, content=body,
+                                 fetched_basis="the simulated fetch")
+                 for when, body in simulator.national_water_day(DAY, 7, picked).items()]
+        items += [batches.Payload("cnemc-air", f"a-{when:%Y%m%dT%H%M}.csv", fetched, content=body,
+                                  fetched_basis="the simulated fetch")
+                  for when, body in simulator.national_air_day(DAY, 7, chosen).items()]
+        outcome = batches.ingest(items, settings, again=True, assess=True)
+        assert not outcome.refused and not outcome.failed
+        users_path = home / "users.json"
+        users.add_user(users_path, "region", PASSWORD, "regional", "gx-dept")
+        users.add_user(users_path, "nanning", PASSWORD, "city", "nanning")
+        app = create_app(url, users_path, home, secret_key="test", cache_seconds=0)
+        yield {"url": url, "home": home, "users": users_path, "app": app, "air": chosen, "sections": picked}
+    finally:
+        scope.unbind()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def national(world, monkeypatch):
+    monkeypatch.setenv("ENVMON_SCOPE", "national")
+    return world
+
+
+def _client(app, name: str):
+    client = app.server.test_client()
+    assert fixture.sign_in(client, name, PASSWORD).status_code == 302
+    return client
+
+
+def overview(client, app, province: str = "", city: str = "", status: int = 200) -> dict:
+    """The Overview's callback as the browser asks for it, with the filters given."""
+    key = next(k for k in app.callback_map if "overview-map.figure" in k)
+    values = {"overview-day": None, "overview-province": province, "overview-city": city}
+    inputs = [{"id": i["id"], "property": i["property"], "value": values[i["id"]]}
+              for i in app.callback_map[key]["inputs"]]
+    outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1].split("@")[0]}
+               for o in key.strip(".").split("...")]
+    answer = client.post("/_dash-update-component", json={
+        "output": key, "outputs": outputs, "inputs": inputs,
+        "state": [{"id": "url", "property": "search", "value": ""}], "changedPropIds": []})
+    assert answer.status_code == status, answer.data[:300]
+    return json.loads(answer.data)["response"] if status == 200 else {}
+
+
+def _kpi_rows(response) -> list[dict]:
+    return response["overview-kpi"]["data"]
+
+
+def _air_points(response) -> set[str]:
+    return {s for trace in response["overview-map"]["figure"]["data"] if trace["type"] == "scattergl"
+            for s in trace["customdata"]}
+
+
+def _section_groups(response) -> set[str]:
+    return {g for trace in response["overview-map"]["figure"]["data"] if trace["type"] == "bar" for g in trace["y"]}
+
+
+def _cities(world, station_ids) -> set[str]:
+    from warehouse import db, queries
+
+    stations = queries.stations(db.engine_for(world["url"])).set_index("station_id")
+    return set(stations.loc[sorted(station_ids), "city"])
+
+
+def test_every_area_of_the_real_national_air_hour_has_its_province():
+    table = pd.read_csv(real_data(AIR_HOUR), dtype=str, keep_default_na=False)
+    known = places.city_provinces()
+    assert set(table["area"]) <= set(known)
+    assert known["南宁市"] == GUANGXI and known["保定市"] == "河北省" and known["那曲市"] == "西藏自治区"
+    assert known["北京市"] == BEIJING and known["定州市"] == "河北省"
+
+
+def test_at_national_scope_the_province_filter_narrows_the_kpi_rows_and_the_map(national):
+    app = national["app"]
+    client = _client(app, "region")
+    everything = overview(client, app)
+    provinces = {row["省份"] for row in _kpi_rows(everything)}
+    assert {BEIJING, GUANGXI, "河北省"} <= provinces
+    air = national["air"]
+    assert set(air["stationcode"]) <= _air_points(everything)
+    assert {BEIJING, GUANGXI} <= _section_groups(everything)
+
+    beijing = overview(client, app, province=BEIJING)
+    rows = _kpi_rows(beijing)
+    assert [row["城市"] for row in rows] == sorted({row["城市"] for row in rows})   # a row per city of Beijing
+    assert "南宁市" not in {row["城市"] for row in rows} and "保定市" not in {row["城市"] for row in rows}
+    assert _air_points(beijing) == set(air.loc[air["area"] == BEIJING, "stationcode"])
+    assert not _section_groups(beijing) & {BEIJING, GUANGXI}        # the sections counted per city now
+    aqi = [row for row in rows if row["城市"] == BEIJING]
+    assert aqi and list(aqi[0].values())[4].endswith("(2)")  # the day's AQI range over Beijing's two stations
+    cities = {o["value"] for o in beijing["overview-city"]["options"]} - {""}
+    assert BEIJING in cities and "南宁市" not in cities               # the city list follows the province
+
+
+def test_at_national_scope_the_city_filter_narrows_to_one_city(national):
+    app = national["app"]
+    client = _client(app, "region")
+    nanning = overview(client, app, province=GUANGXI, city="南宁市")
+    assert [row["城市"] for row in _kpi_rows(nanning)] == ["南宁市"]
+    air = national["air"]
+    # Nanning's stations of the seed registry and the two the feed gave values for, no other
+    assert set(air.loc[air["area"] == "南宁市", "stationcode"]) <= _air_points(nanning)
+    assert _cities(national, _air_points(nanning)) == {"南宁市"}
+    baoding = overview(client, app, city="保定市")
+    assert _air_points(baoding) == set(air.loc[air["area"] == "保定市", "stationcode"])
+
+
+def test_a_city_bureau_sees_only_its_city_and_a_filter_outside_it_is_refused(national):
+    app = national["app"]
+    client = _client(app, "nanning")
+    own = overview(client, app)
+    assert [row["省份"] for row in _kpi_rows(own)] == [GUANGXI]
+    air = national["air"]
+    assert set(air.loc[air["area"] == "南宁市", "stationcode"]) <= _air_points(own)
+    assert _cities(national, _air_points(own)) == {"南宁市"}
+    overview(client, app, province=BEIJING, status=403)
+    overview(client, app, city="保定市", status=403)
+    overview(client, app, province=GUANGXI, city="北海市", status=403)   # Guangxi's, but not this bureau's
+    assert client.get("/download/overview/kpi.csv?province=%E5%8C%97%E4%BA%AC%E5%B8%82").status_code == 403
+    body = client.get("/download/overview/kpi.csv").get_data(as_text=True)
+    assert GUANGXI in body and BEIJING not in body
+    # the regional user may choose any province
+    region = _client(app, "region")
+    assert region.get("/download/overview/kpi.csv?province=%E5%8C%97%E4%BA%AC%E5%B8%82").status_code == 200
+
+
+def air_page(client, app, province: str = "", city: str = "", status: int = 200) -> dict:
+    key = next(k for k in app.callback_map if "air-calendar.figure" in k)
+    values = {"air-province": province, "air-city": city, "air-range": None, "air-pollutant": "pm2_5"}
+    inputs = [{"id": i["id"], "property": i["property"], "value": values[i["id"]]}
+              for i in app.callback_map[key]["inputs"]]
+    outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1].split("@")[0]}
+               for o in key.strip(".").split("...")]
+    answer = client.post("/_dash-update-component", json={
+        "output": key, "outputs": outputs, "inputs": inputs,
+        "state": [{"id": "url", "property": "search", "value": ""}], "changedPropIds": []})
+    assert answer.status_code == status, answer.data[:300]
+    return json.loads(answer.data)["response"] if status == 200 else {}
+
+
+def test_at_national_scope_the_air_page_filters_by_province_and_city(national):
+    app = national["app"]
+    client = _client(app, "region")
+    every = {row["城市"] for row in air_page(client, app)["air-table"]["data"]}
+    assert {BEIJING, "保定市", "南宁市"} <= every
+    hebei = air_page(client, app, province="河北省")
+    assert {row["城市"] for row in hebei["air-table"]["data"]} == {"保定市"}
+    assert {o["value"] for o in hebei["air-city"]["options"]} - {""} == {"保定市"}
+    beijing = air_page(client, app, city=BEIJING)
+    assert {row["城市"] for row in beijing["air-table"]["data"]} == {BEIJING}
+    nanning = _client(app, "nanning")
+    assert {row["城市"] for row in air_page(nanning, app)["air-table"]["data"]} == {"南宁市"}
+    air_page(nanning, app, province="河北省", status=403)
+    air_page(nanning, app, city=BEIJING, status=403)
+
+
+def section_picker(client, app, province: str = "", city: str = "", status: int = 200) -> list[dict]:
+    key = next(k for k in app.callback_map if "section-pick.options" in k)
+    outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1].split("@")[0]}
+               for o in key.strip(".").split("...")]
+    answer = client.post("/_dash-update-component", json={
+        "output": key, "outputs": outputs,
+        "inputs": [{"id": "section-province", "property": "value", "value": province},
+                   {"id": "section-city", "property": "value", "value": city}],
+        "state": [{"id": "url", "property": "search", "value": ""}], "changedPropIds": ["section-province.value"]})
+    assert answer.status_code == status, answer.data[:300]
+    return json.loads(answer.data)["response"]["section-pick"]["options"] if status == 200 else []
+
+
+def test_at_national_scope_the_section_list_follows_the_province(national):
+    from warehouse import db, queries
+
+    app = national["app"]
+    client = _client(app, "region")
+    stations = queries.stations(db.engine_for(national["url"])).set_index("station_id")
+    beijing = {o["value"] for o in section_picker(client, app, province=BEIJING)}
+    assert len(beijing) == 3 and set(stations.loc[sorted(beijing), "station_type"]) <= {"river", "lake-reservoir"}
+    assert all(national["sections"].loc[national["sections"]["province"] == BEIJING, "name_zh"].isin(
+        stations.loc[sorted(beijing), "name_zh"]))
+    guangxi = {o["value"] for o in section_picker(client, app, province=GUANGXI)}
+    assert "yongjiang-laokou" in guangxi and not guangxi & beijing
+    section_picker(_client(app, "nanning"), app, province=BEIJING, status=403)
+
+
+def test_at_beibu_scope_the_overview_has_no_province_filter(world, monkeypatch):
+    monkeypatch.delenv("ENVMON_SCOPE", raising=False)
+    app = create_app(world["url"], world["users"], world["home"], secret_key="test", cache_seconds=0)
+    key = next(k for k in app.callback_map if "overview-map.figure" in k)
+    assert [i["id"] for i in app.callback_map[key]["inputs"]] == ["overview-day", "overview-city"]
+    client = _client(app, "region")
+    page = client.post("/_dash-update-component", json={
+        "output": "page.children", "outputs": {"id": "page", "property": "children"},
+        "inputs": [{"id": "url", "property": "pathname", "value": "/"}],
+        "state": [{"id": "url", "property": "search", "value": ""}], "changedPropIds": ["url.pathname"]})
+    assert page.status_code == 200 and "overview-city" in page.get_data(as_text=True)
+    assert "overview-province" not in page.get_data(as_text=True)
+    air = next(k for k in app.callback_map if "air-calendar.figure" in k)
+    assert [i["id"] for i in app.callback_map[air]["inputs"]][:1] == ["air-city"]
+    assert not any("section-pick.options" in k for k in app.callback_map)
