@@ -123,9 +123,11 @@ def overview_seconds(url: str, home: Path, repeat: int) -> dict:
         client.environ_base["HTTP_X_CSRFTOKEN"] = token.value
     key = next(k for k in app.callback_map if "overview-map.figure" in k)
     outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1].split("@")[0]} for o in key.strip(".").split("...")]
-    body = {"output": key, "outputs": outputs,
-            "inputs": [{"id": "overview-day", "property": "date", "value": None},
-                       {"id": "overview-city", "property": "value", "value": ""}],
+    # every filter of the page as the browser first sends it: the day unset, the province (national
+    # scope) and the city 'all'
+    inputs = [{"id": i["id"], "property": i["property"], "value": None if i["property"] == "date" else ""}
+              for i in app.callback_map[key]["inputs"]]
+    body = {"output": key, "outputs": outputs, "inputs": inputs,
             "state": [{"id": "url", "property": "search", "value": ""}], "changedPropIds": []}
 
     def ask():
@@ -215,7 +217,7 @@ def main() -> None:
             "load_average": [round(x, 2) for x in os.getloadavg()], "schema": schema_name if args.keep else None,
         }
         if args.days > 1:
-            result["per_day"] = [{k: d[k] for k in ("day", "seconds", "obs_per_second", "peak_rss_mb")} for d in days]
+            result["per_day"] = [{k: d[k] for k in ("day", "seconds", "obs_per_second", "stages", "peak_rss_mb")} for d in days]
         print(json.dumps(result) if args.json else json.dumps(result, indent=2, ensure_ascii=False))
     finally:
         if not args.keep:
