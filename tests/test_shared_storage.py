@@ -279,3 +279,33 @@ def test_migration_0021_gives_an_older_rows_absolute_path_its_storage_key_and_th
     with pytest.raises(PayloadUnfinished, match="is damaged"):
         reingest(first["payload_id"], settings)
     engine.dispose()
+
+
+def test_backup_and_restore_read_and_write_the_archive_and_documents_through_an_s3_store(s3_storage, tmp_path):
+    """`envmon backup` copies the archive and the documents from the object store, `envmon restore`
+    puts them back into another one (an empty prefix), byte for byte, the archive still readable."""
+    from pipelines.config import load_settings
+    from pipelines.operations import backup
+    from warehouse import db
+
+    url, endpoint = s3_storage
+    settings = load_settings({"ENVMON_HOME": str(tmp_path / "home"), "ENVMON_STORAGE_URL": url,
+                              "ENVMON_STORAGE_ENDPOINT_URL": endpoint})
+    storage.prepare(settings)
+    db.migrate(db.engine_for(settings.warehouse_url))
+    payload = b"station,time,value\n" * 40
+    digest, key = storage.archive_payload(settings, "lab", payload, "a.csv", RECEIVED)
+    document = "reports/bulletins/2026-11/envmon-bulletin-2026-11.html"
+    storage.of(settings).write(document, "<html>十一月</html>".encode())
+    made = backup.backup(tmp_path / "backup", settings, users_path=tmp_path / "no-users.json")
+    assert {key, document} <= set(made["files"])
+    assert (tmp_path / "backup" / key).read_bytes() == storage.of(settings).read(key)
+    assert not (tmp_path / "home" / "archive").exists()        # nothing of it on this machine's disk
+    target = load_settings({"ENVMON_HOME": str(tmp_path / "restored"), "ENVMON_STORAGE_URL": f"{url}-restored",
+                            "ENVMON_STORAGE_ENDPOINT_URL": endpoint})
+    summary = backup.restore(tmp_path / "backup", target, users_path=tmp_path / "restored-users.json")
+    assert summary["files"]["archive"] == 1 and summary["files"]["reports"] == 1
+    assert storage.read_archived(target, key, digest) == payload
+    assert storage.of(target).read(document) == "<html>十一月</html>".encode()
+    with pytest.raises(backup.BackupError, match=r"not empty.*s3://.*-restored/archive holds files"):
+        backup.restore(tmp_path / "backup", target, users_path=tmp_path / "restored-users.json")  # unless --force
