@@ -352,7 +352,7 @@ def backfill(first: date, last: date, settings: Settings | None = None, workers:
     # the stored day before the range: context for its first day's series tests (read, never changed)
     context = {source: _stored_context(engine, source, first - timedelta(days=1)) for source in SIMULATED_SOURCES}
     runs = chunks(first, last, chunk_days)
-    docs_root = settings.home / "data_docs" if data_docs else None
+    docs_root = settings.data_docs_dir if data_docs else None   # the shared storage's, or built here for it
     arguments = [(days, settings.simulator_seed, SIMULATED_SOURCES, docs_root, settings.simulator_faults)
                  for days in runs]
     waited = 0.0
@@ -378,6 +378,10 @@ def backfill(first: date, last: date, settings: Settings | None = None, workers:
                 context = _process_chunk(engine, batches, context, settings, progress)
                 if on_chunk:
                     on_chunk(progress)
+    if docs_root is not None:   # the index; on an object store the sites are copied to it (pipelines/quality/data_docs.py)
+        from pipelines.quality.data_docs import write_index
+
+        write_index(settings)
     from pipelines.assessment import air_annual  # the HJ 663 statistics of the years backfilled, once per year
 
     annual = air_annual.refresh_years(engine, [min(last, date(year, 12, 31)) for year in range(first.year, last.year + 1)],
