@@ -121,6 +121,7 @@ def classify_many(keys, codes, values, water_body_types: dict, target_classes: d
     the indicators' table order, as `classify` gives them one key at a time."""
     import numpy as np
 
+    at = standards.rule_date(at)   # the rules' day, resolved once for every lookup below
     order = {code: n for n, code in enumerate(indicators or standards.assessment_indicators(at))}
     chosen = []
     for key, code, value in zip(keys, codes, values):
@@ -139,9 +140,10 @@ def classify_many(keys, codes, values, water_body_types: dict, target_classes: d
     classed = np.flatnonzero(ranks > 0)
     bases = [target_classes[row_keys[i]] or standards.EXCEEDANCE_BASIS_CLASS for i in classed]
     c_codes, c_values, c_types = [row_codes[i] for i in classed], [compared[i] for i in classed], [types[i] for i in classed]
-    vs_basis = standards.exceedance_multiples(c_codes, c_values, bases, c_types, at)
-    vs_iii = standards.exceedance_multiples(c_codes, c_values, [standards.EXCEEDANCE_BASIS_CLASS] * len(classed),
-                                            c_types, at)
+    # the multiples over the basis (the target, or class III) and over class III, in one call
+    both = standards.exceedance_multiples(c_codes * 2, c_values * 2,
+                                          bases + [standards.EXCEEDANCE_BASIS_CLASS] * len(classed), c_types * 2, at)
+    vs_basis, vs_iii = both[:len(classed)], both[len(classed):]
     basis_rank = np.array([standards.surface_class_rank(b) for b in bases], dtype=int)
     failing_rows = ranks[classed] > basis_rank
 

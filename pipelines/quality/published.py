@@ -196,11 +196,22 @@ def compare_published(published: pd.DataFrame, observations: pd.DataFrame) -> pd
         readings.setdefault(key, {})[parameter] = value
     # the rules of an hour are those of its bureau day (standards.rule_date): found once per hour
     rule_days: dict = {}
+    instants = _instants(published["observed_at"])
+    # every published water reading classed at once (surface_water.classify_many, issue 27)
+    keys, codes, values_of, types = [], [], [], {}
+    for n, (source, station_id, instant) in enumerate(zip(published["source"].tolist(),
+                                                          published["station_id"].tolist(), instants)):
+        if source == "cnemc-water":
+            values = readings.get((station_id, instant, "PT0S"), {})
+            keys += [n] * len(values)
+            codes += list(values)
+            values_of += list(values.values())
+            types[n] = registry.water_body_type(station_id)
+    verdicts = surface_water.classify_many(keys, codes, values_of, types, dict.fromkeys(types))
     envmon_class, envmon_aqi, agrees = [], [], []
-    for row, instant in zip(published.itertuples(index=False), _instants(published["observed_at"])):
+    for n, (row, instant) in enumerate(zip(published.itertuples(index=False), instants)):
         if row.source == "cnemc-water":
-            values = readings.get((row.station_id, instant, "PT0S"), {})
-            computed = surface_water.classify(values, registry.water_body_type(row.station_id)).water_class
+            computed = verdicts[n].water_class
             envmon_class.append(computed)
             envmon_aqi.append(None)
             unclassed = row.published_class is None or pd.isna(row.published_class) or row.published_class == ""
