@@ -119,6 +119,21 @@ def test_each_revision_of_the_assessment_rebuilds_byte_for_byte_from_what_it_kep
     assert now.fingerprint == assessed["r2"]["fingerprint"] != assessed["r1"]["fingerprint"]
 
 
+def test_after_a_restore_on_another_machine_each_issue_still_rebuilds_identical(assessed, tmp_path):
+    """The drill for the documents: the warehouse and reports/ backed up, restored into a fresh
+    warehouse and folder (the old one gone from view), and r1 and r2 rebuilt there byte for byte."""
+    from pipelines.operations import backup
+
+    settings = assessed["settings"]
+    backup.backup(tmp_path / "backup", settings, users_path=tmp_path / "no-users.json")
+    restored = load_settings({"ENVMON_WAREHOUSE_URL": f"sqlite:///{tmp_path / 'restored.db'}",
+                              "ENVMON_HOME": str(tmp_path / "restored-home")})
+    backup.restore(tmp_path / "backup", restored, users_path=tmp_path / "restored-users.json")
+    for identifier in (f"assessment-{YEAR}-region-r1", f"assessment-{YEAR}-region-r2"):
+        outcome = issues.rebuild(restored, identifier, formats=("xlsx", "html"))
+        assert outcome.identical and outcome.formats == {"xlsx": "identical", "html": "identical"}, outcome.as_dict()
+
+
 def test_a_late_value_of_a_year_the_trends_read_makes_the_refresh_look_again(assessed):
     r2, flags = assessed["r2"], assessed["settings"].assessable_flags
     assert publish._may_have_changed(r2, "assessment", str(YEAR), {"2021-03"}, flags)
