@@ -309,3 +309,19 @@ def test_backup_and_restore_read_and_write_the_archive_and_documents_through_an_
     assert storage.of(target).read(document) == "<html>十一月</html>".encode()
     with pytest.raises(backup.BackupError, match=r"not empty.*s3://.*-restored/archive holds files"):
         backup.restore(tmp_path / "backup", target, users_path=tmp_path / "restored-users.json")  # unless --force
+
+
+def test_the_app_serves_data_docs_from_an_s3_store_a_sites_static_from_the_one_shared_copy(s3_storage, tmp_path):
+    """On an object store a site is copied without its static/ link; the app's /data-docs/ serves a
+    site's static files from the one shared copy (pipelines/quality/data_docs.served)."""
+    from pipelines.quality.data_docs import served
+
+    url, endpoint = s3_storage
+    store = storage.Storage(url, endpoint)
+    storage.prepare(_Settings(tmp_path, url, endpoint))
+    store.write("data_docs/static/styles/data_docs_default_styles.css", b"body{}")
+    store.write("data_docs/2026-12-07/lab-093000/index.html", b"<html>lab</html>")
+    assert served(store, "2026-12-07/lab-093000/index.html") == b"<html>lab</html>"
+    assert served(store, "2026-12-07/lab-093000/static/styles/data_docs_default_styles.css") == b"body{}"
+    assert served(store, "2026-12-07/lab-093000/missing.html") is None
+    assert served(store, "../../secrets") is None   # a key may not leave the storage: nothing served (404)
