@@ -71,6 +71,17 @@ MUTATIONS = (
         (("pipelines/sources/simulator.py", "    for index, hour in enumerate(AIR_HOURS):\n",
           "    for index, hour in enumerate(AIR_HOURS[:-1]):\n"),),
         ("tests/test_national_scope.py::test_the_national_simulator_prints_the_real_formats_for_every_station",)),
+    Mutation(
+        "national-filter-outside-scope", "at national scope a province outside the user's stations is taken "
+                                         "instead of refused",
+        (("dashboards/app/places.py", "    if province is not None and province not in set(visible[\"province\"]):\n",
+          "    if False:\n"),),
+        ("tests/test_national_app.py::test_a_city_bureau_sees_only_its_city_and_a_filter_outside_it_is_refused",)),
+    Mutation(
+        "national-filter-province-ignored", "at national scope the province chosen does not narrow the Overview's "
+                                            "rows and map",
+        (("dashboards/app/places.py", "    if province:\n        keep &= visible[\"province\"] == province\n", ""),),
+        ("tests/test_national_app.py::test_at_national_scope_the_province_filter_narrows_the_kpi_rows_and_the_map",)),
     # issue 25: bulletins issued like documents
     Mutation(
         "bulletin-fingerprint-recipients", "the documents' fingerprint takes the bureaus' duty addresses too, so "
