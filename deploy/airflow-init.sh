@@ -5,7 +5,9 @@
 #   2. envmon's warehouse (ENVMON_WAREHOUSE_URL): Alembic migrations and the reference tables; then,
 #      where ENVMON_DASHBOARD_ACK_DB_USER names it (compose does), the dashboard's acknowledging role's
 #      grants on the tables (deploy/dashboard-ack-grants.sh): the app signs users in only where it can
-#      write the security audit log through that role
+#      write the security audit log through that role; and where ENVMON_API_DB_USER names it (compose
+#      does), the open data API's role's (deploy/api-grants.sh): it reads and logs partner requests
+#      through that role
 #   2b. the shared storage (pipelines/storage.py): the bucket of an S3-compatible store made where missing,
 #      and a probe written, read and removed
 #   3. the Airflow pools in deploy/airflow-pools.json (`cnemc`, used by the live collection DAGs)
@@ -19,9 +21,9 @@
 #      init fails, naming what is missing, unless the operators and every bureau can be reached, so
 #      the deployment does not start alerting nobody. Elsewhere it reports and passes (`make run`
 #      writes e-mails to ENVMON_HOME/outbox as .eml files).
-# The warehouse's database, its owner, the dashboards' read-only role envmon_dashboard and the
-# acknowledging role envmon_dashboard_ack are made by deploy/postgres-init when the postgres service
-# first starts, not here.
+# The warehouse's database, its owner, the dashboards' read-only role envmon_dashboard, the
+# acknowledging role envmon_dashboard_ack and the open data API's role envmon_api are made by
+# deploy/postgres-init when the postgres service first starts, not here.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -29,6 +31,9 @@ airflow db migrate
 python -c 'from pipelines.nightly import prepare_warehouse; print(prepare_warehouse())'
 if [ -n "${ENVMON_DASHBOARD_ACK_DB_USER:-}" ]; then
   bash "$here/dashboard-ack-grants.sh"
+fi
+if [ -n "${ENVMON_API_DB_USER:-}" ]; then
+  bash "$here/api-grants.sh"
 fi
 # the shared storage (ENVMON_STORAGE_URL): its bucket made on an object store, then written, read and
 # removed once, so a wrong endpoint or key stops the deployment here, not at the first payload

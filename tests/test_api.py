@@ -429,6 +429,74 @@ def test_apikeys_add_prints_the_key_once_list_never_shows_it_and_revoke_ends_it(
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and "广州市" in refused.stderr
 
 
+def test_the_deployments_api_role_serves_a_partner_and_can_change_nothing_else(tmp_path):
+    """deploy/postgres-init/03-api.sh (the role, on the postgres service's first start) and
+    deploy/api-role.sql through deploy/api-grants.sh (its grants, given by the owner after the
+    migration, as deploy/airflow-init.sh does) against a real PostgreSQL: the API on the role's URL
+    serves a partner's series and logs the request, and the role can change nothing else."""
+    import shutil
+    import uuid
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ProgrammingError
+
+    from pipelines.api.app import create_app
+    from tests.conftest import postgres_server_url
+    from warehouse import api_store, db
+
+    assert shutil.which("psql"), "the role scripts need the psql client"
+    server = make_url(postgres_server_url())
+    suffix = uuid.uuid4().hex[:8]
+    database, role = f"envmon_api_{suffix}", f"envmon_api_{suffix}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{database}"'))
+    owner_url = server.set(database=database).render_as_string(hide_password=False)
+    try:
+        owner = db.engine_for(owner_url)
+        db.migrate(owner)
+        _populate(owner_url, tmp_path)
+        scope = api_store.check_scope(api_store.parse_scope("city:yulin"), _stations(owner), _city_of_bureau())
+        partner, key = api_store.add_key(owner, "玉林市环境监测站", scope, "test", "cli:test")
+        deploy = Path(__file__).resolve().parents[1] / "deploy"
+        environment = {**os.environ, "PGHOST": server.host, "PGPORT": str(server.port or 5432),
+                       "POSTGRES_USER": server.username, "ENVMON_DB_NAME": database, "ENVMON_API_DB_USER": role,
+                       "ENVMON_API_DB_PASSWORD": "api-secret", "ENVMON_WAREHOUSE_URL": owner_url}
+        if server.password:
+            environment["PGPASSWORD"] = server.password
+        for script in (deploy / "postgres-init" / "03-api.sh", deploy / "api-grants.sh"):
+            result = subprocess.run(["bash", str(script)], env=environment, capture_output=True, text=True)
+            assert result.returncode == 0, result.stderr
+        api_url = make_url(owner_url).set(username=role, password="api-secret").render_as_string(hide_password=False)
+        client = TestClient(create_app(api_url))
+        series = client.get("/api/collections/water-observations/locations/nanliu-hengtang",
+                            headers={"X-API-Key": key})
+        assert series.status_code == 200, series.text
+        served_values = len(_cells(series.json()))
+        assert served_values > 0
+        assert client.get("/api/collections/air-observations/locations/1401A").status_code == 200  # the public
+        logged = api_store.access_log(owner, partner.key_id)
+        assert list(logged["rows"]) == [served_values] and list(logged["status"]) == [200]
+        as_api = create_engine(api_url)
+        try:
+            for statement in ("UPDATE api_keys SET revoked_at = now()", "DELETE FROM api_access_log",
+                              "UPDATE api_access_log SET rows = 0", "UPDATE observations SET value = 0",
+                              "DELETE FROM observations", "DELETE FROM assessments",
+                              "INSERT INTO api_keys (organisation) VALUES ('x')", "CREATE TABLE intruder (x int)"):
+                with as_api.connect() as connection, pytest.raises(ProgrammingError, match="permission denied"):
+                    connection.execute(text(statement))
+        finally:
+            as_api.dispose()
+        owner.dispose()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            connection.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        admin.dispose()
+
+
 def test_every_answer_carries_the_security_headers(served):
     for path in ("", "/collections/sections/items", "/collections/water-observations/locations/nanliu-hengtang"):
         headers = _get(served, path).headers

@@ -84,7 +84,8 @@ def test_the_environment_variables_match_what_the_code_reads():
             unknown -= set(re.findall(r"\$\{(ENVMON_\w+)", (ROOT / "deploy" / "proxy" / "entrypoint.sh").read_text()))
         if name == "airflow-init":  # the role its script grants to (deploy/dashboard-ack-grants.sh)
             unknown -= set(re.findall(r"\$\{(ENVMON_\w+)", (ROOT / "deploy" / "airflow-init.sh").read_text()))
-        assert unknown <= {"ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD", "ENVMON_DASHBOARD_ACK_DB_PASSWORD"} \
+        assert unknown <= {"ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD", "ENVMON_DASHBOARD_ACK_DB_PASSWORD",
+                           "ENVMON_API_DB_PASSWORD"} \
             if name == "postgres" else not unknown, \
             (name, unknown)
 
@@ -105,7 +106,7 @@ AIRFLOW_SECRETS = {"AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SEC
 # which service may hold which secret, and why
 ALLOWED_SECRETS = {
     "postgres": {"POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD", "ENVMON_DB_PASSWORD",  # the superuser; creates the roles
-                 "ENVMON_DASHBOARD_DB_PASSWORD", "ENVMON_DASHBOARD_ACK_DB_PASSWORD"},
+                 "ENVMON_DASHBOARD_DB_PASSWORD", "ENVMON_DASHBOARD_ACK_DB_PASSWORD", "ENVMON_API_DB_PASSWORD"},
     "envmon-restore": {"ENVMON_DB_PASSWORD",                               # restores the warehouse as its owner
                        "ENVMON_STORAGE_SECRET_KEY"},                       # and the archive and documents
     "minio": {"ENVMON_STORAGE_SECRET_KEY"},                                # the shared storage itself
@@ -193,6 +194,41 @@ def test_the_dashboard_writes_its_audit_log_through_a_role_the_deployment_makes_
     assert 'GRANT SELECT, INSERT ON security_audit TO :"ack_role";' in grants
     assert 'GRANT USAGE ON SEQUENCE security_audit_event_id_seq TO :"ack_role";' in grants
     assert "dashboard-ack-role.sql" in (ROOT / "deploy" / "dashboard-ack-grants.sh").read_text(encoding="utf-8")
+
+
+def test_the_api_reads_through_a_role_the_deployment_makes_and_grants():
+    """The open data API reads and logs partner requests as the role in its URL: a role that
+    deploy/postgres-init creates on the postgres service's first start, with its password required
+    from .env, and that the init job grants (deploy/api-role.sql) after every migration, before the
+    api service starts. tests/test_api.py runs the two scripts against PostgreSQL."""
+    services = _compose()["services"]
+    dot_env = {name: f"{name.lower()}-value" for name in SECRETS}
+    url = _interpolated(services["api"]["environment"]["ENVMON_API_WAREHOUSE_URL"], dot_env)
+    role = url.split("://", 1)[1].split(":", 1)[0]
+    assert role not in ("envmon", "postgres", "envmon_dashboard", "envmon_dashboard_ack"), role
+    assert _secrets_of({"environment": {"url": services["api"]["environment"]["ENVMON_API_WAREHOUSE_URL"]}}) \
+        == {"ENVMON_API_DB_PASSWORD"}
+    # made on the postgres service's first start, with a password .env must give (no default)
+    assert "./deploy/postgres-init:/docker-entrypoint-initdb.d:ro" in services["postgres"]["volumes"]
+    script = (ROOT / "deploy" / "postgres-init" / "03-api.sh").read_text(encoding="utf-8")
+    assert f'api_role="${{ENVMON_API_DB_USER:-{role}}}"' in script
+    assert 'CREATE ROLE :"api_role" LOGIN' in script and "${ENVMON_API_DB_PASSWORD:?" in script
+    assert "${ENVMON_API_DB_PASSWORD:?" in services["postgres"]["environment"]["ENVMON_API_DB_PASSWORD"]
+    # granted by the owner after the migration: the init job names the role and runs the grants
+    assert services["airflow-init"]["environment"]["ENVMON_API_DB_USER"] == role
+    steps = [line.strip() for line in (ROOT / "deploy" / "airflow-init.sh").read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    migrate = steps.index("python -c 'from pipelines.nightly import prepare_warehouse; print(prepare_warehouse())'")
+    grant = steps.index('bash "$here/api-grants.sh"')
+    assert grant > migrate and steps[grant - 1:grant + 2] == ['if [ -n "${ENVMON_API_DB_USER:-}" ]; then',
+                                                              'bash "$here/api-grants.sh"', "fi"]
+    assert "api-role.sql" in (ROOT / "deploy" / "api-grants.sh").read_text(encoding="utf-8")
+    grants = (ROOT / "deploy" / "api-role.sql").read_text(encoding="utf-8")
+    assert 'GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"api_role";' in grants
+    assert 'GRANT INSERT ON api_access_log TO :"api_role";' in grants
+    assert "\nENVMON_API_DB_PASSWORD=\n" in (ROOT / ".env.example").read_text(encoding="utf-8")
+    # the api starts once the init job has granted
+    assert services["api"]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
 
 
 def test_env_files_stay_out_of_git_and_out_of_the_image():
