@@ -62,13 +62,6 @@ def _entry(path: Path) -> dict:
     return {"sha256": _sha256(path), "bytes": path.stat().st_size}
 
 
-def _files_under(root: Path) -> list[Path]:
-    """The files of a folder, without the hidden temporaries of a write in progress (.x.partial)."""
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
-
-
 def envmon_version() -> str:
     try:
         return metadata.version("envmon")
