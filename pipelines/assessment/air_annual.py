@@ -116,9 +116,13 @@ def stored_station_days(engine, first: date, last: date, assessable=ASSESSABLE_F
 
 
 def _indexed(rows: pd.DataFrame) -> pd.DataFrame:
+    return _indexed_unsorted(rows).sort_index()
+
+
+def _indexed_unsorted(rows: pd.DataFrame) -> pd.DataFrame:
     frame = rows[[c for c in air_quality.ANNUAL_COLUMNS]].astype("float64")
     frame.index = pd.DatetimeIndex(pd.to_datetime(pd.Series(list(rows["day"]), dtype="object")), name="day")
-    return frame.sort_index()
+    return frame
 
 
 def year_rules(year: int) -> tuple:
@@ -192,12 +196,15 @@ def year_statistics(station_days_frame: pd.DataFrame, year: int, through: date) 
         if len(station_days_frame) else station_days_frame
     empty = _indexed(pd.DataFrame(columns=["day", *air_quality.ANNUAL_COLUMNS]))
     rules = year_rules(year)
-    # each station's rows by one grouping, not one scan of the year per station (1,600 at national scope)
+    # each station's rows by one grouping, not one scan of the year per station (1,600 at national scope),
+    # the days made an index once for all of them (_indexed of each station's rows, sorted by day)
     by_station = dict(tuple(frame.groupby("station_id", sort=False))) if len(frame) else {}
+    indexed = _indexed_unsorted(frame).assign(_station=frame["station_id"].to_numpy()) if len(frame) else None
+    indexed_by_station = {sid: rows.drop(columns="_station").sort_index()
+                          for sid, rows in indexed.groupby("_station", sort=False)} if indexed is not None else {}
     rows = []
     for station_id, station in stations.iterrows():
-        mine = by_station.get(station_id)
-        days = _indexed(mine) if mine is not None and len(mine) else empty
+        days = indexed_by_station.get(station_id, empty)
         rows.append({"scope": "station", "site_id": station_id, "city": station["city"],
                      **statistics_of(days, year, through, rules), "city_rank": None, "cities_ranked": None})
     cities = list(dict.fromkeys(stations["city"]))

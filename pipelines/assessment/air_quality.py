@@ -365,7 +365,20 @@ def annual_is_valid(daily: pd.Series, at=None) -> bool:
 
 
 def annual_statistics_table(at=None) -> pd.DataFrame:
-    return standards.in_force("hj663_annual_statistics", at).set_index("code")
+    """The HJ 663 annual statistics in force at `at`, indexed by code. Cached per version (a year's
+    statistics of 1,600 stations ask for it 1,600 times): shared, read it, do not change it."""
+    return _annual_statistics_table(standards.version_start("hj663_annual_statistics", at))
+
+
+@standards.rule_cache
+def _annual_statistics_table(start: date) -> pd.DataFrame:
+    return standards.in_force("hj663_annual_statistics", start).set_index("code")
+
+
+@standards.rule_cache
+def _annual_statistics_rows(start: date) -> tuple:
+    """(code, row) of annual_statistics_table, as iterrows gives them, read once per version."""
+    return tuple(_annual_statistics_table(start).iterrows())
 
 
 def year_rule_date(year: int) -> date:
@@ -412,10 +425,9 @@ def annual_assessment(daily: pd.DataFrame, year: int | None = None) -> AnnualAss
         year = years[0]
     at = year_rule_date(year)
     version = standards.rule_version("air", at)
-    table = annual_statistics_table(at)
     means, percentiles, compliant, limits = {}, {}, {}, {}
     valid = all(annual_is_valid(daily[c], at) for c in daily.columns if c in ("so2", "no2", "pm10", "pm2_5"))
-    for code, row in table.iterrows():
+    for code, row in _annual_statistics_rows(standards.version_start("hj663_annual_statistics", at)):
         column = "o3_8h" if code == "o3" else code
         if column not in daily.columns or daily[column].dropna().empty:
             continue
