@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import Engine, and_, delete
+from sqlalchemy import Engine, and_, bindparam, delete
 
 from pipelines.reference import registry
 from warehouse import registry_drift, registry_store, schema
@@ -156,7 +156,9 @@ def adopt_published(engine: Engine, unknowns: list[dict], *, applied_by: str, va
 def _forget_unknown(engine: Engine, chosen: pd.DataFrame) -> None:
     """An adopted station is no longer unknown (its sightings are in the version's source document)."""
     table = schema.unknown_stations
-    with engine.begin() as connection:
-        for row in chosen.to_dict("records"):
-            connection.execute(delete(table).where(and_(table.c.source == row["source"],
-                                                        table.c.station_key == row["station_key"])))
+    keys = [{"s": row["source"], "k": row["station_key"]} for row in chosen.to_dict("records")]
+    if not keys:
+        return
+    with engine.begin() as connection:   # one statement for all of them (1,600 at a national adoption)
+        connection.execute(delete(table).where(and_(table.c.source == bindparam("s"),
+                                                    table.c.station_key == bindparam("k"))), keys)

@@ -193,21 +193,33 @@ def apply_registry_version(engine: Engine, *, kind: str, applied_by: str, source
                                      valid_from=valid_from, file_sha256=file_sha256, summary={})
         joined, changed_stations = _write_stations(connection, version_id, valid_from, stations)
         _write_withdrawals(connection, version_id, valid_from, withdrawn)
+        # the sections joining without a target get an unset one, all at once (a national adoption joins
+        # ~1,900 sections: no per-section scan of the stations or growing concat)
+        with_target = set(new_targets["section_id"])
+        registry_of = dict(zip(stations["station_id"][::-1], stations["registry"][::-1]))   # a station's first row
+        unset = []
         for section_id in joined:
-            if section_id not in set(new_targets["section_id"]) and _is_section(stations, section_id):
-                new_targets = pd.concat([new_targets, pd.DataFrame([{
+            if section_id not in with_target and registry_of.get(section_id) == registry.SECTIONS_REGISTRY:
+                with_target.add(section_id)
+                unset.append({
                     "section_id": section_id, "target_class": None, "status": "unset",
                     "basis": f"joined the registry without a target (version {version_id}): classes are computed, "
-                             "compliance reads 目标未定 until a target is set", "source_document": source_document}])],
-                    ignore_index=True)
+                             "compliance reads 目标未定 until a target is set", "source_document": source_document})
+        if unset:
+            new_targets = pd.concat([new_targets, pd.DataFrame(unset)], ignore_index=True)
         periods = []
         targets_changed = []
+        # the live target rows of every section named, read once; the new rows inserted together
+        live = _live_targets(connection, list(new_targets["section_id"]))
+        inserts: list[dict] = []
         for row in new_targets.to_dict("records"):
-            changed = _write_target(connection, version_id, valid_from, row)
+            changed = _write_target(connection, version_id, valid_from, row, live.get(row["section_id"], []), inserts)
             if changed is not None:
                 targets_changed.append({"section_id": row["section_id"], "target_class": row["target_class"],
                                         "status": row["status"], "was": changed["was"]})
                 periods += [(row["section_id"], first, last) for first, last in changed["periods"]]
+        if inserts:
+            connection.execute(insert(schema.section_targets), inserts)
         periods += [(sid, valid_from, None) for sid in joined + withdrawn]
         record = {"joined": joined, "changed": changed_stations, "withdrawn": withdrawn,
                   "targets_changed": targets_changed, **(summary or {})}
@@ -225,11 +237,6 @@ def _sync_stations(engine: Engine) -> None:
 
     with engine.begin() as connection:
         sync_reference_tables(connection, registry.all_stations(), standards.parameters())
-
-
-def _is_section(stations: pd.DataFrame, station_id: str) -> bool:
-    row = stations[stations["station_id"] == station_id]
-    return len(row) > 0 and row.iloc[0].get("registry") == registry.SECTIONS_REGISTRY
 
 
 def _station_frame(stations: pd.DataFrame | None) -> pd.DataFrame:
@@ -332,15 +339,27 @@ def _write_withdrawals(connection: Connection, version_id: int, valid_from: date
         connection.execute(insert(schema.registry_stations), [{k: _plain(v) for k, v in r.items()} for r in rows])
 
 
-def _write_target(connection: Connection, version_id: int, valid_from: date, row: dict) -> dict | None:
-    """Close the section's target in force on valid_from-1, supersede its rows that begin on or after
-    valid_from, open `row` from valid_from. None when the section's targets from valid_from already
-    are exactly `row` (nothing written); else what changed: the periods whose class or status differ,
-    and what the target was on valid_from."""
+def _live_targets(connection: Connection, section_ids: list[str]) -> dict[str, list]:
+    """section_id → its target rows not superseded, by valid_from (one read for many sections)."""
     table = schema.section_targets
-    live = connection.execute(select(table).where(table.c.section_id == row["section_id"],
-                                                  table.c.superseded_in_version.is_(None))
-                              .order_by(table.c.valid_from)).mappings().all()
+    found: dict[str, list] = {}
+    for start in range(0, len(section_ids), 900):     # under any SQLite's bound-parameter limit
+        chunk = section_ids[start:start + 900]
+        for row in connection.execute(select(table).where(table.c.section_id.in_(chunk),
+                                                          table.c.superseded_in_version.is_(None))
+                                      .order_by(table.c.section_id, table.c.valid_from, table.c.id)).mappings():
+            found.setdefault(row["section_id"], []).append(row)
+    return found
+
+
+def _write_target(connection: Connection, version_id: int, valid_from: date, row: dict, live: list,
+                  inserts: list[dict]) -> dict | None:
+    """Close the section's target in force on valid_from-1, supersede its rows that begin on or after
+    valid_from, open `row` from valid_from (appended to `inserts`, written by the caller). `live`: the
+    section's rows not superseded (_live_targets). None when the section's targets from valid_from
+    already are exactly `row` (nothing written); else what changed: the periods whose class or status
+    differ, and what the target was on valid_from."""
+    table = schema.section_targets
     later = [r for r in live if r["valid_from"] >= valid_from]
     spanning = [r for r in live if r["valid_from"] < valid_from and (r["valid_to"] is None or r["valid_to"] >= valid_from)]
     pieces = _with_gaps(_coverage([*spanning, *later], valid_from), valid_from)
@@ -354,9 +373,9 @@ def _write_target(connection: Connection, version_id: int, valid_from: date, row
     if spanning:
         connection.execute(update(table).where(table.c.id.in_([r["id"] for r in spanning]))
                            .values(valid_to=valid_from - timedelta(days=1), closed_in_version=version_id))
-    connection.execute(insert(table).values(
-        section_id=row["section_id"], target_class=row["target_class"], valid_from=valid_from, valid_to=None,
-        basis=row["basis"], source_document=row["source_document"], status=row["status"], version_id=version_id))
+    inserts.append({"section_id": row["section_id"], "target_class": row["target_class"], "valid_from": valid_from,
+                    "valid_to": None, "basis": row["basis"], "source_document": row["source_document"],
+                    "status": row["status"], "version_id": version_id})
     changed = [(p["first"], p["last"]) for p in pieces
                if (p["target_class"], p["status"]) != (row["target_class"], row["status"])]
     return {"periods": changed, "was": {"target_class": pieces[0]["target_class"], "status": pieces[0]["status"]}}
