@@ -103,7 +103,7 @@ def _kpi_rows(response) -> list[dict]:
 
 
 def _air_points(response) -> set[str]:
-    return {s for trace in response["overview-map"]["figure"]["data"] if trace["type"] == "scattergl"
+    return {s for trace in response["overview-map"]["figure"]["data"] if trace["type"] == "scatter"
             for s in trace["customdata"]}
 
 
@@ -253,3 +253,31 @@ def test_at_beibu_scope_the_overview_has_no_province_filter(world, monkeypatch):
     air = next(k for k in app.callback_map if "air-calendar.figure" in k)
     assert [i["id"] for i in app.callback_map[air]["inputs"]][:1] == ["air-city"]
     assert not any("section-pick.options" in k for k in app.callback_map)
+
+
+def test_at_national_scope_the_pages_draw_in_chromium_with_the_filters_and_no_error(national):
+    """In a real browser under the app's CSP: the Overview's national map and its province filter,
+    the Air page and the section list, at national scope; a province chosen narrows the KPI table."""
+    from tests.test_app_security import REPORT_VIOLATIONS
+    from tests.test_dashboard_app_browser import CHROMIUM, CHROMIUM_FLAGS, Session
+    from playwright.sync_api import sync_playwright
+
+    with fixture.running_dashboard(national["home"], national["url"], national["users"], "national-browser") as base, \
+            sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        session = Session(chromium, base)
+        try:
+            session.context.add_init_script(REPORT_VIOLATIONS)
+            session.login("region")
+            assert session.page.locator("#overview-province").count() == 1
+            assert session.page.locator("#overview-map .scatterlayer .point").count() >= len(national["air"])
+            session.open("/?province=" + BEIJING)
+            kpi = session.page.locator("#overview-kpi").inner_text()
+            assert BEIJING in kpi and GUANGXI not in kpi and "南宁市" not in kpi
+            for path in ("/air", "/section"):
+                session.open(path)
+                assert session.page.locator("#air-province, #section-province").count() == 1, path
+            assert session.errors == [] and session.outside == []
+        finally:
+            session.close()
+            chromium.close()

@@ -115,7 +115,8 @@ def section_map(stations: pd.DataFrame, latest: pd.DataFrame, lang: str, highlig
 
 
 def national_map(air: pd.DataFrame, classes: pd.DataFrame, lang: str, days_text: str) -> dict:
-    """The national Overview (issue 27): each air station at its coordinates, one WebGL scatter per
+    """The national Overview (issue 27): each air station at its coordinates, one scatter (SVG: plotly's
+    WebGL traces compile code at run time, which the app's CSP forbids) per
     HJ 633 AQI level (grey: no AQI that day); beside it the sections, which the water feed publishes
     without coordinates, counted by class per province or city (`classes`: group, water_class)."""
     levels = standards.aqi_levels()
@@ -156,7 +157,7 @@ def _air_points(members: pd.DataFrame, name: str, colour: str, lang: str) -> dic
     hover = [f"<b>{n}</b> ({c})<br>AQI {display.text_or_dash(a)}"
              for n, c, a in zip(members["name_zh"], members["city"], members["aqi"].map(
                  lambda v: None if display.is_missing(v) else int(v)))]
-    return {"type": "scattergl", "mode": "markers", "name": name, "x": members["longitude"].tolist(),
+    return {"type": "scatter", "mode": "markers", "name": name, "x": members["longitude"].tolist(),
             "y": members["latitude"].tolist(), "customdata": members["station_id"].tolist(), "hovertext": hover,
             "hoverinfo": "text", "marker": {"size": 6, "color": colour, "line": {"width": 0.5, "color": "#333"}},
             "legendgroup": "air"}

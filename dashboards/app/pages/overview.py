@@ -240,7 +240,7 @@ def register(app, current_context) -> None:
 
 # ---- national scope (ENVMON_SCOPE=national, issue 27): province and city filters, a national map ----
 # The Overview of ~3,500 stations stays one quick callback: the map draws the air stations as one
-# WebGL scatter per AQI level (no labels to place) and the sections, which the water feed publishes
+# scatter per AQI level (no labels to place) and the sections, which the water feed publishes
 # without coordinates, as counts by class per province (per city once a province is chosen); the KPI
 # table has one row per province (per city of the province chosen), counted set-wise.
 
