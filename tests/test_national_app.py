@@ -238,6 +238,18 @@ def test_at_national_scope_the_section_list_follows_the_province(national):
     section_picker(_client(app, "nanning"), app, province=BEIJING, status=403)
 
 
+@pytest.mark.parametrize("path", ["/", "/cross-boundary", "/section", "/reservoirs", "/coastal", "/air", "/alerts",
+                                  "/quality", "/registry", "/documents"])
+def test_at_national_scope_every_page_opens(national, path):
+    client = _client(national["app"], "region")
+    answer = client.post("/_dash-update-component", json={
+        "output": "page.children", "outputs": {"id": "page", "property": "children"},
+        "inputs": [{"id": "url", "property": "pathname", "value": path}],
+        "state": [{"id": "url", "property": "search", "value": ""}], "changedPropIds": ["url.pathname"]})
+    assert answer.status_code == 200, answer.data[:300]
+    assert '"not-found"' not in answer.get_data(as_text=True)
+
+
 def test_at_beibu_scope_the_overview_has_no_province_filter(world, monkeypatch):
     monkeypatch.delenv("ENVMON_SCOPE", raising=False)
     app = create_app(world["url"], world["users"], world["home"], secret_key="test", cache_seconds=0)
