@@ -336,6 +336,16 @@ MUTATIONS = (
                               "quarantine counts)",
         (("pipelines/api/coverage.py", "        partner = station_id in partner_ids\n", "        partner = True\n"),),
         ("tests/test_api.py::test_the_public_reads_hourly_air_values_only_and_no_raw_water[sqlite]",)),
+    Mutation(
+        "api-page-after-repeats-the-last-row", "an EDR page read by key starts at the previous page's last row, "
+                                               "not after it (each page boundary's row served twice)",
+        (("warehouse/open_data.py", "tuple_(*rest) > tuple_(*last)", "tuple_(*rest) >= tuple_(*last)"),),
+        ("tests/test_api.py::test_paging_by_key_gives_every_row_once_when_rows_share_a_time[sqlite]",)),
+    Mutation(
+        "api-prunes-from-the-start-day", "the observation read prunes partitions from the bureau day of its start, "
+                                         "so a value whose averaging period began the day before is lost",
+        (("warehouse/open_data.py", "_bureau_day(start - LONGEST_AVERAGING_PERIOD)", "_bureau_day(start)"),),
+        ("tests/test_api.py::test_a_days_query_keeps_the_values_whose_averaging_period_began_the_day_before[sqlite]",)),
     # issue 26: the other direction (source partner-edr)
     Mutation(
         "partner-unit-unchecked", "a partner's value in another unit than the warehouse's is stored as if it were "

@@ -319,6 +319,7 @@ def test_paging_by_key_gives_every_row_once_when_rows_share_a_time(served):
                 document, query = answer.json(), None
                 _coveragejson_valid(document)
                 pages.append(_cells(document))
+                assert len(pages) <= len(expected), f"more pages than rows at limit {limit}: the paging does not end"
                 if len(pages) > 1 and pages[-2] and pages[-1]:
                     split |= pages[-2][-1][:3:2] == pages[-1][0][:3:2]  # the same coverage and time
                 following = [link["href"] for link in document["links"] if link["rel"] == "next"]
