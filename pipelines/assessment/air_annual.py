@@ -90,6 +90,8 @@ def station_day_values(observations: pd.DataFrame, stations: list[str], days: li
     """Rows (day, station_id, so2 … o3_8h) of each station's daily values with any value, from the
     observations of `days` (with partition_day), as the nightly computes a station's day: the hourly
     series cut from daily.hourly_grid, daily.air_day_values under each day's rules."""
+    if observations.empty:   # no station-day with a value (a month before the first stored day): no rows
+        return pd.DataFrame([], columns=["day", "station_id", *DAY_COLUMNS])
     grid = daily.hourly_grid(observations, stations, days)
     statistics = air_quality.daily_statistics(grid, days)   # every station-day at once (issue 27)
     with_any = ~pd.isna(grid).all(axis=(2, 3))
