@@ -24,6 +24,7 @@ p50/p95 over the rounds; the first call of each kind is reported apart (cold).
 
     .venv/bin/python bench/api.py --json                      # builds once (minutes), then measures
     .venv/bin/python bench/api.py --rounds 40 --json          # reuses the built schema
+    .venv/bin/python bench/api.py --json --drop               # and drops it at the end (≈ 8 GB of disk)
 """
 from __future__ import annotations
 
@@ -178,6 +179,15 @@ def ensure_history(server: str, schema: str, first: date, last: date, rebuild: b
     return {"first_day": first, "last_day": last, **built, "reused": False}
 
 
+def drop_history(server: str, schema: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(server)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
 # --- the measurements -----------------------------------------------------------------------------------
 def _start_api(url: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "ENVMON_WAREHOUSE_URL": url, "ENVMON_HOME": str(ROOT / ".envmon" / "bench-api"),
@@ -314,6 +324,8 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8797)
     parser.add_argument("--rebuild", action="store_true", help="drop the kept schema and build it again")
     parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--drop", action="store_true",
+                        help="drop the kept schema at the end (a shared disk: the next run builds it again)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     first = date(args.last.year - args.years, args.last.month, args.last.day) + timedelta(days=1)
@@ -325,6 +337,9 @@ def main() -> int:
         result["api"] = measure(_url(args.server, args.schema), first, args.last, args.rounds, args.export_seconds,
                                 args.port)
         result["load_average_after"] = round(os.getloadavg()[0], 1)
+    if args.drop:
+        drop_history(args.server, args.schema)
+        result["history"]["dropped"] = True
     print(json.dumps(result, ensure_ascii=False) if args.json else json.dumps(result, ensure_ascii=False, indent=2))
     return 0
 
