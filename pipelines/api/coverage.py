@@ -83,19 +83,20 @@ def coverage_collection(rows: pd.DataFrame, stations: pd.DataFrame, names: dict,
         key_codes, key_names = range_keys(codes["parameter"][order], column["parameter"],
                                           codes["averaging_period"][order], column["averaging_period"])
         cells = {"value": _floats(rows["value"])[order]}
-        if partner_ids:
-            for _suffix, name, data_type, _label in EXTRA_RANGES:
-                cells[name] = (_floats(rows[name]) if data_type == "float" else _texts(rows[name]))[order]
         grouped = [codes[c][order] for c in ("station_id", "layer", "source")]
         starts = np.flatnonzero(np.concatenate(([True], np.logical_or.reduce([g[1:] != g[:-1] for g in grouped]))))
         located = stations.set_index("station_id")
         for first, stop in zip(starts, [*starts[1:], len(order)]):
             station_id, layer, source = (column[c][first] for c in ("station_id", "layer", "source"))
+            partner = station_id in partner_ids
+            if partner and len(cells) == 1:  # the partner view's columns, made once for the page
+                for _suffix, name, data_type, _label in EXTRA_RANGES:
+                    cells[name] = (_floats(rows[name]) if data_type == "float" else _texts(rows[name]))[order]
             part = slice(first, stop)
             coverages.append(_coverage(
                 station_id, layer, source, {c: v[part] for c, v in column.items()}, key_codes[part], key_names,
-                times[part], {c: v[part] for c, v in cells.items()}, located.loc[station_id], names,
-                station_id in partner_ids, quarantined.get(station_id, {}), parameters))
+                times[part], {c: v[part] for c, v in cells.items()}, located.loc[station_id], names, partner,
+                quarantined.get(station_id, {}), parameters))
     return {"type": "CoverageCollection", "domainType": "PointSeries", "parameters": parameters,
             "referencing": referencing(), "coverages": coverages}
 
