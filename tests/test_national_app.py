@@ -77,10 +77,17 @@ def national(world, monkeypatch):
     return world
 
 
+_SIGNED_IN: dict = {}
+
+
 def _client(app, name: str):
-    client = app.server.test_client()
-    assert fixture.sign_in(client, name, PASSWORD).status_code == 302
-    return client
+    """A client signed in as `name`, once per app and user (the app throttles repeated sign-ins)."""
+    key = (id(app), name)
+    if key not in _SIGNED_IN:
+        client = app.server.test_client()
+        assert fixture.sign_in(client, name, PASSWORD).status_code == 302
+        _SIGNED_IN[key] = (app, client)   # the app kept with its client, so that its id is not reused
+    return _SIGNED_IN[key][1]
 
 
 def overview(client, app, province: str = "", city: str = "", status: int = 200) -> dict:
