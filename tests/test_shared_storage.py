@@ -205,7 +205,7 @@ def test_a_payload_worker_a_received_is_resumed_and_rerun_by_worker_b_and_its_do
     line = faults.assert_one_line_error(refused, "--payload-id of a damaged archived payload")
     assert "is damaged" in line and sha256[:16] in line, line
     faults.assert_same_as_clean(url, clean)
-    assert faults.payload_statuses(url)[0][1:3] == ("failed", False)    # told, for an operator to restore it
+    assert faults.payload_statuses(url)[0][1] == "loaded"    # its rows are in: told, its status left as it was
 
     # a bulletin issued on worker B; the app on a third home serves it and B's Data Docs, by the storage
     faults.assert_succeeded(faults.run(faults.envmon_command("bulletin", "--month", "2026-03", "--format=html"),
@@ -325,3 +325,47 @@ def test_the_app_serves_data_docs_from_an_s3_store_a_sites_static_from_the_one_s
     assert served(store, "2026-12-07/lab-093000/static/styles/data_docs_default_styles.css") == b"body{}"
     assert served(store, "2026-12-07/lab-093000/missing.html") is None
     assert served(store, "../../secrets") is None   # a key may not leave the storage: nothing served (404)
+
+
+def test_an_archived_copy_the_store_cannot_serve_now_stays_retryable_and_a_loaded_payload_stays_loaded(
+        tmp_path, monkeypatch):
+    """A transient storage fault (an object store's 5xx, an outage) while re-reading the archive:
+    `--payload-id` of a loaded payload reports it and leaves the payload loaded; resume leaves an
+    unfinished payload failed but retryable, and finishes it once the store answers again. Only a
+    damaged copy (its sha256 not the one logged) is final."""
+    from pipelines.config import load_settings
+    from pipelines.ingest.payloads import PayloadUnfinished, ingest_file, reingest, resume_payloads
+    from tests.conftest import FIXTURES
+    from warehouse import db
+
+    settings = load_settings({"ENVMON_HOME": str(tmp_path / "home")})
+    first = ingest_file("cnemc-air", FIXTURES / "cnemc-air-hourly.csv",
+                        datetime.fromisoformat("2027-01-01T02:00:00+08:00"), settings)
+    payload_id = first["payload_id"]
+    engine = db.engine_for(settings.warehouse_url)
+    status = lambda: {k: db.get_payload(engine, payload_id)[k] for k in ("status", "retryable")}  # noqa: E731
+    real_read = storage.Storage.read
+
+    def outage(self, key):
+        raise OSError("503 Service Unavailable (SlowDown)\nplease retry")
+
+    monkeypatch.setattr(storage.Storage, "read", outage)
+    with pytest.raises(PayloadUnfinished) as told:
+        reingest(payload_id, settings)
+    assert "cannot be read" in str(told.value) and "\n" not in str(told.value)
+    assert status()["status"] == "loaded"                        # its rows are in: not turned failed
+    db.update_payload(engine, payload_id, status="received")      # as a worker killed inside its load leaves it
+    result = resume_payloads(settings)
+    assert [f["payload_id"] for f in result["failed"]] == [payload_id] and result["resumed"] == []
+    assert status() == {"status": "failed", "retryable": True}   # resume tries it again
+    monkeypatch.setattr(storage.Storage, "read", real_read)       # the store answers again
+    assert resume_payloads(settings)["resumed"] == [payload_id]
+    assert status()["status"] == "loaded"
+    # a damaged copy is final: resume does not take it up again
+    key = db.get_payload(engine, payload_id)["archive_path"]
+    storage.of(settings).write(key, storage.compress(b"not what was received"))
+    db.update_payload(engine, payload_id, status="received")
+    assert "is damaged" in resume_payloads(settings)["failed"][0]["error"]
+    assert status() == {"status": "failed", "retryable": False}
+    assert resume_payloads(settings)["failed"] == []
+    engine.dispose()

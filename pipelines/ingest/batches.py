@@ -323,10 +323,10 @@ def _receive(engine, item: Payload, settings: Settings, again: bool, locks, outc
             try:
                 payload = item.read(settings)
             except (OSError, storage.ArchiveDamaged) as error:
-                # damaged (its sha256 is not the one logged) or unreadable: refused, never ingested
-                reason = str(error) if isinstance(error, storage.ArchiveDamaged) else \
-                    f"the archived payload cannot be read: {error}"
-                db.update_payload(engine, item.payload_id, status="failed", retryable=False, error=reason)
+                # never ingested. Damaged (its sha256 is not the one logged): final, an operator restores
+                # it. Unreadable (the store down, a 5xx): retryable, resume tries it again. A payload
+                # already stored or loaded keeps its status (its rows are in): only the error is told
+                reason = _unreadable(engine, item.payload_id, error)
                 locks.release([item.payload_id])
                 outcome.failed.append({"file": str(item.archive_path), "payload_id": item.payload_id,
                                        "error": reason})
@@ -345,6 +345,18 @@ def _receive(engine, item: Payload, settings: Settings, again: bool, locks, outc
         locks.add(payload_id)
         db.begin_attempt(engine, payload_id)
     return _Logged(item, payload_id, digest, path, content=payload)
+
+
+def _unreadable(engine, payload_id: int, error: BaseException) -> str:
+    """Log a logged payload whose archived copy could not be read, and say why in one line."""
+    damaged = isinstance(error, storage.ArchiveDamaged)
+    reason = " ".join((str(error) if damaged else f"the archived payload cannot be read: {error}").split())
+    if (db.get_payload(engine, payload_id) or {}).get("status") in ("stored", "loaded"):
+        return reason  # its rows are in: a re-run that could not read it changes nothing
+    if not damaged:
+        db.begin_attempt(engine, payload_id)  # resume gives it MAX_ATTEMPTS tries, as any fault
+    db.update_payload(engine, payload_id, status="failed", retryable=not damaged, error=reason)
+    return reason
 
 
 def _with_content(item: Payload, content: bytes) -> Payload:
