@@ -217,13 +217,23 @@ def compress(payload: bytes) -> bytes:
 
 def archive_payload(settings, source: str, payload: bytes, name: str, received_at: datetime) -> tuple[str, str]:
     """Keep the payload as received, compressed, in the shared archive; returns its sha256 and its
-    storage key (what the payload log records). The same payload again is not written twice."""
+    storage key (what the payload log records). The same payload again is not written twice: the
+    copy already under its key is kept where its sha256 (of the payload, decompressed) is this one's,
+    and written again where it differs or cannot be decompressed (a damaged or truncated copy)."""
     digest = hashlib.sha256(payload).hexdigest()
     key = archive_key(source, digest, name, received_at)
     store = of(settings)
-    if not store.exists(key):
+    if not store.exists(key) or _stored_digest(store, key) != digest:
         store.write(key, compress(payload))
     return digest, key
+
+
+def _stored_digest(store: Storage, key: str) -> str | None:
+    """The sha256 of the payload an archived copy holds; None where it cannot be decompressed."""
+    try:
+        return hashlib.sha256(gzip.decompress(store.read(key))).hexdigest()
+    except (EOFError, zlib.error, gzip.BadGzipFile):
+        return None
 
 
 def archived_name(archive_path: str) -> str:

@@ -369,3 +369,18 @@ def test_an_archived_copy_the_store_cannot_serve_now_stays_retryable_and_a_loade
     assert status() == {"status": "failed", "retryable": False}
     assert resume_payloads(settings)["failed"] == []
     engine.dispose()
+
+
+@pytest.mark.parametrize("damage", ["another payload", "truncated"])
+def test_archiving_a_payload_again_rewrites_a_stored_copy_that_is_not_it(tmp_path, damage):
+    """The same payload archived again under a key that holds a damaged copy (another payload's
+    bytes, or a truncated gzip stream): the copy is checked by its sha256 and written again."""
+    settings = _Settings(tmp_path / "home")
+    payload = b"station,time,value\n" * 200
+    digest, key = storage.archive_payload(settings, "lab", payload, "a.csv", RECEIVED)
+    path = tmp_path / "home" / key
+    good = path.read_bytes()
+    path.write_bytes(storage.compress(payload.replace(b"value", b"VALUE")) if damage == "another payload"
+                     else good[:len(good) // 2])
+    assert storage.archive_payload(settings, "lab", payload, "a.csv", RECEIVED) == (digest, key)
+    assert path.read_bytes() == good and storage.read_archived(settings, key, digest) == payload
