@@ -467,9 +467,12 @@ def test_the_deployments_api_role_serves_a_partner_and_can_change_nothing_else(t
                        "ENVMON_API_DB_PASSWORD": "api-secret", "ENVMON_WAREHOUSE_URL": owner_url}
         if server.password:
             environment["PGPASSWORD"] = server.password
-        for script in (deploy / "postgres-init" / "03-api.sh", deploy / "api-grants.sh"):
+        # 03-api.sh twice: a second run (by hand on an older volume, or again) makes no second role
+        for script in (deploy / "postgres-init" / "03-api.sh", deploy / "postgres-init" / "03-api.sh",
+                       deploy / "api-grants.sh"):
             result = subprocess.run(["bash", str(script)], env=environment, capture_output=True, text=True)
             assert result.returncode == 0, result.stderr
+            assert "WARNING" not in result.stderr, result.stderr
         api_url = make_url(owner_url).set(username=role, password="api-secret").render_as_string(hide_password=False)
         client = TestClient(create_app(api_url))
         series = client.get("/api/collections/water-observations/locations/nanliu-hengtang",
@@ -491,6 +494,67 @@ def test_the_deployments_api_role_serves_a_partner_and_can_change_nothing_else(t
         finally:
             as_api.dispose()
         owner.dispose()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            connection.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        admin.dispose()
+
+
+def test_the_api_grants_skip_with_a_warning_where_the_role_is_missing():
+    """A postgres volume made before deploy/postgres-init/03-api.sh existed has no API role: the
+    grants (deploy/airflow-init.sh runs them) warn and pass, so the init job and the stack start;
+    once the role is made (03-api.sh by hand) the same script grants it."""
+    import shutil
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import postgres_server_url
+    from warehouse import db
+
+    assert shutil.which("psql"), "the role scripts need the psql client"
+    server = make_url(postgres_server_url())
+    suffix = uuid.uuid4().hex[:8]
+    database, role = f"envmon_api_missing_{suffix}", f"envmon_api_missing_{suffix}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{database}"'))
+    owner_url = server.set(database=database).render_as_string(hide_password=False)
+    deploy = Path(__file__).resolve().parents[1] / "deploy"
+    environment = {**os.environ, "PGHOST": server.host, "PGPORT": str(server.port or 5432),
+                   "POSTGRES_USER": server.username, "ENVMON_DB_NAME": database, "ENVMON_API_DB_USER": role,
+                   "ENVMON_API_DB_PASSWORD": "api-secret", "ENVMON_WAREHOUSE_URL": owner_url}
+    if server.password:
+        environment["PGPASSWORD"] = server.password
+
+    def run(script):
+        return subprocess.run(["bash", str(script)], env=environment, capture_output=True, text=True)
+
+    def role_exists():
+        with admin.connect() as connection:
+            return connection.execute(text("SELECT count(*) FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()
+
+    try:
+        owner = db.engine_for(owner_url)
+        db.migrate(owner)
+        owner.dispose()
+        skipped = run(deploy / "api-grants.sh")
+        assert skipped.returncode == 0, skipped.stderr
+        assert "WARNING" in skipped.stderr and role in skipped.stderr and "03-api.sh" in skipped.stderr
+        assert skipped.stderr.count("\n") == 1  # one line
+        assert role_exists() == 0  # nothing made behind the operator's back
+        assert run(deploy / "postgres-init" / "03-api.sh").returncode == 0 and role_exists() == 1
+        granted = run(deploy / "api-grants.sh")
+        assert granted.returncode == 0 and "WARNING" not in granted.stderr, granted.stderr
+        check = create_engine(server.set(database=database), isolation_level="AUTOCOMMIT")
+        try:
+            with check.connect() as connection:
+                assert connection.execute(text("SELECT has_table_privilege(:r, 'api_access_log', 'INSERT')"),
+                                          {"r": role}).scalar()
+        finally:
+            check.dispose()
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
