@@ -21,6 +21,7 @@ import contextlib
 import gzip
 import hashlib
 import os
+import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,7 +95,7 @@ class Storage:
             return
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        partial = target.with_name(partial_name(target.name))
         try:
             with open(partial, "wb") as handle:
                 handle.write(data)
@@ -132,6 +133,12 @@ class Storage:
         """The key as an operator reads it: the folder path, or the object's URL."""
         local = self.local_path(key)
         return str(local) if local is not None else f"{self.url.rstrip('/')}/{_clean(key)}"
+
+
+def partial_name(name: str) -> str:
+    """A hidden temporary name to write `name` under before renaming it: the pid and a uuid, since
+    two containers sharing a volume run processes of the same pid (1, most often)."""
+    return f".{name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.partial"
 
 
 def _clean(key: str) -> str:
@@ -320,7 +327,7 @@ def write_atomic(path, data: bytes) -> None:
     an object by one PUT (atomic already)."""
     if isinstance(path, Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        partial = path.with_name(partial_name(path.name))
         partial.write_bytes(data)
         partial.replace(path)
     else:

@@ -384,3 +384,22 @@ def test_archiving_a_payload_again_rewrites_a_stored_copy_that_is_not_it(tmp_pat
                      else good[:len(good) // 2])
     assert storage.archive_payload(settings, "lab", payload, "a.csv", RECEIVED) == (digest, key)
     assert path.read_bytes() == good and storage.read_archived(settings, key, digest) == payload
+
+
+def test_two_containers_with_the_same_pid_write_under_different_temporary_names(tmp_path, monkeypatch):
+    """Containers sharing a volume run their processes with the same pids: a write's temporary name
+    carries a uuid too, so two writers of one key never write into the same temporary file."""
+    import os
+    from pathlib import Path
+
+    monkeypatch.setattr(os, "getpid", lambda: 1)
+    renamed = []
+    real_replace = os.replace   # Path.replace calls it too
+    monkeypatch.setattr(os, "replace", lambda src, dst: (renamed.append(Path(src).name), real_replace(src, dst)))
+    store = storage.of(_Settings(tmp_path))
+    for _ in range(2):
+        store.write("reports/a.html", b"a")
+        storage.write_atomic(tmp_path / "reports" / "b.html", b"b")
+    assert len(renamed) == 4 and len(set(renamed)) == 4, renamed
+    assert all(name.startswith((".a.html.1-", ".b.html.1-")) and name.endswith(".partial") for name in renamed)
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["a.html", "b.html"]
