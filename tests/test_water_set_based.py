@@ -3,7 +3,14 @@ surface_water.classify_many and standards.surface_water_ranks / exceedance_multi
 rows of the one-day reference (daily.assess_surface_water_day, one classify per section), on a mixed
 day: values on class limits, censored values below their detection limit, a required indicator
 missing ('indicators incomplete'), lake TP limits, a drinking-water source's Table 2 item, a section
-without data, manual samples beside automatic readings."""
+without data, manual samples beside automatic readings.
+
+These tests compare the set-based code with itself: the one-day reference and `classify` now go
+through the same arrays (classify_many, surface_water_ranks, exceedance_multiples), so a rule broken
+there breaks both sides alike and passes here. The independent oracle is tests/test_gb3838_oracle.py:
+a plain scalar GB 3838 class, exceedance multiple and verdict written from the standard
+(standards.md §1, §2.2) and checked against these functions on every limit (±1e-9, one float step)
+and on seeded random values and sections."""
 from datetime import date, timedelta
 
 import pandas as pd
