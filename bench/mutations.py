@@ -57,7 +57,8 @@ MUTATIONS = (
         (("pipelines/reference/standards.py", "        meets = pending & above & (values <= high)\n",
           "        meets = pending & above & (values < high)\n"),),
         ("tests/test_standards.py", "tests/test_surface_water.py",
-         "tests/test_water_set_based.py::test_the_class_of_values_on_and_beside_each_limit_many_at_once_is_the_class_of_each")),
+         "tests/test_water_set_based.py::test_the_class_of_values_on_and_beside_each_limit_many_at_once_is_the_class_of_each",
+         "tests/test_gb3838_oracle.py")),
     # issue 27: national scope
     Mutation(
         "national-scope-counts-out-of-scope", "at ENVMON_SCOPE=national a section outside the Beibu cities is still "
