@@ -101,26 +101,29 @@ def _secrets_of(service: dict) -> set[str]:
 SECRETS = {"POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD", "ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD",
            "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY",
            "ENVMON_DASHBOARD_SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD", "ENVMON_API_DB_PASSWORD",
-           "ENVMON_DASHBOARD_ACK_DB_PASSWORD", "ENVMON_STORAGE_SECRET_KEY"}
+           "ENVMON_DASHBOARD_ACK_DB_PASSWORD", "ENVMON_STORAGE_SECRET_KEY", "ENVMON_STORAGE_WORKERS_SECRET_KEY",
+           "ENVMON_STORAGE_DASHBOARD_SECRET_KEY"}
 AIRFLOW_SECRETS = {"AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
 # which service may hold which secret, and why
 ALLOWED_SECRETS = {
     "postgres": {"POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD", "ENVMON_DB_PASSWORD",  # the superuser; creates the roles
                  "ENVMON_DASHBOARD_DB_PASSWORD", "ENVMON_DASHBOARD_ACK_DB_PASSWORD", "ENVMON_API_DB_PASSWORD"},
     "envmon-restore": {"ENVMON_DB_PASSWORD",                               # restores the warehouse as its owner
-                       "ENVMON_STORAGE_SECRET_KEY"},                       # and the archive and documents
-    "minio": {"ENVMON_STORAGE_SECRET_KEY"},                                # the shared storage itself
+                       "ENVMON_STORAGE_WORKERS_SECRET_KEY"},               # and the archive and documents
+    "minio": {"ENVMON_STORAGE_SECRET_KEY"},                                # the shared storage itself (root)
+    "minio-init": {"ENVMON_STORAGE_SECRET_KEY",                            # as root: the bucket, the policies
+                   "ENVMON_STORAGE_WORKERS_SECRET_KEY", "ENVMON_STORAGE_DASHBOARD_SECRET_KEY"},  # and the users
     "airflow-init": AIRFLOW_SECRETS | {"ENVMON_DB_PASSWORD",                # migrates both databases
-                                       "ENVMON_STORAGE_SECRET_KEY",                  # makes the storage's bucket
+                                       "ENVMON_STORAGE_WORKERS_SECRET_KEY",          # probes the storage
                                        "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER",   # tests the channels
                                        "AIRFLOW_ADMIN_PASSWORD"},                    # creates the first admin
     "airflow-worker": AIRFLOW_SECRETS | {"ENVMON_DB_PASSWORD", "ENVMON_DASHBOARD_DB_PASSWORD",  # runs the tasks
-                                         "ENVMON_STORAGE_SECRET_KEY",              # archives, issues, Data Docs
+                                         "ENVMON_STORAGE_WORKERS_SECRET_KEY",      # archives, issues, Data Docs
                                          "ENVMON_SMTP_PASSWORD", "ENVMON_SMTP_USER"},
     "dashboard": {"ENVMON_DASHBOARD_DB_PASSWORD",                            # reads, as the read-only role
                   "ENVMON_DASHBOARD_ACK_DB_PASSWORD",                        # writes its audit log, acknowledges
                   "ENVMON_DASHBOARD_SECRET_KEY",                             # signs its session cookies
-                  "ENVMON_STORAGE_SECRET_KEY"},                              # reads the documents, Data Docs
+                  "ENVMON_STORAGE_DASHBOARD_SECRET_KEY"},                    # reads the documents, Data Docs
     "api": {"ENVMON_API_DB_PASSWORD"},                                      # reads, and logs partner requests
 }
 
@@ -475,7 +478,7 @@ def test_the_daily_backup_runs_on_the_workers_into_a_volume_of_its_own():
 
 # ---- watching it (issue 25) -----------------------------------------------------------------------
 
-ONE_SHOT = {"airflow-init", "envmon-restore"}  # jobs that run and exit: nothing to watch
+ONE_SHOT = {"airflow-init", "envmon-restore", "minio-init"}  # jobs that run and exit: nothing to watch
 
 
 def _healthcheck(service: dict) -> str:
@@ -534,7 +537,7 @@ def test_airflow_sends_its_metrics_to_the_statsd_exporter_which_prometheus_scrap
 
 def test_the_shared_storage_is_a_pinned_minio_every_service_that_reads_or_writes_it_reaches():
     """Issue 25: the archive, the issued documents and the Data Docs in one S3-compatible store
-    (pipelines/storage.py): the workers write them, the init job makes the bucket, the dashboard
+    (pipelines/storage.py): the workers write them, the init job probes the bucket, the dashboard
     serves them, the restore writes them back; the keys come from .env, never the file."""
     services = _compose()["services"]
     minio = services["minio"]
@@ -544,14 +547,83 @@ def test_the_shared_storage_is_a_pinned_minio_every_service_that_reads_or_writes
         environment = services[name]["environment"]
         assert environment["ENVMON_STORAGE_URL"].endswith("s3://envmon}"), name
         assert "http://minio:9000" in environment["ENVMON_STORAGE_ENDPOINT_URL"], name
-        assert environment["AWS_SECRET_ACCESS_KEY"] == minio["environment"]["MINIO_ROOT_PASSWORD"], name
-        assert "${ENVMON_STORAGE_SECRET_KEY:?" in environment["AWS_SECRET_ACCESS_KEY"], name
-        assert services[name]["depends_on"]["minio"]["condition"] == "service_healthy", name
+        # after minio-init has made the bucket and the users (so after minio is healthy)
+        assert services[name]["depends_on"]["minio-init"]["condition"] == "service_completed_successfully", name
     for name in ("airflow-apiserver", "airflow-scheduler", "airflow-triggerer", "api", "proxy"):
         assert "ENVMON_STORAGE_URL" not in (services[name].get("environment") or {}), name
     assert "ENVMON_DATA_DOCS_DIR" not in (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
     assert "storage.prepare" in (ROOT / "deploy" / "airflow-init.sh").read_text(encoding="utf-8")
     assert "ENVMON_STORAGE_SECRET_KEY=" in (ROOT / ".env.example").read_text(encoding="utf-8")
+
+
+MINIO_READ_ACTIONS = {"s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"}
+
+
+def _policy(name: str) -> list[dict]:
+    document = json.loads((ROOT / "deploy" / "minio" / f"{name}-policy.json").read_text(encoding="utf-8"))
+    assert document["Version"] == "2012-10-17"
+    assert all(statement["Effect"] == "Allow" for statement in document["Statement"])
+    return document["Statement"]
+
+
+def test_no_service_but_minio_and_its_init_holds_the_storage_root_and_the_dashboard_only_reads():
+    """Least privilege on the shared storage: MinIO's root user stays with minio and minio-init, which
+    makes (as root, after minio is healthy) the bucket, then a read-write user for the workers, the
+    init job and the restore and a read-only one for the internet-facing dashboard (data_docs/ and
+    reports/ only); each service reaches the store as its own user, with a secret .env must give."""
+    services = _compose()["services"]
+    root_password = services["minio"]["environment"]["MINIO_ROOT_PASSWORD"]
+    root_user = services["minio"]["environment"]["MINIO_ROOT_USER"]
+    dot_env = {name: f"{name.lower()}-value" for name in SECRETS}
+    holders = {name for name, service in services.items() if "ENVMON_STORAGE_SECRET_KEY" in _secrets_of(service)}
+    assert holders == {"minio", "minio-init"}, holders
+    init = services["minio-init"]
+    assert re.fullmatch(r"minio/mc:RELEASE\.\d{4}-\d\d-\d\dT[\dZ-]+", init["image"])   # a pinned release
+    assert init["depends_on"] == {"minio": {"condition": "service_healthy"}} and init["restart"] == "no"
+    assert init["environment"]["MINIO_ROOT_PASSWORD"] == root_password
+    assert init["environment"]["MINIO_ROOT_USER"] == root_user
+    assert "./deploy/minio:/opt/envmon-minio:ro" in init["volumes"]
+    assert init["entrypoint"] == ["/bin/sh", "/opt/envmon-minio/minio-init.sh"]
+    users = {"workers": ("WORKERS", ("airflow-worker", "airflow-init", "envmon-restore")),
+             "dashboard": ("DASHBOARD", ("dashboard",))}
+    for policy, (prefix, clients) in users.items():
+        secret = f"ENVMON_STORAGE_{prefix}_SECRET_KEY"
+        assert init["environment"][f"{prefix}_SECRET_KEY"] == f"${{{secret}:?set {secret} in .env}}"  # required
+        assert f"\n{secret}=\n" in (ROOT / ".env.example").read_text(encoding="utf-8")
+        for name in clients:
+            environment = services[name]["environment"]
+            assert environment["AWS_SECRET_ACCESS_KEY"] == init["environment"][f"{prefix}_SECRET_KEY"], name
+            assert environment["AWS_ACCESS_KEY_ID"] == init["environment"][f"{prefix}_ACCESS_KEY"], name
+            assert environment["AWS_SECRET_ACCESS_KEY"] != root_password, name
+            assert _interpolated(environment["AWS_ACCESS_KEY_ID"], dot_env) != _interpolated(root_user, dot_env), name
+    # the script: the bucket first, then the policies, then the users with them
+    script = [line.strip() for line in (ROOT / "deploy" / "minio" / "minio-init.sh").read_text(encoding="utf-8")
+              .splitlines() if line.strip().startswith("mc ")]
+    bucket = script.index('mc mb --ignore-existing "storage/$bucket"')
+    assert 'bucket=envmon' in (ROOT / "deploy" / "minio" / "minio-init.sh").read_text(encoding="utf-8")
+    for policy, (prefix, _clients) in users.items():
+        create = script.index(f'mc admin policy create storage envmon-{policy} "$here/{policy}-policy.json"')
+        add = script.index(f'mc admin user add storage "${prefix}_ACCESS_KEY" "${prefix}_SECRET_KEY"')
+        attach = script.index(f'mc admin policy attach storage envmon-{policy} --user "${prefix}_ACCESS_KEY"')
+        assert bucket < create < attach and add < attach
+    # the workers: objects of the bucket envmon, nothing else (no other bucket, no admin action)
+    for statement in _policy("workers"):
+        assert all(r in ("arn:aws:s3:::envmon", "arn:aws:s3:::envmon/*") for r in statement["Resource"]), statement
+        assert all(a.startswith("s3:") and "*" not in a for a in statement["Action"]), statement
+    assert {"s3:PutObject", "s3:DeleteObject", "s3:GetObject", "s3:ListBucket"} \
+        <= {a for st in _policy("workers") for a in st["Action"]}
+    # the dashboard: reads and lists, under data_docs/ and reports/ only
+    for statement in _policy("dashboard"):
+        assert set(statement["Action"]) <= MINIO_READ_ACTIONS, statement   # no Put, Delete, no wildcard
+        if "s3:GetObject" in statement["Action"]:
+            assert statement["Resource"] == ["arn:aws:s3:::envmon/data_docs/*", "arn:aws:s3:::envmon/reports/*"]
+        if "s3:ListBucket" in statement["Action"]:
+            assert statement.get("Condition") == {"StringLike": {"s3:prefix": ["data_docs/*", "reports/*"]}}
+    assert {a for st in _policy("dashboard") for a in st["Action"]} == MINIO_READ_ACTIONS
+    # the prefixes the dashboard reads are the ones pipelines/storage.py names
+    from pipelines import storage
+
+    assert {storage.DATA_DOCS, storage.REPORTS} == {"data_docs", "reports"}
 
 
 def test_every_container_log_is_rotated_by_size_with_settings():
