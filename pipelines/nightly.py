@@ -92,6 +92,7 @@ def validate(source: str, day: date, settings: Settings | None = None) -> dict:
     docs = data_docs_dir(settings, day, source)
     outcome = run_suite(frame, SOURCE_DOMAINS[source], docs_dir=docs)
     _share_static_assets(docs, settings.data_docs_dir / "static")
+    data_docs.publish(settings, [docs])   # on an object store: this site copied there, from its own folder
     # the day before is context for the series tests at the batch's start (read, never changed)
     context = db.series_context(db.engine_for(settings.warehouse_url), source, day - timedelta(days=1),
                                 day - timedelta(days=1))

@@ -296,7 +296,7 @@ def read_archived(settings, archive_path: str, sha256: str | None) -> bytes:
 
 def legacy_key(archive_path: str) -> str | None:
     """The storage key of an old row's absolute archive path (…/archive/<source>/YYYY/MM/<file>),
-    or None when it does not look like one (migration 0021)."""
+    or None when it does not look like one (migration 0021 keeps its own copy of this rule)."""
     parts = PurePosixPath(str(archive_path)).parts
     for index in range(len(parts) - 5, -1, -1):
         if parts[index] == ARCHIVE and len(parts) - index == 5 and parts[index + 2].isdigit() \

@@ -403,3 +403,63 @@ def test_two_containers_with_the_same_pid_write_under_different_temporary_names(
     assert len(renamed) == 4 and len(set(renamed)) == 4, renamed
     assert all(name.startswith((".a.html.1-", ".b.html.1-")) and name.endswith(".partial") for name in renamed)
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["a.html", "b.html"]
+
+
+def test_two_workers_sharing_envmon_home_publish_only_their_own_data_docs_site_to_the_store(
+        s3_storage, tmp_path, monkeypatch):
+    """On an object store each Data Docs site is built in its own temporary folder and only it is
+    copied to the store and removed: worker B publishing its site while worker A is still building
+    one (the same ENVMON_HOME) neither uploads nor deletes A's half-built site."""
+    from pipelines.quality import data_docs, validation
+
+    url, endpoint = s3_storage
+    storage.prepare(_Settings(tmp_path, url, endpoint))
+    home = tmp_path / "shared-home"
+    worker_a, worker_b = _Settings(home, url, endpoint), _Settings(home, url, endpoint)
+    monkeypatch.setattr(_Settings, "data_docs_dir", property(lambda self: self.home / "data_docs"), raising=False)
+
+    def build(site, shared_assets=False):   # GX's site builder, reduced to its pages
+        site.mkdir(parents=True, exist_ok=True)
+        (site / "index.html").write_text(f"<html>{site.name}</html>", encoding="utf-8")
+        (site / "validations").mkdir(exist_ok=True)
+        (site / "validations" / "run.html").write_text("validation", encoding="utf-8")
+
+    monkeypatch.setattr(validation, "build_data_docs", build)
+    site_a = data_docs.payload_site(worker_a, "lab", datetime(2026, 12, 7, 9, 0, 1, tzinfo=timezone.utc))
+    build(site_a)                                    # worker A: built, not yet published
+    (site_a / "validations" / "half-written.html").write_text("...", encoding="utf-8")
+    site_b = data_docs.payload_site(worker_b, "cnemc-air", datetime(2026, 12, 7, 9, 0, 2, tzinfo=timezone.utc))
+    data_docs.build_payload_docs(worker_b, site_b)   # worker B publishes its own site
+    store = storage.of(worker_b)
+    keys = store.keys("data_docs")
+    assert f"data_docs/2026-12-07/{site_b.name}/index.html" in keys
+    assert not any(site_a.name in key for key in keys), keys   # A's site is A's to publish
+    assert (site_a / "validations" / "half-written.html").is_file() and not site_b.exists()
+    data_docs.build_payload_docs(worker_a, site_a)   # A finishes: its site goes, whole
+    assert store.read(f"data_docs/2026-12-07/{site_a.name}/validations/half-written.html") == b"..."
+    assert not site_a.parents[1].exists() and not site_a.is_relative_to(home)   # its own temporary folder, removed
+    index = store.read("data_docs/index.html").decode()
+    assert site_a.name in index and site_b.name in index
+
+
+def test_no_migration_imports_live_code_from_pipelines_and_0021_keeps_its_own_copy_of_legacy_key(monkeypatch):
+    """A migration must not change when the live code does: 0021 has its own copy of the path rule
+    it applied, and still gives an old path its key when pipelines.storage.legacy_key changes."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    versions = Path(__file__).resolve().parents[1] / "warehouse" / "migrations" / "versions"
+    for path in sorted(versions.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            assert not any(name.split(".")[0] == "pipelines" for name in names), (path.name, names)
+    monkeypatch.setattr(storage, "legacy_key", lambda path: "changed/since")
+    spec = importlib.util.spec_from_file_location("migration_0021", versions / "0021_archive_storage_keys.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.legacy_key("/srv/home/archive/lab/2026/11/0123456789abcdef-a.csv") == \
+        "archive/lab/2026/11/0123456789abcdef-a.csv"
+    assert module.legacy_key("/srv/home/inbox/lab/a.csv") is None
+    assert module.legacy_key("/srv/archive/lab/2026/11/sub/a.csv") is None

@@ -352,7 +352,13 @@ def backfill(first: date, last: date, settings: Settings | None = None, workers:
     # the stored day before the range: context for its first day's series tests (read, never changed)
     context = {source: _stored_context(engine, source, first - timedelta(days=1)) for source in SIMULATED_SOURCES}
     runs = chunks(first, last, chunk_days)
-    docs_root = settings.data_docs_dir if data_docs else None   # the shared storage's, or built here for it
+    # the shared storage's data_docs/, or (an object store) this run's own temporary folder, published at the end
+    if data_docs:
+        from pipelines.quality.data_docs import building_root
+
+        docs_root = building_root(settings)
+    else:
+        docs_root = None
     arguments = [(days, settings.simulator_seed, SIMULATED_SOURCES, docs_root, settings.simulator_faults)
                  for days in runs]
     waited = 0.0
@@ -379,9 +385,9 @@ def backfill(first: date, last: date, settings: Settings | None = None, workers:
                 if on_chunk:
                     on_chunk(progress)
     if docs_root is not None:   # the index; on an object store the sites are copied to it (pipelines/quality/data_docs.py)
-        from pipelines.quality.data_docs import write_index
+        from pipelines.quality.data_docs import publish_built
 
-        write_index(settings)
+        publish_built(settings, docs_root)
     from pipelines.assessment import air_annual  # the HJ 663 statistics of the years backfilled, once per year
 
     annual = air_annual.refresh_years(engine, [min(last, date(year, 12, 31)) for year in range(first.year, last.year + 1)],

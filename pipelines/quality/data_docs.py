@@ -4,9 +4,11 @@ inbox files, `envmon ingest`: a site per batch, named for the source and the tim
 validated). They go to the shared storage's data_docs/ (pipelines/storage.py: ENVMON_STORAGE_URL,
 default ENVMON_HOME), which every worker and the dashboard app reach (its /data-docs/), under one
 index page, newest day first. On a folder they are built in place; on an object store each site is
-built in a local folder (ENVMON_HOME/data_docs), then copied to the store without its static/ (the
-one shared copy, data_docs/static/, is copied once; the app serves a site's static/ from it) and
-removed locally, and the index is made from what the store holds, whichever worker wrote it.
+built in a temporary folder of its own (tempfile.mkdtemp: two workers sharing ENVMON_HOME never
+see each other's sites half built), then that site alone is copied to the store without its static/
+(the one shared copy, ENVMON_HOME/data_docs/static/ here and data_docs/static/ in the store, is
+copied once; the app serves a site's static/ from it) and its folder removed, and the index is made
+from what the store holds, whichever worker wrote it.
 
 Cost: a payload batch's site links the 7 MB of static assets every site shares before it is built
 (data_docs_views.SharedAssetsSiteBuilder: GX copies nothing), so it costs its pages alone: about
@@ -15,11 +17,11 @@ day of the simulated water network (1,863 rows; measured 2026-12-07; copying the
 cost 0.4 s more). `envmon ingest --json` reports it per run as `seconds.data_docs`."""
 from __future__ import annotations
 
-import contextlib
 import html
 import logging
 import os
 import shutil
+import tempfile
 from datetime import date, datetime
 from pathlib import Path
 
@@ -29,8 +31,21 @@ log = logging.getLogger(__name__)
 RETENTION_DAYS = 400  # a year of Data Docs and some, then the oldest days are pruned
 
 
+BUILD_PREFIX = "envmon-data-docs-"   # the temporary folder a site is built in, on an object store
+
+
+def building_root(settings) -> Path:
+    """Where sites are built: the storage's data_docs/ on a folder; on an object store a new
+    temporary folder (tempfile.mkdtemp), this site's or this run's alone, published by publish()."""
+    from pipelines import storage
+
+    if storage.of(settings).is_local:
+        return settings.data_docs_dir
+    return Path(tempfile.mkdtemp(prefix=BUILD_PREFIX))
+
+
 def site_dir(settings, day: date, name: str) -> Path:
-    return settings.data_docs_dir / day.isoformat() / name
+    return building_root(settings) / day.isoformat() / name
 
 
 def payload_site(settings, source: str, at: datetime | None = None) -> Path:
@@ -72,7 +87,7 @@ def build_payload_docs(settings, site: Path) -> Path | None:
             (site / "static").symlink_to(os.path.relpath(shared, site), target_is_directory=True)
         build_data_docs(site, shared_assets=True)
         share_static_assets(site, shared)
-        return write_index(settings)
+        return publish(settings, [site])
     except OSError as error:   # the docs folder unwritable: the batch is loaded all the same, and the log says so
         log.warning("envmon: the Data Docs of %s could not be written: %s", site, error)
         return None
@@ -91,15 +106,33 @@ def _days(root: Path) -> list[Path]:
     return sorted(found, reverse=True)
 
 
-def write_index(settings, today: date | None = None) -> Path:
+def publish(settings, sites=(), today: date | None = None) -> Path:
+    """The sites just built (site_dir's <root>/<day>/<name>) published, then the index: on a folder
+    they are in place already; on an object store each is copied to the store and its temporary
+    folder removed (only these sites: another worker's, built meanwhile, are its own to publish)."""
+    return write_index(settings, today, sites)
+
+
+def publish_built(settings, root: Path) -> Path:
+    """Every site built under a building_root (a backfill's run builds its sites in one) published,
+    then the index; the root's temporary folder removed."""
+    sites = [] if Path(root) == settings.data_docs_dir else \
+        [site for day in _days(Path(root)) for site in sorted(day.iterdir()) if site.is_dir()]
+    page = publish(settings, sites)
+    if Path(root).name.startswith(BUILD_PREFIX):
+        shutil.rmtree(root, ignore_errors=True)
+    return page
+
+
+def write_index(settings, today: date | None = None, sites=()) -> Path:
     """One page linking each day's Data Docs, newest first, after pruning the oldest: it stays
-    usable after years of nightly runs and collections. On an object store, the sites built here
-    are copied to it first, and the page lists the store's."""
+    usable after years of nightly runs and collections. On an object store, `sites` (built in their
+    temporary folders) are copied to it first, and the page lists the store's."""
     from pipelines import storage
 
     store = storage.of(settings)
     if not store.is_local:
-        return _publish_to_store(settings, store, today)
+        return _publish_to_store(settings, store, today, sites)
     root = settings.data_docs_dir
     root.mkdir(parents=True, exist_ok=True)
     days = _days(root)
@@ -109,9 +142,8 @@ def write_index(settings, today: date | None = None) -> Path:
             shutil.rmtree(folder, ignore_errors=True)
     page = _index_page([(folder.name, [s.name for s in sorted(folder.iterdir()) if (s / "index.html").exists()])
                         for folder in _days(root)])
-    partial = root / f"index.html.{os.getpid()}.partial"
-    partial.write_text(page, encoding="utf-8")
-    partial.replace(root / "index.html")   # two workers writing at once: each reader sees a whole page
+    # two workers writing at once: each reader sees a whole page
+    storage.write_atomic(root / "index.html", page.encode("utf-8"))
     return root / "index.html"
 
 
@@ -145,10 +177,10 @@ def _upload_tree(store, local: Path, key: str) -> int:
     return count
 
 
-def _publish_to_store(settings, store, today: date | None = None) -> Path:
-    """Copy the sites built in the local folder to the object store (the shared static assets once,
-    or again after an upgrade changed them), remove them here, prune the store's oldest days and
-    write its index page. Returns the local folder's index (a copy of the store's)."""
+def _publish_to_store(settings, store, today: date | None = None, sites=()) -> Path:
+    """Copy these sites, built in temporary folders, to the object store (the shared static assets
+    once, or again after an upgrade changed them), remove their folders, prune the store's oldest
+    days and write its index page. Returns the local folder's index (a copy of the store's)."""
     from pipelines import storage
 
     local = settings.data_docs_dir
@@ -159,13 +191,13 @@ def _publish_to_store(settings, store, today: date | None = None) -> Path:
         key = f"{storage.DATA_DOCS}/static/vendor/manifest.json"
         if not store.exists(key) or (manifest.exists() and store.read(key) != manifest.read_bytes()):
             _upload_tree(store, shared, f"{storage.DATA_DOCS}/static")
-    for day in _days(local):
-        for site in sorted(day.iterdir()):
-            if site.is_dir() and (site / "index.html").exists():
-                _upload_tree(store, site, f"{storage.DATA_DOCS}/{day.name}/{site.name}")
-                shutil.rmtree(site, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            day.rmdir()
+    built = [Path(site) for site in sites]
+    for site in built:
+        if site.is_dir() and (site / "index.html").exists() and _is_day(site.parent.name):
+            _upload_tree(store, site, f"{storage.DATA_DOCS}/{site.parent.name}/{site.name}")
+    for root in {site.parent.parent for site in built}:
+        if root.name.startswith(BUILD_PREFIX):   # the temporary folder it was built in (site_dir)
+            shutil.rmtree(root, ignore_errors=True)
     fs, root = store.fs, store.path(storage.DATA_DOCS)
     days = sorted((p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)), reverse=True) \
         if fs.isdir(root) else []
@@ -180,7 +212,7 @@ def _publish_to_store(settings, store, today: date | None = None) -> Path:
         listed.append((day, sites))
     page = _index_page(listed)
     store.write(f"{storage.DATA_DOCS}/index.html", page.encode("utf-8"))
-    (local / "index.html").write_text(page, encoding="utf-8")
+    storage.write_atomic(local / "index.html", page.encode("utf-8"))
     return local / "index.html"
 
 

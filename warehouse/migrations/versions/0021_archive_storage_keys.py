@@ -11,6 +11,8 @@ Revision ID: 0021
 Revises: 0020
 Create Date: 2026-12-07
 """
+from pathlib import PurePosixPath
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -20,9 +22,19 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade() -> None:
-    from pipelines.storage import legacy_key
+def legacy_key(archive_path: str) -> str | None:
+    """The storage key of an old row's absolute archive path (…/archive/<source>/YYYY/MM/<file>), or
+    None when it does not look like one. A copy of pipelines/storage.legacy_key as it was when this
+    migration was written: a migration does not change when the live code does."""
+    parts = PurePosixPath(str(archive_path)).parts
+    for index in range(len(parts) - 5, -1, -1):
+        if parts[index] == "archive" and len(parts) - index == 5 and parts[index + 2].isdigit() \
+                and parts[index + 3].isdigit():
+            return "/".join(parts[index:])
+    return None
 
+
+def upgrade() -> None:
     connection = op.get_bind()
     payloads = sa.table("payloads", sa.column("payload_id", sa.BigInteger), sa.column("archive_path", sa.Text))
     rows = connection.execute(sa.select(payloads.c.payload_id, payloads.c.archive_path)
