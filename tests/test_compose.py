@@ -626,6 +626,89 @@ def test_no_service_but_minio_and_its_init_holds_the_storage_root_and_the_dashbo
     assert {storage.DATA_DOCS, storage.REPORTS} == {"data_docs", "reports"}
 
 
+def test_the_storage_policies_let_each_user_do_its_work_and_no_more_on_a_real_s3_endpoint(tmp_path, monkeypatch):
+    """deploy/minio/*-policy.json enforced by moto's S3 server (IAM on, a real HTTP endpoint; no MinIO
+    here), through pipelines/storage.py as the services use it: the dashboard's user reads and lists the
+    Data Docs and the issued documents and may not write, delete or read the payload archive; the
+    workers' user prepares, writes, lists and removes in the bucket and may not make another bucket.
+    (moto does not evaluate the s3:prefix condition of the dashboard's listing: the test above checks it.)"""
+    import logging
+
+    import boto3
+    import moto.settings
+    import s3fs
+    from moto.server import ThreadedMotoServer
+
+    from pipelines import storage
+    from pipelines.config import load_settings
+    from pipelines.quality.data_docs import served
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    enforced_from = moto.settings.INITIAL_NO_AUTH_ACTION_COUNT
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        admin = {"aws_access_key_id": "root", "aws_secret_access_key": "root-secret", "region_name": "us-east-1",
+                 "endpoint_url": endpoint}
+        s3, iam = boto3.client("s3", **admin), boto3.client("iam", **admin)
+        s3.create_bucket(Bucket="envmon")  # as minio-init does, as root
+        for key in ("data_docs/index.html", "data_docs/2026-11-01/validation.html",
+                    "reports/bulletins/2026-11/manifest.json", "archive/cnemc-water/2026/11/a.gz"):
+            s3.put_object(Bucket="envmon", Key=key, Body=b"{}")
+        keys = {}
+        for user in ("workers", "dashboard"):
+            iam.create_user(UserName=user)
+            iam.put_user_policy(UserName=user, PolicyName=f"envmon-{user}",
+                                PolicyDocument=(ROOT / "deploy" / "minio" / f"{user}-policy.json").read_text())
+            created = iam.create_access_key(UserName=user)["AccessKey"]
+            keys[user] = (created["AccessKeyId"], created["SecretAccessKey"])
+        moto.settings.INITIAL_NO_AUTH_ACTION_COUNT = 0  # every request from here is checked against IAM
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+        def as_user(user):
+            monkeypatch.setenv("AWS_ACCESS_KEY_ID", keys[user][0])
+            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys[user][1])
+            storage._filesystem.cache_clear()
+            s3fs.S3FileSystem.clear_instance_cache()
+            return storage.Storage("s3://envmon", endpoint)
+
+        def denied(action):
+            try:
+                action()
+            except PermissionError:
+                return True
+            return False
+
+        dashboard = as_user("dashboard")
+        assert dashboard.read("data_docs/index.html") == b"{}"
+        assert dashboard.keys("data_docs") == ["data_docs/2026-11-01/validation.html", "data_docs/index.html"]
+        assert [p.name for p in (storage.reports_root(dashboard) / "bulletins").glob("*/manifest*.json")] \
+            == ["manifest.json"]  # as the Documents page lists the issues
+        assert served(dashboard, "index.html") == b"{}" and served(dashboard, "missing.html") is None
+        assert denied(lambda: dashboard.read("archive/cnemc-water/2026/11/a.gz"))
+        assert denied(lambda: dashboard.write("reports/bulletins/2026-11/forged.pdf", b"x"))
+        assert denied(lambda: dashboard.write("data_docs/index.html", b"x"))
+        assert denied(lambda: dashboard.remove("data_docs/index.html"))
+
+        workers = as_user("workers")
+        settings = load_settings({"ENVMON_HOME": str(tmp_path), "ENVMON_STORAGE_URL": "s3://envmon",
+                                  "ENVMON_STORAGE_ENDPOINT_URL": endpoint})
+        assert storage.prepare(settings) == "shared storage ready: s3://envmon/"  # the init job's probe
+        workers.write("archive/cnemc-water/2026/11/b.gz", b"payload")
+        assert workers.read("archive/cnemc-water/2026/11/b.gz") == b"payload"
+        assert workers.keys("archive") == ["archive/cnemc-water/2026/11/a.gz", "archive/cnemc-water/2026/11/b.gz"]
+        workers.remove("archive/cnemc-water/2026/11/b.gz")
+        assert not workers.exists("archive/cnemc-water/2026/11/b.gz")
+        assert denied(lambda: workers.fs.mkdir("another-bucket"))
+    finally:
+        moto.settings.INITIAL_NO_AUTH_ACTION_COUNT = enforced_from
+        storage._filesystem.cache_clear()
+        s3fs.S3FileSystem.clear_instance_cache()
+        server.stop()
+
+
 def test_every_container_log_is_rotated_by_size_with_settings():
     """The containers' own output (the scheduler's, the workers', nginx's...) is Docker's json-file log,
     unbounded unless rotated: each service keeps CONTAINER_LOG_FILES files of CONTAINER_LOG_MAX_SIZE."""
