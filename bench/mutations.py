@@ -502,6 +502,34 @@ MUTATIONS = (
         (("pipelines/alerts/__init__.py", "    from pipelines.config import data_label\n",
           "    from pipelines.nightly import data_label\n"),),
         ("tests/test_import_layers.py",)),
+    # issues 25/26, review: the deployment's roles and the shared storage's users
+    Mutation(
+        "api-role-create-twice", "deploy/postgres-init/03-api.sh creates the API's role with a bare CREATE ROLE, "
+                                 "so a second run (by hand on an older volume) fails",
+        (("deploy/postgres-init/03-api.sh",
+          "SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', :'api_role', :'api_password')\n"
+          "WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = :'api_role') \\gexec\n",
+          "CREATE ROLE :\"api_role\" LOGIN PASSWORD :'api_password';\n"),),
+        ("tests/test_api.py::test_the_deployments_api_role_serves_a_partner_and_can_change_nothing_else",)),
+    Mutation(
+        "api-grants-fail-without-role", "deploy/api-grants.sh grants to a role an older postgres volume lacks: the "
+                                        "init job, and with it the whole stack, fails",
+        (("deploy/api-grants.sh", 'if [ "$exists" != "1" ]; then\n', "if false; then\n"),),
+        ("tests/test_api.py::test_the_api_grants_skip_with_a_warning_where_the_role_is_missing",)),
+    Mutation(
+        "compose-dashboard-storage-writer", "compose hands the internet-facing dashboard the workers' read-write "
+                                            "storage user instead of its read-only one",
+        (("docker-compose.yml", "      <<: [*envmon-warehouse-reader, *envmon-storage-reader]\n",
+          "      <<: [*envmon-warehouse-reader, *envmon-storage]\n"),),
+        ("tests/test_compose.py::test_no_service_but_minio_and_its_init_holds_the_storage_root_and_the_dashboard_"
+         "only_reads",)),
+    Mutation(
+        "minio-dashboard-policy-writes", "the dashboard's storage policy lets it write and delete the documents "
+                                         "and the Data Docs it serves",
+        (("deploy/minio/dashboard-policy.json", '      "Action": ["s3:GetObject"],\n',
+          '      "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],\n'),),
+        ("tests/test_compose.py::test_the_storage_policies_let_each_user_do_its_work_and_no_more_on_a_real_s3_"
+         "endpoint",)),
 )
 
 
