@@ -2,14 +2,17 @@
 # The one-off init of a deployment (docker-compose.yml's airflow-init; tests/airflow_cluster.py runs
 # this same script against the local PostgreSQL). Idempotent: safe on every `docker compose up`.
 #   1. Airflow's metadata database (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, ..._ASYNC)
-#   2. envmon's warehouse (ENVMON_WAREHOUSE_URL): Alembic migrations and the reference tables; then,
+#   2. the shared storage (pipelines/storage.py): the bucket of an S3-compatible store made where missing,
+#      a probe written, read and removed, then ENVMON_HOME/archive and ENVMON_HOME/reports (what a
+#      deployment kept before the shared storage) copied into it where a key is missing, sizes checked
+#      (storage.adopt_local_home; idempotent): before the migration 0021 turns the payload log's old
+#      paths into storage keys, so no old payload or document is stranded on the volume
+#   2b. envmon's warehouse (ENVMON_WAREHOUSE_URL): Alembic migrations and the reference tables; then,
 #      where ENVMON_DASHBOARD_ACK_DB_USER names it (compose does), the dashboard's acknowledging role's
 #      grants on the tables (deploy/dashboard-ack-grants.sh): the app signs users in only where it can
 #      write the security audit log through that role; and where ENVMON_API_DB_USER names it (compose
 #      does), the open data API's role's (deploy/api-grants.sh): it reads and logs partner requests
 #      through that role
-#   2b. the shared storage (pipelines/storage.py): the bucket of an S3-compatible store made where missing,
-#      and a probe written, read and removed
 #   3. the Airflow pools in deploy/airflow-pools.json (`cnemc`, used by the live collection DAGs)
 #   4. the first admin of Airflow's UI and REST API, in the FAB auth manager's users (the tables
 #      step 1 made), from the environment: _AIRFLOW_WWW_USER_USERNAME and _AIRFLOW_WWW_USER_PASSWORD
@@ -28,6 +31,10 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 airflow db migrate
+# the shared storage (ENVMON_STORAGE_URL): its bucket made on an object store, then written, read and
+# removed once, so a wrong endpoint or key stops the deployment here, not at the first payload; then
+# what ENVMON_HOME kept before it copied in, before the warehouse's migration names archives by key
+python -c 'from pipelines import storage; from pipelines.config import load_settings; settings = load_settings(); print(storage.prepare(settings)); print(storage.adopt_local_home(settings)["message"])'
 python -c 'from pipelines.nightly import prepare_warehouse; print(prepare_warehouse())'
 if [ -n "${ENVMON_DASHBOARD_ACK_DB_USER:-}" ]; then
   bash "$here/dashboard-ack-grants.sh"
@@ -35,9 +42,6 @@ fi
 if [ -n "${ENVMON_API_DB_USER:-}" ]; then
   bash "$here/api-grants.sh"
 fi
-# the shared storage (ENVMON_STORAGE_URL): its bucket made on an object store, then written, read and
-# removed once, so a wrong endpoint or key stops the deployment here, not at the first payload
-python -c 'from pipelines import storage; from pipelines.config import load_settings; print(storage.prepare(load_settings()))'
 airflow pools import "${ENVMON_AIRFLOW_POOLS:-$here/airflow-pools.json}"
 if [ -n "${_AIRFLOW_WWW_USER_PASSWORD:-}" ]; then
   # --option=value: a generated password may begin with "-"; Airflow masks --password in the

@@ -122,6 +122,25 @@ class Storage:
     def size(self, key: str) -> int:
         return int(self.fs.size(self.path(key)))
 
+    def sizes(self, prefix: str) -> dict[str, int]:
+        """Every file's key under a prefix and its size, from one listing (hidden temporaries left out)."""
+        base = self.path(prefix)
+        if not self.fs.isdir(base):
+            return {}
+        found = {}
+        for path, info in self.fs.find(base, detail=True).items():
+            relative = _relative(self.root, path)
+            if relative is not None and not any(part.startswith(".") for part in PurePosixPath(relative).parts):
+                found[relative] = int(info.get("size") or 0)
+        return found
+
+    def put(self, key: str, local: Path) -> None:
+        """A local file copied under the key, whole or not at all (an object store streams it)."""
+        if self.is_local:
+            self.write(key, Path(local).read_bytes())
+        else:
+            self.fs.put_file(str(local), self.path(key))
+
     def remove(self, key: str) -> None:
         path = self.path(key)
         if self.fs.isdir(path):
@@ -341,6 +360,51 @@ def same_kind(root, value: str):
     from upath import UPath
 
     return UPath(value, **root.storage_options)
+
+
+def adopt_local_home(settings, home: Path | str | None = None) -> dict:
+    """Copy ENVMON_HOME/archive and ENVMON_HOME/reports (what a deployment kept before the shared
+    storage, or beside a new one) into the storage, each file whose key is missing there, before
+    migration 0021 rewrites the payload log's paths to keys (deploy/airflow-init.sh runs it first).
+    Idempotent: a key present with the local file's size is left; one present with another size is
+    left too (the store's copy, written since) and named in the summary; each copy's size is checked
+    after it is written (OSError where it differs). Nothing to do where the storage is the home."""
+    store = of(settings)
+    home = Path(home or settings.home).expanduser().resolve()
+    summary = {"copied": 0, "copied_bytes": 0, "present": 0, "differs": []}
+    if not (store.is_local and Path(store.root) == home):
+        for prefix in (ARCHIVE, REPORTS):
+            base = home / prefix
+            if not base.is_dir():
+                continue
+            stored = store.sizes(prefix)
+            for path in sorted(base.rglob("*")):
+                relative = path.relative_to(home)
+                if path.is_symlink() or not path.is_file() or any(p.startswith(".") for p in relative.parts):
+                    continue
+                key, size = relative.as_posix(), path.stat().st_size
+                if key in stored:
+                    if stored[key] == size:
+                        summary["present"] += 1
+                    else:
+                        summary["differs"].append(key)
+                    continue
+                store.put(key, path)
+                if store.size(key) != size:
+                    raise OSError(f"{store.describe(key)} holds {store.size(key)} bytes after copying {path}, "
+                                  f"not its {size}")
+                summary["copied"] += 1
+                summary["copied_bytes"] += size
+    differs = summary["differs"]
+    if store.is_local and Path(store.root) == home:
+        summary["message"] = f"the shared storage is ENVMON_HOME itself ({home}): nothing to copy"
+        return summary
+    summary["message"] = (
+        f"{home}/archive and reports/ in the shared storage {store.describe()}: {summary['copied']} files copied "
+        f"({summary['copied_bytes']} bytes), {summary['present']} there already"
+        + (f"; {len(differs)} differ in size from the store's copy, kept: {', '.join(differs[:5])}"
+           + (" …" if len(differs) > 5 else "") if differs else ""))
+    return summary
 
 
 def prepare(settings) -> str:

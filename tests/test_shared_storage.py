@@ -463,3 +463,55 @@ def test_no_migration_imports_live_code_from_pipelines_and_0021_keeps_its_own_co
         "archive/lab/2026/11/0123456789abcdef-a.csv"
     assert module.legacy_key("/srv/home/inbox/lab/a.csv") is None
     assert module.legacy_key("/srv/archive/lab/2026/11/sub/a.csv") is None
+
+
+def test_the_init_job_copies_an_old_envmon_home_into_an_empty_s3_store_before_the_migration(s3_storage, tmp_path):
+    """Upgrading a deployment whose archive and documents were kept in ENVMON_HOME to the object
+    store compose now defaults to: the init job copies ENVMON_HOME/archive and reports/ into the
+    store where a key is missing (before migration 0021 turns the log's paths into keys), so an old
+    payload runs again from the store; run again, it copies nothing; a key the store holds with
+    another size is kept (written since) and named."""
+    from pathlib import Path
+
+    url, endpoint = s3_storage
+    home = tmp_path / "home"
+    settings = _Settings(home, url, endpoint)
+    storage.prepare(settings)
+    old_payload = b"station,time,value\n" * 300
+    digest = hashlib.sha256(old_payload).hexdigest()
+    old = home / "archive" / "lab" / "2026" / "11" / f"{digest[:16]}-a.csv"    # as envmon kept it before
+    old.parent.mkdir(parents=True)
+    old.write_bytes(old_payload)
+    newer = home / "archive" / "cnemc-air" / "2026" / "12" / "0123456789abcdef-hour.csv.gz"
+    newer.parent.mkdir(parents=True)
+    newer.write_bytes(storage.compress(b"x,y\n" * 10))
+    issued = home / "reports" / "bulletins" / "2026-11" / "envmon-bulletin-2026-11.html"
+    issued.parent.mkdir(parents=True)
+    issued.write_text("<html>十一月</html>", encoding="utf-8")
+    (issued.parent / ".envmon-bulletin-2026-11.html.7.partial").write_bytes(b"half")   # a temporary: left
+    reissued = home / "reports" / "bulletins" / "2026-10" / "envmon-bulletin-2026-10.html"
+    reissued.parent.mkdir(parents=True)
+    reissued.write_text("<html>old</html>", encoding="utf-8")
+    store = storage.of(settings)
+    store.write("reports/bulletins/2026-10/envmon-bulletin-2026-10.html", b"<html>re-issued since</html>")
+
+    first = storage.adopt_local_home(settings)
+    assert (first["copied"], first["present"]) == (3, 0), first
+    assert first["differs"] == ["reports/bulletins/2026-10/envmon-bulletin-2026-10.html"]
+    assert "differ" in first["message"] and "\n" not in first["message"]
+    key = old.relative_to(home).as_posix()          # what migration 0021 makes of the old row's path
+    assert storage.read_archived(_Settings(tmp_path / "another-worker", url, endpoint), key, digest) == old_payload
+    assert store.read(issued.relative_to(home).as_posix()) == issued.read_bytes()
+    assert store.read(newer.relative_to(home).as_posix()) == newer.read_bytes()
+    assert store.read("reports/bulletins/2026-10/envmon-bulletin-2026-10.html") == b"<html>re-issued since</html>"
+    assert not any(".partial" in k for k in store.keys("reports"))
+    again = storage.adopt_local_home(settings)       # idempotent: every init runs it
+    assert (again["copied"], again["present"], len(again["differs"])) == (0, 3, 1)
+    # a key lost from the store: copied again, its size checked
+    store.remove(key)
+    assert storage.adopt_local_home(settings)["copied"] == 1 and store.size(key) == len(old_payload)
+    # the default storage is ENVMON_HOME itself: nothing to copy
+    assert storage.adopt_local_home(_Settings(home))["copied"] == 0
+    # the init job runs it before the warehouse's migration
+    script = (Path(__file__).resolve().parents[1] / "deploy" / "airflow-init.sh").read_text(encoding="utf-8")
+    assert 0 < script.index("adopt_local_home") < script.index("prepare_warehouse()")

@@ -2,8 +2,8 @@
 relative to ENVMON_STORAGE_URL (`archive/<source>/<YYYY>/<MM>/<sha16>-<name>`), no longer by the
 absolute path of the worker that received it. Rows logged before are rewritten to the key their
 path ends with (…/archive/<source>/YYYY/MM/<file>): with the default storage (ENVMON_HOME) it names
-the same file; a bureau moving to an object store copies ENVMON_HOME/archive/ into it (README
-"Shared storage"). Those older files stay uncompressed; pipelines/storage.py reads both, and checks
+the same file; on an object store the init job has copied ENVMON_HOME/archive/ into it just before
+(deploy/airflow-init.sh, pipelines/storage.adopt_local_home; README "Operating: shared storage"). Those older files stay uncompressed; pipelines/storage.py reads both, and checks
 the sha256 of either. A path that does not look like an archive path is left as it was (read from
 the local disk, as before). The downgrade cannot know the old homes: it leaves the keys.
 
