@@ -2,9 +2,11 @@
 # The one-off init of a deployment (docker-compose.yml's airflow-init; tests/airflow_cluster.py runs
 # this same script against the local PostgreSQL). Idempotent: safe on every `docker compose up`.
 #   1. Airflow's metadata database (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, ..._ASYNC)
-#   2. the shared storage (pipelines/storage.py): the bucket of an S3-compatible store made where missing,
-#      a probe written, read and removed, then ENVMON_HOME/archive and ENVMON_HOME/reports (what a
-#      deployment kept before the shared storage) copied into it where a key is missing, sizes checked
+#   2. the shared storage (pipelines/storage.py): the bucket of an S3-compatible store made where missing
+#      (in compose minio-init has made it: this job reaches MinIO as the workers' user, which may not
+#      make buckets; deploy/minio), a probe written, read and removed, then ENVMON_HOME/archive and
+#      ENVMON_HOME/reports (what a deployment kept before the shared storage) copied into it where a
+#      key is missing, sizes checked
 #      (storage.adopt_local_home; idempotent): before the migration 0021 turns the payload log's old
 #      paths into storage keys, so no old payload or document is stranded on the volume
 #   2b. envmon's warehouse (ENVMON_WAREHOUSE_URL): Alembic migrations and the reference tables; then,
