@@ -490,6 +490,33 @@ MUTATIONS = (
           "url = str(settings.home)"),),
         ("tests/test_shared_storage.py::test_a_payload_worker_a_received_is_resumed_and_rerun_by_worker_b_and_its"
          "_documents_served_elsewhere[folder]",)),
+    # issue 25, review: the shared storage's faults, re-archiving, Data Docs and the upgrade path
+    Mutation(
+        "archive-read-fault-final", "an archived copy the store cannot serve now (a 5xx, an outage) fails its payload "
+        "for good: resume never tries it again",
+        (("pipelines/ingest/batches.py", 'status="failed", retryable=not damaged, error=reason)',
+          'status="failed", retryable=False, error=reason)'),),
+        ("tests/test_shared_storage.py::test_an_archived_copy_the_store_cannot_serve_now_stays_retryable_and_a_"
+         "loaded_payload_stays_loaded",)),
+    Mutation(
+        "archive-existing-copy-unchecked", "archiving a payload whose key exists keeps the stored copy unchecked, "
+        "damaged or not",
+        (("pipelines/storage.py", "    if not store.exists(key) or _stored_digest(store, key) != digest:\n",
+          "    if not store.exists(key):\n"),),
+        ("tests/test_shared_storage.py::test_archiving_a_payload_again_rewrites_a_stored_copy_that_is_not_it",)),
+    Mutation(
+        "data-docs-built-in-the-shared-home", "on an object store the Data Docs sites are built in ENVMON_HOME's "
+        "one data_docs folder, which every worker sharing the home writes into",
+        (("pipelines/quality/data_docs.py", "    return Path(tempfile.mkdtemp(prefix=BUILD_PREFIX))\n",
+          "    return settings.data_docs_dir\n"),),
+        ("tests/test_shared_storage.py::test_two_workers_sharing_envmon_home_publish_only_their_own_data_docs_site_"
+         "to_the_store",)),
+    Mutation(
+        "init-does-not-adopt-the-home", "the init job no longer copies ENVMON_HOME's archive and documents into the "
+        "storage before the migration: an upgrade to MinIO strands them",
+        (("deploy/airflow-init.sh", '; print(storage.adopt_local_home(settings)["message"])\'', "'"),),
+        ("tests/test_shared_storage.py::test_the_init_job_copies_an_old_envmon_home_into_an_empty_s3_store_before_"
+         "the_migration",)),
     # issue 27, the house: the ingest side without import circles (tests/test_import_layers.py)
     Mutation(
         "ingest-circle-back", "the batched ingest imports the one-payload module again (inside a function, as the "
