@@ -516,3 +516,25 @@ def test_the_init_job_copies_an_old_envmon_home_into_an_empty_s3_store_before_th
     script = "\n".join(line for line in (Path(__file__).resolve().parents[1] / "deploy" / "airflow-init.sh")
                        .read_text(encoding="utf-8").splitlines() if not line.lstrip().startswith("#"))
     assert 0 < script.index("storage.adopt_local_home(settings)") < script.index("prepare_warehouse()")
+
+
+def test_a_backfills_sites_built_in_its_own_folder_are_all_published_and_the_folder_removed(
+        s3_storage, tmp_path, monkeypatch):
+    """`envmon backfill --data-docs` on an object store builds its run's sites in one temporary folder
+    of its own (building_root); at the end every site in it is copied to the store and it is removed."""
+    from pipelines.quality import data_docs
+
+    url, endpoint = s3_storage
+    settings = _Settings(tmp_path / "home", url, endpoint)
+    monkeypatch.setattr(_Settings, "data_docs_dir", property(lambda self: self.home / "data_docs"), raising=False)
+    storage.prepare(settings)
+    root = data_docs.building_root(settings)
+    assert root.name.startswith(data_docs.BUILD_PREFIX) and not root.is_relative_to(settings.home)
+    for day, source in (("2026-11-30", "simulated-air"), ("2026-12-01", "simulated-water")):
+        (root / day / source).mkdir(parents=True)
+        (root / day / source / "index.html").write_text(f"<html>{day} {source}</html>", encoding="utf-8")
+    data_docs.publish_built(settings, root)
+    store = storage.of(settings)
+    assert store.read("data_docs/2026-12-01/simulated-water/index.html") == b"<html>2026-12-01 simulated-water</html>"
+    assert store.exists("data_docs/2026-11-30/simulated-air/index.html") and not root.exists()
+    assert "simulated-air" in store.read("data_docs/index.html").decode()
