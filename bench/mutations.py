@@ -190,8 +190,11 @@ MUTATIONS = (
     # issues 20 and 21: the rules this wave added, each with the test that holds it
     Mutation(
         "overview-domain-day", "the Overview shows the air figures of the surface-water latest day",
-        (("dashboards/app/pages/overview.py", 'day, air_day = days["surface_water"], days["air"]',
-          'day, air_day = days["surface_water"], days["surface_water"]'),),
+        (("dashboards/app/pages/overview.py",
+          'each heading names its day."""\n    lang = context.lang\n    days = domain_days(context, as_of)\n'
+          '    day, air_day = days["surface_water"], days["air"]',
+          'each heading names its day."""\n    lang = context.lang\n    days = domain_days(context, as_of)\n'
+          '    day, air_day = days["surface_water"], days["surface_water"]'),),
         ("tests/test_dashboard_app.py::test_the_overview_states_each_domains_own_latest_day",)),
     Mutation(
         "alerts-items-json", "the Alerts page shows the stored failing items (JSON) instead of 总磷 1.8倍",
@@ -405,8 +408,8 @@ MUTATIONS = (
     # issue 23: targets in force by period, the registry versioned in the warehouse
     Mutation(
         "target-of-another-day", "a section-day is judged against the latest target, not the one in force that day",
-        (("pipelines/assessment/daily.py", "    target = target_in_force(section_id, day)   # the target in force that day",
-          "    target = target_in_force(section_id, date.max)   # the target in force that day"),),
+        (("pipelines/assessment/daily.py", "day_targets = {sid: target_in_force(sid, day) for sid in sections.index}",
+          "day_targets = {sid: target_in_force(sid, date.max) for sid in sections.index}"),),
         ("tests/test_registry_targets.py::test_a_target_changed_from_2026_changes_2026_and_leaves_2025_alone",)),
     Mutation(
         "unset-target-judged", "a period without a target is stored as assessed, not 'target unset' (目标未定)",
