@@ -183,7 +183,9 @@ def test_the_dashboard_writes_its_audit_log_through_a_role_the_deployment_makes_
     # made on the postgres service's first start, with a password .env must give (no default)
     script = (ROOT / "deploy" / "postgres-init" / "02-dashboard-ack.sh").read_text(encoding="utf-8")
     assert f'ack_role="${{ENVMON_DASHBOARD_ACK_DB_USER:-{role}}}"' in script
-    assert 'CREATE ROLE :"ack_role" LOGIN' in script and "${ENVMON_DASHBOARD_ACK_DB_PASSWORD:?" in script
+    assert "format('CREATE ROLE %I LOGIN PASSWORD %L', :'ack_role', :'ack_password')" in script
+    assert "WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = :'ack_role') \\gexec" in script
+    assert "${ENVMON_DASHBOARD_ACK_DB_PASSWORD:?" in script
     assert "${ENVMON_DASHBOARD_ACK_DB_PASSWORD:?" in services["postgres"]["environment"]["ENVMON_DASHBOARD_ACK_DB_PASSWORD"]
     assert "${ENVMON_DASHBOARD_ACK_DB_PASSWORD:?" in services["dashboard"]["environment"]["ENVMON_DASHBOARD_AUDIT_URL"]
     # granted by the owner after the migration: the init job names the role and runs the grants
