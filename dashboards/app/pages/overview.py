@@ -200,21 +200,7 @@ def render(context, rest):
                                                   clearable=False, style={"width": "200px"})]),
         html.Span(stated, className="hint", id="latest-days"),
     ], className="filters")
-    body = [
-        filters,
-        html.Div([
-            components.graph("overview-map", components.PENDING, className="map"),
-            html.Div([html.H3(t("kpi_title", lang)),
-                      components.data_table("overview-kpi", None, "overview/kpi", context)], className="side"),
-        ], className="row"),
-        html.H3(f"{t('cross_boundary', lang)} · {t('domain_surface_water', lang)} {_day_text(days['surface_water'], lang)}",
-                id="overview-cross-title"),
-        components.data_table("overview-cross", None, "overview/cross", context,
-                              style_rows=[{"if": {"filter_query": f'{{{t("status", lang)}}} contains "{t("failed", lang)}"'},
-                                           "backgroundColor": "#fde0dd"}]),
-    ]
-    shown = [d for d in days.values() if d]
-    return body, ((min(shown), max(shown)) if shown else None)
+    return _laid_out(filters, days, "kpi_title", context)
 
 
 def register(app, current_context) -> None:
@@ -363,21 +349,7 @@ def render_national(context, rest):
             value=city or "", clearable=False, style={"width": "200px"})]),
         html.Span(stated, className="hint", id="latest-days"),
     ], className="filters")
-    body = [
-        filters,
-        html.Div([
-            components.graph("overview-map", components.PENDING, className="map"),
-            html.Div([html.H3(t("kpi_title_national", lang)),
-                      components.data_table("overview-kpi", None, "overview/kpi", context)], className="side"),
-        ], className="row"),
-        html.H3(f"{t('cross_boundary', lang)} · {t('domain_surface_water', lang)} {_day_text(days['surface_water'], lang)}",
-                id="overview-cross-title"),
-        components.data_table("overview-cross", None, "overview/cross", context,
-                              style_rows=[{"if": {"filter_query": f'{{{t("status", lang)}}} contains "{t("failed", lang)}"'},
-                                           "backgroundColor": "#fde0dd"}]),
-    ]
-    shown = [d for d in days.values() if d]
-    return body, ((min(shown), max(shown)) if shown else None)
+    return _laid_out(filters, days, "kpi_title_national", context)
 
 
 def register_national(app, current_context) -> None:
@@ -420,3 +392,24 @@ def _cross_download(context) -> pd.DataFrame:
 
 
 TABLES = {"kpi": _kpi_download, "cross": _cross_download}
+
+
+def _laid_out(filters, days: dict, kpi_title: str, context) -> tuple[list, tuple[date, date] | None]:
+    """The Overview's body under its filters, the same at both scopes: the map beside the KPI table,
+    then the cross-boundary table; and the span of the domains' latest days it states."""
+    lang = context.lang
+    body = [
+        filters,
+        html.Div([
+            components.graph("overview-map", components.PENDING, className="map"),
+            html.Div([html.H3(t(kpi_title, lang)),
+                      components.data_table("overview-kpi", None, "overview/kpi", context)], className="side"),
+        ], className="row"),
+        html.H3(f"{t('cross_boundary', lang)} · {t('domain_surface_water', lang)} {_day_text(days['surface_water'], lang)}",
+                id="overview-cross-title"),
+        components.data_table("overview-cross", None, "overview/cross", context,
+                              style_rows=[{"if": {"filter_query": f'{{{t("status", lang)}}} contains "{t("failed", lang)}"'},
+                                           "backgroundColor": "#fde0dd"}]),
+    ]
+    shown = [d for d in days.values() if d]
+    return body, ((min(shown), max(shown)) if shown else None)
