@@ -494,6 +494,71 @@ def _arrow_column(column: pd.Series, kind: str):
     return pa.array(column, from_pandas=True)
 
 
+# --- many rows read at once: COPY out, parsed by Arrow column-wise (issue 27) ---------------------
+# The assessment of an archive reads back a month of what it loaded (10^5-10^6 rows): through the
+# driver that is a Python tuple per row and a pandas inference per column; COPY ... TO STDOUT hands
+# PostgreSQL's CSV to Arrow, which parses it into typed columns at once.
+
+def _arrow_read_types():
+    import pyarrow as pa
+
+    return {"String": pa.string(), "Text": pa.string(), "Integer": pa.int64(), "Float": pa.float64(),
+            "Boolean": pa.bool_(), "UtcDateTime": pa.timestamp("us", tz="UTC"), "Date": pa.date32()}
+
+
+def copied_rows(connection: Connection, query, columns: list[str], times=(), days=()) -> pd.DataFrame | None:
+    """On PostgreSQL, the rows of `query` (a select of `columns`, in that order) as the frame pandas
+    makes of the driver's rows column by column (`pd.DataFrame({column: list of values})`: text as
+    str with NaN where NULL, integers as int64 or, with a NULL, float64, a column of NULLs only as
+    None objects, no rows as empty columns), read through one COPY (query) TO STDOUT (FORMAT CSV)
+    that Arrow parses into typed columns: `times` (text or timestamptz) as UTC timestamps and `days`
+    as dates already. None on other databases, or where a column's type, a bound value or the text
+    does not go through Arrow (then the caller reads the rows through the driver)."""
+    if connection.dialect.name != "postgresql":
+        return None
+    import pyarrow as pa
+    import pyarrow.csv as arrow_csv
+
+    kinds = _arrow_read_types()
+    types = {}
+    for name, column in zip(columns, query.selected_columns, strict=True):
+        kind = "UtcDateTime" if name in times else "Date" if name in days else type(column.type).__name__
+        if kind not in kinds:
+            return None
+        types[name] = kinds[kind]
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    if any(bind.type.bind_processor(connection.dialect) is not None for bind in compiled.binds.values()):
+        return None   # a value SQLAlchemy converts before binding: the driver's path converts it
+    cursor = connection.connection.driver_connection.cursor()
+    # the values merged client-side by psycopg (COPY takes no parameters), as it binds them
+    with cursor.copy(f"COPY ({compiled.string}) TO STDOUT (FORMAT CSV, ENCODING 'UTF8')", compiled.params) as copy:
+        data = b"".join(copy)
+    if not data:
+        return pd.DataFrame({c: [] for c in columns}, columns=columns)
+    try:
+        table = arrow_csv.read_csv(
+            pa.py_buffer(data),
+            read_options=arrow_csv.ReadOptions(column_names=columns),
+            # a text value may hold a newline (quoted); an empty line is a row whose one column is NULL
+            parse_options=arrow_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
+            # NULL is unquoted and empty, an empty text "" (quoted); booleans are t and f
+            convert_options=arrow_csv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True,
+                                                     quoted_strings_can_be_null=False, true_values=["t"],
+                                                     false_values=["f"]))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):   # e.g. a time PostgreSQL writes as 'infinity'
+        return None
+    frame = {}
+    for name in columns:
+        column = table.column(name)
+        if column.null_count == len(column):
+            frame[name] = np.full(len(column), None, dtype=object)   # as pandas makes of a list of None
+        elif name in days:
+            frame[name] = column.to_pandas(date_as_object=True)
+        else:
+            frame[name] = column.to_pandas()
+    return pd.DataFrame(frame, columns=columns)
+
+
 def ensure_observation_partitions(engine: Engine, days) -> None:
     """On PostgreSQL, the monthly partitions of observations that rows of `days` go to, each made in
     a short transaction of its own: creating a partition locks the parent table, which a load must
@@ -903,7 +968,8 @@ def observations_between(engine: Engine, first: date, last: date, station_ids=No
     """The stored observations of bureau days `first` … `last` (of `station_ids`, if given), only
     `columns` (default: all): observed_at as UTC timestamps, partition_day as dates. A month of a
     domain is 10^5 rows, so the times come as the driver gives them (SQLite: UTC text) and are
-    converted column by column, not row by row."""
+    converted column by column, not row by row; on PostgreSQL the rows come through one COPY that
+    Arrow parses into typed columns (copied_rows), the same frame."""
     from sqlalchemy import Text, type_coerce
 
     o = schema.observations
@@ -913,10 +979,13 @@ def observations_between(engine: Engine, first: date, last: date, station_ids=No
         o.c.partition_day >= first, o.c.partition_day <= last)
     if station_ids is not None:
         query = query.where(o.c.station_id.in_(list(station_ids)))
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
-    frame = pd.DataFrame(dict(zip(columns, map(list, zip(*rows)))) if rows else {c: [] for c in columns},
-                         columns=columns)
+    with engine.connect() as connection:   # PostgreSQL: one COPY Arrow parses (copied_rows)
+        frame = copied_rows(connection, query, columns, times=[c for c in columns if c == "observed_at"],
+                            days=[c for c in columns if c == "partition_day"])
+        if frame is None:
+            rows = connection.execute(query).all()
+            frame = pd.DataFrame(dict(zip(columns, map(list, zip(*rows)))) if rows else {c: [] for c in columns},
+                                 columns=columns)
     if "observed_at" in frame:
         frame["observed_at"] = pd.to_datetime(frame["observed_at"], utc=True, format="mixed")  # SQLite: naive UTC
     if "partition_day" in frame:
