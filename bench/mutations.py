@@ -481,6 +481,11 @@ MUTATIONS = (
         (("warehouse/db.py", 'include_header=False, quoting_style="needed"', 'include_header=False, quoting_style="none"'),),
         ("tests/test_copy_buffer.py::test_edge_values_read_back_as_written",)),
     Mutation(
+        "copy-read-empty-text-as-null", "the COPY-out read parses a quoted empty text as NULL: the archive "
+        "path's assessment reads a stored empty layer or note as missing",
+        (("warehouse/db.py", "quoted_strings_can_be_null=False", "quoted_strings_can_be_null=True"),),
+        ("tests/test_copy_read.py::test_each_read_makes_the_frame_the_drivers_rows_make",)),
+    Mutation(
         "archive-sha256-unchecked", "a payload re-read from the archive is not checked against the sha256 logged "
         "when it was received: a damaged copy is ingested",
         (("pipelines/storage.py", "    if sha256:\n        found = hashlib.sha256(payload)",
