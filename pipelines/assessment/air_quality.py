@@ -115,30 +115,147 @@ def hourly_aqi(values: dict[str, float], at=None) -> AqiResult:
     (the end of the hour; default: today). `so2_24h` is used when the SO2 1-h value is above 800
     (HJ 633 Table 1 note 2). Availability (aqi_conventions.csv, the CNEMC feed's convention): with
     one of the required pollutants missing there is an AQI only when the others give more than
-    100; the sub-indices are kept either way."""
-    sub, notes = {}, []
-    for code, period in _breakpoint_periods("hourly_breakpoints", at).items():
-        value = _present(values, code)
-        if value is None:
-            continue
-        index = standards.iaqi(code, period, rounded_concentration(code, value, at), at)
-        if index is None and code == "so2":
-            fallback = _present(values, "so2_24h")
-            notes.append("SO2 1-h above 800: sub-index from the 24-h value" if fallback is not None
-                         else "SO2 1-h above 800 and no 24-h value: SO2 not indexed")
-            if fallback is not None:
-                index = standards.iaqi("so2", "PT24H", rounded_concentration("so2", fallback, at), at)
-        if index is not None:
-            sub[code] = index
-    result = _result(sub, notes, at)
-    missing = [code for code in _list_rule("hourly_required_pollutants", at) if _present(values, code) is None]
-    threshold = _number_rule("hourly_incomplete_above_aqi", at)
-    if missing and result.aqi is not None and result.aqi <= threshold:
-        withheld = _result({}, notes + [f"no AQI: {', '.join(missing)} missing and the others give {result.aqi} "
-                                        f"(≤ {threshold}; aqi_conventions.csv hourly_required_pollutants)"], at)
-        withheld.sub_indices = sub
-        return withheld
-    return result
+    100; the sub-indices are kept either way. One hour of hourly_aqis (the one implementation)."""
+    return hourly_aqis({code: [value] for code, value in values.items()}, at, size=1).result(0)
+
+
+SO2_NOTES = ("SO2 1-h above 800: sub-index from the 24-h value", "SO2 1-h above 800 and no 24-h value: SO2 not indexed")
+
+
+class _HourlyRules:
+    """The real-time AQI rules of one rule version (aqi_conventions.csv, hj633_breakpoints.csv ...),
+    read once for every hour under it."""
+
+    def __init__(self, at):
+        self.at = at
+        self.periods = _breakpoint_periods("hourly_breakpoints", at)
+        self.required = _list_rule("hourly_required_pollutants", at)
+        self.threshold = _number_rule("hourly_incomplete_above_aqi", at)
+        self.results = _ResultRules(at)
+
+    def indices(self, code: str, period: str, column: np.ndarray) -> np.ndarray:
+        """The IAQI of each value (-1 where none: NaN, or above a table whose top is not 500), each
+        distinct value rounded and looked up once (rounded_concentration, standards.iaqi)."""
+        distinct, where = np.unique(column, return_inverse=True)
+        looked_up = [-1 if math.isnan(v) else standards.iaqi(code, period, rounded_concentration(code, v, self.at),
+                                                             self.at) for v in distinct.tolist()]
+        return np.array([-1 if i is None else i for i in looked_up], dtype=np.int64)[where.reshape(-1)]
+
+
+@dataclass
+class HourlyAqis:
+    """hourly_aqi of many hours at once, as arrays (row i: the i-th hour). `sub[i, k]` is the
+    sub-index of codes[k] (-1: none), `aqi` the AQI (-1: none, or withheld by the availability rule),
+    `highest` the largest sub-index (-1: none), `primary` / `exceeding` the primary and exceeding
+    pollutants, `so2_note` 1 or 2 where SO2's 1-h value was over its table (SO2_NOTES), `withheld`
+    the hours the availability rule leaves without an AQI, `missing[i, k]` whether the required
+    pollutant codes[k] had no value, and `group` each hour's rules (rules[group])."""
+    codes: tuple[str, ...]
+    sub: np.ndarray
+    aqi: np.ndarray
+    highest: np.ndarray
+    primary: np.ndarray
+    exceeding: np.ndarray
+    so2_note: np.ndarray
+    withheld: np.ndarray
+    missing: np.ndarray
+    group: np.ndarray
+    rules: list
+
+    def __len__(self) -> int:
+        return len(self.aqi)
+
+    def result(self, i: int) -> AqiResult:
+        """Hour i as hourly_aqi gives it: an AqiResult."""
+        rules = self.rules[int(self.group[i])]
+        version = rules.results.version
+        column = {code: k for k, code in enumerate(self.codes)}
+        notes = [SO2_NOTES[self.so2_note[i] - 1]] if self.so2_note[i] else []
+        sub = {code: int(self.sub[i, column[code]]) for code in rules.periods if self.sub[i, column[code]] >= 0}
+        if self.withheld[i]:
+            missing = [code for code in rules.required if self.missing[i, column[code]]]
+            notes.append(f"no AQI: {', '.join(missing)} missing and the others give {int(self.highest[i])} "
+                         f"(≤ {rules.threshold}; aqi_conventions.csv hourly_required_pollutants)")
+            return AqiResult(None, sub, notes=notes, standard=version.label, rule_version=version.id)
+        if not sub:
+            return AqiResult(None, notes=notes, standard=version.label, rule_version=version.id)
+        aqi = int(self.aqi[i])
+        level = rules.results.levels[aqi]
+        return AqiResult(aqi, sub, [c for c in sub if self.primary[i, column[c]]],
+                         [c for c in sub if self.exceeding[i, column[c]]], level["level"], level["category"],
+                         level["hex"], notes, version.label, version.id)
+
+    def results(self) -> list[AqiResult]:
+        return [self.result(i) for i in range(len(self))]
+
+    def rule_version(self, i: int) -> str:
+        return self.rules[int(self.group[i])].results.version.id
+
+
+def hourly_aqis(values: dict, at=None, size: int | None = None) -> HourlyAqis:
+    """hourly_aqi of many hours at once (set-based, issue 27): values[code] holds each hour's 1-hour
+    concentration (NaN or None where it has none); `at` is one time for every hour or each hour's
+    own (its end, the hour's label). The hours are grouped by the rules in force at each
+    (standards.rule_groups over the air tables: the 2012/2026 switch falls between the hours
+    labelled 02-28T23 and 03-01T00); in each group every distinct concentration of a pollutant is
+    rounded and indexed once, then the AQI, the primary and exceeding pollutants and the
+    availability rule are taken over all its hours together."""
+    per_hour = isinstance(at, (list, tuple, np.ndarray, pd.Series, pd.Index))
+    if size is None:
+        size = len(at) if per_hour else (len(next(iter(values.values()))) if values else 1)
+    if per_hour:
+        if len(at) != size:
+            raise ValueError(f"hourly_aqis: {len(at)} times for {size} hours")
+        groups, days = standards.rule_groups(standards.DOMAIN_TABLES["air"], at)
+        group = np.asarray(groups, dtype=np.int64)
+    else:
+        group, days = np.zeros(size, dtype=np.int64), [standards.rule_date(at)]
+    rules = [_HourlyRules(day) for day in days]
+    codes = tuple(dict.fromkeys(c for r in rules for c in (*r.periods, *r.required)))
+    column = {code: k for k, code in enumerate(codes)}
+
+    def concentrations(code):
+        given = values.get(code)
+        return np.full(size, np.nan) if given is None else np.asarray(given, dtype=float).reshape(size)
+
+    given = {code: concentrations(code) for code in codes}
+    sub = np.full((size, len(codes)), -1, dtype=np.int64)
+    so2_note = np.zeros(size, dtype=np.int8)
+    missing = np.zeros((size, len(codes)), dtype=bool)
+    for g, rule in enumerate(rules):
+        rows = np.flatnonzero(group == g)
+        for code, period in rule.periods.items():
+            column_values = given[code][rows]
+            index = rule.indices(code, period, column_values)
+            over = (index < 0) & ~np.isnan(column_values)
+            if code == "so2" and over.any():   # HJ 633 Table 1 note 2: the 24-h value, where there is one
+                fallback = concentrations("so2_24h")[rows]
+                has_24h = over & ~np.isnan(fallback)
+                index = np.where(has_24h, rule.indices("so2", "PT24H", np.where(has_24h, fallback, np.nan)), index)
+                so2_note[rows[over]] = np.where(has_24h[over], 1, 2)
+            sub[rows, column[code]] = index
+        for code in rule.required:
+            missing[rows, column[code]] = np.isnan(given[code][rows])
+    highest = sub.max(axis=1) if len(codes) else np.full(size, -1, dtype=np.int64)
+    indexed = highest >= 0
+    aqi = highest.copy()
+    primary = np.zeros_like(sub, dtype=bool)
+    exceeding = np.zeros_like(sub, dtype=bool)
+    withheld = np.zeros(size, dtype=bool)
+    for g, rule in enumerate(rules):
+        rows = np.flatnonzero((group == g) & indexed)
+        results = rule.results
+        top = highest[rows][:, None]
+        primary[rows] = (sub[rows] == top) & (top > results.primary_above)
+        exceeding[rows] = sub[rows] > results.exceeding_above
+        lacking = missing[rows].any(axis=1)
+        withheld[rows] = lacking & (highest[rows] <= rule.threshold)
+        for value in np.unique(highest[rows][~withheld[rows]]).tolist():
+            if value not in results.levels:
+                results.levels[value] = standards.aqi_level(value, rule.at)
+    aqi[withheld] = -1
+    primary[withheld] = exceeding[withheld] = False
+    return HourlyAqis(codes, sub, aqi, highest, primary, exceeding, so2_note, withheld, missing, group, rules)
 
 
 def daily_aqi(values: dict[str, float], at=None) -> AqiResult:

@@ -128,15 +128,20 @@ def air_agreement(payload: str, rules_at=None) -> AirAgreement:
     rules in force at the hour, against the AQI and primary pollutants the feed published.
     `rules_at` (a date) judges every hour under the rules of that day instead: what another
     version would have said (bench/published_agreement.py: the figure before the 2026 rules)."""
+    import numpy as np
+
     frame = pd.read_csv(StringIO(payload), dtype=str, keep_default_na=False)
     hours = aqi_agree = primary_agree = above_50 = withheld = computed_unpublished = 0
     missed, days, versions = [], [], {}
-    for record in frame.to_dict(orient="records"):
-        hour_end = _hour_end(record["timepoint"])
+    records = frame.to_dict(orient="records")
+    hour_ends = [_hour_end(record["timepoint"]) for record in records]
+    # every hour at once (air_quality.hourly_aqis), each under the rules at its end (or at rules_at)
+    values = {c: np.array([np.nan if (v := _number(text)) is None else v for text in frame[c].tolist()], dtype=float)
+              for c in air_quality.POLLUTANTS}
+    results = air_quality.hourly_aqis(values, hour_ends if rules_at is None else rules_at, size=len(records))
+    for n, (record, hour_end) in enumerate(zip(records, hour_ends)):
         published = _number(record["aqi"])
-        values = {c: _number(record[c]) for c in air_quality.POLLUTANTS}
-        result = air_quality.hourly_aqi({c: v for c, v in values.items() if v is not None},
-                                        hour_end if rules_at is None else rules_at)
+        result = results.result(n)
         if published is None:
             computed_unpublished += result.aqi is not None
             continue
@@ -183,49 +188,100 @@ def _aqi_of_present(result: air_quality.AqiResult) -> int | None:
 
 def compare_published(published: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame:
     """The publisher's class or AQI beside envmon's own from the same reading, and whether they
-    agree (None where the publisher gave none). Disagreements are counted, never hidden."""
+    agree (None where the publisher gave none). Disagreements are counted, never hidden. Set-based
+    (issue 27): every published water reading classed at once (surface_water.classify_many), every
+    published hour's AQI computed at once (air_quality.hourly_aqis, each hour under the rules at its
+    end), as _aqi_of_present(hourly_aqi(...)) gives it hour by hour."""
     if published is None or published.empty:
         return published
-    usable = observations[observations["value"].notna()]
-    # (station, time, period) → {parameter: value}, the frame's last value of a parameter winning;
-    # one pass over plain lists (a groupby of a month of hours is 10^5 tiny groups)
-    readings: dict = {}
-    for key, parameter, value in zip(zip(usable["station_id"].tolist(), _instants(usable["observed_at"]),
-                                         usable["averaging_period"].tolist()),
-                                     usable["parameter"].tolist(), usable["value"].tolist()):
-        readings.setdefault(key, {})[parameter] = value
-    # the rules of an hour are those of its bureau day (standards.rule_date): found once per hour
-    rule_days: dict = {}
-    instants = _instants(published["observed_at"])
-    # every published water reading classed at once (surface_water.classify_many, issue 27)
-    keys, codes, values_of, types = [], [], [], {}
-    for n, (source, station_id, instant) in enumerate(zip(published["source"].tolist(),
-                                                          published["station_id"].tolist(), instants)):
-        if source == "cnemc-water":
-            values = readings.get((station_id, instant, "PT0S"), {})
-            keys += [n] * len(values)
-            codes += list(values)
-            values_of += list(values.values())
-            types[n] = registry.water_body_type(station_id)
-    verdicts = surface_water.classify_many(keys, codes, values_of, types, dict.fromkeys(types))
-    envmon_class, envmon_aqi, agrees = [], [], []
-    for n, (row, instant) in enumerate(zip(published.itertuples(index=False), instants)):
-        if row.source == "cnemc-water":
-            computed = verdicts[n].water_class
-            envmon_class.append(computed)
-            envmon_aqi.append(None)
-            unclassed = row.published_class is None or pd.isna(row.published_class) or row.published_class == ""
-            agrees.append(None if unclassed else computed == row.published_class)
-        else:
-            values = readings.get((row.station_id, instant, "PT1H"), {})
-            day = rule_days.get(instant)
-            if day is None:
-                day = rule_days[instant] = standards.rule_date(row.observed_at)
-            computed = _aqi_of_present(air_quality.hourly_aqi(values, day))  # the rules at the hour's end
-            envmon_class.append(None)
-            envmon_aqi.append(computed)
-            agrees.append(None if pd.isna(row.published_aqi) else computed == int(row.published_aqi))
+    # the columns compared, then the values present (filtering all of a month's columns costs seconds)
+    usable = observations[["station_id", "observed_at", "averaging_period", "parameter", "value"]]
+    usable = usable[usable["value"].notna().to_numpy()]
+    sources = published["source"].tolist()
+    water = [n for n, source in enumerate(sources) if source == "cnemc-water"]
+    air = [n for n, source in enumerate(sources) if source != "cnemc-water"]
+    envmon_class, envmon_aqi, agrees = [None] * len(published), [None] * len(published), [None] * len(published)
+    if water:
+        _compare_water(published, usable, water, envmon_class, agrees)
+    if air:
+        _compare_air(published, usable, air, envmon_aqi, agrees)
     return published.assign(envmon_class=envmon_class, envmon_aqi=envmon_aqi, agrees=agrees)
+
+
+def _compare_water(published: pd.DataFrame, usable: pd.DataFrame, rows: list[int], envmon_class: list,
+                   agrees: list) -> None:
+    """The water rows of compare_published: each reading's values at its (section, time), the
+    frame's last value of a parameter winning, all classed at once (surface_water.classify_many)."""
+    readings: dict = {}
+    sampled = usable[_is(usable["averaging_period"], "PT0S")]
+    for key, parameter, value in zip(zip(sampled["station_id"].tolist(), _instants(sampled["observed_at"])),
+                                     sampled["parameter"].tolist(), sampled["value"].tolist()):
+        readings.setdefault(key, {})[parameter] = value
+    instants = _instants(published["observed_at"])
+    station_ids = published["station_id"].tolist()
+    keys, codes, values_of, types = [], [], [], {}
+    for n in rows:
+        values = readings.get((station_ids[n], instants[n]), {})
+        keys += [n] * len(values)
+        codes += list(values)
+        values_of += list(values.values())
+        types[n] = registry.water_body_type(station_ids[n])
+    verdicts = surface_water.classify_many(keys, codes, values_of, types, dict.fromkeys(types))
+    classes = published["published_class"].tolist()
+    for n in rows:
+        computed = verdicts[n].water_class
+        envmon_class[n] = computed
+        unclassed = classes[n] is None or pd.isna(classes[n]) or classes[n] == ""
+        agrees[n] = None if unclassed else computed == classes[n]
+
+
+def _compare_air(published: pd.DataFrame, usable: pd.DataFrame, rows: list[int], envmon_aqi: list,
+                 agrees: list) -> None:
+    """The air rows of compare_published: each hour's 1-hour readings at its (station, time), the
+    frame's last value of a parameter winning, as one grid (hour × parameter), then the AQI of
+    every hour at once under the rules at its end (air_quality.hourly_aqis)."""
+    import numpy as np
+
+    hourly = usable[_is(usable["averaging_period"], "PT1H")]
+    mine = published.iloc[rows]
+    # (station, time) of every reading and every published hour as one integer key
+    stations, _ = pd.factorize(pd.concat([hourly["station_id"].astype(object), mine["station_id"].astype(object)],
+                                         ignore_index=True), use_na_sentinel=False)
+    times, distinct_times = pd.factorize(np.concatenate([_instant_values(hourly["observed_at"]),
+                                                         _instant_values(mine["observed_at"])]))
+    keys = stations.astype(np.int64) * max(len(distinct_times), 1) + times
+    reading_keys, hour_keys = keys[:len(hourly)], keys[len(hourly):]
+    parameters, names = pd.factorize(hourly["parameter"].astype(object), use_na_sentinel=False)
+    found = pd.Index(hour_keys).get_indexer(reading_keys) if pd.Index(hour_keys).is_unique else None
+    if found is None:   # a (station, time) published twice: each row looks its readings up alike
+        distinct_hours = pd.unique(hour_keys)
+        found = pd.Index(distinct_hours).get_indexer(reading_keys)
+        hour_rows = pd.Index(distinct_hours).get_indexer(hour_keys)
+    else:
+        distinct_hours, hour_rows = hour_keys, np.arange(len(hour_keys))
+    grid = np.full((len(distinct_hours), len(names)), np.nan)
+    cells = found * len(names) + parameters
+    kept = found >= 0
+    last = kept & ~pd.Series(np.where(kept, cells, -1)).duplicated(keep="last").to_numpy()
+    grid.reshape(-1)[cells[last]] = hourly["value"].to_numpy(dtype=float)[last]
+    values = {name: grid[hour_rows, k] for k, name in enumerate(names)}
+    results = air_quality.hourly_aqis(values, mine["observed_at"].reset_index(drop=True), size=len(rows))
+    # the AQI an hour's pollutants give (_aqi_of_present): the AQI, else the largest sub-index
+    computed = np.where(results.aqi >= 0, results.aqi, results.highest).tolist()
+    for n, value, published_aqi in zip(rows, computed, mine["published_aqi"].tolist()):
+        value = None if value < 0 else value
+        envmon_aqi[n] = value
+        agrees[n] = None if pd.isna(published_aqi) else value == int(published_aqi)
+
+
+def _is(column: pd.Series, text: str):
+    """Where `column` holds `text`, as a plain boolean mask (False where it holds nothing)."""
+    return column.eq(text).fillna(False).to_numpy(dtype=bool)
+
+
+def _instant_values(times: pd.Series):
+    """Aware times as integer nanoseconds since the epoch (NaT as pandas' NaT integer)."""
+    return pd.DatetimeIndex(pd.to_datetime(times, utc=True)).as_unit("ns").asi8
 
 
 def _instants(times: pd.Series) -> list:
