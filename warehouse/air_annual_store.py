@@ -66,3 +66,55 @@ def years_stored(engine: Engine) -> list[int]:
     table = schema.air_annual_statistics
     with engine.connect() as connection:
         return sorted(r[0] for r in connection.execute(select(table.c.year).distinct()).all())
+
+
+# --- each air station's daily values (tables air_station_days, air_station_day_bases; migration 0022) ---
+
+STATION_DAY_ITEMS = ("so2", "no2", "co", "pm10", "pm2_5", "o3", "o3_8h")
+
+
+def station_day_bases(engine: Engine, first: date, last: date) -> dict[date, str]:
+    """The basis each stored day of `first` … `last` was computed under (a day without: not stored)."""
+    table = schema.air_station_day_bases
+    query = select(table.c.day, table.c.basis).where(table.c.day >= first, table.c.day <= last)
+    with engine.connect() as connection:
+        return {_as_date(day): basis for day, basis in connection.execute(query).all()}
+
+
+def replace_station_days(engine: Engine, bases: dict[date, str], frame: pd.DataFrame, computed_at) -> None:
+    """Make the stored daily values of the days of `bases` exactly `frame`'s rows (day, station_id,
+    so2 … o3_8h; NaN: not valid) and record each day's basis, in one transaction."""
+    from warehouse import bulk
+
+    days = sorted(bases)
+    if not days:
+        return
+    frame = frame[frame["day"].isin(days)] if len(frame) else frame
+    values, marks = schema.air_station_days, schema.air_station_day_bases
+    with engine.begin() as connection:
+        for start in range(0, len(days), 500):   # SQLite's bound parameters per statement
+            chunk = days[start:start + 500]
+            connection.execute(delete(values).where(values.c.day.in_(chunk)))
+            connection.execute(delete(marks).where(marks.c.day.in_(chunk)))
+        if len(frame):
+            bulk.fill(connection, values, frame.reset_index(drop=True)[["day", "station_id", *STATION_DAY_ITEMS]])
+        connection.execute(insert(marks), [{"day": day, "basis": bases[day], "computed_at": computed_at}
+                                           for day in days])
+
+
+def station_days_between(engine: Engine, first: date, last: date) -> pd.DataFrame:
+    """The stored rows (day, station_id, so2 … o3_8h) of `first` … `last`, floats (NaN: not valid)."""
+    table = schema.air_station_days
+    columns = ["day", "station_id", *STATION_DAY_ITEMS]
+    query = select(*(table.c[c] for c in columns)).where(table.c.day >= first, table.c.day <= last)
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    frame = pd.DataFrame(dict(zip(columns, map(list, zip(*rows)))) if rows else {c: [] for c in columns},
+                         columns=columns)
+    as_dates = {value: _as_date(value) for value in set(frame["day"])}   # a few hundred days, many rows
+    frame["day"] = pd.Series([as_dates[d] for d in frame["day"]], index=frame.index, dtype="object")
+    return frame.astype({c: "float64" for c in STATION_DAY_ITEMS})
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])

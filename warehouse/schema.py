@@ -508,6 +508,28 @@ air_annual_statistics = Table(
 )
 
 
+# Each air station's daily values (migration 0022, issue 27): what air_annual.year_statistics reads,
+# kept so a year's statistics need not re-read the year's hourly observations at every run. A day's
+# rows are exactly air_annual.station_day_values of its stored observations under the `basis`
+# recorded in air_station_day_bases (the flags assessed, the registry's air stations, the day's
+# validity rules); a day without a basis row, with another basis, or changed by the run is
+# recomputed from its observations (pipelines/assessment/air_annual.py, station_days_of_year).
+air_station_days = Table(
+    "air_station_days", metadata,
+    Column("day", Date, nullable=False),
+    Column("station_id", String(64), nullable=False),
+    *(Column(code, Float) for code in ("so2", "no2", "co", "pm10", "pm2_5", "o3", "o3_8h")),  # NULL: not valid
+    PrimaryKeyConstraint("day", "station_id"),
+)
+
+air_station_day_bases = Table(
+    "air_station_day_bases", metadata,
+    Column("day", Date, primary_key=True),
+    Column("basis", Text, nullable=False),
+    Column("computed_at", UtcDateTime, nullable=False),
+)
+
+
 # The registry versioned in the warehouse (migration 0016, issue 23; warehouse/registry_store.py writes
 # and reads it). Version 1 is the repository's seed; each import or adoption is a new version.
 registry_versions = Table(

@@ -12,7 +12,11 @@ The stored statistics (warehouse/air_annual_store.py, table air_annual_statistic
 per city, for the closed year and for the year to date, `year_statistics` makes every row from the
 stations' daily values with the same functions (annual_assessment, annual_is_valid,
 rank_by_composite_index); `refresh_year` is the pipeline's step (the nightly assessment, `envmon
-reassess` and the archive path call it for the years they touch). What is decided here:
+reassess` and the archive path call it for the years they touch). It reads the stations' daily
+values stored per day (table air_station_days, migration 0022: station_days_of_year), each day
+computed from its hourly observations once, and again when the run changed it or the basis it
+was computed under changed, not the year's hourly observations at every run (issue 27). What is
+decided here:
 
 * A year to date, or a year with fewer daily values than GB 3095 Table 4 asks (air_validity.csv:
   ≥ 324 a year and ≥ 27 in each month, ≥ 25 in February, for SO2, NO2, PM10 and PM2.5), is
@@ -28,6 +32,7 @@ reassess` and the archive path call it for the years they touch). What is decide
 """
 from __future__ import annotations
 
+import hashlib
 from datetime import date, timedelta
 
 import pandas as pd
@@ -91,13 +96,16 @@ def station_day_values(observations: pd.DataFrame, stations: list[str], days: li
     observations of `days` (with partition_day), as the nightly computes a station's day: the hourly
     series cut from daily.hourly_grid, daily.air_day_values under each day's rules."""
     if observations.empty:   # no station-day with a value (a month before the first stored day): no rows
-        return pd.DataFrame([], columns=["day", "station_id", *DAY_COLUMNS])
+        # with the value columns as floats: an object-typed empty month made pandas 3's concat of the
+        # year's months all objects, and the cities' daily means (groupby mean) then differed in the last bit
+        return pd.DataFrame({"day": pd.Series([], dtype="object"), "station_id": pd.Series([], dtype="object"),
+                             **{c: pd.Series([], dtype="float64") for c in DAY_COLUMNS}})
     grid = daily.hourly_grid(observations, stations, days)
     statistics = air_quality.daily_statistics(grid, days)   # every station-day at once (issue 27)
     with_any = ~pd.isna(grid).all(axis=(2, 3))
     rows = [{"day": day, "station_id": station_id, **{c: float(statistics[c][s, d]) for c in DAY_COLUMNS}}
             for d, day in enumerate(days) for s, station_id in enumerate(stations) if with_any[s, d]]
-    return pd.DataFrame(rows, columns=["day", "station_id", *DAY_COLUMNS])
+    return pd.DataFrame(rows, columns=["day", "station_id", *DAY_COLUMNS]).astype({c: "float64" for c in DAY_COLUMNS})
 
 
 def stored_station_days(engine, first: date, last: date, assessable=ASSESSABLE_FLAGS) -> pd.DataFrame:
@@ -235,17 +243,71 @@ def period_for(day: date, stored_through: date | None, today: date) -> tuple[str
     return PERIOD_YEAR_TO_DATE, max(day, stored_through or day)
 
 
-def refresh_year(engine, day: date, assessable=ASSESSABLE_FLAGS, today: date | None = None) -> dict:
+def station_day_basis(day: date, stations: list[str], assessable) -> str:
+    """What a day's stored daily values were computed under: the QC flags assessed, the registry's
+    air stations (which station_days_of_year keeps) and the day's validity rules (air_validity.csv
+    version and its numbers). A day stored under another basis is computed again."""
+    start = standards.version_start("air_validity", day)
+    stations_key = hashlib.sha1("\n".join(sorted(stations)).encode()).hexdigest()[:16]
+    rules = ",".join(f"{k}={v}" for k, v in sorted(air_quality.validity(day).items()))
+    return f"flags={';'.join(sorted(assessable))}|stations={stations_key}|air_validity@{start.isoformat()}:{rules}"
+
+
+def station_days_of_year(engine, first: date, last: date, assessable=ASSESSABLE_FLAGS, changed=()) -> pd.DataFrame:
+    """What stored_station_days(engine, first, last, assessable) gives, row for row, from the stored
+    daily values (table air_station_days, 365 × stations at most) instead of the hourly observations:
+    the days in `changed` (their observations changed in this run), and any day stored under
+    another basis or not at all (a warehouse from before migration 0022: its first refresh fills it),
+    are first computed from their observations with stored_station_days and stored. The callers pass
+    the days they have just assessed: every path that changes observations assesses the days it
+    changed and then refreshes their years (nightly.assess, batches.assess_days: the archive path,
+    `envmon reassess`, stewardship's invalidate/flag/restore, payload revisions; history.backfill)."""
+    from pipelines import clock
+    from warehouse import air_annual_store
+
+    stations = list(registry.air_stations().index)
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    bases = {day: station_day_basis(day, stations, assessable) for day in days}
+    stored = air_annual_store.station_day_bases(engine, first, last)
+    changed = set(changed)
+    stale = [day for day in days if day in changed or stored.get(day) != bases[day]]
+    if stale:
+        parts = [stored_station_days(engine, run[0], run[-1], assessable) for run in _runs(stale)]
+        fresh = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        air_annual_store.replace_station_days(engine, {day: bases[day] for day in stale}, fresh, clock.now())
+    frame = air_annual_store.station_days_between(engine, first, last)
+    # stored_station_days' rows and order: the registry's stations, day by day in registry order
+    position = pd.Index(stations).get_indexer(frame["station_id"])
+    frame = frame.assign(_position=position)[position >= 0]
+    frame = frame.sort_values(["day", "_position"], kind="stable").drop(columns="_position")
+    return frame.reset_index(drop=True)[["day", "station_id", *DAY_COLUMNS]]
+
+
+def _runs(days: list[date]) -> list[list[date]]:
+    """`days` (sorted) as runs of consecutive days."""
+    runs: list[list[date]] = []
+    for day in days:
+        if runs and day - runs[-1][-1] == timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
+
+
+def refresh_year(engine, day: date, assessable=ASSESSABLE_FLAGS, today: date | None = None, changed=None) -> dict:
     """The pipeline's step: recompute and store the statistics of `day`'s year (year to date, or
-    the closed year) from the stored observations, idempotently (the year's rows replaced as a
-    whole under the year's lock)."""
+    the closed year), idempotently (the year's rows replaced as a whole under the year's lock), from
+    the stations' stored daily values (station_days_of_year), `changed` (default: `day`) the days
+    whose observations the run has changed, computed again from them first."""
     from pipelines import clock
     from warehouse import air_annual_store, db
 
     year = day.year
+    changed = {day} if changed is None else set(changed)
     with db.day_lock(engine, "air-annual", date(year, 1, 1)):
         period, through = period_for(day, air_annual_store.stored_through(engine, year), today or clock.today())
-        rows = year_statistics(stored_station_days(engine, date(year, 1, 1), through, assessable), year, through)
+        days = station_days_of_year(engine, date(year, 1, 1), through, assessable, changed)
+        rows = year_statistics(days, year, through)
         air_annual_store.replace_year(engine, year, period, rows)
     cities = [r for r in rows if r["scope"] == "city"]
     return {"year": year, "period": period, "through": through.isoformat(),
@@ -254,9 +316,12 @@ def refresh_year(engine, day: date, assessable=ASSESSABLE_FLAGS, today: date | N
 
 
 def refresh_years(engine, days, assessable=ASSESSABLE_FLAGS) -> list[dict]:
-    """refresh_year for each year among `days` (its latest day): what `envmon reassess` and the
-    archive path call after assessing the days they touched."""
+    """refresh_year for each year among `days` (its latest day), every one of `days` computed again
+    from its observations (they are the days the caller has just assessed): what `envmon reassess`,
+    the archive path and the history backfill call after assessing the days they touched."""
     latest: dict[int, date] = {}
     for day in days:
         latest[day.year] = max(day, latest.get(day.year, day))
-    return [refresh_year(engine, day, assessable) for _, day in sorted(latest.items())]
+    changed = set(days)
+    return [refresh_year(engine, day, assessable, changed={d for d in changed if d.year == year})
+            for year, day in sorted(latest.items())]

@@ -390,7 +390,8 @@ def backfill(first: date, last: date, settings: Settings | None = None, workers:
         publish_built(settings, docs_root)
     from pipelines.assessment import air_annual  # the HJ 663 statistics of the years backfilled, once per year
 
-    annual = air_annual.refresh_years(engine, [min(last, date(year, 12, 31)) for year in range(first.year, last.year + 1)],
+    # every backfilled day changed: its stored daily values (air_station_days) are computed again
+    annual = air_annual.refresh_years(engine, [first + timedelta(days=n) for n in range((last - first).days + 1)],
                                       settings.assessable_flags)
     return {"from": first.isoformat(), "to": last.isoformat(), "days": progress.days, "air_annual": annual,
             "observations": progress.observations, "quarantined": progress.quarantined,
