@@ -215,6 +215,14 @@ MUTATIONS = (
         ("tests/test_air_annual_statistics.py::"
          "test_a_year_to_date_or_a_year_short_of_324_days_is_insufficient_data_never_a_verdict",)),
     Mutation(
+        "air-station-days-stale", "the annual statistics keep a day's stored daily values after the run changed its "
+        "observations (a revision, a withdrawal) instead of computing them again",
+        (("pipelines/assessment/air_annual.py",
+          "stale = [day for day in days if day in changed or stored.get(day) != bases[day]]",
+          "stale = [day for day in days if stored.get(day) != bases[day]]"),),
+        ("tests/test_air_station_days.py::"
+         "test_the_stored_daily_values_give_the_old_statistics_across_revisions_withdrawals_and_the_rule_change[sqlite]",)),
+    Mutation(
         "collect-gap", "an hour that never arrives is tried for ever instead of becoming a gap after N tries",
         (("pipelines/ingest/collect.py", '    row["status"] = "gap" if row["tries"] >= max_tries else "failed"\n',
           '    row["status"] = "failed"\n'),),
