@@ -74,7 +74,7 @@ def with_target(row: dict, target: Target) -> dict:
 
 
 def _assessment_row(station_id, day, domain, standard, verdict, target, is_compliant, grade,
-                    values_used, is_cross_boundary, status: str | None = None) -> dict:
+                    values_used, is_cross_boundary, status: str | None = None, rule_version: str | None = None) -> dict:
     return {
         "station_id": station_id,
         "period": "day",
@@ -93,7 +93,7 @@ def _assessment_row(station_id, day, domain, standard, verdict, target, is_compl
         "status": status or ("assessed" if verdict.is_assessed else "insufficient data"),
         "aqi": None,
         "primary_pollutants": None,
-        "rule_version": standards.rule_version(domain, day).id,
+        "rule_version": rule_version or standards.rule_version(domain, day).id,   # the day's, found once a day
         "target_status": None,
     }
 
@@ -132,10 +132,11 @@ def assess_surface_water_day(observations: pd.DataFrame, day: date) -> list[dict
     return rows
 
 
-def _add_drinking_water_items(row: dict, values: dict) -> None:
+def _add_drinking_water_items(row: dict, values: dict, over: list[dict] | None = None) -> None:
     """Drinking-water sources answer for the GB 3838 Table 2 items as well: an item over its
-    limit fails the day, whatever the class."""
-    over = surface_water.drinking_water_exceedances(values)
+    limit fails the day, whatever the class. `over`: the day's exceedances, where the caller found
+    them (assess_surface_water_days)."""
+    over = surface_water.drinking_water_exceedances(values) if over is None else over
     if not over:
         return
     failing = json.loads(row["failing_parameters"]) + [
@@ -251,47 +252,129 @@ def _station_day_means(means: pd.DataFrame) -> dict[tuple[str, date], tuple[dict
     return out
 
 
-def assess_surface_water_days(observations: pd.DataFrame, days) -> list[dict]:
-    """assess_surface_water_day for each of `days` (observations with partition_day)."""
-    days = sorted(days)
-    ever = set().union(*(registry.water_sections(day).index for day in days)) if days else set()
-    mine = observations[observations["station_id"].isin(ever)]
-    means = _station_day_means(surface_water_daily_means(_day_keyed(mine)) if len(mine) else
-                               pd.DataFrame(columns=["station_id", "parameter", "mean", "count"]))
-    rows = []
+# The rule tables a surface-water section-day reads (its classes, the indicators it requires, its rule
+# version): days on which all of them have the same version are judged together.
+SURFACE_WATER_DAY_TABLES = (*standards.DOMAIN_TABLES["surface_water"], "required_indicators")
+
+
+def _registry_days(frames: list[tuple[date, pd.DataFrame]]) -> tuple[list[tuple[str, date]], dict[str, list]]:
+    """The (id, day) of each station of each day's registry frame, in the one-day order (the days in
+    order, each day's registry in its order), and the columns a day row reads, as plain lists."""
+    keys = [(station_id, day) for day, frame in frames for station_id in frame.index]
+    columns = {column: [value for _, frame in frames for value in frame[column].tolist()]
+               for column in ("is_cross_boundary", "is_drinking_water_source")}
+    return keys, columns
+
+
+def _registries(days, of_day) -> list[tuple[date, pd.DataFrame]]:
+    """(day, of_day(day)) for each day: registry.water_sections or registry.sea_points, asked once per
+    registry frame (registry.sections gives the same frame for the days between two changes of the
+    registry; filtering it again for each of 113 days cost a second)."""
+    seen: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}   # id → (the frame, kept alive; its filtered rows)
+    out = []
     for day in days:
-        sections = registry.water_sections(day)   # the registry of that day
-        # every section of the day classed at once (surface_water.classify_many: the values' classes and
-        # exceedance multiples as arrays), under the rules in force that day
-        found = {sid: means.get((sid, day), ({}, {})) for sid in sections.index}
-        day_targets = {sid: target_in_force(sid, day) for sid in sections.index}
-        keys, codes, values = [], [], []
-        for sid, (mine, _) in found.items():
-            keys += [sid] * len(mine)
-            codes += list(mine)
-            values += list(mine.values())
-        verdicts = surface_water.classify_many(keys, codes, values,
-                                               {sid: registry.water_body_type(sid) for sid in sections.index},
-                                               {sid: t.target_class for sid, t in day_targets.items()}, at=day)
-        for section_id, section in sections.iterrows():
-            mine, counts = found[section_id]
-            rows.append(surface_water_day_row(section_id, section, day, mine, counts, verdicts[section_id],
-                                              day_targets[section_id]))
+        whole = registry.sections(day)
+        if id(whole) not in seen:
+            seen[id(whole)] = (whole, of_day(day))
+        out.append((day, seen[id(whole)][1]))
+    return out
+
+
+def _means_of_days(observations: pd.DataFrame, ever: set, means_of) -> dict:
+    mine = observations[observations["station_id"].isin(ever)]
+    return _station_day_means(means_of(_day_keyed(mine)) if len(mine) else
+                              pd.DataFrame(columns=["station_id", "parameter", "mean", "count"]))
+
+
+def assess_surface_water_days(observations: pd.DataFrame, days) -> list[dict]:
+    """assess_surface_water_day for each of `days` (observations with partition_day), set-based
+    (issue 27): the section-days of all the days at once, in the one-day order. The days are grouped
+    by the rules in force on each (standards.rule_groups over SURFACE_WATER_DAY_TABLES); every
+    section-day of a group is classed in one call (surface_water.classify_many), and what a row reads
+    besides its own values is looked up once per distinct input: a section's water-body type, a
+    group's rule version, the status (surface_water.status_of) of each kind of day (classed or not,
+    the required indicators it has), the grade of a class, the Table 2 exceedances of a drinking-water
+    source's Table 2 values. Each row is surface_water_day_row's for that section-day
+    (tests/test_water_days_set_based.py)."""
+    days = sorted(days)
+    frames = _registries(days, registry.water_sections)   # the registry of each day
+    keys, columns = _registry_days(frames)
+    ever = {station_id for station_id, _ in keys}
+    means = _means_of_days(observations, ever, surface_water_daily_means)
+    found = [means.get(key, ({}, {})) for key in keys]
+    types = {station_id: registry.water_body_type(station_id) for station_id in ever}
+    targets = [target_in_force(station_id, day) for station_id, day in keys]   # the target in force that day
+    groups, rule_days = standards.rule_groups(SURFACE_WATER_DAY_TABLES, days)
+    group_of = dict(zip(days, groups))
+    verdicts: dict[int, surface_water.Verdict] = {}
+    for g, at in enumerate(rule_days):
+        members = [n for n, (_, day) in enumerate(keys) if group_of[day] == g]
+        row_keys, codes, values = [], [], []
+        for n in members:
+            row_keys += [n] * len(found[n][0])
+            codes += list(found[n][0])
+            values += list(found[n][0].values())
+        verdicts.update(surface_water.classify_many(row_keys, codes, values,
+                                                    {n: types[keys[n][0]] for n in members},
+                                                    {n: targets[n].target_class for n in members}, at=at))
+    versions = [standards.rule_version("surface_water", at).id for at in rule_days]
+    required = {}
+    statuses: dict[tuple, tuple] = {}
+    grades: dict[str | None, str | None] = {}
+    table_2 = tuple(surface_water.drinking_water_limits().index)
+    exceedances: dict[tuple, list] = {}
+    rows = []
+    for n, ((section_id, day), (values, counts), target) in enumerate(zip(keys, found, targets)):
+        g, water_body_type, verdict = group_of[day], types[section_id], verdicts[n]
+        if (water_body_type, g) not in required:
+            required[(water_body_type, g)] = surface_water.required_indicators(water_body_type, rule_days[g])
+        present = {code: values[code] for code in required[(water_body_type, g)] if code in values}
+        kind = (verdict.is_assessed, water_body_type, g, tuple(present))
+        if kind not in statuses:
+            statuses[kind] = surface_water.status_of(verdict, present, water_body_type, at=rule_days[g])
+        status, _ = statuses[kind]
+        if verdict.water_class not in grades:
+            grades[verdict.water_class] = verdict.grade
+        used = int(sum(count for p, count in counts.items() if p in verdict.parameter_classes))
+        is_compliant = surface_water.verdict_under(status, verdict.is_compliant)
+        row = with_target(_assessment_row(section_id, day, "surface_water", SURFACE_WATER_STANDARD, verdict,
+                                          target.target_class, is_compliant, grades[verdict.water_class], used,
+                                          columns["is_cross_boundary"][n], status, versions[g]), target)
+        if columns["is_drinking_water_source"][n]:
+            items = tuple((code, values[code]) for code in table_2 if code in values)
+            if items not in exceedances:
+                exceedances[items] = surface_water.drinking_water_exceedances(dict(items))
+            _add_drinking_water_items(row, values, exceedances[items])
+        rows.append(row)
     return rows
 
 
 def assess_seawater_days(observations: pd.DataFrame, days) -> list[dict]:
-    """assess_seawater_day for each of `days` (observations with partition_day)."""
+    """assess_seawater_day for each of `days` (observations with partition_day), set-based (issue
+    27): the point-days of all the days at once, in the one-day order, the days grouped by the rules
+    in force on each (standards.rule_groups over the seawater tables), each distinct point-day
+    (its values, its target class, its rules) classed once (seawater.classify). Each row is
+    seawater_day_row's for that point-day (tests/test_water_days_set_based.py)."""
     days = sorted(days)
-    ever = set().union(*(registry.sea_points(day).index for day in days)) if days else set()
-    mine = observations[observations["station_id"].isin(ever)]
-    means = _station_day_means(daily_means(_day_keyed(mine)) if len(mine) else
-                               pd.DataFrame(columns=["station_id", "parameter", "mean", "count"]))
+    frames = _registries(days, registry.sea_points)
+    keys, columns = _registry_days(frames)
+    means = _means_of_days(observations, {point_id for point_id, _ in keys}, daily_means)
+    groups, rule_days = standards.rule_groups(standards.DOMAIN_TABLES["seawater"], days)
+    group_of = dict(zip(days, groups))
+    versions = [standards.rule_version("seawater", at).id for at in rule_days]
+    verdicts: dict[tuple, seawater.Verdict] = {}
     rows = []
-    for day in days:
-        for point_id, point in registry.sea_points(day).iterrows():
-            values, counts = means.get((point_id, day), ({}, {}))
-            rows.append(seawater_day_row(point_id, point, day, values, counts))
+    for n, (point_id, day) in enumerate(keys):
+        values, counts = means.get((point_id, day), ({}, {}))
+        target, g = target_in_force(point_id, day), group_of[day]
+        kind = (tuple(values.items()), target.target_class, g)
+        if kind not in verdicts:
+            verdicts[kind] = seawater.classify(values, target.target_class, at=rule_days[g])
+        verdict = verdicts[kind]
+        used = int(sum(count for p, count in counts.items() if p in verdict.parameter_classes))
+        rows.append(with_target(_assessment_row(point_id, day, "seawater", SEAWATER_STANDARD, verdict,
+                                                target.target_class, verdict.is_compliant, None, used,
+                                                columns["is_cross_boundary"][n], rule_version=versions[g]), target))
     return rows
 
 
