@@ -247,8 +247,15 @@ def station_day_basis(day: date, stations: list[str], assessable) -> str:
     """What a day's stored daily values were computed under: the QC flags assessed, the registry's
     air stations (which station_days_of_year keeps) and the day's validity rules (air_validity.csv
     version and its numbers). A day stored under another basis is computed again."""
+    return _basis(day, _stations_key(stations), assessable)
+
+
+def _stations_key(stations: list[str]) -> str:
+    return hashlib.sha1("\n".join(sorted(stations)).encode()).hexdigest()[:16]
+
+
+def _basis(day: date, stations_key: str, assessable) -> str:
     start = standards.version_start("air_validity", day)
-    stations_key = hashlib.sha1("\n".join(sorted(stations)).encode()).hexdigest()[:16]
     rules = ",".join(f"{k}={v}" for k, v in sorted(air_quality.validity(day).items()))
     return f"flags={';'.join(sorted(assessable))}|stations={stations_key}|air_validity@{start.isoformat()}:{rules}"
 
@@ -267,7 +274,8 @@ def station_days_of_year(engine, first: date, last: date, assessable=ASSESSABLE_
 
     stations = list(registry.air_stations().index)
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    bases = {day: station_day_basis(day, stations, assessable) for day in days}
+    key = _stations_key(stations)
+    bases = {day: _basis(day, key, assessable) for day in days}
     stored = air_annual_store.station_day_bases(engine, first, last)
     changed = set(changed)
     stale = [day for day in days if day in changed or stored.get(day) != bases[day]]
