@@ -272,6 +272,12 @@ def test_at_beibu_scope_the_overview_has_no_province_filter(world, monkeypatch):
     air = next(k for k in app.callback_map if "air-calendar.figure" in k)
     assert [i["id"] for i in app.callback_map[air]["inputs"]][:1] == ["air-city"]
     assert not any("section-pick.options" in k for k in app.callback_map)
+    # nor on the cross-boundary, reservoir and coastal pages: their inputs as before
+    for prefix, own in (("cross", ["cross-end"]), ("reservoir", ["reservoir-range", "reservoir-range"]),
+                        ("coastal", ["coastal-range", "coastal-range"])):
+        key = next(k for k in app.callback_map if PAGE_CALLBACKS[prefix] in k)
+        assert [i["id"] for i in app.callback_map[key]["inputs"]] == own
+        assert f"{prefix}-city.options" not in key
 
 
 def test_at_national_scope_the_pages_draw_in_chromium_with_the_filters_and_no_error(national):
@@ -293,9 +299,174 @@ def test_at_national_scope_the_pages_draw_in_chromium_with_the_filters_and_no_er
             session.open("/?province=" + BEIJING)
             kpi = session.page.locator("#overview-kpi").inner_text()
             assert BEIJING in kpi and GUANGXI not in kpi and "南宁市" not in kpi
-            for path in ("/air", "/section"):
+            for path in ("/air", "/section", "/cross-boundary", "/reservoirs", "/coastal"):
                 session.open(path)
-                assert session.page.locator("#air-province, #section-province").count() == 1, path
+                assert session.page.locator("#air-province, #section-province, #cross-province, #reservoir-province, "
+                                            "#coastal-province").count() == 1, path
+            assert session.errors == [] and session.outside == []
+        finally:
+            session.close()
+            chromium.close()
+
+
+# ---- the cross-boundary, reservoir and coastal pages (issue 27): the same filters, by one helper ----
+
+PAGE_CALLBACKS = {"cross": "cross-strip.figure", "reservoir": "reservoir-classes.figure",
+                  "coastal": "coastal-bays.figure"}
+PAGE_TABLES = {"cross": "cross-table", "reservoir": "reservoir-table", "coastal": "coastal-points"}
+
+
+def page_callback(client, app, prefix: str, province: str = "", city: str = "", status: int = 200) -> dict:
+    """A page's callback as the browser asks for it: its own inputs unset, the province and city given."""
+    key = next(k for k in app.callback_map if PAGE_CALLBACKS[prefix] in k)
+    values = {f"{prefix}-province": province, f"{prefix}-city": city}
+    inputs = [{"id": i["id"], "property": i["property"], "value": values.get(i["id"])}
+              for i in app.callback_map[key]["inputs"]]
+    outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1].split("@")[0]}
+               for o in key.strip(".").split("...")]
+    answer = client.post("/_dash-update-component", json={
+        "output": key, "outputs": outputs, "inputs": inputs,
+        "state": [{"id": "url", "property": "search", "value": ""}], "changedPropIds": []})
+    assert answer.status_code == status, answer.data[:300]
+    return json.loads(answer.data)["response"] if status == 200 else {}
+
+
+def _registry_sections(world) -> pd.DataFrame:
+    from warehouse import db, queries
+
+    return queries.stations(db.engine_for(world["url"])).set_index("station_id")
+
+
+def _crossing_names(world, province: str | None = None) -> set[str]:
+    stations = _registry_sections(world)
+    crossing = stations[stations["is_cross_boundary"].fillna(False).astype(bool)
+                        & stations["station_type"].isin(["river", "lake-reservoir"])]
+    provinces = places.provinces_of(crossing.reset_index())
+    crossing = crossing[(provinces == province).to_numpy()] if province else crossing
+    return {f"{r.name_zh} ({r.water_body})" for r in crossing.itertuples()}
+
+
+def _city_values(response, prefix: str) -> set[str]:
+    return {o["value"] for o in response[f"{prefix}-city"]["options"]} - {""}
+
+
+@pytest.fixture(scope="module")
+def with_beibu_days(world):
+    """The world and the Beibu simulator's day (its sections, reservoirs, coastal points and stations, as
+    `envmon backfill` loads them), so that the cross-boundary, reservoir and coastal pages have rows.
+    Used only by the tests below it (the ones above see the world as the national feeds made it)."""
+    from pipelines.config import load_settings
+    from pipelines.ingest import history
+
+    saved = {k: os.environ.get(k) for k in ("ENVMON_SCOPE", "ENVMON_HOME", "ENVMON_WAREHOUSE_URL")}
+    os.environ.update({"ENVMON_SCOPE": "national", "ENVMON_HOME": str(world["home"]),
+                       "ENVMON_WAREHOUSE_URL": world["url"]})
+    try:
+        history.backfill(DAY, DAY, load_settings(), workers=0)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return world
+
+
+@pytest.fixture
+def beibu_days(with_beibu_days, monkeypatch):
+    monkeypatch.setenv("ENVMON_SCOPE", "national")
+    return with_beibu_days
+
+
+def test_at_national_scope_the_cross_boundary_board_filters_by_province_and_city(beibu_days):
+    national = beibu_days
+    app = national["app"]
+    client = _client(app, "region")
+    guangdong = _crossing_names(national, "广东省")
+    assert guangdong and _crossing_names(national, GUANGXI)       # the registry's sections on both sides
+    every = {row["断面"] for row in page_callback(client, app, "cross")["cross-table"]["data"]}
+    assert every == _crossing_names(national)
+    answer = page_callback(client, app, "cross", province="广东省")
+    assert {row["断面"] for row in answer["cross-table"]["data"]} == guangdong
+    assert _city_values(answer, "cross") == {"湛江市"}               # the city list follows the province
+    guangxi = page_callback(client, app, "cross", province=GUANGXI)
+    assert {row["断面"] for row in guangxi["cross-table"]["data"]} == _crossing_names(national, GUANGXI)
+    assert "湛江市" not in _city_values(guangxi, "cross")
+    yulin = page_callback(client, app, "cross", city="玉林市")
+    assert yulin["cross-table"]["data"] and {row["断面"] for row in yulin["cross-table"]["data"]} < every
+    # the download is the same rows, made again on the server for the same user
+    body = client.get("/download/cross-boundary/board.csv?province=%E5%B9%BF%E4%B8%9C%E7%9C%81").get_data(as_text=True)
+    assert all(name in body for name in guangdong) and not any(n in body for n in _crossing_names(national, GUANGXI))
+    # a province outside the user's stations: refused, by callback and by download
+    page_callback(client, app, "cross", province=BEIJING, status=403)
+    nanning = _client(app, "nanning")
+    page_callback(nanning, app, "cross", province="广东省", status=403)
+    assert nanning.get("/download/cross-boundary/board.csv?province=%E5%B9%BF%E4%B8%9C%E7%9C%81").status_code == 403
+
+
+def test_at_national_scope_the_reservoir_and_coastal_pages_filter_by_province_and_city(beibu_days):
+    national = beibu_days
+    app = national["app"]
+    client = _client(app, "region")
+    stations = _registry_sections(national)
+    reservoirs = stations[stations["station_type"] == "lake-reservoir"]
+    reservoirs = reservoirs.assign(province=places.provinces_of(reservoirs.reset_index()).to_numpy())
+    every = page_callback(client, app, "reservoir")
+    assert {row["水库"] for row in every["reservoir-table"]["data"]} == set(reservoirs["name_zh"])
+    guangdong = page_callback(client, app, "reservoir", province="广东省")
+    assert {row["水库"] for row in guangdong["reservoir-table"]["data"]} == \
+        set(reservoirs.loc[reservoirs["province"] == "广东省", "name_zh"])
+    assert _city_values(guangdong, "reservoir") == set(reservoirs.loc[reservoirs["province"] == "广东省", "city"])
+    beihai = page_callback(client, app, "reservoir", province=GUANGXI, city="北海市")
+    assert {row["水库"] for row in beihai["reservoir-table"]["data"]} == \
+        set(reservoirs.loc[reservoirs["city"] == "北海市", "name_zh"])
+    assert _city_values(beihai, "reservoir") == set(reservoirs.loc[reservoirs["province"] == GUANGXI, "city"])
+    points = stations[stations["station_type"] == "sea"]
+    coastal = page_callback(client, app, "coastal")
+    assert {row["点位"] for row in coastal["coastal-points"]["data"]} == set(points["name_zh"])
+    assert _city_values(coastal, "coastal") == set(points["city"])
+    qinzhou = page_callback(client, app, "coastal", city="钦州市")
+    assert {row["点位"] for row in qinzhou["coastal-points"]["data"]} == \
+        set(points.loc[points["city"] == "钦州市", "name_zh"])
+    assert {row["海湾"] for row in qinzhou["coastal-bay-table"]["data"]} == \
+        set(points.loc[points["city"] == "钦州市", "water_body"])
+    # the downloads: the same rows, made again on the server for the same user
+    body = client.get("/download/reservoirs/table.csv?province=%E5%B9%BF%E4%B8%9C%E7%9C%81").get_data(as_text=True)
+    assert "鹤地水库" in body and "合浦水库" not in body
+    # the user's stations hold no reservoir of Beijing and no coastal point of Guangdong: refused
+    page_callback(client, app, "reservoir", province=BEIJING, status=403)
+    page_callback(client, app, "coastal", province="广东省", status=403)
+    nanning = _client(app, "nanning")
+    page_callback(nanning, app, "reservoir", province="广东省", status=403)
+    page_callback(nanning, app, "reservoir", city="北海市", status=403)
+    assert nanning.get("/download/coastal/points.csv?city=%E9%92%A6%E5%B7%9E%E5%B8%82").status_code == 403
+
+
+def test_at_national_scope_the_cross_boundary_reservoir_and_coastal_pages_filter_in_chromium(beibu_days):
+    """In a real browser under the app's CSP: each page opened with a province (or city) in its address
+    draws its dropdowns with it chosen and its table narrowed to it."""
+    from tests.test_app_security import REPORT_VIOLATIONS
+    from tests.test_dashboard_app_browser import CHROMIUM, CHROMIUM_FLAGS, Session
+    from playwright.sync_api import sync_playwright
+
+    national = beibu_days
+    with fixture.running_dashboard(national["home"], national["url"], national["users"], "national-pages") as base, \
+            sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        session = Session(chromium, base)
+        try:
+            session.context.add_init_script(REPORT_VIOLATIONS)
+            session.login("region")
+            session.open("/cross-boundary?province=广东省")
+            board = session.page.locator("#cross-table").inner_text()
+            assert "鹤地水库" in board and "东兴" not in board
+            assert "广东省" in session.page.locator("#cross-province").inner_text()
+            session.open("/reservoirs?province=广东省")
+            table = session.page.locator("#reservoir-table").inner_text()
+            assert "鹤地水库" in table and "合浦水库" not in table
+            session.open("/coastal?city=钦州市")
+            points = session.page.locator("#coastal-points").inner_text()
+            assert "茅尾海" in points and "廉州湾" not in points
             assert session.errors == [] and session.outside == []
         finally:
             session.close()

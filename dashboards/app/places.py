@@ -58,3 +58,72 @@ def city_options(visible: pd.DataFrame, province: str | None, all_label: str, na
     shown = visible if not province else visible[visible["province"] == province]
     cities = sorted(c for c in set(shown["city"].fillna("")) if c)
     return [{"label": all_label, "value": ""}] + [{"label": name(c), "value": c} for c in cities]
+
+
+# ---- the filters as a page lays them out and its callback reads them (one implementation for every page) ----
+
+def place(context, keep=None) -> tuple[pd.DataFrame, str | None, str | None]:
+    """The stations the page lists among the user's (`keep`: a boolean mask over context.visible, None:
+    all), with their provinces, and the province and city asked for in the page's params (a 403
+    outside them: `chosen`)."""
+    visible = context.visible if keep is None else context.visible[keep(context.visible).to_numpy(dtype=bool)]
+    visible = with_provinces(visible)
+    province, city = chosen(visible, context.param("province"), context.param("city"))
+    return visible, province, city
+
+
+def cities_of(visible: pd.DataFrame, province: str | None, lang: str) -> list[dict]:
+    """The city list of the province chosen, in the page's language."""
+    from dashboards.app.data import city_name
+    from dashboards.app.i18n import t
+
+    return city_options(visible, province, t("all_cities", lang), lambda c: city_name(c, lang))
+
+
+def filter_dropdowns(prefix: str, visible: pd.DataFrame, province: str | None, city: str | None, lang: str) -> list:
+    """The province and city dropdowns (ids `{prefix}-province`, `{prefix}-city`) of a page at national
+    scope: the provinces and cities of `visible` (the page's stations among the user's)."""
+    from dash import dcc, html
+
+    from dashboards.app.i18n import t
+
+    return [
+        html.Label([t("province", lang), dcc.Dropdown(
+            id=f"{prefix}-province", options=province_options(visible, t("all_provinces", lang)),
+            value=province or "", clearable=False, style={"width": "200px"})]),
+        html.Label([t("city", lang), dcc.Dropdown(
+            id=f"{prefix}-city", options=cities_of(visible, province, lang), value=city or "", clearable=False,
+            style={"width": "200px"})]),
+    ]
+
+
+def filter_inputs(prefix: str) -> list:
+    """The dropdowns as a callback's last Inputs (after the page's own): none at beibu scope."""
+    from dash import Input
+
+    return [Input(f"{prefix}-province", "value"), Input(f"{prefix}-city", "value")] if national() else []
+
+
+def filter_outputs(prefix: str) -> list:
+    """The city list as a callback's Output (it follows the province): none at beibu scope."""
+    from dash import Output
+
+    return [Output(f"{prefix}-city", "options")] if national() else []
+
+
+def take(params: dict, values) -> None:
+    """Put the dropdowns' values, as the callback received them (filter_inputs), into the page's params."""
+    if values:
+        province, city = values
+        params.update(province=province or None, city=city or None)
+
+
+def answered(context, params: dict, keep=None) -> list:
+    """At national scope: the province and city the page was drawn with (a 403 outside the user's
+    stations; a city of another province dropped) put back into `params`, and the city list to answer
+    (filter_outputs); at beibu scope nothing."""
+    if not national():
+        return []
+    visible, province, city = place(context, keep)
+    params.update(province=province, city=city)
+    return [cities_of(visible, province, context.lang)]

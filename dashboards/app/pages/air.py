@@ -26,9 +26,7 @@ def _stations(context) -> pd.DataFrame:
 
 
 def _national_place(context):
-    visible = places.with_provinces(context.visible[(context.visible["station_type"] == "air").to_numpy()])
-    province, city = places.chosen(visible, context.param("province"), context.param("city"))
-    return visible, province, city
+    return places.place(context, lambda stations: stations["station_type"] == "air")
 
 
 def _range(context):
@@ -83,19 +81,16 @@ def render(context, rest):
     start, end = _range(context)
     if places.national():
         visible, province, city = _national_place(context)
-        options = places.city_options(visible, province, t("all_cities", lang), lambda c: city_name(c, lang))
-        chosen = [html.Label([t("province", lang), dcc.Dropdown(
-            id="air-province", options=places.province_options(visible, t("all_provinces", lang)),
-            value=province or "", clearable=False, style={"width": "200px"})])]
+        chosen = places.filter_dropdowns("air", visible, province, city, lang)
     else:
         cities = sorted(set(context.visible[context.visible["station_type"] == "air"]["city"]), key=SIX_CITIES.index)
         options = [{"label": t("all_cities", lang), "value": ""}] + [{"label": city_name(c, lang), "value": c} for c in cities]
-        chosen, city = [], context.param("city")
+        city = context.param("city")
+        chosen = [html.Label([t("city", lang), dcc.Dropdown(id="air-city", options=options, value=city or "",
+                                                            clearable=False, style={"width": "200px"})])]
     body = [
         html.Div([
             *chosen,
-            html.Label([t("city", lang), dcc.Dropdown(id="air-city", options=options, value=city or "",
-                                                      clearable=False, style={"width": "200px"})]),
             html.Label([t("period", lang), components.date_range("air-range", None, None, start, end)]),
             html.Label([t("pollutant", lang), dcc.Dropdown(id="air-pollutant", options=[
                 {"label": display.POLLUTANT_LABELS.get(code, code), "value": code} for code in POLLUTANTS],
@@ -145,9 +140,7 @@ def register_national(app, current_context) -> None:
         params.update(province=province, city=city)
         calendar, series = figures_for(context)
         return (calendar, series, *components.table_outputs("air-table", daily_table(context), "air/daily", context),
-                places.city_options(visible, province, t("all_cities", context.lang),
-                                    lambda c: city_name(c, context.lang)),
-                components.search_string(params))
+                places.cities_of(visible, province, context.lang), components.search_string(params))
 
 
 # --- the HJ 663 annual statistics, as stored (pipelines.assessment.air_annual; issue 20) ----------

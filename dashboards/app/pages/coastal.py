@@ -7,7 +7,7 @@ from datetime import timedelta
 import pandas as pd
 from dash import Input, Output, State, html
 
-from dashboards.app import components, figures
+from dashboards.app import components, figures, places
 from dashboards.app.data import parse_day
 from dashboards.app.i18n import t
 from pipelines import display
@@ -15,7 +15,15 @@ from pipelines import display
 GOOD = ("一类", "二类")
 
 
+def _kept(stations: pd.DataFrame) -> pd.Series:
+    return stations["station_type"] == "sea"
+
+
 def _points(context) -> pd.DataFrame:
+    """The user's coastal points; at national scope those of the province and city chosen
+    (dashboards/app/places.py: a 403 outside the user's points)."""
+    if places.national():
+        return places.narrowed(*places.place(context, _kept))
     return context.visible[context.visible["station_type"] == "sea"]
 
 
@@ -93,7 +101,9 @@ def render(context, rest):
     lang = context.lang
     start, end = _range(context)
     body = [
-        html.Div([html.Label([t("period", lang), components.date_range("coastal-range", None, None, start, end)])],
+        html.Div([*(places.filter_dropdowns("coastal", *places.place(context, _kept), lang) if places.national()
+                    else []),
+                  html.Label([t("period", lang), components.date_range("coastal-range", None, None, start, end)])],
                  className="filters"),
         components.graph("coastal-bays", components.PENDING),
         components.data_table("coastal-bay-table", None, "coastal/bays", context),
@@ -104,18 +114,22 @@ def render(context, rest):
 
 def register(app, current_context) -> None:
     @app.callback(Output("coastal-bays", "figure"), *components.table_targets("coastal-bay-table"),
-                  *components.table_targets("coastal-points"), Output("url", "search", allow_duplicate=True),
+                  *components.table_targets("coastal-points"), *places.filter_outputs("coastal"),
+                  Output("url", "search", allow_duplicate=True),
                   Input("coastal-range", "start_date"), Input("coastal-range", "end_date"),
-                  State("url", "search"), prevent_initial_call="initial_duplicate")
-    def update(start, end, search):
+                  *places.filter_inputs("coastal"), State("url", "search"), prevent_initial_call="initial_duplicate")
+    def update(start, end, *rest):
+        *place, search = rest
         params = components.parse_search(search)
         params.update({"from": (start or "")[:10] or None, "to": (end or "")[:10] or None})
+        places.take(params, place)
         context = current_context(params)
+        cities = places.answered(context, params, _kept)
         shares = _bay_shares(context)
         return (bay_figure(context, shares),
                 *components.table_outputs("coastal-bay-table", bay_table(context, shares), "coastal/bays", context),
                 *components.table_outputs("coastal-points", point_table(context), "coastal/points", context),
-                components.search_string(params))
+                *cities, components.search_string(params))
 
 
 TABLES = {"bays": lambda context: bay_table(context), "points": point_table}

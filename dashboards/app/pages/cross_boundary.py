@@ -9,7 +9,7 @@ from datetime import date
 import pandas as pd
 from dash import Input, Output, State, dcc, html
 
-from dashboards.app import components, figures
+from dashboards.app import components, figures, places
 from dashboards.app.data import parse_day
 from dashboards.app.i18n import TEXT, t, value_text
 from pipelines import display
@@ -72,9 +72,24 @@ def _end(context) -> date | None:
     return min(chosen, latest) if chosen and latest else chosen
 
 
+def _crossing(stations: pd.DataFrame) -> pd.Series:
+    return stations["is_cross_boundary"].fillna(False).astype(bool) & stations["station_type"].isin(
+        ["river", "lake-reservoir"])
+
+
 def _sections(context) -> pd.DataFrame:
+    """The user's cross-boundary sections; at national scope those of the province and city chosen
+    (dashboards/app/places.py: a 403 outside the user's sections)."""
+    if places.national():
+        return places.narrowed(*places.place(context, _crossing))
     visible = context.visible
     return visible[visible["is_cross_boundary"].astype(bool) & visible["station_type"].isin(["river", "lake-reservoir"])]
+
+
+def _filters(context) -> list:
+    """The province and city dropdowns at national scope (issue 27), none at beibu scope."""
+    return places.filter_dropdowns("cross", *places.place(context, _crossing), context.lang) if places.national() \
+        else []
 
 
 def board(context, end: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[date]]:
@@ -155,7 +170,7 @@ def render(context, rest):
                                       + components.search_string({"lang": context.param("lang")})))
                      for _, s in _sections(context).iterrows()], className="section-links")
     body = [
-        html.Div([html.Label([t("period", lang) + " (→)", dcc.DatePickerSingle(
+        html.Div([*_filters(context), html.Label([t("period", lang) + " (→)", dcc.DatePickerSingle(
             id="cross-end", date=end, display_format="YYYY-MM", max_date_allowed=end)])], className="filters"),
         components.graph("cross-strip", components.PENDING),
         components.data_table("cross-table", None, "cross-boundary/board", context,
@@ -170,19 +185,23 @@ def render(context, rest):
 
 def register(app, current_context) -> None:
     @app.callback(Output("cross-strip", "figure"), *components.table_targets("cross-table"),
-                  Output("url", "search", allow_duplicate=True),
-                  Input("cross-end", "date"), State("url", "search"), prevent_initial_call="initial_duplicate")
-    def update(end, search):
+                  *places.filter_outputs("cross"), Output("url", "search", allow_duplicate=True),
+                  Input("cross-end", "date"), *places.filter_inputs("cross"), State("url", "search"),
+                  prevent_initial_call="initial_duplicate")
+    def update(end, *rest):
+        *place, search = rest
         params = components.parse_search(search)
         params["end"] = (end or "")[:10] or None
+        places.take(params, place)
         context = current_context(params)
+        cities = places.answered(context, params, _crossing)
         chosen = _end(context)
         sections, monthly, months = board(context, chosen)
         figure = figures.class_strip(sections, monthly, months, context.lang) if months else figures.empty(
             t("no_data", context.lang))
         table = board_table(context, chosen).drop(columns=["section_id"])
         return (figure, *components.table_outputs("cross-table", table, "cross-boundary/board", context),
-                components.search_string(params))
+                *cities, components.search_string(params))
 
 
 TABLES = {"board": lambda context: board_table(context)}

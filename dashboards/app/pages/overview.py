@@ -233,9 +233,7 @@ def register(app, current_context) -> None:
 def national_place(context) -> tuple[pd.DataFrame, str | None, str | None]:
     """The user's stations with their provinces, and the province and city chosen (refused with a 403
     where outside them: dashboards/app/places.py)."""
-    visible = places.with_provinces(context.visible)
-    province, city = places.chosen(visible, context.param("province"), context.param("city"))
-    return visible, province, city
+    return places.place(context)
 
 
 def _among(series: pd.Series, values) -> pd.Series:
@@ -340,13 +338,7 @@ def render_national(context, rest):
     filters = html.Div([
         html.Label([t("as_of", lang), dcc.DatePickerSingle(id="overview-day", date=day, min_date_allowed=first,
                                                            max_date_allowed=latest, display_format="YYYY-MM-DD")]),
-        html.Label([t("province", lang), dcc.Dropdown(
-            id="overview-province", options=places.province_options(visible, t("all_provinces", lang)),
-            value=province or "", clearable=False, style={"width": "200px"})]),
-        html.Label([t("city", lang), dcc.Dropdown(
-            id="overview-city", options=places.city_options(visible, province, t("all_cities", lang),
-                                                            lambda c: city_name(c, lang)),
-            value=city or "", clearable=False, style={"width": "200px"})]),
+        *places.filter_dropdowns("overview", visible, province, city, lang),
         html.Span(stated, className="hint", id="latest-days"),
     ], className="filters")
     return _laid_out(filters, days, "kpi_title_national", context)
@@ -372,9 +364,7 @@ def register_national(app, current_context) -> None:
                 *components.table_outputs("overview-kpi", national_kpi_table(context, chosen, shown, province),
                                           "overview/kpi", context),
                 *components.table_outputs("overview-cross", crossing, "overview/cross", context),
-                places.city_options(visible, province, t("all_cities", context.lang),
-                                    lambda c: city_name(c, context.lang)),
-                components.search_string(params))
+                places.cities_of(visible, province, context.lang), components.search_string(params))
 
 
 def _kpi_download(context) -> pd.DataFrame:

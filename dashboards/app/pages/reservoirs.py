@@ -8,7 +8,7 @@ from datetime import timedelta
 import pandas as pd
 from dash import Input, Output, State, dcc, html
 
-from dashboards.app import components, figures
+from dashboards.app import components, figures, places
 from dashboards.app.data import city_name, parse_day
 from dashboards.app.i18n import t, value_text
 from pipelines import display
@@ -18,7 +18,15 @@ from warehouse.queries import month_bounds
 TLI_PARAMETERS = ("chla", "tp", "tn", "sd", "codmn")
 
 
+def _kept(stations: pd.DataFrame) -> pd.Series:
+    return stations["station_type"] == "lake-reservoir"
+
+
 def _reservoirs(context) -> pd.DataFrame:
+    """The user's reservoirs; at national scope those of the province and city chosen
+    (dashboards/app/places.py: a 403 outside the user's reservoirs)."""
+    if places.national():
+        return places.narrowed(*places.place(context, _kept))
     return context.visible[context.visible["station_type"] == "lake-reservoir"]
 
 
@@ -85,7 +93,9 @@ def render(context, rest):
     lang = context.lang
     start, end = _range(context)
     body = [
-        html.Div([html.Label([t("period", lang), components.date_range("reservoir-range", None, None, start, end)])],
+        html.Div([*(places.filter_dropdowns("reservoir", *places.place(context, _kept), lang) if places.national()
+                    else []),
+                  html.Label([t("period", lang), components.date_range("reservoir-range", None, None, start, end)])],
                  className="filters"),
         components.graph("reservoir-classes", components.PENDING),
         components.data_table("reservoir-table", None, "reservoirs/table", context),
@@ -96,17 +106,20 @@ def render(context, rest):
 
 def register(app, current_context) -> None:
     @app.callback(Output("reservoir-classes", "figure"), *components.table_targets("reservoir-table"),
-                  Output("url", "search", allow_duplicate=True),
+                  *places.filter_outputs("reservoir"), Output("url", "search", allow_duplicate=True),
                   Input("reservoir-range", "start_date"), Input("reservoir-range", "end_date"),
-                  State("url", "search"), prevent_initial_call="initial_duplicate")
-    def update(start, end, search):
+                  *places.filter_inputs("reservoir"), State("url", "search"), prevent_initial_call="initial_duplicate")
+    def update(start, end, *rest):
+        *place, search = rest
         params = components.parse_search(search)
         params.update({"from": (start or "")[:10] or None, "to": (end or "")[:10] or None})
+        places.take(params, place)
         context = current_context(params)
+        cities = places.answered(context, params, _kept)
         first, last = _range(context)
         return (class_figure(context, first, last),
                 *components.table_outputs("reservoir-table", reservoir_table(context), "reservoirs/table", context),
-                components.search_string(params))
+                *cities, components.search_string(params))
 
 
 TABLES = {"table": reservoir_table}

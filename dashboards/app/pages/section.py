@@ -149,9 +149,7 @@ def _options(sections: pd.DataFrame, lang: str) -> list[dict]:
 def _national_sections(context) -> tuple[pd.DataFrame, pd.DataFrame, str | None, str | None]:
     """National scope (issue 27): the user's sections with provinces, those of the province and city
     chosen (refused outside the user's stations), and the two chosen."""
-    visible = context.visible
-    visible = places.with_provinces(visible[(visible["station_type"] != "air").to_numpy()])
-    province, city = places.chosen(visible, context.param("province"), context.param("city"))
+    visible, province, city = places.place(context, lambda stations: stations["station_type"] != "air")
     return visible, places.narrowed(visible, province, city), province, city
 
 
@@ -162,13 +160,7 @@ def _picker(context):
             context.visible, lang), style={"width": "420px"})])], className="filters")
     visible, shown, province, city = _national_sections(context)
     return html.Div([
-        html.Label([t("province", lang), dcc.Dropdown(
-            id="section-province", options=places.province_options(visible, t("all_provinces", lang)),
-            value=province or "", clearable=False, style={"width": "200px"})]),
-        html.Label([t("city", lang), dcc.Dropdown(
-            id="section-city", options=places.city_options(visible, province, t("all_cities", lang),
-                                                           lambda c: city_name(c, lang)),
-            value=city or "", clearable=False, style={"width": "200px"})]),
+        *places.filter_dropdowns("section", visible, province, city, lang),
         html.Label([t("section", lang), dcc.Dropdown(id="section-pick", options=_options(shown, lang),
                                                      style={"width": "420px"})])], className="filters")
 
@@ -257,9 +249,7 @@ def register(app, current_context) -> None:
             params.update(province=province or None, city=city or None)
             context = current_context(params)
             visible, shown, province, _ = _national_sections(context)
-            return (_options(shown, context.lang),
-                    places.city_options(visible, province, t("all_cities", context.lang),
-                                        lambda c: city_name(c, context.lang)))
+            return _options(shown, context.lang), places.cities_of(visible, province, context.lang)
 
 
 TABLES = {"quarantine": quarantine_table, "daily": daily_table}
