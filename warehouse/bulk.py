@@ -207,6 +207,7 @@ def observations_between(engine: Engine, first: date, last: date, excluded_sourc
 # COPY (or one executemany) per table, one upsert for the keys that were there already.
 
 import uuid  # noqa: E402 - the archive path's own imports, kept with it
+from concurrent.futures import Future  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 
 from sqlalchemy import Text, and_, delete, func, true, type_coerce  # noqa: E402
@@ -340,12 +341,14 @@ def observations_of_days(engine: Engine, days, columns: list[str] | None = None)
 class PayloadRows:
     """What one payload of a batch stores: its QC'd good rows (with partition_day), its
     quarantined rows (with partition_day), what the publisher reported (with envmon's own), and
-    the row of the payload log it leaves `stored` (days, counts, encoding, notes)."""
+    the row of the payload log it leaves `stored` (days, counts, encoding, notes). `published` may
+    be a Future the caller resolves while store_batch loads the rest in another thread: store_batch
+    waits for it inside its transaction, and a Future that fails rolls the whole batch back."""
     payload_id: int
     batch_id: str
     good: pd.DataFrame
     quarantined: pd.DataFrame
-    published: pd.DataFrame | None
+    published: pd.DataFrame | None | Future
     log: dict
     revised: int = 0
     days: list = field(default_factory=list)   # the partitions it touches: days of good and quarantined rows
@@ -459,7 +462,9 @@ def store_batch(engine: Engine, source: str, domain: str, suite_name: str, paylo
     new, revised and unchanged observations; each PayloadRows gets its `revised`. The actions of
     stewardship in force are applied to the rows written (a withdrawn value stays so), and
     `after_merge(connection)`, if given, runs in the same transaction once the rows are merged (a
-    lab's complete statement, pipelines/statements.py)."""
+    lab's complete statement, pipelines/statements.py). A payload's `published` given as a Future
+    is waited for after the observations, quarantine and partition log are written: the caller
+    computes it in its own thread while this one (pipelines/ingest/batches.py) waits on the COPY."""
     o, q, log = schema.observations, schema.quarantine, schema.partition_log
     touched = sorted({day for p in payloads for day in p.days})
     db.ensure_observation_partitions(engine, touched)
@@ -503,6 +508,9 @@ def store_batch(engine: Engine, source: str, domain: str, suite_name: str, paylo
         if after_merge is not None:
             after_merge(connection)
         _write_partition_log(connection, source, domain, suite_name, payloads, touched)
+        for p in payloads:  # computed meanwhile in the caller's thread: waited for here, under the locks
+            if isinstance(p.published, Future):
+                p.published = p.published.result()
         published = [p.published.assign(payload_id=p.payload_id) for p in payloads
                      if p.published is not None and len(p.published)]
         if published:

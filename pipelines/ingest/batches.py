@@ -9,7 +9,9 @@ one frame (Great Expectations; the duplicate test stays within each payload), qu
 each against what the warehouse and the batch's earlier payloads hold before it (exactly the
 neighbours it would have had, ingested alone), and stored in ONE transaction
 (warehouse/bulk.store_batch: one COPY per table, the merge of every touched partition done
-set-based, the payloads all `stored` at its commit, or none of them). The days the run touched are
+set-based, the payloads all `stored` at its commit, or none of them; on PostgreSQL that transaction
+runs in a thread of its own, waiting on the server's COPY, while this one writes the Data Docs and
+compares the published results, which it waits for before it commits: _Loading). The days the run touched are
 assessed once, at the end, set-based and a month at a time (assess_days), then the payloads are
 marked `loaded`. Memory follows the batch, not the archive: a payload is read when its batch is
 made, and let go when it is stored.
@@ -28,8 +30,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import threading
 import time
 from collections import defaultdict
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -458,8 +462,6 @@ def _store(engine, source: str, batch: list[_Logged], settings: Settings, outcom
     domain = SOURCE_DOMAINS[source]
     with outcome.clock.stage("validate"):
         split, suite_name = _validate(source, batch)
-    with outcome.clock.stage("data_docs"):   # every validation path writes its Data Docs (issue 25)
-        data_docs.build_payload_docs(settings, data_docs.payload_site(settings, source))
     rows, entries = [], []
     with outcome.clock.stage("qc"):
         spans = []
@@ -482,12 +484,11 @@ def _store(engine, source: str, batch: list[_Logged], settings: Settings, outcom
         superseded = statements.superseded_rows(engine, source, [(logged.payload_id, _shown_name(logged), done)
                                                                  for logged, done in zip(batch, checked)])
     complete = statements.CompleteStatements(source)
-    for logged, (good, quarantined), done, older in zip(batch, split, checked, superseded):
+    compared = [Future() for _ in batch]   # the published comparisons, made while the batch loads
+    for logged, (good, quarantined), done, older, published in zip(batch, split, checked, superseded, compared):
         parsed = logged.parsed
         done = done.drop(index=older.index)
         complete.add(logged.payload_id, _shown_name(logged), parsed, done)
-        with outcome.clock.stage("published"):
-            published = compare_published(parsed.published, good)  # envmon's own from the values it keeps
         fetched_day = logged.item.fetched_at.astimezone(BUREAU_TZ).date()
         bad = quarantine_days(pd.concat([quarantined, parsed.rejected, older], ignore_index=True), fetched_day)
         batch_id = parsed.observations["batch_id"].iloc[0] if len(parsed.observations) else (
@@ -495,7 +496,6 @@ def _store(engine, source: str, batch: list[_Logged], settings: Settings, outcom
         assessed = sorted(set(done["partition_day"]))
         days = sorted(set(assessed) | set(bad["partition_day"]))
         held = len(quarantined) + len(parsed.rejected) + len(older)
-        disagreements = 0 if published is None or published.empty else int((published["agrees"] == False).sum())  # noqa: E712
         notes = parsed.notes + [f"warning: {w}" for w in parsed.warnings]
         rows.append(bulk.PayloadRows(
             logged.payload_id, batch_id, done, bad, published,
@@ -503,12 +503,29 @@ def _store(engine, source: str, batch: list[_Logged], settings: Settings, outcom
              "rows_out_of_scope": parsed.out_of_scope, "encoding": parsed.encoding, "notes": "\n".join(notes) or None,
              "days": ",".join(d.isoformat() for d in assessed)},
             days=days))
-        entries.append((logged, assessed, days, held, disagreements))
+        entries.append((logged, assessed, days, held))
+    # The load (one transaction) runs in a thread of its own on PostgreSQL, where it mostly waits on
+    # the server's COPY and index upkeep, while this thread writes the Data Docs and compares the
+    # published results, which the load waits for before it writes them and commits.
     with outcome.clock.stage("load"):
-        bulk.store_batch(engine, source, domain, suite_name, rows, after_merge=complete if complete.statements else None)
+        loading = _Loading(engine, lambda: bulk.store_batch(engine, source, domain, suite_name, rows,
+                                                            after_merge=complete if complete.statements else None))
+    try:
+        with outcome.clock.stage("data_docs"):   # every validation path writes its Data Docs (issue 25)
+            data_docs.build_payload_docs(settings, data_docs.payload_site(settings, source))
+        for logged, (good, _), published in zip(batch, split, compared):
+            with outcome.clock.stage("published"):  # envmon's own from the values it keeps
+                published.set_result(compare_published(logged.parsed.published, good))
+    except BaseException as error:
+        loading.abandon(compared, error)
+        raise
+    with outcome.clock.stage("load"):
+        loading.result(compared)
     touched = set()
-    for (logged, assessed, days, held, disagreements), stored in zip(entries, rows):
+    for (logged, assessed, days, held), stored, published in zip(entries, rows, compared):
         parsed = logged.parsed
+        published = published.result()
+        disagreements = 0 if published is None or published.empty else int((published["agrees"] == False).sum())  # noqa: E712
         try:  # a secondary record: the payload is stored whatever becomes of it
             first_seen = registry_drift.record_unknowns(engine, parsed.unknown_stations, logged.payload_id, clock.now())
         except Exception as error:  # noqa: BLE001 - said in the summary, not raised
@@ -534,6 +551,52 @@ def _store(engine, source: str, batch: list[_Logged], settings: Settings, outcom
         touched.update(assessed)
         logged.parsed = None  # let go of the payload's frames: memory follows the batch
     return touched
+
+
+class _Loading:
+    """A batch's load (`store`, one transaction) under way: in a thread of its own on PostgreSQL,
+    whose driver lets go of the interpreter while the server works; in the caller's thread
+    elsewhere (SQLite writes in this process: nothing to overlap), when its result is asked for.
+    Either way the payloads' published comparisons (Futures) are resolved before it commits, and
+    a comparison that fails, or an interrupt, rolls the load back: nothing of the batch is stored."""
+
+    in_a_thread_on = ("postgresql",)   # the warehouses whose load runs in a thread of its own
+
+    def __init__(self, engine, store: Callable[[], object]):
+        self.store, self.thread, self.value, self.error = store, None, None, None
+        if engine.dialect.name in self.in_a_thread_on:
+            self.thread = threading.Thread(target=self._run, name="envmon-load", daemon=True)
+            self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.value = self.store()
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread, raised there
+            self.error = error
+
+    def result(self, compared: list[Future]):
+        if self.thread is None:
+            return self.store()
+        try:
+            self.thread.join()
+        except BaseException as error:  # an interrupt while waiting: the load is rolled back, if it can be
+            self.abandon(compared, error)
+            raise
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+    def abandon(self, compared: list[Future], error: BaseException) -> None:
+        """The caller failed before the load could commit: the comparisons it waits for fail with
+        `error` (its transaction rolls back), and the caller waits for that before going on (to log
+        the payloads failed, or stored if the load had committed already)."""
+        for published in compared:
+            if not published.done():
+                published.set_exception(error)
+        if self.thread is not None:
+            while self.thread.is_alive():
+                with contextlib.suppress(KeyboardInterrupt):   # a second interrupt still waits for the rollback
+                    self.thread.join()
 
 
 def _shown_name(logged: _Logged) -> str:
