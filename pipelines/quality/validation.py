@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import zlib
 from dataclasses import dataclass
 from functools import cache
@@ -68,6 +69,38 @@ def _batch_definition_and_suite(dataset: str, station_ids: tuple[str, ...] | Non
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{name}_validation", data=batch_definition, suite=suite))
     return definition, suite
+
+
+@cache
+def suite_columns(dataset: str) -> tuple[str, ...] | None:
+    """The columns the dataset's expectations read: each one's column(s), and the names its row
+    condition uses. None where an expectation reads the whole table (no column of its own): then
+    the suite is given every column. Great Expectations copies its frame for every expectation's
+    domain (a row condition, the rows with values); given only these columns, each copy is of
+    them, and every expectation still runs on every row."""
+    columns = []
+    for item in load_suite_definition(dataset)["expectations"]:
+        kwargs = item["kwargs"]
+        named = [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
+        named += list(kwargs.get("column_list", []))
+        if not named:
+            return None
+        condition = kwargs.get("row_condition") or ""
+        without_literals = re.sub(r"\"[^\"]*\"|'[^']*'", "", condition)
+        columns += named + re.findall(r"[A-Za-z_][A-Za-z0-9_]*", without_literals)
+    return tuple(dict.fromkeys(columns))
+
+
+def _for_the_suite(checked: pd.DataFrame, read: tuple[str, ...] | None) -> pd.DataFrame:
+    """The frame the suite runs on: the columns it reads, text columns as categories (the same
+    values, nulls and comparisons; copying a domain's rows copies codes, not strings). Every row,
+    in place: the rows GX names failing are the batch's rows at the same index."""
+    if read is None:
+        return checked
+    frame = checked[[c for c in checked.columns if c in read]]
+    text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])
+            and not isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    return frame.astype({c: "category" for c in text}) if text else frame
 
 
 @cache
@@ -187,7 +220,8 @@ def validate(frame: pd.DataFrame, dataset: str, station_ids: tuple[str, ...] | N
     definition, suite = _batch_definition_and_suite(dataset, station_ids or registry_stations(dataset))
     frame = frame.reset_index(drop=True)
     checked = with_instrument_range(frame)
-    result = definition.run(batch_parameters={"dataframe": checked},
+    suite_frame = _for_the_suite(checked, suite_columns(dataset))
+    result = definition.run(batch_parameters={"dataframe": suite_frame},
                             result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False})
     if docs_dir is not None:
         build_data_docs(docs_dir)
