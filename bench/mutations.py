@@ -416,8 +416,9 @@ MUTATIONS = (
     # issue 23: targets in force by period, the registry versioned in the warehouse
     Mutation(
         "target-of-another-day", "a section-day is judged against the latest target, not the one in force that day",
-        (("pipelines/assessment/daily.py", "day_targets = {sid: target_in_force(sid, day) for sid in sections.index}",
-          "day_targets = {sid: target_in_force(sid, date.max) for sid in sections.index}"),),
+        (("pipelines/assessment/daily.py",
+          "targets = [target_in_force(station_id, day) for station_id, day in keys]",
+          "targets = [target_in_force(station_id, date.max) for station_id, day in keys]"),),
         ("tests/test_registry_targets.py::test_a_target_changed_from_2026_changes_2026_and_leaves_2025_alone",)),
     Mutation(
         "unset-target-judged", "a period without a target is stored as assessed, not 'target unset' (目标未定)",
@@ -474,6 +475,18 @@ MUTATIONS = (
         ("tests/test_compose.py::test_the_dashboard_writes_its_audit_log_through_a_role_the_deployment_makes_and_"
          "grants",)),
     # issue 27: the work done set-based (H-O)
+    Mutation(
+        "hourly-aqi-one-rule-version", "the set-based real-time AQI judges every hour under the rules of the first "
+                                       "hour's version (the March 2026 hours under HJ 633-2012, or the reverse)",
+        (("pipelines/assessment/air_quality.py", "        group = np.asarray(groups, dtype=np.int64)\n",
+          "        group = np.zeros(len(groups), dtype=np.int64)\n"),),
+        ("tests/test_hourly_set_based.py",)),
+    Mutation(
+        "water-days-one-rule-version", "the set-based water days judge every day under the rules in force on the "
+                                       "first day (a revision in force from a later day ignored)",
+        (("pipelines/assessment/daily.py", "    group_of = dict(zip(days, groups))\n    verdicts: dict[int, ",
+          "    group_of = dict.fromkeys(days, 0)\n    verdicts: dict[int, "),),
+        ("tests/test_water_days_set_based.py",)),
     Mutation(
         "o3-8h-window-of-7", "the set-based O3 8-h means average 7 hours, not 8",
         (("pipelines/assessment/air_quality.py", "def rolling_means_8h(series: np.ndarray, window: int = 8)",
