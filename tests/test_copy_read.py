@@ -95,6 +95,9 @@ def _reads(engine, days):
             engine, first, last, ["Fángchénggǎng-1"],
             ["station_id", "parameter", "partition_day", "observed_at", "averaging_period", "value", "qc_flag"]),
         "statements' bulk.read": statements_read,
+        "bulk.observations_between": lambda: bulk.observations_between(engine, first, last),
+        "bulk.observations_between, a source left out": lambda: bulk.observations_between(
+            engine, first, last, excluded_sources=["cnemc-water"]),
     }
 
 

@@ -514,7 +514,7 @@ def copied_rows(connection: Connection, query, columns: list[str], times=(), day
     that Arrow parses into typed columns: `times` (text or timestamptz) as UTC timestamps and `days`
     as dates already. None on other databases, or where a column's type, a bound value or the text
     does not go through Arrow (then the caller reads the rows through the driver)."""
-    if connection.dialect.name != "postgresql":
+    if connection.dialect.name != "postgresql" or connection.dialect.driver != "psycopg":   # COPY: psycopg 3's
         return None
     import pyarrow as pa
     import pyarrow.csv as arrow_csv
