@@ -204,7 +204,13 @@ def air_page(client, app, province: str = "", city: str = "", status: int = 200)
 def test_at_national_scope_the_air_page_filters_by_province_and_city(national):
     app = national["app"]
     client = _client(app, "region")
-    every = {row["城市"] for row in air_page(client, app)["air-table"]["data"]}
+    # with no filter the page opens on the user's own province (gx-dept: Guangxi), not the country
+    own = air_page(client, app)
+    own_cities = {row["城市"] for row in own["air-table"]["data"]}
+    assert "南宁市" in own_cities and {places.city_provinces()[c] for c in own_cities} == {GUANGXI}
+    assert "南宁市" in {o["value"] for o in own["air-city"]["options"]} and BEIJING not in \
+        {o["value"] for o in own["air-city"]["options"]}
+    every = {row["城市"] for row in air_page(client, app, province="*")["air-table"]["data"]}   # 全部省份
     assert {BEIJING, "保定市", "南宁市"} <= every
     hebei = air_page(client, app, province="河北省")
     assert {row["城市"] for row in hebei["air-table"]["data"]} == {"保定市"}

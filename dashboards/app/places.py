@@ -16,6 +16,9 @@ from pipelines import scope as envmon_scope
 from pipelines.reference import places as reference_places
 
 
+ALL = "*"   # 'every province', chosen as such where a page's default is the user's own (the Air page)
+
+
 def national() -> bool:
     return envmon_scope.national()
 
@@ -28,7 +31,7 @@ def with_provinces(stations: pd.DataFrame) -> pd.DataFrame:
 def chosen(visible: pd.DataFrame, province: str | None, city: str | None) -> tuple[str | None, str | None]:
     """The province and city asked for, each one that `visible` (the user's stations, with provinces)
     holds; one it does not hold is refused with a 403."""
-    province, city = province or None, city or None
+    province, city = (None if province in (None, "", ALL) else province), city or None
     if province is not None and province not in set(visible["province"]):
         raise Forbidden(f"province {province!r} is outside the stations this user may see")
     if city is not None and city not in set(visible["city"]):
@@ -49,9 +52,23 @@ def narrowed(visible: pd.DataFrame, province: str | None, city: str | None) -> p
     return visible[keep]
 
 
-def province_options(visible: pd.DataFrame, all_label: str) -> list[dict]:
+def province_options(visible: pd.DataFrame, all_label: str, all_value: str = "") -> list[dict]:
     provinces = sorted(p for p in set(visible["province"]) if p)
-    return [{"label": all_label, "value": ""}] + [{"label": p, "value": p} for p in provinces]
+    return [{"label": all_label, "value": all_value}] + [{"label": p, "value": p} for p in provinces]
+
+
+def home_province(user, visible: pd.DataFrame) -> str | None:
+    """The province a page opens on for `user` when none is chosen: their bureau's (bureaus.csv's
+    jurisdiction, its first word), where the user's stations `visible` have some there; else the first
+    of theirs in order; None where they span one province or none."""
+    from pipelines.reference import registry
+
+    provinces = sorted(p for p in set(visible["province"]) if p)
+    if len(provinces) <= 1:
+        return None
+    bureaus = registry.bureaus()
+    own = bureaus.loc[user.bureau, "jurisdiction"].split()[0] if user.bureau in bureaus.index else None
+    return own if own in provinces else provinces[0]
 
 
 def city_options(visible: pd.DataFrame, province: str | None, all_label: str, name=lambda c: c) -> list[dict]:
@@ -65,11 +82,15 @@ def city_options(visible: pd.DataFrame, province: str | None, all_label: str, na
 def place(context, keep=None) -> tuple[pd.DataFrame, str | None, str | None]:
     """The stations the page lists among the user's (`keep`: a boolean mask over context.visible, None:
     all), with their provinces, and the province and city asked for in the page's params (a 403
-    outside them: `chosen`)."""
-    visible = context.visible if keep is None else context.visible[keep(context.visible).to_numpy(dtype=bool)]
-    visible = with_provinces(visible)
-    province, city = chosen(visible, context.param("province"), context.param("city"))
-    return visible, province, city
+    outside them: `chosen`). Worked out once per context and `keep` (a page asks for it from each of
+    its tables and figures)."""
+    memo = context.__dict__.setdefault("_places", {})
+    key = (keep, context.param("province"), context.param("city"))
+    if key not in memo:
+        visible = context.visible if keep is None else context.visible[keep(context.visible).to_numpy(dtype=bool)]
+        visible = with_provinces(visible)
+        memo[key] = (visible, *chosen(visible, context.param("province"), context.param("city")))
+    return memo[key]
 
 
 def cities_of(visible: pd.DataFrame, province: str | None, lang: str) -> list[dict]:
@@ -80,17 +101,19 @@ def cities_of(visible: pd.DataFrame, province: str | None, lang: str) -> list[di
     return city_options(visible, province, t("all_cities", lang), lambda c: city_name(c, lang))
 
 
-def filter_dropdowns(prefix: str, visible: pd.DataFrame, province: str | None, city: str | None, lang: str) -> list:
+def filter_dropdowns(prefix: str, visible: pd.DataFrame, province: str | None, city: str | None, lang: str,
+                     all_value: str = "") -> list:
     """The province and city dropdowns (ids `{prefix}-province`, `{prefix}-city`) of a page at national
-    scope: the provinces and cities of `visible` (the page's stations among the user's)."""
+    scope: the provinces and cities of `visible` (the page's stations among the user's). `all_value`:
+    the value of 'every province' (ALL on a page that opens on the user's own province)."""
     from dash import dcc, html
 
     from dashboards.app.i18n import t
 
     return [
         html.Label([t("province", lang), dcc.Dropdown(
-            id=f"{prefix}-province", options=province_options(visible, t("all_provinces", lang)),
-            value=province or "", clearable=False, style={"width": "200px"})]),
+            id=f"{prefix}-province", options=province_options(visible, t("all_provinces", lang), all_value),
+            value=province or all_value, clearable=False, style={"width": "200px"})]),
         html.Label([t("city", lang), dcc.Dropdown(
             id=f"{prefix}-city", options=cities_of(visible, province, lang), value=city or "", clearable=False,
             style={"width": "200px"})]),

@@ -8,7 +8,7 @@ import pandas as pd
 from dash import Input, Output, State, dcc, html
 
 from dashboards.app import components, figures, places
-from dashboards.app.data import city_name, parse_day
+from dashboards.app.data import RequestMemo, city_name, parse_day
 from dashboards.app.i18n import t, value_text
 from pipelines import display
 from dashboards.app.pages.overview import SIX_CITIES
@@ -25,8 +25,19 @@ def _stations(context) -> pd.DataFrame:
     return air[air["city"] == city] if city in SIX_CITIES else air
 
 
+def _is_air(stations: pd.DataFrame) -> pd.Series:
+    return stations["station_type"] == "air"
+
+
 def _national_place(context):
-    return places.place(context, lambda stations: stations["station_type"] == "air")
+    """The user's air stations with provinces, and the province and city chosen (a 403 outside them).
+    With neither chosen, the user's own province (places.home_province): the country's ~1,600 stations
+    on one page took 3.9 s (p50) to answer over 7 national days (bench/national_pages.py, issue 27);
+    'every province' (places.ALL) is still there to choose."""
+    visible, province, city = places.place(context, _is_air)
+    if province is None and city is None and context.param("province") != places.ALL:
+        province = places.home_province(context.user, visible)
+    return visible, province, city
 
 
 def _range(context):
@@ -81,7 +92,7 @@ def render(context, rest):
     start, end = _range(context)
     if places.national():
         visible, province, city = _national_place(context)
-        chosen = places.filter_dropdowns("air", visible, province, city, lang)
+        chosen = places.filter_dropdowns("air", visible, province, city, lang, places.ALL)
     else:
         cities = sorted(set(context.visible[context.visible["station_type"] == "air"]["city"]), key=SIX_CITIES.index)
         options = [{"label": t("all_cities", lang), "value": ""}] + [{"label": city_name(c, lang), "value": c} for c in cities]
@@ -136,8 +147,9 @@ def register_national(app, current_context) -> None:
         params.update({"province": province or None, "city": city or None, "from": (start or "")[:10] or None,
                        "to": (end or "")[:10] or None, "pollutant": pollutant})
         context = current_context(params)
+        context.warehouse = RequestMemo(context.warehouse)   # the figures and the table read the same rows once
         visible, province, city = _national_place(context)
-        params.update(province=province, city=city)
+        params.update(province=province or (places.ALL if params.get("province") == places.ALL else None), city=city)
         calendar, series = figures_for(context)
         return (calendar, series, *components.table_outputs("air-table", daily_table(context), "air/daily", context),
                 places.cities_of(visible, province, context.lang), components.search_string(params))
