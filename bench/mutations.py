@@ -586,6 +586,12 @@ MUTATIONS = (
           '      "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],\n'),),
         ("tests/test_compose.py::test_the_storage_policies_let_each_user_do_its_work_and_no_more_on_a_real_s3_"
          "endpoint",)),
+    # issue 27: validation on the columns the suite reads (H4)
+    Mutation(
+        "suite-columns-lose-column-b", "GX is given the columns of each expectation's `column` and `column_A` "
+                                       "only: a pair expectation's second column (instrument_min) is missing",
+        (("pipelines/quality/validation.py", '("column", "column_A", "column_B")', '("column", "column_A")'),),
+        ("tests/test_validation_columns.py",)),
 )
 
 
