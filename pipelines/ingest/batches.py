@@ -45,7 +45,7 @@ import pandas as pd
 from pipelines import clock, nightly, scope, storage
 from pipelines.config import Settings
 from pipelines.ingest.archive import archive
-from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, KEY_COLUMNS, bureau_day, with_partition_day
+from pipelines.observations import BUREAU_TZ, SOURCE_DOMAINS, bureau_day, with_partition_day
 from warehouse import db
 
 LOG = logging.getLogger(__name__)
@@ -419,35 +419,25 @@ CONTEXT_COLUMNS = ["station_id", "parameter", "averaging_period", "layer", "obse
 class _Neighbours:
     """What the warehouse holds of a source, as the QC series tests' neighbours, kept current
     while the batch's payloads are merged one after the other in memory: payload k's context is
-    exactly what it would have read, stored alone after payloads 0..k-1."""
+    exactly what it would have read, stored alone after payloads 0..k-1. The days are read once per
+    batch and coded once (qc.Neighbourhood): each payload then gets its own series' readings, and
+    its rows replace those of their keys, without joining or concatenating the batch's frame."""
 
     def __init__(self, engine, source: str, first: date, last: date):
+        from pipelines.quality import qc
         from warehouse import bulk
 
-        self.rows = bulk.source_observations_between(engine, source, first, last, CONTEXT_COLUMNS)
+        self.coded = qc.Neighbourhood(bulk.source_observations_between(engine, source, first, last, CONTEXT_COLUMNS))
 
-    def context(self, good: pd.DataFrame, first: date, last: date) -> pd.DataFrame:
-        """The rows of days first..last, less those the payload itself replaces (ingest._qc_context)."""
-        rows = self.rows[(self.rows["partition_day"] >= first) & (self.rows["partition_day"] <= last)]
-        key = list(KEY_COLUMNS)
-        replaced = rows[key].merge(good[key].drop_duplicates(), on=key, how="left", indicator=True)["_merge"] == "both"
-        return rows[~replaced.to_numpy()].drop(columns=["partition_day", "payload_id"]).reset_index(drop=True)
+    def context(self, good: pd.DataFrame, first: date, last: date):
+        """The rows of days first..last, less those the payload itself replaces (ingest._qc_context),
+        coded for qc.apply."""
+        return self.coded.context(good, first, last)
 
     def merge(self, good: pd.DataFrame, payload_id: int) -> None:
         """The payload's rows become neighbours, replacing the rows of their keys (a stored row of a
         payload logged later stays, as the merge keeps it)."""
-        if good.empty:
-            return
-        key = list(KEY_COLUMNS)
-        mine = good.reindex(columns=CONTEXT_COLUMNS).assign(payload_id=payload_id)
-        joined = self.rows[key + ["payload_id"]].merge(mine[key], on=key, how="left", indicator=True)
-        hit = joined["_merge"].eq("both").to_numpy()
-        newer = hit & (pd.to_numeric(joined["payload_id"]).fillna(-1).to_numpy() > payload_id)
-        if newer.any():
-            kept = self.rows[newer][key]
-            mine = mine.merge(kept, on=key, how="left", indicator=True)
-            mine = mine[mine["_merge"] == "left_only"].drop(columns="_merge")
-        self.rows = pd.concat([self.rows[~hit | newer], mine], ignore_index=True)
+        self.coded.merge(good, payload_id)
 
 
 def _store(engine, source: str, batch: list[_Logged], settings: Settings, outcome: Outcome) -> set[date]:

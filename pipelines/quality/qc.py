@@ -44,25 +44,135 @@ SERIES_KEYS = ["station_id", "parameter", "averaging_period", "layer"]
 SERIES_COLUMNS = [*SERIES_KEYS, "observed_at", "value"]
 
 
+def _instants(times: pd.Series) -> np.ndarray:
+    return pd.to_datetime(times, utc=True).dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
+
+
+class Neighbourhood:
+    """A source's stored readings around a batch of payloads, as the series tests' neighbours, coded
+    ONCE: each series (SERIES_KEYS, grouped as _Series groups them) an integer, each reading its
+    series, instant, value, whether the series tests look at it, bureau day and payload, and a dict
+    from (series, instant) to its row. Payload k's context (`context`) is then its own series' readings
+    on the days asked, less those it replaces, taken by numpy masks; its rows become neighbours
+    (`merge`) by replacing the rows of their keys, with no frame joined or concatenated. The series
+    tests only ever compare a reading with readings of its own series, so leaving the other series
+    out changes nothing (what a frame context gives, row for row: tests/test_qc_neighbourhood.py)."""
+
+    def __init__(self, rows: pd.DataFrame):
+        """`rows`: stored readings with SERIES_COLUMNS, censoring, partition_day and payload_id."""
+        self.keys = rows.reindex(columns=SERIES_KEYS, fill_value="").iloc[:0].reset_index(drop=True)
+        self.code = np.empty(0, dtype="int64")
+        self.time = np.empty(0, dtype="datetime64[ns]")
+        self.value = np.empty(0, dtype="float64")
+        self.testable = np.empty(0, dtype=bool)
+        self.day = np.empty(0, dtype="datetime64[D]")
+        self.payload = np.empty(0, dtype="float64")
+        self.alive = np.empty(0, dtype=bool)
+        self.at: dict[tuple[int, int], int] = {}
+        if len(rows):
+            payloads = pd.to_numeric(rows["payload_id"]).fillna(-1).to_numpy(dtype="float64")
+            self._add(rows, self.codes(rows), _instants(rows["observed_at"]), payloads)
+
+    def codes(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each row's series code; a series not seen yet gets the next code."""
+        keys = frame.reindex(columns=SERIES_KEYS, fill_value="")
+        known = len(self.keys)
+        groups = pd.concat([self.keys, keys], ignore_index=True).groupby(
+            SERIES_KEYS, sort=False, dropna=False).ngroup().to_numpy()[known:]
+        new = groups >= known   # the known keys are distinct, so group i is known series i
+        if new.any():
+            first = np.unique(groups[new], return_index=True)[1]
+            fresh = keys.iloc[np.flatnonzero(new)[first]].reset_index(drop=True)
+            self.keys = pd.concat([self.keys, fresh], ignore_index=True) if known else fresh
+        return groups.astype("int64")
+
+    def _add(self, rows: pd.DataFrame, codes: np.ndarray, times: np.ndarray, payloads: np.ndarray) -> None:
+        start = len(self.code)
+        self.code = np.r_[self.code, codes]
+        self.time = np.r_[self.time, times]
+        self.value = np.r_[self.value, rows["value"].to_numpy(dtype="float64")]
+        self.testable = np.r_[self.testable, _series_testable(rows).to_numpy(dtype=bool)]
+        self.day = np.r_[self.day, pd.to_datetime(rows["partition_day"]).to_numpy().astype("datetime64[D]")]
+        self.payload = np.r_[self.payload, payloads]
+        self.alive = np.r_[self.alive, np.ones(len(codes), dtype=bool)]
+        for position, key in enumerate(zip(codes.tolist(), times.view("int64").tolist()), start):
+            self.at[key] = position
+
+    def _stored(self, codes: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """The live row of each (series, instant), -1 where none."""
+        at = self.at
+        return np.fromiter((at.get(key, -1) for key in zip(codes.tolist(), times.view("int64").tolist())),
+                           dtype="int64", count=len(codes))
+
+    def context(self, good: pd.DataFrame, first, last) -> Coded:
+        """The testable readings of `good`'s series on bureau days first..last, less those `good`
+        itself replaces (what qc.apply would keep of a frame context: ingest._qc_context)."""
+        codes = self.codes(good)
+        stored = self._stored(codes, _instants(good["observed_at"]))
+        take = self.alive & self.testable & (self.day >= np.datetime64(first, "D")) \
+            & (self.day <= np.datetime64(last, "D"))
+        take[stored[stored >= 0]] = False
+        if take.any():
+            take &= np.isin(self.code, codes)
+        rows = np.flatnonzero(take)
+        return Coded(pd.Series(codes, index=good.index), self.code[rows], self.time[rows], self.value[rows],
+                     self.keys["parameter"].to_numpy(dtype=object)[self.code[rows]])
+
+    def merge(self, good: pd.DataFrame, payload_id: int) -> None:
+        """The payload's rows (with partition_day) become neighbours, replacing the rows of their
+        keys (a stored row of a payload logged later stays, as the warehouse's merge keeps it)."""
+        if good.empty:
+            return
+        codes, times = self.codes(good), _instants(good["observed_at"])
+        stored = self._stored(codes, times)
+        newer = np.zeros(len(good), dtype=bool)
+        found = stored >= 0
+        newer[found] = self.payload[stored[found]] > payload_id
+        self.alive[stored[found & ~newer]] = False
+        keep = ~newer
+        self._add(good[keep], codes[keep], times[keep], np.full(int(keep.sum()), payload_id, dtype="float64"))
+
+
+class Coded:
+    """One payload's context as a Neighbourhood codes it: the codes of the payload's rows (by
+    index), and the context readings' series codes, instants, values and parameters."""
+
+    def __init__(self, own_codes: pd.Series, codes: np.ndarray, times: np.ndarray, values: np.ndarray,
+                 parameters: np.ndarray):
+        self.own_codes, self.codes, self.times, self.values, self.parameters = \
+            own_codes, codes, times, values, parameters
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
 class _Series:
     """A batch ordered by series (station, parameter, averaging period) and time, with each row's
     neighbours in its own series: numpy over integer series codes, one sort for every test. Context
     rows (stored readings just before the batch) are neighbours too, but never get a note."""
 
-    def __init__(self, frame: pd.DataFrame, context: pd.DataFrame | None = None):
+    def __init__(self, frame: pd.DataFrame, context: pd.DataFrame | Coded | None = None):
         own = frame.reindex(columns=SERIES_COLUMNS, fill_value="")  # a frame without layers has one
         held = 0 if context is None else len(context)
-        rows = pd.concat([context.reindex(columns=SERIES_COLUMNS, fill_value=""), own], ignore_index=True) \
-            if held else own.reset_index(drop=True)
-        codes = rows.groupby(SERIES_KEYS, sort=False, dropna=False).ngroup().to_numpy()
-        times = pd.to_datetime(rows["observed_at"], utc=True).dt.tz_localize(None).to_numpy()
+        if isinstance(context, Coded):   # series already coded (batches._Neighbours): no frame to group
+            codes = np.r_[context.codes, context.own_codes.reindex(frame.index).to_numpy()]
+            times = np.r_[context.times, _instants(own["observed_at"])]
+            values = np.r_[context.values, own["value"].to_numpy(dtype="float64")]
+            parameters = pd.Series(np.r_[context.parameters, own["parameter"].to_numpy(dtype=object)], dtype=object)
+        else:
+            rows = pd.concat([context.reindex(columns=SERIES_COLUMNS, fill_value=""), own], ignore_index=True) \
+                if held else own.reset_index(drop=True)
+            codes = rows.groupby(SERIES_KEYS, sort=False, dropna=False).ngroup().to_numpy()
+            times = pd.to_datetime(rows["observed_at"], utc=True).dt.tz_localize(None).to_numpy()
+            values = rows["value"].to_numpy(dtype="float64")
+            parameters = rows["parameter"]
         self.order = np.lexsort((times, codes))
         position = np.r_[np.full(held, -1), np.arange(len(own))][self.order]  # -1: a context row
         self.own = position >= 0
         self.index = frame.index[position[self.own]]
         self.codes = codes[self.order]
-        self.values = rows["value"].to_numpy(dtype="float64")[self.order]
-        self.parameters = rows["parameter"].iloc[self.order].reset_index(drop=True)
+        self.values = values[self.order]
+        self.parameters = parameters.iloc[self.order].reset_index(drop=True)
         same_as_previous = np.r_[False, self.codes[1:] == self.codes[:-1]][:len(self.codes)]
         same_as_next = np.r_[same_as_previous[1:], False]
         self.previous = np.where(same_as_previous, np.r_[np.nan, self.values[:-1]], np.nan)
@@ -116,10 +226,13 @@ def _series_testable(frame: pd.DataFrame) -> pd.Series:
     return frame["value"].notna() & ~censoring.is_censored(frame) & (frame["averaging_period"] != "PT24H")
 
 
-def apply(frame: pd.DataFrame, now: datetime | None = None, context: pd.DataFrame | None = None) -> pd.DataFrame:
+def apply(frame: pd.DataFrame, now: datetime | None = None,
+          context: pd.DataFrame | Coded | None = None) -> pd.DataFrame:
     """The batch with qc_flag and qc_note set from every test; the original values are unchanged.
     `context`: stored readings of the same source just before the batch (the day before), so the
-    series tests see across the batch's start; they are neighbours only and are not changed.
+    series tests see across the batch's start; they are neighbours only and are not changed. Either
+    a frame, or the same rows already coded by a `Neighbourhood` (a batch of payloads: the same flags
+    and notes, tests/test_qc_neighbourhood.py).
     `now`: the instant a time must not lie beyond (by FUTURE_TOLERANCE); default pipelines.clock.now()."""
     if frame.empty:
         return frame
@@ -131,7 +244,7 @@ def apply(frame: pd.DataFrame, now: datetime | None = None, context: pd.DataFram
     high = lookup(frame["parameter"], table["plausible_max"])
     outside = has_value & ((frame["value"] < low) | (frame["value"] > high))
     future = frame["observed_at"] > pd.Timestamp(now + FUTURE_TOLERANCE)
-    if context is not None and len(context):
+    if isinstance(context, pd.DataFrame) and len(context):   # a Coded context holds testable rows only
         context = context[_series_testable(context)]
     series = _series_notes(frame[_series_testable(frame)], context)
     noted = frame.index[outside | future].union(series.index)
