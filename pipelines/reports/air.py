@@ -32,6 +32,7 @@ class CityPeriod:
     good_days: int = 0                    # 优良 under each day's rules
     exceedance_days: int = 0
     by_primary: Counter = field(default_factory=Counter)   # exceedance days by primary pollutant
+    by_category: Counter = field(default_factory=Counter)  # days by HJ 633 category (优, 良, 轻度污染, ...)
     means: dict[str, float | None] = field(default_factory=dict)  # rounded as reported
     co_p95: float | None = None
     o3_8h_p90: float | None = None
@@ -61,6 +62,7 @@ def city_period(city: str, city_days: pd.DataFrame, last_day: date) -> CityPerio
             continue
         used.append(aqi.standard)
         result.days += 1
+        result.by_category[aqi.category] += 1
         if air_quality.is_good_day(aqi.aqi, record["day"]):
             result.good_days += 1
         else:

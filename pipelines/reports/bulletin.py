@@ -4,6 +4,7 @@ bays per survey and the air of each city, for one month, from the warehouse."""
 from __future__ import annotations
 
 from pipelines import display
+from pipelines import scope as envmon_scope
 from pipelines.assessment import cross_boundary, daily, seawater, surface_water
 from pipelines.reference import registry, standards
 from pipelines.reports import air, figures
@@ -107,12 +108,18 @@ def completeness_table(month: Month, now: dict, sections) -> Table:
                   + " (十四五 “5+X” evaluation set, pipelines/reference/data/required_indicators.csv)."])
 
 
-def city_summary(month: Month, now: dict, before: dict) -> tuple[Table, list[dict]]:
+def city_summary(month: Month, now: dict, before: dict, ranked_cities: list[str] | None = None,
+                 sections=None) -> tuple[Table, list[dict]]:
     """Per city: the share of its complete sections at Ⅰ–Ⅲ and at 劣Ⅴ, against the same month a
-    year before; ranked by the Ⅰ–Ⅲ share (higher first), then the 劣Ⅴ share (lower first)."""
+    year before; ranked by the Ⅰ–Ⅲ share (higher first), then the 劣Ⅴ share (lower first).
+    `ranked_cities`, `sections`: the cities ranked and the sections counted (default: the cluster's,
+    the registry's; a province's at national scope, pipelines/reports/national.py)."""
     table = registry.water_sections(month.last)
+    if sections is not None:
+        table = table[table.index.isin(list(sections))]
+    ranked_cities = cities() if ranked_cities is None else ranked_cities
     stats = []
-    for city in cities():
+    for city in ranked_cities:
         ids = list(table.index[table["city"] == city])
 
         def shares(results):
@@ -137,7 +144,7 @@ def city_summary(month: Month, now: dict, before: dict) -> tuple[Table, list[dic
         s["rank"] = tied["rank"] if tied else position
     rows = [[s["city"], s["sections"], s["assessed"], s["incomplete"], s["no_data"], s["good"], s["worst"], s["compliant"],
              s["good_before"], s["change"], s["rank"]] for s in sorted(stats, key=lambda s: (s["rank"] is None, s["rank"] or 0))]
-    others = sorted(set(table["city"]) - set(cities()))
+    others = sorted(set(table["city"]) - set(ranked_cities))
     notes = ["比例以本月数据完整的断面为分母；排名依Ⅰ–Ⅲ类比例由高到低，相同时劣Ⅴ类比例低者在前，二者皆同者并列。",
              "变化 = 本月Ⅰ–Ⅲ类比例 − 上年同期Ⅰ–Ⅲ类比例（百分点）。"]
     if others:
@@ -223,10 +230,12 @@ def drinking_table(month: Month, now: dict, sections) -> Table:
                   "以本月均值计，缺项时按现有指标重新归一权重。"])
 
 
-def coastal_tables(reader: WarehouseReader, month: Month, city: str | None) -> list[Table]:
+def coastal_tables(reader: WarehouseReader, month: Month, city: str | None, kept=None) -> list[Table]:
     points = registry.sea_points(month.last)   # each point judged against its target in force in the month
     if city is not None:
         points = points[points["city"] == city]
+    if kept is not None:   # a province's points (pipelines/reports/national.py)
+        points = points[points.index.isin(list(kept))]
     samples = reader.sea_samples(month)
     samples = samples[samples["station_id"].isin(points.index)]
     point_rows, bay_rows = [], []
@@ -262,10 +271,13 @@ def coastal_tables(reader: WarehouseReader, month: Month, city: str | None) -> l
     ]
 
 
-def air_table(reader: WarehouseReader, month: Month, scope_cities: list[str]) -> tuple[Table, dict, dict]:
+def air_table(reader: WarehouseReader, month: Month, scope_cities: list[str],
+              read_cities: list[str] | None = None) -> tuple[Table, dict, dict]:
+    """`read_cities`: the cities whose months are worked out (default: the cluster's)."""
     now_days, before_days = reader.air_city_days(month), reader.air_city_days(month.year_before())
-    now = {c: air.city_period(c, now_days, month.last) for c in cities()}
-    before = {c: air.city_period(c, before_days, month.year_before().last) for c in cities()}
+    read_cities = cities() if read_cities is None else read_cities
+    now = {c: air.city_period(c, now_days, month.last) for c in read_cities}
+    before = {c: air.city_period(c, before_days, month.year_before().last) for c in read_cities}
     rows = []
     for city in scope_cities:
         n, b = now[city], before[city]
@@ -292,7 +304,14 @@ def air_table(reader: WarehouseReader, month: Month, scope_cities: list[str]) ->
 
 # --- the document -------------------------------------------------------------------------------
 
-def build(reader: WarehouseReader, month: Month, city_code: str | None = None) -> Document:
+def build(reader: WarehouseReader, month: Month, city_code: str | None = None, province: str | None = None) -> Document:
+    """The bulletin of the cluster (or one city's). At national scope (ENVMON_SCOPE=national, issue 27)
+    the country's is a summary by province and one province's carries the per-section tables
+    (pipelines/reports/national.py)."""
+    if province is not None or (city_code is None and envmon_scope.national()):
+        from pipelines.reports import national
+
+        return national.build(reader, month, province)
     city = city_of_bureau(city_code) if city_code else None
     scope = city or "全部城市"
     # the registry of the month (sections adopted later are not in it, withdrawn ones still are)

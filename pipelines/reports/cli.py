@@ -45,6 +45,10 @@ def add_parsers(commands) -> None:
                     "per city, with the data's status, standards, unverified assumptions and the batches and "
                     "payloads used.")
     bulletin.add_argument("--month", type=_month, metavar="YYYY-MM", help="the month (default: last month)")
+    bulletin.add_argument("--province", metavar="NAME",
+                          help="at national scope (ENVMON_SCOPE=national): one province's bulletin with the "
+                               "per-section and per-city tables, e.g. 广西壮族自治区 (an export: with --out); "
+                               "the country's is a summary by province")
     _common(bulletin)
     report = commands.add_parser(
         "assessment-report", help="the annual assessment (年度考核) of a year, from the warehouse",
@@ -72,6 +76,11 @@ def run(settings, args) -> int:
     if args.command == "report":
         return _report(settings, args)
     formats = list(dict.fromkeys(args.formats or []))
+    province = getattr(args, "province", None)
+    if province is not None and (args.out is None or args.city):
+        print("envmon: --province writes one province's bulletin to --out PATH (not an issue), without --city",
+              file=sys.stderr)
+        return 2
     if args.out is not None:
         if not formats:
             suffix = args.out.suffix.lstrip(".").lower()
@@ -86,7 +95,11 @@ def run(settings, args) -> int:
     reader = publish.reader_for(settings)
     if args.command == "bulletin":
         period = args.month or publish.last_month()
-        document = publish.build_bulletin(period, args.city, settings, reader)
+        try:
+            document = publish.build_bulletin(period, args.city, settings, reader, province)
+        except ValueError as error:
+            print(f"envmon: {error}", file=sys.stderr)
+            return 2
     else:
         period = args.year or publish.last_year()
         document = publish.build_assessment(period, args.city, settings, reader)

@@ -50,9 +50,10 @@ def reader_for(settings: Settings) -> WarehouseReader:
 
 
 def build_bulletin(month: Month, city: str | None = None, settings: Settings | None = None,
-                   reader: WarehouseReader | None = None) -> Document:
+                   reader: WarehouseReader | None = None, province: str | None = None) -> Document:
+    """`province`: at national scope, one province's (pipelines/reports/national.py)."""
     settings = settings or load_settings()
-    return bulletin.build(reader or reader_for(settings), month, city)
+    return bulletin.build(reader or reader_for(settings), month, city, province)
 
 
 def build_assessment(year: int, city: str | None = None, settings: Settings | None = None,
