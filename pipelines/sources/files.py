@@ -292,7 +292,12 @@ def parse_cnemc_water(payload: bytes | str, fetched_at: datetime, name: str = ""
     value_columns = [(header, code) for header, code in WATER_HEADER_CODES.items() if header in columns]
     unknown = sorted(checked.unknown.items())  # (position, change): values quarantined, never guessed
     feed_sections = registry.cnemc_water_sections()
-    by_name = {(row["province"], row["basin"], row["name_zh"]): sid for sid, row in feed_sections.iterrows()}
+    # looked up per record: plain dicts, built once per payload (a frame's row or .loc per record was
+    # most of a national response's reading)
+    by_name = dict(zip(zip(feed_sections["province"], feed_sections["basin"], feed_sections["name_zh"]),
+                       feed_sections.index))
+    section_city = dict(zip(feed_sections.index, feed_sections["city"]))
+    markers = _marker_flags()
     years = YearInference(fetched_at, fetched_basis)
     rejected = Rejections("cnemc-water")
     rows, published, unknown_sections, out_of_scope = [], [], {}, 0
@@ -312,7 +317,7 @@ def parse_cnemc_water(payload: bytes | str, fetched_at: datetime, name: str = ""
         province, basin = _text(cell("省份")), _text(cell("流域")) if "流域" in columns else ""
         section_id = by_name.get((province, basin, name_text))
         city = TOOLTIP_CITY.search(tooltip)
-        if section_id is not None and city and city["city"] != feed_sections.loc[section_id, "city"]:
+        if section_id is not None and city and city["city"] != section_city[section_id]:
             section_id = None  # same name, another place: names are not unique nationally
         if section_id is None:
             out_of_scope += len(value_columns) + len(unknown)
@@ -340,7 +345,7 @@ def parse_cnemc_water(payload: bytes | str, fetched_at: datetime, name: str = ""
         if when is None or reading.time_problem(when, fetched_at):
             rejected.row("time", f"{where}: {problem or reading.time_problem(when, fetched_at)}", texts, section_id)
             continue
-        values, bad = _water_cells(record, columns, section_id, when, status, cell)
+        values, bad = _water_cells(record, columns, section_id, when, status, cell, markers)
         rows += values
         for position, change in unknown:
             rejected.value("format_changed", f"{where}: {change['said']}", section_id, change["parameter"], when,
@@ -402,13 +407,15 @@ def _marker_flags() -> dict[str, str]:
     return dict(zip(table["marker"], table["qc_flag"]))
 
 
-def _water_cells(record, columns, section_id, when, status, cell=None) -> tuple[list[dict], list[dict]]:
+def _water_cells(record, columns, section_id, when, status, cell=None,
+                 markers: dict[str, str] | None = None) -> tuple[list[dict], list[dict]]:
     """(observations, rejected values) of one record: the raw value of the tooltip where there is
-    one, else the displayed text; `--` and `*` are missing values, any other text is rejected."""
+    one, else the displayed text; `--` and `*` are missing values, any other text is rejected.
+    `markers`: _marker_flags(), passed by the caller reading many records."""
     from pipelines.quality.qc import worst
 
     cell = cell or (lambda column: record[columns[column]])
-    markers = _marker_flags()
+    markers = _marker_flags() if markers is None else markers
     cells, bad = [], []
     for header_name, code in WATER_HEADER_CODES.items():
         if header_name not in columns:
