@@ -83,6 +83,26 @@ MUTATIONS = (
                                             "rows and map",
         (("dashboards/app/places.py", "    if province:\n        keep &= visible[\"province\"] == province\n", ""),),
         ("tests/test_national_app.py::test_at_national_scope_the_province_filter_narrows_the_kpi_rows_and_the_map",)),
+    Mutation(
+        "national-board-province-ignored", "at national scope the cross-boundary board lists every section of the "
+                                           "user whatever province or city is chosen",
+        (("dashboards/app/pages/cross_boundary.py", "        return places.narrowed(*places.place(context, _crossing))\n",
+          "        return places.place(context, _crossing)[0]\n"),),
+        ("tests/test_national_app.py::test_at_national_scope_the_cross_boundary_board_filters_by_province_and_city",)),
+    Mutation(
+        "national-air-every-station-by-default", "at national scope the Air page with no filter draws every station "
+                                                 "of the country (3.9 s) instead of the user's province",
+        (("dashboards/app/pages/air.py", "        province = places.home_province(context.user, visible)\n",
+          "        pass\n"),),
+        ("tests/test_national_app.py::test_at_national_scope_the_air_page_filters_by_province_and_city",)),
+    Mutation(
+        "national-bulletin-per-station", "at national scope the country's bulletin is the cluster's, a row per "
+                                         "section and city (thousands), not the summary by province",
+        (("pipelines/reports/bulletin.py",
+          "    if province is not None or (city_code is None and envmon_scope.national()):\n",
+          "    if province is not None:\n"),),
+        ("tests/test_national_bulletin.py::test_the_national_bulletin_lists_the_failures_and_the_cross_boundary_"
+         "verdicts_and_stays_bounded",)),
     # issue 25: bulletins issued like documents
     Mutation(
         "bulletin-fingerprint-recipients", "the documents' fingerprint takes the bureaus' duty addresses too, so "
@@ -210,10 +230,17 @@ MUTATIONS = (
     Mutation(
         "air-annual-validity", "a year to date or a year short of GB 3095's valid days is given a verdict",
         (("pipelines/assessment/air_annual.py",
-          "year_valid = closed and all(air_quality.annual_is_valid(days[code], at) for code in MEAN_ITEMS)",
-          "year_valid = True"),),
+          "year_valid = closed & valid_item[:, [columns.index(c) for c in MEAN_ITEMS]].all(axis=1)",
+          "year_valid = np.ones(sites, bool)"),),
         ("tests/test_air_annual_statistics.py::"
          "test_a_year_to_date_or_a_year_short_of_324_days_is_insufficient_data_never_a_verdict",)),
+    Mutation(
+        "air-annual-set-month-rule", "the set-based annual statistics count a year's valid days but not GB 3095 "
+        "Table 4's days in each month (≥ 27, ≥ 25 in February)",
+        (("pipelines/assessment/air_annual.py",
+          "valid_item = (counts >= rules[\"annual_mean\"]) & (per_month >= needed[None, :, None]).all(axis=1)",
+          "valid_item = counts >= rules[\"annual_mean\"]"),),
+        ("tests/test_air_annual_set_based.py::test_simulated_national_stations_give_the_one_by_one_statistics",)),
     Mutation(
         "air-station-days-stale", "the annual statistics keep a day's stored daily values after the run changed its "
         "observations (a revision, a withdrawal) instead of computing them again",

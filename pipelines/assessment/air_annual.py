@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 
 from pipelines.assessment import air_quality, daily
@@ -200,37 +201,199 @@ def year_statistics(station_days_frame: pd.DataFrame, year: int, through: date) 
     """The rows of table air_annual_statistics for `year` (closed when `through` is its last day,
     else the year to date): one per registry air station, one per city (its day the mean of its
     stations' valid values, air_quality.city_daily_values), the cities ranked by composite index.
-    `station_days_frame`: rows (day, station_id, so2 … o3_8h) as station_day_values gives them."""
+    `station_days_frame`: rows (day, station_id, so2 … o3_8h) as station_day_values gives them, one
+    per station and day. Set-based (issue 27): every station's and city's year at once
+    (statistics_of_many), each row what statistics_of gives for it alone (tests/test_air_annual_set_based.py)."""
     stations = registry.air_stations()
     frame = station_days_frame[[d.year == year and d <= through for d in station_days_frame["day"]]] \
         if len(station_days_frame) else station_days_frame
-    empty = _indexed(pd.DataFrame(columns=["day", *air_quality.ANNUAL_COLUMNS]))
-    rules = year_rules(year)
-    # each station's rows by one grouping, not one scan of the year per station (1,600 at national scope),
-    # the days made an index once for all of them (_indexed of each station's rows, sorted by day)
-    by_station = dict(tuple(frame.groupby("station_id", sort=False))) if len(frame) else {}
-    indexed = _indexed_unsorted(frame).assign(_station=frame["station_id"].to_numpy()) if len(frame) else None
-    indexed_by_station = {sid: rows.drop(columns="_station").sort_index()
-                          for sid, rows in indexed.groupby("_station", sort=False)} if indexed is not None else {}
-    rows = []
-    for station_id, station in stations.iterrows():
-        days = indexed_by_station.get(station_id, empty)
-        rows.append({"scope": "station", "site_id": station_id, "city": station["city"],
-                     **statistics_of(days, year, through, rules), "city_rank": None, "cities_ranked": None})
+    first = date(year, 1, 1)
+    length = (date(year, 12, 31) - first).days + 1
+    ids = list(stations.index)
     cities = list(dict.fromkeys(stations["city"]))
-    city_rows = []
-    for city in cities:
-        members = [by_station[s] for s in stations.index[stations["city"] == city] if s in by_station]
-        mine = pd.concat(members).sort_index() if members else frame.iloc[0:0]  # in stored order, as before
-        days = air_quality.city_daily_values(mine) if len(mine) else empty
-        city_rows.append({"scope": "city", "site_id": city, "city": city,
-                          **statistics_of(days, year, through, rules)})
-    ranks = air_quality.rank_by_composite_index({row["site_id"]: row["composite_index"] for row in city_rows})
+    if not len(frame):   # no rows (perhaps no columns either)
+        frame = pd.DataFrame({"day": [], "station_id": [], **{c: [] for c in air_quality.ANNUAL_COLUMNS}})
+    position = pd.Index(ids).get_indexer(frame["station_id"])
+    mine = frame[position >= 0]
+    position = position[position >= 0]
+    offsets = {d: (d - first).days for d in set(mine["day"])}
+    day_index = np.array([offsets[d] for d in mine["day"]], dtype=int)
+    if len(mine) and pd.Series(position * length + day_index).duplicated().any():
+        raise ValueError("station_days_frame has more than one row of a station and day")
+    values = mine[list(air_quality.ANNUAL_COLUMNS)].to_numpy(dtype="float64")
+    station_values = np.full((len(ids), length, len(air_quality.ANNUAL_COLUMNS)), np.nan)
+    station_values[position, day_index] = values
+    station_rows = np.zeros((len(ids), length), bool)
+    station_rows[position, day_index] = True
+    # the cities' days: the mean of their stations' rows per day, in the frame's stored order (as
+    # city_daily_values of each city's rows: pandas' group mean adds a group's rows in frame order)
+    city_of = pd.Index(cities).get_indexer(stations["city"].to_numpy()[position])
+    order = np.argsort(mine.index.to_numpy(), kind="stable")   # the stored order (sort_index), as before
+    keyed = pd.DataFrame(values[order], columns=list(air_quality.ANNUAL_COLUMNS)).assign(
+        _city=city_of[order], _day=day_index[order])
+    means = keyed.groupby(["_city", "_day"], sort=False)[list(air_quality.ANNUAL_COLUMNS)].mean()
+    city_position = means.index.get_level_values("_city").to_numpy()
+    city_day = means.index.get_level_values("_day").to_numpy()
+    city_values = np.full((len(cities), length, len(air_quality.ANNUAL_COLUMNS)), np.nan)
+    city_values[city_position, city_day] = means.to_numpy(dtype="float64")
+    city_rows = np.zeros((len(cities), length), bool)
+    city_rows[city_position, city_day] = True
+
+    statistics = statistics_of_many(np.concatenate([station_values, city_values]),
+                                    np.concatenate([station_rows, city_rows]), year, through)
+    rows = [{"scope": "station", "site_id": station_id, "city": city, **statistics[s],
+             "city_rank": None, "cities_ranked": None}
+            for s, (station_id, city) in enumerate(zip(ids, stations["city"]))]
+    city_rows_out = [{"scope": "city", "site_id": city, "city": city, **statistics[len(ids) + c]}
+                     for c, city in enumerate(cities)]
+    ranks = air_quality.rank_by_composite_index({row["site_id"]: row["composite_index"] for row in city_rows_out})
     ranked = sum(rank is not None for rank in ranks.values())
-    for row in city_rows:
+    for row in city_rows_out:
         row["city_rank"] = ranks[row["site_id"]]
         row["cities_ranked"] = ranked if row["city_rank"] is not None else None
-    return rows + city_rows
+    return rows + city_rows_out
+
+
+def _limits_of_year(at, table) -> dict:
+    """{(code, averaging): limit, or the standards.RuleRefused its lookup raises}: the GB 3095 limits
+    annual_assessment looks up for a year, each looked up once."""
+    wanted = [(code, row[kind]) for code, row in table.iterrows()
+              for kind in ("percentile_limit_averaging", "mean_limit_averaging") if row[kind]]
+    wanted += [(code, "annual") for code in MEAN_ITEMS] + [("co", "PT24H"), ("o3", "PT8H")]
+    limits = {}
+    for code, averaging in wanted:
+        try:
+            limits[(code, averaging)] = standards.air_limit(code, averaging, at=at)
+        except standards.RuleRefused as refused:
+            limits[(code, averaging)] = refused
+    return limits
+
+
+def statistics_of_many(values: np.ndarray, with_row: np.ndarray, year: int, through: date) -> list[dict]:
+    """statistics_of for many stations or cities at once: values[site, day of `year`, item
+    (air_quality.ANNUAL_COLUMNS order)] their daily values (NaN: none), with_row[site, day] the days
+    each has a row for (its days' index, valid values or not). Each row is statistics_of's for that
+    site alone, number for number: the same percentile rule (HJ 663 Annex A, k = 1 + (n − 1)·p/100),
+    the means summed as Series.mean sums them, GB 3095 Table 4's counts, the year's rules."""
+    closed = through >= date(year, 12, 31)
+    at, version, table = year_rules(year)
+    columns = list(air_quality.ANNUAL_COLUMNS)
+    sites, length = with_row.shape
+    present = ~np.isnan(values)
+    days_with_data = present.any(axis=2).sum(axis=1)
+    counts = present.sum(axis=1)                                     # [site, item]
+    rules = air_quality.validity(at)
+    months = np.array([(date(year, 1, 1) + timedelta(days=n)).month for n in range(length)])
+    starts = np.flatnonzero(np.r_[True, months[1:] != months[:-1]])
+    needed = np.array([rules["monthly_days_february"] if m == 2 else rules["monthly_days"] for m in range(1, 13)])
+    per_month = np.add.reduceat(present.astype(int), starts, axis=1)  # [site, month, item]
+    valid_item = (counts >= rules["annual_mean"]) & (per_month >= needed[None, :, None]).all(axis=1)
+    year_valid = closed & valid_item[:, [columns.index(c) for c in MEAN_ITEMS]].all(axis=1)
+    limits = _limits_of_year(at, table)
+    ordered = np.sort(values, axis=1)                                # NaN last
+    taken = np.arange(sites)
+    percentiles, means, compliant = {}, {}, {}
+    for code, row in table.iterrows():
+        c = columns.index(_column(code))
+        n = counts[:, c]
+        k = 1 + (n - 1) * float(row["percentile"]) / 100
+        s = np.maximum(k.astype(int), 1)
+        low = ordered[taken, np.clip(s - 1, 0, length - 1), c]
+        high = ordered[taken, np.clip(s, 0, length - 1), c]
+        with np.errstate(invalid="ignore"):
+            value = np.where(s >= n, ordered[taken, np.clip(n - 1, 0, length - 1), c], low + (high - low) * (k - s))
+        percentiles[code] = np.where(n > 0, value, np.nan)
+        limit = limits[(code, row["percentile_limit_averaging"])]
+        ok = percentiles[code] <= limit if not isinstance(limit, Exception) else np.zeros(sites, bool)
+        if row["mean_limit_averaging"]:
+            means[code] = air_quality._means_as_pandas(values[:, :, c])
+            limit = limits[(code, row["mean_limit_averaging"])]
+            ok = ok & (means[code] <= limit) if not isinstance(limit, Exception) else ok
+        compliant[code] = ok
+    # a site's first refused lookup, in annual_assessment's order: each item with data (its
+    # percentile limit, then its mean limit), then the composite index's limits
+    refused = [None] * sites
+    for code, row in reversed(list(table.iterrows())):
+        has = counts[:, columns.index(_column(code))] > 0
+        for kind in reversed(("percentile_limit_averaging", "mean_limit_averaging")):
+            limit = limits.get((code, row[kind])) if row[kind] else None
+            if isinstance(limit, Exception):
+                for i in np.flatnonzero(has):
+                    refused[i] = limit
+    composite_ready = np.ones(sites, bool)
+    for code in MEAN_ITEMS:
+        composite_ready &= (code in means) & (counts[:, columns.index(code)] > 0)
+    for code in ("co", "o3"):
+        composite_ready &= (code in percentiles) & (counts[:, columns.index(_column(code))] > 0)
+    composite_limits = [(c, limits[(c, "annual")]) for c in MEAN_ITEMS] + [("co", limits[("co", "PT24H")]),
+                                                                          ("o3", limits[("o3", "PT8H")])]
+    late = next((limit for _, limit in composite_limits if isinstance(limit, Exception)), None)
+    if late is not None:
+        for i in np.flatnonzero(composite_ready):
+            refused[i] = refused[i] or late
+    composite = primary = None
+    if late is None and composite_ready.any():
+        single = [means[c] / limit if c in MEAN_ITEMS else percentiles[c] / limit for c, limit in composite_limits]
+        composite = np.zeros(sites)
+        for part in single:
+            composite = composite + part
+        primary = np.argmax(np.vstack(single), axis=0)
+    names = [c for c, _ in composite_limits]
+    # the rule versions of each site's days other than the year's (annual_assessment's note)
+    labels = [standards.rule_version("air", date(year, 1, 1) + timedelta(days=n)).label for n in range(length)]
+    earlier = {label: with_row[:, [n for n in range(length) if labels[n] == label]].any(axis=1)
+               for label in sorted(set(labels) - {version.label})}
+    validity_note = (f"fewer daily values than GB 3095 Table 4 asks (≥ {rules['annual_mean']} a year, "
+                     f"≥ {rules['monthly_days']} each month, ≥ {rules['monthly_days_february']} in February): ")
+    p_of = {code: float(table.loc[code, "percentile"]) if code in table.index else None for code in ITEMS}
+    mean_limit = {code: limits.get((code, table.loc[code, "mean_limit_averaging"])) for code in means}
+    percentile_limit = {code: limits[(code, table.loc[code, "percentile_limit_averaging"])] for code in percentiles}
+    out = []
+    for i in range(sites):
+        row = {"year": year, "period": PERIOD_YEAR if closed else PERIOD_YEAR_TO_DATE, "first_day": date(year, 1, 1),
+               "through_day": min(through, date(year, 12, 31)), "days_with_data": int(days_with_data[i]),
+               "standard": version.label, "rule_version": version.id, "rules_from": at}
+        assessed = refused[i] is None
+        notes = [] if assessed else [f"not assessed: {refused[i]}"]
+        if assessed:
+            mine = [label for label, has in earlier.items() if has[i]]
+            if mine:
+                notes.append(f"the year is assessed under {version.label} (in force on {at.isoformat()}); some of its "
+                             f"days fell under {'; '.join(mine)} (period_changeover.csv: air/year 'end')")
+        for code in ITEMS:
+            c = columns.index(_column(code))
+            has = counts[i, c] > 0 and code in percentiles
+            row[f"{code}_valid_days"] = int(counts[i, c])
+            row[f"{code}_percentile_p"] = p_of[code]
+            if code in MEAN_ITEMS:
+                row[f"{code}_annual_mean"] = float(means[code][i]) if assessed and has and code in means else None
+                row[f"{code}_mean_limit"] = mean_limit[code] if assessed and has and code in means else None
+            row[f"{code}_percentile"] = float(percentiles[code][i]) if assessed and has else None
+            row[f"{code}_percentile_limit"] = percentile_limit[code] if assessed and has else None
+            row[f"{code}_attained"] = bool(compliant[code][i]) if assessed and has and year_valid[i] else None
+        attained = [row[f"{code}_attained"] for code in ITEMS]
+        row["exceeding_items"] = ";".join(code for code in ITEMS if row[f"{code}_attained"] is False)
+        if not days_with_data[i]:
+            row["status"], row["is_attained"] = "no data", None
+        elif not assessed:
+            row["status"], row["is_attained"] = "target unset", None
+        elif not year_valid[i]:
+            row["status"], row["is_attained"] = "insufficient data", None
+            fewest = min(row[f"{code}_valid_days"] for code in MEAN_ITEMS)
+            notes.append(f"year to date through {row['through_day'].isoformat()}: not judged before the year ends"
+                         if not closed else validity_note + f"{fewest} for the item with the fewest")
+        elif False in attained:
+            row["status"], row["is_attained"] = "assessed", False
+        elif all(a is True for a in attained):
+            row["status"], row["is_attained"] = "assessed", True
+        else:
+            row["status"], row["is_attained"] = "indicators incomplete", None
+        ready = assessed and composite is not None and composite_ready[i]
+        row["composite_index"] = float(composite[i]) if ready else None
+        row["composite_primary"] = names[primary[i]] if ready else None
+        row["notes"] = "; ".join(notes)
+        out.append(row)
+    return out
 
 
 def period_for(day: date, stored_through: date | None, today: date) -> tuple[str, date]:
