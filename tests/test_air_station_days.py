@@ -180,3 +180,26 @@ def test_a_day_stored_under_other_flags_or_another_station_list_is_computed_agai
     # unless the day is named changed: then it is computed again from its observations
     again = air_annual.station_days_of_year(engine, date(2026, 1, 1), through, flags, changed=[DAYS[0]])
     assert 999.0 not in set(again["pm2_5"])
+
+
+def test_the_archive_path_stores_the_daily_values_from_the_observations_it_has_read(nights, monkeypatch):
+    """batches.assess_days (the archive path) stores the touched days' daily values from the
+    observations it read for the day assessments: the annual refresh then reads no observations, and
+    the values and statistics are those the old way computes from the observations."""
+    from pipelines.ingest import batches
+
+    engine, settings = nights
+    first = _as_the_old_way(engine, settings)
+    _load(engine, DAYS[1], 303)    # revised days on both sides of the rule change (02-27, 03-01)
+    _load(engine, DAYS[3], 304)
+    reads = []
+    computed = air_annual.stored_station_days
+    monkeypatch.setattr(air_annual, "stored_station_days",
+                        lambda *args, **kwargs: reads.append(args[1:3]) or computed(*args, **kwargs))
+    batches.assess_days(engine, [DAYS[1], DAYS[3]], settings)
+    assert reads == []             # nothing read again from the observations
+    monkeypatch.setattr(air_annual, "stored_station_days", computed)
+    assert _as_the_old_way(engine, settings) != first   # the revision is in the statistics, as the old way has it
+    bases = air_annual_store.station_day_bases(engine, DAYS[1], DAYS[3])
+    assert bases[DAYS[1]] == air_annual.station_day_basis(DAYS[1], list(registry.air_stations().index),
+                                                          settings.assessable_flags)

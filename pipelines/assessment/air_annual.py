@@ -454,6 +454,25 @@ def station_days_of_year(engine, first: date, last: date, assessable=ASSESSABLE_
     return frame.reset_index(drop=True)[["day", "station_id", *DAY_COLUMNS]]
 
 
+def store_station_days(engine, observations: pd.DataFrame, days, assessable=ASSESSABLE_FLAGS) -> None:
+    """Store the daily values of `days` (table air_station_days) from `observations`, every stored
+    observation of those days (with partition_day), as a caller that has just read them holds them
+    (batches.assess_days): what station_days_of_year would compute from them and store, under the
+    same basis (the flags assessed, the registry's air stations, each day's validity rules), so a
+    refresh then reads them instead of the days' observations again. A day's values need only its
+    own hours (daily.hourly_grid), so any set of days gives each day's rows."""
+    from pipelines import clock
+    from warehouse import air_annual_store
+
+    stations = list(registry.air_stations().index)
+    days = sorted(set(days))
+    key = _stations_key(stations)
+    usable = observations[observations["qc_flag"].isin(assessable)] if len(observations) else observations
+    fresh = station_day_values(usable, stations, days)
+    air_annual_store.replace_station_days(engine, {day: _basis(day, key, assessable) for day in days}, fresh,
+                                          clock.now())
+
+
 def _runs(days: list[date]) -> list[list[date]]:
     """`days` (sorted) as runs of consecutive days."""
     runs: list[list[date]] = []
@@ -486,13 +505,15 @@ def refresh_year(engine, day: date, assessable=ASSESSABLE_FLAGS, today: date | N
             "cities_assessed": sum(r["status"] == "assessed" for r in cities)}
 
 
-def refresh_years(engine, days, assessable=ASSESSABLE_FLAGS) -> list[dict]:
-    """refresh_year for each year among `days` (its latest day), every one of `days` computed again
-    from its observations (they are the days the caller has just assessed): what `envmon reassess`,
-    the archive path and the history backfill call after assessing the days they touched."""
+def refresh_years(engine, days, assessable=ASSESSABLE_FLAGS, changed=None) -> list[dict]:
+    """refresh_year for each year among `days` (its latest day), every one of `changed` (default:
+    all of `days`, the days the caller has just assessed) computed again from its observations:
+    what `envmon reassess`, the archive path and the history backfill call after assessing the days
+    they touched. The archive path stores its days' values itself (store_station_days, from the
+    observations it has just read) and passes changed=()."""
     latest: dict[int, date] = {}
     for day in days:
         latest[day.year] = max(day, latest.get(day.year, day))
-    changed = set(days)
+    changed = set(days if changed is None else changed)
     return [refresh_year(engine, day, assessable, changed={d for d in changed if d.year == year})
             for year, day in sorted(latest.items())]

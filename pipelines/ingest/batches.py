@@ -610,7 +610,7 @@ def assess_days(engine, days, settings: Settings) -> dict:
     touched days (every source), one call per domain over all of them, one write per table
     (warehouse/bulk.py); then the month's rollups and month-to-date cross-boundary rows. Under the
     month's computation lock nightly.assess takes."""
-    from pipelines.assessment import cross_boundary, daily, rollups
+    from pipelines.assessment import air_annual, cross_boundary, daily, rollups
     from warehouse import bulk, registry_store
 
     registry_store.use_warehouse_registry(engine)  # the registry version in force now, whoever applied it
@@ -625,6 +625,9 @@ def assess_days(engine, days, settings: Settings) -> dict:
             bulk.replace_day_rollups(engine, month_days,
                                      rollups.daily_many(observations, settings.assessable_flags))
             usable = observations[observations["qc_flag"].isin(settings.assessable_flags)]
+            # the stations' daily values of the annual statistics, from the observations in hand:
+            # the refresh below reads them stored, not these months' observations again
+            air_annual.store_station_days(engine, observations, month_days, settings.assessable_flags)
             rows = (daily.assess_surface_water_days(usable, month_days) + daily.assess_seawater_days(usable, month_days)
                     + daily.assess_air_days(usable, month_days))
             bulk.replace_day_assessments(engine, month_days, rows)
@@ -634,10 +637,9 @@ def assess_days(engine, days, settings: Settings) -> dict:
             db.replace_rollups(engine, "month", month_start, rollups.monthly(days_of_month, month_start))
             monthly = cross_boundary.month_to_date_rows(db.rollups_for(engine, "month", month_start), month_start)
             db.replace_assessments(engine, "surface_water", month_start, monthly, period="month")
-    if days:  # the HJ 663 annual statistics of the years touched (as the nightly step leaves them)
-        from pipelines.assessment import air_annual
-
-        assessed["air_annual"] = air_annual.refresh_years(engine, days, settings.assessable_flags)
+    if days:  # the HJ 663 annual statistics of the years touched (as the nightly step leaves them),
+        # the touched days' daily values stored above (changed=(): not read from observations again)
+        assessed["air_annual"] = air_annual.refresh_years(engine, days, settings.assessable_flags, changed=())
     return assessed
 
 
