@@ -178,10 +178,13 @@ def _national_air_days(monkeypatch, days):
 @pytest.mark.real_data
 def test_two_national_days_match_the_frame_context(monkeypatch):
     """A national air day (1,601 stations, 24 hourly payloads) and the next, in batches as ingest
-    makes them (BATCH_OBSERVATIONS): the second day's payloads see the first as their day before."""
+    makes them (BATCH_OBSERVATIONS): the second day's payloads see the first as their day before
+    (a tenth of the stations silent in its first three hours: gaps over midnight)."""
     if not AIR_SAMPLE.exists():
         pytest.skip(f"the real national air hour is not at {AIR_SAMPLE}")
     days = _national_air_days(monkeypatch, [date(2026, 11, 1), date(2026, 11, 2)])
+    silent = set(days[1][0]["station_id"].unique()[::10])     # a tenth of the stations silent 3 h after midnight
+    days[1][:3] = [frame[~frame["station_id"].isin(silent)].reset_index(drop=True) for frame in days[1][:3]]
     per_batch = -(-batches.BATCH_OBSERVATIONS // len(days[0][0]))      # payloads until a batch is full
     batched, number = [], 0
     for frames in days:
@@ -189,9 +192,10 @@ def test_two_national_days_match_the_frame_context(monkeypatch):
             chunk = frames[start:start + per_batch]
             batched.append((chunk, list(range(number, number + len(chunk)))))
             number += len(chunk)
-    assert sum(len(f) for frames in days for f in frames) == 2 * 1601 * 12 * 24
+    assert sum(len(f) for f in days[0]) == 1601 * 12 * 24
     empty = with_partition_day(days[0][0]).reindex(columns=CONTEXT_COLUMNS).iloc[:0]
     empty = empty.astype({"payload_id": "int64"})
     expected, got = _both(empty, batched, monkeypatch)
     _assert_same(expected, got)
     assert (pd.concat(expected)["qc_flag"] == "suspect").any()
+    assert pd.concat(expected[len(days[0]):])["qc_note"].str.contains("gap of").any()
