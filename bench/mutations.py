@@ -515,6 +515,11 @@ MUTATIONS = (
           "    group_of = dict.fromkeys(days, 0)\n    verdicts: dict[int, "),),
         ("tests/test_water_days_set_based.py",)),
     Mutation(
+        "qc-neighbours-keep-replaced", "a batch's coded QC neighbours keep the stored readings a payload replaces: a "
+                                       "revised value judged against its own old value",
+        (("pipelines/quality/qc.py", "        take[stored[stored >= 0]] = False\n", ""),),
+        ("tests/test_qc_neighbourhood.py::test_windowed_cases_match_the_frame_context",)),
+    Mutation(
         "o3-8h-window-of-7", "the set-based O3 8-h means average 7 hours, not 8",
         (("pipelines/assessment/air_quality.py", "def rolling_means_8h(series: np.ndarray, window: int = 8)",
           "def rolling_means_8h(series: np.ndarray, window: int = 7)"),),
