@@ -10,8 +10,9 @@ PM10, SO2 and NO2 are not known, and the assessment raises standards.RuleRefused
 
 The stored statistics (warehouse/air_annual_store.py, table air_annual_statistics): per station and
 per city, for the closed year and for the year to date, `year_statistics` makes every row from the
-stations' daily values with the same functions (annual_assessment, annual_is_valid,
-rank_by_composite_index); `refresh_year` is the pipeline's step (the nightly assessment, `envmon
+stations' daily values, every station and city at once (statistics_of_many, issue 27), each row what
+the one-site functions give (statistics_of: annual_assessment, annual_is_valid; the cities ranked by
+rank_by_composite_index; tests/test_air_annual_set_based.py); `refresh_year` is the pipeline's step (the nightly assessment, `envmon
 reassess` and the archive path call it for the years they touch). It reads the stations' daily
 values stored per day (table air_station_days, migration 0022: station_days_of_year), each day
 computed from its hourly observations once, and again when the run changed it or the basis it
