@@ -250,6 +250,23 @@ MUTATIONS = (
         ("tests/test_air_station_days.py::"
          "test_the_stored_daily_values_give_the_old_statistics_across_revisions_withdrawals_and_the_rule_change[sqlite]",)),
     Mutation(
+        "air-station-days-lock", "the archive path stores a day's daily values outside the year's air-annual lock: "
+        "a nightly refresh that read the day before its revision overwrites them with its older read",
+        (("pipelines/assessment/air_annual.py",
+          '        with db.day_lock(engine, "air-annual", date(year, 1, 1)):\n'
+          "            air_annual_store.replace_station_days(",
+          "        if True:\n"
+          "            air_annual_store.replace_station_days("),),
+        ("tests/test_air_station_days.py::"
+         "test_a_refresh_that_read_a_day_before_its_revision_does_not_overwrite_the_archive_paths_newer_values[sqlite]",)),
+    Mutation(
+        "air-station-days-method", "the stored daily values' basis leaves out the computation's version: after an "
+        "upgrade that changes the daily computation the stored days keep their old values",
+        (("pipelines/assessment/air_annual.py", 'return (f"method={STATION_DAY_METHOD}|flags=',
+          'return (f"method=1|flags='),),
+        ("tests/test_air_station_days.py::"
+         "test_a_new_version_of_the_daily_computation_computes_every_stored_day_again[sqlite]",)),
+    Mutation(
         "collect-gap", "an hour that never arrives is tried for ever instead of becoming a gap after N tries",
         (("pipelines/ingest/collect.py", '    row["status"] = "gap" if row["tries"] >= max_tries else "failed"\n',
           '    row["status"] = "failed"\n'),),

@@ -203,3 +203,77 @@ def test_the_archive_path_stores_the_daily_values_from_the_observations_it_has_r
     bases = air_annual_store.station_day_bases(engine, DAYS[1], DAYS[3])
     assert bases[DAYS[1]] == air_annual.station_day_basis(DAYS[1], list(registry.air_stations().index),
                                                           settings.assessable_flags)
+
+
+def test_a_refresh_that_read_a_day_before_its_revision_does_not_overwrite_the_archive_paths_newer_values(
+        nights, monkeypatch):
+    """The race of the two writers of air_station_days: the nightly's refresh_year of 03-03 reads the
+    day's observations; meanwhile an archive run commits a revision of 03-03 and its assess_days
+    stores the new values; the nightly then writes its older read under the same basis. Every write
+    is under the year's `air-annual` lock, so assess_days (holding its month's `assess` lock) waits
+    for the refresh and writes the revision after it: the stored values and statistics are the old
+    way's. Deterministic: the revision and the archive run start inside the refresh's read."""
+    import threading
+
+    from pipelines import nightly
+    from pipelines.ingest import batches
+
+    engine, settings = nights
+    day = DAYS[-1]
+    first = _as_the_old_way(engine, settings)
+    computed, real_lock = air_annual.stored_station_days, db.day_lock
+    archive_asks_year_lock, failures, worker = threading.Event(), [], []
+
+    def archive_run():
+        try:
+            batches.assess_days(engine, [day], settings)
+        except BaseException as error:   # reported in the test's thread
+            failures.append(error)
+
+    def day_lock(engine_, name, at):
+        if name == "air-annual" and worker and threading.current_thread() is worker[0]:
+            archive_asks_year_lock.set()
+        return real_lock(engine_, name, at)
+
+    def read_then_revise(engine_, first_day, last_day, *args, **kwargs):
+        read = computed(engine_, first_day, last_day, *args, **kwargs)   # the refresh's read of the day
+        if first_day <= day <= last_day and not worker:
+            _load(engine, day, 404)                                      # the archive commits a revision
+            worker.append(threading.Thread(target=archive_run))
+            worker[0].start()
+            # the archive run goes as far as it can: to the year's lock the refresh holds
+            assert archive_asks_year_lock.wait(120)
+        return read
+
+    monkeypatch.setattr(db, "day_lock", day_lock)
+    monkeypatch.setattr(air_annual, "stored_station_days", read_then_revise)
+    nightly.assess(day, settings)        # refresh_year(03-03, changed={03-03}) under the year's lock
+    worker[0].join(120)
+    assert not worker[0].is_alive() and failures == []
+    monkeypatch.setattr(air_annual, "stored_station_days", computed)
+    monkeypatch.setattr(db, "day_lock", real_lock)
+    assert _as_the_old_way(engine, settings) != first    # the revision is stored, values and statistics
+
+
+def test_a_new_version_of_the_daily_computation_computes_every_stored_day_again(nights, monkeypatch):
+    """STATION_DAY_METHOD is in every day's basis: an upgrade that changes how a day's values are
+    computed bumps it, and the next refresh computes every stored day again from its observations
+    (a value stored by the old computation, here one changed by hand, does not survive)."""
+    engine, settings = nights
+    with engine.begin() as connection:
+        table = schema.air_station_days
+        connection.execute(table.update().where(table.c.day == DAYS[0]).values(pm2_5=999.0))
+    air_annual.refresh_year(engine, DAYS[-1], settings.assessable_flags, changed=())
+    assert 999.0 in set(air_annual_store.station_days_between(engine, DAYS[0], DAYS[0])["pm2_5"])  # read, as stored
+    reads = []
+    computed = air_annual.stored_station_days
+    monkeypatch.setattr(air_annual, "stored_station_days",
+                        lambda *args, **kwargs: reads.append(args[1:3]) or computed(*args, **kwargs))
+    monkeypatch.setattr(air_annual, "STATION_DAY_METHOD", air_annual.STATION_DAY_METHOD + "-next")
+    air_annual.refresh_year(engine, DAYS[-1], settings.assessable_flags, changed=())
+    assert reads == [(date(2026, 1, 1), DAYS[-1])]      # the whole year computed again, in one read
+    assert 999.0 not in set(air_annual_store.station_days_between(engine, DAYS[0], DAYS[0])["pm2_5"])
+    bases = air_annual_store.station_day_bases(engine, date(2026, 1, 1), DAYS[-1])
+    assert all(basis.startswith(f"method={air_annual.STATION_DAY_METHOD}|") for basis in bases.values())
+    monkeypatch.setattr(air_annual, "stored_station_days", computed)
+    _as_the_old_way(engine, settings)

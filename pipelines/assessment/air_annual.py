@@ -407,10 +407,18 @@ def period_for(day: date, stored_through: date | None, today: date) -> tuple[str
     return PERIOD_YEAR_TO_DATE, max(day, stored_through or day)
 
 
+# The version of the daily computation itself (station_day_values: daily.hourly_grid, the excluded
+# flags, air_quality.daily_statistics, daily.air_day_values): part of every stored day's basis, so
+# BUMP IT whenever an upgrade changes how a station-day's values are computed; the next refresh of
+# each year then computes every stored day again (the basis covers the inputs, not the code).
+STATION_DAY_METHOD = "1"
+
+
 def station_day_basis(day: date, stations: list[str], assessable) -> str:
-    """What a day's stored daily values were computed under: the QC flags assessed, the registry's
-    air stations (which station_days_of_year keeps) and the day's validity rules (air_validity.csv
-    version and its numbers). A day stored under another basis is computed again."""
+    """What a day's stored daily values were computed under: the computation's version
+    (STATION_DAY_METHOD), the QC flags assessed, the registry's air stations (which
+    station_days_of_year keeps) and the day's validity rules (air_validity.csv version and its
+    numbers). A day stored under another basis is computed again."""
     return _basis(day, _stations_key(stations), assessable)
 
 
@@ -421,7 +429,8 @@ def _stations_key(stations: list[str]) -> str:
 def _basis(day: date, stations_key: str, assessable) -> str:
     start = standards.version_start("air_validity", day)
     rules = ",".join(f"{k}={v}" for k, v in sorted(air_quality.validity(day).items()))
-    return f"flags={';'.join(sorted(assessable))}|stations={stations_key}|air_validity@{start.isoformat()}:{rules}"
+    return (f"method={STATION_DAY_METHOD}|flags={';'.join(sorted(assessable))}|stations={stations_key}"
+            f"|air_validity@{start.isoformat()}:{rules}")
 
 
 def station_days_of_year(engine, first: date, last: date, assessable=ASSESSABLE_FLAGS, changed=()) -> pd.DataFrame:
@@ -429,7 +438,8 @@ def station_days_of_year(engine, first: date, last: date, assessable=ASSESSABLE_
     daily values (table air_station_days, 365 × stations at most) instead of the hourly observations:
     the days in `changed` (their observations changed in this run), and any day stored under
     another basis or not at all (a warehouse from before migration 0022: its first refresh fills it),
-    are first computed from their observations with stored_station_days and stored. The callers pass
+    are first computed from their observations with stored_station_days and stored (the caller
+    holds the year's `air-annual` lock: refresh_year). The callers pass
     the days they have just assessed: every path that changes observations assesses the days it
     changed and then refreshes their years (nightly.assess, batches.assess_days: the archive path,
     `envmon reassess`, stewardship's invalidate/flag/restore, payload revisions; history.backfill)."""
@@ -461,17 +471,27 @@ def store_station_days(engine, observations: pd.DataFrame, days, assessable=ASSE
     (batches.assess_days): what station_days_of_year would compute from them and store, under the
     same basis (the flags assessed, the registry's air stations, each day's validity rules), so a
     refresh then reads them instead of the days' observations again. A day's values need only its
-    own hours (daily.hourly_grid), so any set of days gives each day's rows."""
+    own hours (daily.hourly_grid), so any set of days gives each day's rows.
+
+    Written under each year's `air-annual` lock, as refresh_year writes: every write of
+    air_station_days is under it, so a refresh that read a day's observations before a revision
+    cannot write that older read after this one's newer values (nor two replaces of one day collide
+    on its primary key). The caller reads `observations` under the month's `assess` lock and holds
+    it until this returns (lock order month -> year; no path takes a month's `assess` lock while
+    holding a year's), so of two stores of a day the later one holds the later read."""
     from pipelines import clock
-    from warehouse import air_annual_store
+    from warehouse import air_annual_store, db
 
     stations = list(registry.air_stations().index)
     days = sorted(set(days))
     key = _stations_key(stations)
     usable = observations[observations["qc_flag"].isin(assessable)] if len(observations) else observations
-    fresh = station_day_values(usable, stations, days)
-    air_annual_store.replace_station_days(engine, {day: _basis(day, key, assessable) for day in days}, fresh,
-                                          clock.now())
+    for year in sorted({day.year for day in days}):
+        of_year = [day for day in days if day.year == year]
+        fresh = station_day_values(usable, stations, of_year)
+        with db.day_lock(engine, "air-annual", date(year, 1, 1)):
+            air_annual_store.replace_station_days(engine, {day: _basis(day, key, assessable) for day in of_year},
+                                                  fresh, clock.now())
 
 
 def _runs(days: list[date]) -> list[list[date]]:

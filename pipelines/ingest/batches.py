@@ -626,7 +626,10 @@ def assess_days(engine, days, settings: Settings) -> dict:
                                      rollups.daily_many(observations, settings.assessable_flags))
             usable = observations[observations["qc_flag"].isin(settings.assessable_flags)]
             # the stations' daily values of the annual statistics, from the observations in hand:
-            # the refresh below reads them stored, not these months' observations again
+            # the refresh below reads them stored, not these months' observations again. Stored
+            # still under this month's lock and, inside it, the year's `air-annual` lock (taken by
+            # store_station_days, as by refresh_year, the other writer): a refresh that read a day
+            # before its revision cannot overwrite these newer values (lock order month -> year)
             air_annual.store_station_days(engine, observations, month_days, settings.assessable_flags)
             rows = (daily.assess_surface_water_days(usable, month_days) + daily.assess_seawater_days(usable, month_days)
                     + daily.assess_air_days(usable, month_days))
