@@ -88,3 +88,81 @@ def test_a_published_comparison_that_fails_rolls_back_the_load_under_way(monkeyp
         assert payload["status"] == "failed" and payload["retryable"], payload
         assert not _load_under_way(url, application, "cnemc-air", day, timeout=0)   # rolled back: its locks let go
         engine.dispose()
+
+
+def _load_waiting(url: str, application: str, source: str, day, timeout: float = 30) -> bool:
+    """Whether a session of `application` waits for the partition lock of (source, day)."""
+    import time
+
+    key = db.lock_key("observations", source, day) & 0xFFFFFFFFFFFFFFFF
+    engine = create_engine(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with engine.connect() as connection:
+                if connection.execute(text(
+                        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                        "WHERE l.locktype = 'advisory' AND NOT l.granted AND l.classid = :high AND l.objid = :low "
+                        "AND a.application_name = :application"),
+                        {"high": key >> 32, "low": key & 0xFFFFFFFF, "application": application}).scalar():
+                    return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
+
+
+def test_an_interrupt_cancels_a_load_waiting_for_a_partitions_lock(monkeypatch, capsys, tmp_path):
+    """Ctrl-C while the load waits for a partition another load holds (tests/test_concurrent_loads.py):
+    the wait is cancelled on the server, the load rolls back and the ingest ends at once, nothing
+    stored and the payload failed, to be retried. Without the cancel it waits as long as the lock
+    is held (here: GRACE, then the lock is let go so the thread ends)."""
+    import threading
+    import time
+
+    from pipelines.quality import published
+
+    GRACE = 30   # seconds: ample for a rollback on a busy machine; the lock is held for ever without the cancel
+
+    day = FIRST_DAY + timedelta(days=1)
+    path = tmp_path / "air.csv"
+    path.write_bytes(air_payload(day, range(1, 25)))
+    application = f"envmon_cancel_{uuid.uuid4().hex[:8]}"
+    seen, outcome, interrupting = [], [], threading.Event()
+
+    def interrupted(*args, **kwargs):
+        seen.append(_load_waiting(url, application, "cnemc-air", day))
+        interrupting.set()
+        raise KeyboardInterrupt   # as Ctrl-C in the caller's thread while the load waits
+
+    with fresh_postgres_schema() as schema_url:
+        url = f"{schema_url}&application_name={application}"
+        monkeypatch.setattr(published, "compare_published", interrupted)
+        holder = create_engine(schema_url)
+        with holder.connect() as other:   # another load holds the partition's lock
+            other.execute(text("SELECT pg_advisory_lock(:key)"),
+                          {"key": db.lock_key("observations", "cnemc-air", day)})
+            run = threading.Thread(target=lambda: outcome.append(
+                ingest(monkeypatch, capsys, tmp_path, url, "cnemc-air", "--file", str(path))), daemon=True)
+            run.start()
+            assert interrupting.wait(600), "the ingest never reached its published comparison"
+            started = time.monotonic()
+            run.join(GRACE)
+            took = time.monotonic() - started
+            hung = run.is_alive()
+            other.execute(text("SELECT pg_advisory_unlock_all()"))
+            run.join(60)
+        holder.dispose()
+        assert not hung, f"the interrupted ingest still waited for the lock after {took:.0f} s"
+        assert seen == [True]   # the load was waiting for the lock when the interrupt came
+        [(code, _, err)] = outcome
+        assert code == 130 and "interrupted" in err, err
+        engine = db.engine_for(url)
+        with engine.connect() as connection:
+            for table in ("observations", "quarantine", "partition_log", "published_results", "watermarks"):
+                assert connection.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0, table
+        [payload] = db.read_table(engine, "payloads").to_dict("records")
+        assert payload["status"] == "failed" and payload["retryable"] and payload["error"] == "interrupted", payload
+        assert not _load_under_way(url, application, "cnemc-air", day, timeout=0)
+        engine.dispose()

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import pandas as pd
+from sqlalchemy import event as sa_event
 
 from pipelines import clock, nightly, scope, storage
 from pipelines.config import Settings
@@ -547,15 +548,24 @@ class _Loading:
     """A batch's load (`store`, one transaction) under way: in a thread of its own on PostgreSQL,
     whose driver lets go of the interpreter while the server works; in the caller's thread
     elsewhere (SQLite writes in this process: nothing to overlap), when its result is asked for.
-    Either way the payloads' published comparisons (Futures) are resolved before it commits, and
-    a comparison that fails, or an interrupt, rolls the load back: nothing of the batch is stored."""
+    Either way the payloads' published comparisons (Futures) are resolved before it commits.
+    A comparison that fails, or an interrupt before every comparison is resolved, rolls the load
+    back: nothing of the batch is stored. The statement the loader is waiting on then (a partition's
+    lock another load holds, a COPY) is cancelled on the server, so the rollback does not wait for it.
+    An interrupt once every comparison is resolved (while the caller waits for the load) cancels the
+    statement the loader is running: the load rolls back if it was running one; if it was between
+    statements or committing, it may still commit, and then the payloads stay `stored`, their days
+    not assessed (`envmon ingest --resume` assesses them)."""
 
     in_a_thread_on = ("postgresql",)   # the warehouses whose load runs in a thread of its own
 
     def __init__(self, engine, store: Callable[[], object]):
         self.store, self.thread, self.value, self.error = store, None, None, None
+        self.engine, self.connections = engine, []   # the DBAPI connections the loader holds, to cancel
         if engine.dialect.name in self.in_a_thread_on:
             self.thread = threading.Thread(target=self._run, name="envmon-load", daemon=True)
+            sa_event.listen(engine, "checkout", self._checked_out)
+            sa_event.listen(engine, "checkin", self._checked_in)
             self.thread.start()
 
     def _run(self) -> None:
@@ -563,6 +573,26 @@ class _Loading:
             self.value = self.store()
         except BaseException as error:  # noqa: BLE001 - handed to the caller's thread, raised there
             self.error = error
+        finally:
+            sa_event.remove(self.engine, "checkout", self._checked_out)
+            sa_event.remove(self.engine, "checkin", self._checked_in)
+
+    def _checked_out(self, dbapi_connection, record, proxy) -> None:
+        if threading.current_thread() is self.thread:
+            self.connections.append(dbapi_connection)
+
+    def _checked_in(self, dbapi_connection, record) -> None:
+        if threading.current_thread() is self.thread:
+            self.connections[:] = [c for c in self.connections if c is not dbapi_connection]
+
+    def _cancel(self) -> None:
+        """Cancel what the loader's connections are running on the server (psycopg), so a wait on
+        a lock, or a COPY, ends with an error in the loader's thread, which then rolls back."""
+        for connection in list(self.connections):
+            cancel = getattr(connection, "cancel_safe", None) or getattr(connection, "cancel", None)
+            if cancel is not None:
+                with contextlib.suppress(Exception):   # closed meanwhile: nothing left to cancel
+                    cancel()
 
     def result(self, compared: list[Future]):
         if self.thread is None:
@@ -578,15 +608,19 @@ class _Loading:
 
     def abandon(self, compared: list[Future], error: BaseException) -> None:
         """The caller failed before the load could commit: the comparisons it waits for fail with
-        `error` (its transaction rolls back), and the caller waits for that before going on (to log
-        the payloads failed, or stored if the load had committed already)."""
+        `error`, the statement it runs is cancelled (its transaction rolls back, unless it was
+        past its last statement), and the caller waits for the loader's thread to end before going
+        on (to log the payloads failed, or stored if the load had committed already)."""
         for published in compared:
             if not published.done():
                 published.set_exception(error)
         if self.thread is not None:
+            self._cancel()
             while self.thread.is_alive():
-                with contextlib.suppress(KeyboardInterrupt):   # a second interrupt still waits for the rollback
+                try:   # a further interrupt cancels again and still waits for the rollback
                     self.thread.join()
+                except KeyboardInterrupt:
+                    self._cancel()
 
 
 def _shown_name(logged: _Logged) -> str:
