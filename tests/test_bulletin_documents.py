@@ -14,6 +14,7 @@ The hand-worked June 2025 of tests/test_reports.py is issued by the monthly refr
 """
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 from datetime import date, datetime
@@ -188,6 +189,38 @@ def test_a_rebuild_that_differs_says_so(reissued, tmp_path):
     other = load_settings({"ENVMON_WAREHOUSE_URL": settings.warehouse_url, "ENVMON_HOME": str(home)})
     outcome = issues.rebuild(other, "bulletin-2025-06-region-r2", formats=("xlsx", "html"))
     assert outcome.formats == {"xlsx": "differs", "html": "identical"} and not outcome.identical
+
+
+def test_an_issue_rebuilds_at_the_scope_it_was_issued_at_whatever_envmon_scope_is_now(reissued, tmp_path,
+                                                                                      monkeypatch):
+    """The region's bulletin is another document at national scope (pipelines/reports/national.py):
+    a rebuild takes the scope from the manifest (no key: beibu, as before issue 27), not ENVMON_SCOPE,
+    and an issue at the other scope is the next revision, with its scope recorded."""
+    settings = reissued["settings"]
+    assert reissued["r2"][issues.SCOPE_KEY] == "beibu"
+    # a copy of the home and warehouse: the national re-issue below must not touch the module's issues
+    home = tmp_path / "home"
+    shutil.copytree(settings.home / "reports", home / "reports")
+    warehouse = tmp_path / "warehouse.db"
+    with sqlite3.connect(settings.warehouse_url.removeprefix("sqlite:///")) as source, \
+            sqlite3.connect(warehouse) as copy:
+        source.backup(copy)
+    other = load_settings({"ENVMON_WAREHOUSE_URL": f"sqlite:///{warehouse}", "ENVMON_HOME": str(home)})
+    path, record = issues.find(other, "bulletin-2025-06-region-r2")
+    del record[issues.SCOPE_KEY]   # as a manifest written before the key
+    path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("ENVMON_SCOPE", "national")
+    outcome = issues.rebuild(other, "bulletin-2025-06-region-r2", formats=("xlsx", "html"))
+    assert outcome.formats == {"xlsx": "identical", "html": "identical"}, outcome.as_dict()
+    # issued again at national scope, no month touched since: the country's summary, the next revision
+    assert publish.refresh("bulletin", "2025-06", other, touched=set()) == "reissued"
+    r3 = publish.read_manifest(other, "bulletin", "2025-06")
+    assert r3["issue"]["id"] == "bulletin-2025-06-region-r3" and r3[issues.SCOPE_KEY] == "national"
+    assert r3["scope"] != record["scope"]
+    monkeypatch.setenv("ENVMON_SCOPE", "beibu")
+    outcome = issues.rebuild(other, "bulletin-2025-06-region-r3", formats=("xlsx", "html"))
+    assert outcome.formats == {"xlsx": "identical", "html": "identical"}, outcome.as_dict()
+    assert issues.rebuild(other, "bulletin-2025-06-region-r2", formats=("xlsx", "html")).identical
 
 
 # --- late data past the window ----------------------------------------------------------------------

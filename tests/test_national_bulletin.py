@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from pipelines import scope
-from pipelines.reports import bulletin, national, publish
+from pipelines.reports import national, publish
 from pipelines.reports.reading import Month
 from tests.conftest import real_data
 
@@ -152,7 +152,7 @@ def test_the_national_bulletin_lists_the_failures_and_the_cross_boundary_verdict
 
 def test_one_provinces_bulletin_has_the_per_section_tables_of_that_province_only(in_country):
     country = in_country
-    document = bulletin.build(country["reader"], MONTH, province="北京市")
+    document = publish.bulletin_document(country["reader"], MONTH, province="北京市")
     provinces = national.province_of_sections(MONTH)
     from pipelines.reference import registry
 
@@ -164,7 +164,7 @@ def test_one_provinces_bulletin_has_the_per_section_tables_of_that_province_only
     assert _column(air, "城市") == ["北京市"] and _column(air, "有效天数")[0] == 1
     assert document.scope == "北京市" and document.title.startswith("北京市")
     with pytest.raises(ValueError, match="no station of the registry in province"):
-        bulletin.build(country["reader"], MONTH, province="火星省")
+        publish.bulletin_document(country["reader"], MONTH, province="火星省")
 
 
 def test_envmon_bulletin_writes_one_provinces_bulletin_to_out(in_country, tmp_path):
@@ -185,3 +185,20 @@ def test_envmon_bulletin_writes_one_provinces_bulletin_to_out(in_country, tmp_pa
     assert done.returncode == 0, done.stderr
     page = out.read_text(encoding="utf-8")
     assert "北京市2026年11月环境质量月报" in page and "表1 2026年11月地表水断面水质状况" in page
+
+
+def test_the_countrys_issue_rebuilds_at_national_scope_whatever_envmon_scope_is_now(in_country, monkeypatch):
+    """An issue records the ENVMON_SCOPE it was made at, and a rebuild uses it: the country's
+    bulletin, rebuilt after the centre went back to beibu scope, is the summary it was, byte for byte
+    (tests/test_bulletin_documents.py: a beibu issue rebuilt at national scope)."""
+    import copy
+
+    from pipelines.reports import issues
+
+    settings = in_country["settings"]
+    record = publish.write(copy.deepcopy(in_country["document"]), ("xlsx", "html"), settings,
+                           reader=in_country["reader"])
+    assert record[issues.SCOPE_KEY] == "national" and record["scope"] == national.NATIONAL_SCOPE
+    monkeypatch.setenv("ENVMON_SCOPE", "beibu")
+    outcome = issues.rebuild(settings, record["issue"]["id"], formats=("xlsx", "html"))
+    assert outcome.formats == {"xlsx": "identical", "html": "identical"}, outcome.as_dict()

@@ -4,7 +4,6 @@ bays per survey and the air of each city, for one month, from the warehouse."""
 from __future__ import annotations
 
 from pipelines import display
-from pipelines import scope as envmon_scope
 from pipelines.assessment import cross_boundary, daily, seawater, surface_water
 from pipelines.reference import registry, standards
 from pipelines.reports import air, figures
@@ -304,14 +303,9 @@ def air_table(reader: WarehouseReader, month: Month, scope_cities: list[str],
 
 # --- the document -------------------------------------------------------------------------------
 
-def build(reader: WarehouseReader, month: Month, city_code: str | None = None, province: str | None = None) -> Document:
-    """The bulletin of the cluster (or one city's). At national scope (ENVMON_SCOPE=national, issue 27)
-    the country's is a summary by province and one province's carries the per-section tables
-    (pipelines/reports/national.py)."""
-    if province is not None or (city_code is None and envmon_scope.national()):
-        from pipelines.reports import national
-
-        return national.build(reader, month, province)
+def build(reader: WarehouseReader, month: Month, city_code: str | None = None) -> Document:
+    """The bulletin of the cluster (or one city's). The country's and a province's, at national scope
+    (issue 27), are pipelines/reports/national.py's; publish.bulletin_document chooses."""
     city = city_of_bureau(city_code) if city_code else None
     scope = city or "全部城市"
     # the registry of the month (sections adopted later are not in it, withdrawn ones still are)

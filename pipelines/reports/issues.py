@@ -43,6 +43,15 @@ LISTED_APART = ("lineage_batches", "lineage_partitions")
 
 # --- numbers -------------------------------------------------------------------------------------
 
+SCOPE_KEY = "envmon_scope"   # the manifest's ENVMON_SCOPE at issue ("scope" is the document's, e.g. 全部城市)
+
+
+def issued_scope(record: dict) -> str:
+    """The ENVMON_SCOPE an issue was made at: an issue that does not say was made at beibu scope
+    (national bulletins came with issue 27, and with this key)."""
+    return record.get(SCOPE_KEY) or "beibu"
+
+
 def scope_code(city: str | None) -> str:
     return city or REGION
 
@@ -424,7 +433,7 @@ class Rebuilt:
 def rebuild(settings, identifier: str, formats=("xlsx", "html", "pdf")) -> Rebuilt:
     """Make an issue again from its manifest: its stored rows, its registry version, its clock."""
     from pipelines import clock
-    from pipelines.reports import annual, bulletin, publish
+    from pipelines.reports import annual, publish
     from pipelines.reports.document import fingerprint
     from warehouse import db, registry_store
 
@@ -441,7 +450,8 @@ def rebuild(settings, identifier: str, formats=("xlsx", "html", "pdf")) -> Rebui
         registry_store.use_registry_version(engine, record.get("registry_version"))
         with clock.set_to(issued_at, running=False):
             if record["kind"] == "bulletin":
-                document = bulletin.build(reader, Month.parse(record["period"]), city)
+                document = publish.bulletin_document(reader, Month.parse(record["period"]), city,
+                                                     scope=issued_scope(record))   # not ENVMON_SCOPE's now
             else:   # the annual assessment: its observations, stored rollups and air statistics as kept
                 document = annual.build(reader, int(record["period"]), city)
             document.fingerprint = fingerprint(record["kind"], document.scope, document.period_label, document.inputs)

@@ -18,9 +18,9 @@ import json
 from datetime import date
 from pathlib import Path
 
-from pipelines import clock
+from pipelines import clock, config
 from pipelines.config import Settings, load_settings
-from pipelines.reports import annual, bulletin, issues, render_html, render_pdf, render_xlsx
+from pipelines.reports import annual, bulletin, issues, national, render_html, render_pdf, render_xlsx
 from pipelines.reports.document import Document, registry_digest, report_days, rules_digest
 from pipelines.reports.reading import Month, WarehouseReader, months_of
 from warehouse import db
@@ -53,7 +53,18 @@ def build_bulletin(month: Month, city: str | None = None, settings: Settings | N
                    reader: WarehouseReader | None = None, province: str | None = None) -> Document:
     """`province`: at national scope, one province's (pipelines/reports/national.py)."""
     settings = settings or load_settings()
-    return bulletin.build(reader or reader_for(settings), month, city, province)
+    return bulletin_document(reader or reader_for(settings), month, city, province)
+
+
+def bulletin_document(reader: WarehouseReader, month: Month, city: str | None = None, province: str | None = None,
+                      scope: str | None = None) -> Document:
+    """The bulletin at `scope` (ENVMON_SCOPE's now, or the one an issue was made at: issues.rebuild):
+    at national scope (issue 27) the country's is the summary by province and one province's the
+    cluster's tables for its sections (pipelines/reports/national.py); a city's, and the cluster's
+    at beibu scope, bulletin.build's."""
+    if province is not None or (city is None and (scope or config.scope()) == "national"):
+        return national.build(reader, month, province)
+    return bulletin.build(reader, month, city)
 
 
 def build_assessment(year: int, city: str | None = None, settings: Settings | None = None,
@@ -140,6 +151,7 @@ def _issue_record(document: Document, settings: Settings, reader: WarehouseReade
                   else date(int(document.period_label), 12, 31))
     key = registry.version_key()[0]
     record = {"inputs": document.inputs, "data_version": document.inputs.get("data_version"),
+              issues.SCOPE_KEY: config.scope(),   # the scope it was made at, for a rebuild (issues.issued_scope)
               "data_as_of": clock.now().isoformat(),
               "rule_versions": {domain: standards.rule_version(domain, month_last).id
                                 for domain in ("surface_water", "seawater", "air")},
@@ -213,6 +225,8 @@ def _may_have_changed(previous: dict, kind: str, period: str, touched: set[str] 
     months = sorted({m for _, m in reads_of(kind, period)})
     if any(m.label in touched for m in months):
         return True
+    if kind == "bulletin" and issues.issued_scope(previous) != config.scope():
+        return True   # issued at the other scope: the region's is another document there (national.py)
     if kind == "assessment" and any(label[:4] <= period for label in touched):
         return True   # its trends read the stored monthly means of every year up to its own
     days = tuple(report_days(months))
@@ -222,8 +236,8 @@ def _may_have_changed(previous: dict, kind: str, period: str, touched: set[str] 
     return (made.get("rules"), made.get("registry")) != digests[days] or made.get("flags") != list(flags)
 
 
-def _build(kind: str, period: str, city: str | None, reader: WarehouseReader) -> Document:
-    return (bulletin.build(reader, Month.parse(period), city) if kind == "bulletin"
+def _build(kind: str, period: str, city: str | None, reader: WarehouseReader, scope: str | None = None) -> Document:
+    return (bulletin_document(reader, Month.parse(period), city, scope=scope) if kind == "bulletin"
             else annual.build(reader, int(period), city))
 
 
@@ -323,7 +337,7 @@ def out_of_date(record: dict, settings: Settings, city: str | None, touched: set
     period = record["period"]
     if not _may_have_changed(record, kind, period, touched, settings.assessable_flags, digests):
         return None
-    document = _build(kind, period, city, reader_for(settings))
+    document = _build(kind, period, city, reader_for(settings), issues.issued_scope(record))
     if document.fingerprint == record["fingerprint"]:
         return None
     read = {m.label for _, m in reads_of(kind, period)}
