@@ -98,8 +98,8 @@ MUTATIONS = (
     Mutation(
         "national-bulletin-per-station", "at national scope the country's bulletin is the cluster's, a row per "
                                          "section and city (thousands), not the summary by province",
-        (("pipelines/reports/bulletin.py",
-          "    if province is not None or (city_code is None and envmon_scope.national()):\n",
+        (("pipelines/reports/publish.py",
+          "    if province is not None or (city is None and (scope or config.scope()) == \"national\"):\n",
           "    if province is not None:\n"),),
         ("tests/test_national_bulletin.py::test_the_national_bulletin_lists_the_failures_and_the_cross_boundary_"
          "verdicts_and_stays_bounded",)),
