@@ -36,9 +36,9 @@ def test_the_load_in_its_own_thread_leaves_the_warehouse_of_the_load_in_the_call
             db.engine_for(url).dispose()
 
 
-def _load_under_way(url: str, application: str, source: str, day, timeout: float = 30) -> bool:
-    """Whether a session of `application` (the ingest's, not another test's on the same server)
-    holds the partition lock of (source, day) a load takes first."""
+def _partition_lock_seen(url: str, application: str, source: str, day, granted: bool, timeout: float) -> bool:
+    """Whether a session of `application` (the ingest's, not another test's on the same server) holds
+    (granted) or waits for (not granted) the partition lock of (source, day) a load takes first."""
     import time
 
     key = db.lock_key("observations", source, day) & 0xFFFFFFFFFFFFFFFF
@@ -49,15 +49,21 @@ def _load_under_way(url: str, application: str, source: str, day, timeout: float
             with engine.connect() as connection:
                 if connection.execute(text(
                         "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :high AND l.objid = :low "
-                        "AND a.application_name = :application"),
-                        {"high": key >> 32, "low": key & 0xFFFFFFFF, "application": application}).scalar():
+                        "WHERE l.locktype = 'advisory' AND l.granted = :granted AND l.classid = :high "
+                        "AND l.objid = :low AND a.application_name = :application"),
+                        {"granted": granted, "high": key >> 32, "low": key & 0xFFFFFFFF,
+                         "application": application}).scalar():
                     return True
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.1)
     finally:
         engine.dispose()
+
+
+def _load_under_way(url: str, application: str, source: str, day, timeout: float = 30) -> bool:
+    """Whether the ingest of `application` holds the partition lock of (source, day)."""
+    return _partition_lock_seen(url, application, source, day, True, timeout)
 
 
 def test_a_published_comparison_that_fails_rolls_back_the_load_under_way(monkeypatch, capsys, tmp_path):
@@ -91,26 +97,8 @@ def test_a_published_comparison_that_fails_rolls_back_the_load_under_way(monkeyp
 
 
 def _load_waiting(url: str, application: str, source: str, day, timeout: float = 30) -> bool:
-    """Whether a session of `application` waits for the partition lock of (source, day)."""
-    import time
-
-    key = db.lock_key("observations", source, day) & 0xFFFFFFFFFFFFFFFF
-    engine = create_engine(url)
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            with engine.connect() as connection:
-                if connection.execute(text(
-                        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                        "WHERE l.locktype = 'advisory' AND NOT l.granted AND l.classid = :high AND l.objid = :low "
-                        "AND a.application_name = :application"),
-                        {"high": key >> 32, "low": key & 0xFFFFFFFF, "application": application}).scalar():
-                    return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.1)
-    finally:
-        engine.dispose()
+    """Whether the ingest of `application` waits for the partition lock of (source, day)."""
+    return _partition_lock_seen(url, application, source, day, False, timeout)
 
 
 def test_an_interrupt_cancels_a_load_waiting_for_a_partitions_lock(monkeypatch, capsys, tmp_path):
