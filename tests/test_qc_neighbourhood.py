@@ -11,7 +11,6 @@ the tests answer from a frame of stored rows.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -21,8 +20,10 @@ from pipelines.ingest.batches import CONTEXT_COLUMNS
 from pipelines.observations import KEY_COLUMNS, bureau_day, conform, with_partition_day
 from pipelines.quality import qc
 
-FORMATS = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "formats"
-AIR_SAMPLE = FORMATS / "cnemc-air" / "national-hourly-2026-03-15T12.csv"
+from tests.conftest import FORMATS, real_data  # noqa: E402
+
+AIR_HOUR = "cnemc-air/national-hourly-2026-03-15T12.csv"
+AIR_SAMPLE = FORMATS / AIR_HOUR
 NOW = datetime(2026, 11, 10, tzinfo=timezone.utc)
 
 
@@ -180,8 +181,7 @@ def test_two_national_days_match_the_frame_context(monkeypatch):
     """A national air day (1,601 stations, 24 hourly payloads) and the next, in batches as ingest
     makes them (BATCH_OBSERVATIONS): the second day's payloads see the first as their day before
     (a tenth of the stations silent in its first three hours: gaps over midnight)."""
-    if not AIR_SAMPLE.exists():
-        pytest.skip(f"the real national air hour is not at {AIR_SAMPLE}")
+    real_data(AIR_HOUR)   # skips, saying why, where ../shared is absent
     days = _national_air_days(monkeypatch, [date(2026, 11, 1), date(2026, 11, 2)])
     silent = set(days[1][0]["station_id"].unique()[::10])     # a tenth of the stations silent 3 h after midnight
     days[1][:3] = [frame[~frame["station_id"].isin(silent)].reset_index(drop=True) for frame in days[1][:3]]

@@ -143,6 +143,23 @@ def year_rules(year: int) -> tuple:
     return at, standards.rule_version("air", at), air_quality.annual_statistics_table(at)
 
 
+def _status(has_data: bool, limits_known: bool, year_valid: bool, attained: list) -> tuple[str, bool | None]:
+    """A site's year status and attainment, one rule for the one-site and the set-based statistics:
+    no data; a GB 3095 limit in force not known (display: 目标未定); short of GB 3095 Table 4's valid
+    days (or a year to date) never judged; else attained only when every item is."""
+    if not has_data:
+        return "no data", None
+    if not limits_known:
+        return "target unset", None
+    if not year_valid:
+        return "insufficient data", None
+    if False in attained:
+        return "assessed", False
+    if all(a is True for a in attained):
+        return "assessed", True
+    return "indicators incomplete", None
+
+
 def statistics_of(days: pd.DataFrame, year: int, through: date, rules: tuple | None = None) -> dict:
     """One station's or city's row of statistics (without scope, site and rank) from its daily values
     (DatetimeIndex; the columns of air_quality.ANNUAL_COLUMNS) of `year` up to `through`; `rules`:
@@ -173,12 +190,8 @@ def statistics_of(days: pd.DataFrame, year: int, through: date, rules: tuple | N
         row[f"{code}_attained"] = result.compliant.get(code) if result is not None and year_valid else None
     attained = [row[f"{code}_attained"] for code in ITEMS]
     row["exceeding_items"] = ";".join(code for code in ITEMS if row[f"{code}_attained"] is False)
-    if not len(present):
-        row["status"], row["is_attained"] = "no data", None
-    elif result is None:
-        row["status"], row["is_attained"] = "target unset", None   # a GB 3095 limit in force is not known (display: 目标未定)
-    elif not year_valid:
-        row["status"], row["is_attained"] = "insufficient data", None
+    row["status"], row["is_attained"] = _status(bool(len(present)), result is not None, year_valid, attained)
+    if len(present) and result is not None and not year_valid:
         rules = air_quality.validity(at)
         fewest = min(row[f"{code}_valid_days"] for code in MEAN_ITEMS)
         notes.append(f"year to date through {row['through_day'].isoformat()}: not judged before the year ends"
@@ -186,12 +199,6 @@ def statistics_of(days: pd.DataFrame, year: int, through: date, rules: tuple | N
                      f"fewer daily values than GB 3095 Table 4 asks (≥ {rules['annual_mean']} a year, "
                      f"≥ {rules['monthly_days']} each month, ≥ {rules['monthly_days_february']} in February): "
                      f"{fewest} for the item with the fewest")
-    elif False in attained:
-        row["status"], row["is_attained"] = "assessed", False
-    elif all(a is True for a in attained):
-        row["status"], row["is_attained"] = "assessed", True
-    else:
-        row["status"], row["is_attained"] = "indicators incomplete", None
     row["composite_index"] = None if result is None else result.composite_index
     row["composite_primary"] = None if result is None else result.composite_primary
     row["notes"] = "; ".join(notes)
@@ -374,21 +381,11 @@ def statistics_of_many(values: np.ndarray, with_row: np.ndarray, year: int, thro
             row[f"{code}_attained"] = bool(compliant[code][i]) if assessed and has and year_valid[i] else None
         attained = [row[f"{code}_attained"] for code in ITEMS]
         row["exceeding_items"] = ";".join(code for code in ITEMS if row[f"{code}_attained"] is False)
-        if not days_with_data[i]:
-            row["status"], row["is_attained"] = "no data", None
-        elif not assessed:
-            row["status"], row["is_attained"] = "target unset", None
-        elif not year_valid[i]:
-            row["status"], row["is_attained"] = "insufficient data", None
+        row["status"], row["is_attained"] = _status(bool(days_with_data[i]), assessed, bool(year_valid[i]), attained)
+        if days_with_data[i] and assessed and not year_valid[i]:
             fewest = min(row[f"{code}_valid_days"] for code in MEAN_ITEMS)
             notes.append(f"year to date through {row['through_day'].isoformat()}: not judged before the year ends"
                          if not closed else validity_note + f"{fewest} for the item with the fewest")
-        elif False in attained:
-            row["status"], row["is_attained"] = "assessed", False
-        elif all(a is True for a in attained):
-            row["status"], row["is_attained"] = "assessed", True
-        else:
-            row["status"], row["is_attained"] = "indicators incomplete", None
         ready = assessed and composite is not None and composite_ready[i]
         row["composite_index"] = float(composite[i]) if ready else None
         row["composite_primary"] = names[primary[i]] if ready else None
